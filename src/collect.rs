@@ -1,0 +1,254 @@
+//! The only code that talks to the kernel: one poll of one network namespace becomes one
+//! [`Snapshot`]. Everything above it sees only the [`SocketSource`] trait, so it can be fed
+//! recorded or synthetic snapshots.
+
+pub mod kernel;
+pub mod netlink;
+pub mod netns;
+pub mod parse;
+pub mod procnet;
+pub mod procs;
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::SystemTime;
+
+use crate::model::{Family, Snapshot, Socket, SourceKind, StateSet};
+use kernel::KernelFiles;
+use netlink::{DumpError, SockDiag};
+use procnet::ProcNetFiles;
+use procs::Attributor;
+
+pub use netns::NetnsTarget;
+
+/// Anything that yields snapshots: the kernel collector, or a recording in tests.
+pub trait SocketSource {
+    /// Take one snapshot.
+    fn poll(&mut self) -> Result<Snapshot, CollectError>;
+}
+
+/// Why a poll or the collector's setup failed. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The namespace could not be found or entered.
+    #[error(transparent)]
+    Netns(#[from] netns::NetnsError),
+    /// The sock_diag dump failed (after setup).
+    #[error("sock_diag dump failed: {0}")]
+    Dump(#[from] netlink::DumpError),
+    /// The /proc/net/tcp fallback failed too.
+    #[error("reading {path}: {source}")]
+    ProcNet {
+        /// The file that failed.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A recorded source ran out of snapshots.
+    #[error("no more recorded snapshots")]
+    Exhausted,
+}
+
+/// What a collector polls and how.
+#[derive(Clone, Debug)]
+pub struct CollectOptions {
+    /// Which namespace to watch.
+    pub netns: NetnsTarget,
+    /// Attribute sockets to processes (walks /proc/*/fd).
+    pub processes: bool,
+    /// States to ask the kernel for. Counts describe only these: use [`StateSet::ALL`]
+    /// wherever counts are shown.
+    pub states: StateSet,
+    /// Use /proc/net/tcp{,6} even when sock_diag works.
+    pub force_procnet: bool,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions {
+            netns: NetnsTarget::Own,
+            processes: true,
+            states: StateSet::ALL,
+            force_procnet: false,
+        }
+    }
+}
+
+/// Replays snapshots recorded earlier, in order; for tests and replays.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    snapshots: VecDeque<Snapshot>,
+}
+
+impl Recorded {
+    /// A source that yields `snapshots` one per poll, then [`CollectError::Exhausted`].
+    pub fn new(snapshots: impl IntoIterator<Item = Snapshot>) -> Recorded {
+        Recorded {
+            snapshots: snapshots
+                .into_iter()
+                .map(|mut s| {
+                    s.source = SourceKind::Synthetic;
+                    s.taken_at.get_or_insert(SystemTime::UNIX_EPOCH);
+                    s
+                })
+                .collect(),
+        }
+    }
+}
+
+impl SocketSource for Recorded {
+    fn poll(&mut self) -> Result<Snapshot, CollectError> {
+        self.snapshots.pop_front().ok_or(CollectError::Exhausted)
+    }
+}
+
+/// The kernel collector for one namespace: sock_diag (or /proc/net/tcp), counters, limits
+/// and process attribution. Every handle is opened inside the namespace once, at
+/// [`Collector::open`]; polls then run on any thread.
+#[derive(Debug)]
+pub struct Collector {
+    options: CollectOptions,
+    host: String,
+    sock_diag: Option<SockDiag>,
+    proc_net: Option<ProcNetFiles>,
+    fallback_reason: Option<String>,
+    kernel: KernelFiles,
+    attributor: Attributor,
+    seen: HashMap<u64, usize, BuildHasherDefault<CookieHasher>>,
+}
+
+impl Collector {
+    /// Open every handle inside the target namespace.
+    pub fn open(options: CollectOptions) -> Result<Collector, CollectError> {
+        let force_procnet = options.force_procnet;
+        let (sock_diag, proc_net, kernel) = netns::run_in(&options.netns, move || {
+            let sock_diag = if force_procnet {
+                Err(None)
+            } else {
+                SockDiag::open().map_err(Some)
+            };
+            (sock_diag, ProcNetFiles::open(), KernelFiles::open())
+        })?;
+        let (sock_diag, fallback_reason) = match sock_diag {
+            Ok(s) => (Some(s), None),
+            Err(None) => (
+                None,
+                Some("asked for with SOCKSCOPE_SOURCE=proc".to_owned()),
+            ),
+            Err(Some(e)) => (None, Some(e.to_string())),
+        };
+        let proc_net = match (proc_net, &sock_diag) {
+            (Ok(p), _) => Some(p),
+            (Err(_), Some(_)) => None,
+            (Err(source), None) => {
+                return Err(CollectError::ProcNet {
+                    path: "/proc/net/tcp".to_owned(),
+                    source,
+                });
+            }
+        };
+        Ok(Collector {
+            host: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default(),
+            options,
+            sock_diag,
+            proc_net,
+            fallback_reason,
+            kernel,
+            attributor: Attributor::new(),
+            seen: HashMap::default(),
+        })
+    }
+
+    /// Why the collector reads /proc/net/tcp instead of sock_diag, if it does.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+
+    fn dump_netlink(&mut self, sockets: &mut Vec<Socket>) -> Result<(), DumpError> {
+        let Some(diag) = self.sock_diag.as_mut() else {
+            return Ok(());
+        };
+        let seen = &mut self.seen;
+        seen.clear();
+        for family in [Family::Inet, Family::Inet6] {
+            diag.dump(family, self.options.states, &mut |socket| {
+                // The dump walks hash buckets in batches: a socket changing state can show
+                // up twice. Keep the later sighting.
+                match seen.get(&socket.cookie) {
+                    Some(&i) => sockets[i] = socket,
+                    None => {
+                        seen.insert(socket.cookie, sockets.len());
+                        sockets.push(socket);
+                    }
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl SocketSource for Collector {
+    fn poll(&mut self) -> Result<Snapshot, CollectError> {
+        let taken_at = SystemTime::now();
+        let mut sockets = Vec::new();
+        let mut source = SourceKind::Netlink;
+        if let Err(e) = self.dump_netlink(&mut sockets) {
+            if !e.means_unsupported() || self.proc_net.is_none() {
+                return Err(e.into());
+            }
+            self.fallback_reason = Some(e.to_string());
+            self.sock_diag = None;
+            sockets.clear();
+        }
+        if self.sock_diag.is_none()
+            && let Some(proc_net) = &self.proc_net
+        {
+            source = SourceKind::ProcNet;
+            proc_net
+                .read(&mut sockets)
+                .map_err(|source| CollectError::ProcNet {
+                    path: "/proc/net/tcp".to_owned(),
+                    source,
+                })?;
+            sockets.retain(|s| self.options.states.contains(s.state));
+        }
+        let mut snapshot = Snapshot {
+            taken_at: Some(taken_at),
+            host: self.host.clone(),
+            netns: self.options.netns.label(),
+            source,
+            sockets,
+            counters: self.kernel.counters(),
+            limits: self.kernel.limits(),
+            ..Snapshot::default()
+        };
+        if self.options.processes {
+            self.attributor.attribute(&mut snapshot);
+        }
+        Ok(snapshot)
+    }
+}
+
+/// A hasher for socket cookies: they are already well-spread 64-bit counters, so one
+/// multiply is enough (SipHash would cost more than the dump parsing).
+#[derive(Default)]
+struct CookieHasher(u64);
+
+impl Hasher for CookieHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}

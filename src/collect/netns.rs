@@ -1,0 +1,229 @@
+//! Entering a network namespace: on a dedicated thread, `setns(CLONE_NEWNET)`, then run a
+//! closure there. Sockets and files opened inside keep pointing at that namespace wherever
+//! they are used afterwards, so the rest of sockscope never changes namespace itself.
+
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, setns};
+
+/// The directory `ip netns add` creates its handles in.
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// Which network namespace to watch.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum NetnsTarget {
+    /// The namespace sockscope itself runs in.
+    #[default]
+    Own,
+    /// A named namespace under `/run/netns` (`ip netns add NAME`).
+    Named(String),
+    /// The namespace of a process (the container case).
+    Pid(u32),
+}
+
+impl NetnsTarget {
+    /// The label reports show: `host`, the name, or `pid:N`.
+    pub fn label(&self) -> String {
+        match self {
+            NetnsTarget::Own => "host".to_owned(),
+            NetnsTarget::Named(name) => name.clone(),
+            NetnsTarget::Pid(pid) => format!("pid:{pid}"),
+        }
+    }
+
+    fn handle_path(&self) -> Option<PathBuf> {
+        match self {
+            NetnsTarget::Own => None,
+            NetnsTarget::Named(name) => Some(Path::new(NETNS_RUN_DIR).join(name)),
+            NetnsTarget::Pid(pid) => Some(PathBuf::from(format!("/proc/{pid}/ns/net"))),
+        }
+    }
+
+    fn flag(&self) -> String {
+        match self {
+            NetnsTarget::Own => "(own namespace)".to_owned(),
+            NetnsTarget::Named(name) => format!("--netns {name}"),
+            NetnsTarget::Pid(pid) => format!("--netns-pid {pid}"),
+        }
+    }
+}
+
+impl fmt::Display for NetnsTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// Why a namespace could not be entered; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// No such named namespace.
+    #[error("{flag}: no {path}; {existing}")]
+    NotFound {
+        /// The flag as the user wrote it.
+        flag: String,
+        /// The handle that is missing.
+        path: String,
+        /// The names that do exist, already phrased.
+        existing: String,
+    },
+    /// No such process.
+    #[error("{flag}: no process {pid} (is it still running? `ps -p {pid}`)")]
+    NoProcess {
+        /// The flag as the user wrote it.
+        flag: String,
+        /// The pid.
+        pid: u32,
+    },
+    /// Not allowed to open or enter it.
+    #[error(
+        "{flag}: permission denied entering the namespace; run sockscope as root (it needs CAP_SYS_ADMIN for setns)"
+    )]
+    Permission {
+        /// The flag as the user wrote it.
+        flag: String,
+    },
+    /// A name that could escape /run/netns.
+    #[error("--netns {0:?}: not a namespace name (names have no '/' and are not '.' or '..')")]
+    BadName(String),
+    /// Anything else from open or setns.
+    #[error("{flag}: cannot enter {path}: {errno}")]
+    Other {
+        /// The flag as the user wrote it.
+        flag: String,
+        /// The handle.
+        path: String,
+        /// What the kernel said.
+        errno: String,
+    },
+}
+
+/// The names under /run/netns, sorted.
+pub fn list_named() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(NETNS_RUN_DIR)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn open_handle(target: &NetnsTarget) -> Result<Option<File>, NetnsError> {
+    let Some(path) = target.handle_path() else {
+        return Ok(None);
+    };
+    if let NetnsTarget::Named(name) = target
+        && (name.is_empty() || name.contains('/') || name == "." || name == "..")
+    {
+        return Err(NetnsError::BadName(name.clone()));
+    }
+    let flag = target.flag();
+    File::open(&path)
+        .map(Some)
+        .map_err(|e| match (e.kind(), target) {
+            (std::io::ErrorKind::NotFound, NetnsTarget::Pid(pid)) => {
+                NetnsError::NoProcess { flag, pid: *pid }
+            }
+            (std::io::ErrorKind::NotFound, _) => {
+                let names = list_named();
+                let existing = if names.is_empty() {
+                    format!("there are no named namespaces under {NETNS_RUN_DIR} (`ip netns list`)")
+                } else {
+                    format!("names under {NETNS_RUN_DIR}: {}", names.join(", "))
+                };
+                NetnsError::NotFound {
+                    flag,
+                    path: path.display().to_string(),
+                    existing,
+                }
+            }
+            (std::io::ErrorKind::PermissionDenied, _) => NetnsError::Permission { flag },
+            _ => NetnsError::Other {
+                flag,
+                path: path.display().to_string(),
+                errno: e.to_string(),
+            },
+        })
+}
+
+/// Run `f` inside the target namespace and return what it returns.
+///
+/// For [`NetnsTarget::Own`] `f` runs on the calling thread. Otherwise a fresh thread enters
+/// the namespace, runs `f` and ends, so the caller's namespace never changes.
+pub fn run_in<T: Send>(
+    target: &NetnsTarget,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, NetnsError> {
+    let Some(handle) = open_handle(target)? else {
+        return Ok(f());
+    };
+    let flag = target.flag();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                setns(&handle, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
+                    Errno::EPERM | Errno::EACCES => NetnsError::Permission { flag },
+                    other => NetnsError::Other {
+                        flag,
+                        path: target
+                            .handle_path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                        errno: other.desc().to_owned(),
+                    },
+                })?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_namespace_runs_inline() {
+        assert_eq!(run_in(&NetnsTarget::Own, || 7).ok(), Some(7));
+    }
+
+    #[test]
+    fn unknown_name_lists_what_exists() {
+        let err = run_in(&NetnsTarget::Named("sockscope-no-such-ns".into()), || ())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("--netns sockscope-no-such-ns: no /run/netns/sockscope-no-such-ns; "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_with_slashes_are_refused() {
+        let err = run_in(&NetnsTarget::Named("../etc".into()), || ()).err();
+        assert!(matches!(err, Some(NetnsError::BadName(_))));
+    }
+
+    #[test]
+    fn missing_pid_says_so() {
+        let err = run_in(&NetnsTarget::Pid(u32::MAX - 1), || ())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            format!(
+                "--netns-pid {0}: no process {0} (is it still running? `ps -p {0}`)",
+                u32::MAX - 1
+            )
+        );
+    }
+}
