@@ -131,6 +131,12 @@ impl StateSet {
         StateSet(self.0 | (1 << state.kernel_number()))
     }
 
+    /// This set without `state`.
+    #[must_use]
+    pub fn without(self, state: TcpState) -> StateSet {
+        StateSet(self.0 & !(1 << state.kernel_number()))
+    }
+
     /// The union of two sets.
     #[must_use]
     pub fn union(self, other: StateSet) -> StateSet {

@@ -1,0 +1,169 @@
+//! The command line: clap definitions only. What each mode does lives in [`crate::app`].
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::collect::NetnsTarget;
+use crate::filter::{AddrBlock, Filter, PortRange, ProcessSpec, StateSpec};
+use crate::model::Family;
+
+/// Live TCP connection-state monitor: counts per state, who holds them, what is abnormal.
+#[derive(Debug, Parser)]
+#[command(name = "sockscope", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do (default: `snapshot`, until the dashboard lands).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Which namespace to watch.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Which sockets to list.
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+/// The modes.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll once and print counts per state and every socket (like `netstat -anp | grep tcp`).
+    Snapshot(SnapshotArgs),
+}
+
+/// Options of `sockscope snapshot`.
+#[derive(Debug, Default, Args)]
+pub struct SnapshotArgs {
+    /// Print one JSON document instead of text (shape documented in README, `schema_version`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where to look.
+#[derive(Debug, Default, Args)]
+pub struct TargetArgs {
+    /// Watch the named network namespace (a name under /run/netns, as `ip netns list` shows).
+    #[arg(long, value_name = "NAME", global = true, conflicts_with = "netns_pid")]
+    pub netns: Option<String>,
+    /// Watch the network namespace of process PID (e.g. a container's main process).
+    #[arg(long, value_name = "PID", global = true)]
+    pub netns_pid: Option<u32>,
+    /// Do not attribute sockets to processes (skips the /proc/*/fd walk).
+    #[arg(long, global = true)]
+    pub no_processes: bool,
+}
+
+impl TargetArgs {
+    /// The namespace these flags name.
+    pub fn netns(&self) -> NetnsTarget {
+        match (&self.netns, self.netns_pid) {
+            (Some(name), _) => NetnsTarget::Named(name.clone()),
+            (None, Some(pid)) => NetnsTarget::Pid(pid),
+            (None, None) => NetnsTarget::Own,
+        }
+    }
+}
+
+/// Socket filters; repeat a flag or separate values with commas for alternatives.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Filters (counts per state always cover every socket)")]
+pub struct FilterArgs {
+    /// States: ss spelling (close-wait), netstat spelling (CLOSE_WAIT), or a group: all,
+    /// connected, synchronized, bucket, big.
+    #[arg(long, value_name = "STATE", value_delimiter = ',', global = true)]
+    pub state: Vec<StateSpec>,
+    /// Local port or range (8000-8100).
+    #[arg(long, value_name = "PORT", value_delimiter = ',', global = true)]
+    pub sport: Vec<PortRange>,
+    /// Remote port or range.
+    #[arg(long, value_name = "PORT", value_delimiter = ',', global = true)]
+    pub dport: Vec<PortRange>,
+    /// Local or remote port or range.
+    #[arg(long, value_name = "PORT", value_delimiter = ',', global = true)]
+    pub port: Vec<PortRange>,
+    /// Local address or CIDR block.
+    #[arg(long, value_name = "ADDR[/LEN]", value_delimiter = ',', global = true)]
+    pub src: Vec<AddrBlock>,
+    /// Remote address or CIDR block.
+    #[arg(long, value_name = "ADDR[/LEN]", value_delimiter = ',', global = true)]
+    pub dst: Vec<AddrBlock>,
+    /// Owning process: a pid or a name (as /proc/PID/comm shows it).
+    #[arg(
+        long,
+        value_name = "PID|NAME",
+        value_delimiter = ',',
+        global = true,
+        conflicts_with = "no_processes"
+    )]
+    pub process: Vec<ProcessSpec>,
+    /// IPv4 sockets only.
+    #[arg(short = '4', long = "ipv4", global = true, conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 sockets only.
+    #[arg(short = '6', long = "ipv6", global = true)]
+    pub ipv6: bool,
+}
+
+impl FilterArgs {
+    /// The filter these flags describe.
+    pub fn filter(&self) -> Filter {
+        Filter {
+            states: self.state.clone(),
+            sports: self.sport.clone(),
+            dports: self.dport.clone(),
+            ports: self.port.clone(),
+            src: self.src.clone(),
+            dst: self.dst.clone(),
+            processes: self.process.clone(),
+            family: match (self.ipv4, self.ipv6) {
+                (true, _) => Some(Family::Inet),
+                (_, true) => Some(Family::Inet6),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn filters_parse_before_and_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "sockscope",
+            "--state",
+            "close-wait,TIME_WAIT",
+            "snapshot",
+            "--sport",
+            "80",
+            "-6",
+        ])
+        .unwrap();
+        let f = cli.filters.filter();
+        assert_eq!(f.states.len(), 2);
+        assert_eq!(
+            f.sports,
+            vec![PortRange {
+                first: 80,
+                last: 80
+            }]
+        );
+        assert_eq!(f.family, Some(Family::Inet6));
+    }
+
+    #[test]
+    fn process_filter_needs_attribution() {
+        let err = Cli::try_parse_from([
+            "sockscope",
+            "snapshot",
+            "--process",
+            "nginx",
+            "--no-processes",
+        ]);
+        assert!(err.is_err());
+    }
+}

@@ -1,0 +1,321 @@
+//! The JSON document of `sockscope snapshot --json`. These serde types are the contract
+//! (`schema_version`), kept apart from the core types so the core can change freely.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, Serializer};
+
+use crate::filter::Filter;
+use crate::model::{Attribution, Snapshot, Socket, SourceKind, StateCounts, TcpState};
+
+/// Version of the JSON document's shape. Bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole document.
+#[derive(Serialize)]
+pub struct SnapshotDoc<'a> {
+    /// Shape version.
+    pub schema_version: u32,
+    /// RFC 3339, UTC, milliseconds.
+    pub taken_at: String,
+    /// Host name.
+    pub host: &'a str,
+    /// Namespace label.
+    pub netns: &'a str,
+    /// `netlink` or `procfs`.
+    pub source: &'static str,
+    /// `complete`, `partial` or `skipped`.
+    pub attribution: &'static str,
+    /// Every socket in the namespace (not only the listed ones).
+    pub total: usize,
+    /// State name → count, every state, lifecycle order; counts ignore filters.
+    pub states: StatesDoc,
+    /// The sockets that pass the filters (streamed, never collected).
+    pub sockets: SocketsDoc<'a>,
+    /// Kernel counters by file section.
+    pub counters: CountersDoc<'a>,
+    /// Per-namespace limits; `null` where unreadable.
+    pub limits: LimitsDoc,
+    /// Anomalies raised by the rules, most severe first.
+    pub anomalies: Vec<serde_json::Value>,
+}
+
+/// Counts per state, serialized as an object in lifecycle order.
+pub struct StatesDoc(pub StateCounts);
+
+impl Serialize for StatesDoc {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(TcpState::LIFECYCLE.len()))?;
+        for state in TcpState::LIFECYCLE {
+            map.serialize_entry(state.name(), &self.0.get(state))?;
+        }
+        map.end()
+    }
+}
+
+/// Name/value pairs serialized as an object in their original order.
+pub struct PairsDoc<'a, V>(pub &'a [(String, V)]);
+
+impl<V: Serialize> Serialize for PairsDoc<'_, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Kernel counters, one object per source file section.
+#[derive(Serialize)]
+pub struct CountersDoc<'a> {
+    /// `/proc/net/netstat` TcpExt.
+    #[serde(rename = "TcpExt")]
+    pub tcp_ext: PairsDoc<'a, u64>,
+    /// `/proc/net/snmp` Tcp.
+    #[serde(rename = "Tcp")]
+    pub tcp: PairsDoc<'a, i64>,
+    /// `/proc/net/sockstat` TCP line.
+    pub sockstat: PairsDoc<'a, u64>,
+}
+
+/// Per-namespace limits.
+#[derive(Serialize)]
+pub struct LimitsDoc {
+    /// `[first, last]` ephemeral port.
+    pub ip_local_port_range: Option<[u16; 2]>,
+    /// `net.ipv4.tcp_max_tw_buckets`.
+    pub tcp_max_tw_buckets: Option<u64>,
+    /// `net.ipv4.tcp_max_orphans`.
+    pub tcp_max_orphans: Option<u64>,
+    /// `net.ipv4.tcp_max_syn_backlog`.
+    pub tcp_max_syn_backlog: Option<u64>,
+    /// `net.core.somaxconn`.
+    pub somaxconn: Option<u64>,
+    /// `net.ipv4.tcp_syncookies`.
+    pub tcp_syncookies: Option<u64>,
+    /// `net.ipv4.tcp_fin_timeout`.
+    pub tcp_fin_timeout: Option<u64>,
+}
+
+/// The filtered socket list, serialized straight from the snapshot.
+pub struct SocketsDoc<'a> {
+    snapshot: &'a Snapshot,
+    filter: &'a Filter,
+}
+
+impl Serialize for SocketsDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        for socket in &self.snapshot.sockets {
+            if self.filter.matches(self.snapshot, socket) {
+                seq.serialize_element(&SocketDoc::new(self.snapshot, socket))?;
+            }
+        }
+        seq.end()
+    }
+}
+
+/// An endpoint serialized as `addr:port` text without an intermediate allocation.
+pub struct EndpointDoc(pub SocketAddr);
+
+impl fmt::Display for EndpointDoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.ip() {
+            IpAddr::V4(ip) => write!(f, "{ip}")?,
+            IpAddr::V6(ip) => write!(f, "[{ip}]")?,
+        }
+        match self.0.port() {
+            0 => f.write_str(":*"),
+            port => write!(f, ":{port}"),
+        }
+    }
+}
+
+impl Serialize for EndpointDoc {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One socket.
+#[derive(Serialize)]
+pub struct SocketDoc<'a> {
+    /// netstat spelling (`CLOSE_WAIT`).
+    pub state: &'static str,
+    /// `inet` or `inet6`.
+    pub family: &'static str,
+    /// `addr:port`, IPv6 in brackets.
+    pub local: EndpointDoc,
+    /// `addr:port`, IPv6 in brackets; port `*` when unconnected.
+    pub remote: EndpointDoc,
+    /// Receive queue (LISTEN: accept queue length).
+    pub recv_q: u32,
+    /// Send queue (LISTEN: backlog).
+    pub send_q: u32,
+    /// The pending timer.
+    pub timer: TimerDoc,
+    /// Owning uid.
+    pub uid: u32,
+    /// Socket inode (0: no process can hold it).
+    pub inode: u32,
+    /// Kernel socket cookie (0 when read from /proc/net/tcp).
+    pub cookie: u64,
+    /// Owning processes.
+    pub processes: ProcessesDoc<'a>,
+    /// tcp_info, for full sockets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_info: Option<TcpInfoDoc>,
+}
+
+/// A pending timer.
+#[derive(Serialize)]
+pub struct TimerDoc {
+    /// `off`, `on` (retransmit), `keepalive`, `timewait`, `probe`.
+    pub kind: &'static str,
+    /// Milliseconds until it fires.
+    pub expires_ms: u32,
+    /// Retransmits so far.
+    pub retransmits: u8,
+}
+
+/// The owners of one socket, as `[{pid, comm}]`.
+pub struct ProcessesDoc<'a> {
+    snapshot: &'a Snapshot,
+    socket: &'a Socket,
+}
+
+impl Serialize for ProcessesDoc<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.socket.owners.len as usize))?;
+        for p in self.snapshot.owners(self.socket) {
+            seq.serialize_element(&ProcessDoc {
+                pid: p.pid,
+                comm: &p.comm,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// An owning process.
+#[derive(Serialize)]
+pub struct ProcessDoc<'a> {
+    /// Process id.
+    pub pid: u32,
+    /// Short command name.
+    pub comm: &'a str,
+}
+
+/// The tcp_info fields sockscope reports.
+#[derive(Serialize)]
+pub struct TcpInfoDoc {
+    /// Smoothed RTT, µs.
+    pub rtt_us: u32,
+    /// RTT variance, µs.
+    pub rttvar_us: u32,
+    /// Congestion window, segments.
+    pub snd_cwnd: u32,
+    /// Retransmits of the current segment.
+    pub retransmits: u8,
+    /// Retransmitted segments, lifetime.
+    pub total_retrans: u32,
+    /// Lost segments.
+    pub lost: u32,
+    /// Unacknowledged segments.
+    pub unacked: u32,
+    /// ms since data was last sent.
+    pub last_data_sent_ms: u32,
+    /// ms since data was last received.
+    pub last_data_recv_ms: u32,
+}
+
+impl<'a> SocketDoc<'a> {
+    /// The document for one socket of `snapshot`.
+    pub fn new(snapshot: &'a Snapshot, s: &'a Socket) -> SocketDoc<'a> {
+        SocketDoc {
+            state: s.state.name(),
+            family: s.family.name(),
+            local: EndpointDoc(s.local),
+            remote: EndpointDoc(s.remote),
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            timer: TimerDoc {
+                kind: s.timer.kind.name(),
+                expires_ms: s.timer.expires_ms,
+                retransmits: s.timer.retransmits,
+            },
+            uid: s.uid,
+            inode: s.inode,
+            cookie: s.cookie,
+            processes: ProcessesDoc {
+                snapshot,
+                socket: s,
+            },
+            tcp_info: s.tcp_info.map(|i| TcpInfoDoc {
+                rtt_us: i.rtt_us,
+                rttvar_us: i.rttvar_us,
+                snd_cwnd: i.snd_cwnd,
+                retransmits: i.retransmits,
+                total_retrans: i.total_retrans,
+                lost: i.lost,
+                unacked: i.unacked,
+                last_data_sent_ms: i.last_data_sent_ms,
+                last_data_recv_ms: i.last_data_recv_ms,
+            }),
+        }
+    }
+}
+
+impl<'a> SnapshotDoc<'a> {
+    /// The document for `snapshot`, listing the sockets that pass `filter`.
+    pub fn new(snapshot: &'a Snapshot, filter: &'a Filter) -> SnapshotDoc<'a> {
+        let l = &snapshot.limits;
+        SnapshotDoc {
+            schema_version: SCHEMA_VERSION,
+            taken_at: snapshot
+                .taken_at
+                .map(|t| humantime::format_rfc3339_millis(t).to_string())
+                .unwrap_or_default(),
+            host: &snapshot.host,
+            netns: &snapshot.netns,
+            source: match snapshot.source {
+                SourceKind::Netlink => "netlink",
+                SourceKind::ProcNet => "procfs",
+                SourceKind::Synthetic => "synthetic",
+            },
+            attribution: match snapshot.attribution {
+                Attribution::Complete => "complete",
+                Attribution::Partial { .. } => "partial",
+                Attribution::Skipped => "skipped",
+            },
+            total: snapshot.sockets.len(),
+            states: StatesDoc(snapshot.state_counts()),
+            sockets: SocketsDoc { snapshot, filter },
+            counters: CountersDoc {
+                tcp_ext: PairsDoc(&snapshot.counters.tcp_ext),
+                tcp: PairsDoc(&snapshot.counters.tcp),
+                sockstat: PairsDoc(&snapshot.counters.sockstat),
+            },
+            limits: LimitsDoc {
+                ip_local_port_range: l.ip_local_port_range.map(|(a, b)| [a, b]),
+                tcp_max_tw_buckets: l.tcp_max_tw_buckets,
+                tcp_max_orphans: l.tcp_max_orphans,
+                tcp_max_syn_backlog: l.tcp_max_syn_backlog,
+                somaxconn: l.somaxconn,
+                tcp_syncookies: l.tcp_syncookies,
+                tcp_fin_timeout: l.tcp_fin_timeout,
+            },
+            anomalies: Vec::new(),
+        }
+    }
+}
+
+/// Write the document for `snapshot` as one line of JSON followed by a newline.
+pub fn render(snapshot: &Snapshot, filter: &Filter, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &SnapshotDoc::new(snapshot, filter))?;
+    writeln!(out)
+}

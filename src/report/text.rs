@@ -1,0 +1,265 @@
+//! The text report of `sockscope snapshot`: a header, a count per state (all eleven, zeros
+//! included, in lifecycle order), then one aligned line per socket.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use super::json::EndpointDoc;
+use super::{owners_text, timer_text};
+use crate::filter::Filter;
+use crate::model::{Attribution, Snapshot, Socket, SourceKind, TcpState};
+
+/// Write `addr:port` the way the report shows it: numeric, IPv6 in brackets, port 0 as `*`.
+pub fn write_endpoint(addr: &SocketAddr, out: &mut String) {
+    let _ = write!(out, "{}", EndpointDoc(*addr));
+}
+
+/// Thousands separators for counts: `1,234,567`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The report's first line.
+pub fn header(snapshot: &Snapshot) -> String {
+    let mut line = String::from("sockscope snapshot");
+    let _ = write!(line, " · host {}", snapshot.host);
+    let _ = write!(line, " · netns {}", snapshot.netns);
+    if let Some(t) = snapshot.taken_at {
+        let _ = write!(line, " · {}", humantime::format_rfc3339_seconds(t));
+    }
+    let _ = write!(
+        line,
+        " · {} TCP sockets",
+        grouped(snapshot.sockets.len() as u64)
+    );
+    if snapshot.source == SourceKind::ProcNet {
+        line.push_str(" (from /proc/net/tcp)");
+    }
+    line
+}
+
+/// Column order of the socket table.
+const COLUMNS: [&str; 7] = [
+    "State", "Local", "Remote", "Recv-Q", "Send-Q", "Timer", "Process",
+];
+
+/// Render the whole report for the sockets of `snapshot` that pass `filter`.
+pub fn render(snapshot: &Snapshot, filter: &Filter, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}", header(snapshot))?;
+    writeln!(out)?;
+    let counts = snapshot.state_counts();
+    writeln!(out, "{:<12}{:>9}", "STATE", "COUNT")?;
+    for state in TcpState::LIFECYCLE {
+        writeln!(out, "{:<12}{:>9}", state.name(), grouped(counts.get(state)))?;
+    }
+    writeln!(out)?;
+
+    let selected: Vec<&Socket> = snapshot
+        .sockets
+        .iter()
+        .filter(|s| filter.matches(snapshot, s))
+        .collect();
+    if !filter.is_empty() {
+        writeln!(
+            out,
+            "{} of {} sockets match the filters.",
+            grouped(selected.len() as u64),
+            grouped(snapshot.sockets.len() as u64)
+        )?;
+        writeln!(out)?;
+    }
+    if selected.is_empty() {
+        return Ok(());
+    }
+    let with_process = snapshot.attribution != Attribution::Skipped;
+    let widths = column_widths(snapshot, &selected, with_process);
+    let mut line = String::with_capacity(160);
+    let mut cell = String::with_capacity(64);
+    for (i, title) in COLUMNS.iter().enumerate() {
+        if i == 6 && !with_process {
+            break;
+        }
+        pad(&mut line, title, widths[i], i == 3 || i == 4);
+    }
+    writeln!(out, "{}", line.trim_end())?;
+    for socket in selected {
+        line.clear();
+        for (i, width) in widths.iter().enumerate() {
+            if i == 6 && !with_process {
+                break;
+            }
+            cell.clear();
+            fill_cell(snapshot, socket, i, &mut cell);
+            pad(&mut line, &cell, *width, i == 3 || i == 4);
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn pad(line: &mut String, text: &str, width: usize, right: bool) {
+    if !line.is_empty() {
+        line.push(' ');
+    }
+    let _ = if right {
+        write!(line, "{text:>width$}")
+    } else {
+        write!(line, "{text:<width$}")
+    };
+}
+
+fn fill_cell(snapshot: &Snapshot, socket: &Socket, column: usize, cell: &mut String) {
+    let _ = match column {
+        0 => write!(cell, "{}", socket.state.name()),
+        1 => {
+            write_endpoint(&socket.local, cell);
+            Ok(())
+        }
+        2 => {
+            write_endpoint(&socket.remote, cell);
+            Ok(())
+        }
+        3 => write!(cell, "{}", socket.recv_q),
+        4 => write!(cell, "{}", socket.send_q),
+        5 => {
+            timer_text(&socket.timer, cell);
+            Ok(())
+        }
+        _ => {
+            owners_text(snapshot, socket, cell);
+            Ok(())
+        }
+    };
+}
+
+fn column_widths(snapshot: &Snapshot, sockets: &[&Socket], with_process: bool) -> [usize; 7] {
+    let mut widths = COLUMNS.map(str::len);
+    let mut cell = String::with_capacity(64);
+    for socket in sockets {
+        for (i, width) in widths.iter_mut().enumerate() {
+            // The last column is not padded: no need to measure it.
+            if i == 6 || (i == 5 && !with_process) {
+                break;
+            }
+            cell.clear();
+            fill_cell(snapshot, socket, i, &mut cell);
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    widths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Owners, Process, Timer, TimerKind};
+    use std::time::{Duration, SystemTime};
+
+    fn sample() -> Snapshot {
+        let mut listen = Socket::new(
+            TcpState::Listen,
+            "0.0.0.0:80".parse().unwrap(),
+            "0.0.0.0:0".parse().unwrap(),
+        );
+        listen.send_q = 511;
+        listen.inode = 100;
+        listen.owners = Owners { start: 0, len: 1 };
+        let mut cw = Socket::new(
+            TcpState::CloseWait,
+            "[2001:db8::1]:80".parse().unwrap(),
+            "[2001:db8::2]:51000".parse().unwrap(),
+        );
+        cw.recv_q = 1;
+        cw.inode = 101;
+        cw.owners = Owners { start: 0, len: 1 };
+        let mut tw = Socket::new(
+            TcpState::TimeWait,
+            "192.0.2.1:40000".parse().unwrap(),
+            "192.0.2.9:443".parse().unwrap(),
+        );
+        tw.timer = Timer {
+            kind: TimerKind::TimeWait,
+            expires_ms: 59_400,
+            retransmits: 0,
+        };
+        Snapshot {
+            taken_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000)),
+            host: "web-1".into(),
+            netns: "host".into(),
+            sockets: vec![listen, cw, tw],
+            processes: vec![Process {
+                pid: 4242,
+                comm: "nginx".into(),
+                cmdline: "nginx: worker".into(),
+            }],
+            owner_index: vec![0],
+            attribution: Attribution::Complete,
+            ..Snapshot::default()
+        }
+    }
+
+    fn rendered(filter: &Filter) -> String {
+        let mut out = Vec::new();
+        render(&sample(), filter, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn report_counts_every_state_then_aligns_sockets() {
+        let expected = "\
+sockscope snapshot · host web-1 · netns host · 2026-09-21T13:33:20Z · 3 TCP sockets
+
+STATE           COUNT
+LISTEN              1
+SYN_SENT            0
+SYN_RECV            0
+ESTABLISHED         0
+FIN_WAIT1           0
+FIN_WAIT2           0
+CLOSING             0
+TIME_WAIT           1
+CLOSE_WAIT          1
+LAST_ACK            0
+CLOSE               0
+
+State      Local              Remote               Recv-Q Send-Q Timer        Process
+LISTEN     0.0.0.0:80         0.0.0.0:*                 0    511 -            nginx[4242]
+CLOSE_WAIT [2001:db8::1]:80   [2001:db8::2]:51000       1      0 -            nginx[4242]
+TIME_WAIT  192.0.2.1:40000    192.0.2.9:443             0      0 timewait 59s -
+";
+        assert_eq!(rendered(&Filter::default()), expected);
+    }
+
+    #[test]
+    fn filters_narrow_the_list_but_not_the_counts() {
+        let filter = Filter {
+            states: vec!["close-wait".parse().unwrap()],
+            ..Filter::default()
+        };
+        let text = rendered(&filter);
+        assert!(text.contains("CLOSE_WAIT          1\n"));
+        assert!(text.contains("LISTEN              1\n"));
+        assert!(text.contains("1 of 3 sockets match the filters.\n"));
+        assert!(text.ends_with(
+            "State      Local            Remote              Recv-Q Send-Q Timer Process\n\
+             CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -     nginx[4242]\n"
+        ));
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+}
