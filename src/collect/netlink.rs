@@ -10,7 +10,7 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_sys::{Socket as NlSocket, SocketAddr as NlAddr, protocols::NETLINK_SOCK_DIAG};
 
 use super::parse::{self, DatagramStats, ParseError, Progress};
-use crate::model::{Family, Socket, StateSet};
+use crate::model::{Family, Socket, StateSet, TcpState};
 
 /// `TCP_BOUND_INACTIVE`: bound-but-inactive sockets are dumped only when this bit is asked for.
 const TCPF_BOUND_INACTIVE: u32 = 1 << 13;
@@ -81,6 +81,9 @@ impl DumpStats {
     }
 }
 
+/// Called with each datagram of a dump and the request's sequence number.
+type DatagramHandler<'a> = dyn FnMut(&[u8], u32) -> Result<Progress, ParseError> + 'a;
+
 /// An open NETLINK_SOCK_DIAG socket, bound to the namespace it was created in.
 pub struct SockDiag {
     socket: NlSocket,
@@ -90,7 +93,9 @@ pub struct SockDiag {
 
 impl std::fmt::Debug for SockDiag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SockDiag").field("seq", &self.seq).finish()
+        f.debug_struct("SockDiag")
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,19 +122,46 @@ impl SockDiag {
         states: StateSet,
         on_socket: &mut dyn FnMut(Socket),
     ) -> Result<DumpStats, DumpError> {
+        let mut stats = DumpStats::default();
+        self.each_datagram(family, states, &mut |datagram, seq| {
+            let (progress, d) = parse::parse_datagram(datagram, seq, on_socket)?;
+            stats.add(d);
+            Ok(progress)
+        })?;
+        Ok(stats)
+    }
+
+    /// Dump like [`SockDiag::dump`] but hand back the raw datagrams (for recording captures).
+    pub fn dump_raw(
+        &mut self,
+        family: Family,
+        states: StateSet,
+    ) -> Result<Vec<Vec<u8>>, DumpError> {
+        let mut datagrams = Vec::new();
+        self.each_datagram(family, states, &mut |datagram, seq| {
+            datagrams.push(datagram.to_vec());
+            Ok(parse::parse_datagram(datagram, seq, &mut |_| {})?.0)
+        })?;
+        Ok(datagrams)
+    }
+
+    /// Send one dump request and feed each datagram of the answer to `each` until it says
+    /// the dump is done.
+    fn each_datagram(
+        &mut self,
+        family: Family,
+        states: StateSet,
+        each: &mut DatagramHandler<'_>,
+    ) -> Result<(), DumpError> {
         self.seq = self.seq.wrapping_add(1).max(1);
         let seq = self.seq;
         let mut bits = states.bits();
-        if states.contains(crate::model::TcpState::Close) {
+        if states.contains(TcpState::Close) {
             bits |= TCPF_BOUND_INACTIVE;
         }
-        let request = request_bytes(family, bits, seq);
         self.socket
-            .send(&request, 0)
+            .send(&request_bytes(family, bits, seq), 0)
             .map_err(|source| DumpError::Io { op: "send", source })?;
-
-        let family_name = family.name();
-        let mut stats = DumpStats::default();
         loop {
             let n = match self.socket.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
                 Ok(n) => n,
@@ -139,52 +171,12 @@ impl SockDiag {
             if n > self.buf.len() {
                 return Err(DumpError::Truncated(n));
             }
-            let (progress, d) =
-                parse::parse_datagram(&self.buf[..n], seq, on_socket).map_err(|source| {
-                    DumpError::Parse {
-                        family: family_name,
-                        source,
-                    }
-                })?;
-            stats.add(d);
+            let progress = each(&self.buf[..n], seq).map_err(|source| DumpError::Parse {
+                family: family.name(),
+                source,
+            })?;
             if progress == Progress::Done {
-                return Ok(stats);
-            }
-        }
-    }
-
-    /// Dump like [`SockDiag::dump`] but hand back the raw datagrams (for recording captures).
-    pub fn dump_raw(
-        &mut self,
-        family: Family,
-        states: StateSet,
-    ) -> Result<Vec<Vec<u8>>, DumpError> {
-        self.seq = self.seq.wrapping_add(1).max(1);
-        let seq = self.seq;
-        let request = request_bytes(family, states.bits(), seq);
-        self.socket
-            .send(&request, 0)
-            .map_err(|source| DumpError::Io { op: "send", source })?;
-        let mut datagrams = Vec::new();
-        loop {
-            let n = self
-                .socket
-                .recv(&mut &mut self.buf[..], libc::MSG_TRUNC)
-                .map_err(|source| DumpError::Io { op: "recv", source })?;
-            if n > self.buf.len() {
-                return Err(DumpError::Truncated(n));
-            }
-            let data = self.buf[..n].to_vec();
-            let (progress, _) =
-                parse::parse_datagram(&data, seq, &mut |_| {}).map_err(|source| {
-                    DumpError::Parse {
-                        family: family.name(),
-                        source,
-                    }
-                })?;
-            datagrams.push(data);
-            if progress == Progress::Done {
-                return Ok(datagrams);
+                return Ok(());
             }
         }
     }

@@ -20,7 +20,7 @@ pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn report_counts_every_state_then_aligns_sockets() {
         let expected = "\
-sockscope snapshot · host web-1 · netns host · 2026-09-21T13:33:20Z · 3 TCP sockets
+sockscope snapshot · host web-1 · netns host · 2026-09-21T14:13:20Z · 3 TCP sockets
 
 STATE           COUNT
 LISTEN              1
@@ -231,10 +231,10 @@ CLOSE_WAIT          1
 LAST_ACK            0
 CLOSE               0
 
-State      Local              Remote               Recv-Q Send-Q Timer        Process
-LISTEN     0.0.0.0:80         0.0.0.0:*                 0    511 -            nginx[4242]
-CLOSE_WAIT [2001:db8::1]:80   [2001:db8::2]:51000       1      0 -            nginx[4242]
-TIME_WAIT  192.0.2.1:40000    192.0.2.9:443             0      0 timewait 59s -
+State      Local            Remote              Recv-Q Send-Q Timer        Process
+LISTEN     0.0.0.0:80       0.0.0.0:*                0    511 -            nginx[4242]
+CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx[4242]
+TIME_WAIT  192.0.2.1:40000  192.0.2.9:443            0      0 timewait 59s -
 ";
         assert_eq!(rendered(&Filter::default()), expected);
     }

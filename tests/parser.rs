@@ -1,0 +1,369 @@
+//! The sock_diag message parser on recorded captures (tests/data, recorded with
+//! `cargo run --example record_dump` in a namespace holding a known set of sockets) and on
+//! truncated, oversized and garbage input.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::net::SocketAddr;
+
+use proptest::prelude::*;
+use sockscope::collect::parse::{
+    DatagramStats, ParseError, Progress, encode_done, encode_socket, parse_datagram,
+};
+use sockscope::model::{Family, Socket, StateCounts, TcpInfo, TcpState, Timer, TimerKind};
+
+fn capture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn parse_all(files: &[&str]) -> (Vec<Socket>, Vec<Progress>) {
+    let mut sockets = Vec::new();
+    let mut progress = Vec::new();
+    for f in files {
+        let (p, _) = parse_datagram(&capture(f), 0, &mut |s| sockets.push(s)).unwrap();
+        progress.push(p);
+    }
+    (sockets, progress)
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn recorded_ipv4_dump_yields_every_socket_with_its_state() {
+    let (sockets, progress) = parse_all(&["inet-0.bin", "inet-1.bin", "inet-2.bin", "inet-3.bin"]);
+    assert_eq!(
+        progress,
+        vec![
+            Progress::More,
+            Progress::More,
+            Progress::More,
+            Progress::Done
+        ]
+    );
+    let counts = StateCounts::of(&sockets);
+    assert_eq!(counts.get(TcpState::Listen), 1);
+    assert_eq!(counts.get(TcpState::Established), 122);
+    assert_eq!(counts.get(TcpState::TimeWait), 1);
+    assert_eq!(counts.get(TcpState::FinWait2), 1);
+    assert_eq!(counts.get(TcpState::CloseWait), 1);
+    assert_eq!(
+        counts.get(TcpState::Close),
+        1,
+        "bound-inactive socket reads as CLOSE"
+    );
+    assert_eq!(counts.total(), 127);
+    assert!(sockets.iter().all(|s| s.family == Family::Inet));
+
+    let listener = sockets
+        .iter()
+        .find(|s| s.state == TcpState::Listen)
+        .unwrap();
+    assert_eq!(listener.local, addr("127.0.0.1:8080"));
+    assert_eq!(listener.remote, addr("0.0.0.0:0"));
+    assert_eq!((listener.recv_q, listener.send_q), (0, 16));
+    assert_ne!(listener.inode, 0);
+
+    let bound = sockets.iter().find(|s| s.state == TcpState::Close).unwrap();
+    assert_eq!(bound.local, addr("127.0.0.1:9090"));
+
+    let close_wait = sockets
+        .iter()
+        .find(|s| s.state == TcpState::CloseWait)
+        .unwrap();
+    assert_eq!(close_wait.local.port(), 8080);
+    assert_eq!(
+        close_wait.recv_q, 1,
+        "the peer's FIN counts as one byte queued"
+    );
+
+    let time_wait = sockets
+        .iter()
+        .find(|s| s.state == TcpState::TimeWait)
+        .unwrap();
+    assert_eq!(time_wait.timer.kind, TimerKind::TimeWait);
+    assert!(time_wait.timer.expires_ms > 50_000 && time_wait.timer.expires_ms <= 60_000);
+    assert_eq!(
+        (time_wait.inode, time_wait.uid),
+        (0, 0),
+        "TIME_WAIT belongs to no process"
+    );
+    assert_eq!(time_wait.tcp_info, None);
+
+    let established = sockets.iter().filter(|s| s.state == TcpState::Established);
+    assert!(
+        established
+            .clone()
+            .all(|s| s.tcp_info.is_some_and(|i| i.snd_cwnd == 10))
+    );
+    let mut cookies: Vec<u64> = sockets.iter().map(|s| s.cookie).collect();
+    cookies.sort_unstable();
+    cookies.dedup();
+    assert_eq!(cookies.len(), 127, "every socket has its own cookie");
+}
+
+#[test]
+fn recorded_ipv6_dump_brackets_nothing_and_keeps_v6_addresses() {
+    let (sockets, progress) = parse_all(&["inet6-0.bin", "inet6-1.bin"]);
+    assert_eq!(progress, vec![Progress::More, Progress::Done]);
+    let counts = StateCounts::of(&sockets);
+    assert_eq!(
+        TcpState::LIFECYCLE.map(|s| counts.get(s)),
+        [1, 0, 0, 2, 0, 1, 0, 1, 1, 0, 1]
+    );
+    let listener = sockets
+        .iter()
+        .find(|s| s.state == TcpState::Listen)
+        .unwrap();
+    assert_eq!(listener.local, addr("[::1]:8080"));
+    assert!(sockets.iter().all(|s| s.family == Family::Inet6));
+}
+
+#[test]
+fn every_truncation_of_a_capture_is_an_error_not_a_panic() {
+    let data = capture("inet-0.bin");
+    for cut in 1..data.len() {
+        let result = parse_datagram(&data[..cut], 0, &mut |_| {});
+        // A cut exactly between two messages is a valid shorter datagram.
+        if let Err(e) = result {
+            assert!(
+                matches!(
+                    e,
+                    ParseError::Truncated { .. } | ParseError::BadLength { .. }
+                ),
+                "cut {cut}: {e}"
+            );
+        }
+    }
+    let cut_mid_header = parse_datagram(&data[..10], 0, &mut |_| {});
+    assert_eq!(
+        cut_mid_header,
+        Err(ParseError::Truncated {
+            offset: 0,
+            need: 16,
+            have: 10
+        })
+    );
+}
+
+#[test]
+fn a_length_beyond_the_datagram_is_refused() {
+    let mut data = capture("inet-0.bin");
+    data[0..4].copy_from_slice(&100_000u32.to_ne_bytes());
+    assert_eq!(
+        parse_datagram(&data, 0, &mut |_| {}),
+        Err(ParseError::BadLength {
+            offset: 0,
+            len: 100_000,
+            available: data.len()
+        })
+    );
+}
+
+#[test]
+fn a_reply_to_another_request_is_refused() {
+    let data = capture("inet-0.bin");
+    assert_eq!(
+        parse_datagram(&data, 77, &mut |_| {}),
+        Err(ParseError::Sequence {
+            expected: 77,
+            got: 1
+        })
+    );
+}
+
+#[test]
+fn kernel_errors_in_error_and_done_messages_are_reported() {
+    let mut done = Vec::new();
+    encode_done(5, libc_enoent(), &mut done);
+    let err = parse_datagram(&done, 5, &mut |_| {}).unwrap_err();
+    assert_eq!(err, ParseError::DumpFailed(2));
+    assert_eq!(
+        err.to_string(),
+        "dump ended with an error: No such file or directory (os error 2) (errno 2)"
+    );
+
+    let mut error = done.clone();
+    error[4..6].copy_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR, errno -2
+    assert_eq!(
+        parse_datagram(&error, 5, &mut |_| {}),
+        Err(ParseError::Refused(2))
+    );
+
+    let mut ok_done = Vec::new();
+    encode_done(5, 0, &mut ok_done);
+    assert_eq!(
+        parse_datagram(&ok_done, 5, &mut |_| {}),
+        Ok((Progress::Done, DatagramStats::default()))
+    );
+}
+
+fn libc_enoent() -> i32 {
+    2
+}
+
+fn sample_socket() -> Socket {
+    let mut s = Socket::new(
+        TcpState::Established,
+        addr("[2001:db8::1]:443"),
+        addr("[2001:db8::2]:50000"),
+    );
+    s.recv_q = 3;
+    s.send_q = 4;
+    s.uid = 1000;
+    s.inode = 4242;
+    s.cookie = 0x1234_5678_9abc_def0;
+    s.timer = Timer {
+        kind: TimerKind::Keepalive,
+        expires_ms: 7_000,
+        retransmits: 2,
+    };
+    s.tcp_info = Some(TcpInfo {
+        rtt_us: 150,
+        rttvar_us: 75,
+        snd_cwnd: 10,
+        retransmits: 1,
+        total_retrans: 9,
+        lost: 2,
+        unacked: 3,
+        last_data_sent_ms: 10,
+        last_data_recv_ms: 20,
+    });
+    s
+}
+
+#[test]
+fn short_tcp_info_reads_only_the_fields_it_covers() {
+    let socket = sample_socket();
+    // 104 bytes: up to and including total_retrans. 70 bytes: rtt (68..72) is cut off.
+    for (len, expected) in [
+        (232, socket.tcp_info),
+        (104, socket.tcp_info),
+        (
+            70,
+            Some(TcpInfo {
+                rtt_us: 0,
+                rttvar_us: 0,
+                snd_cwnd: 0,
+                total_retrans: 0,
+                ..socket.tcp_info.unwrap()
+            }),
+        ),
+    ] {
+        let mut data = Vec::new();
+        encode_socket(&socket, 1, len, &mut data);
+        let mut got = Vec::new();
+        parse_datagram(&data, 1, &mut |s| got.push(s)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].tcp_info, expected, "tcp_info of {len} bytes");
+    }
+}
+
+#[test]
+fn unknown_attributes_and_unknown_states_are_skipped() {
+    let mut data = Vec::new();
+    encode_socket(&sample_socket(), 1, 0, &mut data);
+    // Append an attribute of type 21 (e.g. cgroup id) with 8 bytes of payload.
+    data.extend_from_slice(&12u16.to_ne_bytes());
+    data.extend_from_slice(&21u16.to_ne_bytes());
+    data.extend_from_slice(&7u64.to_ne_bytes());
+    let len = data.len() as u32;
+    data[0..4].copy_from_slice(&len.to_ne_bytes());
+    // A second message with a state number from the future (14).
+    let mut future = Vec::new();
+    encode_socket(&sample_socket(), 1, 0, &mut future);
+    future[17] = 14;
+    data.extend_from_slice(&future);
+
+    let mut got = Vec::new();
+    let (_, stats) = parse_datagram(&data, 1, &mut |s| got.push(s)).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(stats.sockets, 1);
+    assert_eq!(stats.unknown_states, 1);
+    assert_eq!(got[0].inode, 4242);
+}
+
+#[test]
+fn an_attribute_longer_than_its_message_is_refused() {
+    let mut data = Vec::new();
+    encode_socket(&sample_socket(), 1, 104, &mut data);
+    let attr = 16 + 72;
+    data[attr..attr + 2].copy_from_slice(&500u16.to_ne_bytes());
+    assert!(matches!(
+        parse_datagram(&data, 1, &mut |_| {}),
+        Err(ParseError::BadAttribute { len: 500, .. })
+    ));
+}
+
+fn any_state() -> impl Strategy<Value = TcpState> {
+    prop::sample::select(TcpState::LIFECYCLE.to_vec())
+}
+
+fn any_socket() -> impl Strategy<Value = Socket> {
+    (
+        any_state(),
+        any::<bool>(),
+        any::<[u8; 16]>(),
+        any::<[u8; 16]>(),
+        any::<(u16, u16, u32, u32, u32, u32, u64)>(),
+        any::<Option<(u32, u32, u32, u8, u32)>>(),
+    )
+        .prop_map(
+            |(state, v6, a, b, (sp, dp, rq, sq, uid, inode, cookie), info)| {
+                let ip = |raw: [u8; 16]| -> std::net::IpAddr {
+                    if v6 {
+                        std::net::Ipv6Addr::from(raw).into()
+                    } else {
+                        std::net::Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]).into()
+                    }
+                };
+                let mut s = Socket::new(
+                    state,
+                    SocketAddr::new(ip(a), sp),
+                    SocketAddr::new(ip(b), dp),
+                );
+                (s.recv_q, s.send_q, s.uid, s.inode, s.cookie) = (rq, sq, uid, inode, cookie);
+                s.tcp_info = info.map(|(rtt, cwnd, lost, retransmits, total)| TcpInfo {
+                    rtt_us: rtt,
+                    snd_cwnd: cwnd,
+                    lost,
+                    retransmits,
+                    total_retrans: total,
+                    ..TcpInfo::default()
+                });
+                s
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn garbage_never_panics(data in prop::collection::vec(any::<u8>(), 0..2048), seq in any::<u32>()) {
+        let _ = parse_datagram(&data, seq, &mut |_| {});
+    }
+
+    #[test]
+    fn mutated_captures_never_panic(flips in prop::collection::vec((0usize..3388, any::<u8>()), 1..16)) {
+        let mut data = capture("inet-0.bin");
+        for (at, byte) in flips {
+            let at = at % data.len();
+            data[at] = byte;
+        }
+        let _ = parse_datagram(&data, 0, &mut |_| {});
+    }
+
+    #[test]
+    fn encoded_sockets_parse_back_identical(sockets in prop::collection::vec(any_socket(), 0..20), seq in 1u32..) {
+        let mut data = Vec::new();
+        for s in &sockets {
+            encode_socket(s, seq, 104, &mut data);
+        }
+        encode_done(seq, 0, &mut data);
+        let mut got = Vec::new();
+        let (progress, stats) = parse_datagram(&data, seq, &mut |s| got.push(s)).unwrap();
+        prop_assert_eq!(progress, Progress::Done);
+        prop_assert_eq!(stats.sockets, sockets.len());
+        prop_assert_eq!(got, sockets);
+    }
+}
