@@ -114,7 +114,7 @@ pub struct Collector {
     fallback_reason: Option<String>,
     kernel: KernelFiles,
     attributor: Attributor,
-    seen: HashMap<u64, usize, BuildHasherDefault<CookieHasher>>,
+    dedup: CookieDedup,
 }
 
 impl Collector {
@@ -158,7 +158,7 @@ impl Collector {
             fallback_reason,
             kernel,
             attributor: Attributor::new(),
-            seen: HashMap::default(),
+            dedup: CookieDedup::default(),
         })
     }
 
@@ -171,19 +171,11 @@ impl Collector {
         let Some(diag) = self.sock_diag.as_mut() else {
             return Ok(());
         };
-        let seen = &mut self.seen;
-        seen.clear();
+        let dedup = &mut self.dedup;
+        dedup.clear();
         for family in [Family::Inet, Family::Inet6] {
             diag.dump(family, self.options.states, &mut |socket| {
-                // The dump walks hash buckets in batches: a socket changing state can show
-                // up twice. Keep the later sighting.
-                match seen.get(&socket.cookie) {
-                    Some(&i) => sockets[i] = socket,
-                    None => {
-                        seen.insert(socket.cookie, sockets.len());
-                        sockets.push(socket);
-                    }
-                }
+                dedup.push(sockets, socket);
             })?;
         }
         Ok(())
@@ -232,6 +224,32 @@ impl SocketSource for Collector {
     }
 }
 
+/// De-duplicates one dump by socket cookie. The kernel walks its hash tables in batches,
+/// so a socket that changes state during the walk (ESTABLISHED → TIME_WAIT moves it to
+/// another table, keeping its cookie) can be reported twice: the later sighting wins.
+#[derive(Debug, Default)]
+pub struct CookieDedup {
+    seen: HashMap<u64, usize, BuildHasherDefault<CookieHasher>>,
+}
+
+impl CookieDedup {
+    /// Forget the previous dump.
+    pub fn clear(&mut self) {
+        self.seen.clear();
+    }
+
+    /// Append `socket` to `sockets`, or replace the earlier sighting of the same cookie.
+    pub fn push(&mut self, sockets: &mut Vec<Socket>, socket: Socket) {
+        match self.seen.get(&socket.cookie) {
+            Some(&i) => sockets[i] = socket,
+            None => {
+                self.seen.insert(socket.cookie, sockets.len());
+                sockets.push(socket);
+            }
+        }
+    }
+}
+
 /// A hasher for socket cookies: they are already well-spread 64-bit counters, so one
 /// multiply is enough (SipHash would cost more than the dump parsing).
 #[derive(Default)]
@@ -250,5 +268,35 @@ impl Hasher for CookieHasher {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TcpState;
+
+    #[test]
+    fn a_socket_seen_twice_in_one_dump_counts_once_in_its_later_state() {
+        let mut dedup = CookieDedup::default();
+        let mut sockets = Vec::new();
+        let local = "192.0.2.1:40000".parse().unwrap();
+        let remote = "192.0.2.9:443".parse().unwrap();
+        let mut first = Socket::new(TcpState::Established, local, remote);
+        first.cookie = 7;
+        let mut other = Socket::new(TcpState::Established, remote, local);
+        other.cookie = 8;
+        let mut again = Socket::new(TcpState::TimeWait, local, remote);
+        again.cookie = 7;
+        for s in [first, other, again] {
+            dedup.push(&mut sockets, s);
+        }
+        assert_eq!(sockets.len(), 2);
+        assert_eq!(sockets[0].state, TcpState::TimeWait);
+        assert_eq!(sockets[1].cookie, 8);
+        dedup.clear();
+        let mut next = Vec::new();
+        dedup.push(&mut next, first);
+        assert_eq!(next.len(), 1);
     }
 }
