@@ -3,5 +3,7 @@
 //! `collect` talks to the kernel and yields [`model::Snapshot`]s; the outputs render them.
 //! `model` and `collect` never import clap or any terminal crate.
 
+pub mod aggregate;
 pub mod collect;
+pub mod config;
 pub mod model;
