@@ -1,24 +1,49 @@
 //! A cheap hasher for the per-socket maps (cookies, addresses, ports).
 //!
-//! The keys are not attacker-chosen strings but kernel counters and addresses, and the
-//! maps are touched once or twice per socket per poll: SipHash would cost more than the
-//! rest of the aggregation. This is the rustc-hash (Fx) scheme: add, multiply, and a
-//! final xor-shift so the
-//! high bits hashbrown reads as tags are mixed too.
+//! The maps are touched a few times per socket per poll: SipHash would cost more than the
+//! rest of the aggregation. This is the rustc-hash (Fx) scheme — add, multiply, and a final
+//! xor-shift so the high bits hashbrown reads as tags are mixed too — started from a
+//! per-process random seed, since a SYN flood chooses its (spoofed) source addresses and
+//! must not be able to precompute colliding keys.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 
 /// A `HashMap` with [`FastHasher`].
-pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, FastState>;
 
 /// A `HashSet` with [`FastHasher`].
-pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
+pub(crate) type FastSet<K> = HashSet<K, FastState>;
+
+/// Builds [`FastHasher`]s starting from the process's random seed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FastState {
+    seed: u64,
+}
+
+impl Default for FastState {
+    fn default() -> Self {
+        static SEED: OnceLock<u64> = OnceLock::new();
+        FastState {
+            seed: *SEED.get_or_init(|| RandomState::new().hash_one(0x736f_636b_7363_6f70_u64)),
+        }
+    }
+}
+
+impl BuildHasher for FastState {
+    type Hasher = FastHasher;
+
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(self.seed)
+    }
+}
 
 const MULTIPLIER: u64 = 0xf135_7aea_2e62_a9c5;
 
 /// Fx-style hasher: one add and one multiply per word.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub(crate) struct FastHasher(u64);
 
 impl FastHasher {
@@ -74,11 +99,10 @@ impl Hasher for FastHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::BuildHasher;
 
     #[test]
     fn sequential_cookies_spread_over_high_and_low_bits() {
-        let build = BuildHasherDefault::<FastHasher>::default();
+        let build = FastState::default();
         let hashes: FastSet<u64> = (1..=1000u64).map(|c| build.hash_one(c) >> 57).collect();
         assert_eq!(hashes.len(), 128, "top 7 bits should take every value");
         let low: FastSet<u64> = (1..=1000u64).map(|c| build.hash_one(c) & 0xff).collect();

@@ -10,9 +10,9 @@
 //! Memory stays bounded by the live socket count: an identity not seen in a poll is
 //! forgotten at the end of that poll.
 
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::BuildHasher;
 
-use super::hash::{FastHasher, FastMap};
+use super::hash::{FastMap, FastState};
 use crate::model::{Socket, TcpState};
 
 /// What the tracker knows of one socket; times are milliseconds since the Unix epoch.
@@ -87,11 +87,7 @@ fn identity(socket: &Socket) -> u64 {
     if socket.cookie != 0 {
         return socket.cookie;
     }
-    BuildHasherDefault::<FastHasher>::default().hash_one((
-        socket.local,
-        socket.remote,
-        socket.state.kernel_number(),
-    ))
+    FastState::default().hash_one((socket.local, socket.remote, socket.state.kernel_number()))
 }
 
 #[cfg(test)]
