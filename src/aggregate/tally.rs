@@ -85,6 +85,10 @@ impl Tally {
             let since_ms = identities.observe(socket, now_ms).state_since_ms;
             self.add(snapshot, socket, since_ms);
         }
+        // Hosts from endpoints: one pass over a map usually far smaller than the sockets.
+        for (endpoint, count) in &self.endpoints {
+            *self.hosts.entry(endpoint.ip()).or_default() += count;
+        }
     }
 
     fn reset(&mut self, processes: usize) {
@@ -179,7 +183,6 @@ impl Tally {
         }
         let remote = canonical(&socket.remote);
         if !remote.ip().is_unspecified() {
-            *self.hosts.entry(remote.ip()).or_default() += 1;
             *self.endpoints.entry(remote).or_default() += 1;
         }
         if let Some(index) = self.listener_for(&socket.local) {
