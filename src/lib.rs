@@ -1,12 +1,15 @@
 //! sockscope: a live TCP connection-state monitor for Linux servers.
 //!
-//! `collect` talks to the kernel and yields [`model::Snapshot`]s; `report` renders them;
-//! `app` ties a parsed command line to both. `model` and `collect` never import clap or any
-//! terminal crate.
+//! `collect` talks to the kernel and yields [`model::Snapshot`]s; `aggregate` turns them into
+//! the [`aggregate::Summary`] the outputs render; `config` reads the thresholds; `report`
+//! renders; `app` ties a parsed command line to all of them. `model`, `collect`, `aggregate`
+//! and `config` never import clap or any terminal crate.
 
+pub mod aggregate;
 pub mod app;
 pub mod cli;
 pub mod collect;
+pub mod config;
 pub mod filter;
 pub mod model;
 pub mod report;

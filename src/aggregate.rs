@@ -1,0 +1,277 @@
+//! The aggregator: pure, no I/O. It ingests one [`Snapshot`] per poll and keeps the
+//! [`Summary`] every output renders — counts per state and their change, groupings,
+//! counter rates, bounded history, and the anomalies the rules raise.
+//!
+//! ```
+//! use sockscope::aggregate::{Aggregator, RuleConfig};
+//! use sockscope::model::Snapshot;
+//!
+//! let mut aggregator = Aggregator::new(RuleConfig::default());
+//! let summary = aggregator.ingest(&Snapshot::default());
+//! assert!(summary.anomalies.is_empty());
+//! ```
+
+mod anomaly;
+mod group;
+mod hash;
+mod history;
+mod identity;
+mod rates;
+mod rules;
+mod tally;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use crate::model::{Attribution, Counters, Snapshot, Socket, SourceKind, StateCounts, TcpState};
+use anomaly::Tracker;
+use identity::Identities;
+use tally::Tally;
+
+pub use anomaly::{Anomaly, AnomalyKind, CounterRise, Evidence, PeerCount, Severity, Subject};
+pub use group::{GROUP_LIMIT, Group, Grouping, ListenerGroup, ProcessGroup, StateGroup};
+pub use history::{History, KEY_COUNTERS, MAX_SAMPLES, Sample};
+pub use rates::{CounterGroup, CounterRate};
+pub use rules::{
+    AcceptQueueRule, CloseWaitRule, DEFAULT_CLEAR_RATIO, FinWait2Rule, InvalidSetting, OrphansRule,
+    RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
+};
+
+/// Everything the outputs show about the latest poll.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Summary {
+    /// When the latest snapshot was taken.
+    pub taken_at: Option<SystemTime>,
+    /// Host name.
+    pub host: String,
+    /// The namespace watched.
+    pub netns: String,
+    /// Where the sockets came from.
+    pub source: SourceKind,
+    /// How complete process attribution is.
+    pub attribution: Attribution,
+    /// Polls ingested so far.
+    pub polls: u64,
+    /// Sockets per state.
+    pub counts: StateCounts,
+    /// Sockets per state at the previous poll (`None` on the first).
+    pub previous_counts: Option<StateCounts>,
+    /// Sockets with no known owner, per state (TIME_WAIT and SYN_RECV always are).
+    pub unowned: StateCounts,
+    /// Every state with its count and change, largest first, ties in lifecycle order.
+    pub by_state: Vec<StateGroup>,
+    /// Every process holding sockets, most sockets first, ties by pid.
+    pub by_process: Vec<ProcessGroup>,
+    /// Remote hosts (LISTEN and unconnected sockets left out), most sockets first.
+    pub by_remote_host: Grouping<IpAddr>,
+    /// Remote address:port pairs, most sockets first.
+    pub by_remote_endpoint: Grouping<SocketAddr>,
+    /// Listening addresses, most connections first, ties by address.
+    pub by_listener: Vec<ListenerGroup>,
+    /// Raised anomalies: critical first, then by kind, largest count, subject.
+    pub anomalies: Vec<Anomaly>,
+    /// Kernel counter rises since the previous poll (empty on the first).
+    pub rates: Vec<CounterRate>,
+    /// Past polls, for sparklines.
+    pub history: History,
+}
+
+impl Summary {
+    /// Change of `state`'s count since the previous poll; `None` on the first poll.
+    pub fn change(&self, state: TcpState) -> Option<i64> {
+        self.previous_counts
+            .map(|p| self.counts.get(state) as i64 - p.get(state) as i64)
+    }
+
+    /// The rate of a kernel counter by name (`ListenDrops`), if it has one this poll.
+    pub fn rate(&self, counter: &str) -> Option<&CounterRate> {
+        self.rates.iter().find(|r| r.name == counter)
+    }
+
+    /// The highest severity raised, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.anomalies.iter().map(|a| a.severity).max()
+    }
+}
+
+/// Ingests snapshots and keeps the [`Summary`].
+#[derive(Debug)]
+pub struct Aggregator {
+    rules: RuleConfig,
+    summary: Summary,
+    tally: Tally,
+    identities: Identities,
+    tracker: Tracker,
+    previous_counters: Option<(Counters, Option<SystemTime>)>,
+}
+
+impl Aggregator {
+    /// An aggregator running `rules`, with ten minutes of history at one poll per second.
+    pub fn new(rules: RuleConfig) -> Aggregator {
+        Aggregator {
+            rules,
+            summary: Summary::default(),
+            tally: Tally::default(),
+            identities: Identities::default(),
+            tracker: Tracker::default(),
+            previous_counters: None,
+        }
+    }
+
+    /// An aggregator set up from a configuration file: its rules, and history sized from
+    /// its `history` span and poll `interval`.
+    pub fn from_config(config: &crate::config::Config) -> Aggregator {
+        Aggregator::new(config.rules.clone())
+            .with_history(config.general.history, config.general.interval)
+    }
+
+    /// Size the history to hold `span` of polls taken every `interval`; drops what it held.
+    #[must_use]
+    pub fn with_history(mut self, span: Duration, interval: Duration) -> Aggregator {
+        self.summary.history = History::with_span(span, interval);
+        self
+    }
+
+    /// The rules it runs.
+    pub fn rules(&self) -> &RuleConfig {
+        &self.rules
+    }
+
+    /// The summary of the latest poll (empty before the first).
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// When `socket` (of the latest snapshot) was first seen; a lower bound, as tracking
+    /// starts at the first poll.
+    pub fn first_seen(&self, socket: &Socket) -> Option<SystemTime> {
+        self.identities
+            .get(socket)
+            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_millis(s.first_seen_ms))
+    }
+
+    /// Since when `socket` (of the latest snapshot) has been in its current state.
+    pub fn in_state_since(&self, socket: &Socket) -> Option<SystemTime> {
+        self.identities
+            .get(socket)
+            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_millis(s.state_since_ms))
+    }
+
+    /// How many sockets the identity tracker remembers (those of the latest poll).
+    pub fn tracked_sockets(&self) -> usize {
+        self.identities.len()
+    }
+
+    /// Take in one poll and bring the summary up to date.
+    ///
+    /// A snapshot without `taken_at` counts as taken at the Unix epoch: ages, rates and
+    /// trends then read zero or `None`.
+    pub fn ingest(&mut self, snapshot: &Snapshot) -> &Summary {
+        let now = snapshot.taken_at.unwrap_or(SystemTime::UNIX_EPOCH);
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.identities.begin();
+        self.tally.run(snapshot, &mut self.identities, now_ms);
+        self.identities.end();
+
+        let rates = self.previous_counters.as_ref().map(|(counters, at)| {
+            rates::counter_rates(counters, *at, &snapshot.counters, snapshot.taken_at)
+        });
+        let observations = rules::evaluate(
+            &rules::RuleInput {
+                snapshot,
+                tally: &self.tally,
+                rates: rates.as_deref(),
+                now_ms,
+                clear_ratio: self.rules.clear_ratio,
+            },
+            &self.rules,
+        );
+        let anomalies = self
+            .tracker
+            .update(observations, now, self.rules.clear_ratio);
+        self.previous_counters = Some((snapshot.counters.clone(), snapshot.taken_at));
+
+        let rates = rates.unwrap_or_default();
+        let mut key_rates = [None; KEY_COUNTERS.len()];
+        for (slot, name) in key_rates.iter_mut().zip(KEY_COUNTERS) {
+            *slot = rates
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.per_second);
+        }
+        let counts = self.tally.counts;
+        let summary = &mut self.summary;
+        let previous = (summary.polls > 0).then_some(summary.counts);
+        summary.history.push(Sample {
+            at: snapshot.taken_at,
+            counts,
+            rates: key_rates,
+        });
+        summary.taken_at = snapshot.taken_at;
+        summary.host.clone_from(&snapshot.host);
+        summary.netns.clone_from(&snapshot.netns);
+        summary.source = snapshot.source;
+        summary.attribution = snapshot.attribution.clone();
+        summary.polls += 1;
+        summary.counts = counts;
+        summary.previous_counts = previous;
+        summary.unowned = self.tally.unowned;
+        summary.by_state = group::by_state(&counts, previous.as_ref());
+        summary.by_process = by_process(snapshot, &self.tally);
+        summary.by_remote_host = group::top(&self.tally.hosts, GROUP_LIMIT);
+        summary.by_remote_endpoint = group::top(&self.tally.endpoints, GROUP_LIMIT);
+        summary.by_listener = by_listener(snapshot, &self.tally);
+        summary.anomalies = anomalies;
+        summary.rates = rates;
+        &self.summary
+    }
+}
+
+fn by_process(snapshot: &Snapshot, tally: &Tally) -> Vec<ProcessGroup> {
+    let mut groups: Vec<ProcessGroup> = tally
+        .processes
+        .iter()
+        .zip(&snapshot.processes)
+        .filter(|(t, _)| t.counts.total() > 0)
+        .map(|(t, p)| ProcessGroup {
+            pid: p.pid,
+            comm: p.comm.clone(),
+            counts: t.counts,
+        })
+        .collect();
+    groups.sort_by(|a, b| {
+        b.total()
+            .cmp(&a.total())
+            .then(a.pid.cmp(&b.pid))
+            .then_with(|| a.comm.cmp(&b.comm))
+    });
+    groups
+}
+
+fn by_listener(snapshot: &Snapshot, tally: &Tally) -> Vec<ListenerGroup> {
+    let mut groups: Vec<ListenerGroup> = tally
+        .listeners
+        .iter()
+        .map(|l| {
+            let mut owners: Vec<(u32, String)> = l
+                .owners
+                .iter()
+                .filter_map(|&i| snapshot.processes.get(i as usize))
+                .map(|p| (p.pid, p.comm.clone()))
+                .collect();
+            owners.sort();
+            ListenerGroup {
+                local: l.local,
+                sockets: l.sockets,
+                accept_queue: l.accept_queue,
+                backlog: l.backlog,
+                counts: l.counts,
+                owners,
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| group::rank((&a.local, a.connections()), (&b.local, b.connections())));
+    groups
+}

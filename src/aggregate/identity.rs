@@ -1,0 +1,144 @@
+//! Socket identity across polls: when each socket was first seen, and since when it is in
+//! its current state.
+//!
+//! Identity is the kernel's socket cookie, which a socket keeps for life (also from
+//! FIN_WAIT into TIME_WAIT). The `/proc/net/tcp` fallback has no cookies (cookie 0): such a
+//! socket is keyed on its 4-tuple and state instead, so a socket that changes state counts
+//! as new, and a 4-tuple reused within one poll interval inherits the old age. Ages are
+//! lower bounds: a socket present at the first poll is taken to be born then.
+//!
+//! Memory stays bounded by the live socket count: an identity not seen in a poll is
+//! forgotten at the end of that poll.
+
+use std::hash::BuildHasher;
+
+use super::hash::{FastMap, FastState};
+use crate::model::{Socket, TcpState};
+
+/// What the tracker knows of one socket; times are milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sighting {
+    /// First poll that saw the socket.
+    pub first_seen_ms: u64,
+    /// First poll that saw it in its current state.
+    pub state_since_ms: u64,
+    state: TcpState,
+    epoch: u32,
+}
+
+/// Cookie (or 4-tuple) → sighting, for the sockets of the last poll.
+#[derive(Debug, Default)]
+pub(crate) struct Identities {
+    seen: FastMap<u64, Sighting>,
+    epoch: u32,
+}
+
+impl Identities {
+    /// Start a poll.
+    pub fn begin(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
+    /// Record that `socket` is present at `now_ms`; returns what is known of it.
+    pub fn observe(&mut self, socket: &Socket, now_ms: u64) -> Sighting {
+        let epoch = self.epoch;
+        let sighting = self
+            .seen
+            .entry(identity(socket))
+            .and_modify(|s| {
+                if s.state != socket.state {
+                    s.state = socket.state;
+                    s.state_since_ms = now_ms;
+                }
+                s.epoch = epoch;
+            })
+            .or_insert(Sighting {
+                first_seen_ms: now_ms,
+                state_since_ms: now_ms,
+                state: socket.state,
+                epoch,
+            });
+        *sighting
+    }
+
+    /// End a poll: forget every socket it did not see.
+    pub fn end(&mut self) {
+        let epoch = self.epoch;
+        self.seen.retain(|_, s| s.epoch == epoch);
+        if self.seen.capacity() > 4 * self.seen.len().max(1024) {
+            self.seen.shrink_to_fit();
+        }
+    }
+
+    /// What is known of `socket`, if the last poll saw it.
+    pub fn get(&self, socket: &Socket) -> Option<Sighting> {
+        self.seen.get(&identity(socket)).copied()
+    }
+
+    /// How many sockets are tracked.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// The cookie, or for cookie-less sockets a hash of the 4-tuple and state. One snapshot
+/// comes from one source, so the two kinds of key never meet in one map.
+fn identity(socket: &Socket) -> u64 {
+    if socket.cookie != 0 {
+        return socket.cookie;
+    }
+    FastState::default().hash_one((socket.local, socket.remote, socket.state.kernel_number()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(cookie: u64, state: TcpState) -> Socket {
+        let mut s = Socket::new(
+            state,
+            "10.0.0.1:80".parse().unwrap(),
+            "10.0.0.2:5000".parse().unwrap(),
+        );
+        s.cookie = cookie;
+        s
+    }
+
+    #[test]
+    fn gone_sockets_are_forgotten_at_end_of_poll() {
+        let mut ids = Identities::default();
+        ids.begin();
+        ids.observe(&socket(1, TcpState::Established), 1000);
+        ids.observe(&socket(2, TcpState::Established), 1000);
+        ids.end();
+        ids.begin();
+        ids.observe(&socket(2, TcpState::Established), 2000);
+        ids.end();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids.get(&socket(1, TcpState::Established)), None);
+    }
+
+    #[test]
+    fn state_change_restarts_state_age_but_keeps_first_seen() {
+        let mut ids = Identities::default();
+        ids.begin();
+        ids.observe(&socket(7, TcpState::Established), 1000);
+        ids.end();
+        ids.begin();
+        let s = ids.observe(&socket(7, TcpState::CloseWait), 3000);
+        assert_eq!((s.first_seen_ms, s.state_since_ms), (1000, 3000));
+    }
+
+    #[test]
+    fn cookieless_socket_is_keyed_on_tuple_and_state() {
+        let mut ids = Identities::default();
+        ids.begin();
+        ids.observe(&socket(0, TcpState::CloseWait), 1000);
+        ids.end();
+        ids.begin();
+        let same = ids.observe(&socket(0, TcpState::CloseWait), 2000);
+        let other_state = ids.observe(&socket(0, TcpState::LastAck), 2000);
+        assert_eq!(same.first_seen_ms, 1000);
+        assert_eq!(other_state.first_seen_ms, 2000);
+    }
+}

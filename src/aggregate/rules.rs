@@ -1,0 +1,219 @@
+//! The anomaly rules and their thresholds.
+//!
+//! Each rule turns one poll's tallies into [`Observation`]s: a subject, a count, a warning
+//! and a critical level. The [`Tracker`](super::anomaly::Tracker) then raises, keeps and
+//! clears anomalies with hysteresis. Every threshold is a key of the configuration file,
+//! spelled as the field here; the defaults are meant for a busy production server, where a
+//! healthy box raises nothing.
+
+mod accept_queue;
+mod close_wait;
+mod fin_wait2;
+mod orphans;
+mod syn;
+mod time_wait;
+
+use super::anomaly::Observation;
+use super::rates::{CounterRate, rise};
+use super::tally::Tally;
+use crate::model::Snapshot;
+
+pub use accept_queue::AcceptQueueRule;
+pub use close_wait::CloseWaitRule;
+pub use fin_wait2::FinWait2Rule;
+pub use orphans::OrphansRule;
+pub use syn::{SynCookiesRule, SynRecvRule};
+pub use time_wait::TimeWaitRule;
+
+/// Every rule's settings, plus the hysteresis shared by all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleConfig {
+    /// A raised anomaly clears only when its count falls below `clear_ratio` × its warning
+    /// level (and drops from critical to warning below `clear_ratio` × its critical level),
+    /// so a value hovering at a threshold does not flap. Default 0.8.
+    pub clear_ratio: f64,
+    /// `close_wait_backlog`.
+    pub close_wait: CloseWaitRule,
+    /// `syn_recv_flood`.
+    pub syn_recv: SynRecvRule,
+    /// `syn_cookies`.
+    pub syn_cookies: SynCookiesRule,
+    /// `time_wait_excess`.
+    pub time_wait: TimeWaitRule,
+    /// `accept_queue_overflow`.
+    pub accept_queue: AcceptQueueRule,
+    /// `fin_wait2_pileup`.
+    pub fin_wait2: FinWait2Rule,
+    /// `orphan_sockets`.
+    pub orphans: OrphansRule,
+}
+
+/// The default [`RuleConfig::clear_ratio`].
+pub const DEFAULT_CLEAR_RATIO: f64 = 0.8;
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        RuleConfig {
+            clear_ratio: DEFAULT_CLEAR_RATIO,
+            close_wait: CloseWaitRule::default(),
+            syn_recv: SynRecvRule::default(),
+            syn_cookies: SynCookiesRule::default(),
+            time_wait: TimeWaitRule::default(),
+            accept_queue: AcceptQueueRule::default(),
+            fin_wait2: FinWait2Rule::default(),
+            orphans: OrphansRule::default(),
+        }
+    }
+}
+
+/// A setting outside the range it must be in.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("'{key}' in [{section}] is {value}; {requirement}")]
+pub struct InvalidSetting {
+    /// The configuration section (`close_wait`).
+    pub section: &'static str,
+    /// The key (`per_process`).
+    pub key: &'static str,
+    /// The value as given.
+    pub value: String,
+    /// What it must be.
+    pub requirement: String,
+}
+
+impl RuleConfig {
+    /// Check every setting: counts at least 1, fractions in (0, 1], critical levels not
+    /// below warning levels. The first bad setting is the error.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        fraction("general", "clear_ratio", self.clear_ratio)?;
+        self.close_wait.validate()?;
+        self.syn_recv.validate()?;
+        self.syn_cookies.validate()?;
+        self.time_wait.validate()?;
+        self.accept_queue.validate()?;
+        self.fin_wait2.validate()?;
+        self.orphans.validate()
+    }
+}
+
+/// A count threshold and its critical level: at least 1, critical not below warning.
+pub(crate) fn levels(
+    section: &'static str,
+    (key, warning): (&'static str, u64),
+    (critical_key, critical): (&'static str, u64),
+) -> Result<(), InvalidSetting> {
+    if warning == 0 {
+        return Err(InvalidSetting {
+            section,
+            key,
+            value: "0".to_owned(),
+            requirement: "it must be at least 1 (set enabled = false to turn the rule off)"
+                .to_owned(),
+        });
+    }
+    if critical < warning {
+        return Err(InvalidSetting {
+            section,
+            key: critical_key,
+            value: critical.to_string(),
+            requirement: format!("it must be at least {key} ({warning})"),
+        });
+    }
+    Ok(())
+}
+
+/// A fraction in (0, 1].
+pub(crate) fn fraction(
+    section: &'static str,
+    key: &'static str,
+    value: f64,
+) -> Result<(), InvalidSetting> {
+    if value > 0.0 && value <= 1.0 {
+        return Ok(());
+    }
+    Err(InvalidSetting {
+        section,
+        key,
+        value: value.to_string(),
+        requirement: "it must be above 0 and at most 1".to_owned(),
+    })
+}
+
+/// Two fractions in (0, 1], the critical one not below the warning one.
+pub(crate) fn fraction_levels(
+    section: &'static str,
+    (key, warning): (&'static str, f64),
+    (critical_key, critical): (&'static str, f64),
+) -> Result<(), InvalidSetting> {
+    fraction(section, key, warning)?;
+    fraction(section, critical_key, critical)?;
+    if critical < warning {
+        return Err(InvalidSetting {
+            section,
+            key: critical_key,
+            value: critical.to_string(),
+            requirement: format!("it must be at least {key} ({warning})"),
+        });
+    }
+    Ok(())
+}
+
+/// `fraction` × `limit`, rounded up, at least 1.
+pub(crate) fn share(fraction: f64, limit: u64) -> u64 {
+    ((fraction * limit as f64).ceil() as u64).max(1)
+}
+
+/// What the rules read: the snapshot, its tally, and the counter rises since the previous
+/// poll (`None` on the first poll).
+pub(crate) struct RuleInput<'a> {
+    pub snapshot: &'a Snapshot,
+    pub tally: &'a Tally,
+    pub rates: Option<&'a [CounterRate]>,
+    pub now_ms: u64,
+    pub clear_ratio: f64,
+}
+
+impl RuleInput<'_> {
+    /// Whether a subject with `count` against `warning` must be reported: at or above the
+    /// clear mark (below it, a raised anomaly clears anyway).
+    pub fn worth_reporting(&self, count: u64, warning: u64) -> bool {
+        count > 0 && count as f64 >= self.clear_ratio * warning as f64
+    }
+
+    /// How much a kernel counter rose since the previous poll; `None` on the first poll,
+    /// after a reset, or when the kernel lacks it.
+    pub fn rise(&self, counter: &str) -> Option<u64> {
+        rise(self.rates?, counter)
+    }
+
+    /// Milliseconds between `since_ms` and now, as a duration.
+    pub fn age(&self, since_ms: Option<u64>) -> Option<std::time::Duration> {
+        since_ms.map(|s| std::time::Duration::from_millis(self.now_ms.saturating_sub(s)))
+    }
+}
+
+/// Run every enabled rule.
+pub(crate) fn evaluate(input: &RuleInput<'_>, config: &RuleConfig) -> Vec<Observation> {
+    let mut out = Vec::new();
+    if config.close_wait.enabled {
+        close_wait::evaluate(input, &config.close_wait, &mut out);
+    }
+    if config.syn_recv.enabled {
+        syn::syn_recv_flood(input, &config.syn_recv, &mut out);
+    }
+    if config.syn_cookies.enabled {
+        syn::syn_cookies(input, &config.syn_cookies, &mut out);
+    }
+    if config.time_wait.enabled {
+        time_wait::evaluate(input, &config.time_wait, &mut out);
+    }
+    if config.accept_queue.enabled {
+        accept_queue::evaluate(input, &config.accept_queue, &mut out);
+    }
+    if config.fin_wait2.enabled {
+        fin_wait2::evaluate(input, &config.fin_wait2, &mut out);
+    }
+    if config.orphans.enabled {
+        orphans::evaluate(input, &config.orphans, &mut out);
+    }
+    out
+}

@@ -1,0 +1,72 @@
+//! `orphan_sockets`: sockets closed by their application but still finishing in the kernel
+//! (sockstat `orphan`) approach `tcp_max_orphans`, past which the kernel resets connections
+//! ("too many orphaned sockets").
+
+use serde::Deserialize;
+
+use super::super::anomaly::{AnomalyKind, Evidence, Observation, Subject};
+use super::{InvalidSetting, RuleInput, fraction_levels, share};
+
+const HINT: &str = "many sockets closed by their applications are still finishing in the \
+     kernel; near net.ipv4.tcp_max_orphans it resets connections ('too many orphaned \
+     sockets' in the kernel log); check for peers that stop reading and for TCP memory";
+
+/// Settings of `orphan_sockets` (`[orphans]`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrphansRule {
+    /// Run the rule.
+    pub enabled: bool,
+    /// Warning at this fraction of `tcp_max_orphans`. Default 0.25, as netdata alarms.
+    pub fraction: f64,
+    /// Critical at this fraction. Default 0.5, as netdata alarms (the kernel may count
+    /// orphans double or quadruple under memory pressure).
+    pub fraction_critical: f64,
+}
+
+impl Default for OrphansRule {
+    fn default() -> Self {
+        OrphansRule {
+            enabled: true,
+            fraction: 0.25,
+            fraction_critical: 0.5,
+        }
+    }
+}
+
+impl OrphansRule {
+    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+        fraction_levels(
+            "orphans",
+            ("fraction", self.fraction),
+            ("fraction_critical", self.fraction_critical),
+        )
+    }
+}
+
+pub(super) fn evaluate(input: &RuleInput<'_>, rule: &OrphansRule, out: &mut Vec<Observation>) {
+    let snapshot = input.snapshot;
+    let (Some(orphans), Some(max)) = (
+        snapshot.counters.sockstat("orphan"),
+        snapshot.limits.tcp_max_orphans,
+    ) else {
+        return;
+    };
+    let warning = share(rule.fraction, max);
+    let critical = share(rule.fraction_critical, max).max(warning);
+    if input.worth_reporting(orphans, warning) {
+        out.push(Observation {
+            kind: AnomalyKind::OrphanSockets,
+            subject: Subject::Namespace,
+            count: orphans,
+            warning,
+            critical,
+            forced: None,
+            hint: HINT,
+            evidence: Evidence {
+                limit: Some(max),
+                ..Evidence::default()
+            },
+        });
+    }
+}

@@ -1,0 +1,172 @@
+//! `time_wait_excess`: TIME_WAIT sockets toward one destination (local ports running out),
+//! or in the whole namespace near `tcp_max_tw_buckets`, or the kernel already destroying
+//! them (TCPTimeWaitOverflow).
+//!
+//! TIME_WAIT lasts a fixed 60 s in Linux (`TCP_TIMEWAIT_LEN`); `tcp_fin_timeout` does not
+//! shorten it, and `tcp_tw_recycle` no longer exists (removed in 4.12). The hints say so by
+//! suggesting only what works.
+
+use serde::Deserialize;
+
+use super::super::anomaly::{AnomalyKind, CounterRise, Evidence, Observation, Severity, Subject};
+use super::{InvalidSetting, RuleInput, fraction_levels, levels, share};
+use crate::model::TcpState;
+
+const DESTINATION_HINT: &str = "many short-lived connections to one destination, each \
+     TIME_WAIT holding a local port for a fixed 60 s, so ports can run out; reuse \
+     connections (keepalive, connection pools), enable net.ipv4.tcp_tw_reuse for outgoing \
+     connections, widen net.ipv4.ip_local_port_range, or spread over more destination \
+     addresses or ports";
+
+const NAMESPACE_HINT: &str = "TIME_WAIT sockets near net.ipv4.tcp_max_tw_buckets (past it \
+     the kernel destroys them early: TCPTimeWaitOverflow); TIME_WAIT lasts a fixed 60 s, so \
+     cut the connection churn: keepalive and connection pools, net.ipv4.tcp_tw_reuse for \
+     outgoing connections";
+
+/// Settings of `time_wait_excess` (`[time_wait]`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeWaitRule {
+    /// Run the rule.
+    pub enabled: bool,
+    /// Warning at this many TIME_WAIT sockets toward one destination address and port.
+    /// Default 5000: about 83 new connections per second to one upstream without reuse,
+    /// already 18% of the default ephemeral range (32768–60999).
+    pub per_destination: u64,
+    /// Critical at this many. Default 20000: 70% of the default ephemeral range.
+    pub per_destination_critical: u64,
+    /// Warning also when TIME_WAIT toward one destination reaches this fraction of the
+    /// ephemeral port range (`ip_local_port_range`): matters where the range was narrowed.
+    /// Default 0.5.
+    pub port_range_fraction: f64,
+    /// Critical at this fraction of the port range. Default 0.8.
+    pub port_range_fraction_critical: f64,
+    /// Warning when all TIME_WAIT sockets reach this fraction of `tcp_max_tw_buckets`.
+    /// Default 0.8.
+    pub buckets_fraction: f64,
+    /// Critical at this fraction (any rise of TCPTimeWaitOverflow is critical too).
+    /// Default 0.95.
+    pub buckets_fraction_critical: f64,
+}
+
+impl Default for TimeWaitRule {
+    fn default() -> Self {
+        TimeWaitRule {
+            enabled: true,
+            per_destination: 5000,
+            per_destination_critical: 20000,
+            port_range_fraction: 0.5,
+            port_range_fraction_critical: 0.8,
+            buckets_fraction: 0.8,
+            buckets_fraction_critical: 0.95,
+        }
+    }
+}
+
+impl TimeWaitRule {
+    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+        levels(
+            "time_wait",
+            ("per_destination", self.per_destination),
+            ("per_destination_critical", self.per_destination_critical),
+        )?;
+        fraction_levels(
+            "time_wait",
+            ("port_range_fraction", self.port_range_fraction),
+            (
+                "port_range_fraction_critical",
+                self.port_range_fraction_critical,
+            ),
+        )?;
+        fraction_levels(
+            "time_wait",
+            ("buckets_fraction", self.buckets_fraction),
+            ("buckets_fraction_critical", self.buckets_fraction_critical),
+        )
+    }
+}
+
+pub(super) fn evaluate(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observation>) {
+    per_destination(input, rule, out);
+    namespace(input, rule, out);
+}
+
+fn per_destination(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observation>) {
+    let range = input
+        .snapshot
+        .limits
+        .ip_local_port_range
+        .filter(|(low, high)| low <= high)
+        .map(|(low, high)| u64::from(high - low) + 1);
+    let (warning, critical) = match range {
+        Some(ports) => {
+            let warning = rule
+                .per_destination
+                .min(share(rule.port_range_fraction, ports));
+            let critical = rule
+                .per_destination_critical
+                .min(share(rule.port_range_fraction_critical, ports))
+                .max(warning);
+            (warning, critical)
+        }
+        None => (rule.per_destination, rule.per_destination_critical),
+    };
+    for (&destination, &count) in &input.tally.time_wait_destinations {
+        if input.worth_reporting(count, warning) {
+            out.push(Observation {
+                kind: AnomalyKind::TimeWaitExcess,
+                subject: Subject::Destination(destination),
+                count,
+                warning,
+                critical,
+                forced: None,
+                hint: DESTINATION_HINT,
+                evidence: Evidence {
+                    limit: range,
+                    ..Evidence::default()
+                },
+            });
+        }
+    }
+}
+
+fn namespace(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observation>) {
+    let total = input.tally.counts.get(TcpState::TimeWait);
+    let overflow = input
+        .rise("TCPTimeWaitOverflow")
+        .filter(|rise| *rise > 0)
+        .map(|rise| CounterRise {
+            counter: "TCPTimeWaitOverflow",
+            rise,
+        });
+    let buckets = input.snapshot.limits.tcp_max_tw_buckets;
+    let (warning, critical) = match buckets {
+        Some(max) => {
+            let warning = share(rule.buckets_fraction, max);
+            (
+                warning,
+                share(rule.buckets_fraction_critical, max).max(warning),
+            )
+        }
+        // Without the limit only the overflow counter speaks; the count is then its own mark.
+        None if overflow.is_some() => (total.max(1), total.max(1)),
+        None => return,
+    };
+    if overflow.is_none() && !input.worth_reporting(total, warning) {
+        return;
+    }
+    out.push(Observation {
+        kind: AnomalyKind::TimeWaitExcess,
+        subject: Subject::Namespace,
+        count: total,
+        warning,
+        critical,
+        forced: overflow.map(|_| Severity::Critical),
+        hint: NAMESPACE_HINT,
+        evidence: Evidence {
+            counter_rises: overflow.into_iter().collect(),
+            limit: buckets,
+            ..Evidence::default()
+        },
+    });
+}

@@ -1,0 +1,302 @@
+//! The configuration file: poll interval, history span and every rule threshold.
+//!
+//! A TOML file, looked up in this order: the explicit path (`--config PATH`), else
+//! `$XDG_CONFIG_HOME/sockscope/config.toml` (or `~/.config/sockscope/config.toml` when
+//! `XDG_CONFIG_HOME` is unset), else `/etc/sockscope/config.toml`, else built-in defaults.
+//! An explicit file that does not exist is an error; a default location that does not
+//! exist is skipped. Every key is optional; an unknown key or a wrong type is an error
+//! naming the file, the line and the key. `assets/config.toml` lists every key with its
+//! default.
+
+mod diagnose;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::aggregate::{
+    AcceptQueueRule, CloseWaitRule, DEFAULT_CLEAR_RATIO, FinWait2Rule, OrphansRule, RuleConfig,
+    SynCookiesRule, SynRecvRule, TimeWaitRule,
+};
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Config {
+    /// `[general]`: polling and history.
+    pub general: General,
+    /// The rules' thresholds (`clear_ratio` is read from `[general]`).
+    pub rules: RuleConfig,
+}
+
+/// `[general]` settings other than `clear_ratio`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct General {
+    /// Time between two polls. In the file a humantime string: `"1s"`, `"500ms"`, `"2m"`.
+    /// Default 1 s.
+    pub interval: Duration,
+    /// How far back history (sparklines, trends) reaches; the same notation. Default 10 min.
+    pub history: Duration,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General {
+            interval: Duration::from_secs(1),
+            history: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The shortest poll interval accepted.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why the configuration could not be loaded. Each message names the file and says what
+/// to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file given with `--config` does not exist.
+    #[error(
+        "config file {} does not exist; check the --config path, or leave --config out to use the default locations",
+        .path.display()
+    )]
+    NotFound {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// The file exists but could not be read.
+    #[error("cannot read config file {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file is not valid TOML, has an unknown key, a wrong type or a value out of range.
+    #[error("config error in {}{}: {message}", .path.display(), .line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending key or value, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+}
+
+/// Where the configuration lookup reads the environment and files: the real system, or a
+/// fake in tests.
+pub trait ConfigEnv {
+    /// An environment variable.
+    fn var(&self, name: &str) -> Option<OsString>;
+    /// A whole file.
+    fn read_to_string(&self, path: &Path) -> io::Result<String>;
+}
+
+/// The real environment and file system.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemEnv;
+
+impl ConfigEnv for SystemEnv {
+    fn var(&self, name: &str) -> Option<OsString> {
+        std::env::var_os(name)
+    }
+
+    fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// The system-wide location.
+pub const SYSTEM_PATH: &str = "/etc/sockscope/config.toml";
+
+impl Config {
+    /// Load the configuration: `explicit` if given, else the first default location that
+    /// exists, else the defaults. Returns the file it came from (`None`: built-in defaults).
+    pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        Config::load_with(explicit, &SystemEnv)
+    }
+
+    /// [`Config::load`] reading through `env`.
+    pub fn load_with(
+        explicit: Option<&Path>,
+        env: &dyn ConfigEnv,
+    ) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        if let Some(path) = explicit {
+            let text = env.read_to_string(path).map_err(|source| {
+                if source.kind() == io::ErrorKind::NotFound {
+                    ConfigError::NotFound {
+                        path: path.to_owned(),
+                    }
+                } else {
+                    ConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    }
+                }
+            })?;
+            return Ok((Config::parse(&text, path)?, Some(path.to_owned())));
+        }
+        for path in Config::default_locations(env) {
+            match env.read_to_string(&path) {
+                Ok(text) => return Ok((Config::parse(&text, &path)?, Some(path))),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) => {}
+                Err(source) => return Err(ConfigError::Read { path, source }),
+            }
+        }
+        Ok((Config::default(), None))
+    }
+
+    /// The default locations, in lookup order: the user's, then the system's.
+    pub fn default_locations(env: &dyn ConfigEnv) -> Vec<PathBuf> {
+        let non_empty = |name| env.var(name).filter(|v| !v.is_empty());
+        let user = match non_empty("XDG_CONFIG_HOME") {
+            Some(xdg) => Some(PathBuf::from(xdg)),
+            None => non_empty("HOME").map(|home| PathBuf::from(home).join(".config")),
+        };
+        user.map(|dir| dir.join("sockscope").join("config.toml"))
+            .into_iter()
+            .chain([PathBuf::from(SYSTEM_PATH)])
+            .collect()
+    }
+
+    /// Parse the text of a configuration file; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file: ConfigFile =
+            toml::from_str(text).map_err(|e| diagnose::toml_error(&e, text, path))?;
+        let config = Config {
+            general: General {
+                interval: file.general.interval,
+                history: file.general.history,
+            },
+            rules: RuleConfig {
+                clear_ratio: file.general.clear_ratio,
+                close_wait: file.close_wait,
+                syn_recv: file.syn_recv,
+                syn_cookies: file.syn_cookies,
+                time_wait: file.time_wait,
+                accept_queue: file.accept_queue,
+                fin_wait2: file.fin_wait2,
+                orphans: file.orphans,
+            },
+        };
+        config
+            .validate()
+            .map_err(|e| diagnose::invalid_setting(&e, text, path))?;
+        Ok(config)
+    }
+
+    /// Check every value's range.
+    pub fn validate(&self) -> Result<(), crate::aggregate::InvalidSetting> {
+        let invalid = |key, value: Duration, requirement: String| {
+            Err(crate::aggregate::InvalidSetting {
+                section: "general",
+                key,
+                value: format!("\"{}\"", humantime::format_duration(value)),
+                requirement,
+            })
+        };
+        if self.general.interval < MIN_INTERVAL {
+            return invalid(
+                "interval",
+                self.general.interval,
+                format!(
+                    "it must be at least {}",
+                    humantime::format_duration(MIN_INTERVAL)
+                ),
+            );
+        }
+        if self.general.history < self.general.interval {
+            return invalid(
+                "history",
+                self.general.history,
+                "it must be at least the interval".to_owned(),
+            );
+        }
+        self.rules.validate()
+    }
+}
+
+/// The file's shape: sections as the user writes them.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ConfigFile {
+    general: GeneralFile,
+    close_wait: CloseWaitRule,
+    syn_recv: SynRecvRule,
+    syn_cookies: SynCookiesRule,
+    time_wait: TimeWaitRule,
+    accept_queue: AcceptQueueRule,
+    fin_wait2: FinWait2Rule,
+    orphans: OrphansRule,
+}
+
+impl Default for ConfigFile {
+    fn default() -> Self {
+        let rules = RuleConfig::default();
+        ConfigFile {
+            general: GeneralFile::default(),
+            close_wait: rules.close_wait,
+            syn_recv: rules.syn_recv,
+            syn_cookies: rules.syn_cookies,
+            time_wait: rules.time_wait,
+            accept_queue: rules.accept_queue,
+            fin_wait2: rules.fin_wait2,
+            orphans: rules.orphans,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct GeneralFile {
+    #[serde(deserialize_with = "duration")]
+    interval: Duration,
+    #[serde(deserialize_with = "duration")]
+    history: Duration,
+    clear_ratio: f64,
+}
+
+impl Default for GeneralFile {
+    fn default() -> Self {
+        let general = General::default();
+        GeneralFile {
+            interval: general.interval,
+            history: general.history,
+            clear_ratio: DEFAULT_CLEAR_RATIO,
+        }
+    }
+}
+
+/// A humantime duration string (`"1s"`, `"500ms"`).
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    struct HumanTime;
+
+    impl Visitor<'_> for HumanTime {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration such as \"1s\" or \"500ms\"")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Duration, E> {
+            humantime::parse_duration(value).map_err(|e| {
+                E::custom(format!(
+                    "invalid duration \"{value}\" ({e}); write it like \"1s\" or \"500ms\""
+                ))
+            })
+        }
+    }
+
+    deserializer.deserialize_str(HumanTime)
+}

@@ -1,0 +1,255 @@
+//! The configuration file: defaults, overrides, located errors, lookup order.
+
+#![allow(clippy::unwrap_used, clippy::float_cmp)]
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sockscope::config::{Config, ConfigEnv, ConfigError};
+
+/// A fake environment: variables and files in memory.
+#[derive(Default)]
+struct FakeEnv {
+    vars: HashMap<&'static str, &'static str>,
+    files: HashMap<PathBuf, String>,
+}
+
+impl FakeEnv {
+    fn var(mut self, name: &'static str, value: &'static str) -> FakeEnv {
+        self.vars.insert(name, value);
+        self
+    }
+
+    fn file(mut self, path: &str, text: &str) -> FakeEnv {
+        self.files.insert(PathBuf::from(path), text.to_owned());
+        self
+    }
+}
+
+impl ConfigEnv for FakeEnv {
+    fn var(&self, name: &str) -> Option<OsString> {
+        self.vars.get(name).map(OsString::from)
+    }
+
+    fn read_to_string(&self, path: &Path) -> io::Result<String> {
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/sockscope/config.toml"))
+}
+
+#[test]
+fn defaults_are_sane() {
+    let config = Config::default();
+    assert_eq!(config.general.interval, Duration::from_secs(1));
+    assert_eq!(config.general.history, Duration::from_secs(600));
+    assert_eq!(config.rules.clear_ratio, 0.8);
+    assert_eq!(config.rules.close_wait.per_process, 20);
+    assert_eq!(config.rules.syn_recv.per_listener, 100);
+    assert_eq!(config.rules.time_wait.per_destination, 5000);
+    assert!(config.validate().is_ok());
+}
+
+#[test]
+fn shipped_config_file_equals_defaults() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/config.toml"))
+        .unwrap();
+    assert_eq!(parse(&text).unwrap(), Config::default());
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn file_overrides_only_the_keys_it_sets() {
+    let config = parse(
+        "[general]\ninterval = \"500ms\"\nclear_ratio = 0.5\n\n[close_wait]\nper_process = 5\n\n[time_wait]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut expected = Config::default();
+    expected.general.interval = Duration::from_millis(500);
+    expected.rules.clear_ratio = 0.5;
+    expected.rules.close_wait.per_process = 5;
+    expected.rules.time_wait.enabled = false;
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn unknown_key_names_file_line_section_and_expected_keys() {
+    let err = parse("[general]\ninterval = \"1s\"\n\n[close_wait]\nper_proces = 5\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml line 5: unknown key 'per_proces' in [close_wait]; expected one of: enabled, per_process, per_process_critical"
+    );
+}
+
+#[test]
+fn unknown_section_lists_the_sections() {
+    let err = parse("[close_wiat]\nper_process = 5\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml line 1: unknown section [close_wiat]; expected one of: general, close_wait, syn_recv, syn_cookies, time_wait, accept_queue, fin_wait2, orphans"
+    );
+}
+
+#[test]
+fn wrong_type_names_key_and_expected_type() {
+    let err = parse("[close_wait]\nenabled = true\nper_process = \"many\"\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml line 3: wrong type for 'per_process' in [close_wait]: expected a whole number (0 or more), found string \"many\""
+    );
+    let err = parse("[general]\ninterval = 2\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml line 2: wrong type for 'interval' in [general]: expected a duration such as \"1s\" or \"500ms\", found integer 2"
+    );
+}
+
+#[test]
+fn out_of_range_value_is_located_at_its_key() {
+    let err = parse("[orphans]\n\nfraction = 1.5\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml line 3: 'fraction' in [orphans] is 1.5; it must be above 0 and at most 1"
+    );
+    let err = parse("[close_wait]\nper_process = 200\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml: 'per_process_critical' in [close_wait] is 100; it must be at least per_process (200)"
+    );
+    let err = parse("[general]\ninterval = \"10ms\"\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml line 2: 'interval' in [general] is \"10ms\"; it must be at least 100ms"
+    );
+}
+
+#[test]
+fn missing_explicit_file_is_an_error_naming_it() {
+    let err =
+        Config::load_with(Some(Path::new("/srv/sockscope.toml")), &FakeEnv::default()).unwrap_err();
+    assert!(matches!(err, ConfigError::NotFound { .. }));
+    assert_eq!(
+        err.to_string(),
+        "config file /srv/sockscope.toml does not exist; check the --config path, or leave --config out to use the default locations"
+    );
+}
+
+#[test]
+fn explicit_file_wins_over_default_locations() {
+    let env = FakeEnv::default()
+        .var("XDG_CONFIG_HOME", "/home/ops/.xdg")
+        .file("/srv/s.toml", "[close_wait]\nper_process = 7\n")
+        .file(
+            "/home/ops/.xdg/sockscope/config.toml",
+            "[close_wait]\nper_process = 8\n",
+        );
+    let (config, path) = Config::load_with(Some(Path::new("/srv/s.toml")), &env).unwrap();
+    assert_eq!(
+        (config.rules.close_wait.per_process, path),
+        (7, Some(PathBuf::from("/srv/s.toml")))
+    );
+}
+
+#[test]
+fn xdg_config_home_comes_before_etc() {
+    let env = FakeEnv::default()
+        .var("XDG_CONFIG_HOME", "/home/ops/.xdg")
+        .var("HOME", "/home/ops")
+        .file(
+            "/home/ops/.xdg/sockscope/config.toml",
+            "[close_wait]\nper_process = 8\n",
+        )
+        .file(
+            "/home/ops/.config/sockscope/config.toml",
+            "[close_wait]\nper_process = 9\n",
+        )
+        .file(
+            "/etc/sockscope/config.toml",
+            "[close_wait]\nper_process = 10\n",
+        );
+    let (config, path) = Config::load_with(None, &env).unwrap();
+    assert_eq!(config.rules.close_wait.per_process, 8);
+    assert_eq!(
+        path,
+        Some(PathBuf::from("/home/ops/.xdg/sockscope/config.toml"))
+    );
+}
+
+#[test]
+fn home_dot_config_is_used_when_xdg_is_unset() {
+    let env = FakeEnv::default()
+        .var("HOME", "/home/ops")
+        .file(
+            "/home/ops/.config/sockscope/config.toml",
+            "[close_wait]\nper_process = 9\n",
+        )
+        .file(
+            "/etc/sockscope/config.toml",
+            "[close_wait]\nper_process = 10\n",
+        );
+    let (config, _) = Config::load_with(None, &env).unwrap();
+    assert_eq!(config.rules.close_wait.per_process, 9);
+}
+
+#[test]
+fn missing_user_file_falls_back_to_etc_then_defaults() {
+    let env = FakeEnv::default().var("HOME", "/home/ops").file(
+        "/etc/sockscope/config.toml",
+        "[close_wait]\nper_process = 10\n",
+    );
+    let (config, path) = Config::load_with(None, &env).unwrap();
+    assert_eq!(
+        (config.rules.close_wait.per_process, path),
+        (10, Some(PathBuf::from("/etc/sockscope/config.toml")))
+    );
+
+    let (config, path) =
+        Config::load_with(None, &FakeEnv::default().var("HOME", "/home/ops")).unwrap();
+    assert_eq!((config, path), (Config::default(), None));
+}
+
+#[test]
+fn default_locations_are_listed_in_lookup_order() {
+    let env = FakeEnv::default()
+        .var("XDG_CONFIG_HOME", "/x")
+        .var("HOME", "/h");
+    assert_eq!(
+        Config::default_locations(&env),
+        vec![
+            PathBuf::from("/x/sockscope/config.toml"),
+            PathBuf::from("/etc/sockscope/config.toml")
+        ]
+    );
+    let env = FakeEnv::default()
+        .var("XDG_CONFIG_HOME", "")
+        .var("HOME", "/h");
+    assert_eq!(
+        Config::default_locations(&env)[0],
+        PathBuf::from("/h/.config/sockscope/config.toml")
+    );
+}
+
+#[test]
+fn error_in_default_location_file_is_reported_with_its_path() {
+    let env = FakeEnv::default().file(
+        "/etc/sockscope/config.toml",
+        "[syn_recv]\nper_listner = 1\n",
+    );
+    let err = Config::load_with(None, &env).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml line 2: unknown key 'per_listner' in [syn_recv]; expected one of: enabled, per_listener, per_listener_critical, backlog_fraction, backlog_fraction_critical, min_count"
+    );
+}

@@ -1,0 +1,148 @@
+//! Builds synthetic snapshots for the aggregator tests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use sockscope::model::{Owners, Process, Snapshot, Socket, TcpState};
+
+/// An address from a literal.
+pub fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+/// `secs` seconds after the Unix epoch.
+pub fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// A snapshot under construction.
+pub struct Synth {
+    pub snapshot: Snapshot,
+    next_cookie: u64,
+}
+
+impl Synth {
+    /// An empty snapshot taken at `secs`.
+    pub fn at(secs: u64) -> Synth {
+        Synth {
+            snapshot: Snapshot {
+                taken_at: Some(at(secs)),
+                host: "web1".to_owned(),
+                netns: "host".to_owned(),
+                ..Snapshot::default()
+            },
+            next_cookie: 1_000_000,
+        }
+    }
+
+    /// Add a process; returns its index for `owners`.
+    pub fn process(&mut self, pid: u32, comm: &str) -> u32 {
+        self.snapshot.processes.push(Process {
+            pid,
+            comm: comm.to_owned(),
+            cmdline: comm.to_owned(),
+        });
+        (self.snapshot.processes.len() - 1) as u32
+    }
+
+    /// Add a socket with a fresh cookie, held by `owners` (process indices).
+    pub fn socket(
+        &mut self,
+        state: TcpState,
+        local: &str,
+        remote: &str,
+        owners: &[u32],
+    ) -> &mut Socket {
+        self.next_cookie += 1;
+        let cookie = self.next_cookie;
+        self.socket_with_cookie(cookie, state, local, remote, owners)
+    }
+
+    /// Add a socket with a given cookie (identity across polls).
+    pub fn socket_with_cookie(
+        &mut self,
+        cookie: u64,
+        state: TcpState,
+        local: &str,
+        remote: &str,
+        owners: &[u32],
+    ) -> &mut Socket {
+        let mut socket = Socket::new(state, addr(local), addr(remote));
+        socket.cookie = cookie;
+        socket.owners = Owners {
+            start: self.snapshot.owner_index.len() as u32,
+            len: owners.len() as u32,
+        };
+        self.snapshot.owner_index.extend_from_slice(owners);
+        self.snapshot.sockets.push(socket);
+        self.snapshot.sockets.last_mut().unwrap()
+    }
+
+    /// Add `n` sockets in `state` from `local` to `remote_host` on ports from 10000 up.
+    pub fn many(
+        &mut self,
+        n: u32,
+        state: TcpState,
+        local: &str,
+        remote_host: &str,
+        owners: &[u32],
+    ) {
+        for i in 0..n {
+            let remote = format!("{remote_host}:{}", 10000 + i);
+            self.socket(state, local, &remote, owners);
+        }
+    }
+
+    /// Add `n` sockets in `state` from ephemeral ports of `local_host` toward `remote`.
+    pub fn many_to(
+        &mut self,
+        n: u32,
+        state: TcpState,
+        local_host: &str,
+        remote: &str,
+        owners: &[u32],
+    ) {
+        for i in 0..n {
+            let local = format!("{local_host}:{}", 32768 + i);
+            self.socket(state, &local, remote, owners);
+        }
+    }
+
+    /// Add a LISTEN socket with accept queue `recv_q` and backlog `send_q`.
+    pub fn listener(&mut self, local: &str, recv_q: u32, send_q: u32, owners: &[u32]) {
+        let remote = if addr(local).is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let socket = self.socket(TcpState::Listen, local, remote, owners);
+        socket.recv_q = recv_q;
+        socket.send_q = send_q;
+    }
+
+    /// Set a TcpExt counter.
+    pub fn tcp_ext(&mut self, name: &str, value: u64) -> &mut Synth {
+        let ext = &mut self.snapshot.counters.tcp_ext;
+        match ext.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = value,
+            None => ext.push((name.to_owned(), value)),
+        }
+        self
+    }
+
+    /// Set a sockstat TCP value.
+    pub fn sockstat(&mut self, name: &str, value: u64) -> &mut Synth {
+        self.snapshot
+            .counters
+            .sockstat
+            .push((name.to_owned(), value));
+        self
+    }
+
+    /// The snapshot.
+    pub fn build(self) -> Snapshot {
+        self.snapshot
+    }
+}
