@@ -1,17 +1,18 @@
-//! The aggregator at a million sockets. Ignored by default (slow in debug builds); run with
-//! `cargo nextest run --release --run-ignored all aggregate_scale`.
+//! The aggregator on a large snapshot: exact counts and bounded identity tracking. Speed is
+//! not asserted here (tests never time things on a shared machine); the benchmark does that.
 
 #![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use sockscope::aggregate::{Aggregator, RuleConfig};
 use sockscope::model::{Owners, Process, Snapshot, Socket, TcpState};
 
+const SOCKETS: u32 = 200_000;
+
 #[test]
-#[ignore = "a million sockets: run in release"]
-fn a_million_sockets_aggregate_in_under_a_second() {
+fn a_large_snapshot_aggregates_with_exact_counts() {
     let mut snapshot = Snapshot::default();
     for pid in 0..200u32 {
         snapshot.processes.push(Process {
@@ -34,7 +35,7 @@ fn a_million_sockets_aggregate_in_under_a_second() {
         TcpState::SynRecv,
         TcpState::FinWait2,
     ];
-    for i in 0..1_000_000u32 {
+    for i in 0..SOCKETS {
         let state = states[(i % 5) as usize];
         let host = IpAddr::V4(Ipv4Addr::from(0xC000_0000 + i / 60_000));
         let mut socket = Socket::new(state, local, SocketAddr::new(host, (i % 60_000) as u16));
@@ -48,14 +49,18 @@ fn a_million_sockets_aggregate_in_under_a_second() {
         snapshot.sockets.push(socket);
     }
     let mut aggregator = Aggregator::new(RuleConfig::default());
-    let mut slowest = Duration::ZERO;
     for poll in 0..3 {
         snapshot.taken_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1000 + poll));
-        let started = Instant::now();
         let summary = aggregator.ingest(&snapshot);
-        slowest = slowest.max(started.elapsed());
-        assert_eq!(summary.counts.total(), 1_000_001);
+        assert_eq!(summary.counts.total(), u64::from(SOCKETS) + 1);
+        for state in states {
+            assert_eq!(summary.counts.get(state), u64::from(SOCKETS / 5), "{state}");
+        }
     }
-    assert_eq!(aggregator.tracked_sockets(), 1_000_001);
-    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+    assert_eq!(aggregator.tracked_sockets(), SOCKETS as usize + 1);
+    // Sockets that are gone are forgotten.
+    snapshot.sockets.truncate(1001);
+    snapshot.taken_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1010));
+    aggregator.ingest(&snapshot);
+    assert_eq!(aggregator.tracked_sockets(), 1001);
 }
