@@ -4,4 +4,5 @@
 //! `model` and `collect` never import clap or any terminal crate.
 
 pub mod collect;
+pub mod lab;
 pub mod model;
