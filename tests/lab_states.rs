@@ -314,3 +314,34 @@ fn scenarios_build_what_they_say() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!((fields[1], fields[2]), ("4", "3"), "{line}");
 }
+
+#[test]
+fn a_panicking_test_leaves_nothing_behind() {
+    if !require_root("a_panicking_test_leaves_nothing_behind") {
+        return;
+    }
+    let seen = std::sync::Mutex::new(None);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut lab = new_lab();
+        let staged = lab
+            .stage(Family::Inet, TcpState::Established, 2, Some("doomed"))
+            .unwrap();
+        *seen.lock().unwrap() = Some((
+            lab.monitored().to_owned(),
+            lab.peer().to_owned(),
+            staged.holder.unwrap(),
+        ));
+        panic!("the test fails while the lab is up");
+    }));
+    assert!(outcome.is_err());
+    let (monitored, peer, pid) = seen.lock().unwrap().clone().unwrap();
+    let listed = namespaces();
+    assert!(
+        !listed.contains(&monitored) && !listed.contains(&peer),
+        "{listed}"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "holder {pid} survived"
+    );
+}

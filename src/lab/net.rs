@@ -92,6 +92,7 @@ impl LabNet {
             next_slot: 1,
             next_spoof: 0,
         };
+        sweep_stale();
         for name in [net.monitored.clone(), net.peer.clone()] {
             // A namespace with our pid in its name can only be a leftover of a crashed
             // process that had the same pid.
@@ -331,6 +332,25 @@ impl LabNet {
 impl Drop for LabNet {
     fn drop(&mut self) {
         self.delete();
+    }
+}
+
+/// Delete lab namespaces left by processes that died without dropping their lab (killed
+/// tests): `sslab-<pid>-…` names whose pid is gone. A live process's namespaces are never
+/// touched, so parallel labs are safe.
+fn sweep_stale() {
+    for name in netns::list_named() {
+        let Some(pid) = name
+            .strip_prefix("sslab-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            // Another lab may sweep the same name at the same moment: either one wins.
+            let _ = run(Command::new("ip").args(["netns", "del", &name]));
+        }
     }
 }
 
