@@ -26,7 +26,7 @@
 //! |---|---|
 //! | `ESTABLISHED` | connect to a peer listener, which accepts |
 //! | `SYN_SENT` | connect to a peer address whose neighbour entry is pinned to a MAC nobody owns |
-//! | `SYN_RECV` | a monitored listener (counted under LISTEN) gets raw SYNs from spoofed sources, whose neighbour entries are pinned to the bogus MAC |
+//! | `SYN_RECV` | a monitored listener (counted under LISTEN) gets raw SYNs from spoofed sources, which the monitored namespace routes to an IFB device (SYN-ACKs vanish, and never fail to send) |
 //! | `FIN_WAIT1` | connect, cut the wire toward the peer, `shutdown(SHUT_WR)` |
 //! | `FIN_WAIT2` | connect, `shutdown(SHUT_WR)`; the peer never closes |
 //! | `TIME_WAIT` | connect, `shutdown(SHUT_WR)`, the peer closes on EOF; the descriptor is then closed |

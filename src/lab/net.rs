@@ -15,6 +15,9 @@ use crate::model::Family;
 
 /// The veth end's name, the same in both namespaces (each namespace has its own names).
 pub(crate) const DEV: &str = "lab0";
+/// The IFB device in the monitored namespace that swallows packets to spoofed sources
+/// (an IFB device frees what is routed to it and reports success).
+const SPOOF_DEV: &str = "spoof0";
 /// The monitored end's MAC.
 const MONITORED_MAC: &str = "02:00:00:00:01:01";
 /// The peer end's MAC.
@@ -127,11 +130,18 @@ impl LabNet {
                 &["link set lo up".to_owned(), format!("link set {DEV} up")],
             )?;
         }
+        // Answers to spoofed sources go to an IFB device, which swallows them and reports
+        // success. Through the veth they would be dropped in bursts (the receiving CPU's
+        // backlog holds 1000 packets, `net.core.netdev_max_backlog`, a host-wide sysctl) once
+        // a thousand request sockets retransmit their SYN-ACKs on the same tick, and a
+        // request socket whose SYN-ACK retransmission fails locally is deleted at once.
         net.batch(
             Side::Monitored,
             &[
-                format!("route add 198.18.0.0/15 dev {DEV}"),
-                format!("route add 2001:db8:0:5::/64 dev {DEV}"),
+                format!("link add {SPOOF_DEV} type ifb"),
+                format!("link set {SPOOF_DEV} up"),
+                format!("route add 198.18.0.0/15 dev {SPOOF_DEV}"),
+                format!("route add 2001:db8:0:5::/64 dev {SPOOF_DEV}"),
             ],
         )?;
         Ok(net)
@@ -211,14 +221,10 @@ impl LabNet {
         Ok(pair)
     }
 
-    /// `count` fresh spoofed source addresses (never reused within the lab), their
-    /// neighbour entries in the monitored namespace pinned to the bogus MAC so that
-    /// SYN-ACKs to them vanish instead of bouncing back as ICMP errors.
-    pub(crate) fn spoofed_sources(
-        &mut self,
-        family: Family,
-        count: usize,
-    ) -> Result<Vec<IpAddr>, LabError> {
+    /// `count` fresh spoofed source addresses (never reused within the lab). The monitored
+    /// namespace routes them to an IFB device: SYN-ACKs to them vanish, and no neighbour
+    /// resolution fails into an ICMP error that would drop the request sockets.
+    pub(crate) fn spoofed_sources(&mut self, family: Family, count: usize) -> Vec<IpAddr> {
         let first = self.next_spoof;
         let sources: Vec<IpAddr> = (first..first + count as u32)
             .map(|i| match family {
@@ -231,9 +237,7 @@ impl LabNet {
             })
             .collect();
         self.next_spoof += count as u32;
-        let lines: Vec<String> = sources.iter().map(|a| neigh(*a, BOGUS_MAC)).collect();
-        self.batch(Side::Monitored, &lines)?;
-        Ok(sources)
+        sources
     }
 
     /// Cut the wire from `side` toward `addr` (an address of the other side): frames go

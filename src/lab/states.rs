@@ -264,7 +264,7 @@ impl Lab {
         )?;
         let sources: Vec<SocketAddr> = self
             .net
-            .spoofed_sources(family, count)?
+            .spoofed_sources(family, count)
             .into_iter()
             .enumerate()
             .map(|(i, ip)| SocketAddr::new(ip, 1024 + (i % 60_000) as u16))
