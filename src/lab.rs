@@ -37,7 +37,8 @@
 //! | `CLOSING` | connect, cut both ways, both sides half-close, mend the peer-to-monitored direction |
 //!
 //! Half-closed sockets keep their descriptors (never orphans), and the namespaces' sysctls
-//! (`tcp_syncookies=0`, `tcp_rfc1337=1`, retries at their maximum, a long `tcp_fin_timeout`)
+//! (`tcp_syncookies=0`, `tcp_rfc1337=1`, retry limits raised so that retransmitting sockets
+//! live for hours, a long `tcp_fin_timeout`)
 //! keep every state exact for hours — except `TIME_WAIT`, which the kernel always expires
 //! after 60 s (`TCP_TIMEWAIT_LEN`, not tunable): [`Staged::expires_at`] says when.
 //!
@@ -45,10 +46,16 @@
 //! holder process (this same executable, run as `__lab-hold`, see [`holder`]) whose
 //! `/proc/PID/comm` is `comm`. Holders exit when the lab drops, when the process that
 //! created the lab dies (their stdin reaches EOF), and when the thread that called
-//! [`Lab::stage`] ends (`PR_SET_DEATHSIG`): call it from a thread that outlives the lab.
+//! [`Lab::stage`] ends (`PR_SET_PDEATHSIG`): call it from a thread that outlives the lab.
+//!
+//! Descriptors: this process may hold 20,000. A stage keeps both ends of each connection
+//! here (2 × count descriptors) unless it has an owner, which takes the monitored half;
+//! `TIME_WAIT` and `SYN_RECV` sockets hold none.
 //!
 //! Dropping the lab — also while a test panics — kills every holder by pid, closes every
-//! socket and deletes both namespaces.
+//! socket and deletes both namespaces. Namespaces of a lab whose process was killed are
+//! deleted by the next lab created on the machine. After a stage fails, [`Lab::expected`]
+//! no longer describes the namespace: drop the lab.
 
 pub mod holder;
 mod net;
