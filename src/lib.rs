@@ -11,5 +11,6 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod filter;
+pub mod lab;
 pub mod model;
 pub mod report;

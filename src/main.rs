@@ -7,6 +7,10 @@ use clap::Parser;
 use sockscope::{app, cli::Cli};
 
 fn main() -> ExitCode {
+    // The lab's socket holders are this same binary run with a hidden first argument.
+    if let Some(code) = sockscope::lab::holder::run_from_args() {
+        std::process::exit(code);
+    }
     let cli = Cli::parse();
     match app::run(&cli) {
         Ok(code) => ExitCode::from(code),

@@ -167,7 +167,7 @@ impl StateSet {
 }
 
 /// Address family of a socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
     /// AF_INET.
     Inet,

@@ -1,0 +1,174 @@
+//! Holder processes: the sockscope binary run as `sockscope __lab-hold COMM PARENT_PID NETNS`
+//! holds the socket descriptors it inherited (from fd 3 on) under the process name `COMM`,
+//! inside the monitored namespace `NETNS` (as a containerised server would be), so tests can
+//! check process attribution and `--netns-pid` against a process that is not the test itself.
+//!
+//! A holder sets its comm, reports `ready` on stdout, then blocks reading stdin and exits
+//! when stdin reaches EOF: when the lab drops it, and also when the lab's process dies
+//! without dropping it. `PR_SET_PDEATHSIG` kills it too when the thread that spawned it
+//! ends.
+
+use std::ffi::CString;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use command_fds::{CommandFdExt as _, FdMapping};
+use nix::sys::prctl;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::LabError;
+
+/// The first argument that turns the sockscope binary into a holder.
+pub const HOLD_ARG: &str = "__lab-hold";
+/// The first descriptor number a holder's sockets get.
+const FIRST_FD: i32 = 3;
+
+/// If this process was started as a holder (`argv[1] == "__lab-hold"`), hold and return
+/// the exit code; otherwise `None`. Call it first thing in `main`.
+pub fn run_from_args() -> Option<i32> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some(HOLD_ARG) {
+        return None;
+    }
+    Some(match hold(&args[1..]) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("sockscope {HOLD_ARG}: {message}");
+            2
+        }
+    })
+}
+
+fn hold(args: &[String]) -> Result<(), String> {
+    let [comm, parent, netns] = args else {
+        return Err(format!("expected COMM PARENT_PID NETNS, got {args:?}"));
+    };
+    let handle = std::path::Path::new(crate::collect::netns::NETNS_RUN_DIR).join(netns);
+    let handle = std::fs::File::open(&handle).map_err(|e| format!("{}: {e}", handle.display()))?;
+    nix::sched::setns(&handle, nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| format!("setns {netns}: {e}"))?;
+    let parent: i32 = parent
+        .parse()
+        .map_err(|e| format!("parent pid {parent:?}: {e}"))?;
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("PR_SET_PDEATHSIG: {e}"))?;
+    if nix::unistd::getppid().as_raw() != parent {
+        // The parent died before PR_SET_PDEATHSIG took effect: nothing to hold for.
+        return Ok(());
+    }
+    let name = CString::new(comm.as_str()).map_err(|e| format!("comm {comm:?}: {e}"))?;
+    prctl::set_name(&name).map_err(|e| format!("PR_SET_NAME {comm:?}: {e}"))?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "ready")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("reporting ready: {e}"))?;
+    // Hold the inherited descriptors until the lab closes our stdin.
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    Ok(())
+}
+
+/// Refuse names `/proc/PID/comm` would not show as given.
+pub(crate) fn check_comm(comm: &str) -> Result<(), LabError> {
+    if comm.is_empty() || comm.len() > 15 || comm.contains(['/', '\0', '\n']) {
+        return Err(LabError::BadComm(comm.to_owned()));
+    }
+    Ok(())
+}
+
+/// A running holder process.
+#[derive(Debug)]
+pub(crate) struct Holder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stopped: bool,
+}
+
+impl Holder {
+    /// Start a holder named `comm` holding `fds` (as its fds 3, 4, …). This process's
+    /// copies of `fds` are closed once the holder has started; returns when its comm is set.
+    pub(crate) fn spawn(
+        exe: &Path,
+        comm: &str,
+        netns: &str,
+        fds: Vec<OwnedFd>,
+    ) -> Result<Holder, LabError> {
+        let fail = |detail: String| LabError::Holder {
+            comm: comm.to_owned(),
+            exe: exe.display().to_string(),
+            detail,
+        };
+        let count = fds.len();
+        let mappings = fds
+            .into_iter()
+            .zip(FIRST_FD..)
+            .map(|(parent_fd, child_fd)| FdMapping {
+                parent_fd,
+                child_fd,
+            })
+            .collect();
+        let mut child = {
+            // The command owns the descriptors; dropping it at the end of this block closes
+            // this process's copies.
+            let mut command = Command::new(exe);
+            command
+                .args([HOLD_ARG, comm, &std::process::id().to_string(), netns])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            command
+                .fd_mappings(mappings)
+                .map_err(|e| fail(e.to_string()))?;
+            command
+                .spawn()
+                .map_err(|e| fail(format!("cannot start it with {count} descriptors: {e}")))?
+        };
+        let stdin = child.stdin.take();
+        let mut holder = Holder {
+            child,
+            stdin,
+            stopped: false,
+        };
+        let mut line = String::new();
+        let read = holder
+            .child
+            .stdout
+            .take()
+            .map(|out| BufReader::new(out).read_line(&mut line));
+        if line.trim_end() != "ready" {
+            holder.stop();
+            return Err(fail(format!(
+                "did not report ready (read {line:?}, {read:?}); is `main` calling \
+                 sockscope::lab::holder::run_from_args() first?"
+            )));
+        }
+        Ok(holder)
+    }
+
+    /// The holder's pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Close its stdin, kill it by pid and reap it (idempotent).
+    pub(crate) fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        drop(self.stdin.take());
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // ESRCH (already gone) is the only expected failure, and harmless.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
