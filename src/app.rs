@@ -3,10 +3,16 @@
 
 use std::io::{self, BufWriter, Write};
 
-use crate::cli::{Cli, Command, SnapshotArgs};
-use crate::collect::{CollectError, CollectOptions, Collector, SocketSource};
+use anyhow::Context as _;
+
+use crate::aggregate::{Aggregator, Anomaly};
+use crate::cli::{Cli, Command, OneShotArgs};
+use crate::collect::{CollectOptions, Collector, SocketSource};
+use crate::config::Config;
+use crate::filter::Filter;
 use crate::model::{Attribution, Snapshot};
 use crate::report;
+use crate::report::check::{CheckOutcome, Status};
 
 /// Exit code for a failure to poll or any runtime error.
 pub const EXIT_FAILURE: u8 = 1;
@@ -15,7 +21,8 @@ pub const EXIT_FAILURE: u8 = 1;
 pub fn run(cli: &Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Some(Command::Snapshot(args)) => snapshot(cli, args),
-        None => snapshot(cli, &SnapshotArgs::default()),
+        Some(Command::Check(args)) => Ok(check(cli, args)),
+        None => snapshot(cli, &OneShotArgs::default()),
     }
 }
 
@@ -29,11 +36,13 @@ pub fn collect_options(cli: &Cli) -> CollectOptions {
     }
 }
 
-/// Open a collector and take one snapshot, telling stderr what the user should know about
-/// its completeness.
-pub fn poll_once(options: CollectOptions) -> Result<Snapshot, CollectError> {
-    let mut collector = Collector::open(options)?;
-    let snapshot = collector.poll()?;
+/// Load the thresholds the flags point at.
+pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(Config::load(cli.target.config.as_deref())?.0)
+}
+
+/// Tell stderr, once, what the user should know about a snapshot's completeness.
+fn warn_about(collector: &Collector, snapshot: &Snapshot) {
     if let Some(reason) = collector.fallback_reason() {
         eprintln!(
             "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no cookies, tcp_info or bound-only sockets"
@@ -44,27 +53,93 @@ pub fn poll_once(options: CollectOptions) -> Result<Snapshot, CollectError> {
             "sockscope: could not read the descriptors of {unreadable} processes (not root?): their sockets show owner '?'; run as root to see every owner"
         );
     }
-    Ok(snapshot)
 }
 
-fn snapshot(cli: &Cli, args: &SnapshotArgs) -> anyhow::Result<u8> {
-    let snapshot = poll_once(collect_options(cli))?;
+/// A one-shot poll: two polls `window` apart (the first only for counter rises), run
+/// through the rules. `keep` narrows the sockets the rules see (check's filters).
+fn one_shot(
+    cli: &Cli,
+    args: &OneShotArgs,
+    keep: Option<&Filter>,
+) -> anyhow::Result<(Snapshot, Vec<Anomaly>)> {
+    let config = load_config(cli)?;
+    let options = collect_options(cli);
+    let mut collector = Collector::open(options.clone())?;
+    let mut aggregator = Aggregator::from_config(&config);
+    let narrow = |mut snapshot: Snapshot| {
+        if let Some(filter) = keep {
+            let kept: Vec<_> = snapshot
+                .sockets
+                .iter()
+                .filter(|s| filter.matches(&snapshot, s))
+                .copied()
+                .collect();
+            snapshot.sockets = kept;
+        }
+        snapshot
+    };
+    if !args.window.is_zero() {
+        collector.set_processes(keep.is_some_and(|f| !f.processes.is_empty()));
+        let first = collector.poll()?;
+        aggregator.ingest(&narrow(first));
+        std::thread::sleep(args.window);
+        collector.set_processes(options.processes);
+    }
+    let snapshot = collector.poll()?;
+    warn_about(&collector, &snapshot);
+    let snapshot = narrow(snapshot);
+    let anomalies = aggregator.ingest(&snapshot).anomalies.clone();
+    Ok((snapshot, anomalies))
+}
+
+fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
+    let (snapshot, anomalies) = one_shot(cli, args, None)?;
     let filter = cli.filters.filter();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let written = if args.json {
-        report::json::render(&snapshot, &filter, &mut out)
+        report::json::render(&snapshot, &filter, &anomalies, &mut out)
     } else {
-        report::text::render(&snapshot, &filter, &mut out)
+        report::text::render(&snapshot, &filter, &anomalies, &mut out)
     };
     finish_output(written.and_then(|()| out.flush()))?;
     Ok(0)
 }
 
+/// The check never fails with exit 1: anything that stops it is UNKNOWN (3).
+fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
+    let filter = cli.filters.filter();
+    let mut out = io::stdout().lock();
+    let (status, written) = match one_shot(cli, args, Some(&filter)) {
+        Ok((snapshot, anomalies)) => {
+            let outcome = CheckOutcome {
+                counts: &snapshot.state_counts(),
+                anomalies: &anomalies,
+                taken_at: snapshot.taken_at.unwrap_or_else(std::time::SystemTime::now),
+            };
+            let written = if args.json {
+                outcome.render_json(&mut out)
+            } else {
+                outcome.render_text(&mut out)
+            };
+            (outcome.status(), written)
+        }
+        Err(err) => (
+            Status::Unknown,
+            report::check::render_unknown(&format!("{err:#}"), args.json, &mut out),
+        ),
+    };
+    if let Err(e) = finish_output(written) {
+        eprintln!("sockscope: writing the check result: {e}");
+        return Status::Unknown.exit_code();
+    }
+    status.exit_code()
+}
+
 /// A closed pipe (`sockscope snapshot | head`) is not an error.
-fn finish_output(result: io::Result<()>) -> io::Result<()> {
+fn finish_output(result: io::Result<()>) -> anyhow::Result<()> {
     match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
+        other => other.context("writing the report"),
     }
 }

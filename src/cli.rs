@@ -1,5 +1,8 @@
 //! The command line: clap definitions only. What each mode does lives in [`crate::app`].
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::collect::NetnsTarget;
@@ -24,16 +27,42 @@ pub struct Cli {
 /// The modes.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Poll once and print counts per state and every socket (like `netstat -anp | grep tcp`).
-    Snapshot(SnapshotArgs),
+    /// Poll and print anomalies, counts per state and every socket (like `netstat -anp | grep tcp`).
+    Snapshot(OneShotArgs),
+    /// Monitoring plugin: one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check(OneShotArgs),
 }
 
-/// Options of `sockscope snapshot`.
-#[derive(Debug, Default, Args)]
-pub struct SnapshotArgs {
-    /// Print one JSON document instead of text (shape documented in README, `schema_version`).
+/// Options of the one-shot modes (`snapshot`, `check`).
+#[derive(Debug, Args)]
+pub struct OneShotArgs {
+    /// Print JSON instead of text (shape documented in README, `schema_version`).
     #[arg(long)]
     pub json: bool,
+    /// Poll twice this far apart so rules on kernel counters (SYN cookies, listen
+    /// overflows) see a rise; 0s polls once and skips them.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_window)]
+    pub window: Duration,
+}
+
+impl Default for OneShotArgs {
+    fn default() -> Self {
+        OneShotArgs {
+            json: false,
+            window: Duration::from_secs(1),
+        }
+    }
+}
+
+fn parse_window(text: &str) -> Result<Duration, String> {
+    let window = humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?}: {e} (use e.g. 1s, 500ms, 0s)"))?;
+    if window > Duration::from_secs(60) {
+        return Err(format!(
+            "{text:?} is longer than a minute: a one-shot check should not wait that long"
+        ));
+    }
+    Ok(window)
 }
 
 /// Where to look.
@@ -48,6 +77,10 @@ pub struct TargetArgs {
     /// Do not attribute sockets to processes (skips the /proc/*/fd walk).
     #[arg(long, global = true)]
     pub no_processes: bool,
+    /// Thresholds file (default: $XDG_CONFIG_HOME/sockscope/config.toml, then
+    /// /etc/sockscope/config.toml, then built-in defaults).
+    #[arg(long, value_name = "PATH", global = true, env = "SOCKSCOPE_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 impl TargetArgs {

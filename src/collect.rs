@@ -162,6 +162,11 @@ impl Collector {
         })
     }
 
+    /// Turn process attribution on or off for the next polls.
+    pub fn set_processes(&mut self, on: bool) {
+        self.options.processes = on;
+    }
+
     /// Why the collector reads /proc/net/tcp instead of sock_diag, if it does.
     pub fn fallback_reason(&self) -> Option<&str> {
         self.fallback_reason.as_deref()

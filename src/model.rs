@@ -97,10 +97,19 @@ impl TcpState {
 
     /// Position in [`TcpState::LIFECYCLE`].
     pub fn lifecycle_index(self) -> usize {
-        TcpState::LIFECYCLE
-            .iter()
-            .position(|s| *s == self)
-            .unwrap_or_default()
+        match self {
+            TcpState::Listen => 0,
+            TcpState::SynSent => 1,
+            TcpState::SynRecv => 2,
+            TcpState::Established => 3,
+            TcpState::FinWait1 => 4,
+            TcpState::FinWait2 => 5,
+            TcpState::Closing => 6,
+            TcpState::TimeWait => 7,
+            TcpState::CloseWait => 8,
+            TcpState::LastAck => 9,
+            TcpState::Close => 10,
+        }
     }
 }
 
@@ -506,6 +515,13 @@ mod tests {
         assert_eq!(TcpState::from_kernel(13), Some(TcpState::Close));
         assert_eq!(TcpState::from_kernel(0), None);
         assert_eq!(TcpState::from_kernel(14), None);
+    }
+
+    #[test]
+    fn lifecycle_index_is_the_position_in_lifecycle() {
+        for (i, s) in TcpState::LIFECYCLE.iter().enumerate() {
+            assert_eq!(s.lifecycle_index(), i);
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
+use super::anomaly::AnomalyDoc;
+use crate::aggregate::Anomaly;
 use crate::filter::Filter;
 use crate::model::{Attribution, Snapshot, Socket, SourceKind, StateCounts, TcpState};
 
@@ -40,7 +42,7 @@ pub struct SnapshotDoc<'a> {
     /// Per-namespace limits; `null` where unreadable.
     pub limits: LimitsDoc,
     /// Anomalies raised by the rules, most severe first.
-    pub anomalies: Vec<serde_json::Value>,
+    pub anomalies: Vec<AnomalyDoc<'a>>,
 }
 
 /// Counts per state, serialized as an object in lifecycle order.
@@ -271,8 +273,13 @@ impl<'a> SocketDoc<'a> {
 }
 
 impl<'a> SnapshotDoc<'a> {
-    /// The document for `snapshot`, listing the sockets that pass `filter`.
-    pub fn new(snapshot: &'a Snapshot, filter: &'a Filter) -> SnapshotDoc<'a> {
+    /// The document for `snapshot`, listing the sockets that pass `filter`, with the
+    /// anomalies the rules raised on it.
+    pub fn new(
+        snapshot: &'a Snapshot,
+        filter: &'a Filter,
+        anomalies: &'a [Anomaly],
+    ) -> SnapshotDoc<'a> {
         let l = &snapshot.limits;
         SnapshotDoc {
             schema_version: SCHEMA_VERSION,
@@ -309,13 +316,18 @@ impl<'a> SnapshotDoc<'a> {
                 tcp_syncookies: l.tcp_syncookies,
                 tcp_fin_timeout: l.tcp_fin_timeout,
             },
-            anomalies: Vec::new(),
+            anomalies: anomalies.iter().map(AnomalyDoc).collect(),
         }
     }
 }
 
 /// Write the document for `snapshot` as one line of JSON followed by a newline.
-pub fn render(snapshot: &Snapshot, filter: &Filter, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &SnapshotDoc::new(snapshot, filter))?;
+pub fn render(
+    snapshot: &Snapshot,
+    filter: &Filter,
+    anomalies: &[Anomaly],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &SnapshotDoc::new(snapshot, filter, anomalies))?;
     writeln!(out)
 }

@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
+use std::time::SystemTime;
+
 use super::json::EndpointDoc;
 use super::{owners_text, timer_text};
+use crate::aggregate::Anomaly;
 use crate::filter::Filter;
 use crate::model::{Attribution, Snapshot, Socket, SourceKind, TcpState};
 
@@ -52,10 +55,25 @@ const COLUMNS: [&str; 7] = [
     "State", "Local", "Remote", "Recv-Q", "Send-Q", "Timer", "Process",
 ];
 
-/// Render the whole report for the sockets of `snapshot` that pass `filter`.
-pub fn render(snapshot: &Snapshot, filter: &Filter, out: &mut dyn Write) -> io::Result<()> {
+/// Render the whole report for the sockets of `snapshot` that pass `filter`: the header,
+/// the anomalies (most severe first), the count per state, the socket table.
+pub fn render(
+    snapshot: &Snapshot,
+    filter: &Filter,
+    anomalies: &[Anomaly],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out, "{}", header(snapshot))?;
     writeln!(out)?;
+    if !anomalies.is_empty() {
+        let now = snapshot.taken_at.unwrap_or_else(SystemTime::now);
+        writeln!(out, "ANOMALIES")?;
+        for a in anomalies {
+            writeln!(out, "{}", super::anomaly::line(a, now))?;
+            writeln!(out, "  hint: {}", a.hint)?;
+        }
+        writeln!(out)?;
+    }
     let counts = snapshot.state_counts();
     writeln!(out, "{:<12}{:>9}", "STATE", "COUNT")?;
     for state in TcpState::LIFECYCLE {
@@ -63,11 +81,13 @@ pub fn render(snapshot: &Snapshot, filter: &Filter, out: &mut dyn Write) -> io::
     }
     writeln!(out)?;
 
-    let selected: Vec<&Socket> = snapshot
+    let mut selected: Vec<&Socket> = snapshot
         .sockets
         .iter()
         .filter(|s| filter.matches(snapshot, s))
         .collect();
+    // Grouped the way the eye reads it: by state in lifecycle order, then by endpoints.
+    selected.sort_unstable_by_key(|s| (s.state.lifecycle_index(), s.local, s.remote));
     if !filter.is_empty() {
         writeln!(
             out,
@@ -209,7 +229,7 @@ mod tests {
 
     fn rendered(filter: &Filter) -> String {
         let mut out = Vec::new();
-        render(&sample(), filter, &mut out).unwrap();
+        render(&sample(), filter, &[], &mut out).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -233,8 +253,8 @@ CLOSE               0
 
 State      Local            Remote              Recv-Q Send-Q Timer        Process
 LISTEN     0.0.0.0:80       0.0.0.0:*                0    511 -            nginx[4242]
-CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx[4242]
 TIME_WAIT  192.0.2.1:40000  192.0.2.9:443            0      0 timewait 59s -
+CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx[4242]
 ";
         assert_eq!(rendered(&Filter::default()), expected);
     }

@@ -1,0 +1,177 @@
+//! `sockscope check`: a monitoring plugin in the Nagios convention (also read by Icinga,
+//! Zabbix and Sensu). One status line with performance data, one line per anomaly after it,
+//! and the exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::anomaly::{AnomalyDoc, line};
+use super::json::StatesDoc;
+use crate::aggregate::{Anomaly, Severity};
+use crate::model::{StateCounts, TcpState};
+
+/// A check's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Nothing raised.
+    Ok,
+    /// At least one warning, no critical.
+    Warning,
+    /// At least one critical anomaly.
+    Critical,
+    /// The check could not run (poll failed, bad config).
+    Unknown,
+}
+
+impl Status {
+    /// The status of a set of anomalies: the worst severity among them.
+    pub fn of(anomalies: &[Anomaly]) -> Status {
+        match anomalies.iter().map(|a| a.severity).max() {
+            None => Status::Ok,
+            Some(Severity::Warning) => Status::Warning,
+            Some(Severity::Critical) => Status::Critical,
+        }
+    }
+
+    /// The plugin exit code.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    /// `OK`, `WARNING`, `CRITICAL`, `UNKNOWN`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warning => "WARNING",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// What a check saw.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckOutcome<'a> {
+    /// Counts per state of the sockets checked.
+    pub counts: &'a StateCounts,
+    /// Anomalies raised, most severe first.
+    pub anomalies: &'a [Anomaly],
+    /// When the poll was taken.
+    pub taken_at: SystemTime,
+}
+
+impl CheckOutcome<'_> {
+    /// The status.
+    pub fn status(&self) -> Status {
+        Status::of(self.anomalies)
+    }
+
+    /// The one-line summary (what comes after `SOCKSCOPE STATUS - `).
+    pub fn summary(&self) -> String {
+        let total = self.counts.total();
+        if self.anomalies.is_empty() {
+            return format!("{total} TCP sockets, no anomalies");
+        }
+        let mut text = String::new();
+        for (i, a) in self.anomalies.iter().enumerate() {
+            if i > 0 {
+                text.push_str("; ");
+            }
+            let level = match a.severity {
+                Severity::Critical => a.critical_threshold,
+                Severity::Warning => a.threshold,
+            };
+            let _ = write!(
+                text,
+                "{} {} {}>={level}",
+                a.kind.name(),
+                a.subject.label(),
+                a.count
+            );
+        }
+        text
+    }
+
+    /// Performance data: the total, each state and the number of anomalies.
+    pub fn perfdata(&self) -> String {
+        let mut data = format!("total={};;;0", self.counts.total());
+        for state in TcpState::LIFECYCLE {
+            let _ = write!(
+                data,
+                " {}={};;;0",
+                state.name().to_ascii_lowercase(),
+                self.counts.get(state)
+            );
+        }
+        let _ = write!(data, " anomalies={};;;0", self.anomalies.len());
+        data
+    }
+
+    /// Write the plugin text: status line, then one line per anomaly with its hint.
+    pub fn render_text(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "SOCKSCOPE {} - {} | {}",
+            self.status().name(),
+            self.summary(),
+            self.perfdata()
+        )?;
+        for a in self.anomalies {
+            writeln!(out, "{}", line(a, self.taken_at))?;
+            writeln!(out, "  hint: {}", a.hint)?;
+        }
+        Ok(())
+    }
+
+    /// Write the JSON form: `{status, exit_code, summary, total, states, anomalies}`.
+    pub fn render_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct Doc<'a> {
+            schema_version: u32,
+            status: &'static str,
+            exit_code: u8,
+            summary: String,
+            taken_at: String,
+            total: u64,
+            states: StatesDoc,
+            anomalies: Vec<AnomalyDoc<'a>>,
+        }
+        let status = self.status();
+        let doc = Doc {
+            schema_version: super::json::SCHEMA_VERSION,
+            status: status.name(),
+            exit_code: status.exit_code(),
+            summary: self.summary(),
+            taken_at: humantime::format_rfc3339_millis(self.taken_at).to_string(),
+            total: self.counts.total(),
+            states: StatesDoc(*self.counts),
+            anomalies: self.anomalies.iter().map(AnomalyDoc).collect(),
+        };
+        serde_json::to_writer(&mut *out, &doc)?;
+        writeln!(out)
+    }
+}
+
+/// Write the UNKNOWN result for a check that could not run.
+pub fn render_unknown(message: &str, json: bool, out: &mut dyn Write) -> io::Result<()> {
+    if json {
+        let doc = serde_json::json!({
+            "schema_version": super::json::SCHEMA_VERSION,
+            "status": Status::Unknown.name(),
+            "exit_code": Status::Unknown.exit_code(),
+            "summary": message,
+        });
+        serde_json::to_writer(&mut *out, &doc)?;
+        writeln!(out)
+    } else {
+        writeln!(out, "SOCKSCOPE UNKNOWN - {message}")
+    }
+}
