@@ -6,8 +6,11 @@ pub mod kernel;
 pub mod netlink;
 pub mod netns;
 pub mod parse;
+mod procfile;
 pub mod procnet;
 pub mod procs;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};

@@ -1,0 +1,286 @@
+use std::net::SocketAddr;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use super::cache::{cmdline_text, comm_text, parse_start_time};
+use super::scan::{Failure, classify, socket_inode};
+use super::*;
+use crate::collect::testutil::require_root;
+use crate::collect::{CollectOptions, Collector, SocketSource};
+use crate::model::{Process, Socket, TcpState};
+use rustix::io::Errno;
+
+/// A fake proc root: `PID/fd/N` symlinks, `PID/comm`, `PID/cmdline`, `PID/stat`.
+struct FakeProc {
+    dir: tempfile::TempDir,
+}
+
+impl FakeProc {
+    fn new() -> FakeProc {
+        FakeProc {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn process(&self, pid: u32, comm: &str, cmdline: &[u8], start_time: u64, fds: &[&str]) {
+        let dir = self.root().join(pid.to_string());
+        std::fs::create_dir_all(dir.join("fd")).unwrap();
+        self.set_identity(pid, comm, cmdline, start_time);
+        for (n, target) in fds.iter().enumerate() {
+            symlink(target, dir.join("fd").join(n.to_string())).unwrap();
+        }
+    }
+
+    fn set_identity(&self, pid: u32, comm: &str, cmdline: &[u8], start_time: u64) {
+        let dir = self.root().join(pid.to_string());
+        std::fs::write(dir.join("comm"), format!("{comm}\n")).unwrap();
+        std::fs::write(dir.join("cmdline"), cmdline).unwrap();
+        std::fs::write(
+            dir.join("stat"),
+            format!(
+                "{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start_time} 1000 50 18446744073709551615\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+fn socket(state: TcpState, inode: u32) -> Socket {
+    let any: SocketAddr = "127.0.0.1:80".parse().unwrap();
+    let mut s = Socket::new(state, any, any);
+    s.inode = inode;
+    s
+}
+
+fn owner_pids(snapshot: &Snapshot, index: usize) -> Vec<u32> {
+    snapshot
+        .owners(&snapshot.sockets[index])
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[test]
+fn shared_inodes_list_every_holder_by_pid_and_inode_zero_belongs_to_nobody() {
+    let fake = FakeProc::new();
+    fake.process(
+        200,
+        "worker",
+        b"nginx: worker\0",
+        5000,
+        &["socket:[1001]", "socket:[1002]", "socket:[1001]"],
+    );
+    fake.process(
+        100,
+        "nginx",
+        b"/usr/sbin/nginx\0-g\0daemon off;\0",
+        4000,
+        &["/dev/null", "socket:[1001]", "socket:[5555]", "pipe:[77]"],
+    );
+    fake.process(300, "unrelated", b"sleep\0", 6000, &["socket:[5555]"]);
+    std::fs::create_dir_all(fake.root().join("self")).unwrap();
+
+    let mut snapshot = Snapshot {
+        sockets: vec![
+            socket(TcpState::Listen, 1001),
+            socket(TcpState::TimeWait, 0),
+            socket(TcpState::Established, 1002),
+            socket(TcpState::SynRecv, 0),
+            socket(TcpState::CloseWait, 9999),
+        ],
+        ..Snapshot::default()
+    };
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    attributor.attribute(&mut snapshot);
+
+    assert_eq!(
+        snapshot.processes,
+        vec![
+            Process {
+                pid: 100,
+                comm: "nginx".to_owned(),
+                cmdline: "/usr/sbin/nginx -g daemon off;".to_owned(),
+            },
+            Process {
+                pid: 200,
+                comm: "worker".to_owned(),
+                cmdline: "nginx: worker".to_owned(),
+            },
+        ]
+    );
+    assert_eq!(owner_pids(&snapshot, 0), [100, 200]);
+    assert_eq!(owner_pids(&snapshot, 2), [200]);
+    for no_owner in [1, 3, 4] {
+        assert_eq!(snapshot.sockets[no_owner].owners, Owners::default());
+    }
+    assert_eq!(snapshot.owner_index, [0, 1, 1]);
+    assert_eq!(snapshot.attribution, Attribution::Complete);
+    assert_eq!(attributor.cached_processes(), 2);
+}
+
+#[test]
+fn unreadable_fd_dirs_are_counted_and_vanished_processes_are_not() {
+    let fake = FakeProc::new();
+    fake.process(10, "server", b"server\0", 1, &["socket:[42]"]);
+    // A descriptor table that cannot be opened (a symlink loop stands in for EACCES).
+    std::fs::create_dir_all(fake.root().join("20")).unwrap();
+    symlink("fd", fake.root().join("20/fd")).unwrap();
+    // A process that exited between the listing and the fd walk.
+    std::fs::create_dir_all(fake.root().join("30")).unwrap();
+    // A process that exited after its descriptors were read: no comm, no stat.
+    std::fs::create_dir_all(fake.root().join("40/fd")).unwrap();
+    symlink("socket:[42]", fake.root().join("40/fd/3")).unwrap();
+
+    let mut snapshot = Snapshot {
+        sockets: vec![socket(TcpState::Listen, 42)],
+        ..Snapshot::default()
+    };
+    Attributor::with_proc_root(fake.root()).attribute(&mut snapshot);
+    assert_eq!(snapshot.attribution, Attribution::Partial { unreadable: 1 });
+    assert_eq!(owner_pids(&snapshot, 0), [10]);
+    assert_eq!(snapshot.processes.len(), 1);
+}
+
+#[test]
+fn permission_errors_count_as_unreadable_and_exits_as_vanished() {
+    assert_eq!(classify(Errno::ACCESS), Failure::Unreadable);
+    assert_eq!(classify(Errno::PERM), Failure::Unreadable);
+    assert_eq!(classify(Errno::LOOP), Failure::Unreadable);
+    assert_eq!(classify(Errno::NOENT), Failure::Vanished);
+    assert_eq!(classify(Errno::SRCH), Failure::Vanished);
+}
+
+#[test]
+fn cached_identity_is_reused_until_the_pid_gets_a_new_start_time() {
+    let fake = FakeProc::new();
+    fake.process(7, "old", b"old\0", 111, &["socket:[5]"]);
+    let mut snapshot = Snapshot {
+        sockets: vec![socket(TcpState::Established, 5)],
+        ..Snapshot::default()
+    };
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    attributor.attribute(&mut snapshot);
+    assert_eq!(snapshot.processes[0].comm, "old");
+
+    // Same start time: the comm file is not read again (the cache answers).
+    std::fs::write(fake.root().join("7/comm"), "renamed\n").unwrap();
+    attributor.attribute(&mut snapshot);
+    assert_eq!(snapshot.processes[0].comm, "old");
+
+    // The pid now belongs to another process.
+    fake.set_identity(7, "new", b"new\0--flag\0", 222);
+    attributor.attribute(&mut snapshot);
+    assert_eq!(snapshot.processes[0].comm, "new");
+    assert_eq!(snapshot.processes[0].cmdline, "new --flag");
+    assert_eq!(owner_pids(&snapshot, 0), [7]);
+    assert_eq!(
+        snapshot.owner_index,
+        [0],
+        "a second attribution starts over"
+    );
+
+    // Processes that no longer hold snapshot sockets leave the cache.
+    snapshot.sockets[0].inode = 6;
+    attributor.attribute(&mut snapshot);
+    assert!(snapshot.processes.is_empty());
+    assert_eq!(attributor.cached_processes(), 0);
+}
+
+#[test]
+fn missing_proc_root_skips_attribution() {
+    let mut snapshot = Snapshot {
+        sockets: vec![socket(TcpState::Listen, 1)],
+        ..Snapshot::default()
+    };
+    Attributor::with_proc_root("/nonexistent/sockscope-proc").attribute(&mut snapshot);
+    assert_eq!(snapshot.attribution, Attribution::Skipped);
+}
+
+#[test]
+fn socket_link_targets_parse_and_others_do_not() {
+    assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+    assert_eq!(socket_inode(b"socket:[4294967295]"), Some(u32::MAX));
+    for other in [
+        &b"socket:[4294967296]"[..],
+        b"socket:[]",
+        b"socket:[12a]",
+        b"socket:[123",
+        b"pipe:[123]",
+        b"/tmp/socket:[1]",
+        b"anon_inode:[eventfd]",
+    ] {
+        assert_eq!(
+            socket_inode(other),
+            None,
+            "{}",
+            String::from_utf8_lossy(other)
+        );
+    }
+}
+
+#[test]
+fn stat_comm_and_cmdline_texts() {
+    let stat = b"42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 50\n";
+    assert_eq!(parse_start_time(stat), Some(98765));
+    assert_eq!(parse_start_time(b"42 (short) S 1"), None);
+    assert_eq!(comm_text(b"bash\n"), "bash");
+    assert_eq!(cmdline_text(b"a\0b c\0\0"), "a b c");
+    assert_eq!(cmdline_text(b""), "");
+    assert_eq!(cmdline_text(b"\0"), "");
+}
+
+#[test]
+fn a_listener_of_this_process_is_attributed_to_it() {
+    if !require_root("a_listener_of_this_process_is_attributed_to_it") {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = listener.local_addr().unwrap();
+    let mut collector = Collector::open(CollectOptions::default()).unwrap();
+    let snapshot = collector.poll().unwrap();
+    let socket = snapshot
+        .sockets
+        .iter()
+        .find(|s| s.state == TcpState::Listen && s.local == local)
+        .unwrap_or_else(|| panic!("no listener on {local}"));
+    let owners: Vec<&Process> = snapshot.owners(socket).collect();
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    assert_eq!(owners[0].pid, std::process::id());
+    assert_eq!(owners[0].comm, comm.trim_end());
+    assert!(!owners[0].cmdline.is_empty());
+    // Even root can be refused another process's descriptors (no CAP_SYS_PTRACE in a
+    // sandbox: here pid 1 lists its fd directory but every readlink is EACCES). Count
+    // such processes independently and expect the same number.
+    let expected = unreadable_processes();
+    let reported = match snapshot.attribution {
+        Attribution::Complete => 0,
+        Attribution::Partial { unreadable } => unreadable,
+        Attribution::Skipped => panic!("attribution skipped"),
+    };
+    assert_eq!(reported, expected);
+}
+
+/// Processes whose descriptors cannot be listed or read (not merely gone).
+fn unreadable_processes() -> u32 {
+    let refused = |e: &std::io::Error| e.kind() != std::io::ErrorKind::NotFound;
+    let mut count = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let fd_dir = entry.path().join("fd");
+        let unreadable = match std::fs::read_dir(&fd_dir) {
+            Err(e) => refused(&e),
+            Ok(fds) => fds
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_err_and(|e| refused(&e))),
+        };
+        count += u32::from(unreadable);
+    }
+    count
+}
