@@ -49,9 +49,20 @@ fn warn_about(collector: &Collector, snapshot: &Snapshot) {
         );
     }
     if let Attribution::Partial { unreadable } = snapshot.attribution {
-        eprintln!(
-            "sockscope: could not read the descriptors of {unreadable} processes (not root?): their sockets show owner '?'; run as root to see every owner"
-        );
+        let processes = if unreadable == 1 {
+            "process"
+        } else {
+            "processes"
+        };
+        if nix::unistd::geteuid().is_root() {
+            eprintln!(
+                "sockscope: could not read the descriptors of {unreadable} {processes} even as root (a hardened /proc or another user namespace): their sockets show owner '?'"
+            );
+        } else {
+            eprintln!(
+                "sockscope: could not read the descriptors of {unreadable} {processes} of other users: their sockets show owner '?'; run as root to see every owner"
+            );
+        }
     }
 }
 

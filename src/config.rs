@@ -69,12 +69,12 @@ pub enum ConfigError {
         path: PathBuf,
     },
     /// The file exists but could not be read.
-    #[error("cannot read config file {}: {source}", .path.display())]
+    #[error("cannot read config file {}: {error}", .path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
+        /// The underlying error (not a `source`: the message already quotes it once).
+        error: io::Error,
     },
     /// The file is not valid TOML, has an unknown key, a wrong type or a value out of range.
     #[error("config error in {}{}: {message}", .path.display(), .line.map(|l| format!(" line {l}")).unwrap_or_default())]
@@ -137,7 +137,7 @@ impl Config {
                 } else {
                     ConfigError::Read {
                         path: path.to_owned(),
-                        source,
+                        error: source,
                     }
                 }
             })?;
@@ -151,7 +151,12 @@ impl Config {
                         e.kind(),
                         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
                     ) => {}
-                Err(source) => return Err(ConfigError::Read { path, source }),
+                // A HOME the user cannot enter (`sudo -u` keeping root's HOME) hides no file
+                // of theirs; the system file, though, is the admin's and must be readable.
+                Err(e)
+                    if e.kind() == io::ErrorKind::PermissionDenied
+                        && path != Path::new(SYSTEM_PATH) => {}
+                Err(error) => return Err(ConfigError::Read { path, error }),
             }
         }
         Ok((Config::default(), None))
