@@ -57,12 +57,19 @@ fn endpoint(addr: std::net::SocketAddr) -> String {
     sockscope::model::endpoint(&addr)
 }
 
-#[test]
-fn each_scenario_is_flagged_with_its_subject_and_check_is_critical() {
-    if !require_root("each_scenario_is_flagged_with_its_subject_and_check_is_critical") {
-        return;
-    }
-    let config = config_file();
+/// What [`stage_all`] built, for the expected subjects.
+struct Scenarios {
+    lab: Lab,
+    leak_pid: u32,
+    leak_peer: std::net::IpAddr,
+    flood: String,
+    storm: String,
+    queue: String,
+}
+
+/// A CLOSE_WAIT leak (25 > 20), a SYN flood (120 > 100), a TIME_WAIT storm (150 > 100 with
+/// [`CONFIG`]) and a full accept queue, all in one lab.
+fn stage_all() -> Scenarios {
     let mut lab = Lab::new(std::path::Path::new(BIN)).unwrap();
     let leak = lab.close_wait_leak(Family::Inet, "leaky-app", 25).unwrap();
     let flood = lab.syn_flood(Family::Inet, 8443, 120).unwrap();
@@ -70,7 +77,24 @@ fn each_scenario_is_flagged_with_its_subject_and_check_is_critical() {
     // Exactly backlog + 1 clients: all queued, none left retransmitting SYNs that the kernel
     // would drop (and count in ListenOverflows) at a moment the test cannot control.
     let queue = lab.listener_never_accepting(Family::Inet6, 16, 17).unwrap();
+    Scenarios {
+        lab,
+        leak_pid: leak.pid,
+        leak_peer: leak.peers[0].ip(),
+        flood: endpoint(flood.listener),
+        storm: endpoint(storm.destination),
+        queue: endpoint(queue.listener),
+    }
+}
 
+#[test]
+fn each_scenario_is_flagged_with_its_subject() {
+    if !require_root("each_scenario_is_flagged_with_its_subject") {
+        return;
+    }
+    let config = config_file();
+    let s = stage_all();
+    let lab = &s.lab;
     let out = run(&[
         "snapshot",
         "--json",
@@ -113,10 +137,10 @@ fn each_scenario_is_flagged_with_its_subject_and_check_is_critical() {
     assert_eq!(
         brief,
         vec![
-            json!(["accept_queue_overflow", "critical", {"listener": endpoint(queue.listener)}, 17, 13]),
-            json!(["close_wait_backlog", "warning", {"process": {"pid": leak.pid, "comm": "leaky-app"}}, 25, 20]),
-            json!(["syn_recv_flood", "warning", {"listener": endpoint(flood.listener)}, 120, 100]),
-            json!(["time_wait_excess", "warning", {"destination": endpoint(storm.destination)}, 150, 100]),
+            json!(["accept_queue_overflow", "critical", {"listener": s.queue}, 17, 13]),
+            json!(["close_wait_backlog", "warning", {"process": {"pid": s.leak_pid, "comm": "leaky-app"}}, 25, 20]),
+            json!(["syn_recv_flood", "warning", {"listener": s.flood}, 120, 100]),
+            json!(["time_wait_excess", "warning", {"destination": s.storm}, 150, 100]),
         ]
     );
     let syn = &anomalies[2];
@@ -133,10 +157,20 @@ fn each_scenario_is_flagged_with_its_subject_and_check_is_critical() {
             p["remote"]
                 .as_str()
                 .unwrap()
-                .starts_with(&format!("{}:", leak.peers[0].ip()))
+                .starts_with(&format!("{}:", s.leak_peer))
         );
     }
     assert!(close_wait["hint"].as_str().unwrap().contains("close()"));
+}
+
+#[test]
+fn check_is_critical_on_the_scenarios_and_filters_narrow_it() {
+    if !require_root("check_is_critical_on_the_scenarios_and_filters_narrow_it") {
+        return;
+    }
+    let config = config_file();
+    let s = stage_all();
+    let lab = &s.lab;
 
     let out = run(&[
         "check",
@@ -152,10 +186,7 @@ fn each_scenario_is_flagged_with_its_subject_and_check_is_critical() {
         "SOCKSCOPE CRITICAL - accept_queue_overflow listener {} 17>=16; \
          close_wait_backlog leaky-app[{}] 25>=20; syn_recv_flood listener {} 120>=100; \
          time_wait_excess destination {} 150>=100 | total=",
-        endpoint(queue.listener),
-        leak.pid,
-        endpoint(flood.listener),
-        endpoint(storm.destination)
+        s.queue, s.leak_pid, s.flood, s.storm
     );
     assert!(first.starts_with(&expected), "{first}\n{expected}");
     assert!(first.contains(" close_wait=25;;;0 "), "{first}");
@@ -178,7 +209,7 @@ fn each_scenario_is_flagged_with_its_subject_and_check_is_critical() {
     assert!(
         text.starts_with(&format!(
             "SOCKSCOPE WARNING - syn_recv_flood listener {} 120>=100 | total=121;;;0",
-            endpoint(flood.listener)
+            s.flood
         )),
         "{text}"
     );
