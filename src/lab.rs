@@ -323,7 +323,11 @@ impl Drop for Lab {
             holder.stop();
         }
         self.holders.clear();
-        self.sockets.clear();
+        // Abort rather than close: a closed socket with unacknowledged data or FIN would
+        // linger as an orphan; a zero linger sends RST and frees it at once.
+        for socket in self.sockets.drain(..) {
+            let _ = socket.set_linger(Some(Duration::ZERO));
+        }
         self.net.delete();
     }
 }

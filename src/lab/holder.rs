@@ -101,6 +101,11 @@ impl Holder {
             detail,
         };
         let count = fds.len();
+        // When the holder exits, its sockets must be aborted (RST), not closed into orphans
+        // that outlive the lab: a zero linger, set now, takes effect at that last close.
+        for fd in &fds {
+            let _ = socket2::SockRef::from(fd).set_linger(Some(std::time::Duration::ZERO));
+        }
         let mappings = fds
             .into_iter()
             .zip(FIRST_FD..)

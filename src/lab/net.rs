@@ -51,6 +51,16 @@ const SYSCTLS: &[(&str, &str)] = &[
     ("ipv4/conf/lab0/rp_filter", "0"),
 ];
 
+/// Sysctls set just before the namespaces are deleted: whatever is left as an orphan gives
+/// up after one retry instead of hours of them.
+const TEARDOWN_SYSCTLS: &[(&str, &str)] = &[
+    ("ipv4/tcp_syn_retries", "1"),
+    ("ipv4/tcp_synack_retries", "1"),
+    ("ipv4/tcp_retries2", "1"),
+    ("ipv4/tcp_orphan_retries", "1"),
+    ("ipv4/tcp_fin_timeout", "1"),
+];
+
 static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
 
 /// Which namespace a neighbour entry or socket lives in.
@@ -165,9 +175,13 @@ impl LabNet {
     }
 
     fn sysctls(&self, side: Side) -> Result<(), LabError> {
+        self.write_sysctls(side, SYSCTLS)
+    }
+
+    fn write_sysctls(&self, side: Side, sysctls: &[(&str, &str)]) -> Result<(), LabError> {
         let netns = self.name(side).to_owned();
         netns::run_in(&NetnsTarget::Named(netns.clone()), || {
-            for (key, value) in SYSCTLS {
+            for (key, value) in sysctls {
                 let path = format!("/proc/sys/net/{key}");
                 std::fs::write(&path, value).map_err(|source| LabError::Sysctl {
                     netns: netns.clone(),
@@ -324,7 +338,17 @@ impl LabNet {
     }
 
     /// Delete both namespaces (idempotent). Their sockets go with them once closed.
+    ///
+    /// A socket closed mid-handshake or mid-close lives on as an orphan in the deleted
+    /// namespace, retrying by that namespace's (deliberately huge) retry sysctls: hours of
+    /// kernel memory per lab. Shortening them first lets such orphans die within a minute
+    /// or two.
     pub(crate) fn delete(&mut self) {
+        for side in [Side::Monitored, Side::Peer] {
+            if self.created.iter().any(|n| n == self.name(side)) {
+                let _ = self.write_sysctls(side, TEARDOWN_SYSCTLS);
+            }
+        }
         for name in self.created.drain(..) {
             // Nothing to do about a failure here but leave the name behind for
             // `ip netns list` to show; the next lab of the same pid deletes it.
