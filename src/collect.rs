@@ -132,6 +132,7 @@ impl Collector {
             };
             (sock_diag, ProcNetFiles::open(), KernelFiles::open())
         })?;
+        let kernel = kernel.with_host_max_orphans();
         let (sock_diag, fallback_reason) = match sock_diag {
             Ok(s) => (Some(s), None),
             Err(None) => (

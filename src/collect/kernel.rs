@@ -59,6 +59,18 @@ impl KernelFiles {
         }
     }
 
+    /// Fill in `tcp_max_orphans` from the calling thread's namespace when the watched one
+    /// has no such file. The limit is host-wide and its file exists only in the initial
+    /// namespace, like the orphan count in sockstat it is compared with; call this outside
+    /// the watched namespace.
+    #[must_use]
+    pub fn with_host_max_orphans(mut self) -> KernelFiles {
+        if self.tcp_max_orphans.is_none() {
+            self.tcp_max_orphans = File::open("/proc/sys/net/ipv4/tcp_max_orphans").ok();
+        }
+        self
+    }
+
     /// Read the counters now. A file that cannot be read leaves its list empty.
     pub fn counters(&self) -> Counters {
         let mut buf = Vec::new();

@@ -206,4 +206,10 @@ fn limits_and_counters_follow_the_namespace_the_files_were_opened_in() {
     assert_ne!(host_limits.ip_local_port_range, Some((40000, 40100)));
     assert!(host_limits.tcp_max_tw_buckets.is_some());
     assert!(host_limits.tcp_max_orphans.is_some());
+    // The collector borrows the host's value for the watched namespace.
+    let borrowed = netns.enter(KernelFiles::open).with_host_max_orphans();
+    assert_eq!(
+        borrowed.limits().tcp_max_orphans,
+        host_limits.tcp_max_orphans
+    );
 }

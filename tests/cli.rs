@@ -1,0 +1,114 @@
+//! The command line through the real binary: malformed input is one line on stderr and
+//! exit code 2; an unknown namespace is exit 1 (snapshot) or 3 UNKNOWN (check). No root needed.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn malformed_flags_are_one_line_and_exit_2() {
+    for (args, message) in [
+        (
+            &["snapshot", "--sport", "99999"][..],
+            "sockscope: invalid value '99999' for '--sport <PORT>': \"99999\" is not a port: use a number 0-65535 or a range like 8000-8100 (see sockscope --help)\n",
+        ),
+        (
+            &["--dst", "10.0.0.0/33"][..],
+            "sockscope: invalid value '10.0.0.0/33' for '--dst <ADDR[/LEN]>': \"10.0.0.0/33\" is not an address or CIDR block: use e.g. 192.0.2.7, 10.0.0.0/8, 2001:db8::/32 (see sockscope --help)\n",
+        ),
+        (
+            &["--netns", "a", "--netns-pid", "3"][..],
+            "sockscope: the argument '--netns <NAME>' cannot be used with '--netns-pid <PID>' (see sockscope --help)\n",
+        ),
+        (
+            &["check", "--bogus"][..],
+            "sockscope: unexpected argument '--bogus' found (see sockscope --help)\n",
+        ),
+        (
+            &["snapshot", "--window", "5m"][..],
+            "sockscope: invalid value '5m' for '--window <DURATION>': \"5m\" is longer than a minute: a one-shot check should not wait that long (see sockscope --help)\n",
+        ),
+    ] {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert_eq!(stderr, message, "{args:?}");
+        assert!(stdout.is_empty());
+    }
+}
+
+#[test]
+fn an_unknown_state_lists_the_accepted_spellings() {
+    let (code, _, stderr) = run(&["snapshot", "--state", "close_wiat"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr.lines().count(), 1);
+    assert!(
+        stderr.starts_with(
+            "sockscope: invalid value 'close_wiat' for '--state <STATE>': unknown state \"close_wiat\"; use one of: established, syn-sent,"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_process_filter_without_attribution_is_refused() {
+    let (code, _, stderr) = run(&["snapshot", "--process", "nginx", "--no-processes"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        "sockscope: the argument '--process <PID|NAME>' cannot be used with '--no-processes' (see sockscope --help)\n"
+    );
+}
+
+#[test]
+fn a_namespace_that_does_not_exist_fails_snapshot_and_is_unknown_to_check() {
+    let name = "sockscope-test-no-such-namespace";
+    let (code, stdout, stderr) = run(&["snapshot", "--netns", name]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.starts_with(&format!(
+            "sockscope: --netns {name}: no /run/netns/{name}; "
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+
+    let (code, stdout, _) = run(&["check", "--netns", name]);
+    assert_eq!(code, Some(3));
+    assert!(
+        stdout.starts_with(&format!(
+            "SOCKSCOPE UNKNOWN - --netns {name}: no /run/netns/{name}; "
+        )),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["check", "--json", "--netns-pid", "4294967294"]);
+    assert_eq!(code, Some(3));
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["status"], "UNKNOWN");
+    assert_eq!(doc["exit_code"], 3);
+    assert_eq!(
+        doc["summary"],
+        "--netns-pid 4294967294: no process 4294967294 (is it still running? `ps -p 4294967294`)"
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let (code, _, stderr) = run(&["snapshot", "--config", "/nonexistent/sockscope.toml"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "sockscope: config file /nonexistent/sockscope.toml does not exist; check the --config path, or leave --config out to use the default locations\n"
+    );
+}
