@@ -494,15 +494,27 @@ impl Snapshot {
     }
 }
 
-/// Format an address as `addr:port`, IPv6 in brackets (`[::1]:443`); IPv4-mapped shown as IPv4.
-pub fn endpoint(addr: &SocketAddr) -> String {
-    match addr.ip() {
-        IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => format!("[::ffff:{v4}]:{}", addr.port()),
-            None => format!("[{ip}]:{}", addr.port()),
-        },
+/// An endpoint as every output writes it: numeric, IPv6 in brackets (`[2001:db8::1]:443`,
+/// IPv4-mapped as `[::ffff:192.0.2.1]:80`), port 0 as `*` (an unconnected socket).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint(pub SocketAddr);
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.ip() {
+            IpAddr::V4(ip) => write!(f, "{ip}")?,
+            IpAddr::V6(ip) => write!(f, "[{ip}]")?,
+        }
+        match self.0.port() {
+            0 => f.write_str(":*"),
+            port => write!(f, ":{port}"),
+        }
     }
+}
+
+/// [`Endpoint`] as a `String`.
+pub fn endpoint(addr: &SocketAddr) -> String {
+    Endpoint(*addr).to_string()
 }
 
 #[cfg(test)]
@@ -546,5 +558,9 @@ mod tests {
         assert_eq!(endpoint(&v6), "[2001:db8::1]:443");
         let v4: SocketAddr = "192.0.2.1:80".parse().unwrap();
         assert_eq!(endpoint(&v4), "192.0.2.1:80");
+        let mapped: SocketAddr = "[::ffff:192.0.2.1]:80".parse().unwrap();
+        assert_eq!(endpoint(&mapped), "[::ffff:192.0.2.1]:80");
+        let unconnected: SocketAddr = "[::]:0".parse().unwrap();
+        assert_eq!(endpoint(&unconnected), "[::]:*");
     }
 }

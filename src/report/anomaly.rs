@@ -9,6 +9,7 @@ use serde::ser::{SerializeMap, Serializer};
 use super::json::EndpointDoc;
 use super::short_duration;
 use crate::aggregate::{Anomaly, AnomalyKind, Subject};
+use crate::model::Endpoint;
 
 /// The unit an anomaly's count is in, for the text line.
 fn unit(kind: AnomalyKind) -> &'static str {
@@ -54,7 +55,7 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
             if i > 0 {
                 out.push_str(", ");
             }
-            let _ = write!(out, "{} ×{}", EndpointDoc(p.peer), p.count);
+            let _ = write!(out, "{} ×{}", Endpoint(p.peer), p.count);
         }
     }
     for rise in &e.counter_rises {

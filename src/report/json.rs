@@ -1,9 +1,8 @@
 //! The JSON document of `sockscope snapshot --json`. These serde types are the contract
 //! (`schema_version`), kept apart from the core types so the core can change freely.
 
-use std::fmt;
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
@@ -11,7 +10,7 @@ use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use super::anomaly::AnomalyDoc;
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
-use crate::model::{Attribution, Snapshot, Socket, SourceKind, StateCounts, TcpState};
+use crate::model::{Attribution, Endpoint, Snapshot, Socket, SourceKind, StateCounts, TcpState};
 
 /// Version of the JSON document's shape. Bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -121,25 +120,12 @@ impl Serialize for SocketsDoc<'_> {
     }
 }
 
-/// An endpoint serialized as `addr:port` text without an intermediate allocation.
+/// An endpoint serialized as [`Endpoint`] text without an intermediate allocation.
 pub struct EndpointDoc(pub SocketAddr);
-
-impl fmt::Display for EndpointDoc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.ip() {
-            IpAddr::V4(ip) => write!(f, "{ip}")?,
-            IpAddr::V6(ip) => write!(f, "[{ip}]")?,
-        }
-        match self.0.port() {
-            0 => f.write_str(":*"),
-            port => write!(f, ":{port}"),
-        }
-    }
-}
 
 impl Serialize for EndpointDoc {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.collect_str(&Endpoint(self.0))
     }
 }
 

@@ -7,15 +7,14 @@ use std::net::SocketAddr;
 
 use std::time::SystemTime;
 
-use super::json::EndpointDoc;
 use super::{owners_text, timer_text};
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
-use crate::model::{Attribution, Snapshot, Socket, SourceKind, TcpState};
+use crate::model::{Attribution, Endpoint, Snapshot, Socket, SourceKind, TcpState};
 
 /// Write `addr:port` the way the report shows it: numeric, IPv6 in brackets, port 0 as `*`.
 pub fn write_endpoint(addr: &SocketAddr, out: &mut String) {
-    let _ = write!(out, "{}", EndpointDoc(*addr));
+    let _ = write!(out, "{}", Endpoint(*addr));
 }
 
 /// Thousands separators for counts: `1,234,567`.
