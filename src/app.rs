@@ -6,13 +6,14 @@ use std::io::{self, BufWriter, Write};
 use anyhow::Context as _;
 
 use crate::aggregate::{Aggregator, Anomaly};
-use crate::cli::{Cli, Command, OneShotArgs};
+use crate::cli::{Cli, Command, OneShotArgs, TopArgs};
 use crate::collect::{CollectOptions, Collector, SocketSource};
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::{Attribution, Snapshot};
 use crate::report;
 use crate::report::check::{CheckOutcome, Status};
+use crate::tui::Dashboard;
 
 /// Exit code for a failure to poll or any runtime error.
 pub const EXIT_FAILURE: u8 = 1;
@@ -22,8 +23,25 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Some(Command::Snapshot(args)) => snapshot(cli, args),
         Some(Command::Check(args)) => Ok(check(cli, args)),
-        None => snapshot(cli, &OneShotArgs::default()),
+        Some(Command::Top(args)) => crate::tui::run(dashboard(cli, args)?),
+        Some(Command::Demo(args)) => crate::demo::run(dashboard(cli, args)?),
+        None => crate::tui::run(dashboard(cli, &TopArgs::default())?),
     }
+}
+
+/// The dashboard's settings from the flags and the config file.
+fn dashboard(cli: &Cli, args: &TopArgs) -> anyhow::Result<Dashboard> {
+    let mut config = load_config(cli)?;
+    if let Some(interval) = args.interval {
+        config.general.interval = interval;
+    }
+    let filter = cli.filters.filter();
+    Ok(Dashboard {
+        collect: collect_options(cli),
+        config,
+        filter_text: crate::tui::query::text(&filter),
+        filter,
+    })
 }
 
 /// Collector options for the flags in `cli`.

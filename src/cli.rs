@@ -13,7 +13,7 @@ use crate::model::Family;
 #[derive(Debug, Parser)]
 #[command(name = "sockscope", version, about, long_about = None)]
 pub struct Cli {
-    /// What to do (default: `snapshot`, until the dashboard lands).
+    /// What to do (default: `top`, the live dashboard).
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Which namespace to watch.
@@ -27,10 +27,37 @@ pub struct Cli {
 /// The modes.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The live dashboard (the default): states, anomalies, sockets, processes, peers,
+    /// listeners and kernel counters, refreshed every poll.
+    Top(TopArgs),
+    /// Build a throw-away lab (root): a CLOSE_WAIT leak, a SYN flood, a TIME_WAIT storm and
+    /// an overflowing listener in new network namespaces, open the dashboard on them, and
+    /// remove everything on exit.
+    Demo(TopArgs),
     /// Poll and print anomalies, counts per state and every socket (like `netstat -anp | grep tcp`).
     Snapshot(OneShotArgs),
     /// Monitoring plugin: one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Check(OneShotArgs),
+}
+
+/// Options of the dashboard.
+#[derive(Debug, Default, Args)]
+pub struct TopArgs {
+    /// Poll this often (default: `interval` in the config file, else 1s); `+` and `-`
+    /// change it while running.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub interval: Option<Duration>,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?}: {e} (use e.g. 1s, 500ms, 5s)"))?;
+    if interval < Duration::from_millis(100) || interval > Duration::from_secs(3600) {
+        return Err(format!(
+            "{text:?} is outside 100ms to 1h: polling faster than 100ms costs more than it shows"
+        ));
+    }
+    Ok(interval)
 }
 
 /// Options of the one-shot modes (`snapshot`, `check`).
@@ -117,6 +144,9 @@ pub struct FilterArgs {
     /// Remote address or CIDR block.
     #[arg(long, value_name = "ADDR[/LEN]", value_delimiter = ',', global = true)]
     pub dst: Vec<AddrBlock>,
+    /// Local or remote address or CIDR block.
+    #[arg(long, value_name = "ADDR[/LEN]", value_delimiter = ',', global = true)]
+    pub addr: Vec<AddrBlock>,
     /// Owning process: a pid or a name (as /proc/PID/comm shows it).
     #[arg(
         long,
@@ -144,6 +174,7 @@ impl FilterArgs {
             ports: self.port.clone(),
             src: self.src.clone(),
             dst: self.dst.clone(),
+            addrs: self.addr.clone(),
             processes: self.process.clone(),
             family: match (self.ipv4, self.ipv6) {
                 (true, _) => Some(Family::Inet),

@@ -229,6 +229,8 @@ pub struct Filter {
     pub src: Vec<AddrBlock>,
     /// Remote addresses.
     pub dst: Vec<AddrBlock>,
+    /// Local or remote addresses.
+    pub addrs: Vec<AddrBlock>,
     /// Owning processes.
     pub processes: Vec<ProcessSpec>,
     /// Address family (None: both).
@@ -270,6 +272,11 @@ impl Filter {
                     .any(|r| r.contains(socket.local.port()) || r.contains(socket.remote.port())))
             && any_addr(&self.src, socket.local.ip())
             && any_addr(&self.dst, socket.remote.ip())
+            && (self.addrs.is_empty()
+                || self
+                    .addrs
+                    .iter()
+                    .any(|b| b.contains(socket.local.ip()) || b.contains(socket.remote.ip())))
             && (self.processes.is_empty()
                 || snapshot
                     .owners(socket)

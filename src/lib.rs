@@ -2,7 +2,7 @@
 //!
 //! `collect` talks to the kernel and yields [`model::Snapshot`]s; `aggregate` turns them into
 //! the [`aggregate::Summary`] the outputs render; `config` reads the thresholds; `report`
-//! renders; `app` ties a parsed command line to all of them. `model`, `collect`, `aggregate`
+//! renders; `tui` is the live dashboard; `app` ties a parsed command line to all of them. `model`, `collect`, `aggregate`
 //! and `config` never import clap or any terminal crate.
 
 pub mod aggregate;
@@ -10,7 +10,9 @@ pub mod app;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod demo;
 pub mod filter;
 pub mod lab;
 pub mod model;
 pub mod report;
+pub mod tui;

@@ -1,0 +1,237 @@
+//! The live dashboard.
+//!
+//! Three helper threads feed one channel of [`Event`]s: the collector polls on its own
+//! thread and sends snapshots, the input thread sends keys and resizes, the signal thread
+//! sends SIGTERM/SIGHUP/SIGINT. The UI thread alone owns the [`App`] (aggregator and view
+//! state): it applies events, then draws with [`draw::draw`], a pure function of the app.
+
+pub mod action;
+pub mod app;
+pub mod draw;
+pub mod layout;
+pub mod query;
+pub mod rows;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+
+use std::io::IsTerminal as _;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use crossterm::event::{Event as TermEvent, KeyEvent};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+
+use crate::collect::{CollectOptions, Collector, SocketSource};
+use crate::config::Config;
+use crate::filter::Filter;
+use crate::model::Snapshot;
+
+pub use action::{Action, Mode, Motion, action_for};
+pub use app::{App, Settings};
+pub use theme::Theme;
+pub use view::View;
+
+/// What the dashboard is asked to watch and how.
+#[derive(Clone, Debug)]
+pub struct Dashboard {
+    /// Namespace and attribution.
+    pub collect: CollectOptions,
+    /// Thresholds, interval, history.
+    pub config: Config,
+    /// Starting filter (from the command line).
+    pub filter: Filter,
+    /// The same filter as text for the header.
+    pub filter_text: String,
+}
+
+/// Something the UI thread reacts to.
+#[derive(Debug)]
+pub enum Event {
+    /// A key press.
+    Key(KeyEvent),
+    /// The terminal's new size.
+    Resize(u16, u16),
+    /// A poll finished: the snapshot or the error, and what the poll cost.
+    Polled(Result<Box<Snapshot>, String>, Duration),
+    /// The terminal's input failed (it went away).
+    InputFailed(String),
+    /// A termination signal.
+    Signal(i32),
+}
+
+/// The running kernel's release, as `uname -r` prints it.
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
+}
+
+/// Run the dashboard until `q`, Ctrl-C or a signal; returns the exit code (0, or 128 +
+/// the signal).
+pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the dashboard needs a terminal and stdout is not one: use `sockscope snapshot` for a report or `sockscope check` for monitoring"
+        );
+    }
+    let collector = Collector::open(dashboard.collect.clone())?;
+    let fallback = collector.fallback_reason().map(str::to_owned);
+    let (columns, rows) = crossterm::terminal::size().context("reading the terminal size")?;
+    let mut app = App::new(Settings {
+        kernel: kernel_release(),
+        config: dashboard.config,
+        filter: dashboard.filter,
+        filter_text: dashboard.filter_text,
+        theme: Theme::from_env(),
+        size: (columns, rows),
+    });
+    if let Some(reason) = fallback {
+        app.notice = Some(format!(
+            "reading /proc/net/tcp instead of sock_diag ({reason}): no tcp_info, no bound-only sockets"
+        ));
+    }
+
+    let (events, inbox) = mpsc::sync_channel::<Event>(64);
+    let (interval_tx, interval_rx) = mpsc::channel::<Duration>();
+    let mut sent_interval = app.effective_interval();
+    spawn_collector(collector, events.clone(), interval_rx, sent_interval)?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
+        .context("installing signal handlers")?;
+    let signal_handle = signals.handle();
+    let signal_events = events.clone();
+    thread::Builder::new()
+        .name("sockscope-signals".to_owned())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let _ = signal_events.send(Event::Signal(signal));
+            }
+        })
+        .context("starting the signal thread")?;
+
+    let mut guard = terminal::TerminalGuard::enter().context("setting up the terminal")?;
+    spawn_input(events)?;
+    let mut last_ingest = Duration::ZERO;
+    let code = loop {
+        guard
+            .terminal
+            .draw(|frame| draw::draw(frame, &app))
+            .context("drawing")?;
+        let Ok(first) = inbox.recv() else {
+            break 0;
+        };
+        let mut signal = None;
+        let mut batch = vec![first];
+        batch.extend(inbox.try_iter());
+        // Only the newest poll of a batch matters when the UI fell behind.
+        let newest_poll = batch.iter().rposition(|e| matches!(e, Event::Polled(..)));
+        for (i, event) in batch.into_iter().enumerate() {
+            match event {
+                Event::Key(key) => {
+                    if let Some(action) = action_for(app.mode, key) {
+                        app.apply(action);
+                    }
+                }
+                Event::Resize(c, r) => app.resize(c, r),
+                Event::Polled(result, took) if Some(i) == newest_poll => match result {
+                    Ok(snapshot) => {
+                        let start = Instant::now();
+                        app.ingest(*snapshot, took + last_ingest);
+                        last_ingest = start.elapsed();
+                    }
+                    Err(message) => app.poll_failed(message, SystemTime::now()),
+                },
+                Event::Polled(..) => {}
+                Event::InputFailed(message) => {
+                    drop(guard);
+                    signal_handle.close();
+                    anyhow::bail!("reading the terminal: {message}");
+                }
+                Event::Signal(s) => signal = Some(s),
+            }
+        }
+        if let Some(s) = signal {
+            break 128 + u8::try_from(s).unwrap_or(0);
+        }
+        if app.quit {
+            break 0;
+        }
+        if app.effective_interval() != sent_interval {
+            sent_interval = app.effective_interval();
+            let _ = interval_tx.send(sent_interval);
+        }
+    };
+    drop(guard);
+    signal_handle.close();
+    Ok(code)
+}
+
+/// The collector thread: poll, send, wait for the interval (or a new one); stops when
+/// the UI thread hangs up. A panic in a poll is caught and shown as a failed poll.
+fn spawn_collector(
+    mut collector: Collector,
+    events: SyncSender<Event>,
+    intervals: Receiver<Duration>,
+    mut interval: Duration,
+) -> anyhow::Result<()> {
+    thread::Builder::new()
+        .name("sockscope-collector".to_owned())
+        .spawn(move || {
+            terminal::quiet_panics_on_this_thread();
+            loop {
+                let start = Instant::now();
+                let result = match std::panic::catch_unwind(AssertUnwindSafe(|| collector.poll())) {
+                    Ok(Ok(snapshot)) => Ok(Box::new(snapshot)),
+                    Ok(Err(e)) => Err(format!("{:#}", anyhow::Error::from(e))),
+                    Err(panic) => Err(format!("the collector crashed: {}", panic_text(&*panic))),
+                };
+                if events.send(Event::Polled(result, start.elapsed())).is_err() {
+                    return;
+                }
+                loop {
+                    let wait = (start + interval).saturating_duration_since(Instant::now());
+                    match intervals.recv_timeout(wait) {
+                        Ok(new) => interval = new,
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            }
+        })
+        .context("starting the collector thread")?;
+    Ok(())
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// The input thread: terminal events to [`Event`]s.
+fn spawn_input(events: SyncSender<Event>) -> anyhow::Result<()> {
+    thread::Builder::new()
+        .name("sockscope-input".to_owned())
+        .spawn(move || {
+            loop {
+                let event = match crossterm::event::read() {
+                    Ok(TermEvent::Key(key)) => Event::Key(key),
+                    Ok(TermEvent::Resize(c, r)) => Event::Resize(c, r),
+                    Ok(_) => continue,
+                    Err(e) => {
+                        let _ = events.send(Event::InputFailed(e.to_string()));
+                        return;
+                    }
+                };
+                if events.send(event).is_err() {
+                    return;
+                }
+            }
+        })
+        .context("starting the input thread")?;
+    Ok(())
+}

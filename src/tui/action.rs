@@ -1,0 +1,150 @@
+//! Keys to actions: one enum, one `match`, and the help table listing every binding.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::view::View;
+
+/// A cursor movement in the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Motion {
+    /// One row up.
+    Up,
+    /// One row down.
+    Down,
+    /// One screen up.
+    PageUp,
+    /// One screen down.
+    PageDown,
+    /// First row.
+    Home,
+    /// Last row.
+    End,
+}
+
+/// Everything a key can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the dashboard.
+    Quit,
+    /// Open or close the key list.
+    ToggleHelp,
+    /// Close the help, the detail pane or the filter line.
+    CloseOverlay,
+    /// Start typing a filter.
+    OpenFilter,
+    /// Type a character into the filter line.
+    FilterType(char),
+    /// Delete the character before the cursor in the filter line.
+    FilterBackspace,
+    /// Empty the filter line.
+    FilterErase,
+    /// Apply the filter line.
+    FilterApply,
+    /// Move the table cursor.
+    Move(Motion),
+    /// Next view in the tab bar.
+    NextView,
+    /// Previous view in the tab bar.
+    PrevView,
+    /// Jump to a view.
+    ShowView(View),
+    /// Sort by the next column.
+    CycleSort,
+    /// Reverse the sort order.
+    ReverseSort,
+    /// Open the detail pane of the selected row.
+    OpenDetail,
+    /// Freeze or unfreeze the display (polling goes on).
+    TogglePause,
+    /// Poll less often.
+    SlowerPolls,
+    /// Poll more often.
+    FasterPolls,
+    /// Select the next anomaly (its hint shows under the list).
+    NextAnomaly,
+    /// Select the previous anomaly.
+    PrevAnomaly,
+}
+
+/// What keys currently go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The dashboard itself.
+    Normal,
+    /// The help overlay is open.
+    Help,
+    /// The detail pane is open.
+    Detail,
+    /// The filter line takes text.
+    Filter,
+}
+
+/// Every binding as the help shows it: keys, then what they do.
+pub const HELP: &[(&str, &str)] = &[
+    ("q  Ctrl-C", "quit"),
+    ("?", "this help"),
+    ("Esc", "close help, detail pane or filter line"),
+    ("Tab  Shift-Tab", "next / previous view"),
+    (
+        "1 2 3 4 5",
+        "sockets, processes, peers, listeners, counters",
+    ),
+    ("↑ ↓  k j", "move one row"),
+    ("PgUp PgDn", "move one screen"),
+    ("Home End  g G", "first / last row"),
+    ("s", "sort by the next column"),
+    ("r", "reverse the sort"),
+    ("Enter", "details of the selected row"),
+    ("/", "filter: close-wait port=443 10.0.0.0/8 nginx …"),
+    ("p  Space", "pause the display (polling goes on)"),
+    ("+  -", "poll less often / more often"),
+    ("n  N", "next / previous anomaly (shows its hint)"),
+];
+
+/// The action `key` means in `mode`, if any. Key releases (sent by some terminals) are
+/// ignored; Ctrl-C quits in every mode.
+pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if mode == Mode::Filter {
+        return match key.code {
+            KeyCode::Enter => Some(Action::FilterApply),
+            KeyCode::Esc => Some(Action::CloseOverlay),
+            KeyCode::Backspace => Some(Action::FilterBackspace),
+            KeyCode::Char('u') if ctrl => Some(Action::FilterErase),
+            KeyCode::Char(c) if !ctrl => Some(Action::FilterType(c)),
+            _ => None,
+        };
+    }
+    let action = match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Esc => Action::CloseOverlay,
+        KeyCode::Char('/') => Action::OpenFilter,
+        KeyCode::Tab => Action::NextView,
+        KeyCode::BackTab => Action::PrevView,
+        KeyCode::Char(c @ '1'..='5') => Action::ShowView(View::ALL[usize::from(c as u8 - b'1')]),
+        KeyCode::Up | KeyCode::Char('k') => Action::Move(Motion::Up),
+        KeyCode::Down | KeyCode::Char('j') => Action::Move(Motion::Down),
+        KeyCode::PageUp => Action::Move(Motion::PageUp),
+        KeyCode::PageDown => Action::Move(Motion::PageDown),
+        KeyCode::Home | KeyCode::Char('g') => Action::Move(Motion::Home),
+        KeyCode::End | KeyCode::Char('G') => Action::Move(Motion::End),
+        KeyCode::Char('s') => Action::CycleSort,
+        KeyCode::Char('r') => Action::ReverseSort,
+        KeyCode::Enter if mode == Mode::Detail => Action::CloseOverlay,
+        KeyCode::Enter => Action::OpenDetail,
+        KeyCode::Char('p' | ' ') => Action::TogglePause,
+        KeyCode::Char('+' | '=') => Action::SlowerPolls,
+        KeyCode::Char('-' | '_') => Action::FasterPolls,
+        KeyCode::Char('n') => Action::NextAnomaly,
+        KeyCode::Char('N') => Action::PrevAnomaly,
+        _ => return None,
+    };
+    Some(action)
+}

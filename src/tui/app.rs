@@ -1,0 +1,534 @@
+//! The dashboard's state: the aggregator, what is on screen, and the view state. Only the
+//! UI thread owns it; [`App::apply`] and [`App::ingest`] are the only ways it changes, and
+//! drawing only reads it.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::aggregate::{Aggregator, Summary};
+use crate::config::Config;
+use crate::filter::Filter;
+use crate::model::Snapshot;
+
+use super::action::{Action, Mode, Motion};
+use super::layout::Areas;
+use super::rows;
+use super::theme::Theme;
+use super::view::{Sort, View};
+
+/// Poll intervals `+` and `-` step through.
+pub const INTERVAL_STEPS: [Duration; 10] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(3),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(15),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+];
+
+/// A poll may take at most this share of the interval; beyond it the interval grows.
+const BUSY_SHARE: f64 = 0.4;
+
+/// What the dashboard needs to know that does not come from a poll.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Kernel release for the header (`uname -r`).
+    pub kernel: String,
+    /// Thresholds and history size.
+    pub config: Config,
+    /// Starting filter (the command line's).
+    pub filter: Filter,
+    /// The filter as typed, for the header.
+    pub filter_text: String,
+    /// Styles.
+    pub theme: Theme,
+    /// Terminal size at start.
+    pub size: (u16, u16),
+}
+
+/// One poll as the screen shows it.
+#[derive(Clone, Debug)]
+pub struct Shown {
+    /// The snapshot.
+    pub snapshot: Arc<Snapshot>,
+    /// The summary of every socket.
+    pub summary: Summary,
+    /// The summary of the sockets the filter keeps (`None`: no filter).
+    pub narrowed: Option<Summary>,
+}
+
+impl Shown {
+    /// The summary the table's group views use.
+    pub fn table_summary(&self) -> &Summary {
+        self.narrowed.as_ref().unwrap_or(&self.summary)
+    }
+}
+
+/// A failing collector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The last error, one line.
+    pub message: String,
+    /// When polls started failing.
+    pub since: SystemTime,
+    /// The latest failed poll.
+    pub last: SystemTime,
+    /// Failed polls in a row.
+    pub count: u64,
+}
+
+/// Table cursor of one view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// Selected row.
+    pub selected: usize,
+    /// First row on screen.
+    pub offset: usize,
+}
+
+impl Cursor {
+    /// The first row on screen for a viewport of `height` rows, keeping `selected` in view
+    /// and moving as little as possible.
+    pub fn scrolled(self, height: usize) -> usize {
+        let height = height.max(1);
+        if self.selected < self.offset {
+            self.selected
+        } else if self.selected >= self.offset + height {
+            self.selected + 1 - height
+        } else {
+            self.offset
+        }
+    }
+}
+
+/// The whole dashboard state.
+#[derive(Debug)]
+pub struct App {
+    pub(super) aggregator: Aggregator,
+    narrowed: Option<Aggregator>,
+    config: Config,
+    /// What is on screen (`None` before the first poll).
+    pub shown: Option<Shown>,
+    /// The newest poll while the display is paused.
+    pub(super) latest: Option<Shown>,
+    pause_requested: bool,
+    /// Polls taken since the display was paused.
+    pub polls_while_paused: u64,
+    /// Indices into the shown snapshot's sockets: filtered and sorted.
+    pub order: Vec<u32>,
+    order_stale: bool,
+    /// The active view.
+    pub view: View,
+    sorts: [Sort; 5],
+    cursors: [Cursor; 5],
+    /// Where keys go.
+    pub mode: Mode,
+    /// The filter line being typed.
+    pub input: String,
+    /// The active filter.
+    pub filter: Filter,
+    /// The active filter as typed.
+    pub filter_text: String,
+    /// The interval the user asked for.
+    pub interval: Duration,
+    /// The smallest interval the last poll's cost allows, when it is above `interval`.
+    pub auto_interval: Option<(Duration, Duration)>,
+    /// The collector's failure, while it lasts.
+    pub failure: Option<Failure>,
+    /// Kernel release.
+    pub kernel: String,
+    /// Terminal size (columns, rows).
+    pub size: (u16, u16),
+    /// The selected anomaly.
+    pub anomaly: usize,
+    /// Styles.
+    pub theme: Theme,
+    /// A one-line notice for the footer, until the next key.
+    pub notice: Option<String>,
+    /// Set once the user asked to leave.
+    pub quit: bool,
+}
+
+impl App {
+    /// A dashboard with no poll yet.
+    pub fn new(settings: Settings) -> App {
+        let Settings {
+            kernel,
+            config,
+            filter,
+            filter_text,
+            theme,
+            size,
+        } = settings;
+        let interval = config.general.interval;
+        App {
+            aggregator: Aggregator::from_config(&config),
+            narrowed: (!filter.is_empty()).then(|| Aggregator::from_config(&config)),
+            config,
+            shown: None,
+            latest: None,
+            pause_requested: false,
+            polls_while_paused: 0,
+            order: Vec::new(),
+            order_stale: true,
+            view: View::Sockets,
+            sorts: View::ALL.map(View::default_sort),
+            cursors: [Cursor::default(); 5],
+            mode: Mode::Normal,
+            input: String::new(),
+            filter,
+            filter_text,
+            interval,
+            auto_interval: None,
+            failure: None,
+            kernel,
+            size,
+            anomaly: 0,
+            theme,
+            notice: None,
+            quit: false,
+        }
+    }
+
+    /// The aggregator over every socket (ages, first-seen times).
+    pub fn aggregator(&self) -> &Aggregator {
+        &self.aggregator
+    }
+
+    /// Whether the display is frozen.
+    pub fn paused(&self) -> bool {
+        self.pause_requested
+    }
+
+    /// The sort of `view`.
+    pub fn sort(&self, view: View) -> Sort {
+        self.sorts[view.index()]
+    }
+
+    /// The cursor of `view`.
+    pub fn cursor(&self, view: View) -> Cursor {
+        self.cursors[view.index()]
+    }
+
+    /// The interval the collector should poll at: the user's, or longer when polls are
+    /// too costly for it.
+    pub fn effective_interval(&self) -> Duration {
+        self.auto_interval
+            .map_or(self.interval, |(auto, _)| auto.max(self.interval))
+    }
+
+    /// Take in a poll that cost `cost` (collecting plus ingesting the previous one).
+    pub fn ingest(&mut self, snapshot: Snapshot, cost: Duration) {
+        self.failure = None;
+        self.adapt_interval(cost);
+        let summary = self.aggregator.ingest(&snapshot).clone();
+        let narrowed = self.narrowed.as_mut().map(|aggregator| {
+            let kept = narrow(&snapshot, &self.filter);
+            aggregator.ingest(&kept).clone()
+        });
+        let shown = Shown {
+            snapshot: Arc::new(snapshot),
+            summary,
+            narrowed,
+        };
+        if self.pause_requested {
+            self.latest = Some(shown);
+            self.polls_while_paused += 1;
+        } else {
+            self.shown = Some(shown);
+            self.order_stale = true;
+            self.refresh();
+        }
+    }
+
+    /// Record a failed poll at `at`; what was shown stays.
+    pub fn poll_failed(&mut self, message: String, at: SystemTime) {
+        match &mut self.failure {
+            Some(f) => {
+                f.message = message;
+                f.last = at;
+                f.count += 1;
+            }
+            None => {
+                self.failure = Some(Failure {
+                    message,
+                    since: at,
+                    last: at,
+                    count: 1,
+                });
+            }
+        }
+    }
+
+    /// The terminal changed size.
+    pub fn resize(&mut self, columns: u16, rows: u16) {
+        self.size = (columns, rows);
+        self.refresh();
+    }
+
+    /// Do what a key asked.
+    pub fn apply(&mut self, action: Action) {
+        self.notice = None;
+        match action {
+            Action::Quit => self.quit = true,
+            Action::ToggleHelp => {
+                self.mode = if self.mode == Mode::Help {
+                    Mode::Normal
+                } else {
+                    Mode::Help
+                };
+            }
+            Action::CloseOverlay => {
+                if self.mode == Mode::Filter {
+                    self.input.clear();
+                }
+                self.mode = Mode::Normal;
+            }
+            Action::OpenFilter => {
+                self.input.clone_from(&self.filter_text);
+                self.mode = Mode::Filter;
+            }
+            Action::FilterType(c) => self.input.push(c),
+            Action::FilterBackspace => {
+                self.input.pop();
+            }
+            Action::FilterErase => self.input.clear(),
+            Action::FilterApply => self.apply_filter(),
+            Action::Move(motion) => self.move_cursor(motion),
+            Action::NextView => self.show_view(self.view.next()),
+            Action::PrevView => self.show_view(self.view.prev()),
+            Action::ShowView(view) => self.show_view(view),
+            Action::CycleSort => self.resort(self.sort(self.view).cycled(self.view)),
+            Action::ReverseSort => {
+                let mut sort = self.sort(self.view);
+                sort.reverse = !sort.reverse;
+                self.resort(sort);
+            }
+            Action::OpenDetail => {
+                if self.row_count() > 0 {
+                    self.mode = Mode::Detail;
+                }
+            }
+            Action::TogglePause => self.toggle_pause(),
+            Action::SlowerPolls => self.step_interval(1),
+            Action::FasterPolls => self.step_interval(-1),
+            Action::NextAnomaly => self.step_anomaly(1),
+            Action::PrevAnomaly => self.step_anomaly(-1),
+        }
+    }
+
+    /// Rows in the active view's table.
+    pub fn row_count(&self) -> usize {
+        match (&self.shown, self.view) {
+            (None, _) => 0,
+            (Some(_), View::Sockets) => self.order.len(),
+            (Some(shown), view) => rows::group_rows(shown, view, self.sort(view)).len(),
+        }
+    }
+
+    fn show_view(&mut self, view: View) {
+        self.view = view;
+        if self.mode == Mode::Detail {
+            self.mode = Mode::Normal;
+        }
+        self.refresh();
+    }
+
+    fn resort(&mut self, sort: Sort) {
+        self.sorts[self.view.index()] = sort;
+        self.cursors[self.view.index()] = Cursor::default();
+        if self.view == View::Sockets {
+            self.order_stale = true;
+        }
+        let column = self.view.columns()[sort.column].name;
+        let direction = if sort.reverse { ", reversed" } else { "" };
+        self.notice = Some(format!("sorted by {column}{direction}"));
+        self.refresh();
+    }
+
+    fn apply_filter(&mut self) {
+        let text = self.input.trim().to_owned();
+        match super::query::parse(&text) {
+            Ok(filter) => {
+                self.mode = Mode::Normal;
+                self.input.clear();
+                self.filter = filter;
+                self.filter_text = text;
+                self.cursors = [Cursor::default(); 5];
+                self.order_stale = true;
+                self.renarrow();
+                self.refresh();
+                if self.filter.is_empty() {
+                    self.notice = Some("filter cleared".to_owned());
+                }
+            }
+            Err(message) => self.notice = Some(format!("filter not applied: {message}")),
+        }
+    }
+
+    /// Rebuild the filtered summaries for the new filter from what is on screen.
+    fn renarrow(&mut self) {
+        if self.filter.is_empty() {
+            self.narrowed = None;
+            for shown in [&mut self.shown, &mut self.latest].into_iter().flatten() {
+                shown.narrowed = None;
+            }
+            return;
+        }
+        let mut aggregator = Aggregator::from_config(&self.config);
+        for shown in [&mut self.shown, &mut self.latest].into_iter().flatten() {
+            let kept = narrow(&shown.snapshot, &self.filter);
+            shown.narrowed = Some(aggregator.ingest(&kept).clone());
+        }
+        self.narrowed = Some(aggregator);
+    }
+
+    fn toggle_pause(&mut self) {
+        if self.pause_requested {
+            self.pause_requested = false;
+            if let Some(latest) = self.latest.take() {
+                self.shown = Some(latest);
+                self.order_stale = true;
+            }
+            self.polls_while_paused = 0;
+            self.notice = Some("display live again".to_owned());
+            self.refresh();
+        } else {
+            self.pause_requested = true;
+            self.notice = Some("display paused; polling goes on (p or Space resumes)".to_owned());
+        }
+    }
+
+    fn step_interval(&mut self, direction: isize) {
+        let current = INTERVAL_STEPS
+            .iter()
+            .position(|s| *s >= self.interval)
+            .unwrap_or(INTERVAL_STEPS.len() - 1);
+        let next = current
+            .saturating_add_signed(direction)
+            .min(INTERVAL_STEPS.len() - 1);
+        self.interval = INTERVAL_STEPS[next];
+        let mut notice = format!("poll every {}", human(self.interval));
+        if let Some((auto, cost)) = self.auto_interval
+            && auto > self.interval
+        {
+            let _ = write!(
+                notice,
+                " asked; polling every {} because a poll takes {}",
+                human(auto),
+                human(cost)
+            );
+        }
+        self.notice = Some(notice);
+    }
+
+    fn adapt_interval(&mut self, cost: Duration) {
+        let floor = cost.as_secs_f64() / BUSY_SHARE;
+        self.auto_interval = if floor > self.interval.as_secs_f64() {
+            let step = INTERVAL_STEPS
+                .iter()
+                .copied()
+                .find(|s| s.as_secs_f64() >= floor)
+                .unwrap_or(INTERVAL_STEPS[INTERVAL_STEPS.len() - 1]);
+            Some((step, cost))
+        } else {
+            None
+        };
+    }
+
+    fn step_anomaly(&mut self, direction: isize) {
+        let count = self.shown.as_ref().map_or(0, |s| s.summary.anomalies.len());
+        if count == 0 {
+            self.notice = Some("no anomaly raised".to_owned());
+            return;
+        }
+        self.anomaly =
+            (self.anomaly.min(count - 1) as isize + direction).rem_euclid(count as isize) as usize;
+    }
+
+    fn move_cursor(&mut self, motion: Motion) {
+        let rows = self.row_count();
+        let page = self.table_height().max(1);
+        let cursor = &mut self.cursors[self.view.index()];
+        let last = rows.saturating_sub(1);
+        cursor.selected = match motion {
+            Motion::Up => cursor.selected.saturating_sub(1),
+            Motion::Down => (cursor.selected + 1).min(last),
+            Motion::PageUp => cursor.selected.saturating_sub(page),
+            Motion::PageDown => (cursor.selected + page).min(last),
+            Motion::Home => 0,
+            Motion::End => last,
+        };
+        cursor.offset = cursor.scrolled(page);
+    }
+
+    /// Rows of table body the current terminal size leaves.
+    pub fn table_height(&self) -> usize {
+        Areas::of(self.size.0, self.size.1).map_or(0, |a| a.table_body_height())
+    }
+
+    /// Bring derived state up to date: the socket order, cursors within their tables.
+    fn refresh(&mut self) {
+        if self.view == View::Sockets && self.order_stale {
+            self.order = match &self.shown {
+                Some(shown) => rows::socket_order(
+                    shown,
+                    &self.filter,
+                    self.sort(View::Sockets),
+                    &self.aggregator,
+                ),
+                None => Vec::new(),
+            };
+            self.order_stale = false;
+        }
+        let rows = self.row_count();
+        let page = self.table_height();
+        let cursor = &mut self.cursors[self.view.index()];
+        cursor.selected = cursor.selected.min(rows.saturating_sub(1));
+        cursor.offset = cursor.scrolled(page).min(rows.saturating_sub(page.max(1)));
+        if let Some(shown) = &self.shown {
+            self.anomaly = self
+                .anomaly
+                .min(shown.summary.anomalies.len().saturating_sub(1));
+        }
+    }
+}
+
+/// The sockets of `snapshot` that `filter` keeps, as a snapshot of their own.
+pub fn narrow(snapshot: &Snapshot, filter: &Filter) -> Snapshot {
+    Snapshot {
+        sockets: snapshot
+            .sockets
+            .iter()
+            .filter(|s| filter.matches(snapshot, s))
+            .copied()
+            .collect(),
+        taken_at: snapshot.taken_at,
+        host: snapshot.host.clone(),
+        netns: snapshot.netns.clone(),
+        source: snapshot.source,
+        processes: snapshot.processes.clone(),
+        owner_index: snapshot.owner_index.clone(),
+        attribution: snapshot.attribution.clone(),
+        counters: snapshot.counters.clone(),
+        limits: snapshot.limits.clone(),
+    }
+}
+
+/// `250ms`, `1s`, `1.5s`, `2m`.
+pub fn human(d: Duration) -> String {
+    let mut out = String::new();
+    if d.subsec_millis() == 0 && d.as_secs() < 60 {
+        out = format!("{}s", d.as_secs());
+    } else if d.as_secs() >= 60 && d.as_secs().is_multiple_of(60) {
+        out = format!("{}m", d.as_secs() / 60);
+    } else {
+        crate::report::short_duration(d, &mut out);
+    }
+    out
+}

@@ -1,0 +1,183 @@
+//! Drawing: a pure function of [`App`]. Nothing here changes state or talks to the kernel.
+
+mod detail;
+mod header;
+mod panels;
+mod table;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::action::{HELP, Mode};
+use super::app::App;
+use super::layout::{Areas, MIN_SIZE};
+use super::query;
+
+/// Draw the whole screen.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let Some(areas) = Areas::of(area.width, area.height) else {
+        too_small(frame, area);
+        return;
+    };
+    header::draw(frame, areas.header, app);
+    panels::states(frame, areas.states, app);
+    panels::anomalies(frame, areas.anomalies, app);
+    table::tabs(frame, areas.tabs, app);
+    table::draw(frame, areas.table, app);
+    footer(frame, areas.footer, app);
+    match app.mode {
+        Mode::Help => help(frame, area, app),
+        Mode::Detail => detail::draw(frame, area, app),
+        Mode::Normal | Mode::Filter => {}
+    }
+}
+
+fn too_small(frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "sockscope needs {}×{}; this terminal is {}×{}. Enlarge it, or press q to quit.",
+        MIN_SIZE.0, MIN_SIZE.1, area.width, area.height
+    );
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}
+
+/// Keys, the filter line, a notice or the collector's failure.
+fn footer(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme;
+    let line = if app.mode == Mode::Filter {
+        Line::from(vec![
+            Span::styled("/ ", theme.accent()),
+            Span::raw(app.input.clone()),
+            Span::styled("▏", theme.accent()),
+            Span::styled(format!("  {}", query::SYNTAX), theme.quiet()),
+        ])
+    } else if let Some(failure) = &app.failure {
+        Line::from(Span::styled(
+            format!(
+                "poll failed ×{}: {} (showing the last good poll; retrying)",
+                failure.count, failure.message
+            ),
+            theme.alert(),
+        ))
+    } else if let Some(notice) = &app.notice {
+        Line::from(Span::styled(notice.clone(), theme.heading()))
+    } else {
+        let mut spans = Vec::new();
+        for (key, what) in [
+            ("q", "quit"),
+            ("?", "help"),
+            ("/", "filter"),
+            ("Tab", "view"),
+            ("s", "sort"),
+            ("Enter", "detail"),
+            ("p", "pause"),
+            ("+/-", "interval"),
+            ("n", "next anomaly"),
+        ] {
+            spans.push(Span::styled(key, theme.accent()));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// A centred box `width` × `height` (clipped to `area`), cleared.
+fn overlay(frame: &mut Frame, area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    );
+    frame.render_widget(Clear, rect);
+    rect
+}
+
+fn help(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme;
+    let key_width = HELP
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {keys:<key_width$}  "), theme.accent()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        " States and anomalies count every socket; / narrows the table.",
+        theme.quiet(),
+    ));
+    let width = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 3;
+    let rect = overlay(frame, area, width, lines.len() as u16 + 2);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Keys (Esc closes) ")),
+        rect,
+    );
+}
+
+/// A sparkline of `values` in `width` cells, newest at the right, scaled to their maximum.
+pub fn spark(values: &[u64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let tail = &values[values.len().saturating_sub(width)..];
+    let max = tail.iter().copied().max().unwrap_or(0);
+    let mut out = String::with_capacity(width * 3);
+    for _ in tail.len()..width {
+        out.push(' ');
+    }
+    for &v in tail {
+        out.push(if max == 0 {
+            ' '
+        } else if v == 0 {
+            '▁'
+        } else {
+            BARS[((v * 7 + max / 2) / max).clamp(1, 7) as usize]
+        });
+    }
+    out
+}
+
+/// `text` cut to `width` characters, with `…` when cut.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = text.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_to_its_maximum_and_pads_on_the_left() {
+        assert_eq!(spark(&[0, 1, 7, 14], 6), "  ▁▂▅█");
+        assert_eq!(spark(&[0, 0], 3), "   ");
+        assert_eq!(spark(&[5, 5, 5, 9, 1, 2], 3), "█▂▃");
+    }
+
+    #[test]
+    fn fit_cuts_with_an_ellipsis() {
+        assert_eq!(fit("leaky-app[4242]", 8), "leaky-a…");
+        assert_eq!(fit("short", 8), "short");
+        assert_eq!(fit("x", 0), "");
+    }
+}

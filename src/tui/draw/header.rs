@@ -1,0 +1,123 @@
+//! The header line: where, how often, how many, when, and whether the display is live.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::report::text::grouped;
+use crate::tui::app::{App, human};
+
+/// `HH:MM:SS UTC` of `at`.
+pub fn clock(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// `at` as an age relative to `now` in whole seconds: `0s`, `42s`, `3m04s`, `2h05m`;
+/// `-` when unknown.
+pub fn age(at: Option<SystemTime>, now: Option<SystemTime>) -> String {
+    match (at, now) {
+        (Some(at), Some(now)) => {
+            let secs = now.duration_since(at).unwrap_or(Duration::ZERO).as_secs();
+            if secs < 60 {
+                format!("{secs}s")
+            } else {
+                let mut out = String::new();
+                crate::report::short_duration(Duration::from_secs(secs), &mut out);
+                out
+            }
+        }
+        _ => "-".to_owned(),
+    }
+}
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme;
+    // (text, style, priority): the lowest priority goes first when the line is too long.
+    let mut parts: Vec<(String, Style, u8)> = vec![("sockscope".to_owned(), theme.accent(), 1)];
+    if let Some(shown) = &app.shown {
+        let s = &shown.snapshot;
+        parts.push((s.host.clone(), theme.heading(), 6));
+        parts.push((format!("netns {}", s.netns), Style::new(), 5));
+    }
+    parts.push((format!("Linux {}", app.kernel), Style::new(), 0));
+    let mut every = format!("every {}", human(app.effective_interval()));
+    if let Some((auto, cost)) = app.auto_interval
+        && auto > app.interval
+    {
+        let _ = write!(every, " (slowed: a poll takes {})", human(cost));
+    }
+    parts.push((every, Style::new(), 4));
+    if let Some(shown) = &app.shown {
+        parts.push((
+            match shown.summary.counts.total() {
+                1 => "1 socket".to_owned(),
+                n => format!("{} sockets", grouped(n)),
+            },
+            theme.heading(),
+            7,
+        ));
+        if let Some(at) = shown.snapshot.taken_at {
+            parts.push((clock(at), Style::new(), 3));
+        }
+    } else {
+        parts.push(("waiting for the first poll…".to_owned(), theme.quiet(), 7));
+    }
+    if app.paused() {
+        parts.push((
+            format!(
+                "PAUSED ({} new {})",
+                app.polls_while_paused,
+                if app.polls_while_paused == 1 {
+                    "poll"
+                } else {
+                    "polls"
+                }
+            ),
+            theme.selected(),
+            9,
+        ));
+    }
+    if let Some(failure) = &app.failure {
+        parts.push((
+            format!(
+                "POLL FAILING for {}",
+                age(Some(failure.since), Some(failure.last))
+            ),
+            theme.alert(),
+            9,
+        ));
+    }
+    let width = usize::from(area.width);
+    let len = |parts: &[(String, Style, u8)]| {
+        parts.iter().map(|p| p.0.chars().count() + 3).sum::<usize>()
+    };
+    while len(&parts) > width + 3 && parts.len() > 1 {
+        let lowest = parts
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| p.2)
+            .map_or(0, |(i, _)| i);
+        parts.remove(lowest);
+    }
+    let mut spans = Vec::with_capacity(parts.len() * 2);
+    for (i, (text, style, _)) in parts.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", theme.quiet()));
+        }
+        spans.push(Span::styled(text, style));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

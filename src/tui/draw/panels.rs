@@ -1,0 +1,184 @@
+//! The two top panels: states (count, change, sparkline) and anomalies (one line each, the
+//! selected one's detail and hint below).
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use super::{fit, header::age, spark};
+use crate::aggregate::{Anomaly, AnomalyKind, Severity, Subject};
+use crate::model::{TcpState, endpoint};
+use crate::report::text::grouped;
+use crate::tui::app::App;
+
+/// The state an anomaly is about, for highlighting it in the states panel.
+fn state_of(kind: AnomalyKind) -> Option<TcpState> {
+    match kind {
+        AnomalyKind::CloseWaitBacklog => Some(TcpState::CloseWait),
+        AnomalyKind::SynRecvFlood | AnomalyKind::SynCookies => Some(TcpState::SynRecv),
+        AnomalyKind::TimeWaitExcess => Some(TcpState::TimeWait),
+        AnomalyKind::AcceptQueueOverflow => Some(TcpState::Listen),
+        AnomalyKind::FinWait2Pileup => Some(TcpState::FinWait2),
+        AnomalyKind::OrphanSockets => None,
+    }
+}
+
+/// The worst severity raised about `state`.
+fn severity_of(anomalies: &[Anomaly], state: TcpState) -> Option<Severity> {
+    anomalies
+        .iter()
+        .filter(|a| state_of(a.kind) == Some(state))
+        .map(|a| a.severity)
+        .max()
+}
+
+pub(super) fn states(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme;
+    let block = Block::bordered().title(" States  count  change  history ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(shown) = &app.shown else {
+        frame.render_widget(
+            Paragraph::new(Line::styled("waiting for the first poll…", theme.quiet())),
+            inner,
+        );
+        return;
+    };
+    let summary = &shown.summary;
+    let spark_width = usize::from(inner.width).saturating_sub(11 + 1 + 9 + 1 + 7 + 1);
+    let mut series = Vec::with_capacity(summary.history.len());
+    let lines: Vec<Line> = TcpState::LIFECYCLE
+        .iter()
+        .map(|&state| {
+            let count = summary.counts.get(state);
+            let style =
+                severity_of(&summary.anomalies, state).map_or(Style::new(), |s| theme.severity(s));
+            let change = match summary.change(state) {
+                Some(0) | None => String::new(),
+                Some(c) => format!("{c:+}"),
+            };
+            series.clear();
+            series.extend(summary.history.state_series(state));
+            let count_style = if count == 0 { theme.quiet() } else { style };
+            Line::from(vec![
+                Span::styled(format!("{:<11} ", state.name()), style),
+                Span::styled(format!("{:>9} ", grouped(count)), count_style),
+                Span::raw(format!("{change:>7} ")),
+                Span::styled(spark(&series, spark_width), theme.spark()),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A short name for narrow panels.
+fn kind_label(kind: AnomalyKind) -> &'static str {
+    match kind {
+        AnomalyKind::CloseWaitBacklog => "CLOSE_WAIT",
+        AnomalyKind::SynRecvFlood => "SYN_RECV",
+        AnomalyKind::SynCookies => "SYNCOOKIES",
+        AnomalyKind::TimeWaitExcess => "TIME_WAIT",
+        AnomalyKind::AcceptQueueOverflow => "ACCEPT_Q",
+        AnomalyKind::FinWait2Pileup => "FIN_WAIT2",
+        AnomalyKind::OrphanSockets => "ORPHANS",
+    }
+}
+
+/// The subject without the words the kind already says.
+fn subject_label(subject: &Subject) -> String {
+    match subject {
+        Subject::Process { pid, comm } => format!("{comm}[{pid}]"),
+        Subject::Listener(addr) | Subject::Destination(addr) => endpoint(addr),
+        Subject::LocalPort(port) => format!("port {port}"),
+        Subject::Namespace => "namespace".to_owned(),
+    }
+}
+
+fn trend_arrow(trend: Option<f64>) -> &'static str {
+    match trend {
+        Some(t) if t > 0.5 => "↑",
+        Some(t) if t < -0.5 => "↓",
+        Some(_) => "→",
+        None => " ",
+    }
+}
+
+pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme;
+    let Some(shown) = &app.shown else {
+        frame.render_widget(Block::bordered().title(" Anomalies "), area);
+        return;
+    };
+    let list = &shown.summary.anomalies;
+    let block = Block::bordered().title(if list.is_empty() {
+        " Anomalies ".to_owned()
+    } else {
+        format!(" Anomalies ({})  n: next ", list.len())
+    });
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if list.is_empty() {
+        let lines = vec![
+            Line::styled("✓ nothing abnormal", theme.good()),
+            Line::styled(
+                "rules: CLOSE_WAIT backlog, SYN_RECV flood, SYN cookies, TIME_WAIT excess, accept queue overflow, FIN_WAIT2 pile-up, orphans",
+                theme.quiet(),
+            ),
+        ];
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+        return;
+    }
+    let now = shown.snapshot.taken_at;
+    let height = usize::from(inner.height);
+    let rows = list.len().min((height / 2).max(3)).min(height);
+    let selected = app.anomaly.min(list.len() - 1);
+    let first = selected.saturating_sub(rows - 1);
+    let width = usize::from(inner.width);
+    let mut lines: Vec<Line> = list
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .map(|(i, a)| {
+            let tag = match a.severity {
+                Severity::Critical => "CRIT",
+                Severity::Warning => "WARN",
+            };
+            let right = format!(
+                " {}/{} {}{}",
+                grouped(a.count),
+                grouped(a.threshold),
+                trend_arrow(a.trend),
+                age(Some(a.first_seen), now)
+            );
+            let marker = if i == selected { "›" } else { " " };
+            let left = format!(" {:<10} ", kind_label(a.kind));
+            let room = width.saturating_sub(5 + left.chars().count() + right.chars().count());
+            let subject = fit(&subject_label(&a.subject), room);
+            let tag_style = if i == selected {
+                theme.severity(a.severity).patch(theme.selected())
+            } else {
+                theme.severity(a.severity)
+            };
+            Line::from(vec![
+                Span::styled(marker, theme.accent()),
+                Span::styled(tag, tag_style),
+                Span::raw(left),
+                Span::styled(format!("{subject:<room$}"), theme.heading()),
+                Span::raw(right),
+            ])
+        })
+        .collect();
+    let a = &list[selected];
+    lines.push(Line::from(vec![
+        Span::styled("hint: ", theme.accent()),
+        Span::raw(a.hint),
+    ]));
+    lines.push(Line::styled(
+        crate::report::anomaly::line(a, now.unwrap_or(a.first_seen)),
+        theme.quiet(),
+    ));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+}

@@ -1,0 +1,216 @@
+//! The tab bar and the table. Only the rows on screen are formatted: a million sockets
+//! cost one screenful of strings per frame.
+
+use std::fmt::Write as _;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{fit, header::age, spark};
+use crate::model::{Snapshot, Socket, endpoint};
+use crate::report::text::grouped;
+use crate::report::{owners_text, timer_text};
+use crate::tui::app::{App, Shown};
+use crate::tui::rows::{self, Target};
+use crate::tui::view::View;
+
+pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme;
+    let mut spans = Vec::new();
+    for (i, view) in View::ALL.iter().enumerate() {
+        let label = format!(" {} {} ", i + 1, view.title());
+        spans.push(if *view == app.view {
+            Span::styled(label, theme.accent().patch(theme.selected()))
+        } else {
+            Span::raw(label)
+        });
+    }
+    let rows = app.row_count();
+    let mut right = String::new();
+    if !app.filter.is_empty() && app.view != View::Counters {
+        let _ = write!(right, "filter: {} · ", app.filter_text);
+    }
+    if rows > 0 {
+        let selected = app.cursor(app.view).selected.min(rows - 1) + 1;
+        let _ = write!(
+            right,
+            "{}/{}",
+            grouped(selected as u64),
+            grouped(rows as u64)
+        );
+        if app.view == View::Sockets && !app.filter.is_empty() {
+            let total = app.shown.as_ref().map_or(0, |s| s.snapshot.sockets.len());
+            let _ = write!(right, " of {}", grouped(total as u64));
+        }
+    }
+    let used: usize = spans.iter().map(Span::width).sum();
+    let room = usize::from(area.width).saturating_sub(used + 1);
+    let right = fit(&right, room);
+    spans.push(Span::raw(" ".repeat(room - right.chars().count() + 1)));
+    spans.push(Span::styled(right, theme.heading()));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Cells of one socket row, in [`View::Sockets`] column order.
+fn socket_cells(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<String> {
+    let mut timer = String::new();
+    timer_text(&socket.timer, &mut timer);
+    let mut owners = String::new();
+    owners_text(snapshot, socket, &mut owners);
+    vec![
+        socket.state.name().to_owned(),
+        endpoint(&socket.local),
+        endpoint(&socket.remote),
+        grouped(u64::from(socket.recv_q)),
+        grouped(u64::from(socket.send_q)),
+        timer,
+        age(app.aggregator().in_state_since(socket), snapshot.taken_at),
+        owners,
+    ]
+}
+
+/// Which columns to show: in `priority` order while they fit `width`, the flexible last
+/// column taking what is left.
+fn choose_columns(widths: &[usize], priority: &[usize], width: usize) -> Vec<bool> {
+    let mut keep = vec![false; widths.len()];
+    let mut used = 0;
+    for &column in priority {
+        let need = widths[column].min(if column + 1 == widths.len() {
+            12
+        } else {
+            usize::MAX
+        });
+        if used + need < width || used == 0 {
+            keep[column] = true;
+            used += need + 1;
+        }
+    }
+    keep
+}
+
+/// The cells of the rows on screen, and what each group row stands for.
+fn visible_cells(
+    app: &App,
+    shown: &Shown,
+    offset: usize,
+    height: usize,
+) -> (Vec<Vec<String>>, Vec<Option<Target>>) {
+    if app.view == View::Sockets {
+        let snapshot = &shown.snapshot;
+        app.order
+            .iter()
+            .skip(offset)
+            .take(height)
+            .map(|&i| {
+                let socket = &snapshot.sockets[i as usize];
+                (socket_cells(app, snapshot, socket), None)
+            })
+            .unzip()
+    } else {
+        rows::group_rows(shown, app.view, app.sort(app.view))
+            .into_iter()
+            .skip(offset)
+            .take(height)
+            .map(|r| (r.cells, Some(r.target)))
+            .unzip()
+    }
+}
+
+pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = app.theme;
+    let Some(shown) = &app.shown else {
+        return;
+    };
+    let view = app.view;
+    let columns = view.columns();
+    let sort = app.sort(view);
+    let height = usize::from(area.height.saturating_sub(1));
+    let cursor = app.cursor(view);
+    let offset = cursor.scrolled(height);
+
+    let (cells, targets) = visible_cells(app, shown, offset, height);
+
+    let headings: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == sort.column {
+                format!("{}{}", c.name, sort.arrow())
+            } else {
+                c.name.to_owned()
+            }
+        })
+        .collect();
+    let mut widths: Vec<usize> = headings.iter().map(|h| h.chars().count()).collect();
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    if view == View::Counters {
+        widths[3] = 12;
+    }
+    let priority: Vec<usize> = match view {
+        View::Sockets => vec![0, 1, 2, 7, 6, 3, 4, 5],
+        _ => (0..columns.len()).collect(),
+    };
+    let total = usize::from(area.width);
+    let keep = choose_columns(&widths, &priority, total);
+    let last_kept = keep.iter().rposition(|k| *k).unwrap_or(0);
+    let fixed: usize = (0..last_kept)
+        .filter(|&i| keep[i])
+        .map(|i| widths[i] + 1)
+        .sum();
+    if !columns[last_kept].numeric {
+        widths[last_kept] = total.saturating_sub(fixed).max(1);
+    }
+
+    let line_of = |texts: &[String], style: Style| {
+        let mut spans = Vec::new();
+        for (i, text) in texts.iter().enumerate().filter(|(i, _)| keep[*i]) {
+            let w = widths[i];
+            let text = fit(text, w);
+            let cell = if columns[i].numeric {
+                format!("{text:>w$}")
+            } else {
+                format!("{text:<w$}")
+            };
+            spans.push(Span::raw(cell));
+            if i != last_kept {
+                spans.push(Span::raw(" "));
+            }
+        }
+        Line::from(spans).style(style)
+    };
+
+    let mut lines = Vec::with_capacity(height + 1);
+    lines.push(line_of(&headings, theme.heading()));
+    let history = &shown.summary.history;
+    for (n, (mut row, target)) in cells.into_iter().zip(targets).enumerate() {
+        if let Some(Target::Counter(name)) = &target {
+            let values: Vec<u64> = history
+                .rate_series(name)
+                .map(|s| s.map(|r| r.unwrap_or(0.0).round() as u64).collect())
+                .unwrap_or_default();
+            row[3] = spark(&values, widths[3]);
+        }
+        let style = if offset + n == cursor.selected {
+            theme.selected()
+        } else {
+            Style::new()
+        };
+        lines.push(line_of(&row, style));
+    }
+    if lines.len() == 1 {
+        let empty = if app.filter.is_empty() || view == View::Counters {
+            "nothing here in this namespace"
+        } else {
+            "nothing matches the filter (/ to change it)"
+        };
+        lines.push(Line::styled(empty, theme.quiet()));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}

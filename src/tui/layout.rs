@@ -1,0 +1,51 @@
+//! Where each part of the screen goes, for a terminal size. Pure arithmetic, shared by
+//! drawing and by the cursor (which needs to know how many rows a page has).
+
+use ratatui::layout::Rect;
+
+/// The smallest terminal the dashboard draws in; below it, a message asks for more room.
+pub const MIN_SIZE: (u16, u16) = (64, 20);
+
+/// Height of the states and anomalies panels: 11 states and two borders.
+const PANEL_HEIGHT: u16 = 13;
+
+/// The screen's parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Areas {
+    /// Host, namespace, interval, totals, time, paused/failing.
+    pub header: Rect,
+    /// Counts, changes and sparklines per state.
+    pub states: Rect,
+    /// Raised anomalies and the selected one's hint.
+    pub anomalies: Rect,
+    /// View tabs, filter and sort.
+    pub tabs: Rect,
+    /// The table, heading included.
+    pub table: Rect,
+    /// Keys, notices, collector errors.
+    pub footer: Rect,
+}
+
+impl Areas {
+    /// The parts for a `columns` × `rows` terminal; `None` when it is too small.
+    pub fn of(columns: u16, rows: u16) -> Option<Areas> {
+        if columns < MIN_SIZE.0 || rows < MIN_SIZE.1 {
+            return None;
+        }
+        let states_width = (columns * 9 / 20).clamp(40, 64);
+        let below = 1 + PANEL_HEIGHT;
+        Some(Areas {
+            header: Rect::new(0, 0, columns, 1),
+            states: Rect::new(0, 1, states_width, PANEL_HEIGHT),
+            anomalies: Rect::new(states_width, 1, columns - states_width, PANEL_HEIGHT),
+            tabs: Rect::new(0, below, columns, 1),
+            table: Rect::new(0, below + 1, columns, rows - below - 2),
+            footer: Rect::new(0, rows - 1, columns, 1),
+        })
+    }
+
+    /// Table rows below the heading.
+    pub fn table_body_height(&self) -> usize {
+        usize::from(self.table.height.saturating_sub(1))
+    }
+}

@@ -1,0 +1,277 @@
+//! The table's rows: the socket order (indices, so a million sockets are never copied or
+//! turned into widgets) and the rows of the group views, built from the summary.
+
+use std::cmp::{Ordering, Reverse};
+use std::net::{IpAddr, SocketAddr};
+
+use crate::aggregate::{Aggregator, KEY_COUNTERS, Summary};
+use crate::filter::Filter;
+use crate::model::{Snapshot, Socket, StateCounts, TcpState};
+use crate::report::text::grouped;
+
+use super::app::Shown;
+use super::view::{Sort, View};
+
+/// What a group row stands for, for the detail pane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A process (`None`: sockets that belong to no process).
+    Process(Option<u32>),
+    /// A remote host.
+    Host(IpAddr),
+    /// A listening address.
+    Listener(SocketAddr),
+    /// A kernel counter.
+    Counter(String),
+}
+
+/// A sort key of one cell.
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+enum Key {
+    Number(f64),
+    Text(String),
+    Addr(IpAddr, u16),
+}
+
+/// One row of a group view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupRow {
+    /// The cells, one per column of the view.
+    pub cells: Vec<String>,
+    keys: Vec<Key>,
+    /// What the row is about.
+    pub target: Target,
+}
+
+/// Indices of the sockets of `shown` that `filter` keeps, in `sort` order.
+pub fn socket_order(
+    shown: &Shown,
+    filter: &Filter,
+    sort: Sort,
+    aggregator: &Aggregator,
+) -> Vec<u32> {
+    let snapshot = &shown.snapshot;
+    let sockets = &snapshot.sockets;
+    let mut order: Vec<u32> = (0..sockets.len() as u32)
+        .filter(|&i| filter.is_empty() || filter.matches(snapshot, &sockets[i as usize]))
+        .collect();
+    let at = |i: &u32| &sockets[*i as usize];
+    let by_state = |s: &Socket| (s.state.lifecycle_index(), s.local, s.remote);
+    match sort.column {
+        0 => order.sort_unstable_by_key(|i| by_state(at(i))),
+        1 => order.sort_unstable_by_key(|i| (at(i).local, at(i).remote)),
+        2 => order.sort_unstable_by_key(|i| (at(i).remote, at(i).local)),
+        3 => order.sort_unstable_by_key(|i| (Reverse(at(i).recv_q), by_state(at(i)))),
+        4 => order.sort_unstable_by_key(|i| (Reverse(at(i).send_q), by_state(at(i)))),
+        5 => order.sort_unstable_by_key(|i| {
+            let t = at(i).timer;
+            (t.kind.name(), t.expires_ms, by_state(at(i)))
+        }),
+        6 => order.sort_by_cached_key(|i| {
+            let since = aggregator.in_state_since(at(i));
+            (since.is_none(), since, by_state(at(i)))
+        }),
+        _ => {
+            let rank = process_rank(snapshot);
+            order.sort_unstable_by_key(|i| {
+                let s = at(i);
+                let first = (s.owners.len > 0)
+                    .then(|| snapshot.owner_index.get(s.owners.start as usize))
+                    .flatten()
+                    .map_or(u32::MAX, |&p| rank[p as usize]);
+                (first, by_state(s))
+            });
+        }
+    }
+    if sort.reverse {
+        order.reverse();
+    }
+    order
+}
+
+/// Each process's position when processes are sorted by name, then pid.
+fn process_rank(snapshot: &Snapshot) -> Vec<u32> {
+    let mut by_name: Vec<usize> = (0..snapshot.processes.len()).collect();
+    by_name.sort_by(|&a, &b| {
+        let (a, b) = (&snapshot.processes[a], &snapshot.processes[b]);
+        a.comm.cmp(&b.comm).then(a.pid.cmp(&b.pid))
+    });
+    let mut rank = vec![0; snapshot.processes.len()];
+    for (position, index) in by_name.into_iter().enumerate() {
+        rank[index] = position as u32;
+    }
+    rank
+}
+
+/// The rows of a group view (not [`View::Sockets`]), sorted.
+pub fn group_rows(shown: &Shown, view: View, sort: Sort) -> Vec<GroupRow> {
+    let summary = shown.table_summary();
+    let mut rows = match view {
+        View::Sockets => Vec::new(),
+        View::Processes => process_rows(summary),
+        View::Peers => peer_rows(summary),
+        View::Listeners => listener_rows(summary),
+        View::Counters => counter_rows(&shown.summary),
+    };
+    let numeric = view.columns().get(sort.column).is_some_and(|c| c.numeric);
+    rows.sort_by(|a, b| {
+        let natural = compare(&a.keys[sort.column], &b.keys[sort.column], numeric)
+            .then_with(|| compare(&a.keys[0], &b.keys[0], false));
+        sort.apply(natural)
+    });
+    rows
+}
+
+fn compare(a: &Key, b: &Key, numeric: bool) -> Ordering {
+    let order = a.partial_cmp(b).unwrap_or(Ordering::Equal);
+    if numeric { order.reverse() } else { order }
+}
+
+fn count(n: u64) -> (String, Key) {
+    (grouped(n), Key::Number(n as f64))
+}
+
+fn row(cells: Vec<(String, Key)>, target: Target) -> GroupRow {
+    let (cells, keys) = cells.into_iter().unzip();
+    GroupRow {
+        cells,
+        keys,
+        target,
+    }
+}
+
+fn process_cells(counts: &StateCounts) -> Vec<(String, Key)> {
+    use TcpState::{CloseWait, Established, FinWait1, FinWait2, Listen, SynSent};
+    let fin_wait = counts.get(FinWait1) + counts.get(FinWait2);
+    let named = [Listen, Established, SynSent, CloseWait]
+        .iter()
+        .map(|s| counts.get(*s))
+        .sum::<u64>()
+        + fin_wait;
+    vec![
+        count(counts.total()),
+        count(counts.get(Listen)),
+        count(counts.get(Established)),
+        count(counts.get(SynSent)),
+        count(counts.get(CloseWait)),
+        count(fin_wait),
+        count(counts.total() - named),
+    ]
+}
+
+fn process_rows(summary: &Summary) -> Vec<GroupRow> {
+    let mut rows: Vec<GroupRow> = summary
+        .by_process
+        .iter()
+        .map(|p| {
+            let mut cells = vec![
+                (p.pid.to_string(), Key::Number(f64::from(p.pid))),
+                (p.comm.clone(), Key::Text(p.comm.clone())),
+            ];
+            cells.extend(process_cells(&p.counts));
+            row(cells, Target::Process(Some(p.pid)))
+        })
+        .collect();
+    if summary.unowned.total() > 0 {
+        let mut cells = vec![
+            ("-".to_owned(), Key::Number(-1.0)),
+            ("(no process)".to_owned(), Key::Text("~".to_owned())),
+        ];
+        cells.extend(process_cells(&summary.unowned));
+        rows.push(row(cells, Target::Process(None)));
+    }
+    rows
+}
+
+fn peer_rows(summary: &Summary) -> Vec<GroupRow> {
+    let hosts = &summary.by_remote_host;
+    hosts
+        .entries
+        .iter()
+        .map(|g| {
+            let share = if hosts.total == 0 {
+                0.0
+            } else {
+                g.count as f64 * 100.0 / hosts.total as f64
+            };
+            row(
+                vec![
+                    (g.key.to_string(), Key::Addr(g.key, 0)),
+                    count(g.count),
+                    (format!("{share:.1}%"), Key::Number(share)),
+                ],
+                Target::Host(g.key),
+            )
+        })
+        .collect()
+}
+
+fn listener_rows(summary: &Summary) -> Vec<GroupRow> {
+    summary
+        .by_listener
+        .iter()
+        .map(|l| {
+            let fill = (l.backlog > 0).then(|| l.accept_queue as f64 * 100.0 / l.backlog as f64);
+            let owners = if l.owners.is_empty() {
+                "-".to_owned()
+            } else {
+                l.owners
+                    .iter()
+                    .map(|(pid, comm)| format!("{comm}[{pid}]"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            row(
+                vec![
+                    (
+                        crate::model::endpoint(&l.local),
+                        Key::Addr(l.local.ip(), l.local.port()),
+                    ),
+                    count(l.accept_queue),
+                    count(l.backlog),
+                    (
+                        fill.map_or("-".to_owned(), |f| format!("{f:.0}%")),
+                        Key::Number(fill.unwrap_or(-1.0)),
+                    ),
+                    count(l.syn_recv()),
+                    count(l.connections()),
+                    (owners.clone(), Key::Text(owners)),
+                ],
+                Target::Listener(l.local),
+            )
+        })
+        .collect()
+}
+
+fn counter_rows(summary: &Summary) -> Vec<GroupRow> {
+    let mut rows: Vec<GroupRow> = Vec::new();
+    for name in KEY_COUNTERS {
+        let rate = summary.rate(name);
+        rows.push(counter_row(
+            name,
+            rate.map_or(0, |r| r.delta),
+            rate.and_then(|r| r.per_second),
+        ));
+    }
+    for rate in &summary.rates {
+        if rate.delta > 0 && !KEY_COUNTERS.contains(&rate.name.as_str()) {
+            rows.push(counter_row(&rate.name, rate.delta, rate.per_second));
+        }
+    }
+    rows
+}
+
+fn counter_row(name: &str, delta: u64, per_second: Option<f64>) -> GroupRow {
+    row(
+        vec![
+            (name.to_owned(), Key::Text(name.to_owned())),
+            count(delta),
+            (
+                per_second.map_or("-".to_owned(), |r| format!("{r:.1}")),
+                Key::Number(per_second.unwrap_or(-1.0)),
+            ),
+            (String::new(), Key::Number(0.0)),
+        ],
+        Target::Counter(name.to_owned()),
+    )
+}

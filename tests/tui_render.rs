@@ -1,0 +1,185 @@
+//! The dashboard drawn into ratatui's TestBackend from synthetic snapshots: every view at
+//! 80×24 and at 160×48, overlays, an empty namespace, a million sockets, a failing
+//! collector and terminals too small to draw in.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/dashboard.rs"]
+mod dashboard;
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
+use std::time::{Duration, SystemTime};
+
+use dashboard::{app, busy_app, million, render};
+use insta::assert_snapshot;
+use sockscope::tui::{Action, App, Motion, View};
+
+fn in_view(mut app: App, view: View) -> App {
+    app.apply(Action::ShowView(view));
+    app
+}
+
+macro_rules! view_tests {
+    ($($name:ident: $view:expr, $columns:expr, $rows:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let app = in_view(busy_app($columns, $rows, 3), $view);
+            assert_snapshot!(render(&app));
+        }
+    )*};
+}
+
+view_tests! {
+    sockets_view_at_80x24: View::Sockets, 80, 24;
+    processes_view_at_80x24: View::Processes, 80, 24;
+    peers_view_at_80x24: View::Peers, 80, 24;
+    listeners_view_at_80x24: View::Listeners, 80, 24;
+    counters_view_at_80x24: View::Counters, 80, 24;
+    sockets_view_at_160x48: View::Sockets, 160, 48;
+    processes_view_at_160x48: View::Processes, 160, 48;
+    peers_view_at_160x48: View::Peers, 160, 48;
+    listeners_view_at_160x48: View::Listeners, 160, 48;
+    counters_view_at_160x48: View::Counters, 160, 48;
+}
+
+#[test]
+fn before_the_first_poll_the_screen_says_it_is_waiting() {
+    assert_snapshot!(render(&app(80, 24)));
+}
+
+#[test]
+fn an_empty_namespace_shows_zero_everywhere_and_nothing_abnormal() {
+    let mut app = app(80, 24);
+    app.ingest(
+        synthetic::Synth::at(1_000).build(),
+        Duration::from_millis(5),
+    );
+    assert_snapshot!(render(&app));
+}
+
+#[test]
+fn a_million_sockets_render_one_screenful() {
+    let mut app = app(120, 30);
+    app.ingest(million(1_000_000), Duration::from_millis(900));
+    assert_eq!(app.order.len(), 1_000_000);
+    app.apply(Action::Move(Motion::End));
+    assert_snapshot!(render(&app));
+}
+
+#[test]
+fn a_failing_collector_is_drawn_in_place_over_the_last_good_poll() {
+    let mut app = busy_app(80, 24, 2);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_002);
+    app.poll_failed(
+        "sock_diag dump: Operation not permitted (os error 1)".to_owned(),
+        at,
+    );
+    app.poll_failed(
+        "sock_diag dump: Operation not permitted (os error 1)".to_owned(),
+        at + Duration::from_secs(12),
+    );
+    assert_snapshot!(render(&app));
+}
+
+#[test]
+fn help_lists_every_key() {
+    let mut app = busy_app(80, 24, 1);
+    app.apply(Action::ToggleHelp);
+    let screen = render(&app);
+    for (keys, _) in sockscope::tui::action::HELP {
+        assert!(screen.contains(keys), "help lacks {keys:?}:\n{screen}");
+    }
+    assert_snapshot!(screen);
+}
+
+#[test]
+fn detail_pane_shows_every_field_of_the_selected_socket() {
+    let mut app = busy_app(100, 40, 3);
+    app.apply(Action::OpenFilter);
+    for c in "close-wait".chars() {
+        app.apply(Action::FilterType(c));
+    }
+    app.apply(Action::FilterApply);
+    app.apply(Action::OpenDetail);
+    assert_snapshot!(render(&app));
+}
+
+#[test]
+fn filter_line_shows_what_is_typed() {
+    let mut app = busy_app(80, 24, 2);
+    app.apply(Action::OpenFilter);
+    for c in "port=8080".chars() {
+        app.apply(Action::FilterType(c));
+    }
+    assert_snapshot!(render(&app));
+}
+
+#[test]
+fn paused_display_says_so_and_counts_the_polls_behind() {
+    let mut app = busy_app(80, 24, 2);
+    app.apply(Action::TogglePause);
+    app.ingest(dashboard::busy(1_010, 50), Duration::from_millis(20));
+    let screen = render(&app);
+    assert!(screen.contains("PAUSED (1 new poll)"), "{screen}");
+    assert!(
+        screen.contains("│CLOSE_WAIT         28      +3 "),
+        "{screen}"
+    );
+    app.apply(Action::TogglePause);
+    let screen = render(&app);
+    assert!(
+        screen.contains("│CLOSE_WAIT         75     +47 "),
+        "{screen}"
+    );
+    assert!(!screen.contains("PAUSED"), "{screen}");
+}
+
+#[test]
+fn slow_polls_lengthen_the_interval_and_the_header_says_why() {
+    let mut app = app(100, 24);
+    app.ingest(million(1_000), Duration::from_millis(1_300));
+    assert_eq!(app.effective_interval(), Duration::from_secs(5));
+    let header = render(&app).lines().next().unwrap().to_owned();
+    assert_eq!(
+        header.trim_end(),
+        "sockscope · web1 · netns host · every 5s (slowed: a poll takes 1.3s) · 1,000 sockets · 00:16:40 UTC"
+    );
+}
+
+#[test]
+fn terminals_too_small_get_a_message_not_a_panic() {
+    for (columns, rows) in [(20, 6), (10, 5), (63, 24), (80, 19), (1, 1), (0, 0)] {
+        let app = busy_app(columns, rows, 1);
+        let words = render(&app)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if columns >= 20 {
+            assert!(
+                words.starts_with(&format!(
+                    "sockscope needs 64×20; this terminal is {columns}×{rows}."
+                )),
+                "{words}"
+            );
+        }
+    }
+    assert_snapshot!(render(&busy_app(20, 6, 1)));
+}
+
+#[test]
+fn no_color_theme_uses_no_colours() {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::Color;
+    let mut app = busy_app(80, 24, 3);
+    app.theme = sockscope::tui::Theme::MONO;
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal
+        .draw(|f| sockscope::tui::draw::draw(f, &app))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    for cell in &buffer.content {
+        assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset));
+    }
+}
