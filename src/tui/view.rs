@@ -133,11 +133,11 @@ impl View {
     }
 
     /// The order a view opens in: sockets by state (as `snapshot` lists them), listeners
-    /// by fill, everything else largest first.
+    /// by fill, counters by rate, everything else largest first.
     pub fn default_sort(self) -> Sort {
         let column = match self {
-            View::Sockets | View::Counters => 0,
-            View::Processes => 2,
+            View::Sockets => 0,
+            View::Processes | View::Counters => 2,
             View::Peers => 1,
             View::Listeners => 3,
         };

@@ -1,0 +1,336 @@
+//! Keys: each key maps to its action, and each action leaves the view state it promises.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/dashboard.rs"]
+mod dashboard;
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use dashboard::{busy, busy_app};
+use sockscope::model::TcpState;
+use sockscope::tui::view::Sort;
+use sockscope::tui::{Action, Mode, Motion, View, action_for};
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ch(c: char) -> KeyEvent {
+    key(KeyCode::Char(c))
+}
+
+#[test]
+fn every_key_in_normal_mode_maps_to_its_action() {
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    let cases = [
+        (ch('q'), Action::Quit),
+        (ctrl_c, Action::Quit),
+        (ch('?'), Action::ToggleHelp),
+        (key(KeyCode::Esc), Action::CloseOverlay),
+        (ch('/'), Action::OpenFilter),
+        (key(KeyCode::Tab), Action::NextView),
+        (key(KeyCode::BackTab), Action::PrevView),
+        (ch('1'), Action::ShowView(View::Sockets)),
+        (ch('2'), Action::ShowView(View::Processes)),
+        (ch('3'), Action::ShowView(View::Peers)),
+        (ch('4'), Action::ShowView(View::Listeners)),
+        (ch('5'), Action::ShowView(View::Counters)),
+        (key(KeyCode::Up), Action::Move(Motion::Up)),
+        (ch('k'), Action::Move(Motion::Up)),
+        (key(KeyCode::Down), Action::Move(Motion::Down)),
+        (ch('j'), Action::Move(Motion::Down)),
+        (key(KeyCode::PageUp), Action::Move(Motion::PageUp)),
+        (key(KeyCode::PageDown), Action::Move(Motion::PageDown)),
+        (key(KeyCode::Home), Action::Move(Motion::Home)),
+        (ch('g'), Action::Move(Motion::Home)),
+        (key(KeyCode::End), Action::Move(Motion::End)),
+        (ch('G'), Action::Move(Motion::End)),
+        (ch('s'), Action::CycleSort),
+        (ch('r'), Action::ReverseSort),
+        (key(KeyCode::Enter), Action::OpenDetail),
+        (ch('p'), Action::TogglePause),
+        (ch(' '), Action::TogglePause),
+        (ch('+'), Action::SlowerPolls),
+        (ch('-'), Action::FasterPolls),
+        (ch('n'), Action::NextAnomaly),
+        (ch('N'), Action::PrevAnomaly),
+    ];
+    for (event, action) in cases {
+        assert_eq!(action_for(Mode::Normal, event), Some(action), "{event:?}");
+    }
+    assert_eq!(action_for(Mode::Normal, ch('x')), None);
+    let mut release = ch('q');
+    release.kind = KeyEventKind::Release;
+    assert_eq!(action_for(Mode::Normal, release), None);
+}
+
+#[test]
+fn filter_mode_takes_text_and_only_ctrl_c_still_quits() {
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    assert_eq!(
+        action_for(Mode::Filter, ch('q')),
+        Some(Action::FilterType('q'))
+    );
+    assert_eq!(
+        action_for(Mode::Filter, ch('/')),
+        Some(Action::FilterType('/'))
+    );
+    assert_eq!(
+        action_for(Mode::Filter, key(KeyCode::Enter)),
+        Some(Action::FilterApply)
+    );
+    assert_eq!(
+        action_for(Mode::Filter, key(KeyCode::Esc)),
+        Some(Action::CloseOverlay)
+    );
+    assert_eq!(
+        action_for(Mode::Filter, key(KeyCode::Backspace)),
+        Some(Action::FilterBackspace)
+    );
+    assert_eq!(
+        action_for(Mode::Filter, ctrl('u')),
+        Some(Action::FilterErase)
+    );
+    assert_eq!(action_for(Mode::Filter, ctrl('c')), Some(Action::Quit));
+}
+
+#[test]
+fn enter_closes_the_detail_pane_it_opened() {
+    assert_eq!(
+        action_for(Mode::Detail, key(KeyCode::Enter)),
+        Some(Action::CloseOverlay)
+    );
+    assert_eq!(action_for(Mode::Help, ch('?')), Some(Action::ToggleHelp));
+}
+
+#[test]
+fn views_cycle_in_tab_order_and_wrap() {
+    let mut app = busy_app(80, 24, 1);
+    let mut seen = vec![app.view];
+    for _ in 0..5 {
+        app.apply(Action::NextView);
+        seen.push(app.view);
+    }
+    assert_eq!(
+        seen,
+        [
+            View::Sockets,
+            View::Processes,
+            View::Peers,
+            View::Listeners,
+            View::Counters,
+            View::Sockets
+        ]
+    );
+    app.apply(Action::PrevView);
+    assert_eq!(app.view, View::Counters);
+    app.apply(Action::ShowView(View::Listeners));
+    assert_eq!(app.view, View::Listeners);
+}
+
+#[test]
+fn moves_stay_inside_the_table_and_scroll_by_pages() {
+    // 80×24 leaves 7 table rows; the busy snapshot has 346 sockets.
+    let mut app = busy_app(80, 24, 1);
+    assert_eq!((app.row_count(), app.table_height()), (346, 7));
+    app.apply(Action::Move(Motion::Up));
+    assert_eq!(app.cursor(View::Sockets).selected, 0);
+    app.apply(Action::Move(Motion::PageDown));
+    assert_eq!(app.cursor(View::Sockets).selected, 7);
+    assert_eq!(app.cursor(View::Sockets).offset, 1);
+    app.apply(Action::Move(Motion::Down));
+    assert_eq!(app.cursor(View::Sockets).selected, 8);
+    app.apply(Action::Move(Motion::End));
+    assert_eq!(app.cursor(View::Sockets).selected, 345);
+    assert_eq!(app.cursor(View::Sockets).offset, 339);
+    app.apply(Action::Move(Motion::Down));
+    assert_eq!(app.cursor(View::Sockets).selected, 345);
+    app.apply(Action::Move(Motion::PageUp));
+    assert_eq!(app.cursor(View::Sockets).selected, 338);
+    assert_eq!(app.cursor(View::Sockets).offset, 338);
+    app.apply(Action::Move(Motion::Home));
+    assert_eq!(app.cursor(View::Sockets), Default::default());
+    // Each view keeps its own cursor.
+    app.apply(Action::ShowView(View::Processes));
+    app.apply(Action::Move(Motion::End));
+    assert_eq!(app.cursor(View::Processes).selected, 5);
+    assert_eq!(app.cursor(View::Sockets).selected, 0);
+}
+
+#[test]
+fn s_cycles_sortable_columns_and_r_reverses() {
+    let mut app = busy_app(80, 24, 1);
+    let state_of_first = |app: &sockscope::tui::App| {
+        let shown = app.shown.as_ref().unwrap();
+        shown.snapshot.sockets[app.order[0] as usize].state
+    };
+    assert_eq!(
+        app.sort(View::Sockets),
+        Sort {
+            column: 0,
+            reverse: false
+        }
+    );
+    assert_eq!(state_of_first(&app), TcpState::Listen);
+    app.apply(Action::ReverseSort);
+    assert_eq!(
+        app.sort(View::Sockets),
+        Sort {
+            column: 0,
+            reverse: true
+        }
+    );
+    assert_eq!(state_of_first(&app), TcpState::CloseWait);
+    assert_eq!(app.notice.as_deref(), Some("sorted by STATE, reversed"));
+    for expected in [1, 2, 3, 4, 5, 6, 7, 0] {
+        app.apply(Action::CycleSort);
+        assert_eq!(
+            app.sort(View::Sockets),
+            Sort {
+                column: expected,
+                reverse: false
+            }
+        );
+    }
+    // RECV-Q sorts largest first: nginx's listener has 3 waiting.
+    app.apply(Action::CycleSort);
+    app.apply(Action::CycleSort);
+    app.apply(Action::CycleSort);
+    let shown = app.shown.as_ref().unwrap();
+    assert_eq!(shown.snapshot.sockets[app.order[0] as usize].recv_q, 3);
+    // The counters' HISTORY column is skipped.
+    app.apply(Action::ShowView(View::Counters));
+    let mut columns = Vec::new();
+    for _ in 0..4 {
+        app.apply(Action::CycleSort);
+        columns.push(app.sort(View::Counters).column);
+    }
+    assert_eq!(columns, [0, 1, 2, 0]);
+}
+
+#[test]
+fn filter_narrows_the_table_not_the_counts_and_a_bad_one_is_refused() {
+    let mut app = busy_app(80, 24, 1);
+    app.apply(Action::OpenFilter);
+    assert_eq!(app.mode, Mode::Filter);
+    for c in "close-wait x".chars() {
+        app.apply(Action::FilterType(c));
+    }
+    app.apply(Action::FilterBackspace);
+    app.apply(Action::FilterBackspace);
+    app.apply(Action::FilterApply);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.filter_text, "close-wait");
+    assert_eq!(app.order.len(), 25);
+    let shown = app.shown.as_ref().unwrap();
+    assert_eq!(shown.summary.counts.total(), 346);
+    // Group views follow the filter: only leaky-app holds CLOSE_WAIT sockets.
+    app.apply(Action::ShowView(View::Processes));
+    assert_eq!(app.row_count(), 1);
+
+    app.apply(Action::OpenFilter);
+    assert_eq!(app.input, "close-wait");
+    app.apply(Action::FilterErase);
+    for c in "port=70000".chars() {
+        app.apply(Action::FilterType(c));
+    }
+    app.apply(Action::FilterApply);
+    assert_eq!(app.mode, Mode::Filter);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some(
+            "filter not applied: \"70000\" is not a port: use a number 0-65535 or a range like 8000-8100"
+        )
+    );
+    assert_eq!(app.filter_text, "close-wait");
+    app.apply(Action::CloseOverlay);
+    assert_eq!((app.mode, app.input.as_str()), (Mode::Normal, ""));
+
+    app.apply(Action::OpenFilter);
+    app.apply(Action::FilterErase);
+    app.apply(Action::FilterApply);
+    assert!(app.filter.is_empty());
+    app.apply(Action::ShowView(View::Sockets));
+    assert_eq!(app.order.len(), 346);
+}
+
+#[test]
+fn help_and_detail_open_and_esc_closes_them() {
+    let mut app = busy_app(80, 24, 1);
+    app.apply(Action::ToggleHelp);
+    assert_eq!(app.mode, Mode::Help);
+    app.apply(Action::CloseOverlay);
+    assert_eq!(app.mode, Mode::Normal);
+    app.apply(Action::OpenDetail);
+    assert_eq!(app.mode, Mode::Detail);
+    app.apply(Action::CloseOverlay);
+    assert_eq!(app.mode, Mode::Normal);
+    app.apply(Action::Quit);
+    assert!(app.quit);
+}
+
+#[test]
+fn detail_needs_a_row() {
+    let mut app = dashboard::app(80, 24);
+    app.apply(Action::OpenDetail);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn pause_freezes_the_display_while_polls_go_on() {
+    let mut app = busy_app(80, 24, 2);
+    app.apply(Action::TogglePause);
+    assert!(app.paused());
+    app.ingest(busy(1_005, 40), Duration::from_millis(20));
+    app.ingest(busy(1_006, 41), Duration::from_millis(20));
+    let shown = app.shown.as_ref().unwrap();
+    assert_eq!(shown.summary.counts.get(TcpState::CloseWait), 28);
+    assert_eq!(app.polls_while_paused, 2);
+    assert_eq!(
+        app.aggregator().summary().counts.get(TcpState::CloseWait),
+        66
+    );
+    app.apply(Action::TogglePause);
+    assert!(!app.paused());
+    let shown = app.shown.as_ref().unwrap();
+    assert_eq!(shown.summary.counts.get(TcpState::CloseWait), 66);
+    assert_eq!(app.polls_while_paused, 0);
+}
+
+#[test]
+fn plus_and_minus_step_the_interval_within_bounds() {
+    let mut app = busy_app(80, 24, 1);
+    assert_eq!(app.interval, Duration::from_secs(1));
+    app.apply(Action::SlowerPolls);
+    assert_eq!(app.interval, Duration::from_secs(2));
+    assert_eq!(app.notice.as_deref(), Some("poll every 2s"));
+    for _ in 0..20 {
+        app.apply(Action::SlowerPolls);
+    }
+    assert_eq!(app.interval, Duration::from_secs(60));
+    for _ in 0..20 {
+        app.apply(Action::FasterPolls);
+    }
+    assert_eq!(app.interval, Duration::from_millis(250));
+    assert_eq!(app.effective_interval(), Duration::from_millis(250));
+}
+
+#[test]
+fn n_and_shift_n_step_through_anomalies_and_wrap() {
+    let mut app = busy_app(80, 24, 3);
+    let count = app.shown.as_ref().unwrap().summary.anomalies.len();
+    assert_eq!(count, 3);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        app.apply(Action::NextAnomaly);
+        seen.push(app.anomaly);
+    }
+    assert_eq!(seen, [1, 2, 0, 1]);
+    app.apply(Action::PrevAnomaly);
+    app.apply(Action::PrevAnomaly);
+    assert_eq!(app.anomaly, 2);
+}
