@@ -12,6 +12,7 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use dashboard::{busy, busy_app};
 use sockscope::model::TcpState;
+use sockscope::tui::app::Cursor;
 use sockscope::tui::view::Sort;
 use sockscope::tui::{Action, Mode, Motion, View, action_for};
 
@@ -153,7 +154,7 @@ fn moves_stay_inside_the_table_and_scroll_by_pages() {
     assert_eq!(app.cursor(View::Sockets).selected, 338);
     assert_eq!(app.cursor(View::Sockets).offset, 338);
     app.apply(Action::Move(Motion::Home));
-    assert_eq!(app.cursor(View::Sockets), Default::default());
+    assert_eq!(app.cursor(View::Sockets), Cursor::default());
     // Each view keeps its own cursor.
     app.apply(Action::ShowView(View::Processes));
     app.apply(Action::Move(Motion::End));
