@@ -18,14 +18,27 @@ use crate::tui::Dashboard;
 /// Exit code for a failure to poll or any runtime error.
 pub const EXIT_FAILURE: u8 = 1;
 
+/// A command line that parses but asks for something inconsistent: exit 2, like clap's
+/// own usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// Run the command line; returns the process exit code.
 pub fn run(cli: &Cli) -> anyhow::Result<u8> {
+    if cli.top.interval.is_some() && cli.command.is_some() {
+        return Err(UsageError(
+            "--interval goes after the mode it is for: `sockscope top --interval 2s`; one-shot modes take --window"
+                .to_owned(),
+        )
+        .into());
+    }
     match &cli.command {
         Some(Command::Snapshot(args)) => snapshot(cli, args),
         Some(Command::Check(args)) => Ok(check(cli, args)),
         Some(Command::Top(args)) => crate::tui::run(dashboard(cli, args)?),
         Some(Command::Demo(args)) => crate::demo::run(dashboard(cli, args)?),
-        None => crate::tui::run(dashboard(cli, &TopArgs::default())?),
+        None => crate::tui::run(dashboard(cli, &cli.top)?),
     }
 }
 

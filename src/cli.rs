@@ -22,6 +22,9 @@ pub struct Cli {
     /// Which sockets to list.
     #[command(flatten)]
     pub filters: FilterArgs,
+    /// Dashboard options when no subcommand is given.
+    #[command(flatten)]
+    pub top: TopArgs,
 }
 
 /// The modes.

@@ -32,6 +32,10 @@ fn main() -> ExitCode {
     };
     match app::run(&cli) {
         Ok(code) => ExitCode::from(code),
+        Err(err) if err.is::<app::UsageError>() => {
+            eprintln!("sockscope: {err} (see sockscope --help)");
+            ExitCode::from(EXIT_USAGE)
+        }
         Err(err) => {
             eprintln!("sockscope: {err:#}");
             ExitCode::from(app::EXIT_FAILURE)

@@ -1,0 +1,316 @@
+//! The dashboard in a real terminal: tmux runs `sockscope` against a lab namespace, the
+//! test reads the screen with `capture-pane`, types keys with `send-keys`, and checks the
+//! exit status and that the terminal is back in cooked mode. Waits poll the screen for
+//! the expected text (up to a generous deadline); nothing asserts on timing.
+//!
+//! Needs root (namespaces) and tmux (`.ci/run` installs it).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sockscope::lab::{Lab, require_root};
+use sockscope::model::{Family, TcpState};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
+
+/// One private tmux server with one window; killed on drop.
+struct Tmux {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    /// Start `command` in a `columns` × `rows` window. Its exit status goes to `exit`, and
+    /// `stty -a` of the terminal after it exits to `stty`, in [`Tmux::file`].
+    fn start(name: &str, command: &str, columns: u16, rows: u16) -> Tmux {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = format!("sockscope-{name}-{}", std::process::id());
+        let script = format!(
+            "{command}; echo $? > {exit}; stty -a > {stty}; sleep 600",
+            exit = dir.path().join("exit").display(),
+            stty = dir.path().join("stty").display(),
+        );
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", &columns.to_string(), "-y", &rows.to_string()])
+            .args(["sh", "-c", &script])
+            .env("TERM", "xterm-256color")
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { socket, dir }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn text(&self, text: &str) {
+        self.tmux(&["send-keys", "-l", text]);
+    }
+
+    /// The pid of the program the window's shell runs.
+    fn program_pid(&self) -> u32 {
+        let shell: u32 = self
+            .tmux(&["display-message", "-p", "#{pane_pid}"])
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = Command::new("pgrep")
+                .args(["-P", &shell.to_string()])
+                .output()
+                .unwrap();
+            if let Some(pid) = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+            {
+                return pid.parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "no program under the tmux shell");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until the screen satisfies `ok`; panics with the screen after `timeout`.
+    fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Wait for the program to exit; returns its status and `stty -a` after it.
+    fn exit(&self, timeout: Duration) -> (String, String) {
+        let deadline = Instant::now() + timeout;
+        while !self.file("stty").exists()
+            || std::fs::metadata(self.file("stty")).unwrap().len() == 0
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the program did not exit; the screen shows:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap().trim().to_owned();
+        (read(&self.file("exit")), read(&self.file("stty")))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn have_tmux(test: &str) -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    let message = format!("SKIPPED {test}: tmux is not installed (apt-get install tmux)");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{message} (CI=true: a CI run must never pass by skipping)"
+    );
+    eprintln!("{message}");
+    false
+}
+
+/// Cooked mode: line editing and echo on (`stty -a` prints `icanon` and `echo`, not
+/// `-icanon` and `-echo`).
+fn assert_cooked(stty: &str) {
+    let flags: Vec<&str> = stty.split_whitespace().collect();
+    for flag in ["icanon", "echo", "isig"] {
+        assert!(
+            flags.contains(&flag),
+            "terminal left without {flag}: {stty}"
+        );
+    }
+}
+
+/// A states-panel line: name, count right-aligned in 9 columns.
+fn state_line(state: TcpState, count: u64) -> String {
+    format!("│{:<11} {:>9} ", state.name(), count)
+}
+
+#[test]
+fn dashboard_in_tmux_shows_the_leak_opens_help_filters_and_quits_cleanly() {
+    let test = "dashboard_in_tmux_shows_the_leak_opens_help_filters_and_quits_cleanly";
+    if !require_root(test) || !have_tmux(test) {
+        return;
+    }
+    let mut lab = Lab::new(Path::new(BIN)).unwrap();
+    let leak = lab.close_wait_leak(Family::Inet, "leaky-app", 25).unwrap();
+    lab.stage(Family::Inet, TcpState::Established, 3, Some("healthy-app"))
+        .unwrap();
+    let expected = lab.expected();
+    let total: u64 = expected.values().sum();
+    let tmux = Tmux::start(
+        "leak",
+        &format!("{BIN} --netns {} --interval 500ms", lab.monitored()),
+        120,
+        40,
+    );
+
+    let screen = tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
+        s.contains(&format!("{total} sockets"))
+    });
+    for state in TcpState::LIFECYCLE {
+        let count: u64 = [Family::Inet, Family::Inet6]
+            .iter()
+            .map(|f| expected.get(&(*f, state)).copied().unwrap_or(0))
+            .sum();
+        let line = state_line(state, count);
+        assert!(screen.contains(&line), "no {line:?} in:\n{screen}");
+    }
+    assert_eq!(
+        expected.get(&(Family::Inet, TcpState::CloseWait)),
+        Some(&25)
+    );
+    let anomaly = format!("›WARN CLOSE_WAIT leaky-app[{}]", leak.pid);
+    assert!(screen.contains(&anomaly), "no {anomaly:?} in:\n{screen}");
+
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help", Duration::from_secs(10), |s| {
+        s.contains("Keys (Esc closes)") && s.contains("pause the display (polling goes on)")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the help to close", Duration::from_secs(10), |s| {
+        !s.contains("Keys (Esc closes)")
+    });
+
+    tmux.text("/close-wait");
+    tmux.keys(&["Enter"]);
+    let filtered = format!("filter: close-wait · 1/25 of {total}");
+    let screen = tmux.wait_for("the filter", Duration::from_secs(10), |s| {
+        s.contains(&filtered)
+    });
+    let rows = screen
+        .lines()
+        .filter(|l| l.starts_with("CLOSE_WAIT ") && l.contains(&format!("leaky-app[{}]", leak.pid)))
+        .count();
+    assert_eq!(rows, 25.min(40 - 17), "{screen}");
+
+    tmux.keys(&["q"]);
+    let (status, stty) = tmux.exit(Duration::from_secs(10));
+    assert_eq!(status, "0");
+    assert_cooked(&stty);
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_exits_143() {
+    let test = "sigterm_restores_the_terminal_and_exits_143";
+    if !require_root(test) || !have_tmux(test) {
+        return;
+    }
+    let lab = Lab::new(Path::new(BIN)).unwrap();
+    let tmux = Tmux::start(
+        "term",
+        &format!("{BIN} --netns {}", lab.monitored()),
+        80,
+        24,
+    );
+    tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
+        s.contains("0 sockets")
+    });
+    let pid = tmux.program_pid();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let (status, stty) = tmux.exit(Duration::from_secs(10));
+    assert_eq!(status, "143");
+    assert_cooked(&stty);
+}
+
+#[test]
+fn demo_shows_every_staged_anomaly_and_leaves_nothing_behind() {
+    let test = "demo_shows_every_staged_anomaly_and_leaves_nothing_behind";
+    if !require_root(test) || !have_tmux(test) {
+        return;
+    }
+    let tmux = Tmux::start("demo", &format!("{BIN} demo"), 160, 45);
+    let pid = tmux.program_pid();
+    let screen = tmux.wait_for("four anomalies", Duration::from_secs(120), |s| {
+        s.contains("Anomalies (4)")
+    });
+    for kind in [
+        "CLOSE_WAIT leaky-app[",
+        "SYN_RECV ",
+        "TIME_WAIT ",
+        "ACCEPT_Q ",
+    ] {
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.contains("WARN ") || l.contains("CRIT ")),
+            "{screen}"
+        );
+        assert!(
+            screen
+                .lines()
+                .any(|l| (l.contains("WARN ") || l.contains("CRIT ")) && l.contains(kind)),
+            "no anomaly line with {kind:?}:\n{screen}"
+        );
+    }
+    let netns_prefix = format!("sslab-{pid}-");
+    let list = || {
+        String::from_utf8(
+            Command::new("ip")
+                .args(["netns", "list"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+    };
+    assert!(list().contains(&netns_prefix), "{}", list());
+
+    tmux.keys(&["q"]);
+    let (status, stty) = tmux.exit(Duration::from_secs(60));
+    assert_eq!(status, "0");
+    assert_cooked(&stty);
+    assert!(!list().contains(&netns_prefix), "{}", list());
+    let holders: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.unwrap().path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("__lab-hold") && c.contains(&netns_prefix))
+        .collect();
+    assert_eq!(holders, Vec::<String>::new());
+}
