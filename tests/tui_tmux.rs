@@ -226,6 +226,15 @@ fn dashboard_in_tmux_shows_the_leak_opens_help_filters_and_quits_cleanly() {
     // 40 rows leave 23 table rows: 23 of the 25 leaked sockets are on screen.
     assert_eq!(rows, 23, "{screen}");
 
+    tmux.tmux(&["resize-window", "-x", "20", "-y", "6"]);
+    tmux.wait_for("the too-small message", Duration::from_secs(10), |s| {
+        s.starts_with("sockscope needs")
+    });
+    tmux.tmux(&["resize-window", "-x", "120", "-y", "40"]);
+    tmux.wait_for("the dashboard again", Duration::from_secs(10), |s| {
+        s.contains(&filtered)
+    });
+
     tmux.keys(&["q"]);
     let (status, stty) = tmux.exit(Duration::from_secs(10));
     assert_eq!(status, "0");
@@ -234,13 +243,22 @@ fn dashboard_in_tmux_shows_the_leak_opens_help_filters_and_quits_cleanly() {
 
 #[test]
 fn sigterm_restores_the_terminal_and_exits_143() {
-    let test = "sigterm_restores_the_terminal_and_exits_143";
-    if !require_root(test) || !have_tmux(test) {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGTERM, "143");
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_exits_129() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP, "129");
+}
+
+fn signal_restores_the_terminal(signal: nix::sys::signal::Signal, status: &str) {
+    let test = format!("{signal}_restores_the_terminal");
+    if !require_root(&test) || !have_tmux(&test) {
         return;
     }
     let lab = Lab::new(Path::new(BIN)).unwrap();
     let tmux = Tmux::start(
-        "term",
+        signal.as_str(),
         &format!("{BIN} --netns {}", lab.monitored()),
         80,
         24,
@@ -249,13 +267,9 @@ fn sigterm_restores_the_terminal_and_exits_143() {
         s.contains("0 sockets")
     });
     let pid = tmux.program_pid();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let (status, stty) = tmux.exit(Duration::from_secs(10));
-    assert_eq!(status, "143");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+    let (exit, stty) = tmux.exit(Duration::from_secs(10));
+    assert_eq!(exit, status);
     assert_cooked(&stty);
 }
 
