@@ -348,10 +348,13 @@ fn describe(tally: &StateTally) -> String {
 /// `SKIPPED <test>: …` line and returns `false` — or panics when `CI=true`, because CI must
 /// never pass by skipping.
 pub fn require_root(test_name: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let message = format!("SKIPPED {test_name}: needs root and network namespaces");
+    nix::unistd::geteuid().is_root() || skip(test_name, "needs root and network namespaces")
+}
+
+/// Skip a test loudly: prints `SKIPPED <test>: <why>` and returns `false`; panics instead
+/// under `CI=true`, because CI must never pass by skipping.
+pub fn skip(test_name: &str, why: &str) -> bool {
+    let message = format!("SKIPPED {test_name}: {why}");
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "{message} (CI=true: a CI run must never pass by skipping)"

@@ -169,33 +169,16 @@ fn s_cycles_sortable_columns_and_r_reverses() {
         let shown = app.shown.as_ref().unwrap();
         shown.snapshot.sockets[app.order[0] as usize].state
     };
-    assert_eq!(
-        app.sort(View::Sockets),
-        Sort {
-            column: 0,
-            reverse: false
-        }
-    );
+    let sort = |column, reverse| Sort { column, reverse };
+    assert_eq!(app.sort(View::Sockets), sort(0, false));
     assert_eq!(state_of_first(&app), TcpState::Listen);
     app.apply(Action::ReverseSort);
-    assert_eq!(
-        app.sort(View::Sockets),
-        Sort {
-            column: 0,
-            reverse: true
-        }
-    );
+    assert_eq!(app.sort(View::Sockets), sort(0, true));
     assert_eq!(state_of_first(&app), TcpState::CloseWait);
     assert_eq!(app.notice.as_deref(), Some("sorted by STATE, reversed"));
     for expected in [1, 2, 3, 4, 5, 6, 7, 0] {
         app.apply(Action::CycleSort);
-        assert_eq!(
-            app.sort(View::Sockets),
-            Sort {
-                column: expected,
-                reverse: false
-            }
-        );
+        assert_eq!(app.sort(View::Sockets), sort(expected, false));
     }
     // RECV-Q sorts largest first: nginx's listener has 3 waiting.
     app.apply(Action::CycleSort);

@@ -96,10 +96,7 @@ fn help_lists_every_key() {
 #[test]
 fn detail_pane_shows_every_field_of_the_selected_socket() {
     let mut app = busy_app(100, 40, 3);
-    app.apply(Action::OpenFilter);
-    for c in "close-wait".chars() {
-        app.apply(Action::FilterType(c));
-    }
+    dashboard::type_filter(&mut app, "close-wait");
     app.apply(Action::FilterApply);
     app.apply(Action::OpenDetail);
     assert_snapshot!(render(&app));
@@ -108,10 +105,7 @@ fn detail_pane_shows_every_field_of_the_selected_socket() {
 #[test]
 fn filter_line_shows_what_is_typed() {
     let mut app = busy_app(80, 24, 2);
-    app.apply(Action::OpenFilter);
-    for c in "port=8080".chars() {
-        app.apply(Action::FilterType(c));
-    }
+    dashboard::type_filter(&mut app, "port=8080");
     assert_snapshot!(render(&app));
 }
 

@@ -130,3 +130,11 @@ pub fn render(app: &App) -> String {
     }
     out
 }
+
+/// Open the filter line and type `text` into it (not applied).
+pub fn type_filter(app: &mut App, text: &str) {
+    app.apply(sockscope::tui::Action::OpenFilter);
+    for c in text.chars() {
+        app.apply(sockscope::tui::Action::FilterType(c));
+    }
+}
