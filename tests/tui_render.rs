@@ -177,3 +177,18 @@ fn no_color_theme_uses_no_colours() {
         assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset));
     }
 }
+
+#[test]
+fn header_says_when_owners_are_unreadable_and_sockets_come_from_proc() {
+    use sockscope::model::{Attribution, SourceKind};
+    let mut snapshot = dashboard::busy(1_000, 0);
+    snapshot.attribution = Attribution::Partial { unreadable: 2 };
+    snapshot.source = SourceKind::ProcNet;
+    let mut app = app(200, 30);
+    app.ingest(snapshot, Duration::from_millis(5));
+    let header = render(&app).lines().next().unwrap().trim_end().to_owned();
+    assert_eq!(
+        header,
+        "sockscope · web1 · netns host · Linux 6.18.0-test · every 1s · 346 sockets · 00:16:40 UTC · owners of 2 process(es) unreadable: '?' · from /proc/net/tcp"
+    );
+}

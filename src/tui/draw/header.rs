@@ -9,6 +9,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::model::{Attribution, SourceKind};
 use crate::report::text::grouped;
 use crate::tui::app::{App, human};
 
@@ -71,6 +72,16 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ));
         if let Some(at) = shown.snapshot.taken_at {
             parts.push((clock(at), Style::new(), 3));
+        }
+        if let Attribution::Partial { unreadable } = shown.snapshot.attribution {
+            parts.push((
+                format!("owners of {unreadable} process(es) unreadable: '?'"),
+                theme.quiet(),
+                2,
+            ));
+        }
+        if shown.snapshot.source == SourceKind::ProcNet {
+            parts.push(("from /proc/net/tcp".to_owned(), theme.quiet(), 2));
         }
     } else {
         parts.push(("waiting for the first poll…".to_owned(), theme.quiet(), 7));
