@@ -64,6 +64,9 @@ pub struct CollectOptions {
     pub states: StateSet,
     /// Use /proc/net/tcp{,6} even when sock_diag works.
     pub force_procnet: bool,
+    /// Ask the kernel for `tcp_info` (RTT, congestion window, retransmissions). Outputs
+    /// that never show it turn it off: a dump without it costs about a third less.
+    pub tcp_info: bool,
 }
 
 impl Default for CollectOptions {
@@ -73,6 +76,7 @@ impl Default for CollectOptions {
             processes: true,
             states: StateSet::ALL,
             force_procnet: false,
+            tcp_info: true,
         }
     }
 }
@@ -134,7 +138,10 @@ impl Collector {
         })?;
         let kernel = kernel.with_host_max_orphans();
         let (sock_diag, fallback_reason) = match sock_diag {
-            Ok(s) => (Some(s), None),
+            Ok(mut s) => {
+                s.set_tcp_info(options.tcp_info);
+                (Some(s), None)
+            }
             Err(None) => (
                 None,
                 Some("asked for with SOCKSCOPE_SOURCE=proc".to_owned()),

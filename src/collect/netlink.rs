@@ -89,6 +89,7 @@ pub struct SockDiag {
     socket: NlSocket,
     seq: u32,
     buf: Vec<u8>,
+    tcp_info: bool,
 }
 
 impl std::fmt::Debug for SockDiag {
@@ -111,11 +112,20 @@ impl SockDiag {
             socket,
             seq: 0,
             buf: vec![0; RECV_BUFFER],
+            tcp_info: true,
         })
     }
 
+    /// Ask the kernel for `tcp_info` with each full socket (the default), or not. Without
+    /// it a dump costs the kernel about a third less (no socket lock, no `tcp_get_info`)
+    /// and arrives in a third of the bytes.
+    pub fn set_tcp_info(&mut self, on: bool) {
+        self.tcp_info = on;
+    }
+
     /// Dump every TCP socket of `family` in `states` (bound-inactive sockets are included
-    /// when CLOSE is asked for), with `tcp_info`, calling `on_socket` for each.
+    /// when CLOSE is asked for), with `tcp_info` unless [`SockDiag::set_tcp_info`] turned
+    /// it off, calling `on_socket` for each.
     pub fn dump(
         &mut self,
         family: Family,
@@ -160,7 +170,7 @@ impl SockDiag {
             bits |= TCPF_BOUND_INACTIVE;
         }
         self.socket
-            .send(&request_bytes(family, bits, seq), 0)
+            .send(&request_bytes(family, bits, self.tcp_info, seq), 0)
             .map_err(|source| DumpError::Io { op: "send", source })?;
         loop {
             let n = match self.socket.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
@@ -182,8 +192,8 @@ impl SockDiag {
     }
 }
 
-/// The bytes of one `SOCK_DIAG_BY_FAMILY` dump request.
-pub fn request_bytes(family: Family, state_bits: u32, seq: u32) -> Vec<u8> {
+/// The bytes of one `SOCK_DIAG_BY_FAMILY` dump request, asking for `tcp_info` or not.
+pub fn request_bytes(family: Family, state_bits: u32, tcp_info: bool, seq: u32) -> Vec<u8> {
     let (af, socket_id) = match family {
         Family::Inet => (AF_INET, SocketId::new_v4()),
         Family::Inet6 => (AF_INET6, SocketId::new_v6()),
@@ -196,7 +206,11 @@ pub fn request_bytes(family: Family, state_bits: u32, seq: u32) -> Vec<u8> {
         SockDiagMessage::InetRequest(InetRequest {
             family: af,
             protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::INFO,
+            extensions: if tcp_info {
+                ExtensionFlags::INFO
+            } else {
+                ExtensionFlags::empty()
+            },
             // The crate names bits 1–11 only; keep the others (bound-inactive) as given.
             states: StateFlags::from_bits_retain(state_bits),
             socket_id,
