@@ -13,7 +13,7 @@
 
 mod anomaly;
 mod group;
-mod hash;
+pub(crate) mod hash;
 mod history;
 mod identity;
 mod rates;
