@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::SystemTime;
 
-use crate::model::{Family, Snapshot, Socket, SourceKind, StateSet};
+use crate::model::{Snapshot, Socket, SourceKind, StateSet};
 use kernel::KernelFiles;
 use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
@@ -189,11 +189,9 @@ impl Collector {
         };
         let dedup = &mut self.dedup;
         dedup.clear();
-        for family in [Family::Inet, Family::Inet6] {
-            diag.dump(family, self.options.states, &mut |socket| {
-                dedup.push(sockets, socket);
-            })?;
-        }
+        diag.dump_all(self.options.states, &mut |socket| {
+            dedup.push(sockets, socket);
+        })?;
         Ok(())
     }
 }
