@@ -13,9 +13,10 @@
 
 mod anomaly;
 mod group;
-mod hash;
+pub(crate) mod hash;
 mod history;
 mod identity;
+mod peers;
 mod rates;
 mod rules;
 mod tally;
@@ -171,7 +172,7 @@ impl Aggregator {
         let now_ms = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        self.identities.begin();
+        self.identities.begin(snapshot.sockets.len());
         self.tally.run(snapshot, &mut self.identities, now_ms);
         self.identities.end();
 
@@ -220,8 +221,7 @@ impl Aggregator {
         summary.unowned = self.tally.unowned;
         summary.by_state = group::by_state(&counts, previous.as_ref());
         summary.by_process = by_process(snapshot, &self.tally);
-        summary.by_remote_host = group::top(&self.tally.hosts, GROUP_LIMIT);
-        summary.by_remote_endpoint = group::top(&self.tally.endpoints, GROUP_LIMIT);
+        (summary.by_remote_host, summary.by_remote_endpoint) = self.tally.peers.top(GROUP_LIMIT);
         summary.by_listener = by_listener(snapshot, &self.tally);
         summary.anomalies = anomalies;
         summary.rates = rates;

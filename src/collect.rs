@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::SystemTime;
 
-use crate::model::{Family, Snapshot, Socket, SourceKind, StateSet};
+use crate::model::{Snapshot, Socket, SourceKind, StateSet};
 use kernel::KernelFiles;
 use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
@@ -64,6 +64,9 @@ pub struct CollectOptions {
     pub states: StateSet,
     /// Use /proc/net/tcp{,6} even when sock_diag works.
     pub force_procnet: bool,
+    /// Ask the kernel for `tcp_info` (RTT, congestion window, retransmissions). Outputs
+    /// that never show it turn it off: a dump without it costs about a third less.
+    pub tcp_info: bool,
 }
 
 impl Default for CollectOptions {
@@ -73,6 +76,7 @@ impl Default for CollectOptions {
             processes: true,
             states: StateSet::ALL,
             force_procnet: false,
+            tcp_info: true,
         }
     }
 }
@@ -134,7 +138,10 @@ impl Collector {
         })?;
         let kernel = kernel.with_host_max_orphans();
         let (sock_diag, fallback_reason) = match sock_diag {
-            Ok(s) => (Some(s), None),
+            Ok(mut s) => {
+                s.set_tcp_info(options.tcp_info);
+                (Some(s), None)
+            }
             Err(None) => (
                 None,
                 Some("asked for with SOCKSCOPE_SOURCE=proc".to_owned()),
@@ -182,11 +189,9 @@ impl Collector {
         };
         let dedup = &mut self.dedup;
         dedup.clear();
-        for family in [Family::Inet, Family::Inet6] {
-            diag.dump(family, self.options.states, &mut |socket| {
-                dedup.push(sockets, socket);
-            })?;
-        }
+        diag.dump_all(self.options.states, &mut |socket| {
+            dedup.push(sockets, socket);
+        })?;
         Ok(())
     }
 }

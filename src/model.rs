@@ -5,7 +5,7 @@
 //! process table and are referenced by index range.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::SystemTime;
 
 /// A TCP state as the kernel numbers it (`include/net/tcp_states.h`).
@@ -512,6 +512,67 @@ impl fmt::Display for Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Append exactly what `Display` writes, without going through `core::fmt` for IPv4
+    /// and IPv4-mapped addresses: the text report writes a million of these.
+    pub fn write_bytes(self, out: &mut Vec<u8>) {
+        match self.0.ip() {
+            IpAddr::V4(ip) => push_ipv4(out, ip),
+            IpAddr::V6(ip) => {
+                out.push(b'[');
+                match ip.to_ipv4_mapped() {
+                    Some(v4) => {
+                        out.extend_from_slice(b"::ffff:");
+                        push_ipv4(out, v4);
+                    }
+                    None => {
+                        use std::io::Write as _;
+                        // Writing into a Vec cannot fail.
+                        let _ = write!(out, "{ip}");
+                    }
+                }
+                out.push(b']');
+            }
+        }
+        out.push(b':');
+        match self.0.port() {
+            0 => out.push(b'*'),
+            port => push_decimal(out, u64::from(port)),
+        }
+    }
+}
+
+/// Append `n` in decimal.
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// How many characters `n` takes in decimal.
+pub fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+fn push_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
+    let [a, b, c, d] = ip.octets();
+    push_decimal(out, u64::from(a));
+    out.push(b'.');
+    push_decimal(out, u64::from(b));
+    out.push(b'.');
+    push_decimal(out, u64::from(c));
+    out.push(b'.');
+    push_decimal(out, u64::from(d));
+}
+
 /// [`Endpoint`] as a `String`.
 pub fn endpoint(addr: &SocketAddr) -> String {
     Endpoint(*addr).to_string()
@@ -550,6 +611,34 @@ mod tests {
             "{}",
             std::mem::size_of::<Socket>()
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn endpoint_bytes_are_what_display_writes(
+            v4 in proptest::prelude::any::<[u8; 4]>(),
+            v6 in proptest::prelude::any::<[u16; 8]>(),
+            kind in 0..3u8,
+            port in proptest::prop_oneof![proptest::prelude::Just(0u16), proptest::prelude::any::<u16>()],
+        ) {
+            let ip = match kind {
+                0 => IpAddr::from(v4),
+                1 => IpAddr::from(Ipv4Addr::from(v4).to_ipv6_mapped()),
+                _ => IpAddr::from(v6),
+            };
+            let addr = SocketAddr::new(ip, port);
+            let mut bytes = Vec::new();
+            Endpoint(addr).write_bytes(&mut bytes);
+            proptest::prop_assert_eq!(String::from_utf8(bytes).unwrap(), endpoint(&addr));
+        }
+
+        #[test]
+        fn decimal_digits_and_length_agree_with_display(n in proptest::prelude::any::<u64>()) {
+            let mut bytes = Vec::new();
+            push_decimal(&mut bytes, n);
+            proptest::prop_assert_eq!(bytes.len(), decimal_len(n));
+            proptest::prop_assert_eq!(String::from_utf8(bytes).unwrap(), n.to_string());
+        }
     }
 
     #[test]

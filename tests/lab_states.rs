@@ -85,6 +85,7 @@ fn collector_counts(netns: &str) -> BTreeMap<(Family, TcpState), u64> {
         processes: false,
         states: StateSet::ALL,
         force_procnet: false,
+        tcp_info: true,
     })
     .unwrap();
     let mut counts = BTreeMap::new();

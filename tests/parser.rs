@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 
 use proptest::prelude::*;
 use sockscope::collect::parse::{
-    DatagramStats, ParseError, Progress, encode_done, encode_socket, parse_datagram,
+    DatagramStats, ParseError, Progress, TCPDIAG_GETSOCK, encode_done, encode_socket, ends_dump,
+    parse_datagram,
 };
 use sockscope::model::{Family, Socket, StateCounts, TcpInfo, TcpState, Timer, TimerKind};
 
@@ -197,6 +198,38 @@ fn kernel_errors_in_error_and_done_messages_are_reported() {
         parse_datagram(&ok_done, 5, &mut |_| {}),
         Ok((Progress::Done, DatagramStats::default()))
     );
+}
+
+#[test]
+fn the_receiver_stops_at_done_errors_and_garbage_but_not_at_sockets() {
+    let mut sockets = Vec::new();
+    encode_socket(&sample_socket(), 5, 104, &mut sockets);
+    assert!(!ends_dump(&sockets));
+    assert!(!ends_dump(&[]));
+    let mut done = sockets.clone();
+    encode_done(5, 0, &mut done);
+    assert!(ends_dump(&done));
+    let mut failed = Vec::new();
+    encode_done(5, libc_enoent(), &mut failed);
+    failed[4..6].copy_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR, errno -2
+    assert!(ends_dump(&failed));
+    assert!(ends_dump(&sockets[..20]), "a cut message ends the reading");
+    for capture_name in ["inet-0.bin", "inet-1.bin", "inet-2.bin"] {
+        assert!(!ends_dump(&capture(capture_name)), "{capture_name}");
+    }
+    assert!(ends_dump(&capture("inet-3.bin")));
+}
+
+#[test]
+fn answers_to_the_both_families_request_parse_like_per_family_ones() {
+    let mut data = Vec::new();
+    encode_socket(&sample_socket(), 9, 104, &mut data);
+    data[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    let mut got = Vec::new();
+    let (progress, stats) = parse_datagram(&data, 9, &mut |s| got.push(s)).unwrap();
+    assert_eq!((progress, stats.sockets), (Progress::More, 1));
+    assert_eq!(got, vec![sample_socket()]);
+    assert!(!ends_dump(&data));
 }
 
 fn libc_enoent() -> i32 {

@@ -3,10 +3,8 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::hash::Hash;
 use std::net::SocketAddr;
 
-use super::hash::FastMap;
 use crate::model::{StateCounts, TcpState};
 
 /// At most this many entries are kept in the remote host and remote endpoint groupings;
@@ -129,15 +127,17 @@ pub(crate) fn rank<K: Ord>(a: (&K, u64), b: (&K, u64)) -> Ordering {
     b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0))
 }
 
-/// The top `limit` of a count map, without sorting the whole map.
-pub(crate) fn top<K: Ord + Copy + Hash + Eq>(
-    counts: &FastMap<K, u64>,
+/// The top `limit` of distinct keys with their counts, without sorting them all.
+pub(crate) fn top_of<K: Ord + Copy>(
+    counts: impl Iterator<Item = (K, u64)>,
     limit: usize,
 ) -> Grouping<K> {
     // A min-heap (by rank) of the best `limit` so far: O(n log limit).
     let mut heap: BinaryHeap<Ranked<K>> = BinaryHeap::with_capacity(limit + 1);
     let mut total = 0;
-    for (&key, &count) in counts {
+    let mut distinct = 0;
+    for (key, count) in counts {
+        distinct += 1;
         total += count;
         let item = Ranked { key, count };
         if heap.len() < limit {
@@ -157,7 +157,7 @@ pub(crate) fn top<K: Ord + Copy + Hash + Eq>(
     entries.sort_by(|a, b| rank((&a.key, a.count), (&b.key, b.count)));
     Grouping {
         entries,
-        distinct: counts.len(),
+        distinct,
         total,
     }
 }
@@ -194,11 +194,8 @@ mod tests {
 
     #[test]
     fn top_keeps_largest_counts_ties_by_key() {
-        let mut counts: FastMap<u16, u64> = FastMap::default();
-        for (k, v) in [(5, 1), (3, 7), (9, 7), (1, 2), (4, 7), (2, 1)] {
-            counts.insert(k, v);
-        }
-        let grouping = top(&counts, 4);
+        let counts: [(u16, u64); 6] = [(5, 1), (3, 7), (9, 7), (1, 2), (4, 7), (2, 1)];
+        let grouping = top_of(counts.into_iter(), 4);
         let got: Vec<(u16, u64)> = grouping.entries.iter().map(|g| (g.key, g.count)).collect();
         assert_eq!(got, vec![(3, 7), (4, 7), (9, 7), (1, 2)]);
         assert_eq!(

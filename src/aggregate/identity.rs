@@ -34,9 +34,11 @@ pub(crate) struct Identities {
 }
 
 impl Identities {
-    /// Start a poll.
-    pub fn begin(&mut self) {
+    /// Start a poll of `sockets` sockets: room for all of them is made at once, so a
+    /// first poll of a million does not grow the map twenty times.
+    pub fn begin(&mut self, sockets: usize) {
         self.epoch = self.epoch.wrapping_add(1);
+        self.seen.reserve(sockets.saturating_sub(self.seen.len()));
     }
 
     /// Record that `socket` is present at `now_ms`; returns what is known of it.
@@ -107,11 +109,11 @@ mod tests {
     #[test]
     fn gone_sockets_are_forgotten_at_end_of_poll() {
         let mut ids = Identities::default();
-        ids.begin();
+        ids.begin(2);
         ids.observe(&socket(1, TcpState::Established), 1000);
         ids.observe(&socket(2, TcpState::Established), 1000);
         ids.end();
-        ids.begin();
+        ids.begin(2);
         ids.observe(&socket(2, TcpState::Established), 2000);
         ids.end();
         assert_eq!(ids.len(), 1);
@@ -121,10 +123,10 @@ mod tests {
     #[test]
     fn state_change_restarts_state_age_but_keeps_first_seen() {
         let mut ids = Identities::default();
-        ids.begin();
+        ids.begin(2);
         ids.observe(&socket(7, TcpState::Established), 1000);
         ids.end();
-        ids.begin();
+        ids.begin(2);
         let s = ids.observe(&socket(7, TcpState::CloseWait), 3000);
         assert_eq!((s.first_seen_ms, s.state_since_ms), (1000, 3000));
     }
@@ -132,10 +134,10 @@ mod tests {
     #[test]
     fn cookieless_socket_is_keyed_on_tuple_and_state() {
         let mut ids = Identities::default();
-        ids.begin();
+        ids.begin(2);
         ids.observe(&socket(0, TcpState::CloseWait), 1000);
         ids.end();
-        ids.begin();
+        ids.begin(2);
         let same = ids.observe(&socket(0, TcpState::CloseWait), 2000);
         let other_state = ids.observe(&socket(0, TcpState::LastAck), 2000);
         assert_eq!(same.first_seen_ms, 1000);

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::group::canonical;
 use super::hash::{FastMap, FastSet};
 use super::identity::Identities;
+use super::peers::Peers;
 use crate::model::{Snapshot, Socket, StateCounts, TcpState};
 
 /// Who holds a CLOSE_WAIT socket: a process (index into the snapshot's processes) or, when
@@ -60,8 +61,7 @@ pub(crate) struct Tally {
     pub counts: StateCounts,
     pub unowned: StateCounts,
     pub processes: Vec<ProcessTally>,
-    pub hosts: FastMap<IpAddr, u64>,
-    pub endpoints: FastMap<SocketAddr, u64>,
+    pub peers: Peers,
     pub listeners: Vec<ListenerTally>,
     pub close_wait_peers: FastMap<(Holder, SocketAddr), u64>,
     pub close_wait_ports: FastMap<u16, AgedCount>,
@@ -85,10 +85,6 @@ impl Tally {
             let since_ms = identities.observe(socket, now_ms).state_since_ms;
             self.add(snapshot, socket, since_ms);
         }
-        // Hosts from endpoints: one pass over a map usually far smaller than the sockets.
-        for (endpoint, count) in &self.endpoints {
-            *self.hosts.entry(endpoint.ip()).or_default() += count;
-        }
     }
 
     fn reset(&mut self, processes: usize) {
@@ -96,8 +92,7 @@ impl Tally {
         self.unowned = StateCounts::default();
         self.processes.clear();
         self.processes.resize(processes, ProcessTally::default());
-        self.hosts.clear();
-        self.endpoints.clear();
+        self.peers.clear();
         self.listeners.clear();
         self.close_wait_peers.clear();
         self.close_wait_ports.clear();
@@ -183,7 +178,7 @@ impl Tally {
         }
         let remote = canonical(&socket.remote);
         if !remote.ip().is_unspecified() {
-            *self.endpoints.entry(remote).or_default() += 1;
+            self.peers.add(remote);
         }
         if let Some(index) = self.listener_for(&socket.local) {
             let listener = &mut self.listeners[index as usize];

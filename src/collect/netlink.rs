@@ -1,7 +1,10 @@
 //! The NETLINK_SOCK_DIAG socket: sends one dump request per address family and feeds the
 //! answer, datagram by datagram, through the parser.
 
+mod receiver;
+
 use std::io;
+use std::sync::mpsc;
 
 use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage};
 use netlink_packet_sock_diag::SockDiagMessage;
@@ -34,6 +37,9 @@ pub enum DumpError {
     /// A datagram was larger than the receive buffer.
     #[error("netlink datagram of {0} bytes did not fit the receive buffer")]
     Truncated(usize),
+    /// The answer stopped before `NLMSG_DONE`.
+    #[error("the kernel's answer ended without NLMSG_DONE; try again")]
+    Unfinished,
     /// The answer could not be parsed, or the kernel reported an error.
     #[error("{family}: {source}")]
     Parse {
@@ -88,7 +94,9 @@ type DatagramHandler<'a> = dyn FnMut(&[u8], u32) -> Result<Progress, ParseError>
 pub struct SockDiag {
     socket: NlSocket,
     seq: u32,
-    buf: Vec<u8>,
+    tcp_info: bool,
+    /// Whether the kernel takes the one-walk request for both families (unknown until tried).
+    both_in_one: Option<bool>,
 }
 
 impl std::fmt::Debug for SockDiag {
@@ -110,12 +118,21 @@ impl SockDiag {
         Ok(SockDiag {
             socket,
             seq: 0,
-            buf: vec![0; RECV_BUFFER],
+            tcp_info: true,
+            both_in_one: None,
         })
     }
 
+    /// Ask the kernel for `tcp_info` with each full socket (the default), or not. Without
+    /// it a dump costs the kernel about a third less (no socket lock, no `tcp_get_info`)
+    /// and arrives in a third of the bytes.
+    pub fn set_tcp_info(&mut self, on: bool) {
+        self.tcp_info = on;
+    }
+
     /// Dump every TCP socket of `family` in `states` (bound-inactive sockets are included
-    /// when CLOSE is asked for), with `tcp_info`, calling `on_socket` for each.
+    /// when CLOSE is asked for), with `tcp_info` unless [`SockDiag::set_tcp_info`] turned
+    /// it off, calling `on_socket` for each.
     pub fn dump(
         &mut self,
         family: Family,
@@ -123,11 +140,52 @@ impl SockDiag {
         on_socket: &mut dyn FnMut(Socket),
     ) -> Result<DumpStats, DumpError> {
         let mut stats = DumpStats::default();
-        self.each_datagram(family, states, &mut |datagram, seq| {
+        self.each_datagram(Request::Family(family), states, &mut |datagram, seq| {
             let (progress, d) = parse::parse_datagram(datagram, seq, on_socket)?;
             stats.add(d);
             Ok(progress)
         })?;
+        Ok(stats)
+    }
+
+    /// Dump every TCP socket of both families in `states`, like [`SockDiag::dump`] for
+    /// AF_INET then AF_INET6 — but in one walk of the kernel's tables where the kernel
+    /// allows it. A per-family request walks every socket table whole and skips the other
+    /// family's sockets, so two requests walk everything twice; the older
+    /// `TCPDIAG_GETSOCK` request (`inet_diag_req`, which the kernel serves with family
+    /// AF_UNSPEC) walks once: a third less kernel time at a million sockets. A kernel that
+    /// refuses it gets the two per-family requests, now and for every later dump.
+    pub fn dump_all(
+        &mut self,
+        states: StateSet,
+        on_socket: &mut dyn FnMut(Socket),
+    ) -> Result<DumpStats, DumpError> {
+        let mut stats = DumpStats::default();
+        if self.both_in_one != Some(false) {
+            let result = self.each_datagram(Request::Both, states, &mut |datagram, seq| {
+                let (progress, d) = parse::parse_datagram(datagram, seq, on_socket)?;
+                stats.add(d);
+                Ok(progress)
+            });
+            match result {
+                Err(DumpError::Parse {
+                    source: ParseError::Refused(_),
+                    ..
+                }) if stats.datagrams == 0 => self.both_in_one = Some(false),
+                other => {
+                    other?;
+                    self.both_in_one = Some(true);
+                    return Ok(stats);
+                }
+            }
+        }
+        for family in [Family::Inet, Family::Inet6] {
+            let d = self.dump(family, states, on_socket)?;
+            stats.messages += d.messages;
+            stats.datagrams += d.datagrams;
+            stats.unknown_states += d.unknown_states;
+            stats.interrupted |= d.interrupted;
+        }
         Ok(stats)
     }
 
@@ -138,7 +196,7 @@ impl SockDiag {
         states: StateSet,
     ) -> Result<Vec<Vec<u8>>, DumpError> {
         let mut datagrams = Vec::new();
-        self.each_datagram(family, states, &mut |datagram, seq| {
+        self.each_datagram(Request::Family(family), states, &mut |datagram, seq| {
             datagrams.push(datagram.to_vec());
             Ok(parse::parse_datagram(datagram, seq, &mut |_| {})?.0)
         })?;
@@ -146,10 +204,11 @@ impl SockDiag {
     }
 
     /// Send one dump request and feed each datagram of the answer to `each` until it says
-    /// the dump is done.
+    /// the dump is done. Datagrams are received on a thread of their own (see
+    /// [`receiver`]) and handed to `each` on this one.
     fn each_datagram(
         &mut self,
-        family: Family,
+        request: Request,
         states: StateSet,
         each: &mut DatagramHandler<'_>,
     ) -> Result<(), DumpError> {
@@ -160,30 +219,93 @@ impl SockDiag {
             bits |= TCPF_BOUND_INACTIVE;
         }
         self.socket
-            .send(&request_bytes(family, bits, seq), 0)
+            .send(&request.bytes(bits, self.tcp_info, seq), 0)
             .map_err(|source| DumpError::Io { op: "send", source })?;
-        loop {
-            let n = match self.socket.recv(&mut &mut self.buf[..], libc::MSG_TRUNC) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => return Err(DumpError::Io { op: "recv", source }),
-            };
-            if n > self.buf.len() {
-                return Err(DumpError::Truncated(n));
+        let socket = &self.socket;
+        std::thread::scope(|scope| {
+            let (full_tx, full_rx) = mpsc::sync_channel(receiver::IN_FLIGHT);
+            let (empty_tx, empty_rx) = mpsc::channel();
+            scope.spawn(move || receiver::receive(socket, &full_tx, &empty_rx));
+            let mut outcome = None;
+            // Runs until the receiver is done, also after an error here: it drains the answer.
+            for received in full_rx {
+                match received {
+                    Ok((buf, n)) => {
+                        if outcome.is_none() {
+                            match each(&buf[..n], seq) {
+                                Ok(Progress::Done) => outcome = Some(Ok(())),
+                                Ok(Progress::More) => {}
+                                Err(source) => {
+                                    outcome = Some(Err(DumpError::Parse {
+                                        family: request.name(),
+                                        source,
+                                    }));
+                                }
+                            }
+                        }
+                        let _ = empty_tx.send(buf);
+                    }
+                    Err(e) => {
+                        outcome.get_or_insert(Err(e));
+                    }
+                }
             }
-            let progress = each(&self.buf[..n], seq).map_err(|source| DumpError::Parse {
-                family: family.name(),
-                source,
-            })?;
-            if progress == Progress::Done {
-                return Ok(());
-            }
+            outcome.unwrap_or(Err(DumpError::Unfinished))
+        })
+    }
+}
+
+/// What one dump request asks for.
+#[derive(Clone, Copy, Debug)]
+enum Request {
+    /// One family (`SOCK_DIAG_BY_FAMILY`, `inet_diag_req_v2`).
+    Family(Family),
+    /// Both families in one walk (`TCPDIAG_GETSOCK`, `inet_diag_req`).
+    Both,
+}
+
+impl Request {
+    fn name(self) -> &'static str {
+        match self {
+            Request::Family(family) => family.name(),
+            Request::Both => "inet and inet6",
+        }
+    }
+
+    fn bytes(self, state_bits: u32, tcp_info: bool, seq: u32) -> Vec<u8> {
+        match self {
+            Request::Family(family) => request_bytes(family, state_bits, tcp_info, seq),
+            Request::Both => both_families_request_bytes(state_bits, tcp_info, seq),
         }
     }
 }
 
-/// The bytes of one `SOCK_DIAG_BY_FAMILY` dump request.
-pub fn request_bytes(family: Family, state_bits: u32, seq: u32) -> Vec<u8> {
+/// The bytes of a `TCPDIAG_GETSOCK` dump request: `struct inet_diag_req` (family, source
+/// and destination prefix lengths, extensions, a zero `inet_diag_sockid`, states, dbs).
+pub fn both_families_request_bytes(state_bits: u32, tcp_info: bool, seq: u32) -> Vec<u8> {
+    const SOCKID_LEN: usize = 48;
+    let body_len = 4 + SOCKID_LEN + 8;
+    let mut bytes = Vec::with_capacity(parse::NLMSG_HDRLEN + body_len);
+    bytes.extend_from_slice(&((parse::NLMSG_HDRLEN + body_len) as u32).to_ne_bytes());
+    bytes.extend_from_slice(&parse::TCPDIAG_GETSOCK.to_ne_bytes());
+    bytes.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    bytes.extend_from_slice(&seq.to_ne_bytes());
+    bytes.extend_from_slice(&0u32.to_ne_bytes());
+    // idiag_ext bit n asks for attribute n + 1: bit 1 is INET_DIAG_INFO.
+    let extensions: u8 = if tcp_info {
+        1 << (parse::INET_DIAG_INFO - 1)
+    } else {
+        0
+    };
+    bytes.extend_from_slice(&[0, 0, 0, extensions]);
+    bytes.resize(bytes.len() + SOCKID_LEN, 0);
+    bytes.extend_from_slice(&state_bits.to_ne_bytes());
+    bytes.extend_from_slice(&0u32.to_ne_bytes());
+    bytes
+}
+
+/// The bytes of one `SOCK_DIAG_BY_FAMILY` dump request, asking for `tcp_info` or not.
+pub fn request_bytes(family: Family, state_bits: u32, tcp_info: bool, seq: u32) -> Vec<u8> {
     let (af, socket_id) = match family {
         Family::Inet => (AF_INET, SocketId::new_v4()),
         Family::Inet6 => (AF_INET6, SocketId::new_v6()),
@@ -196,7 +318,11 @@ pub fn request_bytes(family: Family, state_bits: u32, seq: u32) -> Vec<u8> {
         SockDiagMessage::InetRequest(InetRequest {
             family: af,
             protocol: IPPROTO_TCP,
-            extensions: ExtensionFlags::INFO,
+            extensions: if tcp_info {
+                ExtensionFlags::INFO
+            } else {
+                ExtensionFlags::empty()
+            },
             // The crate names bits 1–11 only; keep the others (bound-inactive) as given.
             states: StateFlags::from_bits_retain(state_bits),
             socket_id,
@@ -207,4 +333,34 @@ pub fn request_bytes(family: Family, state_bits: u32, seq: u32) -> Vec<u8> {
     let mut bytes = vec![0; message.buffer_len()];
     message.serialize(&mut bytes);
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_both_families_request_is_an_inet_diag_req_for_tcpdiag_getsock() {
+        let bits = StateSet::ALL.bits() | TCPF_BOUND_INACTIVE;
+        let bytes = both_families_request_bytes(bits, true, 7);
+        assert_eq!(bytes.len(), 16 + 60);
+        assert_eq!(u32::from_ne_bytes(bytes[0..4].try_into().unwrap()), 76);
+        assert_eq!(u16::from_ne_bytes(bytes[4..6].try_into().unwrap()), 18);
+        assert_eq!(
+            u16::from_ne_bytes(bytes[6..8].try_into().unwrap()),
+            NLM_F_REQUEST | NLM_F_DUMP
+        );
+        assert_eq!(u32::from_ne_bytes(bytes[8..12].try_into().unwrap()), 7);
+        assert_eq!(
+            bytes[16..20],
+            [0, 0, 0, 0b10],
+            "family any, INET_DIAG_INFO asked for"
+        );
+        assert!(bytes[20..68].iter().all(|b| *b == 0), "no socket id");
+        assert_eq!(
+            u32::from_ne_bytes(bytes[68..72].try_into().unwrap()),
+            0x2ffe
+        );
+        assert_eq!(both_families_request_bytes(bits, false, 7)[19], 0);
+    }
 }

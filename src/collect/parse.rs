@@ -19,6 +19,10 @@ pub const NLMSG_DONE: u16 = 3;
 pub const NLMSG_OVERRUN: u16 = 4;
 /// `SOCK_DIAG_BY_FAMILY`: the message type of requests and of each socket in a dump.
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `TCPDIAG_GETSOCK`: the older request type that dumps both families in one walk; each
+/// socket of its answer comes in a message of this type, laid out as for
+/// [`SOCK_DIAG_BY_FAMILY`].
+pub const TCPDIAG_GETSOCK: u16 = 18;
 /// `NLM_F_MULTI`.
 pub const NLM_F_MULTI: u16 = 0x2;
 /// `NLM_F_DUMP_INTR`: the kernel noticed the tables changed during the dump.
@@ -211,7 +215,7 @@ pub fn parse_datagram(
             }
             NLMSG_NOOP => {}
             NLMSG_OVERRUN => return Err(ParseError::Overrun),
-            SOCK_DIAG_BY_FAMILY => match parse_inet_diag_msg(body, offset)? {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => match parse_inet_diag_msg(body, offset)? {
                 Some(socket) => {
                     stats.sockets += 1;
                     on_socket(socket);
@@ -223,6 +227,35 @@ pub fn parse_datagram(
         offset += align4(len).min(rest.len());
     }
     Ok((Progress::More, stats))
+}
+
+/// Whether a datagram is the last one of a dump's answer: it holds `NLMSG_DONE`, an error
+/// or an overrun, or it is malformed (the parser then reports why). Reads only headers, so
+/// a receiving thread can decide whether to wait for more while another one parses.
+pub fn ends_dump(data: &[u8]) -> bool {
+    let mut offset = 0;
+    while offset < data.len() {
+        let rest = &data[offset..];
+        if rest.len() < NLMSG_HDRLEN {
+            return true;
+        }
+        let len = u32_at(rest, 0) as usize;
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return true;
+        }
+        let goes_on = match u16_at(rest, 4) {
+            // errno 0: an ACK, not the end.
+            NLMSG_ERROR => len >= NLMSG_HDRLEN + 4 && u32_at(rest, NLMSG_HDRLEN) == 0,
+            NLMSG_NOOP | SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => true,
+            // DONE, OVERRUN, and types the parser refuses.
+            _ => false,
+        };
+        if !goes_on {
+            return true;
+        }
+        offset += align4(len).min(rest.len());
+    }
+    false
 }
 
 /// Parse the body of one `SOCK_DIAG_BY_FAMILY` message (an `inet_diag_msg` and its

@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 
 use std::time::SystemTime;
 
-use super::{owners_text, timer_text};
+mod rows;
+
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
-use crate::model::{Attribution, Endpoint, Snapshot, Socket, SourceKind, TcpState};
+use crate::model::{Attribution, Endpoint, Snapshot, SourceKind, TcpState};
 
 /// Write `addr:port` the way the report shows it: numeric, IPv6 in brackets, port 0 as `*`.
 pub fn write_endpoint(addr: &SocketAddr, out: &mut String) {
@@ -49,10 +50,8 @@ pub fn header(snapshot: &Snapshot) -> String {
     line
 }
 
-/// Column order of the socket table.
-const COLUMNS: [&str; 7] = [
-    "State", "Local", "Remote", "Recv-Q", "Send-Q", "Timer", "Process",
-];
+/// Bytes of table lines gathered before each write.
+const CHUNK: usize = 64 * 1024;
 
 /// Render the whole report for the sockets of `snapshot` that pass `filter`: the header,
 /// the anomalies (most severe first), the count per state, the socket table.
@@ -80,107 +79,37 @@ pub fn render(
     }
     writeln!(out)?;
 
-    let mut selected: Vec<&Socket> = snapshot
-        .sockets
-        .iter()
-        .filter(|s| filter.matches(snapshot, s))
-        .collect();
-    // Grouped the way the eye reads it: by state in lifecycle order, then by endpoints.
-    selected.sort_unstable_by_key(|s| (s.state.lifecycle_index(), s.local, s.remote));
+    let order = rows::listing_order(snapshot, filter);
     if !filter.is_empty() {
         writeln!(
             out,
             "{} of {} sockets match the filters.",
-            grouped(selected.len() as u64),
+            grouped(order.len() as u64),
             grouped(snapshot.sockets.len() as u64)
         )?;
         writeln!(out)?;
     }
-    if selected.is_empty() {
+    if order.is_empty() {
         return Ok(());
     }
     let with_process = snapshot.attribution != Attribution::Skipped;
-    let widths = column_widths(snapshot, &selected, with_process);
-    let mut line = String::with_capacity(160);
-    let mut cell = String::with_capacity(64);
-    for (i, title) in COLUMNS.iter().enumerate() {
-        if i == 6 && !with_process {
-            break;
-        }
-        pad(&mut line, title, widths[i], i == 3 || i == 4);
-    }
-    writeln!(out, "{}", line.trim_end())?;
-    for socket in selected {
-        line.clear();
-        for (i, width) in widths.iter().enumerate() {
-            if i == 6 && !with_process {
-                break;
-            }
-            cell.clear();
-            fill_cell(snapshot, socket, i, &mut cell);
-            pad(&mut line, &cell, *width, i == 3 || i == 4);
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
-fn pad(line: &mut String, text: &str, width: usize, right: bool) {
-    if !line.is_empty() {
-        line.push(' ');
-    }
-    let _ = if right {
-        write!(line, "{text:>width$}")
-    } else {
-        write!(line, "{text:<width$}")
-    };
-}
-
-fn fill_cell(snapshot: &Snapshot, socket: &Socket, column: usize, cell: &mut String) {
-    let _ = match column {
-        0 => write!(cell, "{}", socket.state.name()),
-        1 => {
-            write_endpoint(&socket.local, cell);
-            Ok(())
-        }
-        2 => {
-            write_endpoint(&socket.remote, cell);
-            Ok(())
-        }
-        3 => write!(cell, "{}", socket.recv_q),
-        4 => write!(cell, "{}", socket.send_q),
-        5 => {
-            timer_text(&socket.timer, cell);
-            Ok(())
-        }
-        _ => {
-            owners_text(snapshot, socket, cell);
-            Ok(())
-        }
-    };
-}
-
-fn column_widths(snapshot: &Snapshot, sockets: &[&Socket], with_process: bool) -> [usize; 7] {
-    let mut widths = COLUMNS.map(str::len);
-    let mut cell = String::with_capacity(64);
-    for socket in sockets {
-        for (i, width) in widths.iter_mut().enumerate() {
-            // The last column is not padded: no need to measure it.
-            if i == 6 || (i == 5 && !with_process) {
-                break;
-            }
-            cell.clear();
-            fill_cell(snapshot, socket, i, &mut cell);
-            *width = (*width).max(cell.chars().count());
+    let mut table = rows::Table::new(snapshot, &order, with_process);
+    let mut chunk = Vec::with_capacity(CHUNK + 1024);
+    table.title(&mut chunk);
+    for &i in &order {
+        table.row(&snapshot.sockets[i as usize], &mut chunk);
+        if chunk.len() >= CHUNK {
+            out.write_all(&chunk)?;
+            chunk.clear();
         }
     }
-    widths
+    out.write_all(&chunk)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Owners, Process, Timer, TimerKind};
+    use crate::model::{Owners, Process, Socket, Timer, TimerKind};
     use std::time::{Duration, SystemTime};
 
     fn sample() -> Snapshot {

@@ -1,0 +1,325 @@
+//! The socket table of the text report, built for a million rows: the order comes from one
+//! integer sort key per socket, column widths from arithmetic on the values, and each line
+//! is written as bytes — `core::fmt` only for what is rare at scale (IPv6 addresses that
+//! are not IPv4-mapped, timers).
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+use crate::aggregate::hash::FastMap;
+use crate::filter::Filter;
+use crate::model::{Attribution, Endpoint, Snapshot, Socket, TimerKind, decimal_len, push_decimal};
+use crate::report::timer_text;
+
+/// Column titles.
+pub(super) const COLUMNS: [&str; 7] = [
+    "State", "Local", "Remote", "Recv-Q", "Send-Q", "Timer", "Process",
+];
+/// Bits of the sort key that hold the socket's index.
+const INDEX_BITS: u32 = 26;
+
+/// The indices of the sockets of `snapshot` that pass `filter`, in the order the report
+/// lists them: by state in lifecycle order, then local, then remote address (the order of
+/// `(lifecycle_index, local, remote)`), equal keys in snapshot order.
+pub(super) fn listing_order(snapshot: &Snapshot, filter: &Filter) -> Vec<u32> {
+    let sockets = &snapshot.sockets;
+    let everything = filter.is_empty();
+    let selected =
+        (0..sockets.len()).filter(|&i| everything || filter.matches(snapshot, &sockets[i]));
+    if sockets.len() >= 1 << INDEX_BITS {
+        let mut order: Vec<u32> = selected.map(|i| i as u32).collect();
+        order.sort_by_key(|&i| {
+            let s = &sockets[i as usize];
+            (s.state.lifecycle_index(), s.local, s.remote)
+        });
+        return order;
+    }
+    let ranks = v6_ranks(sockets);
+    let mut keys: Vec<u128> = selected.map(|i| sort_key(&sockets[i], i, &ranks)).collect();
+    keys.sort_unstable();
+    let mask = (1u128 << INDEX_BITS) - 1;
+    keys.into_iter().map(|k| (k & mask) as u32).collect()
+}
+
+/// `lifecycle (4 bits) | local (33+16) | remote (33+16) | index (26)`: an address is its
+/// IPv4 value, or 2³² plus the rank of its IPv6 value, which orders addresses exactly as
+/// `SocketAddr` does (every IPv4 address before every IPv6 one).
+fn sort_key(socket: &Socket, index: usize, ranks: &FastMap<Ipv6Addr, u32>) -> u128 {
+    let addr = |a: &SocketAddr| -> u128 {
+        let ip = match a.ip() {
+            IpAddr::V4(v4) => u64::from(u32::from(v4)),
+            IpAddr::V6(v6) => (1 << 32) + u64::from(ranks.get(&v6).copied().unwrap_or(0)),
+        };
+        (u128::from(ip) << 16) | u128::from(a.port())
+    };
+    (socket.state.lifecycle_index() as u128) << 124
+        | addr(&socket.local) << 75
+        | addr(&socket.remote) << 26
+        | index as u128
+}
+
+/// The rank of every IPv6 address among the distinct IPv6 addresses of `sockets`.
+fn v6_ranks(sockets: &[Socket]) -> FastMap<Ipv6Addr, u32> {
+    let mut ranks = FastMap::default();
+    for s in sockets {
+        for a in [s.local, s.remote] {
+            if let IpAddr::V6(v6) = a.ip() {
+                ranks.insert(v6, 0);
+            }
+        }
+    }
+    if ranks.is_empty() {
+        return ranks;
+    }
+    let mut distinct: Vec<Ipv6Addr> = ranks.keys().copied().collect();
+    distinct.sort_unstable();
+    for (rank, ip) in distinct.into_iter().enumerate() {
+        ranks.insert(ip, rank as u32);
+    }
+    ranks
+}
+
+/// Column widths and owner labels for one rendering of the table.
+pub(super) struct Table<'a> {
+    snapshot: &'a Snapshot,
+    with_process: bool,
+    widths: [usize; 7],
+    /// `comm[pid]` of each process of the snapshot, by index.
+    labels: Vec<Vec<u8>>,
+    unreadable: bool,
+    timer: String,
+}
+
+impl<'a> Table<'a> {
+    /// Measure the rows in `order`.
+    pub(super) fn new(snapshot: &'a Snapshot, order: &[u32], with_process: bool) -> Table<'a> {
+        let mut widths = COLUMNS.map(str::len);
+        let mut timer = String::new();
+        for &i in order {
+            let s = &snapshot.sockets[i as usize];
+            widths[0] = widths[0].max(s.state.name().len());
+            widths[1] = widths[1].max(endpoint_len(s.local));
+            widths[2] = widths[2].max(endpoint_len(s.remote));
+            widths[3] = widths[3].max(decimal_len(u64::from(s.recv_q)));
+            widths[4] = widths[4].max(decimal_len(u64::from(s.send_q)));
+            // The last column is not padded: no need to measure it.
+            if with_process {
+                widths[5] = widths[5].max(timer_len(s, &mut timer));
+            }
+        }
+        let labels = snapshot
+            .processes
+            .iter()
+            .map(|p| {
+                let mut label = p.comm.as_bytes().to_vec();
+                label.push(b'[');
+                push_decimal(&mut label, u64::from(p.pid));
+                label.push(b']');
+                label
+            })
+            .collect();
+        Table {
+            snapshot,
+            with_process,
+            widths,
+            labels,
+            unreadable: matches!(snapshot.attribution, Attribution::Partial { .. }),
+            timer,
+        }
+    }
+
+    fn columns(&self) -> usize {
+        if self.with_process { 7 } else { 6 }
+    }
+
+    /// Append the title line.
+    pub(super) fn title(&self, line: &mut Vec<u8>) {
+        for (i, title) in COLUMNS.iter().enumerate().take(self.columns()) {
+            self.cell(line, i, title.len(), |l| {
+                l.extend_from_slice(title.as_bytes());
+            });
+        }
+        end_line(line);
+    }
+
+    /// Append the line of `socket`.
+    pub(super) fn row(&mut self, socket: &Socket, line: &mut Vec<u8>) {
+        let name = socket.state.name().as_bytes();
+        self.cell(line, 0, name.len(), |l| l.extend_from_slice(name));
+        for (column, addr) in [(1, socket.local), (2, socket.remote)] {
+            self.cell(line, column, endpoint_len(addr), |l| {
+                Endpoint(addr).write_bytes(l);
+            });
+        }
+        for (column, n) in [(3, socket.recv_q), (4, socket.send_q)] {
+            let n = u64::from(n);
+            self.cell(line, column, decimal_len(n), |l| push_decimal(l, n));
+        }
+        let mut timer = std::mem::take(&mut self.timer);
+        let len = timer_len(socket, &mut timer);
+        self.cell(line, 5, len, |l| l.extend_from_slice(timer.as_bytes()));
+        self.timer = timer;
+        if self.with_process {
+            line.push(b' ');
+            self.owners(socket, line);
+        }
+        end_line(line);
+    }
+
+    /// Append one cell of `len` characters written by `write`, padded to its column: right
+    /// for the queues, left for the rest; a space before every column but the first.
+    fn cell(
+        &self,
+        line: &mut Vec<u8>,
+        column: usize,
+        len: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if column > 0 {
+            line.push(b' ');
+        }
+        let pad = self.widths[column].saturating_sub(len);
+        let right = column == 3 || column == 4;
+        if right {
+            line.resize(line.len() + pad, b' ');
+        }
+        write(line);
+        if !right {
+            line.resize(line.len() + pad, b' ');
+        }
+    }
+
+    /// What `report::owners_text` writes, from the precomputed labels.
+    fn owners(&self, socket: &Socket, line: &mut Vec<u8>) {
+        let start = socket.owners.start as usize;
+        let end = start + socket.owners.len as usize;
+        let indices = self
+            .snapshot
+            .owner_index
+            .get(start..end)
+            .unwrap_or_default();
+        let mut shown = 0;
+        for label in indices.iter().filter_map(|&i| self.labels.get(i as usize)) {
+            if shown == 3 {
+                line.extend_from_slice(b",+");
+                push_decimal(line, u64::from(socket.owners.len - 3));
+                return;
+            }
+            if shown > 0 {
+                line.push(b',');
+            }
+            line.extend_from_slice(label);
+            shown += 1;
+        }
+        if shown == 0 {
+            line.push(if self.unreadable && socket.inode != 0 {
+                b'?'
+            } else {
+                b'-'
+            });
+        }
+    }
+}
+
+/// Characters of `addr` as [`Endpoint`] writes it.
+fn endpoint_len(addr: SocketAddr) -> usize {
+    let v4_len = |octets: [u8; 4]| {
+        octets
+            .iter()
+            .map(|o| decimal_len(u64::from(*o)))
+            .sum::<usize>()
+            + 3
+    };
+    let ip = match addr.ip() {
+        IpAddr::V4(v4) => v4_len(v4.octets()),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            // [::ffff:a.b.c.d]
+            Some(v4) => v4_len(v4.octets()) + 9,
+            None => {
+                let mut text = Vec::with_capacity(48);
+                Endpoint(addr).write_bytes(&mut text);
+                return text.len();
+            }
+        },
+    };
+    // ":port", or ":*" for port 0
+    ip + 1
+        + if addr.port() == 0 {
+            1
+        } else {
+            decimal_len(u64::from(addr.port()))
+        }
+}
+
+/// The timer text of `socket` left in `scratch`, and its length.
+fn timer_len(socket: &Socket, scratch: &mut String) -> usize {
+    scratch.clear();
+    if socket.timer.kind == TimerKind::Off {
+        scratch.push('-');
+    } else {
+        timer_text(&socket.timer, scratch);
+    }
+    scratch.len()
+}
+
+/// Drop the padding after the last cell and end the line.
+fn end_line(line: &mut Vec<u8>) {
+    let kept = line.iter().rposition(|b| *b != b' ').map_or(0, |i| i + 1);
+    line.truncate(kept);
+    line.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TcpState;
+
+    fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
+        Socket::new(state, local.parse().unwrap(), remote.parse().unwrap())
+    }
+
+    #[test]
+    fn listing_order_is_lifecycle_then_local_then_remote_with_ipv4_first() {
+        let snapshot = Snapshot {
+            sockets: vec![
+                socket(TcpState::Established, "[2001:db8::1]:80", "[2001:db8::9]:1"),
+                socket(
+                    TcpState::Established,
+                    "[::ffff:10.0.0.1]:80",
+                    "[::ffff:10.0.0.2]:7",
+                ),
+                socket(TcpState::TimeWait, "10.0.0.1:80", "10.0.0.2:5"),
+                socket(TcpState::Established, "10.0.0.1:80", "10.0.0.3:1"),
+                socket(TcpState::Established, "10.0.0.1:80", "10.0.0.2:9"),
+                socket(TcpState::Listen, "[::]:80", "[::]:0"),
+                socket(TcpState::Established, "10.0.0.1:79", "10.0.0.9:1"),
+                socket(TcpState::Established, "[::1]:80", "[::1]:1"),
+            ],
+            ..Snapshot::default()
+        };
+        let order = listing_order(&snapshot, &Filter::default());
+        let mut expected: Vec<u32> = (0..snapshot.sockets.len() as u32).collect();
+        expected.sort_by_key(|&i| {
+            let s = &snapshot.sockets[i as usize];
+            (s.state.lifecycle_index(), s.local, s.remote)
+        });
+        assert_eq!(order, expected);
+        assert_eq!(order, vec![5, 6, 4, 3, 7, 1, 0, 2]);
+    }
+
+    #[test]
+    fn endpoint_lengths_match_the_text() {
+        for text in [
+            "1.2.3.4:5",
+            "255.255.255.255:65535",
+            "0.0.0.0:0",
+            "[::ffff:10.0.0.1]:80",
+            "[2001:db8::1]:443",
+            "[::]:0",
+        ] {
+            let addr: SocketAddr = text.parse().unwrap();
+            let mut bytes = Vec::new();
+            Endpoint(addr).write_bytes(&mut bytes);
+            assert_eq!(endpoint_len(addr), bytes.len(), "{text}");
+        }
+    }
+}
