@@ -114,13 +114,19 @@ impl SocketSource for Recorded {
 /// [`Collector::open`]; polls then run on any thread.
 #[derive(Debug)]
 pub struct Collector {
+    sources: Sources,
+    attributor: Attributor,
+}
+
+/// Everything a poll reads besides /proc/*/fd.
+#[derive(Debug)]
+struct Sources {
     options: CollectOptions,
     host: String,
     sock_diag: Option<SockDiag>,
     proc_net: Option<ProcNetFiles>,
     fallback_reason: Option<String>,
     kernel: KernelFiles,
-    attributor: Attributor,
     dedup: CookieDedup,
 }
 
@@ -159,30 +165,55 @@ impl Collector {
             }
         };
         Ok(Collector {
-            host: nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-                .unwrap_or_default(),
-            options,
-            sock_diag,
-            proc_net,
-            fallback_reason,
-            kernel,
+            sources: Sources {
+                host: nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_default(),
+                options,
+                sock_diag,
+                proc_net,
+                fallback_reason,
+                kernel,
+                dedup: CookieDedup::default(),
+            },
             attributor: Attributor::new(),
-            dedup: CookieDedup::default(),
         })
     }
 
     /// Turn process attribution on or off for the next polls.
     pub fn set_processes(&mut self, on: bool) {
-        self.options.processes = on;
+        self.sources.options.processes = on;
     }
 
     /// Why the collector reads /proc/net/tcp instead of sock_diag, if it does.
     pub fn fallback_reason(&self) -> Option<&str> {
-        self.fallback_reason.as_deref()
+        self.sources.fallback_reason.as_deref()
     }
 
+    /// What the last poll's walk of /proc/*/fd did (all zero when it had none).
+    pub fn last_walk(&self) -> procs::WalkStats {
+        self.attributor.last_walk()
+    }
+}
+
+impl SocketSource for Collector {
+    /// One poll. With process attribution, /proc/*/fd is walked on a second thread while
+    /// this one dumps the sockets.
+    fn poll(&mut self) -> Result<Snapshot, CollectError> {
+        let Collector {
+            sources,
+            attributor,
+        } = self;
+        if sources.options.processes {
+            attributor.attribute_during(|| sources.snapshot())
+        } else {
+            sources.snapshot()
+        }
+    }
+}
+
+impl Sources {
     fn dump_netlink(&mut self, sockets: &mut Vec<Socket>) -> Result<(), DumpError> {
         let Some(diag) = self.sock_diag.as_mut() else {
             return Ok(());
@@ -196,8 +227,9 @@ impl Collector {
     }
 }
 
-impl SocketSource for Collector {
-    fn poll(&mut self) -> Result<Snapshot, CollectError> {
+impl Sources {
+    /// The sockets, counters and limits of one poll, without owners.
+    fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
         let taken_at = SystemTime::now();
         let mut sockets = Vec::new();
         let mut source = SourceKind::Netlink;
@@ -221,7 +253,7 @@ impl SocketSource for Collector {
                 })?;
             sockets.retain(|s| self.options.states.contains(s.state));
         }
-        let mut snapshot = Snapshot {
+        Ok(Snapshot {
             taken_at: Some(taken_at),
             host: self.host.clone(),
             netns: self.options.netns.label(),
@@ -230,11 +262,7 @@ impl SocketSource for Collector {
             counters: self.kernel.counters(),
             limits: self.kernel.limits(),
             ..Snapshot::default()
-        };
-        if self.options.processes {
-            self.attributor.attribute(&mut snapshot);
-        }
-        Ok(snapshot)
+        })
     }
 }
 
