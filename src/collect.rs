@@ -2,6 +2,7 @@
 //! [`Snapshot`]. Everything above it sees only the [`SocketSource`] trait, so it can be fed
 //! recorded or synthetic snapshots.
 
+mod dedup;
 pub mod kernel;
 pub mod netlink;
 pub mod netns;
@@ -12,8 +13,7 @@ pub mod procs;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::time::SystemTime;
 
 use crate::model::{Snapshot, Socket, SourceKind, StateSet};
@@ -22,6 +22,7 @@ use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
 use procs::Attributor;
 
+pub use dedup::CookieDedup;
 pub use netns::NetnsTarget;
 
 /// Anything that yields snapshots: the kernel collector, or a recording in tests.
@@ -223,6 +224,7 @@ impl Sources {
         diag.dump_all(self.options.states, &mut |socket| {
             dedup.push(sockets, socket);
         })?;
+        dedup.finish(sockets);
         Ok(())
     }
 }
@@ -266,53 +268,6 @@ impl Sources {
     }
 }
 
-/// De-duplicates one dump by socket cookie. The kernel walks its hash tables in batches,
-/// so a socket that changes state during the walk (ESTABLISHED → TIME_WAIT moves it to
-/// another table, keeping its cookie) can be reported twice: the later sighting wins.
-#[derive(Debug, Default)]
-pub struct CookieDedup {
-    seen: HashMap<u64, usize, BuildHasherDefault<CookieHasher>>,
-}
-
-impl CookieDedup {
-    /// Forget the previous dump.
-    pub fn clear(&mut self) {
-        self.seen.clear();
-    }
-
-    /// Append `socket` to `sockets`, or replace the earlier sighting of the same cookie.
-    pub fn push(&mut self, sockets: &mut Vec<Socket>, socket: Socket) {
-        match self.seen.get(&socket.cookie) {
-            Some(&i) => sockets[i] = socket,
-            None => {
-                self.seen.insert(socket.cookie, sockets.len());
-                sockets.push(socket);
-            }
-        }
-    }
-}
-
-/// A hasher for socket cookies: they are already well-spread 64-bit counters, so one
-/// multiply is enough (SipHash would cost more than the dump parsing).
-#[derive(Default)]
-struct CookieHasher(u64);
-
-impl Hasher for CookieHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,12 +288,14 @@ mod tests {
         for s in [first, other, again] {
             dedup.push(&mut sockets, s);
         }
+        dedup.finish(&mut sockets);
         assert_eq!(sockets.len(), 2);
         assert_eq!(sockets[0].state, TcpState::TimeWait);
         assert_eq!(sockets[1].cookie, 8);
         dedup.clear();
         let mut next = Vec::new();
         dedup.push(&mut next, first);
+        dedup.finish(&mut next);
         assert_eq!(next.len(), 1);
     }
 }

@@ -238,6 +238,7 @@ impl Attributor {
             }
         }
         self.matches.write_owners(&self.owners, snapshot);
+        self.matches.release();
         snapshot.attribution = match self.stats.unreadable {
             0 => Attribution::Complete,
             unreadable => Attribution::Partial { unreadable },
