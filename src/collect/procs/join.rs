@@ -2,6 +2,7 @@
 //! merging two sorted lists — the sockets' inodes and the `(inode, pid)` pairs the
 //! descriptor tables hold — instead of a hash lookup per socket.
 
+use crate::aggregate::hash::FastMap;
 use crate::model::{Owners, Snapshot, Socket};
 
 /// Which processes hold which socket inodes: `(inode, pid)` pairs, as the descriptor
@@ -30,13 +31,18 @@ impl InodeOwners {
     }
 }
 
+/// Marks a socket no process is known to hold.
+const NO_RUN: u32 = u32::MAX;
+
 /// One snapshot matched against an [`InodeOwners`]; its buffers are reused across polls.
 #[derive(Clone, Debug, Default)]
 pub struct Matches {
     /// `inode << 32 | socket index` of every socket with an inode, sorted.
     keys: Vec<u64>,
-    /// `(socket index, first pair, pairs)` for every socket some process holds.
-    runs: Vec<(u32, u32, u32)>,
+    /// `(first pair, pairs)` of each socket some process holds.
+    runs: Vec<(u32, u32)>,
+    /// The run of each socket, by socket index ([`NO_RUN`] for none).
+    run_of: Vec<u32>,
     /// Inodes of snapshot sockets no process is known to hold, sorted.
     pub unexplained: Vec<u32>,
     /// Processes holding snapshot sockets, by pid, with how many they hold.
@@ -61,10 +67,13 @@ impl Matches {
         );
         self.keys.sort_unstable();
         self.runs.clear();
+        self.run_of.clear();
+        self.run_of.resize(sockets.len(), NO_RUN);
         self.unexplained.clear();
         let pairs = &owners.pairs;
         let mut at = 0;
-        let mut counts: Vec<u32> = Vec::new();
+        // Few processes hold many sockets: a small map, not a list of a million pids.
+        let mut counts: FastMap<u32, u32> = FastMap::default();
         for &key in &self.keys {
             let inode = (key >> 32) as u32;
             while at < pairs.len() && pairs[at].0 < inode {
@@ -75,17 +84,15 @@ impl Matches {
                 self.unexplained.push(inode);
                 continue;
             }
-            self.runs.push((key as u32, at as u32, len as u32));
-            counts.extend(pairs[at..at + len].iter().map(|(_, pid)| *pid));
-        }
-        counts.sort_unstable();
-        self.holders.clear();
-        for pid in counts {
-            match self.holders.last_mut() {
-                Some((last, n)) if *last == pid => *n += 1,
-                _ => self.holders.push((pid, 1)),
+            self.run_of[key as u32 as usize] = self.runs.len() as u32;
+            self.runs.push((at as u32, len as u32));
+            for (_, pid) in &pairs[at..at + len] {
+                *counts.entry(*pid).or_default() += 1;
             }
         }
+        self.holders.clear();
+        self.holders.extend(counts);
+        self.holders.sort_unstable();
     }
 
     /// Give back the per-socket buffers (a million sockets hold 20 MB in them); the next
@@ -93,6 +100,7 @@ impl Matches {
     pub fn release(&mut self) {
         self.keys = Vec::new();
         self.runs = Vec::new();
+        self.run_of = Vec::new();
     }
 
     /// Fill `snapshot.owner_index` and each socket's `owners` from the last [`Matches::find`]
@@ -100,19 +108,33 @@ impl Matches {
     /// holders missing from it (exited before their name was read) are left out.
     pub fn write_owners(&self, owners: &InodeOwners, snapshot: &mut Snapshot) {
         snapshot.owner_index.clear();
-        for socket in &mut snapshot.sockets {
+        // The index in `processes` of each holder (holders and processes are both by pid).
+        let index_of: FastMap<u32, u32> = snapshot
+            .processes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.pid, i as u32))
+            .collect();
+        let Snapshot {
+            sockets,
+            owner_index,
+            ..
+        } = snapshot;
+        // In snapshot order: one sequential pass over the sockets.
+        for (socket, &run) in sockets.iter_mut().zip(&self.run_of) {
             socket.owners = Owners::default();
-        }
-        for &(socket, first, len) in &self.runs {
-            let start = snapshot.owner_index.len();
+            let Some(&(first, len)) = self.runs.get(run as usize) else {
+                continue;
+            };
+            let start = owner_index.len();
             for (_, pid) in &owners.pairs[first as usize..(first + len) as usize] {
-                if let Ok(index) = snapshot.processes.binary_search_by_key(pid, |p| p.pid) {
-                    snapshot.owner_index.push(index as u32);
+                if let Some(&index) = index_of.get(pid) {
+                    owner_index.push(index);
                 }
             }
-            let len = snapshot.owner_index.len() - start;
+            let len = owner_index.len() - start;
             if len > 0 {
-                snapshot.sockets[socket as usize].owners = Owners {
+                socket.owners = Owners {
                     start: start as u32,
                     len: len as u32,
                 };
@@ -176,7 +198,7 @@ mod tests {
         assert_eq!(pids(0), [5]);
         assert!(pids(4).is_empty(), "pid 9 has no process entry");
         assert_eq!(snapshot.sockets[4].owners, Owners::default());
-        assert_eq!(snapshot.owner_index, [0, 1, 0]);
+        assert_eq!(snapshot.owner_index, [0, 0, 1]);
     }
 
     #[test]
