@@ -146,7 +146,11 @@ impl Attributor {
             return Ok(snapshot);
         };
         scan::list_pids(&proc_dir, &mut self.pids);
-        let walk = Walk::new(&proc_dir, &self.pids, &self.cache, poll);
+        // Linux 6.2+ reports a descriptor count, and this process has a few.
+        let counts_known = self.scanners[0]
+            .fd_count(&proc_dir, "self")
+            .is_ok_and(|n| n > 0);
+        let walk = Walk::new(&proc_dir, &self.pids, &self.cache, poll, counts_known);
         let [mine, helper] = &mut self.scanners;
         let (snapshot, outcomes) = std::thread::scope(|scope| {
             let helping = scope.spawn(|| walk.run(helper));

@@ -3,7 +3,7 @@
 //! reused, so the per-descriptor loop allocates nothing.
 
 use std::ffi::CStr;
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 use std::fs::File;
 use std::io::Read;
 use std::mem::MaybeUninit;
@@ -98,7 +98,7 @@ impl FdScanner {
         Ok(&self.buf)
     }
 
-    fn path(&mut self, pid: u32, file: &str) -> &str {
+    fn path(&mut self, pid: impl Display, file: &str) -> &str {
         self.path.clear();
         let _ = write!(self.path, "{pid}/{file}");
         &self.path
@@ -106,7 +106,7 @@ impl FdScanner {
 
     /// How many descriptors `pid` has open: the size `stat` reports for `/proc/PID/fd`
     /// (Linux 6.2 and later; 0 before, and for kernel threads).
-    pub(super) fn fd_count(&mut self, proc_dir: &OwnedFd, pid: u32) -> Result<u64, Errno> {
+    pub(super) fn fd_count(&mut self, proc_dir: &OwnedFd, pid: impl Display) -> Result<u64, Errno> {
         let path = self.path(pid, "fd");
         Ok(statat(proc_dir, path, AtFlags::empty())?.st_size as u64)
     }

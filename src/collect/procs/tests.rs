@@ -333,13 +333,30 @@ fn a_shared_socket_closed_by_one_holder_with_no_count_change_is_dropped_at_the_r
 fn a_table_is_trusted_only_for_the_same_process_with_a_known_unchanged_count() {
     use walk::still_valid;
     let cached = (Some(100), 12, 50);
-    assert!(still_valid(cached, Some(100), 12, 49));
-    assert!(!still_valid(cached, Some(101), 12, 49), "another process");
-    assert!(!still_valid(cached, Some(100), 13, 49), "a descriptor more");
-    assert!(!still_valid(cached, Some(100), 12, 50), "due for a re-read");
-    assert!(!still_valid(cached, None, 12, 49), "start time unreadable");
+    assert!(still_valid(cached, Some(100), 12, 49, true));
     assert!(
-        !still_valid((Some(100), 0, 50), Some(100), 0, 49),
+        !still_valid(cached, Some(101), 12, 49, true),
+        "another process"
+    );
+    assert!(
+        !still_valid(cached, Some(100), 13, 49, true),
+        "a descriptor more"
+    );
+    assert!(
+        !still_valid(cached, Some(100), 12, 50, true),
+        "due for a re-read"
+    );
+    assert!(
+        !still_valid(cached, None, 12, 49, true),
+        "start time unreadable"
+    );
+    let kernel_thread = (Some(100), 0, 50);
+    assert!(
+        still_valid(kernel_thread, Some(100), 0, 49, true),
+        "no descriptors"
+    );
+    assert!(
+        !still_valid(kernel_thread, Some(100), 0, 49, false),
         "count unknown (before 6.2)"
     );
 }

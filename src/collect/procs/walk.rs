@@ -27,22 +27,26 @@ pub(super) struct Walk<'a> {
     pids: &'a [u32],
     cache: &'a ProcessCache,
     poll: u64,
+    counts_known: bool,
     next: AtomicUsize,
 }
 
 impl<'a> Walk<'a> {
-    /// A walk over `pids` at `poll`, judging tables against `cache`.
+    /// A walk over `pids` at `poll`, judging tables against `cache`; `counts_known` when
+    /// the kernel reports descriptor counts (see [`still_valid`]).
     pub(super) fn new(
         proc_dir: &'a OwnedFd,
         pids: &'a [u32],
         cache: &'a ProcessCache,
         poll: u64,
+        counts_known: bool,
     ) -> Walk<'a> {
         Walk {
             proc_dir,
             pids,
             cache,
             poll,
+            counts_known,
             next: AtomicUsize::new(0),
         }
     }
@@ -74,6 +78,7 @@ impl<'a> Walk<'a> {
                 start_time,
                 fd_count,
                 self.poll,
+                self.counts_known,
             )
         });
         if unchanged {
@@ -85,16 +90,19 @@ impl<'a> Walk<'a> {
 
 /// Whether a table cached as `(start time, descriptor count, re-check poll)` still stands
 /// for a process seen now with `start_time` and `fd_count` at `poll`: the same process
-/// (known start time), a known and unchanged count, and not yet due for a re-read.
+/// (known start time), an unchanged count that means something (0 only when `counts_known`:
+/// the kernel reports counts, so 0 is a process without descriptors, a kernel thread), and
+/// not yet due for a re-read.
 pub(super) fn still_valid(
     (cached_start, cached_count, recheck_at): (Option<u64>, u64, u64),
     start_time: Option<u64>,
     fd_count: u64,
     poll: u64,
+    counts_known: bool,
 ) -> bool {
     start_time.is_some()
         && cached_start == start_time
-        && fd_count != 0
+        && (fd_count != 0 || counts_known)
         && cached_count == fd_count
         && poll < recheck_at
 }
