@@ -97,8 +97,8 @@ fn warn_about(collector: &Collector, snapshot: &Snapshot) {
     }
 }
 
-/// A one-shot poll: two polls `window` apart (the first only for counter rises), run
-/// through the rules. `keep` narrows the sockets the rules see (check's filters).
+/// A one-shot poll: two polls starting `window` apart (the first for counter rises and
+/// to fill the descriptor-table cache), run through the rules. `keep` narrows the sockets the rules see (check's filters).
 fn one_shot(
     cli: &Cli,
     args: &OneShotArgs,
@@ -113,7 +113,7 @@ fn one_shot(
         // other states itself.
         options.states = filter.state_set();
     }
-    let mut collector = Collector::open(options.clone())?;
+    let mut collector = Collector::open(options)?;
     let mut aggregator = Aggregator::from_config(&config);
     let narrow = |mut snapshot: Snapshot| {
         if let Some(filter) = keep {
@@ -128,11 +128,13 @@ fn one_shot(
         snapshot
     };
     if !args.window.is_zero() {
-        collector.set_processes(keep.is_some_and(|f| !f.processes.is_empty()));
+        // The first poll reads every descriptor table, so the second reads only those
+        // that changed; and polls start `window` apart, so a first poll slower than the
+        // window is not waited for on top of it.
+        let started = std::time::Instant::now();
         let first = collector.poll()?;
         aggregator.ingest(&narrow(first));
-        std::thread::sleep(args.window);
-        collector.set_processes(options.processes);
+        std::thread::sleep(args.window.saturating_sub(started.elapsed()));
     }
     let snapshot = collector.poll()?;
     warn_about(&collector, &snapshot);

@@ -2,6 +2,7 @@
 //! [`Snapshot`]. Everything above it sees only the [`SocketSource`] trait, so it can be fed
 //! recorded or synthetic snapshots.
 
+mod dedup;
 pub mod kernel;
 pub mod netlink;
 pub mod netns;
@@ -12,8 +13,7 @@ pub mod procs;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::time::SystemTime;
 
 use crate::model::{Snapshot, Socket, SourceKind, StateSet};
@@ -22,6 +22,7 @@ use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
 use procs::Attributor;
 
+pub use dedup::CookieDedup;
 pub use netns::NetnsTarget;
 
 /// Anything that yields snapshots: the kernel collector, or a recording in tests.
@@ -114,13 +115,19 @@ impl SocketSource for Recorded {
 /// [`Collector::open`]; polls then run on any thread.
 #[derive(Debug)]
 pub struct Collector {
+    sources: Sources,
+    attributor: Attributor,
+}
+
+/// Everything a poll reads besides /proc/*/fd.
+#[derive(Debug)]
+struct Sources {
     options: CollectOptions,
     host: String,
     sock_diag: Option<SockDiag>,
     proc_net: Option<ProcNetFiles>,
     fallback_reason: Option<String>,
     kernel: KernelFiles,
-    attributor: Attributor,
     dedup: CookieDedup,
 }
 
@@ -159,30 +166,55 @@ impl Collector {
             }
         };
         Ok(Collector {
-            host: nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-                .unwrap_or_default(),
-            options,
-            sock_diag,
-            proc_net,
-            fallback_reason,
-            kernel,
+            sources: Sources {
+                host: nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_default(),
+                options,
+                sock_diag,
+                proc_net,
+                fallback_reason,
+                kernel,
+                dedup: CookieDedup::default(),
+            },
             attributor: Attributor::new(),
-            dedup: CookieDedup::default(),
         })
     }
 
     /// Turn process attribution on or off for the next polls.
     pub fn set_processes(&mut self, on: bool) {
-        self.options.processes = on;
+        self.sources.options.processes = on;
     }
 
     /// Why the collector reads /proc/net/tcp instead of sock_diag, if it does.
     pub fn fallback_reason(&self) -> Option<&str> {
-        self.fallback_reason.as_deref()
+        self.sources.fallback_reason.as_deref()
     }
 
+    /// What the last poll's walk of /proc/*/fd did (all zero when it had none).
+    pub fn last_walk(&self) -> procs::WalkStats {
+        self.attributor.last_walk()
+    }
+}
+
+impl SocketSource for Collector {
+    /// One poll. With process attribution, /proc/*/fd is walked on a second thread while
+    /// this one dumps the sockets.
+    fn poll(&mut self) -> Result<Snapshot, CollectError> {
+        let Collector {
+            sources,
+            attributor,
+        } = self;
+        if sources.options.processes {
+            attributor.attribute_during(|| sources.snapshot())
+        } else {
+            sources.snapshot()
+        }
+    }
+}
+
+impl Sources {
     fn dump_netlink(&mut self, sockets: &mut Vec<Socket>) -> Result<(), DumpError> {
         let Some(diag) = self.sock_diag.as_mut() else {
             return Ok(());
@@ -192,12 +224,14 @@ impl Collector {
         diag.dump_all(self.options.states, &mut |socket| {
             dedup.push(sockets, socket);
         })?;
+        dedup.finish(sockets);
         Ok(())
     }
 }
 
-impl SocketSource for Collector {
-    fn poll(&mut self) -> Result<Snapshot, CollectError> {
+impl Sources {
+    /// The sockets, counters and limits of one poll, without owners.
+    fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
         let taken_at = SystemTime::now();
         let mut sockets = Vec::new();
         let mut source = SourceKind::Netlink;
@@ -221,7 +255,7 @@ impl SocketSource for Collector {
                 })?;
             sockets.retain(|s| self.options.states.contains(s.state));
         }
-        let mut snapshot = Snapshot {
+        Ok(Snapshot {
             taken_at: Some(taken_at),
             host: self.host.clone(),
             netns: self.options.netns.label(),
@@ -230,58 +264,7 @@ impl SocketSource for Collector {
             counters: self.kernel.counters(),
             limits: self.kernel.limits(),
             ..Snapshot::default()
-        };
-        if self.options.processes {
-            self.attributor.attribute(&mut snapshot);
-        }
-        Ok(snapshot)
-    }
-}
-
-/// De-duplicates one dump by socket cookie. The kernel walks its hash tables in batches,
-/// so a socket that changes state during the walk (ESTABLISHED → TIME_WAIT moves it to
-/// another table, keeping its cookie) can be reported twice: the later sighting wins.
-#[derive(Debug, Default)]
-pub struct CookieDedup {
-    seen: HashMap<u64, usize, BuildHasherDefault<CookieHasher>>,
-}
-
-impl CookieDedup {
-    /// Forget the previous dump.
-    pub fn clear(&mut self) {
-        self.seen.clear();
-    }
-
-    /// Append `socket` to `sockets`, or replace the earlier sighting of the same cookie.
-    pub fn push(&mut self, sockets: &mut Vec<Socket>, socket: Socket) {
-        match self.seen.get(&socket.cookie) {
-            Some(&i) => sockets[i] = socket,
-            None => {
-                self.seen.insert(socket.cookie, sockets.len());
-                sockets.push(socket);
-            }
-        }
-    }
-}
-
-/// A hasher for socket cookies: they are already well-spread 64-bit counters, so one
-/// multiply is enough (SipHash would cost more than the dump parsing).
-#[derive(Default)]
-struct CookieHasher(u64);
-
-impl Hasher for CookieHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        })
     }
 }
 
@@ -305,12 +288,14 @@ mod tests {
         for s in [first, other, again] {
             dedup.push(&mut sockets, s);
         }
+        dedup.finish(&mut sockets);
         assert_eq!(sockets.len(), 2);
         assert_eq!(sockets[0].state, TcpState::TimeWait);
         assert_eq!(sockets[1].cookie, 8);
         dedup.clear();
         let mut next = Vec::new();
         dedup.push(&mut next, first);
+        dedup.finish(&mut next);
         assert_eq!(next.len(), 1);
     }
 }

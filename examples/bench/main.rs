@@ -20,6 +20,7 @@
 mod holder;
 mod measure;
 mod netns;
+mod steady;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +61,9 @@ struct Args {
     /// without timing anything: for profiling by hand.
     #[arg(long)]
     hold: bool,
+    /// Library polls to time after the tools (what the dashboard pays per poll); 0 for none.
+    #[arg(long, default_value_t = 3)]
+    polls: u32,
 }
 
 fn main() -> ExitCode {
@@ -162,6 +166,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
             &rounds
         )
     );
+    if args.polls > 0 {
+        print!("{}", steady::measure(args.polls)?);
+    }
     Ok(())
 }
 

@@ -1,32 +1,79 @@
 //! Process attribution: which processes hold each socket, from `/proc/*/fd`.
 //!
-//! One walk per poll: every descriptor of every process is readlink'ed once, and
-//! `socket:[INODE]` targets whose inode belongs to the snapshot are kept. Sockets with
-//! inode 0 (TIME_WAIT, request sockets) belong to no process and are never looked up.
-//! `comm` and `cmdline` are read only for processes that hold a snapshot socket, and cached
-//! per pid and start time between polls.
+//! Every process's descriptor table is read — each `/proc/PID/fd/N` readlink'ed once and
+//! its `socket:[INODE]` targets kept — and the snapshot's sockets are joined to those
+//! inodes (see [`join`]). Sockets with inode 0 (TIME_WAIT, request sockets) belong to no
+//! process and are never looked up.
+//!
+//! # Incremental
+//!
+//! A full walk costs a syscall per descriptor: a second at a million sockets. So the
+//! tables are cached per pid, and at each poll a table is read again only when
+//!
+//! - the pid is new, or its start time (`/proc/PID/stat` field 22) changed: another process;
+//! - its descriptor count changed: the size `stat` reports for `/proc/PID/fd` (Linux 6.2+);
+//! - the snapshot holds a socket inode no cached table explains: then the tables not read
+//!   this poll are read, busiest first, until every such inode is found (or all are read —
+//!   inodes that nobody visible holds are remembered and do not trigger a search again);
+//! - or it was last read [`cache::RECHECK_POLLS`] polls ago (spread by pid).
+//!
+//! Checking a process costs four syscalls instead of one per descriptor. The limits:
+//! a process that, between two polls, closes and opens as many descriptors as it
+//! had — and whose new descriptors are all sockets some cached table already lists
+//! (a socket passed to it, or dup'ed, while another process holds it too) — keeps its old
+//! table until the re-check: it can miss being listed as a second owner, or stay listed
+//! as the owner of a socket it no longer holds while another process still does. A
+//! socket nobody held before is always found. On kernels before 6.2 (no descriptor count)
+//! every table is read every poll, as a full walk.
+//!
+//! The walk runs on a thread of its own while the caller dumps the sockets
+//! ([`Attributor::attribute_during`]), and the caller joins in when its dump is done.
+//! `comm` and `cmdline` are read only for processes that hold a snapshot socket, and
+//! cached with the table.
 
 mod cache;
+pub mod join;
 mod scan;
+mod walk;
 
-use std::hash::Hasher;
+use std::convert::Infallible;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use rustix::fs::{Mode, OFlags, open};
 
 use crate::model::{Attribution, Owners, Snapshot};
 use cache::ProcessCache;
-use scan::{FdScanner, InodeSet};
+use join::{InodeOwners, Matches, sorted_difference};
+use scan::FdScanner;
+use walk::{Outcome, Walk};
+
+/// What the last poll's walk did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalkStats {
+    /// Processes listed.
+    pub processes: usize,
+    /// Descriptor tables read (the others were taken from the cache).
+    pub tables_read: usize,
+    /// Descriptors readlink'ed.
+    pub descriptors_read: u64,
+    /// Processes whose descriptors could not be read.
+    pub unreadable: u32,
+}
 
 /// Maps socket inodes to the processes holding them; keeps a per-pid cache between polls.
 #[derive(Debug)]
 pub struct Attributor {
     proc_root: PathBuf,
-    scanner: FdScanner,
+    scanners: [FdScanner; 2],
     cache: ProcessCache,
-    wanted: InodeSet,
-    hits: Vec<(u32, u32)>,
+    owners: InodeOwners,
+    owners_stale: bool,
+    matches: Matches,
+    known_unowned: Vec<u32>,
     pids: Vec<u32>,
+    poll: u64,
+    stats: WalkStats,
 }
 
 impl Default for Attributor {
@@ -45,17 +92,26 @@ impl Attributor {
     pub fn with_proc_root(root: impl Into<PathBuf>) -> Attributor {
         Attributor {
             proc_root: root.into(),
-            scanner: FdScanner::new(),
+            scanners: [FdScanner::new(), FdScanner::new()],
             cache: ProcessCache::default(),
-            wanted: InodeSet::default(),
-            hits: Vec::new(),
+            owners: InodeOwners::default(),
+            owners_stale: true,
+            matches: Matches::default(),
+            known_unowned: Vec::new(),
             pids: Vec::new(),
+            poll: 0,
+            stats: WalkStats::default(),
         }
     }
 
-    /// How many processes the per-pid cache holds (those that held sockets at the last poll).
+    /// How many processes have their identity cached (those that held sockets at the last poll).
     pub fn cached_processes(&self) -> usize {
-        self.cache.len()
+        self.cache.identities()
+    }
+
+    /// What the last poll's walk did.
+    pub fn last_walk(&self) -> WalkStats {
+        self.stats
     }
 
     /// Fill `snapshot.processes`, `owner_index`, each socket's `owners` and `attribution`.
@@ -63,102 +119,142 @@ impl Attributor {
     /// Processes come out sorted by pid, and so does each socket's owner list. When the
     /// proc root itself cannot be opened, attribution is [`Attribution::Skipped`].
     pub fn attribute(&mut self, snapshot: &mut Snapshot) {
-        snapshot.processes.clear();
-        snapshot.owner_index.clear();
-        for socket in &mut snapshot.sockets {
-            socket.owners = Owners::default();
-        }
-        self.wanted.clear();
-        self.wanted.extend(
-            snapshot
-                .sockets
-                .iter()
-                .map(|s| s.inode)
-                .filter(|inode| *inode != 0),
-        );
-        if self.wanted.is_empty() {
-            snapshot.attribution = Attribution::Complete;
-            return;
-        }
+        let taken = std::mem::take(snapshot);
+        let result: Result<Snapshot, Infallible> = self.attribute_during(|| Ok(taken));
+        let Ok(attributed) = result;
+        *snapshot = attributed;
+    }
+
+    /// Run `collect` (the socket dump) on this thread while the descriptor tables are
+    /// walked on another, help the walk when `collect` is done, then attribute the
+    /// snapshot it returned as [`Attributor::attribute`] does. An error from `collect`
+    /// is returned as is, and the rest of the walk skipped.
+    pub fn attribute_during<E>(
+        &mut self,
+        collect: impl FnOnce() -> Result<Snapshot, E>,
+    ) -> Result<Snapshot, E> {
+        self.poll += 1;
+        let poll = self.poll;
         let Ok(proc_dir) = open(
             &self.proc_root,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         ) else {
+            let mut snapshot = collect()?;
+            clear_owners(&mut snapshot);
             snapshot.attribution = Attribution::Skipped;
-            return;
+            return Ok(snapshot);
         };
+        scan::list_pids(&proc_dir, &mut self.pids);
+        // Linux 6.2+ reports a descriptor count, and this process has a few.
+        let counts_known = self.scanners[0]
+            .fd_count(&proc_dir, "self")
+            .is_ok_and(|n| n > 0);
+        let walk = Walk::new(&proc_dir, &self.pids, &self.cache, poll, counts_known);
+        let [mine, helper] = &mut self.scanners;
+        let (snapshot, outcomes) = std::thread::scope(|scope| {
+            let helping = scope.spawn(|| walk.run(helper));
+            let snapshot = collect();
+            if snapshot.is_err() {
+                walk.abandon();
+            }
+            let mut outcomes = walk.run(mine);
+            match helping.join() {
+                Ok(theirs) => outcomes.extend(theirs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            (snapshot, outcomes)
+        });
+        let mut snapshot = snapshot?;
+        self.stats = WalkStats {
+            processes: self.pids.len(),
+            ..WalkStats::default()
+        };
+        for (pid, outcome) in outcomes {
+            self.apply(pid, outcome);
+        }
+        self.owners_stale |= self.cache.end_poll(poll);
+        self.finish(&proc_dir, &mut snapshot);
+        Ok(snapshot)
+    }
 
-        self.hits.clear();
-        let unreadable = self.scanner.scan(&proc_dir, &self.wanted, &mut self.hits);
-        // Sorted by inode then pid: each socket's owners are one sorted, duplicate-free run.
-        self.hits.sort_unstable();
-        self.hits.dedup();
+    fn apply(&mut self, pid: u32, outcome: Outcome) {
+        match outcome {
+            Outcome::Unchanged => self.cache.keep(pid, self.poll),
+            Outcome::Read(table) => {
+                self.stats.tables_read += 1;
+                self.stats.descriptors_read += table.descriptors;
+                self.owners_stale |= self.cache.store(pid, table, self.poll);
+            }
+            Outcome::Unreadable => {
+                self.stats.unreadable += 1;
+                self.owners_stale |= self.cache.remove(pid);
+            }
+            Outcome::Gone => self.owners_stale |= self.cache.remove(pid),
+        }
+    }
 
-        self.pids.clear();
-        self.pids.extend(self.hits.iter().map(|(_, pid)| *pid));
-        self.pids.sort_unstable();
-        self.pids.dedup();
-        self.cache.begin_poll();
-        for &pid in &self.pids {
-            if let Some(process) = self.cache.lookup(&proc_dir, pid) {
+    fn rebuild_owners(&mut self) {
+        if self.owners_stale {
+            let pairs = self
+                .cache
+                .iter()
+                .flat_map(|(pid, e)| e.sockets.iter().map(move |inode| (*inode, pid)))
+                .collect();
+            self.owners = InodeOwners::from_pairs(pairs);
+            self.owners_stale = false;
+        }
+    }
+
+    /// Join the snapshot to the cached tables, looking further for sockets nobody is
+    /// known to hold, then read the identity of every holder.
+    fn finish(&mut self, proc_dir: &OwnedFd, snapshot: &mut Snapshot) {
+        clear_owners(snapshot);
+        if !Matches::wanted(&snapshot.sockets) {
+            self.cache.set_matched(&[]);
+            snapshot.attribution = Attribution::Complete;
+            return;
+        }
+        self.rebuild_owners();
+        self.matches.find(&snapshot.sockets, &self.owners);
+        let mut missing = sorted_difference(&self.matches.unexplained, &self.known_unowned);
+        if !missing.is_empty() {
+            for pid in self.cache.unread_at(self.poll) {
+                let outcome = walk::read_fresh(&mut self.scanners[0], proc_dir, pid);
+                if let Outcome::Read(table) = &outcome {
+                    missing.retain(|inode| table.sockets.binary_search(inode).is_err());
+                }
+                self.apply(pid, outcome);
+                if missing.is_empty() {
+                    break;
+                }
+            }
+            if self.owners_stale {
+                self.rebuild_owners();
+                self.matches.find(&snapshot.sockets, &self.owners);
+            }
+        }
+        self.known_unowned.clone_from(&self.matches.unexplained);
+        self.cache.set_matched(&self.matches.holders);
+        for &(pid, _) in &self.matches.holders {
+            if let Some(process) = self.cache.identity(&mut self.scanners[0], proc_dir, pid) {
                 snapshot.processes.push(process);
             }
         }
-        self.cache.end_poll();
-
-        let processes = &snapshot.processes;
-        for socket in &mut snapshot.sockets {
-            if socket.inode == 0 {
-                continue;
-            }
-            let first = self
-                .hits
-                .partition_point(|(inode, _)| *inode < socket.inode);
-            let start = snapshot.owner_index.len();
-            for (_, pid) in self.hits[first..]
-                .iter()
-                .take_while(|(inode, _)| *inode == socket.inode)
-            {
-                // A process that exited before its comm was read is not in the table.
-                if let Ok(index) = processes.binary_search_by_key(pid, |p| p.pid) {
-                    snapshot.owner_index.push(index as u32);
-                }
-            }
-            let len = snapshot.owner_index.len() - start;
-            if len > 0 {
-                socket.owners = Owners {
-                    start: start as u32,
-                    len: len as u32,
-                };
-            }
-        }
-        snapshot.attribution = if unreadable == 0 {
-            Attribution::Complete
-        } else {
-            Attribution::Partial { unreadable }
+        self.matches.write_owners(&self.owners, snapshot);
+        self.matches.release();
+        snapshot.attribution = match self.stats.unreadable {
+            0 => Attribution::Complete,
+            unreadable => Attribution::Partial { unreadable },
         };
     }
 }
 
-/// A hasher for socket inodes: small sequential integers, so one multiply spreads them
-/// well enough, far cheaper than SipHash on a million lookups.
-#[derive(Default)]
-struct InodeHasher(u64);
-
-impl Hasher for InodeHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+fn clear_owners(snapshot: &mut Snapshot) {
+    snapshot.processes.clear();
+    snapshot.owner_index.clear();
+    for socket in &mut snapshot.sockets {
+        socket.owners = Owners::default();
     }
 }
 

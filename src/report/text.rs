@@ -50,9 +50,6 @@ pub fn header(snapshot: &Snapshot) -> String {
     line
 }
 
-/// Bytes of table lines gathered before each write.
-const CHUNK: usize = 64 * 1024;
-
 /// Render the whole report for the sockets of `snapshot` that pass `filter`: the header,
 /// the anomalies (most severe first), the count per state, the socket table.
 pub fn render(
@@ -79,31 +76,21 @@ pub fn render(
     }
     writeln!(out)?;
 
-    let order = rows::listing_order(snapshot, filter);
+    let with_process = snapshot.attribution != Attribution::Skipped;
+    let listing = rows::Listing::new(snapshot, filter, with_process);
     if !filter.is_empty() {
         writeln!(
             out,
             "{} of {} sockets match the filters.",
-            grouped(order.len() as u64),
+            grouped(listing.len() as u64),
             grouped(snapshot.sockets.len() as u64)
         )?;
         writeln!(out)?;
     }
-    if order.is_empty() {
+    if listing.len() == 0 {
         return Ok(());
     }
-    let with_process = snapshot.attribution != Attribution::Skipped;
-    let mut table = rows::Table::new(snapshot, &order, with_process);
-    let mut chunk = Vec::with_capacity(CHUNK + 1024);
-    table.title(&mut chunk);
-    for &i in &order {
-        table.row(&snapshot.sockets[i as usize], &mut chunk);
-        if chunk.len() >= CHUNK {
-            out.write_all(&chunk)?;
-            chunk.clear();
-        }
-    }
-    out.write_all(&chunk)
+    listing.write(out)
 }
 
 #[cfg(test)]

@@ -1,112 +1,188 @@
-//! Per-pid identity cache: a process's `comm` and `cmdline`, keyed by pid *and* start time
-//! (`/proc/PID/stat` field 22), so a pid the kernel hands to a new process is read afresh.
+//! The per-pid cache: what each process's descriptor table held when it was last read, and
+//! the identity (`comm`, `cmdline`) of the processes that hold snapshot sockets. Entries
+//! are keyed by pid and start time (`/proc/PID/stat` field 22), so a pid the kernel hands
+//! to a new process is read afresh.
 
 use std::collections::HashMap;
-use std::fmt::Write;
-use std::fs::File;
-use std::io::Read;
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{Mode, OFlags, openat};
-
-use super::scan::{Failure, classify};
+use super::scan::{Failure, FdScanner};
 use crate::model::Process;
 
-/// One cached process and the poll that last saw it.
+/// Polls between two readings of a descriptor table whose count did not change (see
+/// [`super`]'s notes on the change signal); spread by pid so they do not come at once.
+pub(super) const RECHECK_POLLS: u64 = 60;
+
+/// One process's descriptor table as last read.
 #[derive(Debug)]
-struct Entry {
-    start_time: u64,
-    process: Process,
-    generation: u64,
+pub(super) struct Entry {
+    /// Start time when the table was read; `None` when `/proc/PID/stat` was unreadable
+    /// (the table is then read again every poll).
+    pub start_time: Option<u64>,
+    /// Descriptors open when the table was read (`stat` size of `/proc/PID/fd`; 0: unknown).
+    pub fd_count: u64,
+    /// Socket inodes among its descriptors, sorted, without duplicates.
+    pub sockets: Vec<u32>,
+    /// Poll at which the table is read again even if its count did not change.
+    pub recheck_at: u64,
+    /// Poll that last read the table.
+    pub read_at: u64,
+    /// Poll that last listed the pid.
+    pub seen_at: u64,
+    /// Snapshot sockets it held at the last poll (the busiest are searched first).
+    pub matched: u32,
+    /// comm and cmdline, once read while it held snapshot sockets.
+    pub process: Option<Process>,
 }
 
-/// comm/cmdline of the processes that held sockets at the last poll.
+/// A freshly read descriptor table.
+#[derive(Debug)]
+pub(super) struct Table {
+    pub start_time: Option<u64>,
+    pub fd_count: u64,
+    pub sockets: Vec<u32>,
+    pub descriptors: u64,
+}
+
+/// Every process seen at the last poll.
 #[derive(Debug, Default)]
 pub(super) struct ProcessCache {
     entries: HashMap<u32, Entry>,
-    generation: u64,
-    path: String,
-    buf: Vec<u8>,
 }
 
 impl ProcessCache {
-    /// Start a poll: entries not looked up before [`ProcessCache::end_poll`] are dropped.
-    pub(super) fn begin_poll(&mut self) {
-        self.generation += 1;
+    /// The entry of `pid`.
+    pub(super) fn get(&self, pid: u32) -> Option<&Entry> {
+        self.entries.get(&pid)
     }
 
-    /// Forget the processes this poll did not ask about.
-    pub(super) fn end_poll(&mut self) {
-        let generation = self.generation;
-        self.entries.retain(|_, e| e.generation == generation);
+    /// Every entry.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        self.entries.iter().map(|(pid, e)| (*pid, e))
     }
 
-    /// How many processes are cached.
-    pub(super) fn len(&self) -> usize {
-        self.entries.len()
+    /// How many processes have their identity cached.
+    pub(super) fn identities(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.process.is_some())
+            .count()
     }
 
-    /// The process `pid`, from the cache when its start time is unchanged, else read from
-    /// `proc_dir`. `None` when it has exited.
-    pub(super) fn lookup(&mut self, proc_dir: &OwnedFd, pid: u32) -> Option<Process> {
-        let start_time = match self.read(proc_dir, pid, "stat") {
-            Ok(()) => parse_start_time(&self.buf),
-            Err(Failure::Vanished) => return None,
-            Err(Failure::Unreadable) => None,
-        };
-        if let (Some(start), Some(entry)) = (start_time, self.entries.get_mut(&pid))
-            && entry.start_time == start
-        {
-            entry.generation = self.generation;
-            return Some(entry.process.clone());
+    /// `pid` was listed at `poll` and its table did not need reading.
+    pub(super) fn keep(&mut self, pid: u32, poll: u64) {
+        if let Some(e) = self.entries.get_mut(&pid) {
+            e.seen_at = poll;
         }
-        let comm = match self.read(proc_dir, pid, "comm") {
-            Ok(()) => comm_text(&self.buf),
+    }
+
+    /// Store a table read at `poll`. Returns whether the socket inodes changed.
+    pub(super) fn store(&mut self, pid: u32, table: Table, poll: u64) -> bool {
+        let recheck_at = poll + RECHECK_POLLS + u64::from(pid) % RECHECK_POLLS;
+        match self.entries.get_mut(&pid) {
+            Some(e) => {
+                if e.start_time != table.start_time || table.start_time.is_none() {
+                    e.process = None;
+                }
+                let changed = e.sockets != table.sockets;
+                e.start_time = table.start_time;
+                e.fd_count = table.fd_count;
+                e.sockets = table.sockets;
+                e.recheck_at = recheck_at;
+                e.read_at = poll;
+                e.seen_at = poll;
+                changed
+            }
+            None => {
+                let changed = !table.sockets.is_empty();
+                self.entries.insert(
+                    pid,
+                    Entry {
+                        start_time: table.start_time,
+                        fd_count: table.fd_count,
+                        sockets: table.sockets,
+                        recheck_at,
+                        read_at: poll,
+                        seen_at: poll,
+                        matched: 0,
+                        process: None,
+                    },
+                );
+                changed
+            }
+        }
+    }
+
+    /// Forget `pid` (it exited, or its table is unreadable). Returns whether it held sockets.
+    pub(super) fn remove(&mut self, pid: u32) -> bool {
+        self.entries
+            .remove(&pid)
+            .is_some_and(|e| !e.sockets.is_empty())
+    }
+
+    /// Forget the pids `poll` did not list. Returns whether any of them held sockets.
+    pub(super) fn end_poll(&mut self, poll: u64) -> bool {
+        let mut changed = false;
+        self.entries.retain(|_, e| {
+            let keep = e.seen_at == poll;
+            changed |= !keep && !e.sockets.is_empty();
+            keep
+        });
+        changed
+    }
+
+    /// Pids listed at `poll` whose table was not read at it, busiest first: where a socket
+    /// nobody is known to hold is looked for.
+    pub(super) fn unread_at(&self, poll: u64) -> Vec<u32> {
+        let mut pids: Vec<(u32, u32)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.seen_at == poll && e.read_at != poll)
+            .map(|(pid, e)| (*pid, e.matched))
+            .collect();
+        pids.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        pids.into_iter().map(|(pid, _)| pid).collect()
+    }
+
+    /// Record how many snapshot sockets each process holds (`matched`, by pid, sorted) and
+    /// drop the identity of those that hold none.
+    pub(super) fn set_matched(&mut self, matched: &[(u32, u32)]) {
+        for (pid, e) in &mut self.entries {
+            e.matched = matched
+                .binary_search_by_key(pid, |(p, _)| *p)
+                .map_or(0, |i| matched[i].1);
+            if e.matched == 0 {
+                e.process = None;
+            }
+        }
+    }
+
+    /// The identity of `pid`, from the cache or read now; `None` when it has exited.
+    pub(super) fn identity(
+        &mut self,
+        scanner: &mut FdScanner,
+        proc_dir: &OwnedFd,
+        pid: u32,
+    ) -> Option<Process> {
+        let entry = self.entries.get_mut(&pid)?;
+        if let Some(process) = &entry.process {
+            return Some(process.clone());
+        }
+        let comm = match scanner.read(proc_dir, pid, "comm") {
+            Ok(raw) => comm_text(raw),
             Err(Failure::Vanished) => return None,
             Err(Failure::Unreadable) => String::new(),
         };
-        let cmdline = match self.read(proc_dir, pid, "cmdline") {
-            Ok(()) => cmdline_text(&self.buf),
+        let cmdline = match scanner.read(proc_dir, pid, "cmdline") {
+            Ok(raw) => cmdline_text(raw),
             Err(Failure::Vanished) => return None,
             Err(Failure::Unreadable) => String::new(),
         };
         let process = Process { pid, comm, cmdline };
-        match start_time {
-            Some(start_time) => {
-                self.entries.insert(
-                    pid,
-                    Entry {
-                        start_time,
-                        process: process.clone(),
-                        generation: self.generation,
-                    },
-                );
-            }
-            None => {
-                self.entries.remove(&pid);
-            }
+        if entry.start_time.is_some() {
+            entry.process = Some(process.clone());
         }
         Some(process)
-    }
-
-    /// Read `/proc/PID/<file>` into `self.buf`.
-    fn read(&mut self, proc_dir: &OwnedFd, pid: u32, file: &str) -> Result<(), Failure> {
-        self.path.clear();
-        let _ = write!(self.path, "{pid}/{file}");
-        self.buf.clear();
-        let fd = openat(
-            proc_dir,
-            self.path.as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(classify)?;
-        File::from(fd).read_to_end(&mut self.buf).map_err(|e| {
-            e.raw_os_error().map_or(Failure::Unreadable, |n| {
-                classify(rustix::io::Errno::from_raw_os_error(n))
-            })
-        })?;
-        Ok(())
     }
 }
 

@@ -1,20 +1,16 @@
-//! The descriptor walk: every `/proc/PID/fd/N` readlink'ed once, socket inodes of interest
-//! collected as `(inode, pid)` pairs. Buffers live in [`FdScanner`] and are reused, so the
-//! per-descriptor loop allocates nothing.
+//! Reading one process's descriptor table: every `/proc/PID/fd/N` readlink'ed once, the
+//! inodes of its `socket:[INODE]` targets kept. Buffers live in [`FdScanner`] and are
+//! reused, so the per-descriptor loop allocates nothing.
 
-use std::collections::HashSet;
-use std::fmt::Write;
-use std::hash::BuildHasherDefault;
+use std::ffi::CStr;
+use std::fmt::{Display, Write};
+use std::fs::File;
+use std::io::Read;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{Mode, OFlags, RawDir, openat, readlinkat_raw};
+use rustix::fs::{AtFlags, Mode, OFlags, RawDir, openat, readlinkat_raw, statat};
 use rustix::io::Errno;
-
-use super::InodeHasher;
-
-/// Socket inodes the snapshot holds.
-pub(super) type InodeSet = HashSet<u32, BuildHasherDefault<InodeHasher>>;
 
 /// `getdents64` buffer: a /proc/PID/fd entry is ~24 bytes, so ~1,300 descriptors per call.
 const DIRENT_BUFFER: usize = 32 * 1024;
@@ -54,18 +50,17 @@ pub(super) fn socket_inode(target: &[u8]) -> Option<u32> {
     u32::try_from(value).ok()
 }
 
-/// Reusable buffers for the walk.
+/// Reusable buffers for reading descriptor tables and small /proc files; one per walking
+/// thread.
 pub(super) struct FdScanner {
     dirents: Vec<MaybeUninit<u8>>,
     path: String,
-    pids: Vec<u32>,
+    buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for FdScanner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FdScanner")
-            .field("pids", &self.pids.len())
-            .finish_non_exhaustive()
+        f.debug_struct("FdScanner").finish_non_exhaustive()
     }
 }
 
@@ -75,50 +70,149 @@ impl FdScanner {
         FdScanner {
             dirents: vec![MaybeUninit::uninit(); DIRENT_BUFFER],
             path: String::with_capacity(32),
-            pids: Vec::new(),
+            buf: Vec::with_capacity(1024),
         }
     }
 
-    /// Walk every process under `proc_dir` and append `(inode, pid)` for each descriptor
-    /// that is a socket in `wanted`. Returns how many processes' descriptors were unreadable.
-    pub(super) fn scan(
+    /// The contents of `/proc/PID/<file>`.
+    pub(super) fn read(
         &mut self,
         proc_dir: &OwnedFd,
-        wanted: &InodeSet,
-        hits: &mut Vec<(u32, u32)>,
-    ) -> u32 {
-        let FdScanner {
-            dirents,
+        pid: u32,
+        file: &str,
+    ) -> Result<&[u8], Failure> {
+        let path = self.path(pid, file);
+        let fd = openat(
+            proc_dir,
             path,
-            pids,
-        } = self;
-        list_pids(proc_dir, dirents, pids);
-        let mut unreadable = 0;
-        for &pid in pids.iter() {
-            path.clear();
-            let _ = write!(path, "{pid}/fd");
-            let result = openat(
-                proc_dir,
-                path.as_str(),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .and_then(|fd_dir| scan_fds(&fd_dir, pid, dirents, wanted, hits));
-            if let Err(errno) = result
-                && classify(errno) == Failure::Unreadable
-            {
-                unreadable += 1;
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(classify)?;
+        self.buf.clear();
+        File::from(fd).read_to_end(&mut self.buf).map_err(|e| {
+            e.raw_os_error().map_or(Failure::Unreadable, |n| {
+                classify(Errno::from_raw_os_error(n))
+            })
+        })?;
+        Ok(&self.buf)
+    }
+
+    fn path(&mut self, pid: impl Display, file: &str) -> &str {
+        self.path.clear();
+        let _ = write!(self.path, "{pid}/{file}");
+        &self.path
+    }
+
+    /// How many descriptors `pid` has open: the size `stat` reports for `/proc/PID/fd`
+    /// (Linux 6.2 and later; 0 before, and for kernel threads).
+    pub(super) fn fd_count(&mut self, proc_dir: &OwnedFd, pid: impl Display) -> Result<u64, Errno> {
+        let path = self.path(pid, "fd");
+        Ok(statat(proc_dir, path, AtFlags::empty())?.st_size as u64)
+    }
+
+    /// Append the socket inodes among `pid`'s descriptors to `inodes`; returns how many
+    /// descriptors were read. A descriptor closed under us is skipped; any other failure
+    /// ends the scan with its errno.
+    ///
+    /// With the descriptor count known (`fd_count` > 0), descriptors are looked up by
+    /// number from 0 until that many were found, without listing the directory: a listing
+    /// of /proc/PID/fd looks up every entry just to report its inode number, which costs
+    /// as much again as the readlinks. Tables with holes fall back to the listing for the
+    /// numbers above the last one probed.
+    pub(super) fn socket_inodes(
+        &mut self,
+        proc_dir: &OwnedFd,
+        pid: u32,
+        fd_count: u64,
+        inodes: &mut Vec<u32>,
+    ) -> Result<u64, Errno> {
+        let path = self.path(pid, "fd");
+        let fd_dir = openat(
+            proc_dir,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut found = 0;
+        let mut next = 0u64;
+        let mut misses = 0;
+        let miss_limit = (fd_count / 8).max(32);
+        while found < fd_count {
+            let mut name = [0u8; 24];
+            let len = decimal(next, &mut name);
+            let name = CStr::from_bytes_with_nul(&name[..=len]).map_err(|_| Errno::INVAL)?;
+            next += 1;
+            match read_socket_link(&fd_dir, name, inodes) {
+                Ok(()) => found += 1,
+                Err(Errno::NOENT) => {
+                    misses += 1;
+                    if misses > miss_limit {
+                        break;
+                    }
+                }
+                Err(errno) => return Err(errno),
             }
         }
-        unreadable
+        if fd_count > 0 && found == fd_count {
+            return Ok(found);
+        }
+        let mut dir = RawDir::new(fd_dir.as_fd(), &mut self.dirents);
+        while let Some(entry) = dir.next() {
+            let entry = entry?;
+            let name = entry.file_name();
+            let number = std::str::from_utf8(name.to_bytes())
+                .ok()
+                .and_then(|n| n.parse::<u64>().ok());
+            if number.is_none_or(|n| n < next) {
+                // "." and "..", or probed already.
+                continue;
+            }
+            match read_socket_link(&fd_dir, name, inodes) {
+                Ok(()) => found += 1,
+                Err(Errno::NOENT) => {}
+                Err(errno) => return Err(errno),
+            }
+        }
+        Ok(found)
     }
 }
 
+/// Readlink one descriptor and append its inode to `inodes` if it is a socket.
+fn read_socket_link(fd_dir: &OwnedFd, name: &CStr, inodes: &mut Vec<u32>) -> Result<(), Errno> {
+    let mut link = [0u8; LINK_BUFFER];
+    let len = readlinkat_raw(fd_dir, name, &mut link[..])?;
+    if let Some(inode) = socket_inode(&link[..len.min(LINK_BUFFER)]) {
+        inodes.push(inode);
+    }
+    Ok(())
+}
+
+/// Write `n` in decimal at the start of `out`, NUL-terminated; returns its length.
+fn decimal(mut n: u64, out: &mut [u8; 24]) -> usize {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..len].iter().rev().enumerate() {
+        out[i] = *d;
+    }
+    out[len] = 0;
+    len
+}
+
 /// The numeric entries of the proc root, in directory order.
-fn list_pids(proc_dir: &OwnedFd, dirents: &mut [MaybeUninit<u8>], pids: &mut Vec<u32>) {
+pub(super) fn list_pids(proc_dir: &OwnedFd, pids: &mut Vec<u32>) {
     pids.clear();
+    let mut dirents = vec![MaybeUninit::uninit(); DIRENT_BUFFER];
     // The proc root handle is opened fresh for each walk, so it starts at offset 0.
-    let mut dir = RawDir::new(proc_dir.as_fd(), dirents);
+    let mut dir = RawDir::new(proc_dir.as_fd(), &mut dirents);
     while let Some(Ok(entry)) = dir.next() {
         let name = entry.file_name().to_bytes();
         if !name.is_empty()
@@ -130,36 +224,4 @@ fn list_pids(proc_dir: &OwnedFd, dirents: &mut [MaybeUninit<u8>], pids: &mut Vec
             pids.push(pid);
         }
     }
-}
-
-/// Readlink every descriptor of one process. A descriptor closed under us is skipped;
-/// any other failure ends this process's scan with its errno.
-fn scan_fds(
-    fd_dir: &OwnedFd,
-    pid: u32,
-    dirents: &mut [MaybeUninit<u8>],
-    wanted: &InodeSet,
-    hits: &mut Vec<(u32, u32)>,
-) -> Result<(), Errno> {
-    let mut link = [0u8; LINK_BUFFER];
-    let mut dir = RawDir::new(fd_dir.as_fd(), dirents);
-    while let Some(entry) = dir.next() {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_bytes().first() == Some(&b'.') {
-            continue;
-        }
-        match readlinkat_raw(fd_dir, name, &mut link[..]) {
-            Ok(len) => {
-                if let Some(inode) = socket_inode(&link[..len.min(LINK_BUFFER)])
-                    && wanted.contains(&inode)
-                {
-                    hits.push((inode, pid));
-                }
-            }
-            Err(Errno::NOENT) => {}
-            Err(errno) => return Err(errno),
-        }
-    }
-    Ok(())
 }

@@ -189,6 +189,191 @@ fn cached_identity_is_reused_until_the_pid_gets_a_new_start_time() {
     assert_eq!(attributor.cached_processes(), 0);
 }
 
+fn snapshot_of(inodes: &[u32]) -> Snapshot {
+    Snapshot {
+        sockets: inodes
+            .iter()
+            .map(|i| socket(TcpState::Established, *i))
+            .collect(),
+        ..Snapshot::default()
+    }
+}
+
+fn owners_by_socket(snapshot: &Snapshot) -> Vec<Vec<u32>> {
+    (0..snapshot.sockets.len())
+        .map(|i| owner_pids(snapshot, i))
+        .collect()
+}
+
+#[test]
+fn a_poll_without_churn_reads_no_descriptor_table() {
+    let fake = FakeProc::new();
+    fake.process(10, "a", b"a\0", 1, &["socket:[1]", "/dev/null"]);
+    fake.process(11, "b", b"b\0", 2, &["socket:[2]", "socket:[3]"]);
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    let mut snapshot = snapshot_of(&[1, 2, 3]);
+    attributor.attribute(&mut snapshot);
+    assert_eq!(
+        attributor.last_walk(),
+        WalkStats {
+            processes: 2,
+            tables_read: 2,
+            descriptors_read: 4,
+            unreadable: 0
+        }
+    );
+    let mut again = snapshot_of(&[1, 2, 3]);
+    attributor.attribute(&mut again);
+    assert_eq!(
+        attributor.last_walk(),
+        WalkStats {
+            processes: 2,
+            tables_read: 0,
+            descriptors_read: 0,
+            unreadable: 0
+        }
+    );
+    assert_eq!(owners_by_socket(&again), [vec![10], vec![11], vec![11]]);
+    assert_eq!(again.processes, snapshot.processes);
+}
+
+#[test]
+fn a_socket_opened_after_the_first_poll_is_picked_up() {
+    let fake = FakeProc::new();
+    fake.process(10, "server", b"server\0", 1, &["socket:[1]"]);
+    fake.process(11, "idle", b"idle\0", 2, &["/dev/null"]);
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    attributor.attribute(&mut snapshot_of(&[1]));
+
+    // Same descriptor count on this file system (a directory's size does not follow its
+    // entries here): the socket nobody is known to hold sends the walk looking for it.
+    symlink("socket:[2]", fake.root().join("10/fd/1")).unwrap();
+    let mut snapshot = snapshot_of(&[1, 2]);
+    attributor.attribute(&mut snapshot);
+    assert_eq!(owners_by_socket(&snapshot), [vec![10], vec![10]]);
+    assert_eq!(
+        attributor.last_walk().tables_read,
+        1,
+        "the busiest process first, then stop"
+    );
+
+    // A socket nobody visible holds is searched for once, not at every poll.
+    let mut snapshot = snapshot_of(&[1, 2, 99]);
+    attributor.attribute(&mut snapshot);
+    assert_eq!(attributor.last_walk().tables_read, 2);
+    attributor.attribute(&mut snapshot);
+    assert_eq!(attributor.last_walk().tables_read, 0);
+    assert_eq!(owners_by_socket(&snapshot), [vec![10], vec![10], vec![]]);
+}
+
+#[test]
+fn a_pid_that_exits_disappears_with_its_sockets_owners() {
+    let fake = FakeProc::new();
+    fake.process(10, "stays", b"stays\0", 1, &["socket:[1]"]);
+    fake.process(20, "leaves", b"leaves\0", 2, &["socket:[2]", "socket:[1]"]);
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    let mut snapshot = snapshot_of(&[1, 2]);
+    attributor.attribute(&mut snapshot);
+    assert_eq!(owners_by_socket(&snapshot), [vec![10, 20], vec![20]]);
+    assert_eq!(attributor.cached_processes(), 2);
+
+    std::fs::remove_dir_all(fake.root().join("20")).unwrap();
+    attributor.attribute(&mut snapshot);
+    assert_eq!(owners_by_socket(&snapshot), [vec![10], vec![]]);
+    assert_eq!(snapshot.processes.len(), 1);
+    assert_eq!(attributor.cached_processes(), 1);
+}
+
+#[test]
+fn a_pid_reused_with_another_start_time_is_read_again() {
+    let fake = FakeProc::new();
+    fake.process(60, "first", b"first\0", 100, &["socket:[5]"]);
+    fake.process(61, "peer", b"peer\0", 100, &["socket:[6]"]);
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    let mut snapshot = snapshot_of(&[5, 6]);
+    attributor.attribute(&mut snapshot);
+    assert_eq!(owners_by_socket(&snapshot), [vec![60], vec![61]]);
+
+    // Pid 60 now belongs to a new process holding a socket the cache already explains
+    // (through pid 61), with as many descriptors as before: only the start time tells.
+    std::fs::remove_file(fake.root().join("60/fd/0")).unwrap();
+    symlink("socket:[6]", fake.root().join("60/fd/0")).unwrap();
+    fake.set_identity(60, "second", b"second\0", 200);
+    let mut snapshot = snapshot_of(&[6]);
+    attributor.attribute(&mut snapshot);
+    assert_eq!(owners_by_socket(&snapshot), [vec![60, 61]]);
+    assert_eq!(snapshot.processes[0].comm, "second");
+    assert_eq!(attributor.last_walk().tables_read, 1);
+}
+
+#[test]
+fn a_shared_socket_closed_by_one_holder_with_no_count_change_is_dropped_at_the_recheck() {
+    // The documented limit: pid 70 closes its copy of socket 8 (still held by 71) and
+    // opens a pipe in the same poll interval. Its count does not change and socket 8 is
+    // still explained, so 70 stays listed until its table is re-read.
+    let fake = FakeProc::new();
+    fake.process(70, "closer", b"closer\0", 1, &["socket:[8]"]);
+    fake.process(71, "keeper", b"keeper\0", 1, &["socket:[8]"]);
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    let mut snapshot = snapshot_of(&[8]);
+    attributor.attribute(&mut snapshot);
+    std::fs::remove_file(fake.root().join("70/fd/0")).unwrap();
+    symlink("pipe:[1]", fake.root().join("70/fd/0")).unwrap();
+    let mut polls = 1;
+    while owners_by_socket(&snapshot) != [vec![71]] {
+        attributor.attribute(&mut snapshot);
+        polls += 1;
+        assert!(polls <= 2 * cache::RECHECK_POLLS, "never re-read");
+    }
+    // Pid 70's table is re-read RECHECK_POLLS + 70 % RECHECK_POLLS polls after the first.
+    assert_eq!(polls, 1 + cache::RECHECK_POLLS + 70 % cache::RECHECK_POLLS);
+}
+
+#[test]
+fn a_table_is_trusted_only_for_the_same_process_with_a_known_unchanged_count() {
+    use walk::still_valid;
+    let cached = (Some(100), 12, 50);
+    assert!(still_valid(cached, Some(100), 12, 49, true));
+    assert!(
+        !still_valid(cached, Some(101), 12, 49, true),
+        "another process"
+    );
+    assert!(
+        !still_valid(cached, Some(100), 13, 49, true),
+        "a descriptor more"
+    );
+    assert!(
+        !still_valid(cached, Some(100), 12, 50, true),
+        "due for a re-read"
+    );
+    assert!(
+        !still_valid(cached, None, 12, 49, true),
+        "start time unreadable"
+    );
+    let kernel_thread = (Some(100), 0, 50);
+    assert!(
+        still_valid(kernel_thread, Some(100), 0, 49, true),
+        "no descriptors"
+    );
+    assert!(
+        !still_valid(kernel_thread, Some(100), 0, 49, false),
+        "count unknown (before 6.2)"
+    );
+}
+
+#[test]
+fn a_socket_on_a_high_descriptor_number_is_found_past_the_holes() {
+    // This process's own table (readable without root): a socket moved to descriptor
+    // 4000+ leaves a long run of unused numbers below it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let high = rustix::io::fcntl_dupfd_cloexec(&listener, 4000).unwrap();
+    drop(listener);
+    let inode = rustix::fs::fstat(&high).unwrap().st_ino as u32;
+    let mut snapshot = snapshot_of(&[inode]);
+    Attributor::new().attribute(&mut snapshot);
+    assert_eq!(owners_by_socket(&snapshot), [vec![std::process::id()]]);
+}
+
 #[test]
 fn missing_proc_root_skips_attribution() {
     let mut snapshot = Snapshot {

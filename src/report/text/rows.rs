@@ -1,9 +1,12 @@
 //! The socket table of the text report, built for a million rows: the order comes from one
 //! integer sort key per socket, column widths from arithmetic on the values, and each line
 //! is written as bytes — `core::fmt` only for what is rare at scale (IPv6 addresses that
-//! are not IPv4-mapped, timers).
+//! are not IPv4-mapped, timers). Sorting and measuring run on two threads, and so does
+//! formatting the rows, chunk by chunk, written in order.
 
+use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::mpsc;
 
 use crate::aggregate::hash::FastMap;
 use crate::filter::Filter;
@@ -20,7 +23,7 @@ const INDEX_BITS: u32 = 26;
 /// The indices of the sockets of `snapshot` that pass `filter`, in the order the report
 /// lists them: by state in lifecycle order, then local, then remote address (the order of
 /// `(lifecycle_index, local, remote)`), equal keys in snapshot order.
-pub(super) fn listing_order(snapshot: &Snapshot, filter: &Filter) -> Vec<u32> {
+fn listing_order(snapshot: &Snapshot, filter: &Filter) -> Vec<u32> {
     let sockets = &snapshot.sockets;
     let everything = filter.is_empty();
     let selected =
@@ -78,24 +81,104 @@ fn v6_ranks(sockets: &[Socket]) -> FastMap<Ipv6Addr, u32> {
     ranks
 }
 
+/// Rows per chunk of the table, the unit two threads share when writing it.
+const CHUNK_ROWS: usize = 4096;
+
+/// The socket table of one report: which sockets, in which order, at which widths.
+pub(super) struct Listing<'a> {
+    order: Vec<u32>,
+    table: Table<'a>,
+}
+
+impl<'a> Listing<'a> {
+    /// Sort the sockets that pass `filter` on this thread while another measures them.
+    pub(super) fn new(snapshot: &'a Snapshot, filter: &Filter, with_process: bool) -> Listing<'a> {
+        std::thread::scope(|scope| {
+            let measuring = scope.spawn(|| Table::new(snapshot, filter, with_process));
+            let order = listing_order(snapshot, filter);
+            match measuring.join() {
+                Ok(table) => Listing { order, table },
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+
+    /// How many sockets it lists.
+    pub(super) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Write the title and every row. Rows are formatted in chunks, alternately on this
+    /// thread and a helper, and written in order.
+    pub(super) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut mine = Vec::with_capacity(CHUNK_ROWS * 96);
+        let mut timer = String::new();
+        self.table.title(&mut mine);
+        if self.order.len() <= CHUNK_ROWS {
+            self.chunk(&self.order, &mut mine, &mut timer);
+            return out.write_all(&mine);
+        }
+        out.write_all(&mine)?;
+        std::thread::scope(|scope| {
+            let (full, formatted) = mpsc::sync_channel::<Vec<u8>>(2);
+            let (spent, empty) = mpsc::channel::<Vec<u8>>();
+            scope.spawn(move || {
+                let mut timer = String::new();
+                for rows in self.order.chunks(CHUNK_ROWS).skip(1).step_by(2) {
+                    let mut buf = empty.try_recv().unwrap_or_default();
+                    buf.clear();
+                    self.chunk(rows, &mut buf, &mut timer);
+                    if full.send(buf).is_err() {
+                        return;
+                    }
+                }
+            });
+            for (n, rows) in self.order.chunks(CHUNK_ROWS).enumerate() {
+                if n % 2 == 0 {
+                    mine.clear();
+                    self.chunk(rows, &mut mine, &mut timer);
+                    out.write_all(&mine)?;
+                } else {
+                    let buf = formatted
+                        .recv()
+                        .map_err(|_| io::Error::other("the row-formatting thread stopped"))?;
+                    out.write_all(&buf)?;
+                    let _ = spent.send(buf);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn chunk(&self, rows: &[u32], buf: &mut Vec<u8>, timer: &mut String) {
+        for &i in rows {
+            self.table
+                .row(&self.table.snapshot.sockets[i as usize], buf, timer);
+        }
+    }
+}
+
 /// Column widths and owner labels for one rendering of the table.
-pub(super) struct Table<'a> {
+struct Table<'a> {
     snapshot: &'a Snapshot,
     with_process: bool,
     widths: [usize; 7],
     /// `comm[pid]` of each process of the snapshot, by index.
     labels: Vec<Vec<u8>>,
     unreadable: bool,
-    timer: String,
 }
 
 impl<'a> Table<'a> {
-    /// Measure the rows in `order`.
-    pub(super) fn new(snapshot: &'a Snapshot, order: &[u32], with_process: bool) -> Table<'a> {
+    /// Measure the sockets that pass `filter`.
+    fn new(snapshot: &'a Snapshot, filter: &Filter, with_process: bool) -> Table<'a> {
         let mut widths = COLUMNS.map(str::len);
         let mut timer = String::new();
-        for &i in order {
-            let s = &snapshot.sockets[i as usize];
+        let everything = filter.is_empty();
+        for s in snapshot
+            .sockets
+            .iter()
+            .filter(|s| everything || filter.matches(snapshot, s))
+        {
             widths[0] = widths[0].max(s.state.name().len());
             widths[1] = widths[1].max(endpoint_len(s.local));
             widths[2] = widths[2].max(endpoint_len(s.remote));
@@ -123,7 +206,6 @@ impl<'a> Table<'a> {
             widths,
             labels,
             unreadable: matches!(snapshot.attribution, Attribution::Partial { .. }),
-            timer,
         }
     }
 
@@ -132,7 +214,7 @@ impl<'a> Table<'a> {
     }
 
     /// Append the title line.
-    pub(super) fn title(&self, line: &mut Vec<u8>) {
+    fn title(&self, line: &mut Vec<u8>) {
         for (i, title) in COLUMNS.iter().enumerate().take(self.columns()) {
             self.cell(line, i, title.len(), |l| {
                 l.extend_from_slice(title.as_bytes());
@@ -141,8 +223,8 @@ impl<'a> Table<'a> {
         end_line(line);
     }
 
-    /// Append the line of `socket`.
-    pub(super) fn row(&mut self, socket: &Socket, line: &mut Vec<u8>) {
+    /// Append the line of `socket`; `timer` is scratch space.
+    fn row(&self, socket: &Socket, line: &mut Vec<u8>, timer: &mut String) {
         let name = socket.state.name().as_bytes();
         self.cell(line, 0, name.len(), |l| l.extend_from_slice(name));
         for (column, addr) in [(1, socket.local), (2, socket.remote)] {
@@ -154,10 +236,8 @@ impl<'a> Table<'a> {
             let n = u64::from(n);
             self.cell(line, column, decimal_len(n), |l| push_decimal(l, n));
         }
-        let mut timer = std::mem::take(&mut self.timer);
-        let len = timer_len(socket, &mut timer);
+        let len = timer_len(socket, timer);
         self.cell(line, 5, len, |l| l.extend_from_slice(timer.as_bytes()));
-        self.timer = timer;
         if self.with_process {
             line.push(b' ');
             self.owners(socket, line);
@@ -304,6 +384,40 @@ mod tests {
         });
         assert_eq!(order, expected);
         assert_eq!(order, vec![5, 6, 4, 3, 7, 1, 0, 2]);
+    }
+
+    #[test]
+    fn rows_formatted_on_two_threads_come_out_in_order() {
+        let mut snapshot = Snapshot::default();
+        let rows = 3 * CHUNK_ROWS + 5;
+        for i in 0..rows as u32 {
+            let mut s = socket(TcpState::Established, "10.0.0.1:443", "10.9.0.1:1");
+            s.remote = SocketAddr::from((
+                [10, 9, (i >> 16) as u8, (i >> 8) as u8],
+                (i & 0xff) as u16 + 1,
+            ));
+            s.recv_q = i;
+            snapshot.sockets.push(s);
+        }
+        let listing = Listing::new(&snapshot, &Filter::default(), false);
+        let mut written = Vec::new();
+        listing.write(&mut written).unwrap();
+        let mut expected = Vec::new();
+        let mut timer = String::new();
+        listing.table.title(&mut expected);
+        for &i in &listing.order {
+            listing
+                .table
+                .row(&snapshot.sockets[i as usize], &mut expected, &mut timer);
+        }
+        assert_eq!(written, expected);
+        let text = String::from_utf8(written).unwrap();
+        assert_eq!(text.lines().count(), rows + 1);
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with("ESTABLISHED 10.0.0.1:443 10.9.0.48:"),
+            "{last}"
+        );
     }
 
     #[test]
