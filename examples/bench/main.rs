@@ -139,7 +139,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let mut results = Vec::new();
         let offset = round as usize % tools.len();
         for tool in tools.iter().cycle().skip(offset).take(tools.len()) {
-            let m = measure::run_tool(&exe, &sockscope, *tool)?;
+            let m = measure::run_tool(&net, &exe, &sockscope, *tool)?;
             eprintln!(
                 "bench: round {} {:<18} {:>8.3}s  {:>7} KiB",
                 round + 1,

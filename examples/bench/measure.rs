@@ -5,7 +5,8 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
 use nix::sys::resource::{UsageWho, getrusage};
+
+use crate::netns::BenchNet;
 
 /// The first argument that turns the bench executable into a timing wrapper.
 pub const MEASURE_ARG: &str = "__bench-measure";
@@ -90,21 +93,31 @@ pub struct Measurement {
     pub max_rss_kib: u64,
 }
 
-/// Time `tool` once through the wrapper (`exe` run as [`MEASURE_ARG`]).
-pub fn run_tool(exe: &Path, sockscope: &Path, tool: Tool) -> anyhow::Result<Measurement> {
+/// Time `tool` once through the wrapper (`exe` run as [`MEASURE_ARG`]), in a process
+/// group of its own that `net` kills on Ctrl-C.
+pub fn run_tool(
+    net: &BenchNet,
+    exe: &Path,
+    sockscope: &Path,
+    tool: Tool,
+) -> anyhow::Result<Measurement> {
     let mut child = Command::new(exe)
         .arg(MEASURE_ARG)
         .args(tool.argv(sockscope))
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting the timing wrapper")?;
-    let mut report = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_string(&mut report)?;
-    }
-    child.wait()?;
+    let report = net.guarding(child.id(), || -> anyhow::Result<String> {
+        let mut report = String::new();
+        if let Some(mut out) = child.stdout.take() {
+            out.read_to_string(&mut report)?;
+        }
+        child.wait()?;
+        Ok(report)
+    })?;
     let fields: Vec<u64> = report
         .split_whitespace()
         .filter_map(|f| f.parse().ok())
@@ -157,7 +170,9 @@ pub fn run_from_args() -> Option<u8> {
         return Some(2);
     };
     let micros = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
-    println!(
+    // The bench may be gone (Ctrl-C): nothing to report to then.
+    let _ = writeln!(
+        std::io::stdout(),
         "{} {} {} {}",
         wall.as_micros(),
         micros(usage.user_time()) + micros(usage.system_time()),

@@ -38,15 +38,16 @@ const SYSCTLS: &[(&str, &str)] = &[
 struct Teardown {
     netns: Option<String>,
     pids: Vec<u32>,
+    /// Process groups of running timing wrappers (each with the tool it runs).
+    groups: Vec<u32>,
 }
 
 impl Teardown {
     fn run(&mut self) {
-        for pid in self.pids.drain(..) {
-            if let Ok(pid) = i32::try_from(pid) {
-                // ESRCH (already gone) is the only expected failure.
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+        let groups = self.groups.drain(..).map(|g| -(g as i32));
+        for pid in self.pids.drain(..).map(|p| p as i32).chain(groups) {
+            // ESRCH (already gone) is the only expected failure.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         if let Some(name) = self.netns.take() {
             let _ = Command::new("ip")
@@ -115,6 +116,15 @@ impl BenchNet {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Teardown> {
         self.teardown.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Kill process group `group` (a timing wrapper and its tool) on Ctrl-C while
+    /// `running` runs.
+    pub fn guarding<T>(&self, group: u32, running: impl FnOnce() -> T) -> T {
+        self.lock().groups.push(group);
+        let result = running();
+        self.lock().groups.retain(|g| *g != group);
+        result
     }
 
     /// Start holders (`exe` run as a holder) for `pairs` connections, `per_holder` each,

@@ -5,8 +5,8 @@
 //! same cookie; the later sighting wins, in the place of the first. That is rare, so
 //! sockets are appended as they come and each cookie only sets a bit in a filter; a
 //! cookie whose bit is already set makes its socket a suspect. After the dump, only the
-//! suspects' cookies are looked up among all sockets. A million sockets cost a 2 MiB
-//! filter and a pass over a few percent of them, instead of a 34 MB hash map.
+//! suspects' cookies are looked up among all sockets. A million sockets cost a filter of
+//! 2–4 MiB and one pass matching a few percent of the cookies, instead of a 34 MB hash map.
 
 use std::collections::{HashMap, HashSet};
 
