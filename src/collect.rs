@@ -187,6 +187,14 @@ impl Collector {
         self.sources.options.processes = on;
     }
 
+    /// Ask the kernel for `tcp_info` in the next polls, or stop asking.
+    pub fn set_tcp_info(&mut self, on: bool) {
+        self.sources.options.tcp_info = on;
+        if let Some(diag) = self.sources.sock_diag.as_mut() {
+            diag.set_tcp_info(on);
+        }
+    }
+
     /// Why the collector reads /proc/net/tcp instead of sock_diag, if it does.
     pub fn fallback_reason(&self) -> Option<&str> {
         self.sources.fallback_reason.as_deref()

@@ -205,6 +205,11 @@ impl App {
         self.pause_requested
     }
 
+    /// Whether polls should carry `tcp_info`: only while a socket's detail pane shows it.
+    pub fn wants_tcp_info(&self) -> bool {
+        self.mode == Mode::Detail && self.view == View::Sockets
+    }
+
     /// The sort of `view`.
     pub fn sort(&self, view: View) -> Sort {
         self.sorts[view.index()]

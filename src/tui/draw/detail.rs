@@ -102,7 +102,11 @@ fn socket_lines(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'st
         None => lines.push(field(
             theme,
             "tcp_info",
-            "none (TIME_WAIT and request sockets have none)".to_owned(),
+            if matches!(socket.state, TcpState::TimeWait | TcpState::SynRecv) {
+                "none: TIME_WAIT and request sockets have none".to_owned()
+            } else {
+                "asked for while this pane is open: it comes with the next poll".to_owned()
+            },
         )),
     }
     lines.push(Line::styled("processes", theme.accent()));
