@@ -9,6 +9,8 @@ use std::time::SystemTime;
 
 mod rows;
 
+pub(crate) use rows::listing_order;
+
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
 use crate::model::{Attribution, Endpoint, Snapshot, SourceKind, TcpState};

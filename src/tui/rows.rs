@@ -52,13 +52,20 @@ pub fn socket_order(
 ) -> Vec<u32> {
     let snapshot = &shown.snapshot;
     let sockets = &snapshot.sockets;
+    if sort.column == 0 {
+        // The report's order, from integer keys: a tenth of the cost of comparing addresses.
+        let mut order = crate::report::text::listing_order(snapshot, filter);
+        if sort.reverse {
+            order.reverse();
+        }
+        return order;
+    }
     let mut order: Vec<u32> = (0..sockets.len() as u32)
         .filter(|&i| filter.is_empty() || filter.matches(snapshot, &sockets[i as usize]))
         .collect();
     let at = |i: &u32| &sockets[*i as usize];
     let by_state = |s: &Socket| (s.state.lifecycle_index(), s.local, s.remote);
     match sort.column {
-        0 => order.sort_unstable_by_key(|i| by_state(at(i))),
         1 => order.sort_unstable_by_key(|i| (at(i).local, at(i).remote)),
         2 => order.sort_unstable_by_key(|i| (at(i).remote, at(i).local)),
         3 => order.sort_unstable_by_key(|i| (Reverse(at(i).recv_q), by_state(at(i)))),

@@ -23,7 +23,7 @@ const INDEX_BITS: u32 = 26;
 /// The indices of the sockets of `snapshot` that pass `filter`, in the order the report
 /// lists them: by state in lifecycle order, then local, then remote address (the order of
 /// `(lifecycle_index, local, remote)`), equal keys in snapshot order.
-fn listing_order(snapshot: &Snapshot, filter: &Filter) -> Vec<u32> {
+pub(crate) fn listing_order(snapshot: &Snapshot, filter: &Filter) -> Vec<u32> {
     let sockets = &snapshot.sockets;
     let everything = filter.is_empty();
     let selected =
