@@ -115,17 +115,9 @@ fn one_shot(
     }
     let mut collector = Collector::open(options)?;
     let mut aggregator = Aggregator::from_config(&config);
-    let narrow = |mut snapshot: Snapshot| {
-        if let Some(filter) = keep {
-            let kept: Vec<_> = snapshot
-                .sockets
-                .iter()
-                .filter(|s| filter.matches(&snapshot, s))
-                .copied()
-                .collect();
-            snapshot.sockets = kept;
-        }
-        snapshot
+    let narrow = |snapshot: Snapshot| match keep {
+        Some(filter) => filter.narrow(&snapshot),
+        None => snapshot,
     };
     if !args.window.is_zero() {
         // The first poll reads every descriptor table, so the second reads only those

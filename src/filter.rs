@@ -254,6 +254,28 @@ impl Filter {
         }
     }
 
+    /// The sockets of `snapshot` this filter keeps, as a snapshot of their own (processes,
+    /// counters and limits unchanged).
+    pub fn narrow(&self, snapshot: &Snapshot) -> Snapshot {
+        Snapshot {
+            sockets: snapshot
+                .sockets
+                .iter()
+                .filter(|s| self.matches(snapshot, s))
+                .copied()
+                .collect(),
+            taken_at: snapshot.taken_at,
+            host: snapshot.host.clone(),
+            netns: snapshot.netns.clone(),
+            source: snapshot.source,
+            processes: snapshot.processes.clone(),
+            owner_index: snapshot.owner_index.clone(),
+            attribution: snapshot.attribution.clone(),
+            counters: snapshot.counters.clone(),
+            limits: snapshot.limits.clone(),
+        }
+    }
+
     /// Whether `socket` of `snapshot` passes every filter.
     pub fn matches(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
         let any = |list: &[PortRange], port: u16| {

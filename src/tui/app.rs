@@ -121,6 +121,8 @@ pub struct App {
     pub polls_while_paused: u64,
     /// Indices into the shown snapshot's sockets: filtered and sorted.
     pub order: Vec<u32>,
+    /// The active group view's rows, sorted (empty in the sockets view).
+    pub rows: Vec<rows::GroupRow>,
     order_stale: bool,
     /// The active view.
     pub view: View,
@@ -175,6 +177,7 @@ impl App {
             pause_requested: false,
             polls_while_paused: 0,
             order: Vec::new(),
+            rows: Vec::new(),
             order_stale: true,
             view: View::Sockets,
             sorts: View::ALL.map(View::default_sort),
@@ -233,7 +236,7 @@ impl App {
         self.adapt_interval(cost);
         let summary = self.aggregator.ingest(&snapshot).clone();
         let narrowed = self.narrowed.as_mut().map(|aggregator| {
-            let kept = narrow(&snapshot, &self.filter);
+            let kept = self.filter.narrow(&snapshot);
             aggregator.ingest(&kept).clone()
         });
         let shown = Shown {
@@ -332,7 +335,7 @@ impl App {
         match (&self.shown, self.view) {
             (None, _) => 0,
             (Some(_), View::Sockets) => self.order.len(),
-            (Some(shown), view) => rows::group_rows(shown, view, self.sort(view)).len(),
+            (Some(_), _) => self.rows.len(),
         }
     }
 
@@ -387,7 +390,7 @@ impl App {
         }
         let mut aggregator = Aggregator::from_config(&self.config);
         for shown in [&mut self.shown, &mut self.latest].into_iter().flatten() {
-            let kept = narrow(&shown.snapshot, &self.filter);
+            let kept = self.filter.narrow(&shown.snapshot);
             shown.narrowed = Some(aggregator.ingest(&kept).clone());
         }
         self.narrowed = Some(aggregator);
@@ -491,6 +494,12 @@ impl App {
             };
             self.order_stale = false;
         }
+        self.rows = match &self.shown {
+            Some(shown) if self.view != View::Sockets => {
+                rows::group_rows(shown, self.view, self.sort(self.view))
+            }
+            _ => Vec::new(),
+        };
         let rows = self.row_count();
         let page = self.table_height();
         let cursor = &mut self.cursors[self.view.index()];
@@ -501,27 +510,6 @@ impl App {
                 .anomaly
                 .min(shown.summary.anomalies.len().saturating_sub(1));
         }
-    }
-}
-
-/// The sockets of `snapshot` that `filter` keeps, as a snapshot of their own.
-pub fn narrow(snapshot: &Snapshot, filter: &Filter) -> Snapshot {
-    Snapshot {
-        sockets: snapshot
-            .sockets
-            .iter()
-            .filter(|s| filter.matches(snapshot, s))
-            .copied()
-            .collect(),
-        taken_at: snapshot.taken_at,
-        host: snapshot.host.clone(),
-        netns: snapshot.netns.clone(),
-        source: snapshot.source,
-        processes: snapshot.processes.clone(),
-        owner_index: snapshot.owner_index.clone(),
-        attribution: snapshot.attribution.clone(),
-        counters: snapshot.counters.clone(),
-        limits: snapshot.limits.clone(),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::model::{Attribution, Snapshot, Socket, TcpState, endpoint};
 use crate::report::text::grouped;
 use crate::report::{short_duration, timer_text};
 use crate::tui::app::{App, Shown};
-use crate::tui::rows::{self, Target};
+use crate::tui::rows::Target;
 use crate::tui::theme::Theme;
 use crate::tui::view::View;
 
@@ -253,8 +253,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             socket_lines(app, &shown.snapshot, socket),
         )
     } else {
-        let rows = rows::group_rows(shown, app.view, app.sort(app.view));
-        let Some(row) = rows.get(cursor.selected) else {
+        let Some(row) = app.rows.get(cursor.selected) else {
             return;
         };
         (

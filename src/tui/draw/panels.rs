@@ -134,7 +134,7 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
     let height = usize::from(inner.height);
     let rows = list.len().min((height / 2).max(3)).min(height);
     let selected = app.anomaly.min(list.len() - 1);
-    let first = selected.saturating_sub(rows - 1);
+    let first = selected.saturating_sub(rows.saturating_sub(1));
     let width = usize::from(inner.width);
     let mut lines: Vec<Line> = list
         .iter()

@@ -14,7 +14,7 @@ use crate::model::{Snapshot, Socket, endpoint};
 use crate::report::text::grouped;
 use crate::report::{owners_text, timer_text};
 use crate::tui::app::{App, Shown};
-use crate::tui::rows::{self, Target};
+use crate::tui::rows::Target;
 use crate::tui::view::View;
 
 pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
@@ -110,11 +110,11 @@ fn visible_cells(
             })
             .unzip()
     } else {
-        rows::group_rows(shown, app.view, app.sort(app.view))
-            .into_iter()
+        app.rows
+            .iter()
             .skip(offset)
             .take(height)
-            .map(|r| (r.cells, Some(r.target)))
+            .map(|r| (r.cells.clone(), Some(r.target.clone())))
             .unzip()
     }
 }
