@@ -91,7 +91,8 @@ impl Tmux {
         }
     }
 
-    /// Wait until the screen satisfies `ok`; panics with the screen after `timeout`.
+    /// Wait until the screen satisfies `ok`; panics with the screen after `timeout`, or as
+    /// soon as the program has exited.
     fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + timeout;
         loop {
@@ -99,6 +100,12 @@ impl Tmux {
             if ok(&screen) {
                 return screen;
             }
+            let exit = std::fs::read_to_string(self.file("exit")).unwrap_or_default();
+            assert!(
+                exit.is_empty(),
+                "the program exited with status {} before {what}; the screen shows:\n{screen}",
+                exit.trim()
+            );
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {what}; the screen shows:\n{screen}"

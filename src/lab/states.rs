@@ -13,9 +13,11 @@ use crate::model::{Family, TcpState};
 
 /// How long a blocking connect, accept or read may take inside the lab.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// `TIME_WAIT` sockets are made this many at a time: they hold no descriptor once made,
-/// so any count fits under the descriptor limit.
+/// `TIME_WAIT` sockets are made at most this many at a time: they hold no descriptor once
+/// made, so any count fits under the descriptor limit (see [`time_wait_batch`]).
 const TIME_WAIT_BATCH: usize = 4096;
+/// Descriptors a `TIME_WAIT` batch leaves free for everything else in the process.
+const SPARE_DESCRIPTORS: usize = 128;
 /// The port `SYN_SENT` sockets connect to when none is asked for (nothing answers anyway).
 const SYN_SENT_PORT: u16 = 9;
 
@@ -282,17 +284,13 @@ impl Lab {
         count: usize,
         built: &mut Built,
     ) -> Result<(), LabError> {
-        let (listener, server) = self.listen_on(
-            Side::Peer,
-            family,
-            pair.peer,
-            port,
-            count.clamp(1, TIME_WAIT_BATCH),
-        )?;
+        let batch = time_wait_batch();
+        let (listener, server) =
+            self.listen_on(Side::Peer, family, pair.peer, port, count.clamp(1, batch))?;
         built.staged.expires_at = Some(Instant::now() + TIME_WAIT_LEN);
         let mut left = count;
         while left > 0 {
-            let n = left.min(TIME_WAIT_BATCH);
+            let n = left.min(batch);
             let c = self.connect_to(family, pair.monitored, &listener, server, n)?;
             for s in &c.monitored {
                 built.staged.local.push(local_addr(s)?);
@@ -312,6 +310,18 @@ impl Lab {
         built.peer.push(listener);
         Ok(())
     }
+}
+
+/// Connections per `TIME_WAIT` batch: each holds two descriptors until it is closed, so a
+/// batch fits in what the soft open-file limit leaves free (a shell's default is often
+/// 1024), and is at most [`TIME_WAIT_BATCH`] and at least 16.
+fn time_wait_batch() -> usize {
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| {
+            usize::try_from(soft).unwrap_or(usize::MAX)
+        });
+    let open = std::fs::read_dir("/proc/self/fd").map_or(SPARE_DESCRIPTORS, Iterator::count);
+    (limit.saturating_sub(open + SPARE_DESCRIPTORS) / 2).clamp(16, TIME_WAIT_BATCH)
 }
 
 fn bind_to(s: &Socket, ip: IpAddr) -> Result<(), LabError> {

@@ -364,9 +364,20 @@ fn a_table_is_trusted_only_for_the_same_process_with_a_known_unchanged_count() {
 #[test]
 fn a_socket_on_a_high_descriptor_number_is_found_past_the_holes() {
     // This process's own table (readable without root): a socket moved to descriptor
-    // 4000+ leaves a long run of unused numbers below it.
+    // 4000 (or as high as the hard open-file limit allows) leaves a long run of unused
+    // numbers below it. CI's soft limit can be 1024, so it is raised to the hard one first;
+    // nextest runs each test in its own process, so no other test sees the change.
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    let number = i32::try_from(hard.min(4001) - 1).unwrap();
+    assert!(
+        number >= 500,
+        "hard open-file limit {hard} is too low for this test"
+    );
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let high = rustix::io::fcntl_dupfd_cloexec(&listener, 4000).unwrap();
+    let high = rustix::io::fcntl_dupfd_cloexec(&listener, number).unwrap();
+    assert_eq!(rustix::fd::AsRawFd::as_raw_fd(&high), number);
     drop(listener);
     let inode = rustix::fs::fstat(&high).unwrap().st_ino as u32;
     let mut snapshot = snapshot_of(&[inode]);
