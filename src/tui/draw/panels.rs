@@ -2,7 +2,7 @@
 //! selected one's detail and hint below).
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
@@ -136,7 +136,7 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
     let selected = app.anomaly.min(list.len() - 1);
     let first = selected.saturating_sub(rows.saturating_sub(1));
     let width = usize::from(inner.width);
-    let mut lines: Vec<Line> = list
+    let lines: Vec<Line> = list
         .iter()
         .enumerate()
         .skip(first)
@@ -171,14 +171,24 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
             ])
         })
         .collect();
+    // The rows unwrapped (a wrapping paragraph would trim the unselected rows' leading
+    // space and shift them left of the selected one); the hint and the full line wrap below.
+    let [list_area, hint_area] = Layout::vertical([
+        Constraint::Length(u16::try_from(lines.len()).unwrap_or(inner.height)),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(lines), list_area);
     let a = &list[selected];
-    lines.push(Line::from(vec![
-        Span::styled("hint: ", theme.accent()),
-        Span::raw(a.hint),
-    ]));
-    lines.push(Line::styled(
-        crate::report::anomaly::line(a, now.unwrap_or(a.first_seen)),
-        theme.quiet(),
-    ));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+    let detail = vec![
+        Line::from(vec![
+            Span::styled("hint: ", theme.accent()),
+            Span::raw(a.hint),
+        ]),
+        Line::styled(
+            crate::report::anomaly::line(a, now.unwrap_or(a.first_seen)),
+            theme.quiet(),
+        ),
+    ];
+    frame.render_widget(Paragraph::new(detail).wrap(Wrap { trim: true }), hint_area);
 }
