@@ -12,15 +12,17 @@ pub mod procnet;
 pub mod procs;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod tiers;
 
 use std::collections::VecDeque;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-use crate::model::{Snapshot, Socket, SourceKind, StateSet};
+use crate::model::{Snapshot, Socket, SourceKind, StateSet, TcpState};
 use kernel::KernelFiles;
 use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
 use procs::Attributor;
+use tiers::{Read, Tiers};
 
 pub use dedup::CookieDedup;
 pub use netns::NetnsTarget;
@@ -129,6 +131,8 @@ struct Sources {
     fallback_reason: Option<String>,
     kernel: KernelFiles,
     dedup: CookieDedup,
+    /// Set when ESTABLISHED sockets are re-read less often at scale.
+    tiers: Option<Tiers>,
 }
 
 impl Collector {
@@ -177,6 +181,7 @@ impl Collector {
                 fallback_reason,
                 kernel,
                 dedup: CookieDedup::default(),
+                tiers: None,
             },
             attributor: Attributor::new(),
         })
@@ -193,6 +198,13 @@ impl Collector {
         if let Some(diag) = self.sources.sock_diag.as_mut() {
             diag.set_tcp_info(on);
         }
+    }
+
+    /// From now on, re-read ESTABLISHED sockets as `tiers` says and carry them over in the
+    /// polls between (the dashboard at scale; see [`tiers`]). `None` reads every socket in
+    /// every poll, the default.
+    pub fn tier_established(&mut self, tiers: Option<Tiers>) {
+        self.sources.tiers = tiers;
     }
 
     /// Why the collector reads /proc/net/tcp instead of sock_diag, if it does.
@@ -223,13 +235,17 @@ impl SocketSource for Collector {
 }
 
 impl Sources {
-    fn dump_netlink(&mut self, sockets: &mut Vec<Socket>) -> Result<(), DumpError> {
+    fn dump_netlink(
+        &mut self,
+        sockets: &mut Vec<Socket>,
+        states: StateSet,
+    ) -> Result<(), DumpError> {
         let Some(diag) = self.sock_diag.as_mut() else {
             return Ok(());
         };
         let dedup = &mut self.dedup;
         dedup.clear();
-        diag.dump_all(self.options.states, &mut |socket| {
+        diag.dump_all(states, &mut |socket| {
             dedup.push(sockets, socket);
         })?;
         dedup.finish(sockets);
@@ -241,15 +257,40 @@ impl Sources {
     /// The sockets, counters and limits of one poll, without owners.
     fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
         let taken_at = SystemTime::now();
+        let started = Instant::now();
         let mut sockets = Vec::new();
         let mut source = SourceKind::Netlink;
-        if let Err(e) = self.dump_netlink(&mut sockets) {
-            if !e.means_unsupported() || self.proc_net.is_none() {
-                return Err(e.into());
+        let read = match &self.tiers {
+            Some(tiers) if self.sock_diag.is_some() => {
+                tiers.plan(started, self.options.states, self.options.tcp_info)
             }
-            self.fallback_reason = Some(e.to_string());
-            self.sock_diag = None;
-            sockets.clear();
+            _ => Read::Full,
+        };
+        let states = match read {
+            Read::Full => self.options.states,
+            Read::WithoutEstablished => self.options.states.without(TcpState::Established),
+        };
+        let mut established_tier = None;
+        match self.dump_netlink(&mut sockets, states) {
+            Ok(()) => {
+                if let Some(tiers) = self.tiers.as_mut().filter(|_| self.sock_diag.is_some()) {
+                    established_tier = match read {
+                        Read::Full => tiers.full_read(&sockets, (started, taken_at)),
+                        Read::WithoutEstablished => tiers.carry(&mut sockets),
+                    };
+                }
+            }
+            Err(e) => {
+                if let Some(tiers) = self.tiers.as_mut() {
+                    tiers.reset();
+                }
+                if !e.means_unsupported() || self.proc_net.is_none() {
+                    return Err(e.into());
+                }
+                self.fallback_reason = Some(e.to_string());
+                self.sock_diag = None;
+                sockets.clear();
+            }
         }
         if self.sock_diag.is_none()
             && let Some(proc_net) = &self.proc_net
@@ -271,6 +312,7 @@ impl Sources {
             sockets,
             counters: self.kernel.counters(),
             limits: self.kernel.limits(),
+            established_tier,
             ..Snapshot::default()
         })
     }

@@ -273,6 +273,7 @@ impl Filter {
             attribution: snapshot.attribution.clone(),
             counters: snapshot.counters.clone(),
             limits: snapshot.limits.clone(),
+            established_tier: snapshot.established_tier,
         }
     }
 

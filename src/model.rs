@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// A TCP state as the kernel numbers it (`include/net/tcp_states.h`).
 ///
@@ -474,6 +474,18 @@ pub struct Snapshot {
     pub counters: Counters,
     /// Per-namespace limits.
     pub limits: Limits,
+    /// Set when this poll's ESTABLISHED sockets were carried over from an earlier full read
+    /// (the dashboard at scale, see [`crate::collect::tiers`]).
+    pub established_tier: Option<EstablishedTier>,
+}
+
+/// Where a poll's ESTABLISHED sockets came from when it did not read them itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EstablishedTier {
+    /// When the full read they come from started.
+    pub read_at: SystemTime,
+    /// How often they are read again.
+    pub every: Duration,
 }
 
 impl Snapshot {

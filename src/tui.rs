@@ -25,6 +25,7 @@ use anyhow::Context as _;
 use crossterm::event::{Event as TermEvent, KeyEvent};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
+use crate::collect::tiers::{ESTABLISHED_EVERY, TIER_FROM, Tiers};
 use crate::collect::{CollectOptions, Collector, SocketSource};
 use crate::config::Config;
 use crate::filter::Filter;
@@ -88,10 +89,11 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
         );
     }
     // tcp_info is asked for only while a socket's detail pane shows it.
-    let collector = Collector::open(CollectOptions {
+    let mut collector = Collector::open(CollectOptions {
         tcp_info: false,
         ..dashboard.collect.clone()
     })?;
+    collector.tier_established(Some(Tiers::new(ESTABLISHED_EVERY, TIER_FROM)));
     let fallback = collector.fallback_reason().map(str::to_owned);
     let (columns, rows) = crossterm::terminal::size().context("reading the terminal size")?;
     let mut app = App::new(Settings {

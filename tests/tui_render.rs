@@ -142,6 +142,49 @@ fn slow_polls_lengthen_the_interval_and_the_header_says_why() {
 }
 
 #[test]
+fn the_interval_follows_the_mean_cost_of_the_last_five_polls() {
+    let mut app = app(100, 24);
+    app.ingest(million(1_000), Duration::from_millis(1_300));
+    assert_eq!(app.effective_interval(), Duration::from_secs(5));
+    // (1.3 + 2 × 0.1) / 3 = 0.5 s: more than 40 % of 1 s.
+    for _ in 0..2 {
+        app.ingest(million(1_000), Duration::from_millis(100));
+    }
+    assert_eq!(
+        app.auto_interval,
+        Some((Duration::from_secs(2), Duration::from_millis(500)))
+    );
+    app.ingest(million(1_000), Duration::from_millis(100));
+    // (1.3 + 4 × 0.1) / 5 = 0.34 s: 1 s is enough.
+    app.ingest(million(1_000), Duration::from_millis(100));
+    assert_eq!(app.auto_interval, None);
+    assert_eq!(app.effective_interval(), Duration::from_secs(1));
+}
+
+#[test]
+fn carried_established_sockets_are_told_in_the_header() {
+    let mut app = app(100, 24);
+    let mut snapshot = million(1_000);
+    snapshot.established_tier = Some(sockscope::model::EstablishedTier {
+        read_at: snapshot.taken_at.unwrap(),
+        every: Duration::from_secs(5),
+    });
+    app.ingest(snapshot, Duration::from_millis(10));
+    let header = render(&app).lines().next().unwrap().to_owned();
+    assert_eq!(
+        header.trim_end(),
+        "sockscope · web1 · netns host · every 1s · ESTABLISHED every 5s · 1,000 sockets · 00:16:40 UTC"
+    );
+    // Polled every 5 s or slower, every poll reads them: nothing to tell.
+    app.apply(Action::SlowerPolls);
+    app.apply(Action::SlowerPolls);
+    app.apply(Action::SlowerPolls);
+    assert_eq!(app.effective_interval(), Duration::from_secs(5));
+    let header = render(&app).lines().next().unwrap().to_owned();
+    assert!(!header.contains("ESTABLISHED"), "{header}");
+}
+
+#[test]
 fn terminals_too_small_get_a_message_not_a_panic() {
     for (columns, rows) in [(20, 6), (10, 5), (63, 24), (80, 19), (1, 1), (0, 0)] {
         let app = busy_app(columns, rows, 1);

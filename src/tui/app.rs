@@ -2,6 +2,7 @@
 //! UI thread owns it; [`App::apply`] and [`App::ingest`] are the only ways it changes, and
 //! drawing only reads it.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -33,6 +34,8 @@ pub const INTERVAL_STEPS: [Duration; 10] = [
 
 /// A poll may take at most this share of the interval; beyond it the interval grows.
 const BUSY_SHARE: f64 = 0.4;
+/// How many recent polls' cost the interval is adapted to.
+const COST_WINDOW: usize = 5;
 
 /// What the dashboard needs to know that does not come from a poll.
 #[derive(Clone, Debug)]
@@ -138,8 +141,11 @@ pub struct App {
     pub filter_text: String,
     /// The interval the user asked for.
     pub interval: Duration,
-    /// The smallest interval the last poll's cost allows, when it is above `interval`.
+    /// The smallest interval the recent polls' mean cost allows, when it is above
+    /// `interval`, and that cost.
     pub auto_interval: Option<(Duration, Duration)>,
+    /// The cost of the last [`COST_WINDOW`] polls.
+    costs: VecDeque<Duration>,
     /// The collector's failure, while it lasts.
     pub failure: Option<Failure>,
     /// Kernel release.
@@ -188,6 +194,7 @@ impl App {
             filter_text,
             interval,
             auto_interval: None,
+            costs: VecDeque::with_capacity(COST_WINDOW),
             failure: None,
             kernel,
             size,
@@ -436,6 +443,13 @@ impl App {
     }
 
     fn adapt_interval(&mut self, cost: Duration) {
+        // The mean of the last few polls: at scale, a full read of ESTABLISHED sockets
+        // every few polls costs more than the polls between (see `collect::tiers`).
+        if self.costs.len() == COST_WINDOW {
+            self.costs.pop_front();
+        }
+        self.costs.push_back(cost);
+        let cost = self.costs.iter().sum::<Duration>() / self.costs.len() as u32;
         let floor = cost.as_secs_f64() / BUSY_SHARE;
         self.auto_interval = if floor > self.interval.as_secs_f64() {
             let step = INTERVAL_STEPS

@@ -61,6 +61,15 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         let _ = write!(every, " (slowed: a poll takes {})", human(cost));
     }
     parts.push((every, Style::new(), 4));
+    if let Some(tier) = app.shown.as_ref().and_then(|s| s.snapshot.established_tier)
+        && tier.every > app.effective_interval()
+    {
+        parts.push((
+            format!("ESTABLISHED every {}", human(tier.every)),
+            Style::new(),
+            4,
+        ));
+    }
     if let Some(shown) = &app.shown {
         parts.push((
             match shown.summary.counts.total() {

@@ -1,0 +1,227 @@
+//! Re-reading the bulk of ESTABLISHED sockets less often than the rest, for the dashboard
+//! at scale.
+//!
+//! On a busy server most sockets are ESTABLISHED, and no anomaly rule looks at them: the
+//! rules watch listeners, SYN_RECV, CLOSE_WAIT, TIME_WAIT, FIN_WAIT2 and the counters. Yet
+//! the kernel's dump spends most of its time filling in messages, one per matching socket
+//! (at 100,000 sockets, about 7 % of a core per poll a second; walking its tables without
+//! filling is a third of that). So while the last full read found at least
+//! [`TIER_FROM`] ESTABLISHED sockets, a poll asks the kernel for every state but
+//! ESTABLISHED, and the ESTABLISHED sockets of the last full read are carried over; a
+//! full read happens again once [`ESTABLISHED_EVERY`] has passed.
+//!
+//! A carried socket that shows up in another state (it closed, or is closing) is dropped
+//! from the carried set for good, so it is never counted twice. A socket that went away
+//! entirely, or a new connection, shows only at the next full read.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::model::{EstablishedTier, Socket, StateSet, TcpState};
+
+/// Below this many ESTABLISHED sockets every poll is a full read: it is cheap enough.
+pub const TIER_FROM: usize = 10_000;
+/// How often the dashboard re-reads ESTABLISHED sockets at scale.
+pub const ESTABLISHED_EVERY: Duration = Duration::from_secs(5);
+/// A full read is due this much before `every` has passed, so that a poll a few
+/// milliseconds early does not push it back by a whole interval.
+const SLACK: Duration = Duration::from_millis(200);
+
+/// Which sockets a poll re-reads (see the module notes).
+#[derive(Debug)]
+pub struct Tiers {
+    every: Duration,
+    from: usize,
+    /// The ESTABLISHED sockets of the last full read, minus those seen since in another state.
+    carried: Vec<Socket>,
+    /// When the last full read started.
+    last_full: Option<(Instant, SystemTime)>,
+    /// Scratch: the cookies of one partial read, sorted.
+    seen: Vec<u64>,
+}
+
+/// What a poll asks the kernel for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Every state asked for.
+    Full,
+    /// Every state asked for but ESTABLISHED; [`Tiers::carry`] adds the carried ones.
+    WithoutEstablished,
+}
+
+impl Tiers {
+    /// Tiers that re-read ESTABLISHED sockets only every `every` once a full read finds
+    /// `from` of them (the dashboard: [`ESTABLISHED_EVERY`], [`TIER_FROM`]).
+    pub fn new(every: Duration, from: usize) -> Tiers {
+        Tiers {
+            every,
+            from,
+            carried: Vec::new(),
+            last_full: None,
+            seen: Vec::new(),
+        }
+    }
+
+    /// What the poll starting `now` should read, when `states` are asked for and `fresh`
+    /// (tcp_info is wanted: every socket's must be current) forces a full read.
+    pub fn plan(&self, now: Instant, states: StateSet, fresh: bool) -> Read {
+        let due = self
+            .last_full
+            .is_none_or(|(at, _)| now.saturating_duration_since(at) + SLACK >= self.every);
+        if fresh || due || !states.contains(TcpState::Established) || self.carried.len() < self.from
+        {
+            Read::Full
+        } else {
+            Read::WithoutEstablished
+        }
+    }
+
+    /// After a full read started at `at`: keep its ESTABLISHED sockets for the partial
+    /// reads to come. Returns the tier when the next polls will carry them.
+    pub fn full_read(
+        &mut self,
+        sockets: &[Socket],
+        at: (Instant, SystemTime),
+    ) -> Option<EstablishedTier> {
+        self.carried.clear();
+        self.carried.extend(
+            sockets
+                .iter()
+                .filter(|s| s.state == TcpState::Established)
+                .copied(),
+        );
+        self.last_full = Some(at);
+        self.tier()
+    }
+
+    /// After a partial read: drop for good the carried sockets it saw in another state, and
+    /// append the rest to `sockets`. Returns the tier they come from.
+    pub fn carry(&mut self, sockets: &mut Vec<Socket>) -> Option<EstablishedTier> {
+        self.seen.clear();
+        self.seen.extend(sockets.iter().map(|s| s.cookie));
+        self.seen.sort_unstable();
+        let seen = &self.seen;
+        self.carried
+            .retain(|s| seen.binary_search(&s.cookie).is_err());
+        sockets.extend_from_slice(&self.carried);
+        self.last_full.map(|(_, read_at)| EstablishedTier {
+            read_at,
+            every: self.every,
+        })
+    }
+
+    /// The tier, while the carried sockets are many enough to be carried.
+    fn tier(&self) -> Option<EstablishedTier> {
+        match self.last_full {
+            Some((_, read_at)) if self.carried.len() >= self.from => Some(EstablishedTier {
+                read_at,
+                every: self.every,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Forget the carried sockets (the source changed, or a read failed).
+    pub fn reset(&mut self) {
+        self.carried = Vec::new();
+        self.last_full = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(state: TcpState, cookie: u64) -> Socket {
+        let local = "192.0.2.1:40000".parse().unwrap();
+        let remote = "192.0.2.9:443".parse().unwrap();
+        let mut s = Socket::new(state, local, remote);
+        s.cookie = cookie;
+        s
+    }
+
+    fn established(from: u64, count: u64) -> Vec<Socket> {
+        (from..from + count)
+            .map(|c| socket(TcpState::Established, c))
+            .collect()
+    }
+
+    #[test]
+    fn few_established_sockets_are_always_read_in_full() {
+        let start = Instant::now();
+        let mut tiers = Tiers::new(ESTABLISHED_EVERY, TIER_FROM);
+        assert_eq!(tiers.plan(start, StateSet::ALL, false), Read::Full);
+        let tier = tiers.full_read(
+            &established(1, TIER_FROM as u64 - 1),
+            (start, SystemTime::UNIX_EPOCH),
+        );
+        assert_eq!(tier, None);
+        let next = start + Duration::from_secs(1);
+        assert_eq!(tiers.plan(next, StateSet::ALL, false), Read::Full);
+    }
+
+    #[test]
+    fn at_scale_established_is_read_again_only_when_due_or_tcp_info_is_wanted() {
+        let start = Instant::now();
+        let mut tiers = Tiers::new(ESTABLISHED_EVERY, TIER_FROM);
+        let tier = tiers.full_read(
+            &established(1, TIER_FROM as u64),
+            (start, SystemTime::UNIX_EPOCH),
+        );
+        assert_eq!(
+            tier,
+            Some(EstablishedTier {
+                read_at: SystemTime::UNIX_EPOCH,
+                every: ESTABLISHED_EVERY
+            })
+        );
+        let plan = |secs: f64, fresh| {
+            tiers.plan(start + Duration::from_secs_f64(secs), StateSet::ALL, fresh)
+        };
+        assert_eq!(plan(1.0, false), Read::WithoutEstablished);
+        assert_eq!(plan(4.7, false), Read::WithoutEstablished);
+        assert_eq!(plan(4.8, false), Read::Full, "due, with the slack");
+        assert_eq!(plan(1.0, true), Read::Full, "tcp_info wanted");
+        let only_close_wait = StateSet::EMPTY.with(TcpState::CloseWait);
+        assert_eq!(
+            tiers.plan(start + Duration::from_secs(1), only_close_wait, false),
+            Read::Full,
+            "ESTABLISHED not asked for: nothing to carry"
+        );
+    }
+
+    #[test]
+    fn carried_sockets_seen_in_another_state_are_dropped_for_good() {
+        let start = Instant::now();
+        let read_at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let mut tiers = Tiers::new(ESTABLISHED_EVERY, TIER_FROM);
+        let mut full = established(1, 20_000);
+        full.push(socket(TcpState::TimeWait, 50_000));
+        tiers.full_read(&full, (start, read_at));
+
+        // Cookies 7 and 8 now close; 50,000 is the fresh TIME_WAIT again.
+        let mut partial = vec![
+            socket(TcpState::CloseWait, 7),
+            socket(TcpState::FinWait1, 8),
+            socket(TcpState::TimeWait, 50_000),
+        ];
+        let tier = EstablishedTier {
+            read_at,
+            every: ESTABLISHED_EVERY,
+        };
+        assert_eq!(tiers.carry(&mut partial), Some(tier));
+        assert_eq!(partial.len(), 3 + 19_998);
+        let established_count = partial
+            .iter()
+            .filter(|s| s.state == TcpState::Established)
+            .count();
+        assert_eq!(established_count, 19_998);
+        assert!(!partial[3..].iter().any(|s| s.cookie == 7 || s.cookie == 8));
+
+        // 7 is gone entirely now: it must not come back as ESTABLISHED.
+        let mut later = vec![socket(TcpState::LastAck, 8)];
+        tiers.carry(&mut later);
+        assert_eq!(later.len(), 1 + 19_998);
+        assert!(!later.iter().any(|s| s.cookie == 7));
+        assert_eq!(later.iter().filter(|s| s.cookie == 8).count(), 1);
+    }
+}
