@@ -275,7 +275,10 @@ impl Sources {
             Ok(()) => {
                 if let Some(tiers) = self.tiers.as_mut().filter(|_| self.sock_diag.is_some()) {
                     established_tier = match read {
-                        Read::Full => tiers.full_read(&sockets, (started, taken_at)),
+                        // While tcp_info is wanted every poll is a full read.
+                        Read::Full => tiers
+                            .full_read(&sockets, (started, taken_at))
+                            .filter(|_| !self.options.tcp_info),
                         Read::WithoutEstablished => tiers.carry(&mut sockets),
                     };
                 }

@@ -120,14 +120,40 @@ fn polls_between_full_reads_carry_established_sockets_and_drop_those_that_moved_
     assert_eq!(count(&full, TcpState::Established), 18);
     assert_eq!(count(&full, TcpState::CloseWait), 3);
     assert_eq!(count(&full, TcpState::FinWait2), 3);
+    assert_eq!(full.established_tier, None, "every poll reads them now");
+    // Without tcp_info, the next polls carry again, from this full read. The two new
+    // connections close: of each, the side that closed first is seen in TIME_WAIT and
+    // dropped; the other side is gone at once and stays carried until the next full read.
+    tiered.set_tcp_info(false);
+    drop(new);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = untiered.poll().unwrap();
+        if count(&now, TcpState::TimeWait) == 2 && count(&now, TcpState::Established) == 14 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closes never showed: {:?}",
+            now.state_counts()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = tiered.poll().unwrap();
+    assert_eq!(count(&after, TcpState::TimeWait), 2);
     assert_eq!(
-        full.established_tier,
+        count(&after, TcpState::Established),
+        14 + 2,
+        "two gone, still carried"
+    );
+    assert_eq!(
+        after.established_tier,
         Some(EstablishedTier {
             read_at: full.taken_at.unwrap(),
             every: Duration::from_secs(3600),
         })
     );
-    drop((pairs, new, half_closed));
+    drop((pairs, half_closed));
 }
 
 #[test]
