@@ -89,6 +89,10 @@ impl Tiers {
                 .filter(|s| s.state == TcpState::Established)
                 .copied(),
         );
+        if self.carried.len() < self.from {
+            // Too few to carry: every poll reads them, so keep no copy (nor its memory).
+            self.carried = Vec::new();
+        }
         self.last_full = Some(at);
         self.tier()
     }
