@@ -330,3 +330,58 @@ fn n_and_shift_n_step_through_anomalies_and_wrap() {
     app.apply(Action::PrevAnomaly);
     assert_eq!(app.anomaly, 2);
 }
+
+/// The socket under the cursor of the sockets view: (state, remote address).
+fn selected_socket(app: &sockscope::tui::App) -> (TcpState, String) {
+    let shown = app.shown.as_ref().unwrap();
+    let index = app.order[app.cursor(View::Sockets).selected] as usize;
+    let socket = &shown.snapshot.sockets[index];
+    (socket.state, socket.remote.to_string())
+}
+
+#[test]
+fn the_selection_stays_on_its_socket_and_its_group_when_rows_move() {
+    // Sorted by state, reversed: the CLOSE_WAIT sockets come first. The fourth row is selected.
+    let mut app = busy_app(80, 24, 1);
+    app.apply(Action::ReverseSort);
+    for _ in 0..3 {
+        app.apply(Action::Move(Motion::Down));
+    }
+    let before = selected_socket(&app);
+    assert_eq!(before, (TcpState::CloseWait, "10.0.0.77:10021".to_owned()));
+    assert_eq!(
+        app.cursor(View::Sockets),
+        Cursor {
+            selected: 3,
+            offset: 0
+        }
+    );
+    // The next poll has 9 more CLOSE_WAIT sockets (to 10.0.0.78), sorted in above it: the
+    // cursor follows the socket and it stays fourth on screen.
+    app.ingest(busy(1_001, 9), Duration::from_millis(20));
+    assert_eq!(app.row_count(), 355);
+    assert_eq!(selected_socket(&app), before);
+    assert_eq!(
+        app.cursor(View::Sockets),
+        Cursor {
+            selected: 12,
+            offset: 9
+        }
+    );
+    // A group row too: leaky-app, selected in the processes view, moves up a place.
+    app.apply(Action::ShowView(View::Processes));
+    let leaky_row = |app: &sockscope::tui::App| {
+        app.rows
+            .iter()
+            .position(|r| r.cells.iter().any(|c| c == "leaky-app"))
+            .unwrap()
+    };
+    let row = leaky_row(&app);
+    for _ in 0..row {
+        app.apply(Action::Move(Motion::Down));
+    }
+    app.ingest(busy(1_002, 200), Duration::from_millis(20));
+    let moved = leaky_row(&app);
+    assert_eq!((row, moved), (2, 1));
+    assert_eq!(app.cursor(View::Processes).selected, moved);
+}

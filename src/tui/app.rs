@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -14,7 +15,7 @@ use crate::model::Snapshot;
 
 use super::action::{Action, Mode, Motion};
 use super::layout::Areas;
-use super::rows;
+use super::rows::{self, Target};
 use super::theme::Theme;
 use super::view::{Sort, View};
 
@@ -107,6 +108,20 @@ impl Cursor {
             self.offset
         }
     }
+}
+
+/// The row a cursor is on, by what it shows rather than by its number.
+#[derive(Clone, Debug, PartialEq)]
+enum Selection {
+    /// A socket: its cookie and ends (the state may change; the cookie alone is 0 when
+    /// read from /proc/net/tcp).
+    Socket {
+        cookie: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// A group row.
+    Group(Target),
 }
 
 /// The whole dashboard state.
@@ -255,10 +270,69 @@ impl App {
             self.latest = Some(shown);
             self.polls_while_paused += 1;
         } else {
+            let selection = self.selection();
             self.shown = Some(shown);
             self.order_stale = true;
             self.refresh();
+            self.reselect(selection);
         }
+    }
+
+    /// What the selected row is about, to find it again in the next poll's table.
+    fn selection(&self) -> Option<Selection> {
+        let shown = self.shown.as_ref()?;
+        let selected = self.cursor(self.view).selected;
+        if self.view == View::Sockets {
+            let socket = shown
+                .snapshot
+                .sockets
+                .get(*self.order.get(selected)? as usize)?;
+            Some(Selection::Socket {
+                cookie: socket.cookie,
+                local: socket.local,
+                remote: socket.remote,
+            })
+        } else {
+            Some(Selection::Group(self.rows.get(selected)?.target.clone()))
+        }
+    }
+
+    /// Move the cursor to `selection`'s row in the current table, at the same place on
+    /// screen; where it is gone, the cursor stays at its row number.
+    fn reselect(&mut self, selection: Option<Selection>) {
+        let (Some(selection), Some(shown)) = (selection, &self.shown) else {
+            return;
+        };
+        let is_it = |row: usize| match &selection {
+            Selection::Socket {
+                cookie,
+                local,
+                remote,
+            } => self.order.get(row).is_some_and(|&i| {
+                let s = &shown.snapshot.sockets[i as usize];
+                s.cookie == *cookie && s.local == *local && s.remote == *remote
+            }),
+            Selection::Group(target) => self.rows.get(row).is_some_and(|r| r.target == *target),
+        };
+        let selected = self.cursor(self.view).selected;
+        // Most polls move nothing: look where it was first.
+        let found = if is_it(selected) {
+            Some(selected)
+        } else {
+            (0..self.row_count()).find(|&row| is_it(row))
+        };
+        let Some(row) = found else {
+            return;
+        };
+        let page = self.table_height();
+        let rows = self.row_count();
+        let cursor = &mut self.cursors[self.view.index()];
+        let on_screen = cursor.selected.saturating_sub(cursor.offset);
+        cursor.selected = row;
+        cursor.offset = row
+            .saturating_sub(on_screen)
+            .min(rows.saturating_sub(page.max(1)));
+        cursor.offset = cursor.scrolled(page);
     }
 
     /// Record a failed poll at `at`; what was shown stays.
@@ -406,6 +480,7 @@ impl App {
     fn toggle_pause(&mut self) {
         if self.pause_requested {
             self.pause_requested = false;
+            let selection = self.selection();
             if let Some(latest) = self.latest.take() {
                 self.shown = Some(latest);
                 self.order_stale = true;
@@ -413,6 +488,7 @@ impl App {
             self.polls_while_paused = 0;
             self.notice = Some("display live again".to_owned());
             self.refresh();
+            self.reselect(selection);
         } else {
             self.pause_requested = true;
             self.notice = Some("display paused; polling goes on (p or Space resumes)".to_owned());
