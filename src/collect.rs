@@ -273,7 +273,8 @@ impl Sources {
         let mut established_tier = None;
         match self.dump_netlink(&mut sockets, states) {
             Ok(()) => {
-                if let Some(tiers) = self.tiers.as_mut().filter(|_| self.sock_diag.is_some()) {
+                // Without sock_diag the read was full and found nothing: nothing to carry.
+                if let Some(tiers) = self.tiers.as_mut() {
                     established_tier = match read {
                         // While tcp_info is wanted every poll is a full read.
                         Read::Full => tiers

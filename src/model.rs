@@ -489,13 +489,16 @@ pub struct EstablishedTier {
 }
 
 impl Snapshot {
-    /// The processes holding `socket`.
-    pub fn owners(&self, socket: &Socket) -> impl Iterator<Item = &Process> + '_ {
+    /// The indices into `processes` of the processes holding `socket`.
+    pub fn owner_indices(&self, socket: &Socket) -> &[u32] {
         let start = socket.owners.start as usize;
         let end = start + socket.owners.len as usize;
-        self.owner_index
-            .get(start..end)
-            .unwrap_or_default()
+        self.owner_index.get(start..end).unwrap_or_default()
+    }
+
+    /// The processes holding `socket`.
+    pub fn owners(&self, socket: &Socket) -> impl Iterator<Item = &Process> + '_ {
+        self.owner_indices(socket)
             .iter()
             .filter_map(|i| self.processes.get(*i as usize))
     }

@@ -32,6 +32,23 @@ fn count(snapshot: &Snapshot, state: TcpState) -> usize {
     snapshot.sockets.iter().filter(|s| s.state == state).count()
 }
 
+/// Poll `collector` until a snapshot satisfies `done`; panics with the counts after 10 s.
+fn wait_until(collector: &mut Collector, done: impl Fn(&Snapshot) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = collector.poll().unwrap();
+        if done(&now) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sockets never settled: {:?}",
+            now.state_counts()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `n` loopback connections inside `netns` to `listener` (made there too): both ends of
 /// each are ESTABLISHED sockets of the namespace, held by this process.
 fn connect(netns: &str, listener: &TcpListener, n: usize) -> Vec<(TcpStream, TcpStream)> {
@@ -82,19 +99,9 @@ fn polls_between_full_reads_carry_established_sockets_and_drop_those_that_moved_
         .collect();
     let new = connect(netns, &listener, 2);
     let mut untiered = collector(netns);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = untiered.poll().unwrap();
-        if count(&now, TcpState::CloseWait) == 3 && count(&now, TcpState::FinWait2) == 3 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the closes never showed: {:?}",
-            now.state_counts()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(&mut untiered, |now| {
+        count(now, TcpState::CloseWait) == 3 && count(now, TcpState::FinWait2) == 3
+    });
 
     let between = tiered.poll().unwrap();
     assert_eq!(between.established_tier, Some(first_read));
@@ -126,19 +133,9 @@ fn polls_between_full_reads_carry_established_sockets_and_drop_those_that_moved_
     // dropped; the other side is gone at once and stays carried until the next full read.
     tiered.set_tcp_info(false);
     drop(new);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = untiered.poll().unwrap();
-        if count(&now, TcpState::TimeWait) == 2 && count(&now, TcpState::Established) == 14 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the closes never showed: {:?}",
-            now.state_counts()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(&mut untiered, |now| {
+        count(now, TcpState::TimeWait) == 2 && count(now, TcpState::Established) == 14
+    });
     let after = tiered.poll().unwrap();
     assert_eq!(count(&after, TcpState::TimeWait), 2);
     assert_eq!(

@@ -125,7 +125,7 @@ impl Tally {
         listener.sockets += 1;
         listener.accept_queue += u64::from(socket.recv_q);
         listener.backlog += u64::from(socket.send_q);
-        for &owner in owner_indices(snapshot, socket) {
+        for &owner in snapshot.owner_indices(socket) {
             if !listener.owners.contains(&owner) {
                 listener.owners.push(owner);
             }
@@ -157,7 +157,7 @@ impl Tally {
     fn add(&mut self, snapshot: &Snapshot, socket: &Socket, since_ms: u64) {
         let state = socket.state;
         self.counts.add(state);
-        let owners = owner_indices(snapshot, socket);
+        let owners = snapshot.owner_indices(socket);
         let mut owned = false;
         for &owner in owners {
             if let Some(process) = self.processes.get_mut(owner as usize) {
@@ -212,11 +212,4 @@ impl Tally {
             _ => {}
         }
     }
-}
-
-/// The indices into `snapshot.processes` of the processes holding `socket`.
-fn owner_indices<'a>(snapshot: &'a Snapshot, socket: &Socket) -> &'a [u32] {
-    let start = socket.owners.start as usize;
-    let end = start + socket.owners.len as usize;
-    snapshot.owner_index.get(start..end).unwrap_or_default()
 }

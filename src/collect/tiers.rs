@@ -107,21 +107,21 @@ impl Tiers {
         self.carried
             .retain(|s| seen.binary_search(&s.cookie).is_err());
         sockets.extend_from_slice(&self.carried);
-        self.last_full.map(|(_, read_at)| EstablishedTier {
-            read_at,
-            every: self.every,
-        })
+        self.carried_from()
     }
 
     /// The tier, while the carried sockets are many enough to be carried.
     fn tier(&self) -> Option<EstablishedTier> {
-        match self.last_full {
-            Some((_, read_at)) if self.carried.len() >= self.from => Some(EstablishedTier {
-                read_at,
-                every: self.every,
-            }),
-            _ => None,
-        }
+        self.carried_from()
+            .filter(|_| self.carried.len() >= self.from)
+    }
+
+    /// The full read the carried sockets come from.
+    fn carried_from(&self) -> Option<EstablishedTier> {
+        self.last_full.map(|(_, read_at)| EstablishedTier {
+            read_at,
+            every: self.every,
+        })
     }
 
     /// Forget the carried sockets (the source changed, or a read failed).

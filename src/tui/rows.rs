@@ -82,9 +82,9 @@ pub fn socket_order(
             let rank = process_rank(snapshot);
             order.sort_unstable_by_key(|i| {
                 let s = at(i);
-                let first = (s.owners.len > 0)
-                    .then(|| snapshot.owner_index.get(s.owners.start as usize))
-                    .flatten()
+                let first = snapshot
+                    .owner_indices(s)
+                    .first()
                     .map_or(u32::MAX, |&p| rank[p as usize]);
                 (first, by_state(s))
             });

@@ -270,13 +270,7 @@ impl<'a> Table<'a> {
 
     /// What `report::owners_text` writes, from the precomputed labels.
     fn owners(&self, socket: &Socket, line: &mut Vec<u8>) {
-        let start = socket.owners.start as usize;
-        let end = start + socket.owners.len as usize;
-        let indices = self
-            .snapshot
-            .owner_index
-            .get(start..end)
-            .unwrap_or_default();
+        let indices = self.snapshot.owner_indices(socket);
         let mut shown = 0;
         for label in indices.iter().filter_map(|&i| self.labels.get(i as usize)) {
             if shown == 3 {
