@@ -9,7 +9,7 @@ use std::io::Read;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::fs::{AtFlags, Mode, OFlags, RawDir, openat, readlinkat_raw, statat};
+use rustix::fs::{AtFlags, Mode, OFlags, RawDir, fstat, openat, readlinkat_raw, statat};
 use rustix::io::Errno;
 
 /// `getdents64` buffer: a /proc/PID/fd entry is ~24 bytes, so ~1,300 descriptors per call.
@@ -118,8 +118,8 @@ impl FdScanner {
     /// With the descriptor count known (`fd_count` > 0), descriptors are looked up by
     /// number from 0 until that many were found, without listing the directory: a listing
     /// of /proc/PID/fd looks up every entry just to report its inode number, which costs
-    /// as much again as the readlinks. Tables with holes fall back to the listing for the
-    /// numbers above the last one probed.
+    /// as much again as the readlinks. Tables with holes, and tables that changed since
+    /// the count, fall back to the listing for the numbers above the last one probed.
     pub(super) fn socket_inodes(
         &mut self,
         proc_dir: &OwnedFd,
@@ -154,7 +154,10 @@ impl FdScanner {
                 Err(errno) => return Err(errno),
             }
         }
-        if fd_count > 0 && found == fd_count {
+        // Probing stops at the count taken before the table was opened; a descriptor
+        // opened since in a lower hole (by the process, or by this walk itself when the
+        // process is this one) would hide the highest one, so the count must still hold.
+        if fd_count > 0 && found == fd_count && fstat(&fd_dir)?.st_size as u64 == fd_count {
             return Ok(found);
         }
         let mut dir = RawDir::new(fd_dir.as_fd(), &mut self.dirents);

@@ -386,6 +386,35 @@ fn a_socket_on_a_high_descriptor_number_is_found_past_the_holes() {
 }
 
 #[test]
+fn a_descriptor_opened_after_the_count_does_not_hide_the_highest_one() {
+    // The count is taken before the table is read. A descriptor opened since then in a
+    // lower hole used to make the probe reach the count one entry early and stop there,
+    // so the socket on the highest number went unseen (this test's own walk threads open
+    // descriptors in its table, which made the test above fail now and then).
+    use super::scan::FdScanner;
+    use rustix::fs::{Mode, OFlags, open};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let high = rustix::io::fcntl_dupfd_cloexec(&listener, 900).unwrap();
+    drop(listener);
+    let inode = rustix::fs::fstat(&high).unwrap().st_ino as u32;
+    let proc_dir = open("/proc", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    let mut scanner = FdScanner::new();
+    let pid = std::process::id();
+    let count = scanner.fd_count(&proc_dir, pid).unwrap();
+    if count == 0 {
+        eprintln!("SKIP: this kernel reports no descriptor count (Linux 6.2 and later do)");
+        assert!(std::env::var_os("CI").is_none(), "CI must not skip");
+        return;
+    }
+    let _opened_since = open("/dev/null", OFlags::RDONLY, Mode::empty()).unwrap();
+    let mut inodes = Vec::new();
+    scanner
+        .socket_inodes(&proc_dir, pid, count, &mut inodes)
+        .unwrap();
+    assert_eq!(inodes, [inode]);
+}
+
+#[test]
 fn missing_proc_root_skips_attribution() {
     let mut snapshot = Snapshot {
         sockets: vec![socket(TcpState::Listen, 1)],
