@@ -15,6 +15,7 @@ pub(crate) mod testutil;
 pub mod tiers;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::model::{Snapshot, Socket, SourceKind, StateSet, TcpState};
@@ -205,6 +206,17 @@ impl Collector {
     /// every poll, the default.
     pub fn tier_established(&mut self, tiers: Option<Tiers>) {
         self.sources.tiers = tiers;
+    }
+
+    /// One poll, shared: with [`Collector::tier_established`] on, the polls to come carry
+    /// this snapshot's ESTABLISHED sockets instead of keeping a copy of their own. (A plain
+    /// [`SocketSource::poll`] shares nothing, so the next poll reads every state.)
+    pub fn poll_shared(&mut self) -> Result<Arc<Snapshot>, CollectError> {
+        let snapshot = Arc::new(self.poll()?);
+        if let Some(tiers) = self.sources.tiers.as_mut() {
+            tiers.remember(&snapshot);
+        }
+        Ok(snapshot)
     }
 
     /// Why the collector reads /proc/net/tcp instead of sock_diag, if it does.

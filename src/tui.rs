@@ -17,6 +17,7 @@ pub mod view;
 
 use std::io::IsTerminal as _;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -26,7 +27,7 @@ use crossterm::event::{Event as TermEvent, KeyEvent};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use crate::collect::tiers::{ESTABLISHED_EVERY, TIER_FROM, Tiers};
-use crate::collect::{CollectOptions, Collector, SocketSource};
+use crate::collect::{CollectOptions, Collector};
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::Snapshot;
@@ -67,7 +68,7 @@ pub enum Event {
     /// The terminal's new size.
     Resize(u16, u16),
     /// A poll finished: the snapshot or the error, and what the poll cost.
-    Polled(Result<Box<Snapshot>, String>, Duration),
+    Polled(Result<Arc<Snapshot>, String>, Duration),
     /// The terminal's input failed (it went away).
     InputFailed(String),
     /// A termination signal.
@@ -155,7 +156,7 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
                 Event::Polled(result, took) if Some(i) == newest_poll => match result {
                     Ok(snapshot) => {
                         let start = Instant::now();
-                        app.ingest(*snapshot, took + last_ingest);
+                        app.ingest(snapshot, took + last_ingest);
                         last_ingest = start.elapsed();
                     }
                     Err(message) => app.poll_failed(message, SystemTime::now()),
@@ -203,8 +204,9 @@ fn spawn_collector(
             terminal::quiet_panics_on_this_thread();
             loop {
                 let start = Instant::now();
-                let result = match std::panic::catch_unwind(AssertUnwindSafe(|| collector.poll())) {
-                    Ok(Ok(snapshot)) => Ok(Box::new(snapshot)),
+                let poll = || collector.poll_shared();
+                let result = match std::panic::catch_unwind(AssertUnwindSafe(poll)) {
+                    Ok(Ok(snapshot)) => Ok(snapshot),
                     Ok(Err(e)) => Err(format!("{:#}", anyhow::Error::from(e))),
                     Err(panic) => Err(format!("the collector crashed: {}", panic_text(&*panic))),
                 };

@@ -80,7 +80,7 @@ fn polls_between_full_reads_carry_established_sockets_and_drop_those_that_moved_
 
     let mut tiered = collector(netns);
     tiered.tier_established(Some(Tiers::new(Duration::from_secs(3600), 10)));
-    let first = tiered.poll().unwrap();
+    let first = tiered.poll_shared().unwrap();
     assert_eq!(count(&first, TcpState::Established), 20);
     let first_read = EstablishedTier {
         read_at: first.taken_at.unwrap(),
@@ -103,7 +103,7 @@ fn polls_between_full_reads_carry_established_sockets_and_drop_those_that_moved_
         count(now, TcpState::CloseWait) == 3 && count(now, TcpState::FinWait2) == 3
     });
 
-    let between = tiered.poll().unwrap();
+    let between = tiered.poll_shared().unwrap();
     assert_eq!(between.established_tier, Some(first_read));
     assert_eq!(count(&between, TcpState::Established), 14);
     assert_eq!(count(&between, TcpState::CloseWait), 3);
@@ -123,7 +123,7 @@ fn polls_between_full_reads_carry_established_sockets_and_drop_those_that_moved_
 
     // The detail pane wants tcp_info: everything is read again, the new ones included.
     tiered.set_tcp_info(true);
-    let full = tiered.poll().unwrap();
+    let full = tiered.poll_shared().unwrap();
     assert_eq!(count(&full, TcpState::Established), 18);
     assert_eq!(count(&full, TcpState::CloseWait), 3);
     assert_eq!(count(&full, TcpState::FinWait2), 3);
@@ -136,7 +136,7 @@ fn polls_between_full_reads_carry_established_sockets_and_drop_those_that_moved_
     wait_until(&mut untiered, |now| {
         count(now, TcpState::TimeWait) == 2 && count(now, TcpState::Established) == 14
     });
-    let after = tiered.poll().unwrap();
+    let after = tiered.poll_shared().unwrap();
     assert_eq!(count(&after, TcpState::TimeWait), 2);
     assert_eq!(
         count(&after, TcpState::Established),
@@ -164,12 +164,12 @@ fn below_the_threshold_every_poll_reads_everything() {
         .unwrap();
     let mut tiered = collector(lab.monitored());
     tiered.tier_established(Some(Tiers::new(Duration::from_secs(3600), 10)));
-    let first = tiered.poll().unwrap();
+    let first = tiered.poll_shared().unwrap();
     assert_eq!(count(&first, TcpState::Established), 9);
     assert_eq!(first.established_tier, None);
     lab.stage(Family::Inet, TcpState::Established, 2, None)
         .unwrap();
-    let second = tiered.poll().unwrap();
+    let second = tiered.poll_shared().unwrap();
     assert_eq!(count(&second, TcpState::Established), 11, "a full read");
     let tier = Some(EstablishedTier {
         read_at: second.taken_at.unwrap(),
@@ -178,7 +178,12 @@ fn below_the_threshold_every_poll_reads_everything() {
     assert_eq!(second.established_tier, tier, "the next polls carry");
     lab.stage(Family::Inet, TcpState::Established, 1, None)
         .unwrap();
-    let third = tiered.poll().unwrap();
+    let third = tiered.poll_shared().unwrap();
     assert_eq!(count(&third, TcpState::Established), 11, "carried");
     assert_eq!(third.established_tier, tier);
+    // A snapshot not shared back leaves nothing to carry: the poll after it reads everything.
+    let unshared = tiered.poll().unwrap();
+    assert_eq!(count(&unshared, TcpState::Established), 11, "carried");
+    let fifth = tiered.poll_shared().unwrap();
+    assert_eq!(count(&fifth, TcpState::Established), 12, "a full read");
 }

@@ -14,9 +14,10 @@
 //! from the carried set for good, so it is never counted twice. A socket that went away
 //! entirely, or a new connection, shows only at the next full read.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::model::{EstablishedTier, Socket, StateSet, TcpState};
+use crate::model::{EstablishedTier, Snapshot, Socket, StateSet, TcpState};
 
 /// Below this many ESTABLISHED sockets every poll is a full read: it is cheap enough.
 pub const TIER_FROM: usize = 10_000;
@@ -27,12 +28,19 @@ pub const ESTABLISHED_EVERY: Duration = Duration::from_secs(5);
 const SLACK: Duration = Duration::from_millis(200);
 
 /// Which sockets a poll re-reads (see the module notes).
+///
+/// The carried sockets are not copied: they are the ESTABLISHED sockets of the last
+/// snapshot handed out, which its consumer shares back with [`Tiers::remember`] (at a
+/// million sockets a copy would cost 80 MB). Until it does, every poll is a full read.
 #[derive(Debug)]
 pub struct Tiers {
     every: Duration,
     from: usize,
-    /// The ESTABLISHED sockets of the last full read, minus those seen since in another state.
-    carried: Vec<Socket>,
+    /// The last snapshot handed out, when its ESTABLISHED sockets are to be carried: those
+    /// of the last full read, minus those seen since in another state.
+    previous: Option<Arc<Snapshot>>,
+    /// How many ESTABLISHED sockets the last poll ended with.
+    established: usize,
     /// When the last full read started.
     last_full: Option<(Instant, SystemTime)>,
     /// Scratch: the cookies of one partial read, sorted.
@@ -55,7 +63,8 @@ impl Tiers {
         Tiers {
             every,
             from,
-            carried: Vec::new(),
+            previous: None,
+            established: 0,
             last_full: None,
             seen: Vec::new(),
         }
@@ -67,7 +76,11 @@ impl Tiers {
         let due = self
             .last_full
             .is_none_or(|(at, _)| now.saturating_duration_since(at) + SLACK >= self.every);
-        if fresh || due || !states.contains(TcpState::Established) || self.carried.len() < self.from
+        if fresh
+            || due
+            || !states.contains(TcpState::Established)
+            || self.established < self.from
+            || self.previous.is_none()
         {
             Read::Full
         } else {
@@ -75,45 +88,58 @@ impl Tiers {
         }
     }
 
-    /// After a full read started at `at`: keep its ESTABLISHED sockets for the partial
-    /// reads to come. Returns the tier when the next polls will carry them.
+    /// After a full read started at `at`: its ESTABLISHED sockets are the ones to carry
+    /// once its snapshot is remembered. Returns the tier when the next polls will carry them.
     pub fn full_read(
         &mut self,
         sockets: &[Socket],
         at: (Instant, SystemTime),
     ) -> Option<EstablishedTier> {
-        self.carried.clear();
-        self.carried.extend(
-            sockets
-                .iter()
-                .filter(|s| s.state == TcpState::Established)
-                .copied(),
-        );
-        if self.carried.len() < self.from {
-            // Too few to carry: every poll reads them, so keep no copy (nor its memory).
-            self.carried = Vec::new();
-        }
+        self.previous = None;
+        self.established = sockets
+            .iter()
+            .filter(|s| s.state == TcpState::Established)
+            .count();
         self.last_full = Some(at);
         self.tier()
     }
 
-    /// After a partial read: drop for good the carried sockets it saw in another state, and
-    /// append the rest to `sockets`. Returns the tier they come from.
+    /// After a partial read: append to `sockets` the previous snapshot's ESTABLISHED
+    /// sockets that it did not see in another state (those are dropped for good). Returns
+    /// the tier they come from.
     pub fn carry(&mut self, sockets: &mut Vec<Socket>) -> Option<EstablishedTier> {
         self.seen.clear();
         self.seen.extend(sockets.iter().map(|s| s.cookie));
         self.seen.sort_unstable();
-        let seen = &self.seen;
-        self.carried
-            .retain(|s| seen.binary_search(&s.cookie).is_err());
-        sockets.extend_from_slice(&self.carried);
+        let before = sockets.len();
+        if let Some(previous) = self.previous.take() {
+            let seen = &self.seen;
+            sockets.extend(
+                previous
+                    .sockets
+                    .iter()
+                    .filter(|s| {
+                        s.state == TcpState::Established && seen.binary_search(&s.cookie).is_err()
+                    })
+                    .copied(),
+            );
+        }
+        self.established = sockets.len() - before;
         self.carried_from()
+    }
+
+    /// Share the snapshot just handed out: its ESTABLISHED sockets are carried by the
+    /// partial reads to come. Without it the next poll is a full read.
+    pub fn remember(&mut self, snapshot: &Arc<Snapshot>) {
+        if self.established >= self.from {
+            self.previous = Some(Arc::clone(snapshot));
+        }
     }
 
     /// The tier, while the carried sockets are many enough to be carried.
     fn tier(&self) -> Option<EstablishedTier> {
         self.carried_from()
-            .filter(|_| self.carried.len() >= self.from)
+            .filter(|_| self.established >= self.from)
     }
 
     /// The full read the carried sockets come from.
@@ -126,7 +152,8 @@ impl Tiers {
 
     /// Forget the carried sockets (the source changed, or a read failed).
     pub fn reset(&mut self) {
-        self.carried = Vec::new();
+        self.previous = None;
+        self.established = 0;
         self.last_full = None;
     }
 }
@@ -141,6 +168,13 @@ mod tests {
         let mut s = Socket::new(state, local, remote);
         s.cookie = cookie;
         s
+    }
+
+    fn shared(sockets: Vec<Socket>) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            sockets,
+            ..Snapshot::default()
+        })
     }
 
     fn established(from: u64, count: u64) -> Vec<Socket> {
@@ -178,6 +212,13 @@ mod tests {
                 every: ESTABLISHED_EVERY
             })
         );
+        let full = shared(established(1, TIER_FROM as u64));
+        assert_eq!(
+            tiers.plan(start + Duration::from_secs(1), StateSet::ALL, false),
+            Read::Full,
+            "nothing to carry until the snapshot is shared back"
+        );
+        tiers.remember(&full);
         let plan = |secs: f64, fresh| {
             tiers.plan(start + Duration::from_secs_f64(secs), StateSet::ALL, fresh)
         };
@@ -201,6 +242,7 @@ mod tests {
         let mut full = established(1, 20_000);
         full.push(socket(TcpState::TimeWait, 50_000));
         tiers.full_read(&full, (start, read_at));
+        tiers.remember(&shared(full));
 
         // Cookies 7 and 8 now close; 50,000 is the fresh TIME_WAIT again.
         let mut partial = vec![
@@ -220,6 +262,7 @@ mod tests {
             .count();
         assert_eq!(established_count, 19_998);
         assert!(!partial[3..].iter().any(|s| s.cookie == 7 || s.cookie == 8));
+        tiers.remember(&shared(partial));
 
         // 7 is gone entirely now: it must not come back as ESTABLISHED.
         let mut later = vec![socket(TcpState::LastAck, 8)];

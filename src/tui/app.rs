@@ -253,7 +253,8 @@ impl App {
     }
 
     /// Take in a poll that cost `cost` (collecting plus ingesting the previous one).
-    pub fn ingest(&mut self, snapshot: Snapshot, cost: Duration) {
+    pub fn ingest(&mut self, snapshot: impl Into<Arc<Snapshot>>, cost: Duration) {
+        let snapshot = snapshot.into();
         self.failure = None;
         self.adapt_interval(cost);
         let summary = self.aggregator.ingest(&snapshot).clone();
@@ -262,7 +263,7 @@ impl App {
             aggregator.ingest(&kept).clone()
         });
         let shown = Shown {
-            snapshot: Arc::new(snapshot),
+            snapshot,
             summary,
             narrowed,
         };
