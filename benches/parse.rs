@@ -27,13 +27,13 @@ fn dump(tcp_info_len: usize) -> Vec<Vec<u8>> {
         let mut socket = Socket::new(TcpState::Established, local, remote);
         socket.cookie = u64::from(i) + 1;
         socket.inode = i + 100_000;
-        socket.tcp_info = (tcp_info_len > 0).then_some(TcpInfo {
+        let info = (tcp_info_len > 0).then_some(TcpInfo {
             rtt_us: 40,
             snd_cwnd: 10,
             ..TcpInfo::default()
         });
         message.clear();
-        encode_socket(&socket, 1, tcp_info_len, &mut message);
+        encode_socket(&socket, info.as_ref(), 1, tcp_info_len, &mut message);
         let last = datagrams.last_mut().unwrap();
         if last.len() + message.len() > DATAGRAM {
             datagrams.push(Vec::with_capacity(DATAGRAM));
@@ -57,9 +57,9 @@ fn parse_dump(c: &mut Criterion) {
             b.iter(|| {
                 let mut count = 0u32;
                 for d in &datagrams {
-                    parse_datagram(d, 1, &mut |s| {
+                    parse_datagram(d, 1, &mut |s, i| {
                         count += 1;
-                        black_box(s);
+                        black_box((s, i));
                     })
                     .unwrap();
                 }
@@ -79,9 +79,9 @@ fn parse_captures(c: &mut Criterion) {
         b.iter(|| {
             let mut count = 0;
             for d in &captures {
-                parse_datagram(d, 0, &mut |s| {
+                parse_datagram(d, 0, &mut |s, i| {
                     count += 1;
-                    black_box(s);
+                    black_box((s, i));
                 })
                 .unwrap();
             }

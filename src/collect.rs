@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::model::{Snapshot, Socket, SourceKind, StateSet, TcpState};
+use crate::model::{Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState};
 use kernel::KernelFiles;
 use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
@@ -250,6 +250,7 @@ impl Sources {
     fn dump_netlink(
         &mut self,
         sockets: &mut Vec<Socket>,
+        tcp_infos: &mut TcpInfos,
         states: StateSet,
     ) -> Result<(), DumpError> {
         let Some(diag) = self.sock_diag.as_mut() else {
@@ -257,10 +258,14 @@ impl Sources {
         };
         let dedup = &mut self.dedup;
         dedup.clear();
-        diag.dump_all(states, &mut |socket| {
+        diag.dump_all(states, &mut |socket, tcp_info| {
+            if let Some(info) = tcp_info {
+                tcp_infos.insert(socket.cookie, info);
+            }
             dedup.push(sockets, socket);
         })?;
         dedup.finish(sockets);
+        tcp_infos.finish();
         Ok(())
     }
 }
@@ -271,6 +276,7 @@ impl Sources {
         let taken_at = SystemTime::now();
         let started = Instant::now();
         let mut sockets = Vec::new();
+        let mut tcp_infos = TcpInfos::default();
         let mut source = SourceKind::Netlink;
         let read = match &self.tiers {
             Some(tiers) if self.sock_diag.is_some() => {
@@ -283,7 +289,7 @@ impl Sources {
             Read::WithoutEstablished => self.options.states.without(TcpState::Established),
         };
         let mut established_tier = None;
-        match self.dump_netlink(&mut sockets, states) {
+        match self.dump_netlink(&mut sockets, &mut tcp_infos, states) {
             Ok(()) => {
                 // Without sock_diag the read was full and found nothing: nothing to carry.
                 if let Some(tiers) = self.tiers.as_mut() {
@@ -306,6 +312,7 @@ impl Sources {
                 self.fallback_reason = Some(e.to_string());
                 self.sock_diag = None;
                 sockets.clear();
+                tcp_infos = TcpInfos::default();
             }
         }
         if self.sock_diag.is_none()
@@ -326,6 +333,7 @@ impl Sources {
             netns: self.options.netns.label(),
             source,
             sockets,
+            tcp_infos,
             counters: self.kernel.counters(),
             limits: self.kernel.limits(),
             established_tier,

@@ -264,6 +264,7 @@ impl Filter {
                 .filter(|s| self.matches(snapshot, s))
                 .copied()
                 .collect(),
+            tcp_infos: snapshot.tcp_infos.clone(),
             taken_at: snapshot.taken_at,
             host: snapshot.host.clone(),
             netns: snapshot.netns.clone(),

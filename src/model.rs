@@ -300,8 +300,6 @@ pub struct Socket {
     pub inode: u32,
     /// The kernel's socket cookie: stable identity across polls.
     pub cookie: u64,
-    /// `tcp_info`, for full sockets when the kernel sent it.
-    pub tcp_info: Option<TcpInfo>,
     /// The processes holding this socket.
     pub owners: Owners,
 }
@@ -324,7 +322,6 @@ impl Socket {
             uid: 0,
             inode: 0,
             cookie: 0,
-            tcp_info: None,
             owners: Owners::default(),
         }
     }
@@ -464,6 +461,8 @@ pub struct Snapshot {
     pub source: SourceKind,
     /// Every socket, de-duplicated.
     pub sockets: Vec<Socket>,
+    /// `tcp_info` of the full sockets, when it was asked for (see [`Snapshot::tcp_info`]).
+    pub tcp_infos: TcpInfos,
     /// Processes that hold at least one socket.
     pub processes: Vec<Process>,
     /// Indices into `processes`, addressed by each socket's [`Owners`].
@@ -477,6 +476,51 @@ pub struct Snapshot {
     /// Set when this poll's ESTABLISHED sockets were carried over from an earlier full read
     /// (the dashboard at scale, see [`crate::collect::tiers`]).
     pub established_tier: Option<EstablishedTier>,
+}
+
+/// `tcp_info` by socket cookie. It is kept beside the sockets rather than in each one: it
+/// is asked for only by the outputs that show it, and in every socket it would make the
+/// record half as large again.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TcpInfos {
+    /// Sorted by cookie once [`TcpInfos::finish`] ran.
+    by_cookie: Vec<(u64, TcpInfo)>,
+}
+
+impl TcpInfos {
+    /// Record the `tcp_info` of the socket with `cookie` (cookie-less sockets have none).
+    pub fn insert(&mut self, cookie: u64, info: TcpInfo) {
+        if cookie != 0 {
+            self.by_cookie.push((cookie, info));
+        }
+    }
+
+    /// After the last insert: order by cookie; of a cookie inserted twice (a socket the
+    /// dump reported twice), the later one stays.
+    pub fn finish(&mut self) {
+        self.by_cookie.reverse();
+        self.by_cookie.sort_by_key(|&(cookie, _)| cookie);
+        self.by_cookie.dedup_by_key(|&mut (cookie, _)| cookie);
+    }
+
+    /// The `tcp_info` of the socket with `cookie`.
+    pub fn get(&self, cookie: u64) -> Option<&TcpInfo> {
+        if cookie == 0 {
+            return None;
+        }
+        let at = self.by_cookie.binary_search_by_key(&cookie, |&(c, _)| c).ok()?;
+        Some(&self.by_cookie[at].1)
+    }
+
+    /// How many sockets have one.
+    pub fn len(&self) -> usize {
+        self.by_cookie.len()
+    }
+
+    /// Whether no socket has one.
+    pub fn is_empty(&self) -> bool {
+        self.by_cookie.is_empty()
+    }
 }
 
 /// Where a poll's ESTABLISHED sockets came from when it did not read them itself.
@@ -501,6 +545,11 @@ impl Snapshot {
         self.owner_indices(socket)
             .iter()
             .filter_map(|i| self.processes.get(*i as usize))
+    }
+
+    /// `socket`'s `tcp_info`, if the kernel sent it (full sockets, when asked for).
+    pub fn tcp_info(&self, socket: &Socket) -> Option<&TcpInfo> {
+        self.tcp_infos.get(socket.cookie)
     }
 
     /// Counts per state over every socket.
@@ -617,6 +666,25 @@ mod tests {
         let set = StateSet::of(&TcpState::LIFECYCLE);
         assert_eq!(set, StateSet::ALL);
         assert_eq!(set.iter().count(), 11);
+    }
+
+    #[test]
+    fn tcp_info_is_found_by_cookie_and_a_later_sighting_wins() {
+        let info = |rtt_us| TcpInfo {
+            rtt_us,
+            ..TcpInfo::default()
+        };
+        let mut infos = TcpInfos::default();
+        for (cookie, rtt) in [(9, 1), (3, 2), (0, 3), (9, 4), (5, 5)] {
+            infos.insert(cookie, info(rtt));
+        }
+        infos.finish();
+        assert_eq!(infos.len(), 3, "cookie 0 is kept out, 9 once");
+        assert_eq!(infos.get(9), Some(&info(4)));
+        assert_eq!(infos.get(3), Some(&info(2)));
+        assert_eq!(infos.get(5), Some(&info(5)));
+        assert_eq!(infos.get(0), None);
+        assert_eq!(infos.get(4), None);
     }
 
     #[test]

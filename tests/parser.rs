@@ -17,14 +17,20 @@ fn capture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
-fn parse_all(files: &[&str]) -> (Vec<Socket>, Vec<Progress>) {
+/// The sockets of the captures `files`, each with its tcp_info, and each datagram's progress.
+fn parse_all(files: &[&str]) -> (Vec<(Socket, Option<TcpInfo>)>, Vec<Progress>) {
     let mut sockets = Vec::new();
     let mut progress = Vec::new();
     for f in files {
-        let (p, _) = parse_datagram(&capture(f), 0, &mut |s| sockets.push(s)).unwrap();
+        let (p, _) = parse_datagram(&capture(f), 0, &mut |s, i| sockets.push((s, i))).unwrap();
         progress.push(p);
     }
     (sockets, progress)
+}
+
+/// The sockets of `parsed`, without their tcp_info.
+fn sockets_of(parsed: &[(Socket, Option<TcpInfo>)]) -> Vec<Socket> {
+    parsed.iter().map(|(s, _)| *s).collect()
 }
 
 fn addr(text: &str) -> SocketAddr {
@@ -33,7 +39,8 @@ fn addr(text: &str) -> SocketAddr {
 
 #[test]
 fn recorded_ipv4_dump_yields_every_socket_with_its_state() {
-    let (sockets, progress) = parse_all(&["inet-0.bin", "inet-1.bin", "inet-2.bin", "inet-3.bin"]);
+    let (parsed, progress) = parse_all(&["inet-0.bin", "inet-1.bin", "inet-2.bin", "inet-3.bin"]);
+    let sockets = sockets_of(&parsed);
     assert_eq!(
         progress,
         vec![
@@ -90,14 +97,13 @@ fn recorded_ipv4_dump_yields_every_socket_with_its_state() {
         (0, 0),
         "TIME_WAIT belongs to no process"
     );
-    assert_eq!(time_wait.tcp_info, None);
-
-    let established = sockets.iter().filter(|s| s.state == TcpState::Established);
-    assert!(
-        established
-            .clone()
-            .all(|s| s.tcp_info.is_some_and(|i| i.snd_cwnd == 10))
-    );
+    for (socket, info) in &parsed {
+        match socket.state {
+            TcpState::Established => assert_eq!(info.map(|i| i.snd_cwnd), Some(10)),
+            TcpState::TimeWait => assert_eq!(*info, None, "a TIME_WAIT socket has no tcp_info"),
+            _ => {}
+        }
+    }
     let mut cookies: Vec<u64> = sockets.iter().map(|s| s.cookie).collect();
     cookies.sort_unstable();
     cookies.dedup();
@@ -106,7 +112,8 @@ fn recorded_ipv4_dump_yields_every_socket_with_its_state() {
 
 #[test]
 fn recorded_ipv6_dump_brackets_nothing_and_keeps_v6_addresses() {
-    let (sockets, progress) = parse_all(&["inet6-0.bin", "inet6-1.bin"]);
+    let (parsed, progress) = parse_all(&["inet6-0.bin", "inet6-1.bin"]);
+    let sockets = sockets_of(&parsed);
     assert_eq!(progress, vec![Progress::More, Progress::Done]);
     let counts = StateCounts::of(&sockets);
     assert_eq!(
@@ -125,7 +132,7 @@ fn recorded_ipv6_dump_brackets_nothing_and_keeps_v6_addresses() {
 fn every_truncation_of_a_capture_is_an_error_not_a_panic() {
     let data = capture("inet-0.bin");
     for cut in 1..data.len() {
-        let result = parse_datagram(&data[..cut], 0, &mut |_| {});
+        let result = parse_datagram(&data[..cut], 0, &mut |_, _| {});
         // A cut exactly between two messages is a valid shorter datagram.
         if let Err(e) = result {
             assert!(
@@ -137,7 +144,7 @@ fn every_truncation_of_a_capture_is_an_error_not_a_panic() {
             );
         }
     }
-    let cut_mid_header = parse_datagram(&data[..10], 0, &mut |_| {});
+    let cut_mid_header = parse_datagram(&data[..10], 0, &mut |_, _| {});
     assert_eq!(
         cut_mid_header,
         Err(ParseError::Truncated {
@@ -153,7 +160,7 @@ fn a_length_beyond_the_datagram_is_refused() {
     let mut data = capture("inet-0.bin");
     data[0..4].copy_from_slice(&100_000u32.to_ne_bytes());
     assert_eq!(
-        parse_datagram(&data, 0, &mut |_| {}),
+        parse_datagram(&data, 0, &mut |_, _| {}),
         Err(ParseError::BadLength {
             offset: 0,
             len: 100_000,
@@ -166,7 +173,7 @@ fn a_length_beyond_the_datagram_is_refused() {
 fn a_reply_to_another_request_is_refused() {
     let data = capture("inet-0.bin");
     assert_eq!(
-        parse_datagram(&data, 77, &mut |_| {}),
+        parse_datagram(&data, 77, &mut |_, _| {}),
         Err(ParseError::Sequence {
             expected: 77,
             got: 1
@@ -178,7 +185,7 @@ fn a_reply_to_another_request_is_refused() {
 fn kernel_errors_in_error_and_done_messages_are_reported() {
     let mut done = Vec::new();
     encode_done(5, libc_enoent(), &mut done);
-    let err = parse_datagram(&done, 5, &mut |_| {}).unwrap_err();
+    let err = parse_datagram(&done, 5, &mut |_, _| {}).unwrap_err();
     assert_eq!(err, ParseError::DumpFailed(2));
     assert_eq!(
         err.to_string(),
@@ -188,14 +195,14 @@ fn kernel_errors_in_error_and_done_messages_are_reported() {
     let mut error = done.clone();
     error[4..6].copy_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR, errno -2
     assert_eq!(
-        parse_datagram(&error, 5, &mut |_| {}),
+        parse_datagram(&error, 5, &mut |_, _| {}),
         Err(ParseError::Refused(2))
     );
 
     let mut ok_done = Vec::new();
     encode_done(5, 0, &mut ok_done);
     assert_eq!(
-        parse_datagram(&ok_done, 5, &mut |_| {}),
+        parse_datagram(&ok_done, 5, &mut |_, _| {}),
         Ok((Progress::Done, DatagramStats::default()))
     );
 }
@@ -203,7 +210,7 @@ fn kernel_errors_in_error_and_done_messages_are_reported() {
 #[test]
 fn the_receiver_stops_at_done_errors_and_garbage_but_not_at_sockets() {
     let mut sockets = Vec::new();
-    encode_socket(&sample_socket(), 5, 104, &mut sockets);
+    encode_socket(&sample_socket(), Some(&sample_info()), 5, 104, &mut sockets);
     assert!(!ends_dump(&sockets));
     assert!(!ends_dump(&[]));
     let mut done = sockets.clone();
@@ -223,12 +230,12 @@ fn the_receiver_stops_at_done_errors_and_garbage_but_not_at_sockets() {
 #[test]
 fn answers_to_the_both_families_request_parse_like_per_family_ones() {
     let mut data = Vec::new();
-    encode_socket(&sample_socket(), 9, 104, &mut data);
+    encode_socket(&sample_socket(), Some(&sample_info()), 9, 104, &mut data);
     data[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
     let mut got = Vec::new();
-    let (progress, stats) = parse_datagram(&data, 9, &mut |s| got.push(s)).unwrap();
+    let (progress, stats) = parse_datagram(&data, 9, &mut |s, i| got.push((s, i))).unwrap();
     assert_eq!((progress, stats.sockets), (Progress::More, 1));
-    assert_eq!(got, vec![sample_socket()]);
+    assert_eq!(got, vec![(sample_socket(), Some(sample_info()))]);
     assert!(!ends_dump(&data));
 }
 
@@ -252,7 +259,11 @@ fn sample_socket() -> Socket {
         expires_ms: 7_000,
         retransmits: 2,
     };
-    s.tcp_info = Some(TcpInfo {
+    s
+}
+
+fn sample_info() -> TcpInfo {
+    TcpInfo {
         rtt_us: 150,
         rttvar_us: 75,
         snd_cwnd: 10,
@@ -262,41 +273,39 @@ fn sample_socket() -> Socket {
         unacked: 3,
         last_data_sent_ms: 10,
         last_data_recv_ms: 20,
-    });
-    s
+    }
 }
 
 #[test]
 fn short_tcp_info_reads_only_the_fields_it_covers() {
-    let socket = sample_socket();
+    let info = sample_info();
     // 104 bytes: up to and including total_retrans. 70 bytes: rtt (68..72) is cut off.
     for (len, expected) in [
-        (232, socket.tcp_info),
-        (104, socket.tcp_info),
+        (232, info),
+        (104, info),
         (
             70,
-            Some(TcpInfo {
+            TcpInfo {
                 rtt_us: 0,
                 rttvar_us: 0,
                 snd_cwnd: 0,
                 total_retrans: 0,
-                ..socket.tcp_info.unwrap()
-            }),
+                ..info
+            },
         ),
     ] {
         let mut data = Vec::new();
-        encode_socket(&socket, 1, len, &mut data);
+        encode_socket(&sample_socket(), Some(&info), 1, len, &mut data);
         let mut got = Vec::new();
-        parse_datagram(&data, 1, &mut |s| got.push(s)).unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].tcp_info, expected, "tcp_info of {len} bytes");
+        parse_datagram(&data, 1, &mut |_, i| got.push(i)).unwrap();
+        assert_eq!(got, [Some(expected)], "tcp_info of {len} bytes");
     }
 }
 
 #[test]
 fn unknown_attributes_and_unknown_states_are_skipped() {
     let mut data = Vec::new();
-    encode_socket(&sample_socket(), 1, 0, &mut data);
+    encode_socket(&sample_socket(), None, 1, 0, &mut data);
     // Append an attribute of type 21 (e.g. cgroup id) with 8 bytes of payload.
     data.extend_from_slice(&12u16.to_ne_bytes());
     data.extend_from_slice(&21u16.to_ne_bytes());
@@ -305,12 +314,12 @@ fn unknown_attributes_and_unknown_states_are_skipped() {
     data[0..4].copy_from_slice(&len.to_ne_bytes());
     // A second message with a state number from the future (14).
     let mut future = Vec::new();
-    encode_socket(&sample_socket(), 1, 0, &mut future);
+    encode_socket(&sample_socket(), None, 1, 0, &mut future);
     future[17] = 14;
     data.extend_from_slice(&future);
 
     let mut got = Vec::new();
-    let (_, stats) = parse_datagram(&data, 1, &mut |s| got.push(s)).unwrap();
+    let (_, stats) = parse_datagram(&data, 1, &mut |s, _| got.push(s)).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(stats.sockets, 1);
     assert_eq!(stats.unknown_states, 1);
@@ -320,11 +329,11 @@ fn unknown_attributes_and_unknown_states_are_skipped() {
 #[test]
 fn an_attribute_longer_than_its_message_is_refused() {
     let mut data = Vec::new();
-    encode_socket(&sample_socket(), 1, 104, &mut data);
+    encode_socket(&sample_socket(), Some(&sample_info()), 1, 104, &mut data);
     let attr = 16 + 72;
     data[attr..attr + 2].copy_from_slice(&500u16.to_ne_bytes());
     assert!(matches!(
-        parse_datagram(&data, 1, &mut |_| {}),
+        parse_datagram(&data, 1, &mut |_, _| {}),
         Err(ParseError::BadAttribute { len: 500, .. })
     ));
 }
@@ -333,7 +342,7 @@ fn any_state() -> impl Strategy<Value = TcpState> {
     prop::sample::select(TcpState::LIFECYCLE.to_vec())
 }
 
-fn any_socket() -> impl Strategy<Value = Socket> {
+fn any_socket() -> impl Strategy<Value = (Socket, Option<TcpInfo>)> {
     (
         any_state(),
         any::<bool>(),
@@ -357,7 +366,7 @@ fn any_socket() -> impl Strategy<Value = Socket> {
                     SocketAddr::new(ip(b), dp),
                 );
                 (s.recv_q, s.send_q, s.uid, s.inode, s.cookie) = (rq, sq, uid, inode, cookie);
-                s.tcp_info = info.map(|(rtt, cwnd, lost, retransmits, total)| TcpInfo {
+                let info = info.map(|(rtt, cwnd, lost, retransmits, total)| TcpInfo {
                     rtt_us: rtt,
                     snd_cwnd: cwnd,
                     lost,
@@ -365,7 +374,7 @@ fn any_socket() -> impl Strategy<Value = Socket> {
                     total_retrans: total,
                     ..TcpInfo::default()
                 });
-                s
+                (s, info)
             },
         )
 }
@@ -373,7 +382,7 @@ fn any_socket() -> impl Strategy<Value = Socket> {
 proptest! {
     #[test]
     fn garbage_never_panics(data in prop::collection::vec(any::<u8>(), 0..2048), seq in any::<u32>()) {
-        let _ = parse_datagram(&data, seq, &mut |_| {});
+        let _ = parse_datagram(&data, seq, &mut |_, _| {});
     }
 
     #[test]
@@ -383,18 +392,18 @@ proptest! {
             let at = at % data.len();
             data[at] = byte;
         }
-        let _ = parse_datagram(&data, 0, &mut |_| {});
+        let _ = parse_datagram(&data, 0, &mut |_, _| {});
     }
 
     #[test]
     fn encoded_sockets_parse_back_identical(sockets in prop::collection::vec(any_socket(), 0..20), seq in 1u32..) {
         let mut data = Vec::new();
-        for s in &sockets {
-            encode_socket(s, seq, 104, &mut data);
+        for (s, info) in &sockets {
+            encode_socket(s, info.as_ref(), seq, 104, &mut data);
         }
         encode_done(seq, 0, &mut data);
         let mut got = Vec::new();
-        let (progress, stats) = parse_datagram(&data, seq, &mut |s| got.push(s)).unwrap();
+        let (progress, stats) = parse_datagram(&data, seq, &mut |s, i| got.push((s, i))).unwrap();
         prop_assert_eq!(progress, Progress::Done);
         prop_assert_eq!(stats.sockets, sockets.len());
         prop_assert_eq!(got, sockets);

@@ -156,7 +156,7 @@ fn align4(n: usize) -> usize {
 pub fn parse_datagram(
     data: &[u8],
     seq: u32,
-    on_socket: &mut dyn FnMut(Socket),
+    on_socket: &mut dyn FnMut(Socket, Option<TcpInfo>),
 ) -> Result<(Progress, DatagramStats), ParseError> {
     let mut stats = DatagramStats::default();
     let mut offset = 0;
@@ -216,9 +216,9 @@ pub fn parse_datagram(
             NLMSG_NOOP => {}
             NLMSG_OVERRUN => return Err(ParseError::Overrun),
             SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => match parse_inet_diag_msg(body, offset)? {
-                Some(socket) => {
+                Some((socket, tcp_info)) => {
                     stats.sockets += 1;
-                    on_socket(socket);
+                    on_socket(socket, tcp_info);
                 }
                 None => stats.unknown_states += 1,
             },
@@ -259,8 +259,12 @@ pub fn ends_dump(data: &[u8]) -> bool {
 }
 
 /// Parse the body of one `SOCK_DIAG_BY_FAMILY` message (an `inet_diag_msg` and its
-/// attributes). `Ok(None)` for a state number this version does not know.
-pub fn parse_inet_diag_msg(body: &[u8], offset: usize) -> Result<Option<Socket>, ParseError> {
+/// attributes), with its `tcp_info` if attached. `Ok(None)` for a state number this
+/// version does not know.
+pub fn parse_inet_diag_msg(
+    body: &[u8],
+    offset: usize,
+) -> Result<Option<(Socket, Option<TcpInfo>)>, ParseError> {
     if body.len() < INET_DIAG_MSG_LEN {
         return Err(ParseError::Truncated {
             offset,
@@ -295,6 +299,7 @@ pub fn parse_inet_diag_msg(body: &[u8], offset: usize) -> Result<Option<Socket>,
     socket.inode = u32_at(body, 68);
     socket.cookie = cookie;
 
+    let mut tcp_info = None;
     let mut at = INET_DIAG_MSG_LEN;
     while at + 4 <= body.len() {
         let attr_len = u16_at(body, at) as usize;
@@ -306,11 +311,11 @@ pub fn parse_inet_diag_msg(body: &[u8], offset: usize) -> Result<Option<Socket>,
             });
         }
         if attr_type == INET_DIAG_INFO {
-            socket.tcp_info = Some(parse_tcp_info(&body[at + 4..at + attr_len]));
+            tcp_info = Some(parse_tcp_info(&body[at + 4..at + attr_len]));
         }
         at += align4(attr_len);
     }
-    Ok(Some(socket))
+    Ok(Some((socket, tcp_info)))
 }
 
 fn address(family: Family, raw: &[u8]) -> IpAddr {
@@ -348,9 +353,15 @@ pub fn parse_tcp_info(raw: &[u8]) -> TcpInfo {
 }
 
 /// Encode one socket as a `SOCK_DIAG_BY_FAMILY` message: the inverse of the parser, for
-/// tests, fuzzing and synthetic captures. `tcp_info_len` bytes of tcp_info are attached
-/// when the socket has it.
-pub fn encode_socket(socket: &Socket, seq: u32, tcp_info_len: usize, out: &mut Vec<u8>) {
+/// tests, fuzzing and synthetic captures. `tcp_info`, if any, is attached as
+/// `tcp_info_len` bytes.
+pub fn encode_socket(
+    socket: &Socket,
+    tcp_info: Option<&TcpInfo>,
+    seq: u32,
+    tcp_info_len: usize,
+    out: &mut Vec<u8>,
+) {
     let mut body = [0u8; INET_DIAG_MSG_LEN];
     body[0] = match socket.family {
         Family::Inet => AF_INET,
@@ -377,7 +388,7 @@ pub fn encode_socket(socket: &Socket, seq: u32, tcp_info_len: usize, out: &mut V
     body[64..68].copy_from_slice(&socket.uid.to_ne_bytes());
     body[68..72].copy_from_slice(&socket.inode.to_ne_bytes());
 
-    let info = socket.tcp_info.map(|info| {
+    let info = tcp_info.map(|info| {
         let mut raw = vec![0u8; tcp_info_len];
         let mut put = |at: usize, v: u32| {
             if at + 4 <= raw.len() {

@@ -243,7 +243,7 @@ impl<'a> SocketDoc<'a> {
                 snapshot,
                 socket: s,
             },
-            tcp_info: s.tcp_info.map(|i| TcpInfoDoc {
+            tcp_info: snapshot.tcp_info(s).map(|i| TcpInfoDoc {
                 rtt_us: i.rtt_us,
                 rttvar_us: i.rttvar_us,
                 snd_cwnd: i.snd_cwnd,

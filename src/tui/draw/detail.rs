@@ -66,7 +66,7 @@ fn socket_lines(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'st
         field(theme, "inode", socket.inode.to_string()),
         field(theme, "cookie", format!("{:#x}", socket.cookie)),
     ];
-    match &socket.tcp_info {
+    match snapshot.tcp_info(socket) {
         Some(info) => {
             lines.push(Line::styled("tcp_info", theme.accent()));
             lines.extend([
