@@ -105,7 +105,7 @@ impl Tally {
     }
 
     fn add_listener(&mut self, snapshot: &Snapshot, socket: &Socket) {
-        let local = canonical(&socket.local);
+        let local = canonical(&socket.local.get());
         let next = self.listeners.len() as u32;
         let index = *self.listener_index.entry(local).or_insert(next);
         if index == next {
@@ -176,11 +176,11 @@ impl Tally {
         if state == TcpState::Listen {
             return;
         }
-        let remote = canonical(&socket.remote);
+        let remote = canonical(&socket.remote.get());
         if !remote.ip().is_unspecified() {
             self.peers.add(remote);
         }
-        if let Some(index) = self.listener_for(&socket.local) {
+        if let Some(index) = self.listener_for(&socket.local.get()) {
             let listener = &mut self.listeners[index as usize];
             listener.counts.add(state);
             if state == TcpState::SynRecv && self.syn_sources.insert((index, remote.ip())) {

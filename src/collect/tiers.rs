@@ -113,6 +113,9 @@ impl Tiers {
         self.seen.sort_unstable();
         let before = sockets.len();
         if let Some(previous) = self.previous.take() {
+            // Room for all of them at once: grown by doubling, the vector would end up
+            // to twice their size.
+            sockets.reserve_exact(self.established);
             let seen = &self.seen;
             sockets.extend(
                 previous

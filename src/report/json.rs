@@ -227,8 +227,8 @@ impl<'a> SocketDoc<'a> {
         SocketDoc {
             state: s.state.name(),
             family: s.family.name(),
-            local: EndpointDoc(s.local),
-            remote: EndpointDoc(s.remote),
+            local: EndpointDoc(s.local.get()),
+            remote: EndpointDoc(s.remote.get()),
             recv_q: s.recv_q,
             send_q: s.send_q,
             timer: TimerDoc {

@@ -4,14 +4,13 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::aggregate::{Aggregator, Summary};
 use crate::config::Config;
 use crate::filter::Filter;
-use crate::model::Snapshot;
+use crate::model::{Addr, Snapshot};
 
 use super::action::{Action, Mode, Motion};
 use super::layout::Areas;
@@ -117,8 +116,8 @@ enum Selection {
     /// read from /proc/net/tcp).
     Socket {
         cookie: u64,
-        local: SocketAddr,
-        remote: SocketAddr,
+        local: Addr,
+        remote: Addr,
     },
     /// A group row.
     Group(Target),

@@ -10,7 +10,9 @@ use std::sync::mpsc;
 
 use crate::aggregate::hash::FastMap;
 use crate::filter::Filter;
-use crate::model::{Attribution, Endpoint, Snapshot, Socket, TimerKind, decimal_len, push_decimal};
+use crate::model::{
+    Addr, Attribution, Endpoint, Snapshot, Socket, TimerKind, decimal_len, push_decimal,
+};
 use crate::report::timer_text;
 
 /// Column titles.
@@ -47,7 +49,7 @@ pub(crate) fn listing_order(snapshot: &Snapshot, filter: &Filter) -> Vec<u32> {
 /// IPv4 value, or 2³² plus the rank of its IPv6 value, which orders addresses exactly as
 /// `SocketAddr` does (every IPv4 address before every IPv6 one).
 fn sort_key(socket: &Socket, index: usize, ranks: &FastMap<Ipv6Addr, u32>) -> u128 {
-    let addr = |a: &SocketAddr| -> u128 {
+    let addr = |a: &Addr| -> u128 {
         let ip = match a.ip() {
             IpAddr::V4(v4) => u64::from(u32::from(v4)),
             IpAddr::V6(v6) => (1 << 32) + u64::from(ranks.get(&v6).copied().unwrap_or(0)),
@@ -180,8 +182,8 @@ impl<'a> Table<'a> {
             .filter(|s| everything || filter.matches(snapshot, s))
         {
             widths[0] = widths[0].max(s.state.name().len());
-            widths[1] = widths[1].max(endpoint_len(s.local));
-            widths[2] = widths[2].max(endpoint_len(s.remote));
+            widths[1] = widths[1].max(endpoint_len(s.local.get()));
+            widths[2] = widths[2].max(endpoint_len(s.remote.get()));
             widths[3] = widths[3].max(decimal_len(u64::from(s.recv_q)));
             widths[4] = widths[4].max(decimal_len(u64::from(s.send_q)));
             // The last column is not padded: no need to measure it.
@@ -227,7 +229,7 @@ impl<'a> Table<'a> {
     fn row(&self, socket: &Socket, line: &mut Vec<u8>, timer: &mut String) {
         let name = socket.state.name().as_bytes();
         self.cell(line, 0, name.len(), |l| l.extend_from_slice(name));
-        for (column, addr) in [(1, socket.local), (2, socket.remote)] {
+        for (column, addr) in [(1, socket.local.get()), (2, socket.remote.get())] {
             self.cell(line, column, endpoint_len(addr), |l| {
                 Endpoint(addr).write_bytes(l);
             });
@@ -389,7 +391,8 @@ mod tests {
             s.remote = SocketAddr::from((
                 [10, 9, (i >> 16) as u8, (i >> 8) as u8],
                 (i & 0xff) as u16 + 1,
-            ));
+            ))
+            .into();
             s.recv_q = i;
             snapshot.sockets.push(s);
         }

@@ -45,8 +45,8 @@ fn socket_lines(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'st
     let mut lines = vec![
         field(theme, "state", socket.state.name().to_owned()),
         field(theme, "family", socket.family.name().to_owned()),
-        field(theme, "local", endpoint(&socket.local)),
-        field(theme, "remote", endpoint(&socket.remote)),
+        field(theme, "local", endpoint(&socket.local.get())),
+        field(theme, "remote", endpoint(&socket.remote.get())),
         field(theme, queue_names.0, grouped(u64::from(socket.recv_q))),
         field(theme, queue_names.1, grouped(u64::from(socket.send_q))),
         field(theme, "timer", timer),
@@ -247,8 +247,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             format!(
                 " {} {} → {} ",
                 socket.state.name(),
-                endpoint(&socket.local),
-                endpoint(&socket.remote)
+                endpoint(&socket.local.get()),
+                endpoint(&socket.remote.get())
             ),
             socket_lines(app, &shown.snapshot, socket),
         )

@@ -62,8 +62,8 @@ fn socket_cells(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<String> 
     owners_text(snapshot, socket, &mut owners);
     vec![
         socket.state.name().to_owned(),
-        endpoint(&socket.local),
-        endpoint(&socket.remote),
+        endpoint(&socket.local.get()),
+        endpoint(&socket.remote.get()),
         grouped(u64::from(socket.recv_q)),
         grouped(u64::from(socket.send_q)),
         timer,
