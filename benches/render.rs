@@ -4,9 +4,9 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../tests/support/dashboard.rs"]
+#[path = "../tests/it/support/dashboard.rs"]
 mod dashboard;
-#[path = "../tests/support/synthetic.rs"]
+#[path = "../tests/it/support/synthetic.rs"]
 mod synthetic;
 
 use std::hint::black_box;

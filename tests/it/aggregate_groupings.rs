@@ -2,8 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/synthetic.rs"]
-mod synthetic;
+use crate::support::synthetic;
 
 use std::net::IpAddr;
 use std::time::Duration;

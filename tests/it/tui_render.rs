@@ -4,10 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/dashboard.rs"]
-mod dashboard;
-#[path = "support/synthetic.rs"]
-mod synthetic;
+use crate::support::dashboard;
+use crate::support::synthetic;
 
 use std::time::{Duration, SystemTime};
 

@@ -3,8 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/synthetic.rs"]
-mod synthetic;
+use crate::support::synthetic;
 
 use std::time::Duration;
 

@@ -2,10 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/dashboard.rs"]
-mod dashboard;
-#[path = "support/synthetic.rs"]
-mod synthetic;
+use crate::support::dashboard;
 
 use std::time::Duration;
 

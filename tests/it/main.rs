@@ -1,0 +1,20 @@
+//! The integration tests, linked as one binary: each module is one area (the file names say
+//! which); `support` holds the synthetic snapshots and dashboards they share.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod aggregate_groupings;
+mod aggregate_kernel_rules;
+mod aggregate_rules;
+mod aggregate_scale;
+mod check_netns;
+mod cli;
+mod config;
+mod lab_states;
+mod parser;
+mod snapshot_netns;
+mod support;
+mod tiers_netns;
+mod tui_keys;
+mod tui_render;
+mod tui_tmux;

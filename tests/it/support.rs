@@ -1,0 +1,4 @@
+//! Helpers the test modules share.
+
+pub mod dashboard;
+pub mod synthetic;
