@@ -52,7 +52,7 @@ fn dashboard(cli: &Cli, args: &TopArgs) -> anyhow::Result<Dashboard> {
     Ok(Dashboard {
         collect: collect_options(cli),
         config,
-        filter_text: crate::tui::query::text(&filter),
+        filter_text: filter.to_string(),
         filter,
     })
 }

@@ -442,7 +442,7 @@ impl App {
 
     fn apply_filter(&mut self) {
         let text = self.input.trim().to_owned();
-        match super::query::parse(&text) {
+        match text.parse::<Filter>() {
             Ok(filter) => {
                 self.mode = Mode::Normal;
                 self.input.clear();
