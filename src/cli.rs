@@ -1,4 +1,4 @@
-//! The command line: clap definitions only. What each mode does lives in [`crate::app`].
+//! The command line: clap definitions only. What each mode does lives in the `app` module.
 
 use std::path::PathBuf;
 use std::time::Duration;
