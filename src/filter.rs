@@ -96,6 +96,10 @@ impl Filter {
 
     /// Whether `socket` of `snapshot` passes every filter.
     pub fn matches(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
+        // The JSON report asks this of every socket, a million of them, mostly unfiltered.
+        if self.is_empty() {
+            return true;
+        }
         let candidate = Candidate { snapshot, socket };
         KEYS.iter().all(|key| key.keeps(self, &candidate))
     }
@@ -105,5 +109,91 @@ impl Filter {
         for key in KEYS {
             key.merge(self, &mut other);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Owners, Process, TcpState};
+
+    /// A LISTEN socket of nginx on 0.0.0.0:80, a CLOSE_WAIT one of nginx on IPv6, a
+    /// TIME_WAIT one of nobody from 192.0.2.1:40000 to 192.0.2.9:443.
+    fn sample() -> Snapshot {
+        let socket = |state, local: &str, remote: &str| {
+            Socket::new(state, local.parse().unwrap(), remote.parse().unwrap())
+        };
+        let mut listen = socket(TcpState::Listen, "0.0.0.0:80", "0.0.0.0:0");
+        listen.owners = Owners { start: 0, len: 1 };
+        let mut cw = socket(
+            TcpState::CloseWait,
+            "[2001:db8::1]:80",
+            "[2001:db8::2]:51000",
+        );
+        cw.owners = Owners { start: 0, len: 1 };
+        let tw = socket(TcpState::TimeWait, "192.0.2.1:40000", "192.0.2.9:443");
+        Snapshot {
+            sockets: vec![listen, cw, tw],
+            processes: vec![Process {
+                pid: 4242,
+                comm: "nginx".into(),
+                cmdline: "nginx: worker".into(),
+            }],
+            owner_index: vec![0],
+            ..Snapshot::default()
+        }
+    }
+
+    /// Which of the sample's sockets (0 LISTEN, 1 CLOSE_WAIT, 2 TIME_WAIT) `line` keeps.
+    fn kept(line: &str) -> Vec<usize> {
+        let snapshot = sample();
+        let filter: Filter = line.parse().unwrap();
+        (0..snapshot.sockets.len())
+            .filter(|&i| filter.matches(&snapshot, &snapshot.sockets[i]))
+            .collect()
+    }
+
+    #[test]
+    fn every_key_keeps_exactly_its_sockets() {
+        for (line, expected) in [
+            ("", vec![0, 1, 2]),
+            ("state=bucket", vec![2]),
+            ("state=listen,close-wait", vec![0, 1]),
+            ("sport=80", vec![0, 1]),
+            ("dport=443", vec![2]),
+            ("port=443", vec![2]),
+            ("port=40000-51000", vec![1, 2]),
+            ("src=192.0.2.0/24", vec![2]),
+            ("dst=2001:db8::/32", vec![1]),
+            ("addr=192.0.2.9", vec![2]),
+            ("process=nginx", vec![0, 1]),
+            ("pid=4242", vec![0, 1]),
+            ("pid=1", vec![]),
+            ("-4", vec![0, 2]),
+            ("-6", vec![1]),
+            ("-6 port=443", vec![]),
+            ("nginx 80", vec![0, 1]),
+        ] {
+            assert_eq!(kept(line), expected, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn merged_filters_add_up_values_and_keep_switches() {
+        let mut filter: Filter = "port=80 -4".parse().unwrap();
+        filter.merge("port=443 state=listen".parse().unwrap());
+        assert_eq!(filter.to_string(), "state=LISTEN port=80,443 -4");
+        filter.merge("-6".parse().unwrap());
+        assert_eq!(filter.family, Some(Family::Inet6));
+    }
+
+    #[test]
+    fn narrowing_keeps_the_matching_sockets_and_everything_else() {
+        let snapshot = sample();
+        let filter: Filter = "process=nginx".parse().unwrap();
+        let narrowed = filter.narrow(&snapshot);
+        assert_eq!(narrowed.sockets, snapshot.sockets[..2].to_vec());
+        assert_eq!(narrowed.processes, snapshot.processes);
+        assert_eq!(narrowed.owner_index, snapshot.owner_index);
     }
 }

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use super::spec::{AddrBlock, PortRange, ProcessSpec, StateSpec};
 use super::{Filter, FilterError};
-use crate::model::{Family, Snapshot, Socket};
+use crate::model::{Family, Snapshot, Socket, StateSet};
 
 /// One filter key.
 pub struct Key {
@@ -67,7 +67,7 @@ impl Key {
 
     /// Add `word` if it reads as this key's value; `false` leaves `filter` as it was.
     pub(super) fn guess(&self, filter: &mut Filter, word: &str) -> bool {
-        self.guessed && self.slot.guess(filter, word)
+        self.guessed && self.slot.add(filter, word).is_ok()
     }
 
     /// Whether `filter` sets this key.
@@ -102,14 +102,16 @@ impl Key {
 /// What a key's match may look at: the socket and the snapshot it is in (its owners,
 /// and whatever else a later key needs about it).
 pub(super) struct Candidate<'a> {
+    /// The poll the socket is in.
     pub snapshot: &'a Snapshot,
+    /// The socket.
     pub socket: &'a Socket,
 }
 
 /// Where a key's setting lives in a [`Filter`] and how it behaves.
 trait Slot {
+    /// Add one value; on an error `filter` is as it was.
     fn add(&self, filter: &mut Filter, text: &str) -> Result<(), FilterError>;
-    fn guess(&self, filter: &mut Filter, word: &str) -> bool;
     fn is_set(&self, filter: &Filter) -> bool;
     fn write_values(&self, filter: &Filter, out: &mut fmt::Formatter<'_>) -> fmt::Result;
     fn keeps(&self, filter: &Filter, candidate: &Candidate<'_>) -> bool;
@@ -118,11 +120,6 @@ trait Slot {
 
 /// A value a key takes.
 trait Value: FromStr<Err = FilterError> + fmt::Display + Sized {
-    /// The value a bare word stands for, if it stands for one.
-    fn guess(word: &str) -> Option<Self> {
-        word.parse().ok()
-    }
-
     /// Add to `list` as the values it is made of (one per state for a group of states, so
     /// that what prints parses back to the same filter).
     fn push_into(self, list: &mut Vec<Self>) {
@@ -132,11 +129,7 @@ trait Value: FromStr<Err = FilterError> + fmt::Display + Sized {
 
 impl Value for StateSpec {
     fn push_into(self, list: &mut Vec<Self>) {
-        list.extend(
-            self.0
-                .iter()
-                .map(|s| StateSpec(crate::model::StateSet::of(&[s]))),
-        );
+        list.extend(self.0.iter().map(|s| StateSpec(StateSet::of(&[s]))));
     }
 }
 impl Value for PortRange {}
@@ -155,12 +148,6 @@ impl<T: Value> Slot for List<T> {
     fn add(&self, filter: &mut Filter, text: &str) -> Result<(), FilterError> {
         text.parse::<T>()?.push_into((self.values_mut)(filter));
         Ok(())
-    }
-
-    fn guess(&self, filter: &mut Filter, word: &str) -> bool {
-        T::guess(word)
-            .map(|v| v.push_into((self.values_mut)(filter)))
-            .is_some()
     }
 
     fn is_set(&self, filter: &Filter) -> bool {
@@ -200,10 +187,6 @@ impl Slot for Switch {
     fn add(&self, filter: &mut Filter, _text: &str) -> Result<(), FilterError> {
         (self.turn_on)(filter);
         Ok(())
-    }
-
-    fn guess(&self, _filter: &mut Filter, _word: &str) -> bool {
-        false
     }
 
     fn is_set(&self, filter: &Filter) -> bool {
