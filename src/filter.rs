@@ -21,6 +21,7 @@
 mod error;
 pub mod keys;
 mod query;
+mod quote;
 pub mod spec;
 
 use crate::model::{Family, Snapshot, Socket, StateSet};

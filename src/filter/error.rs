@@ -60,6 +60,12 @@ pub enum FilterError {
         /// The key as typed.
         key: String,
     },
+    /// A double quote on the `/` line with no closing one.
+    #[error("unclosed quote in {text}: end the value with a second \"")]
+    UnclosedQuote {
+        /// The line from the word with the quote on.
+        text: String,
+    },
     /// A switch (`--ipv4`) given a value.
     #[error("--{key}={value} gives a value to a switch: write {word} alone")]
     SwitchWithValue {

@@ -7,7 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::spec::{AddrBlock, PortRange, ProcessSpec, StateSpec};
-use super::{Filter, FilterError};
+use super::{Filter, FilterError, quote};
 use crate::model::{Family, Snapshot, Socket, StateSet};
 
 /// One filter key.
@@ -159,7 +159,7 @@ impl<T: Value> Slot for List<T> {
             if i > 0 {
                 out.write_str(",")?;
             }
-            write!(out, "{value}")?;
+            quote::write_value(out, &value.to_string())?;
         }
         Ok(())
     }

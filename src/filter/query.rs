@@ -6,13 +6,14 @@
 //! from a command line) with the keys of [`KEYS`] and their aliases, or a switch alone
 //! (`-4`, `ipv4`, `--ipv4`); a bare word is a state if it names one, a port if it is a
 //! number or range, an address if it is one, else a process name. Values of one key are
-//! alternatives (comma-separated or repeated); keys combine with AND.
+//! alternatives (comma-separated or repeated); keys combine with AND. A value with a space,
+//! a comma or a quote is written in double quotes: `process="tmux: server"`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::keys::{self, KEYS, Key, Takes};
-use super::{Filter, FilterError};
+use super::{Filter, FilterError, quote};
 
 impl FromStr for Filter {
     type Err = FilterError;
@@ -20,7 +21,7 @@ impl FromStr for Filter {
     /// Read a `/` line. The error quotes the offending word.
     fn from_str(text: &str) -> Result<Filter, FilterError> {
         let mut filter = Filter::default();
-        let mut words = text.split_whitespace();
+        let mut words = quote::words(text)?.into_iter();
         while let Some(word) = words.next() {
             if let Some(key) = switch(word) {
                 key.add(&mut filter, "")?;
@@ -105,8 +106,8 @@ fn values(filter: &mut Filter, key: &Key, name: &str, value: &str) -> Result<(),
             },
         });
     }
-    for v in value.split(',').filter(|v| !v.is_empty()) {
-        key.add(filter, v)?;
+    for v in quote::values(value) {
+        key.add(filter, &v)?;
     }
     Ok(())
 }
@@ -114,12 +115,8 @@ fn values(filter: &mut Filter, key: &Key, name: &str, value: &str) -> Result<(),
 /// A word without a key: the first guessed key that reads it (every piece of a
 /// comma-separated word on its own).
 fn bare(filter: &mut Filter, word: &str) {
-    if word.contains(',') {
-        for piece in word.split(',').filter(|p| !p.is_empty()) {
-            bare(filter, piece);
-        }
-    } else {
-        let _taken = KEYS.iter().any(|k| k.guess(filter, word));
+    for piece in quote::values(word) {
+        let _taken = KEYS.iter().any(|k| k.guess(filter, &piece));
     }
 }
 
@@ -211,6 +208,7 @@ mod tests {
             "pid=7 proc=nginx,my-long-service-name 70000",
             "-4 -6",
             "--ipv4 connected",
+            "process=\"tmux: server\",nginx \"Web Content\" \"a,b\"",
             "",
         ] {
             let filter: Filter = line.parse().unwrap();
@@ -225,6 +223,32 @@ mod tests {
                 Ok(written.clone())
             );
         }
+    }
+
+    #[test]
+    fn names_with_spaces_commas_or_quotes_print_quoted_and_read_back() {
+        let names = ["tmux: server", "a,b", "say \"hi\"", "back\\slash", "plain"];
+        let filter = Filter {
+            processes: names
+                .iter()
+                .map(|n| ProcessSpec::Name((*n).to_owned()))
+                .collect(),
+            ..Filter::default()
+        };
+        let written = filter.to_string();
+        assert_eq!(
+            written,
+            r#"process="tmux: server","a,b","say \"hi\"",back\slash,plain"#
+        );
+        assert_eq!(written.parse::<Filter>(), Ok(filter));
+        assert_eq!(
+            err_text("process=\"tmux"),
+            "unclosed quote in process=\"tmux: end the value with a second \""
+        );
+    }
+
+    fn err_text(line: &str) -> String {
+        line.parse::<Filter>().unwrap_err().to_string()
     }
 
     #[test]
