@@ -119,13 +119,6 @@ impl Aggregator {
         }
     }
 
-    /// An aggregator set up from a configuration file: its rules, and history sized from
-    /// its `history` span and poll `interval`.
-    pub fn from_config(config: &crate::config::Config) -> Aggregator {
-        Aggregator::new(config.rules.clone())
-            .with_history(config.general.history, config.general.interval)
-    }
-
     /// Size the history to hold `span` of polls taken every `interval`; drops what it held.
     #[must_use]
     pub fn with_history(mut self, span: Duration, interval: Duration) -> Aggregator {

@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 
 use anyhow::Context as _;
 
-use crate::aggregate::{Aggregator, Anomaly};
+use crate::aggregate::Anomaly;
 use crate::cli::{Cli, Command, OneShotArgs, TopArgs};
 use crate::collect::{CollectOptions, Collector, SocketSource};
 use crate::config::Config;
@@ -52,7 +52,7 @@ fn dashboard(cli: &Cli, args: &TopArgs) -> anyhow::Result<Dashboard> {
     Ok(Dashboard {
         collect: collect_options(cli),
         config,
-        filter_text: crate::tui::query::text(&filter),
+        filter_text: filter.to_string(),
         filter,
     })
 }
@@ -114,7 +114,7 @@ fn one_shot(
         options.states = filter.state_set();
     }
     let mut collector = Collector::open(options)?;
-    let mut aggregator = Aggregator::from_config(&config);
+    let mut aggregator = config.aggregator();
     let narrow = |snapshot: Snapshot| match keep {
         Some(filter) => filter.narrow(&snapshot),
         None => snapshot,

@@ -1,13 +1,13 @@
-//! The command line: clap definitions only. What each mode does lives in [`crate::app`].
+//! The command line: clap definitions only. What each mode does lives in the `app` module.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::collect::NetnsTarget;
-use crate::filter::{AddrBlock, Filter, PortRange, ProcessSpec, StateSpec};
-use crate::model::Family;
+use crate::filter::{Filter, KEYS, Key, Takes, keys};
 
 /// Live TCP connection-state monitor: counts per state, who holds them, what is abnormal.
 #[derive(Debug, Parser)]
@@ -125,77 +125,146 @@ impl TargetArgs {
 }
 
 /// Socket filters; repeat a flag or separate values with commas for alternatives.
-#[derive(Debug, Default, Args)]
-#[command(next_help_heading = "Filters (counts per state always cover every socket)")]
-pub struct FilterArgs {
-    /// States: ss spelling (close-wait), netstat spelling (CLOSE_WAIT), or a group: all,
-    /// connected, synchronized, bucket, big.
-    #[arg(long, value_name = "STATE", value_delimiter = ',', global = true)]
-    pub state: Vec<StateSpec>,
-    /// Local port or range (8000-8100).
-    #[arg(long, value_name = "PORT", value_delimiter = ',', global = true)]
-    pub sport: Vec<PortRange>,
-    /// Remote port or range.
-    #[arg(long, value_name = "PORT", value_delimiter = ',', global = true)]
-    pub dport: Vec<PortRange>,
-    /// Local or remote port or range.
-    #[arg(long, value_name = "PORT", value_delimiter = ',', global = true)]
-    pub port: Vec<PortRange>,
-    /// Local address or CIDR block.
-    #[arg(long, value_name = "ADDR[/LEN]", value_delimiter = ',', global = true)]
-    pub src: Vec<AddrBlock>,
-    /// Remote address or CIDR block.
-    #[arg(long, value_name = "ADDR[/LEN]", value_delimiter = ',', global = true)]
-    pub dst: Vec<AddrBlock>,
-    /// Local or remote address or CIDR block.
-    #[arg(long, value_name = "ADDR[/LEN]", value_delimiter = ',', global = true)]
-    pub addr: Vec<AddrBlock>,
-    /// Owning process: a pid or a name (as /proc/PID/comm shows it).
-    #[arg(
-        long,
-        value_name = "PID|NAME",
-        value_delimiter = ',',
-        global = true,
-        conflicts_with = "no_processes"
-    )]
-    pub process: Vec<ProcessSpec>,
-    /// IPv4 sockets only.
-    #[arg(short = '4', long = "ipv4", global = true, conflicts_with = "ipv6")]
-    pub ipv4: bool,
-    /// IPv6 sockets only.
-    #[arg(short = '6', long = "ipv6", global = true)]
-    pub ipv6: bool,
-}
+///
+/// Each flag is one key of the filter vocabulary ([`crate::filter::keys`]): its name and
+/// value name come from the key, its values parse straight into a [`Filter`], and the
+/// filter is gathered from the keys' table, so a new key needs only its flag here.
+#[derive(Clone, Debug, Default)]
+pub struct FilterArgs(Filter);
 
 impl FilterArgs {
     /// The filter these flags describe.
     pub fn filter(&self) -> Filter {
-        Filter {
-            states: self.state.clone(),
-            sports: self.sport.clone(),
-            dports: self.dport.clone(),
-            ports: self.port.clone(),
-            src: self.src.clone(),
-            dst: self.dst.clone(),
-            addrs: self.addr.clone(),
-            processes: self.process.clone(),
-            family: match (self.ipv4, self.ipv6) {
-                (true, _) => Some(Family::Inet),
-                (_, true) => Some(Family::Inet6),
-                _ => None,
-            },
+        self.0.clone()
+    }
+}
+
+impl Args for FilterArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.next_help_heading("Filters (counts per state always cover every socket)")
+            .arg(filter_flag(&keys::STATE).help(
+                "States: ss spelling (close-wait), netstat spelling (CLOSE_WAIT), or a group: all, connected, synchronized, bucket, big",
+            ))
+            .arg(filter_flag(&keys::SPORT).help("Local port or range (8000-8100)"))
+            .arg(filter_flag(&keys::DPORT).help("Remote port or range"))
+            .arg(filter_flag(&keys::PORT).help("Local or remote port or range"))
+            .arg(filter_flag(&keys::SRC).help("Local address or CIDR block"))
+            .arg(filter_flag(&keys::DST).help("Remote address or CIDR block"))
+            .arg(filter_flag(&keys::ADDR).help("Local or remote address or CIDR block"))
+            .arg(
+                filter_flag(&keys::PROCESS)
+                    .help("Owning process: a pid or a name (as /proc/PID/comm shows it)")
+                    .conflicts_with("no_processes"),
+            )
+            .arg(
+                filter_flag(&keys::IPV4)
+                    .help("IPv4 sockets only")
+                    .conflicts_with("ipv6"),
+            )
+            .arg(filter_flag(&keys::IPV6).help("IPv6 sockets only"))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        FilterArgs::augment_args(cmd)
+    }
+}
+
+/// The flag of one filter key: `--name VALUE`, comma-separated or repeated, before or after
+/// the mode; `-C, --name` for a switch.
+fn filter_flag(key: &'static Key) -> Arg {
+    let arg = Arg::new(key.name).long(key.name).global(true);
+    match key.takes {
+        Takes::Values(value) => arg
+            .value_name(value)
+            .value_delimiter(',')
+            .action(ArgAction::Append)
+            .value_parser(move |text: &str| key.parse(text)),
+        Takes::Switch { short } => arg.short(short).action(ArgAction::SetTrue),
+    }
+}
+
+impl FromArgMatches for FilterArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut filter = Filter::default();
+        for key in KEYS {
+            let unread = |e: &dyn std::fmt::Display| {
+                clap::Error::raw(
+                    ErrorKind::InvalidValue,
+                    format!("filter key {}: {e}", key.name),
+                )
+            };
+            match key.takes {
+                Takes::Values(_) => {
+                    let values = matches
+                        .try_get_many::<Filter>(key.name)
+                        .map_err(|e| unread(&e))?;
+                    for value in values.into_iter().flatten() {
+                        filter.merge(value.clone());
+                    }
+                }
+                Takes::Switch { .. } => {
+                    let on = matches
+                        .try_get_one::<bool>(key.name)
+                        .map_err(|e| unread(&e))?;
+                    if on == Some(&true) {
+                        filter.merge(key.parse("").map_err(|e| unread(&e))?);
+                    }
+                }
+            }
         }
+        Ok(FilterArgs(filter))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = FilterArgs::from_arg_matches(matches)?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::PortRange;
+    use crate::model::Family;
     use clap::CommandFactory;
 
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_filter_key_has_its_flag() {
+        let command = Cli::command();
+        for key in KEYS {
+            let flag = command.get_arguments().find(|a| a.get_id() == key.name);
+            assert_eq!(flag.and_then(Arg::get_long), Some(key.name), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn flags_and_the_filter_line_read_the_same_filter() {
+        let cli = Cli::try_parse_from([
+            "sockscope",
+            "--state",
+            "bucket",
+            "--port=443,8000-8100",
+            "--dst",
+            "10.0.0.0/8",
+            "check",
+            "--process",
+            "nginx,42",
+            "--ipv4",
+        ])
+        .unwrap();
+        let line: Filter = "state=bucket port=443,8000-8100 dst=10.0.0.0/8 process=nginx,42 -4"
+            .parse()
+            .unwrap();
+        assert_eq!(cli.filters.filter(), line);
+        assert_eq!(
+            Cli::try_parse_from(["sockscope"]).unwrap().filters.filter(),
+            Filter::default()
+        );
     }
 
     #[test]

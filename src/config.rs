@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::aggregate::{
-    AcceptQueueRule, CloseWaitRule, DEFAULT_CLEAR_RATIO, FinWait2Rule, OrphansRule, RuleConfig,
-    SynCookiesRule, SynRecvRule, TimeWaitRule,
+    AcceptQueueRule, Aggregator, CloseWaitRule, DEFAULT_CLEAR_RATIO, FinWait2Rule, OrphansRule,
+    RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
 };
 
 /// The whole configuration.
@@ -117,6 +117,13 @@ impl ConfigEnv for SystemEnv {
 pub const SYSTEM_PATH: &str = "/etc/sockscope/config.toml";
 
 impl Config {
+    /// An aggregator running these rules, with history sized from the `history` span and
+    /// the poll `interval`.
+    pub fn aggregator(&self) -> Aggregator {
+        Aggregator::new(self.rules.clone())
+            .with_history(self.general.history, self.general.interval)
+    }
+
     /// Load the configuration: `explicit` if given, else the first default location that
     /// exists, else the defaults. Returns the file it came from (`None`: built-in defaults).
     pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {

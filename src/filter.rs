@@ -1,218 +1,35 @@
-//! Socket filters shared by every mode: states (ss and netstat spellings, ss groups),
-//! ports, addresses or CIDR blocks, process, family. Counts never pass through a filter;
-//! filters narrow the list of sockets shown.
+//! The filter vocabulary, shared by every mode: states (ss and netstat spellings, ss
+//! groups), ports, addresses or CIDR blocks, process, family. Counts never pass through a
+//! filter; filters narrow the list of sockets shown.
+//!
+//! One table of keys ([`KEYS`]) says what each key is called, what it takes, how it
+//! matches and how it prints; the `/` line ([`Filter`]'s `FromStr` and `Display`), the
+//! errors ([`FilterError`]) and the command line's flags are all built on it. A new key
+//! is a field of [`Filter`], a value type in [`spec`] if it needs one, an entry in
+//! [`keys`], and its flag in `cli::FilterArgs`.
+//!
+//! ```
+//! use sockscope::filter::Filter;
+//!
+//! let filter: Filter = "close-wait port=443 10.0.0.0/8 nginx".parse().unwrap();
+//! assert_eq!(
+//!     filter.to_string(),
+//!     "state=CLOSE_WAIT port=443 addr=10.0.0.0/8 process=nginx"
+//! );
+//! ```
 
-use std::fmt;
-use std::net::IpAddr;
-use std::str::FromStr;
+mod error;
+pub mod keys;
+mod query;
+mod quote;
+pub mod spec;
 
-use crate::model::{Family, Process, Snapshot, Socket, StateSet, TcpState};
+use crate::model::{Family, Snapshot, Socket, StateSet};
+use keys::Candidate;
 
-/// A `--state` value: one state or one of ss's groups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StateSpec(pub StateSet);
-
-/// The spellings `--state` accepts, for error messages and help.
-pub const STATE_SPELLINGS: &str = "established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close (closed), \
-close-wait, last-ack, listen (listening), closing — ss or netstat spelling, any case — or the groups \
-all, connected, synchronized, bucket, big";
-
-impl FromStr for StateSpec {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        use TcpState::{
-            Close, CloseWait, Closing, Established, FinWait1, FinWait2, LastAck, Listen, SynRecv,
-            SynSent, TimeWait,
-        };
-        let key: String = text
-            .chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        let connected = StateSet::ALL.without(Listen).without(Close);
-        let set = match key.as_str() {
-            "established" => StateSet::of(&[Established]),
-            "synsent" => StateSet::of(&[SynSent]),
-            "synrecv" | "synreceived" => StateSet::of(&[SynRecv]),
-            "finwait1" => StateSet::of(&[FinWait1]),
-            "finwait2" => StateSet::of(&[FinWait2]),
-            "timewait" => StateSet::of(&[TimeWait]),
-            "close" | "closed" | "unconn" => StateSet::of(&[Close]),
-            "closewait" => StateSet::of(&[CloseWait]),
-            "lastack" => StateSet::of(&[LastAck]),
-            "listen" | "listening" => StateSet::of(&[Listen]),
-            "closing" => StateSet::of(&[Closing]),
-            "all" => StateSet::ALL,
-            "connected" => connected,
-            "synchronized" => connected.without(SynSent),
-            "bucket" => StateSet::of(&[SynRecv, TimeWait]),
-            "big" => StateSet::ALL.without(SynRecv).without(TimeWait),
-            _ => {
-                return Err(format!(
-                    "unknown state {text:?}; use one of: {STATE_SPELLINGS}"
-                ));
-            }
-        };
-        Ok(StateSpec(set))
-    }
-}
-
-/// A port or an inclusive port range (`443`, `8000-8100`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PortRange {
-    /// First port.
-    pub first: u16,
-    /// Last port (equal to `first` for a single port).
-    pub last: u16,
-}
-
-impl PortRange {
-    /// Whether `port` is in the range.
-    pub fn contains(self, port: u16) -> bool {
-        (self.first..=self.last).contains(&port)
-    }
-}
-
-impl FromStr for PortRange {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim().trim_start_matches(':');
-        let parse = |p: &str| {
-            p.trim().parse::<u16>().map_err(|_| {
-                format!("{text:?} is not a port: use a number 0-65535 or a range like 8000-8100")
-            })
-        };
-        let (first, last) = match text.split_once('-') {
-            Some((a, b)) => (parse(a)?, parse(b)?),
-            None => {
-                let p = parse(text)?;
-                (p, p)
-            }
-        };
-        if first > last {
-            return Err(format!(
-                "port range {text:?} is backwards: write {last}-{first}"
-            ));
-        }
-        Ok(PortRange { first, last })
-    }
-}
-
-/// An address or CIDR block (`192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`).
-///
-/// IPv4-mapped IPv6 addresses (`::ffff:192.0.2.7`) match IPv4 blocks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AddrBlock {
-    /// Network address.
-    pub addr: IpAddr,
-    /// Prefix length in bits.
-    pub prefix: u8,
-}
-
-impl AddrBlock {
-    /// Whether `ip` is inside the block.
-    pub fn contains(self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    }
-}
-
-impl FromStr for AddrBlock {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || {
-            format!(
-                "{text:?} is not an address or CIDR block: use e.g. 192.0.2.7, 10.0.0.0/8, 2001:db8::/32"
-            )
-        };
-        let (addr, prefix) = match text.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text.trim(), None),
-        };
-        let addr = canonical(
-            addr.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .map_err(|_| bad())?,
-        );
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
-            None => max,
-        };
-        Ok(AddrBlock { addr, prefix })
-    }
-}
-
-/// A `--process` value: a pid, or a process name as `/proc/PID/comm` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProcessSpec {
-    /// A process id.
-    Pid(u32),
-    /// A command name. Names longer than the kernel's 15-byte comm also match their truncation.
-    Name(String),
-}
-
-impl ProcessSpec {
-    /// Whether `process` is the one meant.
-    pub fn matches(&self, process: &Process) -> bool {
-        match self {
-            ProcessSpec::Pid(pid) => process.pid == *pid,
-            ProcessSpec::Name(name) => {
-                process.comm == *name
-                    || (process.comm.len() == 15 && name.starts_with(process.comm.as_str()))
-            }
-        }
-    }
-}
-
-impl FromStr for ProcessSpec {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err("empty process: give a pid or a process name".to_owned());
-        }
-        Ok(match text.parse::<u32>() {
-            Ok(pid) => ProcessSpec::Pid(pid),
-            Err(_) => ProcessSpec::Name(text.to_owned()),
-        })
-    }
-}
-
-impl fmt::Display for ProcessSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ProcessSpec::Pid(pid) => write!(f, "{pid}"),
-            ProcessSpec::Name(name) => f.write_str(name),
-        }
-    }
-}
+pub use error::FilterError;
+pub use keys::{KEYS, Key, Takes};
+pub use spec::{AddrBlock, PortRange, ProcessSpec, STATE_SPELLINGS, StateSpec};
 
 /// Every filter at once. Within one kind, values are alternatives (OR); kinds combine with AND.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -280,174 +97,104 @@ impl Filter {
 
     /// Whether `socket` of `snapshot` passes every filter.
     pub fn matches(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
-        let any = |list: &[PortRange], port: u16| {
-            list.is_empty() || list.iter().any(|r| r.contains(port))
-        };
-        let any_addr =
-            |list: &[AddrBlock], ip: IpAddr| list.is_empty() || list.iter().any(|b| b.contains(ip));
-        self.state_set().contains(socket.state)
-            && self.family.is_none_or(|f| f == socket.family)
-            && any(&self.sports, socket.local.port())
-            && any(&self.dports, socket.remote.port())
-            && (self.ports.is_empty()
-                || self
-                    .ports
-                    .iter()
-                    .any(|r| r.contains(socket.local.port()) || r.contains(socket.remote.port())))
-            && any_addr(&self.src, socket.local.ip())
-            && any_addr(&self.dst, socket.remote.ip())
-            && (self.addrs.is_empty()
-                || self
-                    .addrs
-                    .iter()
-                    .any(|b| b.contains(socket.local.ip()) || b.contains(socket.remote.ip())))
-            && (self.processes.is_empty()
-                || snapshot
-                    .owners(socket)
-                    .any(|p| self.processes.iter().any(|spec| spec.matches(p))))
+        // The JSON report asks this of every socket, a million of them, mostly unfiltered.
+        if self.is_empty() {
+            return true;
+        }
+        let candidate = Candidate { snapshot, socket };
+        KEYS.iter().all(|key| key.keeps(self, &candidate))
+    }
+
+    /// Add `other`'s values to this filter's (a switch `other` sets is set here too).
+    pub fn merge(&mut self, mut other: Filter) {
+        for key in KEYS {
+            key.merge(self, &mut other);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Owners, Process, TcpState};
 
-    fn states(text: &str) -> Vec<TcpState> {
-        text.parse::<StateSpec>()
-            .map(|s| s.0.iter().collect())
-            .unwrap_or_default()
+    /// A LISTEN socket of nginx on 0.0.0.0:80, a CLOSE_WAIT one of nginx on IPv6, a
+    /// TIME_WAIT one of nobody from 192.0.2.1:40000 to 192.0.2.9:443.
+    fn sample() -> Snapshot {
+        let socket = |state, local: &str, remote: &str| {
+            Socket::new(state, local.parse().unwrap(), remote.parse().unwrap())
+        };
+        let mut listen = socket(TcpState::Listen, "0.0.0.0:80", "0.0.0.0:0");
+        listen.owners = Owners { start: 0, len: 1 };
+        let mut cw = socket(
+            TcpState::CloseWait,
+            "[2001:db8::1]:80",
+            "[2001:db8::2]:51000",
+        );
+        cw.owners = Owners { start: 0, len: 1 };
+        let tw = socket(TcpState::TimeWait, "192.0.2.1:40000", "192.0.2.9:443");
+        Snapshot {
+            sockets: vec![listen, cw, tw],
+            processes: vec![Process {
+                pid: 4242,
+                comm: "nginx".into(),
+                cmdline: "nginx: worker".into(),
+            }],
+            owner_index: vec![0],
+            ..Snapshot::default()
+        }
+    }
+
+    /// Which of the sample's sockets (0 LISTEN, 1 CLOSE_WAIT, 2 TIME_WAIT) `line` keeps.
+    fn kept(line: &str) -> Vec<usize> {
+        let snapshot = sample();
+        let filter: Filter = line.parse().unwrap();
+        (0..snapshot.sockets.len())
+            .filter(|&i| filter.matches(&snapshot, &snapshot.sockets[i]))
+            .collect()
     }
 
     #[test]
-    fn ss_and_netstat_spellings_name_the_same_state() {
-        use TcpState::*;
-        for (a, b, s) in [
-            ("close-wait", "CLOSE_WAIT", CloseWait),
-            ("fin-wait-1", "FIN_WAIT1", FinWait1),
-            ("fin-wait-2", "FIN_WAIT2", FinWait2),
-            ("syn-recv", "SYN_RECV", SynRecv),
-            ("listening", "LISTEN", Listen),
-            ("closed", "CLOSE", Close),
-            ("time-wait", "TIME_WAIT", TimeWait),
+    fn every_key_keeps_exactly_its_sockets() {
+        for (line, expected) in [
+            ("", vec![0, 1, 2]),
+            ("state=bucket", vec![2]),
+            ("state=listen,close-wait", vec![0, 1]),
+            ("sport=80", vec![0, 1]),
+            ("dport=443", vec![2]),
+            ("port=443", vec![2]),
+            ("port=40000-51000", vec![1, 2]),
+            ("src=192.0.2.0/24", vec![2]),
+            ("dst=2001:db8::/32", vec![1]),
+            ("addr=192.0.2.9", vec![2]),
+            ("process=nginx", vec![0, 1]),
+            ("pid=4242", vec![0, 1]),
+            ("pid=1", vec![]),
+            ("-4", vec![0, 2]),
+            ("-6", vec![1]),
+            ("-6 port=443", vec![]),
+            ("nginx 80", vec![0, 1]),
         ] {
-            assert_eq!(states(a), vec![s]);
-            assert_eq!(states(b), vec![s]);
+            assert_eq!(kept(line), expected, "{line:?}");
         }
     }
 
     #[test]
-    fn ss_groups_expand_like_ss() {
-        use TcpState::*;
-        assert_eq!(states("bucket"), vec![SynRecv, TimeWait]);
-        assert_eq!(
-            states("connected"),
-            vec![
-                SynSent,
-                SynRecv,
-                Established,
-                FinWait1,
-                FinWait2,
-                Closing,
-                TimeWait,
-                CloseWait,
-                LastAck
-            ]
-        );
-        assert_eq!(
-            states("synchronized"),
-            vec![
-                SynRecv,
-                Established,
-                FinWait1,
-                FinWait2,
-                Closing,
-                TimeWait,
-                CloseWait,
-                LastAck
-            ]
-        );
-        assert_eq!(
-            states("big"),
-            vec![
-                Listen,
-                SynSent,
-                Established,
-                FinWait1,
-                FinWait2,
-                Closing,
-                CloseWait,
-                LastAck,
-                Close
-            ]
-        );
-        assert_eq!(states("all").len(), 11);
+    fn merged_filters_add_up_values_and_keep_switches() {
+        let mut filter: Filter = "port=80 -4".parse().unwrap();
+        filter.merge("port=443 state=listen".parse().unwrap());
+        assert_eq!(filter.to_string(), "state=LISTEN port=80,443 -4");
+        filter.merge("-6".parse().unwrap());
+        assert_eq!(filter.family, Some(Family::Inet6));
     }
 
     #[test]
-    fn unknown_state_lists_the_spellings() {
-        let err = "close_wiat".parse::<StateSpec>().err().unwrap_or_default();
-        assert!(
-            err.starts_with("unknown state \"close_wiat\"; use one of: established,"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn ports_and_ranges() {
-        assert_eq!(
-            "443".parse(),
-            Ok(PortRange {
-                first: 443,
-                last: 443
-            })
-        );
-        assert_eq!(
-            ":80".parse(),
-            Ok(PortRange {
-                first: 80,
-                last: 80
-            })
-        );
-        assert_eq!(
-            "8000-8100".parse(),
-            Ok(PortRange {
-                first: 8000,
-                last: 8100
-            })
-        );
-        assert!("9-1".parse::<PortRange>().is_err());
-        assert!("70000".parse::<PortRange>().is_err());
-    }
-
-    #[test]
-    fn cidr_blocks_match_their_members_and_mapped_addresses() {
-        let block: AddrBlock = "192.0.2.0/24".parse().unwrap_or(AddrBlock {
-            addr: IpAddr::from([0, 0, 0, 0]),
-            prefix: 32,
-        });
-        assert!(block.contains("192.0.2.200".parse().unwrap_or(block.addr)));
-        assert!(block.contains("::ffff:192.0.2.9".parse().unwrap_or(block.addr)));
-        assert!(!block.contains("192.0.3.1".parse().unwrap_or(block.addr)));
-        let all: Result<AddrBlock, _> = "0.0.0.0/0".parse();
-        assert!(all.is_ok_and(|b| b.contains("203.0.113.1".parse().unwrap_or(b.addr))));
-        let v6: Result<AddrBlock, _> = "2001:db8::/32".parse();
-        assert!(
-            v6.is_ok_and(|b| b.contains("2001:db8:1::5".parse().unwrap_or(b.addr))
-                && !b.contains("2001:db9::1".parse().unwrap_or(b.addr)))
-        );
-        assert!("10.0.0.0/33".parse::<AddrBlock>().is_err());
-        assert!("nonsense".parse::<AddrBlock>().is_err());
-    }
-
-    #[test]
-    fn long_names_match_their_truncated_comm() {
-        let p = Process {
-            pid: 7,
-            comm: "my-long-service".to_owned(),
-            cmdline: String::new(),
-        };
-        assert!(ProcessSpec::Name("my-long-service-name".into()).matches(&p));
-        assert!(ProcessSpec::Pid(7).matches(&p));
-        assert!(!ProcessSpec::Name("my-long".into()).matches(&p));
+    fn narrowing_keeps_the_matching_sockets_and_everything_else() {
+        let snapshot = sample();
+        let filter: Filter = "process=nginx".parse().unwrap();
+        let narrowed = filter.narrow(&snapshot);
+        assert_eq!(narrowed.sockets, snapshot.sockets[..2].to_vec());
+        assert_eq!(narrowed.processes, snapshot.processes);
+        assert_eq!(narrowed.owner_index, snapshot.owner_index);
     }
 }

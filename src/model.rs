@@ -478,7 +478,7 @@ pub struct Snapshot {
     /// Per-namespace limits.
     pub limits: Limits,
     /// Set when this poll's ESTABLISHED sockets were carried over from an earlier full read
-    /// (the dashboard at scale, see [`crate::collect::tiers`]).
+    /// (the dashboard at scale re-reads them only every few seconds; the collector decides).
     pub established_tier: Option<EstablishedTier>,
 }
 

@@ -9,7 +9,6 @@ pub mod action;
 pub mod app;
 pub mod draw;
 pub mod layout;
-pub mod query;
 pub mod rows;
 pub mod terminal;
 pub mod theme;

@@ -189,8 +189,8 @@ impl App {
         } = settings;
         let interval = config.general.interval;
         App {
-            aggregator: Aggregator::from_config(&config),
-            narrowed: (!filter.is_empty()).then(|| Aggregator::from_config(&config)),
+            aggregator: config.aggregator(),
+            narrowed: (!filter.is_empty()).then(|| config.aggregator()),
             config,
             shown: None,
             latest: None,
@@ -442,7 +442,7 @@ impl App {
 
     fn apply_filter(&mut self) {
         let text = self.input.trim().to_owned();
-        match super::query::parse(&text) {
+        match text.parse::<Filter>() {
             Ok(filter) => {
                 self.mode = Mode::Normal;
                 self.input.clear();
@@ -469,7 +469,7 @@ impl App {
             }
             return;
         }
-        let mut aggregator = Aggregator::from_config(&self.config);
+        let mut aggregator = self.config.aggregator();
         for shown in [&mut self.shown, &mut self.latest].into_iter().flatten() {
             let kept = self.filter.narrow(&shown.snapshot);
             shown.narrowed = Some(aggregator.ingest(&kept).clone());

@@ -13,7 +13,10 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::action::{HELP, Mode};
 use super::app::App;
 use super::layout::{Areas, MIN_SIZE};
-use super::query;
+
+/// One-line reminder of the `/` syntax, for the input line.
+const FILTER_SYNTAX: &str =
+    "e.g. close-wait  port=443  dst=10.0.0.0/8  nginx  -4  (Enter applies, empty clears)";
 
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -51,7 +54,7 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("/ ", theme.accent()),
             Span::raw(app.input.clone()),
             Span::styled("▏", theme.accent()),
-            Span::styled(format!("  {}", query::SYNTAX), theme.quiet()),
+            Span::styled(format!("  {FILTER_SYNTAX}"), theme.quiet()),
         ])
     } else if let Some(failure) = &app.failure {
         Line::from(Span::styled(

@@ -1,0 +1,367 @@
+//! The keys of the vocabulary, in one table: each key's name, aliases, what it takes, how
+//! it matches and how it prints. The `/` parser and printer, the error texts, the bare-word
+//! guessing and the command line's conversion all read [`KEYS`]; a new key is one more
+//! `static` here, one more entry in [`KEYS`] and one field of [`Filter`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::spec::{AddrBlock, PortRange, ProcessSpec, StateSpec};
+use super::{Filter, FilterError, quote};
+use crate::model::{Family, Snapshot, Socket, StateSet};
+
+/// One filter key.
+pub struct Key {
+    /// Its name: `name=value` on the `/` line, `--name` on the command line, and how it prints.
+    pub name: &'static str,
+    /// Other names the `/` line accepts for it (`proc`, `pid`).
+    pub aliases: &'static [&'static str],
+    /// What it takes.
+    pub takes: Takes,
+    /// Whether a bare word on the `/` line that reads as its value is taken for it. The
+    /// first guessed key in [`KEYS`] that reads the word gets it.
+    pub guessed: bool,
+    slot: &'static (dyn Slot + Sync),
+}
+
+/// What a key takes after its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Takes {
+    /// Values, named so in help and errors (`PORT`); several are alternatives.
+    Values(&'static str),
+    /// Nothing: the key alone turns it on. It is also written `-C` on the `/` line, and
+    /// prints so.
+    Switch {
+        /// The one-letter spelling.
+        short: char,
+    },
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("name", &self.name)
+            .field("takes", &self.takes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    /// Whether `word` names this key (its name or an alias).
+    pub fn is_named(&self, word: &str) -> bool {
+        self.name == word || self.aliases.contains(&word)
+    }
+
+    /// The filter of this one value: what `name=text` keeps (a switch ignores `text`). The
+    /// command line's value parsers use it.
+    pub fn parse(&self, text: &str) -> Result<Filter, FilterError> {
+        let mut filter = Filter::default();
+        self.slot.add(&mut filter, text)?;
+        Ok(filter)
+    }
+
+    /// Add one value to `filter` (a switch ignores `text` and turns on).
+    pub(super) fn add(&self, filter: &mut Filter, text: &str) -> Result<(), FilterError> {
+        self.slot.add(filter, text)
+    }
+
+    /// Add `word` if it reads as this key's value; `false` leaves `filter` as it was.
+    pub(super) fn guess(&self, filter: &mut Filter, word: &str) -> bool {
+        self.guessed && self.slot.add(filter, word).is_ok()
+    }
+
+    /// Whether `filter` sets this key.
+    pub(super) fn is_set(&self, filter: &Filter) -> bool {
+        self.slot.is_set(filter)
+    }
+
+    /// Write `filter`'s setting of this key as the `/` line spells it (`port=443,8080`,
+    /// `-4`); nothing when unset.
+    pub(super) fn write(&self, filter: &Filter, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.takes {
+            Takes::Values(_) => {
+                write!(out, "{}=", self.name)?;
+                self.slot.write_values(filter, out)
+            }
+            Takes::Switch { short } => write!(out, "-{short}"),
+        }
+    }
+
+    /// Whether `candidate` passes this key (always, when `filter` does not set it).
+    pub(super) fn keeps(&self, filter: &Filter, candidate: &Candidate<'_>) -> bool {
+        self.slot.keeps(filter, candidate)
+    }
+
+    /// Move `from`'s setting of this key into `into` (values add up; a switch set in
+    /// `from` is set in `into`).
+    pub(super) fn merge(&self, into: &mut Filter, from: &mut Filter) {
+        self.slot.merge(into, from);
+    }
+}
+
+/// What a key's match may look at: the socket and the snapshot it is in (its owners,
+/// and whatever else a later key needs about it).
+pub(super) struct Candidate<'a> {
+    /// The poll the socket is in.
+    pub snapshot: &'a Snapshot,
+    /// The socket.
+    pub socket: &'a Socket,
+}
+
+/// Where a key's setting lives in a [`Filter`] and how it behaves.
+trait Slot {
+    /// Add one value; on an error `filter` is as it was.
+    fn add(&self, filter: &mut Filter, text: &str) -> Result<(), FilterError>;
+    fn is_set(&self, filter: &Filter) -> bool;
+    fn write_values(&self, filter: &Filter, out: &mut fmt::Formatter<'_>) -> fmt::Result;
+    fn keeps(&self, filter: &Filter, candidate: &Candidate<'_>) -> bool;
+    fn merge(&self, into: &mut Filter, from: &mut Filter);
+}
+
+/// A value a key takes.
+trait Value: FromStr<Err = FilterError> + fmt::Display + Sized {
+    /// Add to `list` as the values it is made of (one per state for a group of states, so
+    /// that what prints parses back to the same filter).
+    fn push_into(self, list: &mut Vec<Self>) {
+        list.push(self);
+    }
+}
+
+impl Value for StateSpec {
+    fn push_into(self, list: &mut Vec<Self>) {
+        list.extend(self.0.iter().map(|s| StateSpec(StateSet::of(&[s]))));
+    }
+}
+impl Value for PortRange {}
+impl Value for AddrBlock {}
+impl Value for ProcessSpec {}
+
+/// A key whose values are alternatives kept in one list of [`Filter`].
+struct List<T: 'static> {
+    values: fn(&Filter) -> &Vec<T>,
+    values_mut: fn(&mut Filter) -> &mut Vec<T>,
+    /// Whether one value keeps the candidate.
+    keeps: fn(&T, &Candidate<'_>) -> bool,
+}
+
+impl<T: Value> Slot for List<T> {
+    fn add(&self, filter: &mut Filter, text: &str) -> Result<(), FilterError> {
+        text.parse::<T>()?.push_into((self.values_mut)(filter));
+        Ok(())
+    }
+
+    fn is_set(&self, filter: &Filter) -> bool {
+        !(self.values)(filter).is_empty()
+    }
+
+    fn write_values(&self, filter: &Filter, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, value) in (self.values)(filter).iter().enumerate() {
+            if i > 0 {
+                out.write_str(",")?;
+            }
+            quote::write_value(out, &value.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn keeps(&self, filter: &Filter, candidate: &Candidate<'_>) -> bool {
+        let list = (self.values)(filter);
+        list.is_empty() || list.iter().any(|v| (self.keeps)(v, candidate))
+    }
+
+    fn merge(&self, into: &mut Filter, from: &mut Filter) {
+        let from = (self.values_mut)(from);
+        (self.values_mut)(into).append(from);
+    }
+}
+
+/// A key that is on or off.
+struct Switch {
+    is_on: fn(&Filter) -> bool,
+    turn_on: fn(&mut Filter),
+    /// Whether the candidate passes while it is on.
+    keeps: fn(&Candidate<'_>) -> bool,
+}
+
+impl Slot for Switch {
+    fn add(&self, filter: &mut Filter, _text: &str) -> Result<(), FilterError> {
+        (self.turn_on)(filter);
+        Ok(())
+    }
+
+    fn is_set(&self, filter: &Filter) -> bool {
+        (self.is_on)(filter)
+    }
+
+    fn write_values(&self, _filter: &Filter, _out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+
+    fn keeps(&self, filter: &Filter, candidate: &Candidate<'_>) -> bool {
+        !(self.is_on)(filter) || (self.keeps)(candidate)
+    }
+
+    fn merge(&self, into: &mut Filter, from: &mut Filter) {
+        if (self.is_on)(from) {
+            (self.turn_on)(into);
+        }
+    }
+}
+
+/// `state`: states to keep.
+pub static STATE: Key = Key {
+    name: "state",
+    aliases: &[],
+    takes: Takes::Values("STATE"),
+    guessed: true,
+    slot: &List::<StateSpec> {
+        values: |f| &f.states,
+        values_mut: |f| &mut f.states,
+        keeps: |spec, c| spec.0.contains(c.socket.state),
+    },
+};
+
+/// `sport`: local ports.
+pub static SPORT: Key = Key {
+    name: "sport",
+    aliases: &[],
+    takes: Takes::Values("PORT"),
+    guessed: false,
+    slot: &List::<PortRange> {
+        values: |f| &f.sports,
+        values_mut: |f| &mut f.sports,
+        keeps: |range, c| range.contains(c.socket.local.port()),
+    },
+};
+
+/// `dport`: remote ports.
+pub static DPORT: Key = Key {
+    name: "dport",
+    aliases: &[],
+    takes: Takes::Values("PORT"),
+    guessed: false,
+    slot: &List::<PortRange> {
+        values: |f| &f.dports,
+        values_mut: |f| &mut f.dports,
+        keeps: |range, c| range.contains(c.socket.remote.port()),
+    },
+};
+
+/// `port`: local or remote ports.
+pub static PORT: Key = Key {
+    name: "port",
+    aliases: &[],
+    takes: Takes::Values("PORT"),
+    guessed: true,
+    slot: &List::<PortRange> {
+        values: |f| &f.ports,
+        values_mut: |f| &mut f.ports,
+        keeps: |range, c| {
+            range.contains(c.socket.local.port()) || range.contains(c.socket.remote.port())
+        },
+    },
+};
+
+/// `src`: local addresses.
+pub static SRC: Key = Key {
+    name: "src",
+    aliases: &[],
+    takes: Takes::Values("ADDR[/LEN]"),
+    guessed: false,
+    slot: &List::<AddrBlock> {
+        values: |f| &f.src,
+        values_mut: |f| &mut f.src,
+        keeps: |block, c| block.contains(c.socket.local.ip()),
+    },
+};
+
+/// `dst`: remote addresses.
+pub static DST: Key = Key {
+    name: "dst",
+    aliases: &[],
+    takes: Takes::Values("ADDR[/LEN]"),
+    guessed: false,
+    slot: &List::<AddrBlock> {
+        values: |f| &f.dst,
+        values_mut: |f| &mut f.dst,
+        keeps: |block, c| block.contains(c.socket.remote.ip()),
+    },
+};
+
+/// `addr`: local or remote addresses.
+pub static ADDR: Key = Key {
+    name: "addr",
+    aliases: &[],
+    takes: Takes::Values("ADDR[/LEN]"),
+    guessed: true,
+    slot: &List::<AddrBlock> {
+        values: |f| &f.addrs,
+        values_mut: |f| &mut f.addrs,
+        keeps: |block, c| {
+            block.contains(c.socket.local.ip()) || block.contains(c.socket.remote.ip())
+        },
+    },
+};
+
+/// `process` (`proc`, `pid`): owning processes, by pid or name.
+pub static PROCESS: Key = Key {
+    name: "process",
+    aliases: &["proc", "pid"],
+    takes: Takes::Values("PID|NAME"),
+    guessed: true,
+    slot: &List::<ProcessSpec> {
+        values: |f| &f.processes,
+        values_mut: |f| &mut f.processes,
+        keeps: |spec, c| c.snapshot.owners(c.socket).any(|p| spec.matches(p)),
+    },
+};
+
+/// `ipv4` (`-4`): IPv4 sockets only.
+pub static IPV4: Key = Key {
+    name: "ipv4",
+    aliases: &[],
+    takes: Takes::Switch { short: '4' },
+    guessed: false,
+    slot: &Switch {
+        is_on: |f| f.family == Some(Family::Inet),
+        turn_on: |f| f.family = Some(Family::Inet),
+        keeps: |c| c.socket.family == Family::Inet,
+    },
+};
+
+/// `ipv6` (`-6`): IPv6 sockets only.
+pub static IPV6: Key = Key {
+    name: "ipv6",
+    aliases: &[],
+    takes: Takes::Switch { short: '6' },
+    guessed: false,
+    slot: &Switch {
+        is_on: |f| f.family == Some(Family::Inet6),
+        turn_on: |f| f.family = Some(Family::Inet6),
+        keeps: |c| c.socket.family == Family::Inet6,
+    },
+};
+
+/// Every key, in the order a filter prints and bare words are guessed.
+pub static KEYS: &[&Key] = &[
+    &STATE, &SPORT, &DPORT, &PORT, &SRC, &DST, &ADDR, &PROCESS, &IPV4, &IPV6,
+];
+
+/// The key `word` names (its name or an alias).
+pub fn find(word: &str) -> Option<&'static Key> {
+    KEYS.iter().copied().find(|k| k.is_named(word))
+}
+
+/// The keys that take values, for errors: `state, sport, … or process`.
+pub(super) fn value_key_list() -> String {
+    let names: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| matches!(k.takes, Takes::Values(_)))
+        .map(|k| k.name)
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
