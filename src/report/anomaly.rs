@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use super::json::EndpointDoc;
-use super::short_duration;
 use crate::aggregate::{Anomaly, AnomalyKind, Subject};
+use crate::format::short_duration;
 use crate::model::Endpoint;
 
 /// The unit an anomaly's count is in, for the text line.

@@ -504,15 +504,15 @@ impl App {
             .saturating_add_signed(direction)
             .min(INTERVAL_STEPS.len() - 1);
         self.interval = INTERVAL_STEPS[next];
-        let mut notice = format!("poll every {}", human(self.interval));
+        let mut notice = format!("poll every {}", crate::format::interval(self.interval));
         if let Some((auto, cost)) = self.auto_interval
             && auto > self.interval
         {
             let _ = write!(
                 notice,
                 " asked; polling every {} because a poll takes {}",
-                human(auto),
-                human(cost)
+                crate::format::interval(auto),
+                crate::format::interval(cost)
             );
         }
         self.notice = Some(notice);
@@ -601,17 +601,4 @@ impl App {
                 .min(shown.summary.anomalies.len().saturating_sub(1));
         }
     }
-}
-
-/// `250ms`, `1s`, `1.5s`, `2m`.
-pub fn human(d: Duration) -> String {
-    let mut out = String::new();
-    if d.subsec_millis() == 0 && d.as_secs() < 60 {
-        out = format!("{}s", d.as_secs());
-    } else if d.as_secs() >= 60 && d.as_secs().is_multiple_of(60) {
-        out = format!("{}m", d.as_secs() / 60);
-    } else {
-        crate::report::short_duration(d, &mut out);
-    }
-    out
 }

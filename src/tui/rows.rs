@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::aggregate::{Aggregator, KEY_COUNTERS, Summary};
 use crate::filter::Filter;
+use crate::format::{grouped, owner_list};
 use crate::model::{Snapshot, Socket, StateCounts, TcpState};
-use crate::report::text::grouped;
 
 use super::app::Shown;
 use super::view::{Sort, View};
@@ -219,15 +219,7 @@ fn listener_rows(summary: &Summary) -> Vec<GroupRow> {
         .iter()
         .map(|l| {
             let fill = (l.backlog > 0).then(|| l.accept_queue as f64 * 100.0 / l.backlog as f64);
-            let owners = if l.owners.is_empty() {
-                "-".to_owned()
-            } else {
-                l.owners
-                    .iter()
-                    .map(|(pid, comm)| format!("{comm}[{pid}]"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
+            let owners = owner_list(&l.owners);
             row(
                 vec![
                     (

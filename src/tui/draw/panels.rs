@@ -7,10 +7,11 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::{fit, header::age, spark};
+use super::{fit, spark};
 use crate::aggregate::{Anomaly, AnomalyKind, Severity, Subject};
+use crate::format::age;
+use crate::format::{grouped, process};
 use crate::model::{TcpState, endpoint};
-use crate::report::text::grouped;
 use crate::tui::app::App;
 
 /// The state an anomaly is about, for highlighting it in the states panel.
@@ -89,7 +90,7 @@ fn kind_label(kind: AnomalyKind) -> &'static str {
 /// The subject without the words the kind already says.
 fn subject_label(subject: &Subject) -> String {
     match subject {
-        Subject::Process { pid, comm } => format!("{comm}[{pid}]"),
+        Subject::Process { pid, comm } => process(comm, *pid),
         Subject::Listener(addr) | Subject::Destination(addr) => endpoint(addr),
         Subject::LocalPort(port) => format!("port {port}"),
         Subject::Namespace => "namespace".to_owned(),

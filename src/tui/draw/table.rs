@@ -9,10 +9,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{fit, header::age, spark};
+use super::{fit, spark};
+use crate::format::{age, grouped, owners_text, timer_text};
 use crate::model::{Snapshot, Socket, endpoint};
-use crate::report::text::grouped;
-use crate::report::{owners_text, timer_text};
 use crate::tui::app::{App, Shown};
 use crate::tui::rows::Target;
 use crate::tui::view::View;
