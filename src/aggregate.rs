@@ -29,7 +29,9 @@ use anomaly::Tracker;
 use identity::Identities;
 use tally::Tally;
 
-pub use anomaly::{Anomaly, AnomalyKind, CounterRise, Evidence, PeerCount, Severity, Subject};
+pub use anomaly::{
+    Anomaly, AnomalyKind, CounterRise, Evidence, KindInfo, PeerCount, Severity, Subject,
+};
 pub use group::{GROUP_LIMIT, Group, Grouping, ListenerGroup, ProcessGroup, StateGroup};
 pub use history::{History, KEY_COUNTERS, MAX_SAMPLES, Sample};
 pub use rates::{CounterGroup, CounterRate};

@@ -7,22 +7,9 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use super::json::EndpointDoc;
-use crate::aggregate::{Anomaly, AnomalyKind, Subject};
+use crate::aggregate::{Anomaly, Subject};
 use crate::format::short_duration;
 use crate::model::Endpoint;
-
-/// The unit an anomaly's count is in, for the text line.
-fn unit(kind: AnomalyKind) -> &'static str {
-    match kind {
-        AnomalyKind::CloseWaitBacklog => "CLOSE_WAIT sockets",
-        AnomalyKind::SynRecvFlood => "SYN_RECV sockets",
-        AnomalyKind::SynCookies => "SYNs answered with cookies or dropped since the last poll",
-        AnomalyKind::TimeWaitExcess => "TIME_WAIT sockets",
-        AnomalyKind::AcceptQueueOverflow => "connections waiting for accept()",
-        AnomalyKind::FinWait2Pileup => "FIN_WAIT2 sockets",
-        AnomalyKind::OrphanSockets => "orphaned sockets",
-    }
-}
 
 /// One line: `CRITICAL close_wait_backlog leaky-app[4242]: 120 CLOSE_WAIT sockets (warning 20, critical 100) …`.
 pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
@@ -34,7 +21,7 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
         anomaly.kind.name(),
         anomaly.subject.label(),
         anomaly.count,
-        unit(anomaly.kind),
+        anomaly.kind.about().unit,
         anomaly.threshold,
         anomaly.critical_threshold,
     );
