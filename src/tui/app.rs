@@ -2,40 +2,21 @@
 //! UI thread owns it; [`App::apply`] and [`App::ingest`] are the only ways it changes, and
 //! drawing only reads it.
 
-use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::aggregate::{Aggregator, Summary};
+use crate::aggregate::Aggregator;
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::{Addr, Snapshot};
 
 use super::action::{Action, Mode, Motion};
 use super::layout::Areas;
+use super::pacing::Pacing;
 use super::rows::{self, Target};
+use super::shown::Shown;
 use super::theme::Theme;
 use super::view::{Sort, View};
-
-/// Poll intervals `+` and `-` step through.
-pub const INTERVAL_STEPS: [Duration; 10] = [
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(3),
-    Duration::from_secs(5),
-    Duration::from_secs(10),
-    Duration::from_secs(15),
-    Duration::from_secs(30),
-    Duration::from_secs(60),
-];
-
-/// A poll may take at most this share of the interval; beyond it the interval grows.
-const BUSY_SHARE: f64 = 0.4;
-/// How many recent polls' cost the interval is adapted to.
-const COST_WINDOW: usize = 5;
 
 /// What the dashboard needs to know that does not come from a poll.
 #[derive(Clone, Debug)]
@@ -52,24 +33,6 @@ pub struct Settings {
     pub theme: Theme,
     /// Terminal size at start.
     pub size: (u16, u16),
-}
-
-/// One poll as the screen shows it.
-#[derive(Clone, Debug)]
-pub struct Shown {
-    /// The snapshot.
-    pub snapshot: Arc<Snapshot>,
-    /// The summary of every socket.
-    pub summary: Summary,
-    /// The summary of the sockets the filter keeps (`None`: no filter).
-    pub narrowed: Option<Summary>,
-}
-
-impl Shown {
-    /// The summary the table's group views use.
-    pub fn table_summary(&self) -> &Summary {
-        self.narrowed.as_ref().unwrap_or(&self.summary)
-    }
 }
 
 /// A failing collector.
@@ -153,13 +116,8 @@ pub struct App {
     pub filter: Filter,
     /// The active filter as typed.
     pub filter_text: String,
-    /// The interval the user asked for.
-    pub interval: Duration,
-    /// The smallest interval the recent polls' mean cost allows, when it is above
-    /// `interval`, and that cost.
-    pub auto_interval: Option<(Duration, Duration)>,
-    /// The cost of the last [`COST_WINDOW`] polls.
-    costs: VecDeque<Duration>,
+    /// How often to poll.
+    pacing: Pacing,
     /// The collector's failure, while it lasts.
     pub failure: Option<Failure>,
     /// Kernel release.
@@ -206,9 +164,7 @@ impl App {
             input: String::new(),
             filter,
             filter_text,
-            interval,
-            auto_interval: None,
-            costs: VecDeque::with_capacity(COST_WINDOW),
+            pacing: Pacing::new(interval),
             failure: None,
             kernel,
             size,
@@ -244,33 +200,52 @@ impl App {
         self.cursors[view.index()]
     }
 
+    /// The interval the user asked for.
+    pub fn interval(&self) -> Duration {
+        self.pacing.asked()
+    }
+
+    /// The longer interval the recent polls' cost needs, and that cost, while the asked
+    /// one is too short for them.
+    pub fn auto_interval(&self) -> Option<(Duration, Duration)> {
+        self.pacing.slowed()
+    }
+
     /// The interval the collector should poll at: the user's, or longer when polls are
     /// too costly for it.
     pub fn effective_interval(&self) -> Duration {
-        self.auto_interval
-            .map_or(self.interval, |(auto, _)| auto.max(self.interval))
+        self.pacing.effective()
     }
 
     /// Take in a poll that cost `cost` (collecting plus ingesting the previous one).
     pub fn ingest(&mut self, snapshot: impl Into<Arc<Snapshot>>, cost: Duration) {
         let snapshot = snapshot.into();
         self.failure = None;
-        self.adapt_interval(cost);
-        let summary = self.aggregator.ingest(&snapshot).clone();
+        self.pacing.polled(cost);
+        // Let go of the poll this one replaces before the aggregators update their
+        // summaries, so that they update them in place instead of copying them.
+        let selection = if self.pause_requested {
+            self.latest = None;
+            None
+        } else {
+            let selection = self.selection();
+            self.shown = None;
+            selection
+        };
+        self.aggregator.ingest(&snapshot);
         let narrowed = self.narrowed.as_mut().map(|aggregator| {
-            let kept = self.filter.narrow(&snapshot);
-            aggregator.ingest(&kept).clone()
+            aggregator.ingest(&self.filter.narrow(&snapshot));
+            aggregator.shared_summary()
         });
         let shown = Shown {
             snapshot,
-            summary,
+            summary: self.aggregator.shared_summary(),
             narrowed,
         };
         if self.pause_requested {
             self.latest = Some(shown);
             self.polls_while_paused += 1;
         } else {
-            let selection = self.selection();
             self.shown = Some(shown);
             self.order_stale = true;
             self.refresh();
@@ -404,8 +379,8 @@ impl App {
                 }
             }
             Action::TogglePause => self.toggle_pause(),
-            Action::SlowerPolls => self.step_interval(1),
-            Action::FasterPolls => self.step_interval(-1),
+            Action::SlowerPolls => self.notice = Some(self.pacing.step(1)),
+            Action::FasterPolls => self.notice = Some(self.pacing.step(-1)),
             Action::NextAnomaly => self.step_anomaly(1),
             Action::PrevAnomaly => self.step_anomaly(-1),
         }
@@ -471,8 +446,8 @@ impl App {
         }
         let mut aggregator = Aggregator::from_config(&self.config);
         for shown in [&mut self.shown, &mut self.latest].into_iter().flatten() {
-            let kept = self.filter.narrow(&shown.snapshot);
-            shown.narrowed = Some(aggregator.ingest(&kept).clone());
+            aggregator.ingest(&self.filter.narrow(&shown.snapshot));
+            shown.narrowed = Some(aggregator.shared_summary());
         }
         self.narrowed = Some(aggregator);
     }
@@ -493,50 +468,6 @@ impl App {
             self.pause_requested = true;
             self.notice = Some("display paused; polling goes on (p or Space resumes)".to_owned());
         }
-    }
-
-    fn step_interval(&mut self, direction: isize) {
-        let current = INTERVAL_STEPS
-            .iter()
-            .position(|s| *s >= self.interval)
-            .unwrap_or(INTERVAL_STEPS.len() - 1);
-        let next = current
-            .saturating_add_signed(direction)
-            .min(INTERVAL_STEPS.len() - 1);
-        self.interval = INTERVAL_STEPS[next];
-        let mut notice = format!("poll every {}", crate::format::interval(self.interval));
-        if let Some((auto, cost)) = self.auto_interval
-            && auto > self.interval
-        {
-            let _ = write!(
-                notice,
-                " asked; polling every {} because a poll takes {}",
-                crate::format::interval(auto),
-                crate::format::interval(cost)
-            );
-        }
-        self.notice = Some(notice);
-    }
-
-    fn adapt_interval(&mut self, cost: Duration) {
-        // The mean of the last few polls: at scale, a full read of ESTABLISHED sockets
-        // every few polls costs more than the polls between (see `collect::tiers`).
-        if self.costs.len() == COST_WINDOW {
-            self.costs.pop_front();
-        }
-        self.costs.push_back(cost);
-        let cost = self.costs.iter().sum::<Duration>() / self.costs.len() as u32;
-        let floor = cost.as_secs_f64() / BUSY_SHARE;
-        self.auto_interval = if floor > self.interval.as_secs_f64() {
-            let step = INTERVAL_STEPS
-                .iter()
-                .copied()
-                .find(|s| s.as_secs_f64() >= floor)
-                .unwrap_or(INTERVAL_STEPS[INTERVAL_STEPS.len() - 1]);
-            Some((step, cost))
-        } else {
-            None
-        };
     }
 
     fn step_anomaly(&mut self, direction: isize) {

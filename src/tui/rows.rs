@@ -9,7 +9,7 @@ use crate::filter::Filter;
 use crate::format::{grouped, owner_list};
 use crate::model::{Snapshot, Socket, StateCounts, TcpState};
 
-use super::app::Shown;
+use super::shown::Shown;
 use super::view::{Sort, View};
 
 /// What a group row stands for, for the detail pane.

@@ -13,8 +13,9 @@ use crate::aggregate::Summary;
 use crate::format::age;
 use crate::format::{grouped, process, short_duration, timer_text};
 use crate::model::{Attribution, Snapshot, Socket, TcpState, endpoint};
-use crate::tui::app::{App, Shown};
+use crate::tui::app::App;
 use crate::tui::rows::Target;
+use crate::tui::shown::Shown;
 use crate::tui::theme::Theme;
 use crate::tui::view::View;
 

@@ -37,8 +37,8 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     parts.push((format!("Linux {}", app.kernel), Style::new(), 0));
     let mut every = format!("every {}", interval(app.effective_interval()));
-    if let Some((auto, cost)) = app.auto_interval
-        && auto > app.interval
+    if let Some((auto, cost)) = app.auto_interval()
+        && auto > app.interval()
     {
         let _ = write!(every, " (slowed: a poll takes {})", interval(cost));
     }

@@ -12,8 +12,9 @@ use ratatui::widgets::Paragraph;
 use super::{fit, spark};
 use crate::format::{age, grouped, owners_text, timer_text};
 use crate::model::{Snapshot, Socket, endpoint};
-use crate::tui::app::{App, Shown};
+use crate::tui::app::App;
 use crate::tui::rows::Target;
+use crate::tui::shown::Shown;
 use crate::tui::view::View;
 
 pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
