@@ -106,8 +106,8 @@ pub struct App {
     order_stale: bool,
     /// The active view.
     pub view: View,
-    sorts: [Sort; 5],
-    cursors: [Cursor; 5],
+    sorts: [Sort; View::COUNT],
+    cursors: [Cursor; View::COUNT],
     /// Where keys go.
     pub mode: Mode,
     /// The filter line being typed.
@@ -158,8 +158,8 @@ impl App {
             rows: Vec::new(),
             order_stale: true,
             view: View::Sockets,
-            sorts: View::ALL.map(View::default_sort),
-            cursors: [Cursor::default(); 5],
+            sorts: std::array::from_fn(|i| View::ALL[i].default_sort()),
+            cursors: [Cursor::default(); View::COUNT],
             mode: Mode::Normal,
             input: String::new(),
             filter,
@@ -409,7 +409,7 @@ impl App {
         if self.view == View::Sockets {
             self.order_stale = true;
         }
-        let column = self.view.columns()[sort.column].name;
+        let column = self.view.columns().get(sort.column).map_or("?", |c| c.name);
         let direction = if sort.reverse { ", reversed" } else { "" };
         self.notice = Some(format!("sorted by {column}{direction}"));
         self.refresh();
@@ -423,7 +423,7 @@ impl App {
                 self.input.clear();
                 self.filter = filter;
                 self.filter_text = text;
-                self.cursors = [Cursor::default(); 5];
+                self.cursors = [Cursor::default(); View::COUNT];
                 self.order_stale = true;
                 self.renarrow();
                 self.refresh();

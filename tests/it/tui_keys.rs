@@ -430,3 +430,30 @@ fn a_paused_display_costs_one_copy_of_the_summary_not_one_per_poll() {
     assert_eq!(shown.summary.polls, 2);
     assert_eq!(app.aggregator().summary().polls, 5);
 }
+
+#[test]
+fn the_sort_reads_back_as_the_views_column_enum() {
+    use sockscope::tui::columns::{CounterColumn, ListenerColumn, ViewColumn};
+    let mut app = busy_app(80, 24, 1);
+    app.apply(Action::ShowView(View::Listeners));
+    assert_eq!(
+        app.sort(View::Listeners).by_column::<ListenerColumn>(),
+        ListenerColumn::Fill
+    );
+    app.apply(Action::ShowView(View::Counters));
+    let mut seen = Vec::new();
+    for _ in 0..CounterColumn::ALL.len() {
+        app.apply(Action::CycleSort);
+        seen.push(app.sort(View::Counters).by_column::<CounterColumn>());
+    }
+    assert_eq!(
+        seen,
+        [
+            CounterColumn::Counter,
+            CounterColumn::SinceLastPoll,
+            CounterColumn::PerSecond,
+            CounterColumn::Counter
+        ]
+    );
+    assert_eq!(app.notice.as_deref(), Some("sorted by COUNTER"));
+}
