@@ -346,6 +346,12 @@ mod tests {
     }
 
     #[test]
+    fn all_lists_the_kinds_once_each_in_report_order() {
+        // The tracker sorts anomalies by kind: ALL must follow the declaration order.
+        assert!(AnomalyKind::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
     fn every_kind_has_its_own_name_and_label() {
         let mut names: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.name()).collect();
         let mut labels: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.about().label).collect();
