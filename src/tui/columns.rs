@@ -1,10 +1,11 @@
 //! The columns of each view, one enum per view. A column says its heading, how it lines up,
 //! how wide it is drawn, whether `s` stops on it and how soon it goes when the terminal is
-//! narrow; its cells and sort keys are made in [`super::rows`] (group views) and
-//! [`super::draw`] (sockets), by matching on the enum.
+//! narrow. Its cells (and the sockets' sort keys) are made in [`super::rows`], by matching
+//! on the enum.
 //!
-//! Adding a column: a variant, its line in [`ViewColumn::column`] and its place in `ALL`,
-//! then its cell (and, for the sockets view, its sort key).
+//! Adding a column: a variant, its place in `ALL` and its line in [`ViewColumn::column`]
+//! here, then its cell in `rows.rs` (and, in the sockets view, its sort key there); the
+//! compiler points at each match that lacks it.
 
 /// How a column's cells line up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

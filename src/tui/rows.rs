@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::aggregate::{Aggregator, KEY_COUNTERS, ListenerGroup, Summary};
 use crate::filter::Filter;
-use crate::format::{grouped, owner_list};
-use crate::model::{Snapshot, Socket, StateCounts, TcpState};
+use crate::format::{age, grouped, owner_list, owners_text, timer_text};
+use crate::model::{Snapshot, Socket, StateCounts, TcpState, endpoint};
 
 use super::columns::{
     CounterColumn, ListenerColumn, PeerColumn, ProcessColumn, SocketColumn, ViewColumn,
@@ -44,6 +44,30 @@ pub struct GroupRow {
     keys: Vec<Key>,
     /// What the row is about.
     pub target: Target,
+}
+
+impl SocketColumn {
+    /// The cell of `socket` (only the rows on screen are made, at each frame).
+    pub fn cell(self, aggregator: &Aggregator, snapshot: &Snapshot, socket: &Socket) -> String {
+        match self {
+            SocketColumn::State => socket.state.name().to_owned(),
+            SocketColumn::Local => endpoint(&socket.local.get()),
+            SocketColumn::Remote => endpoint(&socket.remote.get()),
+            SocketColumn::RecvQ => grouped(u64::from(socket.recv_q)),
+            SocketColumn::SendQ => grouped(u64::from(socket.send_q)),
+            SocketColumn::Timer => {
+                let mut timer = String::new();
+                timer_text(&socket.timer, &mut timer);
+                timer
+            }
+            SocketColumn::Age => age(aggregator.in_state_since(socket), snapshot.taken_at),
+            SocketColumn::Process => {
+                let mut owners = String::new();
+                owners_text(snapshot, socket, &mut owners);
+                owners
+            }
+        }
+    }
 }
 
 /// Indices of the sockets of `shown` that `filter` keeps, in `sort` order.
@@ -245,10 +269,9 @@ impl ListenerColumn {
     /// The cell of one listener.
     fn cell(self, l: &ListenerGroup) -> (String, Key) {
         match self {
-            ListenerColumn::Listener => (
-                crate::model::endpoint(&l.local),
-                Key::Addr(l.local.ip(), l.local.port()),
-            ),
+            ListenerColumn::Listener => {
+                (endpoint(&l.local), Key::Addr(l.local.ip(), l.local.port()))
+            }
             ListenerColumn::AcceptQueue => count(l.accept_queue),
             ListenerColumn::Backlog => count(l.backlog),
             ListenerColumn::Fill => {

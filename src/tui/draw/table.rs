@@ -10,8 +10,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{fit, spark};
-use crate::format::{age, grouped, owners_text, timer_text};
-use crate::model::{Snapshot, Socket, endpoint};
+use crate::format::grouped;
+use crate::model::{Snapshot, Socket};
 use crate::tui::app::App;
 use crate::tui::columns::{SocketColumn, ViewColumn, Width};
 use crate::tui::rows::Target;
@@ -55,35 +55,11 @@ pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-impl SocketColumn {
-    /// The cell of `socket`.
-    fn cell(self, app: &App, snapshot: &Snapshot, socket: &Socket) -> String {
-        match self {
-            SocketColumn::State => socket.state.name().to_owned(),
-            SocketColumn::Local => endpoint(&socket.local.get()),
-            SocketColumn::Remote => endpoint(&socket.remote.get()),
-            SocketColumn::RecvQ => grouped(u64::from(socket.recv_q)),
-            SocketColumn::SendQ => grouped(u64::from(socket.send_q)),
-            SocketColumn::Timer => {
-                let mut timer = String::new();
-                timer_text(&socket.timer, &mut timer);
-                timer
-            }
-            SocketColumn::Age => age(app.aggregator().in_state_since(socket), snapshot.taken_at),
-            SocketColumn::Process => {
-                let mut owners = String::new();
-                owners_text(snapshot, socket, &mut owners);
-                owners
-            }
-        }
-    }
-}
-
 /// Cells of one socket row, in [`SocketColumn`] order.
 fn socket_cells(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<String> {
     SocketColumn::ALL
         .iter()
-        .map(|c| c.cell(app, snapshot, socket))
+        .map(|c| c.cell(app.aggregator(), snapshot, socket))
         .collect()
 }
 
