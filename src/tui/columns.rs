@@ -1,6 +1,6 @@
 //! The columns of each view, one enum per view. A column says its heading, how it lines up,
 //! how wide it is drawn, whether `s` stops on it and how soon it goes when the terminal is
-//! narrow. Its cells (and the sockets' sort keys) are made in [`super::rows`], by matching
+//! narrow. Its cells (and the sockets' sort keys) are made in `tui/rows.rs`, by matching
 //! on the enum.
 //!
 //! Adding a column: a variant, its place in `ALL` and its line in [`ViewColumn::column`]
