@@ -22,6 +22,7 @@ mod rules;
 mod tally;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::model::{Attribution, Counters, Snapshot, Socket, SourceKind, StateCounts, TcpState};
@@ -29,7 +30,9 @@ use anomaly::Tracker;
 use identity::Identities;
 use tally::Tally;
 
-pub use anomaly::{Anomaly, AnomalyKind, CounterRise, Evidence, PeerCount, Severity, Subject};
+pub use anomaly::{
+    Anomaly, AnomalyKind, CounterRise, Evidence, KindInfo, PeerCount, Severity, Subject,
+};
 pub use group::{GROUP_LIMIT, Group, Grouping, ListenerGroup, ProcessGroup, StateGroup};
 pub use history::{History, KEY_COUNTERS, MAX_SAMPLES, Sample};
 pub use rates::{CounterGroup, CounterRate};
@@ -99,7 +102,8 @@ impl Summary {
 #[derive(Debug)]
 pub struct Aggregator {
     rules: RuleConfig,
-    summary: Summary,
+    /// Shared with the outputs that keep a poll on screen: see [`Aggregator::shared_summary`].
+    summary: Arc<Summary>,
     tally: Tally,
     identities: Identities,
     tracker: Tracker,
@@ -111,7 +115,7 @@ impl Aggregator {
     pub fn new(rules: RuleConfig) -> Aggregator {
         Aggregator {
             rules,
-            summary: Summary::default(),
+            summary: Arc::default(),
             tally: Tally::default(),
             identities: Identities::default(),
             tracker: Tracker::default(),
@@ -122,7 +126,7 @@ impl Aggregator {
     /// Size the history to hold `span` of polls taken every `interval`; drops what it held.
     #[must_use]
     pub fn with_history(mut self, span: Duration, interval: Duration) -> Aggregator {
-        self.summary.history = History::with_span(span, interval);
+        Arc::make_mut(&mut self.summary).history = History::with_span(span, interval);
         self
     }
 
@@ -134,6 +138,13 @@ impl Aggregator {
     /// The summary of the latest poll (empty before the first).
     pub fn summary(&self) -> &Summary {
         &self.summary
+    }
+
+    /// The summary of the latest poll, shared rather than copied. The next
+    /// [`Aggregator::ingest`] updates it in place when nobody holds it any more, and copies it
+    /// (history included) only when a holder still does: drop it before the next poll.
+    pub fn shared_summary(&self) -> Arc<Summary> {
+        Arc::clone(&self.summary)
     }
 
     /// When `socket` (of the latest snapshot) was first seen; a lower bound, as tracking
@@ -196,7 +207,7 @@ impl Aggregator {
                 .and_then(|r| r.per_second);
         }
         let counts = self.tally.counts;
-        let summary = &mut self.summary;
+        let summary = Arc::make_mut(&mut self.summary);
         let previous = (summary.polls > 0).then_some(summary.counts);
         summary.history.push(Sample {
             at: snapshot.taken_at,

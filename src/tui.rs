@@ -7,9 +7,12 @@
 
 pub mod action;
 pub mod app;
+pub mod columns;
 pub mod draw;
 pub mod layout;
+pub mod pacing;
 pub mod rows;
+pub mod shown;
 pub mod terminal;
 pub mod theme;
 pub mod view;

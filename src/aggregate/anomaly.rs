@@ -1,12 +1,15 @@
-//! What the rules report: [`Anomaly`], its kind, severity and subject, and the tracker that
-//! keeps an anomaly raised across polls (first-seen time, hysteresis, trend).
+//! What the rules report: [`Anomaly`], its kind (which describes itself: [`KindInfo`]),
+//! severity and subject. The [`Tracker`] keeps an anomaly raised across polls.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use crate::model::endpoint;
+mod tracker;
+
+pub(crate) use tracker::Tracker;
+
+use crate::model::{TcpState, endpoint};
 
 /// Which rule raised an anomaly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,8 +31,9 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    /// Every kind, in report order.
-    pub const ALL: [AnomalyKind; 7] = [
+    /// Every kind, in report order. A new kind goes here and in [`AnomalyKind::about`]; the
+    /// outputs take everything else from there.
+    pub const ALL: &'static [AnomalyKind] = &[
         AnomalyKind::CloseWaitBacklog,
         AnomalyKind::SynRecvFlood,
         AnomalyKind::SynCookies,
@@ -39,18 +43,134 @@ impl AnomalyKind {
         AnomalyKind::OrphanSockets,
     ];
 
-    /// The serialized `snake_case` name (`close_wait_backlog`).
-    pub fn name(self) -> &'static str {
+    /// Everything the outputs say about this kind.
+    pub const fn about(self) -> &'static KindInfo {
         match self {
-            AnomalyKind::CloseWaitBacklog => "close_wait_backlog",
-            AnomalyKind::SynRecvFlood => "syn_recv_flood",
-            AnomalyKind::SynCookies => "syn_cookies",
-            AnomalyKind::TimeWaitExcess => "time_wait_excess",
-            AnomalyKind::AcceptQueueOverflow => "accept_queue_overflow",
-            AnomalyKind::FinWait2Pileup => "fin_wait2_pileup",
-            AnomalyKind::OrphanSockets => "orphan_sockets",
+            AnomalyKind::CloseWaitBacklog => &KindInfo {
+                name: "close_wait_backlog",
+                label: "CLOSE_WAIT",
+                title: "CLOSE_WAIT backlog",
+                unit: "CLOSE_WAIT sockets",
+                state: Some(TcpState::CloseWait),
+                hint: "the peers closed these connections but the process never called close(): \
+                 usually a connection leak or a stuck worker; check how it handles a peer's EOF and its \
+                 connections to the peers listed",
+                namespace_hint: None,
+            },
+            AnomalyKind::SynRecvFlood => &KindInfo {
+                name: "syn_recv_flood",
+                label: "SYN_RECV",
+                title: "SYN_RECV flood",
+                unit: "SYN_RECV sockets",
+                state: Some(TcpState::SynRecv),
+                hint: "many handshakes are half-open: a SYN flood (many distinct sources \
+                 suggests spoofed addresses) or clients that cannot complete the handshake; check \
+                 net.ipv4.tcp_syncookies, the listen backlog and tcp_max_syn_backlog, and the sources",
+                namespace_hint: None,
+            },
+            AnomalyKind::SynCookies => &KindInfo {
+                name: "syn_cookies",
+                label: "SYNCOOKIES",
+                title: "SYN cookies",
+                unit: "SYNs answered with cookies or dropped since the last poll",
+                state: Some(TcpState::SynRecv),
+                hint: "a SYN queue overflowed: the kernel answered with SYN cookies or \
+                 dropped SYNs (TCPReqQFullDrop); a SYN flood or a listener too slow for its connection \
+                 rate; check SYN_RECV per listener, the listen backlog and net.core.somaxconn",
+                namespace_hint: None,
+            },
+            AnomalyKind::TimeWaitExcess => &KindInfo {
+                name: "time_wait_excess",
+                label: "TIME_WAIT",
+                title: "TIME_WAIT excess",
+                unit: "TIME_WAIT sockets",
+                state: Some(TcpState::TimeWait),
+                hint: "many short-lived connections to one destination, each \
+                 TIME_WAIT holding a local port for a fixed 60 s, so ports can run out; reuse \
+                 connections (keepalive, connection pools), enable net.ipv4.tcp_tw_reuse for outgoing \
+                 connections, widen net.ipv4.ip_local_port_range, or spread over more destination \
+                 addresses or ports",
+                namespace_hint: Some(
+                    "TIME_WAIT sockets near net.ipv4.tcp_max_tw_buckets (past it \
+                 the kernel destroys them early: TCPTimeWaitOverflow); TIME_WAIT lasts a fixed 60 s, so \
+                 cut the connection churn: keepalive and connection pools, net.ipv4.tcp_tw_reuse for \
+                 outgoing connections",
+                ),
+            },
+            AnomalyKind::AcceptQueueOverflow => &KindInfo {
+                name: "accept_queue_overflow",
+                label: "ACCEPT_Q",
+                title: "accept queue overflow",
+                unit: "connections waiting for accept()",
+                state: Some(TcpState::Listen),
+                hint: "connections wait for accept() longer than they arrive: the \
+                 application is overloaded or blocked; check its workers and latency, and the listen \
+                 backlog (capped by net.core.somaxconn)",
+                namespace_hint: Some(
+                    "the kernel dropped incoming connections because an accept queue \
+                 was full (ListenOverflows / ListenDrops): clients see timeouts and retries; check which \
+                 listener's queue is full, the application's accept rate and the listen backlog",
+                ),
+            },
+            AnomalyKind::FinWait2Pileup => &KindInfo {
+                name: "fin_wait2_pileup",
+                label: "FIN_WAIT2",
+                title: "FIN_WAIT2 pile-up",
+                unit: "FIN_WAIT2 sockets",
+                state: Some(TcpState::FinWait2),
+                hint: "this side closed and the peers have not closed theirs: peers that keep \
+                 connections half-open; an orphaned FIN_WAIT2 expires after net.ipv4.tcp_fin_timeout, \
+                 one still held by a process (shutdown() without close()) does not; check the peers",
+                namespace_hint: None,
+            },
+            AnomalyKind::OrphanSockets => &KindInfo {
+                name: "orphan_sockets",
+                label: "ORPHANS",
+                title: "orphans",
+                unit: "orphaned sockets",
+                state: None,
+                hint: "many sockets closed by their applications are still finishing in the \
+                 kernel; near net.ipv4.tcp_max_orphans it resets connections ('too many orphaned \
+                 sockets' in the kernel log); check for peers that stop reading and for TCP memory",
+                namespace_hint: None,
+            },
         }
     }
+
+    /// The serialized `snake_case` name (`close_wait_backlog`).
+    pub const fn name(self) -> &'static str {
+        self.about().name
+    }
+
+    /// The hint for an anomaly of this kind about `subject`.
+    pub fn hint(self, subject: &Subject) -> &'static str {
+        let about = self.about();
+        match (subject, about.namespace_hint) {
+            (Subject::Namespace, Some(hint)) => hint,
+            _ => about.hint,
+        }
+    }
+}
+
+/// What a kind of anomaly says about itself: its names, the unit of its count, the state it
+/// is about and what to check. The dashboard and the reports show only this, so adding a kind
+/// changes nothing in them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KindInfo {
+    /// The serialized `snake_case` name (`close_wait_backlog`): JSON, check output, config.
+    pub name: &'static str,
+    /// The dashboard's short label, at most ten characters (`CLOSE_WAIT`, `ACCEPT_Q`).
+    pub label: &'static str,
+    /// The plain name for lists of rules (`CLOSE_WAIT backlog`).
+    pub title: &'static str,
+    /// What the count counts, after the number in a report line (`CLOSE_WAIT sockets`).
+    pub unit: &'static str,
+    /// The TCP state it is about, if any: the dashboard colours that state by severity.
+    pub state: Option<TcpState>,
+    /// One line: what it usually means and what to check.
+    pub hint: &'static str,
+    /// The hint when the subject is the whole namespace, where that differs.
+    pub namespace_hint: Option<&'static str>,
 }
 
 impl fmt::Display for AnomalyKind {
@@ -109,7 +229,7 @@ impl Subject {
     /// `local port 8080`, `namespace`.
     pub fn label(&self) -> String {
         match self {
-            Subject::Process { pid, comm } => format!("{comm}[{pid}]"),
+            Subject::Process { pid, comm } => crate::format::process(comm, *pid),
             Subject::Listener(addr) => format!("listener {}", endpoint(addr)),
             Subject::Destination(addr) => format!("destination {}", endpoint(addr)),
             Subject::LocalPort(port) => format!("local port {port}"),
@@ -196,109 +316,63 @@ pub(crate) struct Observation {
     pub critical: u64,
     /// Raised at least at this severity whatever the count (a kernel counter that rose).
     pub forced: Option<Severity>,
-    pub hint: &'static str,
     pub evidence: Evidence,
 }
 
-/// The window the trend is computed over.
-const TREND_WINDOW: Duration = Duration::from_secs(60);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[derive(Debug)]
-struct Tracked {
-    raised: Option<(SystemTime, Severity)>,
-    samples: VecDeque<(SystemTime, u64)>,
-}
-
-/// Keeps anomalies across polls: raise at the warning level, clear only below
-/// `clear_ratio` × the level (hysteresis), remember when each was first raised.
-#[derive(Debug, Default)]
-pub(crate) struct Tracker {
-    tracked: HashMap<(AnomalyKind, Subject), Tracked>,
-}
-
-impl Tracker {
-    /// Apply one poll's observations; returns the raised anomalies, most severe first, then
-    /// by kind, largest count, subject.
-    pub fn update(
-        &mut self,
-        observations: Vec<Observation>,
-        now: SystemTime,
-        clear_ratio: f64,
-    ) -> Vec<Anomaly> {
-        let mut previous = std::mem::take(&mut self.tracked);
-        let mut anomalies = Vec::new();
-        for obs in observations {
-            let key = (obs.kind, obs.subject.clone());
-            if self.tracked.contains_key(&key) {
-                continue;
+    #[test]
+    fn every_kind_describes_itself() {
+        for kind in AnomalyKind::ALL {
+            let about = kind.about();
+            for (what, text) in [
+                ("name", about.name),
+                ("label", about.label),
+                ("title", about.title),
+                ("unit", about.unit),
+                ("hint", about.hint),
+            ] {
+                assert!(!text.trim().is_empty(), "{kind:?} has an empty {what}");
             }
-            let mut tracked = previous.remove(&key).unwrap_or(Tracked {
-                raised: None,
-                samples: VecDeque::new(),
-            });
-            tracked.samples.push_back((now, obs.count));
-            while tracked.samples.len() > 2
-                && tracked.samples.get(1).is_some_and(|(at, _)| {
-                    now.duration_since(*at).unwrap_or_default() >= TREND_WINDOW
-                })
-            {
-                tracked.samples.pop_front();
-            }
-            tracked.raised = judge(&obs, tracked.raised, now, clear_ratio);
-            if let Some((first_seen, severity)) = tracked.raised {
-                anomalies.push(Anomaly {
-                    kind: obs.kind,
-                    severity,
-                    subject: obs.subject,
-                    count: obs.count,
-                    threshold: obs.warning,
-                    critical_threshold: obs.critical,
-                    first_seen,
-                    trend: trend(&tracked.samples),
-                    hint: obs.hint,
-                    evidence: obs.evidence,
-                });
-            }
-            self.tracked.insert(key, tracked);
+            assert!(
+                about.label.len() <= 10,
+                "{kind:?}: label {:?} is too wide",
+                about.label
+            );
+            assert!(!about.namespace_hint.is_some_and(str::is_empty), "{kind:?}");
         }
-        anomalies.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(a.kind.cmp(&b.kind))
-                .then(b.count.cmp(&a.count))
-                .then_with(|| a.subject.cmp(&b.subject))
-        });
-        anomalies
     }
-}
 
-/// The new raised state of one subject: `(first raised, severity)` or `None`.
-fn judge(
-    obs: &Observation,
-    raised: Option<(SystemTime, Severity)>,
-    now: SystemTime,
-    clear_ratio: f64,
-) -> Option<(SystemTime, Severity)> {
-    let count = obs.count as f64;
-    let holds = |level: u64, was: bool| {
-        count >= level as f64 || (was && count >= clear_ratio * level as f64)
-    };
-    let was_critical = matches!(raised, Some((_, Severity::Critical)));
-    let measured = if holds(obs.critical, was_critical) {
-        Some(Severity::Critical)
-    } else if holds(obs.warning, raised.is_some()) {
-        Some(Severity::Warning)
-    } else {
-        None
-    };
-    let severity = measured.max(obs.forced)?;
-    Some((raised.map_or(now, |(since, _)| since), severity))
-}
+    #[test]
+    fn all_lists_the_kinds_once_each_in_report_order() {
+        // The tracker sorts anomalies by kind: ALL must follow the declaration order.
+        assert!(AnomalyKind::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
 
-/// Change per minute between the oldest and newest sample in the window.
-fn trend(samples: &VecDeque<(SystemTime, u64)>) -> Option<f64> {
-    let (first_at, first) = samples.front()?;
-    let (last_at, last) = samples.back()?;
-    let seconds = last_at.duration_since(*first_at).ok()?.as_secs_f64();
-    (samples.len() >= 2 && seconds > 0.0).then(|| (*last as f64 - *first as f64) / seconds * 60.0)
+    #[test]
+    fn every_kind_has_its_own_name_and_label() {
+        let mut names: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.name()).collect();
+        let mut labels: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.about().label).collect();
+        names.sort_unstable();
+        names.dedup();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(names.len(), AnomalyKind::ALL.len());
+        assert_eq!(labels.len(), AnomalyKind::ALL.len());
+    }
+
+    #[test]
+    fn the_namespace_wide_hint_is_used_for_the_namespace_only() {
+        let kind = AnomalyKind::TimeWaitExcess;
+        let destination = Subject::Destination("192.0.2.7:443".parse().unwrap());
+        assert_eq!(kind.hint(&destination), kind.about().hint);
+        assert_eq!(
+            kind.hint(&Subject::Namespace),
+            kind.about().namespace_hint.unwrap()
+        );
+        let kind = AnomalyKind::OrphanSockets;
+        assert_eq!(kind.hint(&Subject::Namespace), kind.about().hint);
+    }
 }

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::anomaly::{AnomalyDoc, line};
-use super::json::StatesDoc;
+use super::anomaly::line;
+use super::json::{AnomalyDoc, StatesDoc};
 use crate::aggregate::{Anomaly, Severity};
 use crate::model::{StateCounts, TcpState};
 

@@ -13,24 +13,12 @@ pub(crate) use rows::listing_order;
 
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
+use crate::format::grouped;
 use crate::model::{Attribution, Endpoint, Snapshot, SourceKind, TcpState};
 
 /// Write `addr:port` the way the report shows it: numeric, IPv6 in brackets, port 0 as `*`.
 pub fn write_endpoint(addr: &SocketAddr, out: &mut String) {
     let _ = write!(out, "{}", Endpoint(*addr));
-}
-
-/// Thousands separators for counts: `1,234,567`.
-pub fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The report's first line.
@@ -190,13 +178,5 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
             "State      Local            Remote              Recv-Q Send-Q Timer Process\n\
              CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -     nginx[4242]\n"
         ));
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1000), "1,000");
-        assert_eq!(grouped(1_234_567), "1,234,567");
     }
 }

@@ -128,7 +128,10 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('/') => Action::OpenFilter,
         KeyCode::Tab => Action::NextView,
         KeyCode::BackTab => Action::PrevView,
-        KeyCode::Char(c @ '1'..='5') => Action::ShowView(View::ALL[usize::from(c as u8 - b'1')]),
+        KeyCode::Char(c @ '1'..='9') => {
+            let n = c.to_digit(10).map_or(0, |d| d as usize);
+            Action::ShowView(*View::ALL.get(n - 1)?)
+        }
         KeyCode::Up | KeyCode::Char('k') => Action::Move(Motion::Up),
         KeyCode::Down | KeyCode::Char('j') => Action::Move(Motion::Down),
         KeyCode::PageUp => Action::Move(Motion::PageUp),
@@ -147,4 +150,36 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
         _ => return None,
     };
     Some(action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digit(c: char) -> Option<Action> {
+        action_for(Mode::Normal, KeyEvent::from(KeyCode::Char(c)))
+    }
+
+    #[test]
+    fn a_digit_picks_each_view_and_no_more() {
+        for (n, view) in View::ALL.iter().enumerate() {
+            let c = char::from_digit(n as u32 + 1, 10).unwrap();
+            assert_eq!(digit(c), Some(Action::ShowView(*view)));
+        }
+        let past = char::from_digit(View::COUNT as u32 + 1, 10).unwrap();
+        assert_eq!(digit(past), None);
+        assert_eq!(digit('0'), None);
+    }
+
+    #[test]
+    fn the_help_names_a_digit_for_every_view() {
+        let digits: Vec<String> = (1..=View::COUNT).map(|n| n.to_string()).collect();
+        let titles: Vec<String> = View::ALL.iter().map(|v| v.title().to_lowercase()).collect();
+        let line = (digits.join(" "), titles.join(", "));
+        assert!(
+            HELP.iter()
+                .any(|(k, w)| (*k, *w) == (line.0.as_str(), line.1.as_str())),
+            "HELP lacks {line:?}"
+        );
+    }
 }

@@ -2,40 +2,23 @@
 //! UI thread owns it; [`App::apply`] and [`App::ingest`] are the only ways it changes, and
 //! drawing only reads it.
 
-use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::aggregate::{Aggregator, Summary};
+use crate::aggregate::Aggregator;
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::{Addr, Snapshot};
 
-use super::action::{Action, Mode, Motion};
+use super::action::Mode;
 use super::layout::Areas;
+use super::pacing::Pacing;
 use super::rows::{self, Target};
+use super::shown::Shown;
 use super::theme::Theme;
 use super::view::{Sort, View};
 
-/// Poll intervals `+` and `-` step through.
-pub const INTERVAL_STEPS: [Duration; 10] = [
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(3),
-    Duration::from_secs(5),
-    Duration::from_secs(10),
-    Duration::from_secs(15),
-    Duration::from_secs(30),
-    Duration::from_secs(60),
-];
-
-/// A poll may take at most this share of the interval; beyond it the interval grows.
-const BUSY_SHARE: f64 = 0.4;
-/// How many recent polls' cost the interval is adapted to.
-const COST_WINDOW: usize = 5;
+mod keys;
 
 /// What the dashboard needs to know that does not come from a poll.
 #[derive(Clone, Debug)]
@@ -52,24 +35,6 @@ pub struct Settings {
     pub theme: Theme,
     /// Terminal size at start.
     pub size: (u16, u16),
-}
-
-/// One poll as the screen shows it.
-#[derive(Clone, Debug)]
-pub struct Shown {
-    /// The snapshot.
-    pub snapshot: Arc<Snapshot>,
-    /// The summary of every socket.
-    pub summary: Summary,
-    /// The summary of the sockets the filter keeps (`None`: no filter).
-    pub narrowed: Option<Summary>,
-}
-
-impl Shown {
-    /// The summary the table's group views use.
-    pub fn table_summary(&self) -> &Summary {
-        self.narrowed.as_ref().unwrap_or(&self.summary)
-    }
 }
 
 /// A failing collector.
@@ -143,8 +108,8 @@ pub struct App {
     order_stale: bool,
     /// The active view.
     pub view: View,
-    sorts: [Sort; 5],
-    cursors: [Cursor; 5],
+    sorts: [Sort; View::COUNT],
+    cursors: [Cursor; View::COUNT],
     /// Where keys go.
     pub mode: Mode,
     /// The filter line being typed.
@@ -153,13 +118,8 @@ pub struct App {
     pub filter: Filter,
     /// The active filter as typed.
     pub filter_text: String,
-    /// The interval the user asked for.
-    pub interval: Duration,
-    /// The smallest interval the recent polls' mean cost allows, when it is above
-    /// `interval`, and that cost.
-    pub auto_interval: Option<(Duration, Duration)>,
-    /// The cost of the last [`COST_WINDOW`] polls.
-    costs: VecDeque<Duration>,
+    /// How often to poll.
+    pacing: Pacing,
     /// The collector's failure, while it lasts.
     pub failure: Option<Failure>,
     /// Kernel release.
@@ -200,15 +160,13 @@ impl App {
             rows: Vec::new(),
             order_stale: true,
             view: View::Sockets,
-            sorts: View::ALL.map(View::default_sort),
-            cursors: [Cursor::default(); 5],
+            sorts: std::array::from_fn(|i| View::ALL[i].default_sort()),
+            cursors: [Cursor::default(); View::COUNT],
             mode: Mode::Normal,
             input: String::new(),
             filter,
             filter_text,
-            interval,
-            auto_interval: None,
-            costs: VecDeque::with_capacity(COST_WINDOW),
+            pacing: Pacing::new(interval),
             failure: None,
             kernel,
             size,
@@ -244,33 +202,52 @@ impl App {
         self.cursors[view.index()]
     }
 
+    /// The interval the user asked for.
+    pub fn interval(&self) -> Duration {
+        self.pacing.asked()
+    }
+
+    /// The longer interval the recent polls' cost needs, and that cost, while the asked
+    /// one is too short for them.
+    pub fn auto_interval(&self) -> Option<(Duration, Duration)> {
+        self.pacing.slowed()
+    }
+
     /// The interval the collector should poll at: the user's, or longer when polls are
     /// too costly for it.
     pub fn effective_interval(&self) -> Duration {
-        self.auto_interval
-            .map_or(self.interval, |(auto, _)| auto.max(self.interval))
+        self.pacing.effective()
     }
 
     /// Take in a poll that cost `cost` (collecting plus ingesting the previous one).
     pub fn ingest(&mut self, snapshot: impl Into<Arc<Snapshot>>, cost: Duration) {
         let snapshot = snapshot.into();
         self.failure = None;
-        self.adapt_interval(cost);
-        let summary = self.aggregator.ingest(&snapshot).clone();
+        self.pacing.polled(cost);
+        // Let go of the poll this one replaces before the aggregators update their
+        // summaries, so that they update them in place instead of copying them.
+        let selection = if self.pause_requested {
+            self.latest = None;
+            None
+        } else {
+            let selection = self.selection();
+            self.shown = None;
+            selection
+        };
+        self.aggregator.ingest(&snapshot);
         let narrowed = self.narrowed.as_mut().map(|aggregator| {
-            let kept = self.filter.narrow(&snapshot);
-            aggregator.ingest(&kept).clone()
+            aggregator.ingest(&self.filter.narrow(&snapshot));
+            aggregator.shared_summary()
         });
         let shown = Shown {
             snapshot,
-            summary,
+            summary: self.aggregator.shared_summary(),
             narrowed,
         };
         if self.pause_requested {
             self.latest = Some(shown);
             self.polls_while_paused += 1;
         } else {
-            let selection = self.selection();
             self.shown = Some(shown);
             self.order_stale = true;
             self.refresh();
@@ -360,57 +337,6 @@ impl App {
         self.refresh();
     }
 
-    /// Do what a key asked.
-    pub fn apply(&mut self, action: Action) {
-        self.notice = None;
-        match action {
-            Action::Quit => self.quit = true,
-            Action::ToggleHelp => {
-                self.mode = if self.mode == Mode::Help {
-                    Mode::Normal
-                } else {
-                    Mode::Help
-                };
-            }
-            Action::CloseOverlay => {
-                if self.mode == Mode::Filter {
-                    self.input.clear();
-                }
-                self.mode = Mode::Normal;
-            }
-            Action::OpenFilter => {
-                self.input.clone_from(&self.filter_text);
-                self.mode = Mode::Filter;
-            }
-            Action::FilterType(c) => self.input.push(c),
-            Action::FilterBackspace => {
-                self.input.pop();
-            }
-            Action::FilterErase => self.input.clear(),
-            Action::FilterApply => self.apply_filter(),
-            Action::Move(motion) => self.move_cursor(motion),
-            Action::NextView => self.show_view(self.view.next()),
-            Action::PrevView => self.show_view(self.view.prev()),
-            Action::ShowView(view) => self.show_view(view),
-            Action::CycleSort => self.resort(self.sort(self.view).cycled(self.view)),
-            Action::ReverseSort => {
-                let mut sort = self.sort(self.view);
-                sort.reverse = !sort.reverse;
-                self.resort(sort);
-            }
-            Action::OpenDetail => {
-                if self.row_count() > 0 {
-                    self.mode = Mode::Detail;
-                }
-            }
-            Action::TogglePause => self.toggle_pause(),
-            Action::SlowerPolls => self.step_interval(1),
-            Action::FasterPolls => self.step_interval(-1),
-            Action::NextAnomaly => self.step_anomaly(1),
-            Action::PrevAnomaly => self.step_anomaly(-1),
-        }
-    }
-
     /// Rows in the active view's table.
     pub fn row_count(&self) -> usize {
         match (&self.shown, self.view) {
@@ -418,26 +344,6 @@ impl App {
             (Some(_), View::Sockets) => self.order.len(),
             (Some(_), _) => self.rows.len(),
         }
-    }
-
-    fn show_view(&mut self, view: View) {
-        self.view = view;
-        if self.mode == Mode::Detail {
-            self.mode = Mode::Normal;
-        }
-        self.refresh();
-    }
-
-    fn resort(&mut self, sort: Sort) {
-        self.sorts[self.view.index()] = sort;
-        self.cursors[self.view.index()] = Cursor::default();
-        if self.view == View::Sockets {
-            self.order_stale = true;
-        }
-        let column = self.view.columns()[sort.column].name;
-        let direction = if sort.reverse { ", reversed" } else { "" };
-        self.notice = Some(format!("sorted by {column}{direction}"));
-        self.refresh();
     }
 
     fn apply_filter(&mut self) {
@@ -448,7 +354,7 @@ impl App {
                 self.input.clear();
                 self.filter = filter;
                 self.filter_text = text;
-                self.cursors = [Cursor::default(); 5];
+                self.cursors = [Cursor::default(); View::COUNT];
                 self.order_stale = true;
                 self.renarrow();
                 self.refresh();
@@ -471,98 +377,10 @@ impl App {
         }
         let mut aggregator = self.config.aggregator();
         for shown in [&mut self.shown, &mut self.latest].into_iter().flatten() {
-            let kept = self.filter.narrow(&shown.snapshot);
-            shown.narrowed = Some(aggregator.ingest(&kept).clone());
+            aggregator.ingest(&self.filter.narrow(&shown.snapshot));
+            shown.narrowed = Some(aggregator.shared_summary());
         }
         self.narrowed = Some(aggregator);
-    }
-
-    fn toggle_pause(&mut self) {
-        if self.pause_requested {
-            self.pause_requested = false;
-            let selection = self.selection();
-            if let Some(latest) = self.latest.take() {
-                self.shown = Some(latest);
-                self.order_stale = true;
-            }
-            self.polls_while_paused = 0;
-            self.notice = Some("display live again".to_owned());
-            self.refresh();
-            self.reselect(selection);
-        } else {
-            self.pause_requested = true;
-            self.notice = Some("display paused; polling goes on (p or Space resumes)".to_owned());
-        }
-    }
-
-    fn step_interval(&mut self, direction: isize) {
-        let current = INTERVAL_STEPS
-            .iter()
-            .position(|s| *s >= self.interval)
-            .unwrap_or(INTERVAL_STEPS.len() - 1);
-        let next = current
-            .saturating_add_signed(direction)
-            .min(INTERVAL_STEPS.len() - 1);
-        self.interval = INTERVAL_STEPS[next];
-        let mut notice = format!("poll every {}", human(self.interval));
-        if let Some((auto, cost)) = self.auto_interval
-            && auto > self.interval
-        {
-            let _ = write!(
-                notice,
-                " asked; polling every {} because a poll takes {}",
-                human(auto),
-                human(cost)
-            );
-        }
-        self.notice = Some(notice);
-    }
-
-    fn adapt_interval(&mut self, cost: Duration) {
-        // The mean of the last few polls: at scale, a full read of ESTABLISHED sockets
-        // every few polls costs more than the polls between (see `collect::tiers`).
-        if self.costs.len() == COST_WINDOW {
-            self.costs.pop_front();
-        }
-        self.costs.push_back(cost);
-        let cost = self.costs.iter().sum::<Duration>() / self.costs.len() as u32;
-        let floor = cost.as_secs_f64() / BUSY_SHARE;
-        self.auto_interval = if floor > self.interval.as_secs_f64() {
-            let step = INTERVAL_STEPS
-                .iter()
-                .copied()
-                .find(|s| s.as_secs_f64() >= floor)
-                .unwrap_or(INTERVAL_STEPS[INTERVAL_STEPS.len() - 1]);
-            Some((step, cost))
-        } else {
-            None
-        };
-    }
-
-    fn step_anomaly(&mut self, direction: isize) {
-        let count = self.shown.as_ref().map_or(0, |s| s.summary.anomalies.len());
-        if count == 0 {
-            self.notice = Some("no anomaly raised".to_owned());
-            return;
-        }
-        self.anomaly =
-            (self.anomaly.min(count - 1) as isize + direction).rem_euclid(count as isize) as usize;
-    }
-
-    fn move_cursor(&mut self, motion: Motion) {
-        let rows = self.row_count();
-        let page = self.table_height().max(1);
-        let cursor = &mut self.cursors[self.view.index()];
-        let last = rows.saturating_sub(1);
-        cursor.selected = match motion {
-            Motion::Up => cursor.selected.saturating_sub(1),
-            Motion::Down => (cursor.selected + 1).min(last),
-            Motion::PageUp => cursor.selected.saturating_sub(page),
-            Motion::PageDown => (cursor.selected + page).min(last),
-            Motion::Home => 0,
-            Motion::End => last,
-        };
-        cursor.offset = cursor.scrolled(page);
     }
 
     /// Rows of table body the current terminal size leaves.
@@ -601,17 +419,4 @@ impl App {
                 .min(shown.summary.anomalies.len().saturating_sub(1));
         }
     }
-}
-
-/// `250ms`, `1s`, `1.5s`, `2m`.
-pub fn human(d: Duration) -> String {
-    let mut out = String::new();
-    if d.subsec_millis() == 0 && d.as_secs() < 60 {
-        out = format!("{}s", d.as_secs());
-    } else if d.as_secs() >= 60 && d.as_secs().is_multiple_of(60) {
-        out = format!("{}m", d.as_secs() / 60);
-    } else {
-        crate::report::short_duration(d, &mut out);
-    }
-    out
 }

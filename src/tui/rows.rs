@@ -4,12 +4,15 @@
 use std::cmp::{Ordering, Reverse};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::aggregate::{Aggregator, KEY_COUNTERS, Summary};
+use crate::aggregate::{Aggregator, KEY_COUNTERS, ListenerGroup, Summary};
 use crate::filter::Filter;
-use crate::model::{Snapshot, Socket, StateCounts, TcpState};
-use crate::report::text::grouped;
+use crate::format::{age, grouped, owner_list, owners_text, timer_text};
+use crate::model::{Snapshot, Socket, StateCounts, TcpState, endpoint};
 
-use super::app::Shown;
+use super::columns::{
+    CounterColumn, ListenerColumn, PeerColumn, ProcessColumn, SocketColumn, ViewColumn,
+};
+use super::shown::Shown;
 use super::view::{Sort, View};
 
 /// What a group row stands for, for the detail pane.
@@ -43,6 +46,30 @@ pub struct GroupRow {
     pub target: Target,
 }
 
+impl SocketColumn {
+    /// The cell of `socket` (only the rows on screen are made, at each frame).
+    pub fn cell(self, aggregator: &Aggregator, snapshot: &Snapshot, socket: &Socket) -> String {
+        match self {
+            SocketColumn::State => socket.state.name().to_owned(),
+            SocketColumn::Local => endpoint(&socket.local.get()),
+            SocketColumn::Remote => endpoint(&socket.remote.get()),
+            SocketColumn::RecvQ => grouped(u64::from(socket.recv_q)),
+            SocketColumn::SendQ => grouped(u64::from(socket.send_q)),
+            SocketColumn::Timer => {
+                let mut timer = String::new();
+                timer_text(&socket.timer, &mut timer);
+                timer
+            }
+            SocketColumn::Age => age(aggregator.in_state_since(socket), snapshot.taken_at),
+            SocketColumn::Process => {
+                let mut owners = String::new();
+                owners_text(snapshot, socket, &mut owners);
+                owners
+            }
+        }
+    }
+}
+
 /// Indices of the sockets of `shown` that `filter` keeps, in `sort` order.
 pub fn socket_order(
     shown: &Shown,
@@ -52,7 +79,8 @@ pub fn socket_order(
 ) -> Vec<u32> {
     let snapshot = &shown.snapshot;
     let sockets = &snapshot.sockets;
-    if sort.column == 0 {
+    let column: SocketColumn = sort.by_column();
+    if column == SocketColumn::State {
         // The report's order, from integer keys: a tenth of the cost of comparing addresses.
         let mut order = crate::report::text::listing_order(snapshot, filter);
         if sort.reverse {
@@ -65,20 +93,26 @@ pub fn socket_order(
         .collect();
     let at = |i: &u32| &sockets[*i as usize];
     let by_state = |s: &Socket| (s.state.lifecycle_index(), s.local, s.remote);
-    match sort.column {
-        1 => order.sort_unstable_by_key(|i| (at(i).local, at(i).remote)),
-        2 => order.sort_unstable_by_key(|i| (at(i).remote, at(i).local)),
-        3 => order.sort_unstable_by_key(|i| (Reverse(at(i).recv_q), by_state(at(i)))),
-        4 => order.sort_unstable_by_key(|i| (Reverse(at(i).send_q), by_state(at(i)))),
-        5 => order.sort_unstable_by_key(|i| {
+    match column {
+        // Handled above, from the report's integer keys.
+        SocketColumn::State => {}
+        SocketColumn::Local => order.sort_unstable_by_key(|i| (at(i).local, at(i).remote)),
+        SocketColumn::Remote => order.sort_unstable_by_key(|i| (at(i).remote, at(i).local)),
+        SocketColumn::RecvQ => {
+            order.sort_unstable_by_key(|i| (Reverse(at(i).recv_q), by_state(at(i))));
+        }
+        SocketColumn::SendQ => {
+            order.sort_unstable_by_key(|i| (Reverse(at(i).send_q), by_state(at(i))));
+        }
+        SocketColumn::Timer => order.sort_unstable_by_key(|i| {
             let t = at(i).timer;
             (t.kind.name(), t.expires_ms, by_state(at(i)))
         }),
-        6 => order.sort_by_cached_key(|i| {
+        SocketColumn::Age => order.sort_by_cached_key(|i| {
             let since = aggregator.in_state_since(at(i));
             (since.is_none(), since, by_state(at(i)))
         }),
-        _ => {
+        SocketColumn::Process => {
             let rank = process_rank(snapshot);
             order.sort_unstable_by_key(|i| {
                 let s = at(i);
@@ -120,7 +154,7 @@ pub fn group_rows(shown: &Shown, view: View, sort: Sort) -> Vec<GroupRow> {
         View::Listeners => listener_rows(summary),
         View::Counters => counter_rows(&shown.summary),
     };
-    let numeric = view.columns().get(sort.column).is_some_and(|c| c.numeric);
+    let numeric = view.columns().get(sort.column).is_some_and(|c| c.numeric());
     rows.sort_by(|a, b| {
         let natural = compare(&a.keys[sort.column], &b.keys[sort.column], numeric)
             .then_with(|| compare(&a.keys[0], &b.keys[0], false));
@@ -138,8 +172,9 @@ fn count(n: u64) -> (String, Key) {
     (grouped(n), Key::Number(n as f64))
 }
 
-fn row(cells: Vec<(String, Key)>, target: Target) -> GroupRow {
-    let (cells, keys) = cells.into_iter().unzip();
+/// A row of `C`'s cells, in table order.
+fn row<C: ViewColumn>(cell: impl Fn(C) -> (String, Key), target: Target) -> GroupRow {
+    let (cells, keys) = C::ALL.iter().map(|&c| cell(c)).unzip();
     GroupRow {
         cells,
         keys,
@@ -147,23 +182,35 @@ fn row(cells: Vec<(String, Key)>, target: Target) -> GroupRow {
     }
 }
 
-fn process_cells(counts: &StateCounts) -> Vec<(String, Key)> {
-    use TcpState::{CloseWait, Established, FinWait1, FinWait2, Listen, SynSent};
-    let fin_wait = counts.get(FinWait1) + counts.get(FinWait2);
-    let named = [Listen, Established, SynSent, CloseWait]
-        .iter()
-        .map(|s| counts.get(*s))
-        .sum::<u64>()
-        + fin_wait;
-    vec![
-        count(counts.total()),
-        count(counts.get(Listen)),
-        count(counts.get(Established)),
-        count(counts.get(SynSent)),
-        count(counts.get(CloseWait)),
-        count(fin_wait),
-        count(counts.total() - named),
-    ]
+impl ProcessColumn {
+    /// The cell of a process (`None`: the sockets of no process) holding `counts`.
+    fn cell(self, owner: Option<(u32, &str)>, counts: &StateCounts) -> (String, Key) {
+        use TcpState::{CloseWait, Established, FinWait1, FinWait2, Listen, SynSent};
+        let fin_wait = counts.get(FinWait1) + counts.get(FinWait2);
+        match self {
+            ProcessColumn::Pid => owner.map_or(("-".to_owned(), Key::Number(-1.0)), |(pid, _)| {
+                (pid.to_string(), Key::Number(f64::from(pid)))
+            }),
+            ProcessColumn::Process => owner.map_or(
+                ("(no process)".to_owned(), Key::Text("~".to_owned())),
+                |(_, comm)| (comm.to_owned(), Key::Text(comm.to_owned())),
+            ),
+            ProcessColumn::Total => count(counts.total()),
+            ProcessColumn::Listen => count(counts.get(Listen)),
+            ProcessColumn::Established => count(counts.get(Established)),
+            ProcessColumn::SynSent => count(counts.get(SynSent)),
+            ProcessColumn::CloseWait => count(counts.get(CloseWait)),
+            ProcessColumn::FinWait => count(fin_wait),
+            ProcessColumn::Other => {
+                let named = [Listen, Established, SynSent, CloseWait]
+                    .iter()
+                    .map(|s| counts.get(*s))
+                    .sum::<u64>()
+                    + fin_wait;
+                count(counts.total() - named)
+            }
+        }
+    }
 }
 
 fn process_rows(summary: &Summary) -> Vec<GroupRow> {
@@ -171,23 +218,37 @@ fn process_rows(summary: &Summary) -> Vec<GroupRow> {
         .by_process
         .iter()
         .map(|p| {
-            let mut cells = vec![
-                (p.pid.to_string(), Key::Number(f64::from(p.pid))),
-                (p.comm.clone(), Key::Text(p.comm.clone())),
-            ];
-            cells.extend(process_cells(&p.counts));
-            row(cells, Target::Process(Some(p.pid)))
+            row(
+                |c: ProcessColumn| c.cell(Some((p.pid, &p.comm)), &p.counts),
+                Target::Process(Some(p.pid)),
+            )
         })
         .collect();
     if summary.unowned.total() > 0 {
-        let mut cells = vec![
-            ("-".to_owned(), Key::Number(-1.0)),
-            ("(no process)".to_owned(), Key::Text("~".to_owned())),
-        ];
-        cells.extend(process_cells(&summary.unowned));
-        rows.push(row(cells, Target::Process(None)));
+        rows.push(row(
+            |c: ProcessColumn| c.cell(None, &summary.unowned),
+            Target::Process(None),
+        ));
     }
     rows
+}
+
+impl PeerColumn {
+    /// The cell of a host with `count` of the `total` grouped sockets.
+    fn cell(self, host: IpAddr, count: u64, total: u64) -> (String, Key) {
+        match self {
+            PeerColumn::Host => (host.to_string(), Key::Addr(host, 0)),
+            PeerColumn::Sockets => self::count(count),
+            PeerColumn::Share => {
+                let share = if total == 0 {
+                    0.0
+                } else {
+                    count as f64 * 100.0 / total as f64
+                };
+                (format!("{share:.1}%"), Key::Number(share))
+            }
+        }
+    }
 }
 
 fn peer_rows(summary: &Summary) -> Vec<GroupRow> {
@@ -196,57 +257,46 @@ fn peer_rows(summary: &Summary) -> Vec<GroupRow> {
         .entries
         .iter()
         .map(|g| {
-            let share = if hosts.total == 0 {
-                0.0
-            } else {
-                g.count as f64 * 100.0 / hosts.total as f64
-            };
             row(
-                vec![
-                    (g.key.to_string(), Key::Addr(g.key, 0)),
-                    count(g.count),
-                    (format!("{share:.1}%"), Key::Number(share)),
-                ],
+                |c: PeerColumn| c.cell(g.key, g.count, hosts.total),
                 Target::Host(g.key),
             )
         })
         .collect()
 }
 
+impl ListenerColumn {
+    /// The cell of one listener.
+    fn cell(self, l: &ListenerGroup) -> (String, Key) {
+        match self {
+            ListenerColumn::Listener => {
+                (endpoint(&l.local), Key::Addr(l.local.ip(), l.local.port()))
+            }
+            ListenerColumn::AcceptQueue => count(l.accept_queue),
+            ListenerColumn::Backlog => count(l.backlog),
+            ListenerColumn::Fill => {
+                let fill =
+                    (l.backlog > 0).then(|| l.accept_queue as f64 * 100.0 / l.backlog as f64);
+                (
+                    fill.map_or("-".to_owned(), |f| format!("{f:.0}%")),
+                    Key::Number(fill.unwrap_or(-1.0)),
+                )
+            }
+            ListenerColumn::SynRecv => count(l.syn_recv()),
+            ListenerColumn::Connections => count(l.connections()),
+            ListenerColumn::Owner => {
+                let owners = owner_list(&l.owners);
+                (owners.clone(), Key::Text(owners))
+            }
+        }
+    }
+}
+
 fn listener_rows(summary: &Summary) -> Vec<GroupRow> {
     summary
         .by_listener
         .iter()
-        .map(|l| {
-            let fill = (l.backlog > 0).then(|| l.accept_queue as f64 * 100.0 / l.backlog as f64);
-            let owners = if l.owners.is_empty() {
-                "-".to_owned()
-            } else {
-                l.owners
-                    .iter()
-                    .map(|(pid, comm)| format!("{comm}[{pid}]"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            row(
-                vec![
-                    (
-                        crate::model::endpoint(&l.local),
-                        Key::Addr(l.local.ip(), l.local.port()),
-                    ),
-                    count(l.accept_queue),
-                    count(l.backlog),
-                    (
-                        fill.map_or("-".to_owned(), |f| format!("{f:.0}%")),
-                        Key::Number(fill.unwrap_or(-1.0)),
-                    ),
-                    count(l.syn_recv()),
-                    count(l.connections()),
-                    (owners.clone(), Key::Text(owners)),
-                ],
-                Target::Listener(l.local),
-            )
-        })
+        .map(|l| row(|c: ListenerColumn| c.cell(l), Target::Listener(l.local)))
         .collect()
 }
 
@@ -268,17 +318,25 @@ fn counter_rows(summary: &Summary) -> Vec<GroupRow> {
     rows
 }
 
-fn counter_row(name: &str, delta: u64, per_second: Option<f64>) -> GroupRow {
-    row(
-        vec![
-            (name.to_owned(), Key::Text(name.to_owned())),
-            count(delta),
-            (
+impl CounterColumn {
+    /// The cell of a counter that rose `delta`, `per_second`. The history's cell is empty
+    /// here: the table draws its sparkline at the width it has.
+    fn cell(self, name: &str, delta: u64, per_second: Option<f64>) -> (String, Key) {
+        match self {
+            CounterColumn::Counter => (name.to_owned(), Key::Text(name.to_owned())),
+            CounterColumn::SinceLastPoll => count(delta),
+            CounterColumn::PerSecond => (
                 per_second.map_or("-".to_owned(), |r| format!("{r:.1}")),
                 Key::Number(per_second.unwrap_or(-1.0)),
             ),
-            (String::new(), Key::Number(0.0)),
-        ],
+            CounterColumn::History => (String::new(), Key::Number(0.0)),
+        }
+    }
+}
+
+fn counter_row(name: &str, delta: u64, per_second: Option<f64>) -> GroupRow {
+    row(
+        |c: CounterColumn| c.cell(name, delta, per_second),
         Target::Counter(name.to_owned()),
     )
 }

@@ -1,5 +1,9 @@
 //! The views of the tab bar, their columns and how each is sorted.
 
+use super::columns::{
+    Column, CounterColumn, ListenerColumn, PeerColumn, ProcessColumn, SocketColumn, ViewColumn,
+};
+
 /// One tab of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[must_use]
@@ -16,84 +20,18 @@ pub enum View {
     Counters,
 }
 
-/// A table column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Column {
-    /// Heading.
-    pub name: &'static str,
-    /// Numbers sort largest first and align right; text sorts A–Z.
-    pub numeric: bool,
-    /// Whether `s` stops on it.
-    pub sortable: bool,
-}
-
-const fn text(name: &'static str) -> Column {
-    Column {
-        name,
-        numeric: false,
-        sortable: true,
-    }
-}
-
-const fn number(name: &'static str) -> Column {
-    Column {
-        name,
-        numeric: true,
-        sortable: true,
-    }
-}
-
-const SOCKET_COLUMNS: &[Column] = &[
-    text("STATE"),
-    text("LOCAL"),
-    text("REMOTE"),
-    number("RECV-Q"),
-    number("SEND-Q"),
-    text("TIMER"),
-    number("AGE"),
-    text("PROCESS"),
-];
-const PROCESS_COLUMNS: &[Column] = &[
-    number("PID"),
-    text("PROCESS"),
-    number("TOTAL"),
-    number("LISTEN"),
-    number("ESTAB"),
-    number("SYN_SENT"),
-    number("CLOSE_WAIT"),
-    number("FIN_WAIT"),
-    number("OTHER"),
-];
-const PEER_COLUMNS: &[Column] = &[text("REMOTE HOST"), number("SOCKETS"), number("SHARE")];
-const LISTENER_COLUMNS: &[Column] = &[
-    text("LISTENER"),
-    number("ACCEPT-Q"),
-    number("BACKLOG"),
-    number("FILL"),
-    number("SYN_RECV"),
-    number("CONNS"),
-    text("OWNER"),
-];
-const COUNTER_COLUMNS: &[Column] = &[
-    text("COUNTER"),
-    number("SINCE LAST POLL"),
-    number("PER SECOND"),
-    Column {
-        name: "HISTORY",
-        numeric: false,
-        sortable: false,
-    },
-];
-
 impl View {
-    /// Tab-bar order; `1`…`5` pick them.
-    pub const ALL: [View; 5] = [
+    /// Tab-bar order; the digit keys from `1` pick them.
+    pub const ALL: &'static [View] = &[
         View::Sockets,
         View::Processes,
         View::Peers,
         View::Listeners,
         View::Counters,
     ];
+
+    /// How many views there are.
+    pub const COUNT: usize = View::ALL.len();
 
     /// Tab label.
     pub fn title(self) -> &'static str {
@@ -121,29 +59,26 @@ impl View {
         View::ALL[(self.index() + View::ALL.len() - 1) % View::ALL.len()]
     }
 
-    /// The table's columns.
-    pub fn columns(self) -> &'static [Column] {
+    /// The table's columns, in table order.
+    pub fn columns(self) -> Vec<Column> {
         match self {
-            View::Sockets => SOCKET_COLUMNS,
-            View::Processes => PROCESS_COLUMNS,
-            View::Peers => PEER_COLUMNS,
-            View::Listeners => LISTENER_COLUMNS,
-            View::Counters => COUNTER_COLUMNS,
+            View::Sockets => SocketColumn::specs(),
+            View::Processes => ProcessColumn::specs(),
+            View::Peers => PeerColumn::specs(),
+            View::Listeners => ListenerColumn::specs(),
+            View::Counters => CounterColumn::specs(),
         }
     }
 
     /// The order a view opens in: sockets by state (as `snapshot` lists them), listeners
     /// by fill, counters by rate, everything else largest first.
     pub fn default_sort(self) -> Sort {
-        let column = match self {
-            View::Sockets => 0,
-            View::Processes | View::Counters => 2,
-            View::Peers => 1,
-            View::Listeners => 3,
-        };
-        Sort {
-            column,
-            reverse: false,
+        match self {
+            View::Sockets => Sort::by(SocketColumn::State),
+            View::Processes => Sort::by(ProcessColumn::Total),
+            View::Peers => Sort::by(PeerColumn::Sockets),
+            View::Listeners => Sort::by(ListenerColumn::Fill),
+            View::Counters => Sort::by(CounterColumn::PerSecond),
         }
     }
 }
@@ -152,13 +87,28 @@ impl View {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct Sort {
-    /// Index into [`View::columns`].
+    /// The column's place in its view's enum ([`ViewColumn::index`]); read it back as the
+    /// enum with [`Sort::by_column`].
     pub column: usize,
     /// Against the column's natural direction.
     pub reverse: bool,
 }
 
 impl Sort {
+    /// By `column`, in its natural direction.
+    pub fn by<C: ViewColumn>(column: C) -> Sort {
+        Sort {
+            column: column.index(),
+            reverse: false,
+        }
+    }
+
+    /// The column sorted by, as its view's enum.
+    #[must_use]
+    pub fn by_column<C: ViewColumn>(self) -> C {
+        C::at(self.column)
+    }
+
     /// The next sortable column of `view`, wrapping; the direction resets.
     pub fn cycled(self, view: View) -> Sort {
         let columns = view.columns();

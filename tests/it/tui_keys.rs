@@ -297,18 +297,18 @@ fn pause_freezes_the_display_while_polls_go_on() {
 #[test]
 fn plus_and_minus_step_the_interval_within_bounds() {
     let mut app = busy_app(80, 24, 1);
-    assert_eq!(app.interval, Duration::from_secs(1));
+    assert_eq!(app.interval(), Duration::from_secs(1));
     app.apply(Action::SlowerPolls);
-    assert_eq!(app.interval, Duration::from_secs(2));
+    assert_eq!(app.interval(), Duration::from_secs(2));
     assert_eq!(app.notice.as_deref(), Some("poll every 2s"));
     for _ in 0..20 {
         app.apply(Action::SlowerPolls);
     }
-    assert_eq!(app.interval, Duration::from_secs(60));
+    assert_eq!(app.interval(), Duration::from_secs(60));
     for _ in 0..20 {
         app.apply(Action::FasterPolls);
     }
-    assert_eq!(app.interval, Duration::from_millis(250));
+    assert_eq!(app.interval(), Duration::from_millis(250));
     assert_eq!(app.effective_interval(), Duration::from_millis(250));
 }
 
@@ -381,4 +381,79 @@ fn the_selection_stays_on_its_socket_and_its_group_when_rows_move() {
     let moved = leaky_row(&app);
     assert_eq!((row, moved), (2, 1));
     assert_eq!(app.cursor(View::Processes).selected, moved);
+}
+
+#[test]
+fn a_poll_shares_its_summary_with_the_aggregator_instead_of_copying_it() {
+    use std::sync::Arc;
+    let mut app = busy_app(80, 24, 2);
+    dashboard::type_filter(&mut app, "close-wait");
+    app.apply(Action::FilterApply);
+    let shown = app.shown.as_ref().unwrap();
+    assert!(Arc::ptr_eq(
+        &shown.summary,
+        &app.aggregator().shared_summary()
+    ));
+    let summary = Arc::as_ptr(&shown.summary);
+    let narrowed = Arc::as_ptr(shown.narrowed.as_ref().unwrap());
+    app.ingest(busy(1_002, 2), Duration::from_millis(20));
+    app.ingest(busy(1_003, 3), Duration::from_millis(20));
+    let shown = app.shown.as_ref().unwrap();
+    // Updated in place: a copy would have been made while the previous poll was held.
+    assert_eq!(Arc::as_ptr(&shown.summary), summary);
+    assert_eq!(Arc::as_ptr(shown.narrowed.as_ref().unwrap()), narrowed);
+    assert_eq!(
+        Arc::strong_count(&shown.summary),
+        2,
+        "aggregator and screen"
+    );
+    assert_eq!(shown.summary.polls, 4);
+    assert_eq!(shown.summary.counts.get(TcpState::CloseWait), 28);
+    assert_eq!(shown.narrowed.as_ref().unwrap().counts.total(), 28);
+}
+
+#[test]
+fn a_paused_display_costs_one_copy_of_the_summary_not_one_per_poll() {
+    use std::sync::Arc;
+    let mut app = busy_app(80, 24, 2);
+    app.apply(Action::TogglePause);
+    let frozen = Arc::as_ptr(&app.shown.as_ref().unwrap().summary);
+    // The first poll while paused copies the frozen summary once; later ones update it.
+    app.ingest(busy(1_002, 2), Duration::from_millis(20));
+    let copy = Arc::as_ptr(&app.aggregator().shared_summary());
+    assert_ne!(copy, frozen);
+    app.ingest(busy(1_003, 3), Duration::from_millis(20));
+    app.ingest(busy(1_004, 4), Duration::from_millis(20));
+    assert_eq!(Arc::as_ptr(&app.aggregator().shared_summary()), copy);
+    let shown = app.shown.as_ref().unwrap();
+    assert_eq!(Arc::as_ptr(&shown.summary), frozen);
+    assert_eq!(shown.summary.polls, 2);
+    assert_eq!(app.aggregator().summary().polls, 5);
+}
+
+#[test]
+fn the_sort_reads_back_as_the_views_column_enum() {
+    use sockscope::tui::columns::{CounterColumn, ListenerColumn, ViewColumn};
+    let mut app = busy_app(80, 24, 1);
+    app.apply(Action::ShowView(View::Listeners));
+    assert_eq!(
+        app.sort(View::Listeners).by_column::<ListenerColumn>(),
+        ListenerColumn::Fill
+    );
+    app.apply(Action::ShowView(View::Counters));
+    let mut seen = Vec::new();
+    for _ in 0..CounterColumn::ALL.len() {
+        app.apply(Action::CycleSort);
+        seen.push(app.sort(View::Counters).by_column::<CounterColumn>());
+    }
+    assert_eq!(
+        seen,
+        [
+            CounterColumn::Counter,
+            CounterColumn::SinceLastPoll,
+            CounterColumn::PerSecond,
+            CounterColumn::Counter
+        ]
+    );
+    assert_eq!(app.notice.as_deref(), Some("sorted by COUNTER"));
 }

@@ -149,13 +149,13 @@ fn the_interval_follows_the_mean_cost_of_the_last_five_polls() {
         app.ingest(million(1_000), Duration::from_millis(100));
     }
     assert_eq!(
-        app.auto_interval,
+        app.auto_interval(),
         Some((Duration::from_secs(2), Duration::from_millis(500)))
     );
     app.ingest(million(1_000), Duration::from_millis(100));
     // (1.3 + 4 × 0.1) / 5 = 0.34 s: 1 s is enough.
     app.ingest(million(1_000), Duration::from_millis(100));
-    assert_eq!(app.auto_interval, None);
+    assert_eq!(app.auto_interval(), None);
     assert_eq!(app.effective_interval(), Duration::from_secs(1));
 }
 

@@ -7,14 +7,6 @@ use serde::Deserialize;
 use super::super::anomaly::{AnomalyKind, CounterRise, Evidence, Observation, Subject};
 use super::{InvalidSetting, RuleInput, fraction_levels, levels, share};
 
-const LISTENER_HINT: &str = "connections wait for accept() longer than they arrive: the \
-     application is overloaded or blocked; check its workers and latency, and the listen \
-     backlog (capped by net.core.somaxconn)";
-
-const DROPS_HINT: &str = "the kernel dropped incoming connections because an accept queue \
-     was full (ListenOverflows / ListenDrops): clients see timeouts and retries; check which \
-     listener's queue is full, the application's accept rate and the listen backlog";
-
 /// Settings of `accept_queue_overflow` (`[accept_queue]`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -74,7 +66,6 @@ pub(super) fn evaluate(input: &RuleInput<'_>, rule: &AcceptQueueRule, out: &mut 
                 warning,
                 critical,
                 forced: None,
-                hint: LISTENER_HINT,
                 evidence: Evidence {
                     limit: Some(listener.backlog),
                     ..Evidence::default()
@@ -99,7 +90,6 @@ pub(super) fn evaluate(input: &RuleInput<'_>, rule: &AcceptQueueRule, out: &mut 
             warning: rule.drops_rise,
             critical: rule.drops_rise_critical,
             forced: None,
-            hint: DROPS_HINT,
             evidence: Evidence {
                 counter_rises: rises,
                 ..Evidence::default()

@@ -11,10 +11,6 @@ use super::{InvalidSetting, RuleInput, levels};
 /// How many peers an anomaly lists.
 const TOP_PEERS: usize = 5;
 
-const HINT: &str = "the peers closed these connections but the process never called close(): \
-     usually a connection leak or a stuck worker; check how it handles a peer's EOF and its \
-     connections to the peers listed";
-
 /// Settings of `close_wait_backlog` (`[close_wait]`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -93,7 +89,6 @@ pub(super) fn evaluate(input: &RuleInput<'_>, rule: &CloseWaitRule, out: &mut Ve
             warning: rule.per_process,
             critical: rule.per_process_critical,
             forced: None,
-            hint: HINT,
             evidence: Evidence {
                 peers: top,
                 oldest_age: input.age(aged.oldest_ms),

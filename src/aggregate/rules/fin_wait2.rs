@@ -9,10 +9,6 @@ use serde::Deserialize;
 use super::super::anomaly::{AnomalyKind, Evidence, Observation, Subject};
 use super::{InvalidSetting, RuleInput, levels};
 
-const HINT: &str = "this side closed and the peers have not closed theirs: peers that keep \
-     connections half-open; an orphaned FIN_WAIT2 expires after net.ipv4.tcp_fin_timeout, \
-     one still held by a process (shutdown() without close()) does not; check the peers";
-
 /// Settings of `fin_wait2_pileup` (`[fin_wait2]`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -69,7 +65,6 @@ pub(super) fn evaluate(input: &RuleInput<'_>, rule: &FinWait2Rule, out: &mut Vec
             warning: rule.total,
             critical: rule.total_critical,
             forced: None,
-            hint: HINT,
             evidence: Evidence {
                 oldest_age: input.age(tally.fin_wait2.oldest_ms),
                 ..Evidence::default()
@@ -93,7 +88,6 @@ pub(super) fn evaluate(input: &RuleInput<'_>, rule: &FinWait2Rule, out: &mut Vec
             warning: rule.per_process,
             critical: rule.per_process_critical,
             forced: None,
-            hint: HINT,
             evidence: Evidence {
                 oldest_age: input.age(process.fin_wait2.oldest_ms),
                 ..Evidence::default()

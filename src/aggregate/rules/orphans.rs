@@ -7,10 +7,6 @@ use serde::Deserialize;
 use super::super::anomaly::{AnomalyKind, Evidence, Observation, Subject};
 use super::{InvalidSetting, RuleInput, fraction_levels, share};
 
-const HINT: &str = "many sockets closed by their applications are still finishing in the \
-     kernel; near net.ipv4.tcp_max_orphans it resets connections ('too many orphaned \
-     sockets' in the kernel log); check for peers that stop reading and for TCP memory";
-
 /// Settings of `orphan_sockets` (`[orphans]`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,7 +58,6 @@ pub(super) fn evaluate(input: &RuleInput<'_>, rule: &OrphansRule, out: &mut Vec<
             warning,
             critical,
             forced: None,
-            hint: HINT,
             evidence: Evidence {
                 limit: Some(max),
                 ..Evidence::default()

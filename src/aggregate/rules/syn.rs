@@ -7,14 +7,6 @@ use super::super::anomaly::{AnomalyKind, CounterRise, Evidence, Observation, Sev
 use super::{InvalidSetting, RuleInput, fraction_levels, levels, share};
 use crate::model::TcpState;
 
-const FLOOD_HINT: &str = "many handshakes are half-open: a SYN flood (many distinct sources \
-     suggests spoofed addresses) or clients that cannot complete the handshake; check \
-     net.ipv4.tcp_syncookies, the listen backlog and tcp_max_syn_backlog, and the sources";
-
-const COOKIES_HINT: &str = "a SYN queue overflowed: the kernel answered with SYN cookies or \
-     dropped SYNs (TCPReqQFullDrop); a SYN flood or a listener too slow for its connection \
-     rate; check SYN_RECV per listener, the listen backlog and net.core.somaxconn";
-
 /// Settings of `syn_recv_flood` (`[syn_recv]`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -130,7 +122,6 @@ pub(super) fn syn_recv_flood(
             warning,
             critical,
             forced: None,
-            hint: FLOOD_HINT,
             evidence: Evidence {
                 distinct_sources: Some(listener.distinct_sources),
                 limit: Some(syn_backlog),
@@ -179,7 +170,6 @@ pub(super) fn syn_cookies(
         warning: rule.rise,
         critical: rule.rise_critical,
         forced: (dropped > 0).then_some(Severity::Critical),
-        hint: COOKIES_HINT,
         evidence: Evidence {
             counter_rises: rises,
             ..Evidence::default()

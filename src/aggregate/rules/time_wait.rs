@@ -3,25 +3,14 @@
 //! them (TCPTimeWaitOverflow).
 //!
 //! TIME_WAIT lasts a fixed 60 s in Linux (`TCP_TIMEWAIT_LEN`); `tcp_fin_timeout` does not
-//! shorten it, and `tcp_tw_recycle` no longer exists (removed in 4.12). The hints say so by
-//! suggesting only what works.
+//! shorten it, and `tcp_tw_recycle` no longer exists (removed in 4.12). Its hints (in
+//! [`AnomalyKind::about`]) say so by suggesting only what works.
 
 use serde::Deserialize;
 
 use super::super::anomaly::{AnomalyKind, CounterRise, Evidence, Observation, Severity, Subject};
 use super::{InvalidSetting, RuleInput, fraction_levels, levels, share};
 use crate::model::TcpState;
-
-const DESTINATION_HINT: &str = "many short-lived connections to one destination, each \
-     TIME_WAIT holding a local port for a fixed 60 s, so ports can run out; reuse \
-     connections (keepalive, connection pools), enable net.ipv4.tcp_tw_reuse for outgoing \
-     connections, widen net.ipv4.ip_local_port_range, or spread over more destination \
-     addresses or ports";
-
-const NAMESPACE_HINT: &str = "TIME_WAIT sockets near net.ipv4.tcp_max_tw_buckets (past it \
-     the kernel destroys them early: TCPTimeWaitOverflow); TIME_WAIT lasts a fixed 60 s, so \
-     cut the connection churn: keepalive and connection pools, net.ipv4.tcp_tw_reuse for \
-     outgoing connections";
 
 /// Settings of `time_wait_excess` (`[time_wait]`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -120,7 +109,6 @@ fn per_destination(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Obs
                 warning,
                 critical,
                 forced: None,
-                hint: DESTINATION_HINT,
                 evidence: Evidence {
                     limit: range,
                     ..Evidence::default()
@@ -162,7 +150,6 @@ fn namespace(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observati
         warning,
         critical,
         forced: overflow.map(|_| Severity::Critical),
-        hint: NAMESPACE_HINT,
         evidence: Evidence {
             counter_rises: overflow.into_iter().collect(),
             limit: buckets,

@@ -10,10 +10,10 @@ use std::sync::mpsc;
 
 use crate::aggregate::hash::FastMap;
 use crate::filter::Filter;
+use crate::format::timer_text;
 use crate::model::{
     Addr, Attribution, Endpoint, Snapshot, Socket, TimerKind, decimal_len, push_decimal,
 };
-use crate::report::timer_text;
 
 /// Column titles.
 pub(super) const COLUMNS: [&str; 7] = [
@@ -270,7 +270,7 @@ impl<'a> Table<'a> {
         }
     }
 
-    /// What `report::owners_text` writes, from the precomputed labels.
+    /// What `format::owners_text` writes, from the precomputed labels.
     fn owners(&self, socket: &Socket, line: &mut Vec<u8>) {
         let indices = self.snapshot.owner_indices(socket);
         let mut shown = 0;

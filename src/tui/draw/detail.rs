@@ -7,14 +7,15 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::header::{age, clock};
+use super::header::clock;
 use super::overlay;
 use crate::aggregate::Summary;
+use crate::format::age;
+use crate::format::{grouped, process, short_duration, timer_text};
 use crate::model::{Attribution, Snapshot, Socket, TcpState, endpoint};
-use crate::report::text::grouped;
-use crate::report::{short_duration, timer_text};
-use crate::tui::app::{App, Shown};
+use crate::tui::app::App;
 use crate::tui::rows::Target;
+use crate::tui::shown::Shown;
 use crate::tui::theme::Theme;
 use crate::tui::view::View;
 
@@ -204,7 +205,7 @@ fn group_lines(app: &App, shown: &Shown, target: &Target) -> Vec<Line<'static>> 
                     .iter()
                     .find(|p| p.pid == *pid)
                     .map_or(String::new(), |p| p.cmdline.clone());
-                lines.push(field(theme, &format!("{comm}[{pid}]"), cmdline));
+                lines.push(field(theme, &process(comm, *pid), cmdline));
             }
             lines
         }

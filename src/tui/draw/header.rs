@@ -1,7 +1,7 @@
 //! The header line: where, how often, how many, when, and whether the display is live.
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,9 +9,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::format::{age, grouped, interval};
 use crate::model::{Attribution, SourceKind};
-use crate::report::text::grouped;
-use crate::tui::app::{App, human};
+use crate::tui::app::App;
 
 /// `HH:MM:SS UTC` of `at`.
 pub fn clock(at: SystemTime) -> String {
@@ -26,24 +26,6 @@ pub fn clock(at: SystemTime) -> String {
     )
 }
 
-/// `at` as an age relative to `now` in whole seconds: `0s`, `42s`, `3m04s`, `2h05m`;
-/// `-` when unknown.
-pub fn age(at: Option<SystemTime>, now: Option<SystemTime>) -> String {
-    match (at, now) {
-        (Some(at), Some(now)) => {
-            let secs = now.duration_since(at).unwrap_or(Duration::ZERO).as_secs();
-            if secs < 60 {
-                format!("{secs}s")
-            } else {
-                let mut out = String::new();
-                crate::report::short_duration(Duration::from_secs(secs), &mut out);
-                out
-            }
-        }
-        _ => "-".to_owned(),
-    }
-}
-
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
     // (text, style, priority): the lowest priority goes first when the line is too long.
@@ -54,18 +36,18 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         parts.push((format!("netns {}", s.netns), Style::new(), 5));
     }
     parts.push((format!("Linux {}", app.kernel), Style::new(), 0));
-    let mut every = format!("every {}", human(app.effective_interval()));
-    if let Some((auto, cost)) = app.auto_interval
-        && auto > app.interval
+    let mut every = format!("every {}", interval(app.effective_interval()));
+    if let Some((auto, cost)) = app.auto_interval()
+        && auto > app.interval()
     {
-        let _ = write!(every, " (slowed: a poll takes {})", human(cost));
+        let _ = write!(every, " (slowed: a poll takes {})", interval(cost));
     }
     parts.push((every, Style::new(), 4));
     if let Some(tier) = app.shown.as_ref().and_then(|s| s.snapshot.established_tier)
         && tier.every > app.effective_interval()
     {
         parts.push((
-            format!("ESTABLISHED every {}", human(tier.every)),
+            format!("ESTABLISHED every {}", interval(tier.every)),
             Style::new(),
             4,
         ));

@@ -7,29 +7,18 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::{fit, header::age, spark};
+use super::{fit, spark};
 use crate::aggregate::{Anomaly, AnomalyKind, Severity, Subject};
+use crate::format::age;
+use crate::format::{grouped, process};
 use crate::model::{TcpState, endpoint};
-use crate::report::text::grouped;
 use crate::tui::app::App;
-
-/// The state an anomaly is about, for highlighting it in the states panel.
-fn state_of(kind: AnomalyKind) -> Option<TcpState> {
-    match kind {
-        AnomalyKind::CloseWaitBacklog => Some(TcpState::CloseWait),
-        AnomalyKind::SynRecvFlood | AnomalyKind::SynCookies => Some(TcpState::SynRecv),
-        AnomalyKind::TimeWaitExcess => Some(TcpState::TimeWait),
-        AnomalyKind::AcceptQueueOverflow => Some(TcpState::Listen),
-        AnomalyKind::FinWait2Pileup => Some(TcpState::FinWait2),
-        AnomalyKind::OrphanSockets => None,
-    }
-}
 
 /// The worst severity raised about `state`.
 fn severity_of(anomalies: &[Anomaly], state: TcpState) -> Option<Severity> {
     anomalies
         .iter()
-        .filter(|a| state_of(a.kind) == Some(state))
+        .filter(|a| a.kind.about().state == Some(state))
         .map(|a| a.severity)
         .max()
 }
@@ -73,23 +62,16 @@ pub(super) fn states(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// A short name for narrow panels.
-fn kind_label(kind: AnomalyKind) -> &'static str {
-    match kind {
-        AnomalyKind::CloseWaitBacklog => "CLOSE_WAIT",
-        AnomalyKind::SynRecvFlood => "SYN_RECV",
-        AnomalyKind::SynCookies => "SYNCOOKIES",
-        AnomalyKind::TimeWaitExcess => "TIME_WAIT",
-        AnomalyKind::AcceptQueueOverflow => "ACCEPT_Q",
-        AnomalyKind::FinWait2Pileup => "FIN_WAIT2",
-        AnomalyKind::OrphanSockets => "ORPHANS",
-    }
+/// The line that stands in for an empty anomaly list: every rule that is watching.
+fn rules_line() -> String {
+    let titles: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.about().title).collect();
+    format!("rules: {}", titles.join(", "))
 }
 
 /// The subject without the words the kind already says.
 fn subject_label(subject: &Subject) -> String {
     match subject {
-        Subject::Process { pid, comm } => format!("{comm}[{pid}]"),
+        Subject::Process { pid, comm } => process(comm, *pid),
         Subject::Listener(addr) | Subject::Destination(addr) => endpoint(addr),
         Subject::LocalPort(port) => format!("port {port}"),
         Subject::Namespace => "namespace".to_owned(),
@@ -122,10 +104,7 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
     if list.is_empty() {
         let lines = vec![
             Line::styled("✓ nothing abnormal", theme.good()),
-            Line::styled(
-                "rules: CLOSE_WAIT backlog, SYN_RECV flood, SYN cookies, TIME_WAIT excess, accept queue overflow, FIN_WAIT2 pile-up, orphans",
-                theme.quiet(),
-            ),
+            Line::styled(rules_line(), theme.quiet()),
         ];
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
         return;
@@ -154,7 +133,7 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
                 age(Some(a.first_seen), now)
             );
             let marker = if i == selected { "›" } else { " " };
-            let left = format!(" {:<10} ", kind_label(a.kind));
+            let left = format!(" {:<10} ", a.kind.about().label);
             let room = width.saturating_sub(5 + left.chars().count() + right.chars().count());
             let subject = fit(&subject_label(&a.subject), room);
             let tag_style = if i == selected {
@@ -191,4 +170,27 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
         ),
     ];
     frame.render_widget(Paragraph::new(detail).wrap(Wrap { trim: true }), hint_area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rules_line_names_every_kind_in_report_order() {
+        assert_eq!(
+            rules_line(),
+            "rules: CLOSE_WAIT backlog, SYN_RECV flood, SYN cookies, TIME_WAIT excess, \
+             accept queue overflow, FIN_WAIT2 pile-up, orphans"
+        );
+        let line = rules_line();
+        let mut rest = line.strip_prefix("rules: ").unwrap_or_default();
+        for kind in AnomalyKind::ALL {
+            let title = kind.about().title;
+            let at = rest
+                .find(title)
+                .unwrap_or_else(|| panic!("{kind:?} missing: {line}"));
+            rest = &rest[at + title.len()..];
+        }
+    }
 }

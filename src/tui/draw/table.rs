@@ -9,12 +9,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{fit, header::age, spark};
-use crate::model::{Snapshot, Socket, endpoint};
-use crate::report::text::grouped;
-use crate::report::{owners_text, timer_text};
-use crate::tui::app::{App, Shown};
+use super::{fit, spark};
+use crate::format::grouped;
+use crate::model::{Snapshot, Socket};
+use crate::tui::app::App;
+use crate::tui::columns::{SocketColumn, ViewColumn, Width};
 use crate::tui::rows::Target;
+use crate::tui::shown::Shown;
 use crate::tui::view::View;
 
 pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
@@ -54,22 +55,12 @@ pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// Cells of one socket row, in [`View::Sockets`] column order.
+/// Cells of one socket row, in [`SocketColumn`] order.
 fn socket_cells(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<String> {
-    let mut timer = String::new();
-    timer_text(&socket.timer, &mut timer);
-    let mut owners = String::new();
-    owners_text(snapshot, socket, &mut owners);
-    vec![
-        socket.state.name().to_owned(),
-        endpoint(&socket.local.get()),
-        endpoint(&socket.remote.get()),
-        grouped(u64::from(socket.recv_q)),
-        grouped(u64::from(socket.send_q)),
-        timer,
-        age(app.aggregator().in_state_since(socket), snapshot.taken_at),
-        owners,
-    ]
+    SocketColumn::ALL
+        .iter()
+        .map(|c| c.cell(app.aggregator(), snapshot, socket))
+        .collect()
 }
 
 /// Which columns to show: in `priority` order while they fit `width`, the flexible last
@@ -150,13 +141,13 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    if view == View::Counters {
-        widths[3] = 12;
+    for (w, column) in widths.iter_mut().zip(&columns) {
+        if let Width::Sparkline(n) = column.width {
+            *w = n;
+        }
     }
-    let priority: Vec<usize> = match view {
-        View::Sockets => vec![0, 1, 2, 7, 6, 3, 4, 5],
-        _ => (0..columns.len()).collect(),
-    };
+    let mut priority: Vec<usize> = (0..columns.len()).collect();
+    priority.sort_by_key(|&i| columns[i].priority);
     let total = usize::from(area.width);
     let keep = choose_columns(&widths, &priority, total);
     let last_kept = keep.iter().rposition(|k| *k).unwrap_or(0);
@@ -164,7 +155,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         .filter(|&i| keep[i])
         .map(|i| widths[i] + 1)
         .sum();
-    if !columns[last_kept].numeric {
+    if !columns[last_kept].numeric() {
         widths[last_kept] = total.saturating_sub(fixed).max(1);
     }
 
@@ -173,7 +164,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         for (i, text) in texts.iter().enumerate().filter(|(i, _)| keep[*i]) {
             let w = widths[i];
             let text = fit(text, w);
-            let cell = if columns[i].numeric {
+            let cell = if columns[i].numeric() {
                 format!("{text:>w$}")
             } else {
                 format!("{text:<w$}")
@@ -191,11 +182,15 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let history = &shown.summary.history;
     for (n, (mut row, target)) in cells.into_iter().zip(targets).enumerate() {
         if let Some(Target::Counter(name)) = &target {
-            let values: Vec<u64> = history
-                .rate_series(name)
-                .map(|s| s.map(|r| r.unwrap_or(0.0).round() as u64).collect())
-                .unwrap_or_default();
-            row[3] = spark(&values, widths[3]);
+            for (i, column) in columns.iter().enumerate() {
+                if let Width::Sparkline(_) = column.width {
+                    let values: Vec<u64> = history
+                        .rate_series(name)
+                        .map(|s| s.map(|r| r.unwrap_or(0.0).round() as u64).collect())
+                        .unwrap_or_default();
+                    row[i] = spark(&values, widths[i]);
+                }
+            }
         }
         let style = if offset + n == cursor.selected {
             theme.selected()

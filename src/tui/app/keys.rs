@@ -1,0 +1,122 @@
+//! What each key does to the dashboard: [`App::apply`] and the moves it makes.
+
+use super::{App, Cursor};
+use crate::tui::action::{Action, Mode, Motion};
+use crate::tui::view::{Sort, View};
+
+impl App {
+    /// Do what a key asked.
+    pub fn apply(&mut self, action: Action) {
+        self.notice = None;
+        match action {
+            Action::Quit => self.quit = true,
+            Action::ToggleHelp => {
+                self.mode = if self.mode == Mode::Help {
+                    Mode::Normal
+                } else {
+                    Mode::Help
+                };
+            }
+            Action::CloseOverlay => {
+                if self.mode == Mode::Filter {
+                    self.input.clear();
+                }
+                self.mode = Mode::Normal;
+            }
+            Action::OpenFilter => {
+                self.input.clone_from(&self.filter_text);
+                self.mode = Mode::Filter;
+            }
+            Action::FilterType(c) => self.input.push(c),
+            Action::FilterBackspace => {
+                self.input.pop();
+            }
+            Action::FilterErase => self.input.clear(),
+            Action::FilterApply => self.apply_filter(),
+            Action::Move(motion) => self.move_cursor(motion),
+            Action::NextView => self.show_view(self.view.next()),
+            Action::PrevView => self.show_view(self.view.prev()),
+            Action::ShowView(view) => self.show_view(view),
+            Action::CycleSort => self.resort(self.sort(self.view).cycled(self.view)),
+            Action::ReverseSort => {
+                let mut sort = self.sort(self.view);
+                sort.reverse = !sort.reverse;
+                self.resort(sort);
+            }
+            Action::OpenDetail => {
+                if self.row_count() > 0 {
+                    self.mode = Mode::Detail;
+                }
+            }
+            Action::TogglePause => self.toggle_pause(),
+            Action::SlowerPolls => self.notice = Some(self.pacing.step(1)),
+            Action::FasterPolls => self.notice = Some(self.pacing.step(-1)),
+            Action::NextAnomaly => self.step_anomaly(1),
+            Action::PrevAnomaly => self.step_anomaly(-1),
+        }
+    }
+
+    fn show_view(&mut self, view: View) {
+        self.view = view;
+        if self.mode == Mode::Detail {
+            self.mode = Mode::Normal;
+        }
+        self.refresh();
+    }
+
+    fn resort(&mut self, sort: Sort) {
+        self.sorts[self.view.index()] = sort;
+        self.cursors[self.view.index()] = Cursor::default();
+        if self.view == View::Sockets {
+            self.order_stale = true;
+        }
+        let column = self.view.columns().get(sort.column).map_or("?", |c| c.name);
+        let direction = if sort.reverse { ", reversed" } else { "" };
+        self.notice = Some(format!("sorted by {column}{direction}"));
+        self.refresh();
+    }
+
+    fn toggle_pause(&mut self) {
+        if self.pause_requested {
+            self.pause_requested = false;
+            let selection = self.selection();
+            if let Some(latest) = self.latest.take() {
+                self.shown = Some(latest);
+                self.order_stale = true;
+            }
+            self.polls_while_paused = 0;
+            self.notice = Some("display live again".to_owned());
+            self.refresh();
+            self.reselect(selection);
+        } else {
+            self.pause_requested = true;
+            self.notice = Some("display paused; polling goes on (p or Space resumes)".to_owned());
+        }
+    }
+
+    fn step_anomaly(&mut self, direction: isize) {
+        let count = self.shown.as_ref().map_or(0, |s| s.summary.anomalies.len());
+        if count == 0 {
+            self.notice = Some("no anomaly raised".to_owned());
+            return;
+        }
+        self.anomaly =
+            (self.anomaly.min(count - 1) as isize + direction).rem_euclid(count as isize) as usize;
+    }
+
+    fn move_cursor(&mut self, motion: Motion) {
+        let rows = self.row_count();
+        let page = self.table_height().max(1);
+        let cursor = &mut self.cursors[self.view.index()];
+        let last = rows.saturating_sub(1);
+        cursor.selected = match motion {
+            Motion::Up => cursor.selected.saturating_sub(1),
+            Motion::Down => (cursor.selected + 1).min(last),
+            Motion::PageUp => cursor.selected.saturating_sub(page),
+            Motion::PageDown => (cursor.selected + page).min(last),
+            Motion::Home => 0,
+            Motion::End => last,
+        };
+        cursor.offset = cursor.scrolled(page);
+    }
+}

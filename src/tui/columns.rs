@@ -1,0 +1,334 @@
+//! The columns of each view, one enum per view. A column says its heading, how it lines up,
+//! how wide it is drawn, whether `s` stops on it and how soon it goes when the terminal is
+//! narrow. Its cells (and the sockets' sort keys) are made in `tui/rows.rs`, by matching
+//! on the enum.
+//!
+//! Adding a column: a variant, its place in `ALL` and its line in [`ViewColumn::column`]
+//! here, then its cell in `rows.rs` (and, in the sockets view, its sort key there); the
+//! compiler points at each match that lacks it.
+
+/// How a column's cells line up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Align {
+    /// Text, A–Z first.
+    Left,
+    /// Numbers, largest first.
+    Right,
+}
+
+/// How wide a column is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    /// As wide as its heading and its widest cell on screen; the last column shown, when
+    /// it is text, takes what is left.
+    Fit,
+    /// A sparkline of the row's history, this many cells wide.
+    Sparkline(usize),
+}
+
+/// What a column of any view says about itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// Heading.
+    pub name: &'static str,
+    /// Right-aligned numbers that sort largest first, or left-aligned text sorted A–Z.
+    pub align: Align,
+    /// How wide it is drawn.
+    pub width: Width,
+    /// Whether `s` stops on it.
+    pub sortable: bool,
+    /// When the terminal is too narrow, columns are kept lowest first (ties in table
+    /// order).
+    pub priority: u8,
+}
+
+impl Column {
+    /// Whether it holds numbers (right-aligned, largest first).
+    pub fn numeric(self) -> bool {
+        self.align == Align::Right
+    }
+}
+
+const fn text(name: &'static str) -> Column {
+    Column {
+        name,
+        align: Align::Left,
+        width: Width::Fit,
+        sortable: true,
+        priority: 0,
+    }
+}
+
+const fn number(name: &'static str) -> Column {
+    Column {
+        align: Align::Right,
+        ..text(name)
+    }
+}
+
+/// The columns of one view.
+pub trait ViewColumn: Copy + Eq + std::fmt::Debug + 'static {
+    /// Every column, in table order.
+    const ALL: &'static [Self];
+
+    /// What the column says about itself.
+    fn column(self) -> Column;
+
+    /// Position in [`ViewColumn::ALL`]: where its cell is in a row.
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+
+    /// The column at `index` of [`ViewColumn::ALL`] (the first one when out of range).
+    fn at(index: usize) -> Self {
+        Self::ALL.get(index).copied().unwrap_or(Self::ALL[0])
+    }
+
+    /// [`ViewColumn::column`] of every column, in table order.
+    fn specs() -> Vec<Column> {
+        Self::ALL.iter().map(|c| c.column()).collect()
+    }
+}
+
+/// The columns of the sockets view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketColumn {
+    /// TCP state; sorts as the text report lists sockets.
+    State,
+    /// Local address and port.
+    Local,
+    /// Remote address and port.
+    Remote,
+    /// Receive queue (accept queue of a listener).
+    RecvQ,
+    /// Send queue (backlog of a listener).
+    SendQ,
+    /// The socket's timer.
+    Timer,
+    /// Time in its current state.
+    Age,
+    /// Owning processes.
+    Process,
+}
+
+impl ViewColumn for SocketColumn {
+    const ALL: &'static [SocketColumn] = &[
+        SocketColumn::State,
+        SocketColumn::Local,
+        SocketColumn::Remote,
+        SocketColumn::RecvQ,
+        SocketColumn::SendQ,
+        SocketColumn::Timer,
+        SocketColumn::Age,
+        SocketColumn::Process,
+    ];
+
+    fn column(self) -> Column {
+        let (column, priority) = match self {
+            SocketColumn::State => (text("STATE"), 0),
+            SocketColumn::Local => (text("LOCAL"), 1),
+            SocketColumn::Remote => (text("REMOTE"), 2),
+            SocketColumn::RecvQ => (number("RECV-Q"), 5),
+            SocketColumn::SendQ => (number("SEND-Q"), 6),
+            SocketColumn::Timer => (text("TIMER"), 7),
+            SocketColumn::Age => (number("AGE"), 4),
+            SocketColumn::Process => (text("PROCESS"), 3),
+        };
+        Column { priority, ..column }
+    }
+}
+
+/// The columns of the processes view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessColumn {
+    /// Process id (`-` for sockets of no process).
+    Pid,
+    /// Short name.
+    Process,
+    /// Every socket it holds.
+    Total,
+    /// LISTEN sockets.
+    Listen,
+    /// ESTABLISHED sockets.
+    Established,
+    /// SYN_SENT sockets.
+    SynSent,
+    /// CLOSE_WAIT sockets.
+    CloseWait,
+    /// FIN_WAIT1 and FIN_WAIT2 sockets.
+    FinWait,
+    /// Sockets in any other state.
+    Other,
+}
+
+impl ViewColumn for ProcessColumn {
+    const ALL: &'static [ProcessColumn] = &[
+        ProcessColumn::Pid,
+        ProcessColumn::Process,
+        ProcessColumn::Total,
+        ProcessColumn::Listen,
+        ProcessColumn::Established,
+        ProcessColumn::SynSent,
+        ProcessColumn::CloseWait,
+        ProcessColumn::FinWait,
+        ProcessColumn::Other,
+    ];
+
+    fn column(self) -> Column {
+        match self {
+            ProcessColumn::Pid => number("PID"),
+            ProcessColumn::Process => text("PROCESS"),
+            ProcessColumn::Total => number("TOTAL"),
+            ProcessColumn::Listen => number("LISTEN"),
+            ProcessColumn::Established => number("ESTAB"),
+            ProcessColumn::SynSent => number("SYN_SENT"),
+            ProcessColumn::CloseWait => number("CLOSE_WAIT"),
+            ProcessColumn::FinWait => number("FIN_WAIT"),
+            ProcessColumn::Other => number("OTHER"),
+        }
+    }
+}
+
+/// The columns of the peers view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerColumn {
+    /// Remote address.
+    Host,
+    /// Sockets toward it.
+    Sockets,
+    /// Its share of the grouped sockets.
+    Share,
+}
+
+impl ViewColumn for PeerColumn {
+    const ALL: &'static [PeerColumn] = &[PeerColumn::Host, PeerColumn::Sockets, PeerColumn::Share];
+
+    fn column(self) -> Column {
+        match self {
+            PeerColumn::Host => text("REMOTE HOST"),
+            PeerColumn::Sockets => number("SOCKETS"),
+            PeerColumn::Share => number("SHARE"),
+        }
+    }
+}
+
+/// The columns of the listeners view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerColumn {
+    /// Listening address.
+    Listener,
+    /// Connections waiting for accept().
+    AcceptQueue,
+    /// The listen backlog.
+    Backlog,
+    /// Accept queue as a share of the backlog.
+    Fill,
+    /// Half-open connections.
+    SynRecv,
+    /// Accepted connections still open.
+    Connections,
+    /// Processes holding it.
+    Owner,
+}
+
+impl ViewColumn for ListenerColumn {
+    const ALL: &'static [ListenerColumn] = &[
+        ListenerColumn::Listener,
+        ListenerColumn::AcceptQueue,
+        ListenerColumn::Backlog,
+        ListenerColumn::Fill,
+        ListenerColumn::SynRecv,
+        ListenerColumn::Connections,
+        ListenerColumn::Owner,
+    ];
+
+    fn column(self) -> Column {
+        match self {
+            ListenerColumn::Listener => text("LISTENER"),
+            ListenerColumn::AcceptQueue => number("ACCEPT-Q"),
+            ListenerColumn::Backlog => number("BACKLOG"),
+            ListenerColumn::Fill => number("FILL"),
+            ListenerColumn::SynRecv => number("SYN_RECV"),
+            ListenerColumn::Connections => number("CONNS"),
+            ListenerColumn::Owner => text("OWNER"),
+        }
+    }
+}
+
+/// The columns of the counters view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterColumn {
+    /// The kernel's name.
+    Counter,
+    /// Rise since the previous poll.
+    SinceLastPoll,
+    /// Rise per second.
+    PerSecond,
+    /// Rate over the history.
+    History,
+}
+
+impl ViewColumn for CounterColumn {
+    const ALL: &'static [CounterColumn] = &[
+        CounterColumn::Counter,
+        CounterColumn::SinceLastPoll,
+        CounterColumn::PerSecond,
+        CounterColumn::History,
+    ];
+
+    fn column(self) -> Column {
+        match self {
+            CounterColumn::Counter => text("COUNTER"),
+            CounterColumn::SinceLastPoll => number("SINCE LAST POLL"),
+            CounterColumn::PerSecond => number("PER SECOND"),
+            CounterColumn::History => Column {
+                width: Width::Sparkline(12),
+                sortable: false,
+                ..text("HISTORY")
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<C: ViewColumn>() {
+        for (i, c) in C::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i, "{c:?}");
+            assert_eq!(C::at(i), *c);
+            assert!(!c.column().name.is_empty(), "{c:?}");
+        }
+        assert_eq!(C::at(C::ALL.len()), C::ALL[0]);
+        assert!(C::ALL.iter().any(|c| c.column().sortable));
+    }
+
+    #[test]
+    fn every_column_knows_its_place_and_heading() {
+        check::<SocketColumn>();
+        check::<ProcessColumn>();
+        check::<PeerColumn>();
+        check::<ListenerColumn>();
+        check::<CounterColumn>();
+    }
+
+    #[test]
+    fn narrow_terminals_keep_state_and_addresses_then_the_owner() {
+        let mut by_priority = SocketColumn::ALL.to_vec();
+        by_priority.sort_by_key(|c| c.column().priority);
+        assert_eq!(
+            by_priority,
+            [
+                SocketColumn::State,
+                SocketColumn::Local,
+                SocketColumn::Remote,
+                SocketColumn::Process,
+                SocketColumn::Age,
+                SocketColumn::RecvQ,
+                SocketColumn::SendQ,
+                SocketColumn::Timer,
+            ]
+        );
+    }
+}

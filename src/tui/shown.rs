@@ -1,0 +1,27 @@
+//! One poll as the screen shows it: the snapshot and the summaries, shared with the
+//! aggregator rather than copied.
+
+use std::sync::Arc;
+
+use crate::aggregate::Summary;
+use crate::model::Snapshot;
+
+/// One poll as the screen shows it. The summaries are the aggregators' own
+/// ([`Aggregator::shared_summary`](crate::aggregate::Aggregator::shared_summary)): taking in
+/// a poll copies no summary and no history as long as the previous `Shown` is let go first.
+#[derive(Clone, Debug)]
+pub struct Shown {
+    /// The snapshot.
+    pub snapshot: Arc<Snapshot>,
+    /// The summary of every socket.
+    pub summary: Arc<Summary>,
+    /// The summary of the sockets the filter keeps (`None`: no filter).
+    pub narrowed: Option<Arc<Summary>>,
+}
+
+impl Shown {
+    /// The summary the table's group views use.
+    pub fn table_summary(&self) -> &Summary {
+        self.narrowed.as_deref().unwrap_or(&self.summary)
+    }
+}
