@@ -64,24 +64,16 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 /// Options of the one-shot modes (`snapshot`, `check`).
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct OneShotArgs {
     /// Print JSON instead of text (shape documented in README, `schema_version`).
     #[arg(long)]
     pub json: bool,
-    /// Poll twice this far apart so rules on kernel counters (SYN cookies, listen
-    /// overflows) see a rise; 0s polls once and skips them.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_window)]
-    pub window: Duration,
-}
-
-impl Default for OneShotArgs {
-    fn default() -> Self {
-        OneShotArgs {
-            json: false,
-            window: Duration::from_secs(1),
-        }
-    }
+    /// Read the kernel counters this far apart for the rules on their rises (SYN cookies,
+    /// listen overflows, TIME_WAIT overflow); the sockets are dumped once either way.
+    /// Default: `snapshot` reads them when its dump starts and ends, `check` 1s apart.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub window: Option<Duration>,
 }
 
 fn parse_window(text: &str) -> Result<Duration, String> {

@@ -61,6 +61,9 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
     for rise in &e.counter_rises {
         let _ = write!(out, ", {} +{}", rise.counter, rise.rise);
     }
+    if let Some(interval) = e.counter_interval.filter(|_| !e.counter_rises.is_empty()) {
+        let _ = write!(out, " in {:.2}s", interval.as_secs_f64());
+    }
     if let Some(trend) = anomaly.trend {
         let _ = write!(out, ", trend {trend:+.0}/min");
     }
@@ -133,6 +136,10 @@ impl Serialize for AnomalyDoc<'_> {
             .map(|r| (r.counter.to_owned(), r.rise))
             .collect();
         map.serialize_entry("counter_rises", &super::json::PairsDoc(&rises))?;
+        map.serialize_entry(
+            "counter_interval_s",
+            &e.counter_interval.map(|d| d.as_secs_f64()),
+        )?;
         map.serialize_entry("limit", &e.limit)?;
         map.end()
     }

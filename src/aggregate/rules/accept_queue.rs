@@ -102,6 +102,7 @@ pub(super) fn evaluate(input: &RuleInput<'_>, rule: &AcceptQueueRule, out: &mut 
             hint: DROPS_HINT,
             evidence: Evidence {
                 counter_rises: rises,
+                counter_interval: input.counter_interval,
                 ..Evidence::default()
             },
         });

@@ -182,6 +182,7 @@ pub(super) fn syn_cookies(
         hint: COOKIES_HINT,
         evidence: Evidence {
             counter_rises: rises,
+            counter_interval: input.counter_interval,
             ..Evidence::default()
         },
     });

@@ -165,6 +165,7 @@ fn namespace(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observati
         hint: NAMESPACE_HINT,
         evidence: Evidence {
             counter_rises: overflow.into_iter().collect(),
+            counter_interval: overflow.and(input.counter_interval),
             limit: buckets,
             ..Evidence::default()
         },
