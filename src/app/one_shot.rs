@@ -48,10 +48,10 @@ pub fn poll_once<S: SocketSource + ?Sized>(
     counter_window: Duration,
     keep: Option<&Filter>,
 ) -> Result<(Snapshot, Vec<Anomaly>), CollectError> {
-    let started = Instant::now();
     if let Some(baseline) = source.sample_counters() {
         aggregator.counter_baseline(baseline);
     }
+    let started = Instant::now();
     // The poll reads the counters again when its dump is done.
     let mut snapshot = source.poll()?;
     let left = counter_window.saturating_sub(started.elapsed());

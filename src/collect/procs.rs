@@ -174,7 +174,7 @@ impl Attributor {
             self.apply(pid, outcome);
         }
         self.owners_stale |= self.cache.end_poll(poll);
-        self.finish(&proc_dir, &mut snapshot);
+        self.finish(&proc_dir, counts_known, &mut snapshot);
         Ok(snapshot)
     }
 
@@ -208,7 +208,7 @@ impl Attributor {
 
     /// Join the snapshot to the cached tables, looking further for sockets nobody is
     /// known to hold, then read the identity of every holder.
-    fn finish(&mut self, proc_dir: &OwnedFd, snapshot: &mut Snapshot) {
+    fn finish(&mut self, proc_dir: &OwnedFd, counts_known: bool, snapshot: &mut Snapshot) {
         clear_owners(snapshot);
         if !Matches::wanted(&snapshot.sockets) {
             self.cache.set_matched(&[]);
@@ -229,6 +229,9 @@ impl Attributor {
                     break;
                 }
             }
+            if !missing.is_empty() {
+                self.read_changed(proc_dir, counts_known, &mut missing);
+            }
             if self.owners_stale {
                 self.rebuild_owners();
                 self.matches.find(&snapshot.sockets, &self.owners);
@@ -247,6 +250,60 @@ impl Attributor {
             0 => Attribution::Complete,
             unreadable => Attribution::Partial { unreadable },
         };
+    }
+}
+
+impl Attributor {
+    /// After the dump, for sockets no table explains: they may have been opened after the
+    /// walk read their holder's table, or by a process started after the pids were listed.
+    /// List the pids again and read the tables of the processes that changed since the
+    /// walk — a new pid, another start time, another descriptor count — until every such
+    /// socket is found. Without descriptor counts (kernels before 6.2) only new and
+    /// restarted processes can be told apart, and only they are read.
+    fn read_changed(&mut self, proc_dir: &OwnedFd, counts_known: bool, missing: &mut Vec<u32>) {
+        let mut walked = std::mem::take(&mut self.pids);
+        walked.sort_unstable();
+        let mut now = Vec::with_capacity(walked.len());
+        // A directory handle lists its entries once: list them through a new one.
+        if let Ok(listing) = open(
+            &self.proc_root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            scan::list_pids(&listing, &mut now);
+        }
+        for &pid in &now {
+            let scanner = &mut self.scanners[0];
+            let Some((start_time, fd_count)) = walk::identify(scanner, proc_dir, pid) else {
+                continue;
+            };
+            let changed = match self.cache.get(pid) {
+                // Unreadable or gone when the walk came: it said so already.
+                None => walked.binary_search(&pid).is_err(),
+                Some(e) if counts_known => !walk::still_valid(
+                    (e.start_time, e.fd_count, u64::MAX),
+                    start_time,
+                    fd_count,
+                    self.poll,
+                    counts_known,
+                ),
+                Some(e) => {
+                    e.start_time.is_some() && start_time.is_some() && e.start_time != start_time
+                }
+            };
+            if !changed {
+                continue;
+            }
+            let outcome = walk::read_table(scanner, proc_dir, pid, start_time, fd_count);
+            if let Outcome::Read(table) = &outcome {
+                missing.retain(|inode| table.sockets.binary_search(inode).is_err());
+            }
+            self.apply(pid, outcome);
+            if missing.is_empty() {
+                break;
+            }
+        }
+        self.pids = walked;
     }
 }
 
