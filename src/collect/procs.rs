@@ -17,6 +17,14 @@
 //!   inodes that nobody visible holds are remembered and do not trigger a search again);
 //! - or it was last read [`cache::RECHECK_POLLS`] polls ago (spread by pid).
 //!
+//! The walk runs while the sockets are dumped, so a socket can be opened after its holder's
+//! table was read and still be in the dump. After the dump, when socket inodes are left
+//! that no table explains (and the tables not read this poll do not explain them either),
+//! the pids are listed again and the tables of new pids, restarted processes and processes
+//! whose descriptor count changed since the walk are read once more: a one-shot report
+//! leaves no socket ownerless whose readable holder still holds it. When nothing is
+//! missing this costs nothing.
+//!
 //! Checking a process costs four syscalls instead of one per descriptor. The limits:
 //! a process that, between two polls, closes and opens as many descriptors as it
 //! had — and whose new descriptors are all sockets some cached table already lists
