@@ -314,6 +314,10 @@ pub fn render(
     anomalies: &[Anomaly],
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &SnapshotDoc::new(snapshot, filter, anomalies))?;
-    writeln!(out)
+    // serde_json writes a few bytes at a time: buffer them here, where the writer's type
+    // is known, rather than through `dyn Write` (a sixth of the time at a million sockets).
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer(&mut out, &SnapshotDoc::new(snapshot, filter, anomalies))?;
+    writeln!(out)?;
+    out.flush()
 }
