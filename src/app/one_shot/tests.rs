@@ -179,3 +179,20 @@ fn a_source_without_live_counters_dumps_once_and_skips_the_counter_rules() {
     assert!(anomalies.is_empty(), "{anomalies:?}");
     assert!(aggregator.summary().rates.is_empty());
 }
+
+#[test]
+fn the_text_evidence_says_over_how_long_the_counters_rose() {
+    let line_for = |dump_ms: u64| {
+        let mut source = source(dump_ms, 15, &[]);
+        let mut aggregator = Aggregator::new(RuleConfig::default());
+        let (_, anomalies) = poll_once(&mut source, &mut aggregator, Duration::ZERO, None).unwrap();
+        crate::report::anomaly::line(overflow_anomaly(&anomalies), at(0))
+    };
+    let line = line_for(900);
+    assert!(
+        line.ends_with(", ListenOverflows +5, ListenDrops +5 in 900ms"),
+        "{line}"
+    );
+    assert!(line_for(2_500).ends_with("ListenDrops +5 in 2.50s"));
+    assert!(line_for(0).ends_with("ListenDrops +5 in <1ms"));
+}
