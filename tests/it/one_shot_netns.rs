@@ -97,8 +97,18 @@ fn syns_from_peer(lab: &Lab, listener: SocketAddr, count: usize) -> Vec<socket2:
     .unwrap()
 }
 
-/// Run sockscope with `args`; while it waits out its counter window, send three SYNs to
-/// `listener`, whose accept queue is full.
+/// Whether process `pid` holds a descriptor on a `net/netstat` file: the collector opens
+/// its counter files just before it reads them first.
+fn holds_netstat(pid: u32) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.ends_with("net/netstat")))
+}
+
+/// Run sockscope with `args`; once it has opened its counter files, while it waits out its
+/// counter window, send three SYNs to `listener`, whose accept queue is full.
 fn with_three_overflows(lab: &Lab, listener: SocketAddr, args: &[&str]) -> (Output, Value) {
     let child = Command::new(BIN)
         .args(args)
@@ -106,9 +116,19 @@ fn with_three_overflows(lab: &Lab, listener: SocketAddr, args: &[&str]) -> (Outp
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Well inside the 1 s window, and the SYNs' first retransmission (1 s later) after it.
-    std::thread::sleep(Duration::from_millis(400));
-    let _clients = syns_from_peer(lab, listener, 3);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !holds_netstat(child.id()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sockscope never opened its counters"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let clients = syns_from_peer(lab, listener, 3);
+    // Closed in SYN_SENT they send nothing more: no retransmission lands in the window.
+    std::thread::sleep(Duration::from_millis(100));
+    drop(clients);
     let out = child.wait_with_output().unwrap();
     let doc = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
