@@ -74,7 +74,8 @@ pub struct Summary {
     pub by_listener: Vec<ListenerGroup>,
     /// Raised anomalies: critical first, then by kind, largest count, subject.
     pub anomalies: Vec<Anomaly>,
-    /// Kernel counter rises since the previous poll (empty on the first).
+    /// Kernel counter rises since the previous poll, or since the counter baseline (see
+    /// [`Aggregator::counter_baseline`]); empty on a first poll without one.
     pub rates: Vec<CounterRate>,
     /// Past polls, for sparklines.
     pub history: History,
@@ -162,6 +163,16 @@ impl Aggregator {
             .map(|s| SystemTime::UNIX_EPOCH + Duration::from_millis(s.state_since_ms))
     }
 
+    /// Measure the next snapshot's counter rises from `counters` instead of from the
+    /// previous snapshot's: a one-shot poll reads the counters when its dump starts, so
+    /// that the counter rules run on its one snapshot. Only the counters are taken: sockets,
+    /// history and anomalies still start with the next snapshot. `counters` without
+    /// [`Counters::read_at`] give rises but no rate per second.
+    pub fn counter_baseline(&mut self, counters: Counters) {
+        let at = counters.read_at;
+        self.previous_counters = Some((counters, at));
+    }
+
     /// How many sockets the identity tracker remembers (those of the latest poll).
     pub fn tracked_sockets(&self) -> usize {
         self.identities.len()
@@ -180,14 +191,20 @@ impl Aggregator {
         self.tally.run(snapshot, &mut self.identities, now_ms);
         self.identities.end();
 
+        let counters_at = snapshot.counters.read_at.or(snapshot.taken_at);
         let rates = self.previous_counters.as_ref().map(|(counters, at)| {
-            rates::counter_rates(counters, *at, &snapshot.counters, snapshot.taken_at)
+            rates::counter_rates(counters, *at, &snapshot.counters, counters_at)
         });
+        let counter_interval = self
+            .previous_counters
+            .as_ref()
+            .and_then(|(_, at)| counters_at?.duration_since((*at)?).ok());
         let observations = rules::evaluate(
             &rules::RuleInput {
                 snapshot,
                 tally: &self.tally,
                 rates: rates.as_deref(),
+                counter_interval,
                 now_ms,
                 clear_ratio: self.rules.clear_ratio,
             },
@@ -196,7 +213,7 @@ impl Aggregator {
         let anomalies = self
             .tracker
             .update(observations, now, self.rules.clear_ratio);
-        self.previous_counters = Some((snapshot.counters.clone(), snapshot.taken_at));
+        self.previous_counters = Some((snapshot.counters.clone(), counters_at));
 
         let rates = rates.unwrap_or_default();
         let mut key_rates = [None; KEY_COUNTERS.len()];

@@ -7,13 +7,16 @@ use anyhow::Context as _;
 
 use crate::aggregate::Anomaly;
 use crate::cli::{Cli, Command, OneShotArgs, TopArgs};
-use crate::collect::{CollectOptions, Collector, SocketSource};
+use crate::collect::{CollectOptions, Collector};
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::{Attribution, Snapshot};
 use crate::report;
 use crate::report::check::{CheckOutcome, Status};
 use crate::tui::Dashboard;
+use one_shot::Mode;
+
+pub mod one_shot;
 
 /// Exit code for a failure to poll or any runtime error.
 pub const EXIT_FAILURE: u8 = 1;
@@ -97,11 +100,12 @@ fn warn_about(collector: &Collector, snapshot: &Snapshot) {
     }
 }
 
-/// A one-shot poll: two polls starting `window` apart (the first for counter rises and
-/// to fill the descriptor-table cache), run through the rules. `keep` narrows the sockets the rules see (check's filters).
+/// A one-shot poll of the namespace the flags name: one dump, counters over the mode's
+/// window (see [`one_shot::poll_once`]). `keep` narrows the sockets the rules see (check's filters).
 fn one_shot(
     cli: &Cli,
     args: &OneShotArgs,
+    mode: Mode,
     keep: Option<&Filter>,
 ) -> anyhow::Result<(Snapshot, Vec<Anomaly>)> {
     let config = load_config(cli)?;
@@ -115,28 +119,14 @@ fn one_shot(
     }
     let mut collector = Collector::open(options)?;
     let mut aggregator = config.aggregator();
-    let narrow = |snapshot: Snapshot| match keep {
-        Some(filter) => filter.narrow(&snapshot),
-        None => snapshot,
-    };
-    if !args.window.is_zero() {
-        // The first poll reads every descriptor table, so the second reads only those
-        // that changed; and polls start `window` apart, so a first poll slower than the
-        // window is not waited for on top of it.
-        let started = std::time::Instant::now();
-        let first = collector.poll()?;
-        aggregator.ingest(&narrow(first));
-        std::thread::sleep(args.window.saturating_sub(started.elapsed()));
-    }
-    let snapshot = collector.poll()?;
+    let window = mode.counter_window(args.window);
+    let (snapshot, anomalies) = one_shot::poll_once(&mut collector, &mut aggregator, window, keep)?;
     warn_about(&collector, &snapshot);
-    let snapshot = narrow(snapshot);
-    let anomalies = aggregator.ingest(&snapshot).anomalies.clone();
     Ok((snapshot, anomalies))
 }
 
 fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
-    let (snapshot, anomalies) = one_shot(cli, args, None)?;
+    let (snapshot, anomalies) = one_shot(cli, args, Mode::Snapshot, None)?;
     let filter = cli.filters.filter();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -153,7 +143,7 @@ fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
 fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     let filter = cli.filters.filter();
     let mut out = io::stdout().lock();
-    let (status, written) = match one_shot(cli, args, Some(&filter)) {
+    let (status, written) = match one_shot(cli, args, Mode::Check, Some(&filter)) {
         Ok((snapshot, anomalies)) => {
             let outcome = CheckOutcome {
                 counts: &snapshot.state_counts(),

@@ -38,8 +38,10 @@ pub enum Command {
     /// remove everything on exit.
     Demo(TopArgs),
     /// Poll and print anomalies, counts per state and every socket (like `netstat -anp | grep tcp`).
+    #[command(mut_arg("window", |a| a.help(format!("{WINDOW_HELP} [default: over the dump itself]"))))]
     Snapshot(OneShotArgs),
     /// Monitoring plugin: one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    #[command(mut_arg("window", |a| a.help(format!("{WINDOW_HELP} [default: 1s]"))))]
     Check(OneShotArgs),
 }
 
@@ -63,25 +65,19 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// The help of `--window`, before each mode's default.
+const WINDOW_HELP: &str = "Read the kernel counters this far apart for the rules on their rises (SYN cookies, listen overflows, TIME_WAIT overflow); the sockets are dumped once either way";
+
 /// Options of the one-shot modes (`snapshot`, `check`).
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct OneShotArgs {
     /// Print JSON instead of text (shape documented in README, `schema_version`).
     #[arg(long)]
     pub json: bool,
-    /// Poll twice this far apart so rules on kernel counters (SYN cookies, listen
-    /// overflows) see a rise; 0s polls once and skips them.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_window)]
-    pub window: Duration,
-}
-
-impl Default for OneShotArgs {
-    fn default() -> Self {
-        OneShotArgs {
-            json: false,
-            window: Duration::from_secs(1),
-        }
-    }
+    /// Read the kernel counters this far apart (default: `snapshot` when its dump starts and
+    /// ends, `check` 1s); the sockets are dumped once either way.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub window: Option<Duration>,
 }
 
 fn parse_window(text: &str) -> Result<Duration, String> {
@@ -289,6 +285,34 @@ mod tests {
             }]
         );
         assert_eq!(f.family, Some(Family::Inet6));
+    }
+
+    #[test]
+    fn window_is_unset_by_default_and_its_help_names_each_modes_default() {
+        let window = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Some(Command::Snapshot(a) | Command::Check(a)) => a.window,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(window(&["sockscope", "snapshot"]), None);
+        assert_eq!(window(&["sockscope", "check"]), None);
+        assert_eq!(
+            window(&["sockscope", "check", "--window", "0s"]),
+            Some(Duration::ZERO)
+        );
+        let help = |mode: &str| {
+            let mut cli = Cli::command();
+            let sub = cli.find_subcommand_mut(mode).unwrap();
+            let arg = sub
+                .get_arguments()
+                .find(|a| a.get_id() == "window")
+                .unwrap();
+            arg.get_help().unwrap().to_string()
+        };
+        assert_eq!(
+            help("snapshot"),
+            format!("{WINDOW_HELP} [default: over the dump itself]")
+        );
+        assert_eq!(help("check"), format!("{WINDOW_HELP} [default: 1s]"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::model::{Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState};
+use crate::model::{Counters, Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState};
 use kernel::KernelFiles;
 use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
@@ -32,6 +32,12 @@ pub use netns::NetnsTarget;
 pub trait SocketSource {
     /// Take one snapshot.
     fn poll(&mut self) -> Result<Snapshot, CollectError>;
+
+    /// Read the kernel counters alone, now, as a poll would (no socket dump); `None` when
+    /// the source has no live counters (a recording).
+    fn sample_counters(&mut self) -> Option<Counters> {
+        None
+    }
 }
 
 /// Why a poll or the collector's setup failed. Every message says what to do.
@@ -134,6 +140,8 @@ struct Sources {
     dedup: CookieDedup,
     /// Set when ESTABLISHED sockets are re-read less often at scale.
     tiers: Option<Tiers>,
+    /// Socket dumps asked of the kernel (sock_diag or /proc/net/tcp) since opening.
+    dumps: u64,
 }
 
 impl Collector {
@@ -183,6 +191,7 @@ impl Collector {
                 kernel,
                 dedup: CookieDedup::default(),
                 tiers: None,
+                dumps: 0,
             },
             attributor: Attributor::new(),
         })
@@ -224,6 +233,12 @@ impl Collector {
         self.sources.fallback_reason.as_deref()
     }
 
+    /// How many socket dumps (sock_diag, or reads of /proc/net/tcp) this collector has
+    /// asked of the kernel since it was opened: one per poll.
+    pub fn dumps(&self) -> u64 {
+        self.sources.dumps
+    }
+
     /// What the last poll's walk of /proc/*/fd did (all zero when it had none).
     pub fn last_walk(&self) -> procs::WalkStats {
         self.attributor.last_walk()
@@ -244,6 +259,11 @@ impl SocketSource for Collector {
             sources.snapshot()
         }
     }
+
+    /// Read the counters through the handles opened in the namespace.
+    fn sample_counters(&mut self) -> Option<Counters> {
+        Some(self.sources.kernel.counters())
+    }
 }
 
 impl Sources {
@@ -258,6 +278,7 @@ impl Sources {
         };
         let dedup = &mut self.dedup;
         dedup.clear();
+        self.dumps += 1;
         diag.dump_all(states, &mut |socket, tcp_info| {
             if let Some(info) = tcp_info {
                 tcp_infos.insert(socket.cookie, info);
@@ -319,6 +340,7 @@ impl Sources {
             && let Some(proc_net) = &self.proc_net
         {
             source = SourceKind::ProcNet;
+            self.dumps += 1;
             proc_net
                 .read(&mut sockets)
                 .map_err(|source| CollectError::ProcNet {

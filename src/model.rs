@@ -378,6 +378,9 @@ pub struct Counters {
     pub tcp: Vec<(String, i64)>,
     /// `/proc/net/sockstat` TCP line: inuse, orphan, tw, alloc, mem.
     pub sockstat: Vec<(String, u64)>,
+    /// When the files were read; `None`: when the snapshot holding them was taken (rates
+    /// are measured between two readings' times).
+    pub read_at: Option<SystemTime>,
 }
 
 impl Counters {

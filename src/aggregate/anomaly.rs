@@ -275,6 +275,9 @@ pub struct Evidence {
     pub distinct_sources: Option<u64>,
     /// Kernel counters that rose since the last poll (counter-based rules).
     pub counter_rises: Vec<CounterRise>,
+    /// The time over which `counter_rises` were measured: between two polls, or over a
+    /// one-shot poll's dump or counter window; `None` when either reading has no time.
+    pub counter_interval: Option<Duration>,
     /// The kernel limit the count was compared with: the SYN backlog, the listen backlog,
     /// the ephemeral port range size, `tcp_max_tw_buckets` or `tcp_max_orphans`.
     pub limit: Option<u64>,

@@ -112,6 +112,7 @@ mod tests {
                 ("CurrEstab".to_owned(), estab),
             ],
             sockstat: Vec::new(),
+            read_at: None,
         }
     }
 

@@ -168,6 +168,8 @@ pub(crate) struct RuleInput<'a> {
     pub snapshot: &'a Snapshot,
     pub tally: &'a Tally,
     pub rates: Option<&'a [CounterRate]>,
+    /// The time between the two counter readings `rates` compares.
+    pub counter_interval: Option<std::time::Duration>,
     pub now_ms: u64,
     pub clear_ratio: f64,
 }

@@ -86,6 +86,7 @@ impl KernelFiles {
             tcp_ext: parse_netstat_section(&text(&self.netstat), "TcpExt"),
             tcp: parse_snmp_section(&text(&self.snmp), "Tcp"),
             sockstat: parse_sockstat_line(&text(&self.sockstat), "TCP"),
+            read_at: Some(std::time::SystemTime::now()),
         }
     }
 

@@ -17,6 +17,14 @@
 //!   inodes that nobody visible holds are remembered and do not trigger a search again);
 //! - or it was last read [`cache::RECHECK_POLLS`] polls ago (spread by pid).
 //!
+//! The walk runs while the sockets are dumped, so a socket can be opened after its holder's
+//! table was read and still be in the dump. After the dump, when socket inodes are left
+//! that no table explains (and the tables not read this poll do not explain them either),
+//! the pids are listed again and the tables of new pids, restarted processes and processes
+//! whose descriptor count changed since the walk are read once more: a one-shot report
+//! leaves no socket ownerless whose readable holder still holds it. When nothing is
+//! missing this costs nothing.
+//!
 //! Checking a process costs four syscalls instead of one per descriptor. The limits:
 //! a process that, between two polls, closes and opens as many descriptors as it
 //! had — and whose new descriptors are all sockets some cached table already lists
@@ -174,7 +182,7 @@ impl Attributor {
             self.apply(pid, outcome);
         }
         self.owners_stale |= self.cache.end_poll(poll);
-        self.finish(&proc_dir, &mut snapshot);
+        self.finish(&proc_dir, counts_known, &mut snapshot);
         Ok(snapshot)
     }
 
@@ -208,7 +216,7 @@ impl Attributor {
 
     /// Join the snapshot to the cached tables, looking further for sockets nobody is
     /// known to hold, then read the identity of every holder.
-    fn finish(&mut self, proc_dir: &OwnedFd, snapshot: &mut Snapshot) {
+    fn finish(&mut self, proc_dir: &OwnedFd, counts_known: bool, snapshot: &mut Snapshot) {
         clear_owners(snapshot);
         if !Matches::wanted(&snapshot.sockets) {
             self.cache.set_matched(&[]);
@@ -229,6 +237,9 @@ impl Attributor {
                     break;
                 }
             }
+            if !missing.is_empty() {
+                self.read_changed(proc_dir, counts_known, &mut missing);
+            }
             if self.owners_stale {
                 self.rebuild_owners();
                 self.matches.find(&snapshot.sockets, &self.owners);
@@ -247,6 +258,60 @@ impl Attributor {
             0 => Attribution::Complete,
             unreadable => Attribution::Partial { unreadable },
         };
+    }
+}
+
+impl Attributor {
+    /// After the dump, for sockets no table explains: they may have been opened after the
+    /// walk read their holder's table, or by a process started after the pids were listed.
+    /// List the pids again and read the tables of the processes that changed since the
+    /// walk — a new pid, another start time, another descriptor count — until every such
+    /// socket is found. Without descriptor counts (kernels before 6.2) only new and
+    /// restarted processes can be told apart, and only they are read.
+    fn read_changed(&mut self, proc_dir: &OwnedFd, counts_known: bool, missing: &mut Vec<u32>) {
+        let mut walked = std::mem::take(&mut self.pids);
+        walked.sort_unstable();
+        let mut now = Vec::with_capacity(walked.len());
+        // A directory handle lists its entries once: list them through a new one.
+        if let Ok(listing) = open(
+            &self.proc_root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            scan::list_pids(&listing, &mut now);
+        }
+        for &pid in &now {
+            let scanner = &mut self.scanners[0];
+            let Some((start_time, fd_count)) = walk::identify(scanner, proc_dir, pid) else {
+                continue;
+            };
+            let changed = match self.cache.get(pid) {
+                // Unreadable or gone when the walk came: it said so already.
+                None => walked.binary_search(&pid).is_err(),
+                Some(e) if counts_known => !walk::still_valid(
+                    (e.start_time, e.fd_count, u64::MAX),
+                    start_time,
+                    fd_count,
+                    self.poll,
+                    counts_known,
+                ),
+                Some(e) => {
+                    e.start_time.is_some() && start_time.is_some() && e.start_time != start_time
+                }
+            };
+            if !changed {
+                continue;
+            }
+            let outcome = walk::read_table(scanner, proc_dir, pid, start_time, fd_count);
+            if let Outcome::Read(table) = &outcome {
+                missing.retain(|inode| table.sockets.binary_search(inode).is_err());
+            }
+            self.apply(pid, outcome);
+            if missing.is_empty() {
+                break;
+            }
+        }
+        self.pids = walked;
     }
 }
 

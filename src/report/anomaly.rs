@@ -45,6 +45,14 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
     for rise in &e.counter_rises {
         let _ = write!(out, ", {} +{}", rise.counter, rise.rise);
     }
+    if let Some(interval) = e.counter_interval.filter(|_| !e.counter_rises.is_empty()) {
+        // A one-shot dump of a few sockets takes milliseconds.
+        let _ = match interval.as_millis() {
+            0 => write!(out, " in <1ms"),
+            ms @ 1..1000 => write!(out, " in {ms}ms"),
+            _ => write!(out, " in {:.2}s", interval.as_secs_f64()),
+        };
+    }
     if let Some(trend) = anomaly.trend {
         let _ = write!(out, ", trend {trend:+.0}/min");
     }

@@ -313,8 +313,12 @@ pub fn render(
     anomalies: &[Anomaly],
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &SnapshotDoc::new(snapshot, filter, anomalies))?;
-    writeln!(out)
+    // serde_json writes a few bytes at a time: buffer them here, where the writer's type
+    // is known, rather than through `dyn Write` (a sixth of the time at a million sockets).
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer(&mut out, &SnapshotDoc::new(snapshot, filter, anomalies))?;
+    writeln!(out)?;
+    out.flush()
 }
 
 /// The JSON object of one anomaly. The subject is one key named after its kind:
@@ -376,6 +380,10 @@ impl Serialize for AnomalyDoc<'_> {
             .map(|r| (r.counter.to_owned(), r.rise))
             .collect();
         map.serialize_entry("counter_rises", &PairsDoc(&rises))?;
+        map.serialize_entry(
+            "counter_interval_s",
+            &e.counter_interval.map(|d| d.as_secs_f64()),
+        )?;
         map.serialize_entry("limit", &e.limit)?;
         map.end()
     }

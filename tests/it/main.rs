@@ -11,6 +11,7 @@ mod check_netns;
 mod cli;
 mod config;
 mod lab_states;
+mod one_shot_netns;
 mod parser;
 mod snapshot_netns;
 mod support;

@@ -92,6 +92,7 @@ pub(super) fn evaluate(input: &RuleInput<'_>, rule: &AcceptQueueRule, out: &mut 
             forced: None,
             evidence: Evidence {
                 counter_rises: rises,
+                counter_interval: input.counter_interval,
                 ..Evidence::default()
             },
         });

@@ -172,6 +172,7 @@ pub(super) fn syn_cookies(
         forced: (dropped > 0).then_some(Severity::Critical),
         evidence: Evidence {
             counter_rises: rises,
+            counter_interval: input.counter_interval,
             ..Evidence::default()
         },
     });

@@ -152,6 +152,7 @@ fn namespace(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observati
         forced: overflow.map(|_| Severity::Critical),
         evidence: Evidence {
             counter_rises: overflow.into_iter().collect(),
+            counter_interval: overflow.and(input.counter_interval),
             limit: buckets,
             ..Evidence::default()
         },

@@ -267,6 +267,36 @@ fn a_socket_opened_after_the_first_poll_is_picked_up() {
 }
 
 #[test]
+fn a_process_started_during_the_dump_is_read_after_it() {
+    let fake = FakeProc::new();
+    fake.process(10, "server", b"server\0", 1, &["socket:[1]"]);
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    let dumped: Result<Snapshot, Infallible> = attributor.attribute_during(|| {
+        // The pids were listed before the dump began: the walk cannot see this one.
+        fake.process(12, "worker", b"worker\0", 5, &["socket:[7]", "/dev/null"]);
+        Ok(snapshot_of(&[1, 7]))
+    });
+    let Ok(snapshot) = dumped;
+    assert_eq!(owners_by_socket(&snapshot), [vec![10], vec![12]]);
+    assert_eq!(
+        attributor.last_walk(),
+        WalkStats {
+            processes: 1,
+            tables_read: 2,
+            descriptors_read: 3,
+            unreadable: 0
+        }
+    );
+    assert_eq!(snapshot.processes[1].comm, "worker");
+
+    // Nothing missing: nothing listed or read again after the dump.
+    let mut again = snapshot_of(&[1, 7]);
+    attributor.attribute(&mut again);
+    assert_eq!(attributor.last_walk().tables_read, 0);
+    assert_eq!(owners_by_socket(&again), [vec![10], vec![12]]);
+}
+
+#[test]
 fn a_pid_that_exits_disappears_with_its_sockets_owners() {
     let fake = FakeProc::new();
     fake.process(10, "stays", b"stays\0", 1, &["socket:[1]"]);

@@ -110,7 +110,11 @@ pub(super) fn still_valid(
 /// `pid`'s start time (`None` if unreadable) and descriptor count (0 if unknown), the
 /// count taken before the table is read so that a change during the read shows at the
 /// next poll; `None` when the process is gone (its descriptor directory is).
-fn identify(scanner: &mut FdScanner, proc_dir: &OwnedFd, pid: u32) -> Option<(Option<u64>, u64)> {
+pub(super) fn identify(
+    scanner: &mut FdScanner,
+    proc_dir: &OwnedFd,
+    pid: u32,
+) -> Option<(Option<u64>, u64)> {
     // Whether the process is gone is for the descriptor table to say: a process whose
     // stat cannot be read may still have descriptors to count as unreadable.
     let start_time = scanner
@@ -134,7 +138,7 @@ pub(super) fn read_fresh(scanner: &mut FdScanner, proc_dir: &OwnedFd, pid: u32) 
 }
 
 /// Read `pid`'s descriptor table now.
-fn read_table(
+pub(super) fn read_table(
     scanner: &mut FdScanner,
     proc_dir: &OwnedFd,
     pid: u32,

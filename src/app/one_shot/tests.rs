@@ -1,0 +1,198 @@
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::*;
+use crate::aggregate::{AnomalyKind, CounterRise, RuleConfig, Severity, Subject};
+use crate::filter::{Filter, StateSpec};
+use crate::model::{Counters, Socket, TcpState};
+
+/// A source that counts its dumps and counter readings: the first reading gives
+/// `baseline`, each later one the next of `later`; every dump gives `dumped`.
+struct Counting {
+    dumps: u32,
+    readings: u32,
+    baseline: Counters,
+    dumped: Snapshot,
+    later: VecDeque<Counters>,
+}
+
+impl SocketSource for Counting {
+    fn poll(&mut self) -> Result<Snapshot, CollectError> {
+        self.dumps += 1;
+        Ok(self.dumped.clone())
+    }
+
+    fn sample_counters(&mut self) -> Option<Counters> {
+        self.readings += 1;
+        if self.readings == 1 {
+            return Some(self.baseline.clone());
+        }
+        self.later.pop_front()
+    }
+}
+
+fn at(millis: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_000) + Duration::from_millis(millis)
+}
+
+/// Counters with `overflows` in both ListenOverflows and ListenDrops, read at `millis`.
+fn overflows(overflows: u64, millis: u64) -> Counters {
+    Counters {
+        tcp_ext: vec![
+            ("ListenOverflows".to_owned(), overflows),
+            ("ListenDrops".to_owned(), overflows),
+        ],
+        read_at: Some(at(millis)),
+        ..Counters::default()
+    }
+}
+
+/// Counters read at 0 ms with 10 overflows; the dump (taken at 0 ms: a LISTEN socket and
+/// two ESTABLISHED ones) ends at `dump_ms` with `at_dump_end` overflows; then `later`
+/// readings as `(overflows, ms)`.
+fn source(dump_ms: u64, at_dump_end: u64, later: &[(u64, u64)]) -> Counting {
+    let mut dumped = Snapshot {
+        taken_at: Some(at(0)),
+        counters: overflows(at_dump_end, dump_ms),
+        ..Snapshot::default()
+    };
+    let local = "192.0.2.1:80".parse().unwrap();
+    dumped.sockets.push(Socket::new(
+        TcpState::Listen,
+        local,
+        "0.0.0.0:0".parse().unwrap(),
+    ));
+    for port in [40_000_u16, 40_001] {
+        let mut s = Socket::new(
+            TcpState::Established,
+            local,
+            format!("198.51.100.7:{port}").parse().unwrap(),
+        );
+        s.cookie = u64::from(port);
+        dumped.sockets.push(s);
+    }
+    Counting {
+        dumps: 0,
+        readings: 0,
+        baseline: overflows(10, 0),
+        dumped,
+        later: later.iter().map(|&(n, ms)| overflows(n, ms)).collect(),
+    }
+}
+
+fn overflow_anomaly(anomalies: &[Anomaly]) -> &Anomaly {
+    anomalies
+        .iter()
+        .find(|a| a.kind == AnomalyKind::AcceptQueueOverflow && a.subject == Subject::Namespace)
+        .expect("an accept_queue_overflow anomaly on the namespace")
+}
+
+#[test]
+fn snapshot_by_default_dumps_once_and_counts_rises_over_the_dump() {
+    let mut source = source(900, 15, &[]);
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let window = Mode::Snapshot.counter_window(None);
+    assert_eq!(window, Duration::ZERO);
+    let (snapshot, anomalies) = poll_once(&mut source, &mut aggregator, window, None).unwrap();
+    assert_eq!((source.dumps, source.readings), (1, 1));
+    assert_eq!(snapshot.sockets.len(), 3);
+    let a = overflow_anomaly(&anomalies);
+    assert_eq!((a.count, a.severity), (5, Severity::Warning));
+    assert_eq!(
+        a.evidence.counter_rises,
+        vec![
+            CounterRise {
+                counter: "ListenOverflows",
+                rise: 5
+            },
+            CounterRise {
+                counter: "ListenDrops",
+                rise: 5
+            },
+        ]
+    );
+    assert_eq!(
+        a.evidence.counter_interval,
+        Some(Duration::from_millis(900))
+    );
+    let rate = aggregator.summary().rate("ListenDrops").unwrap();
+    assert_eq!((rate.delta, rate.per_second), (5, Some(5.0 / 0.9)));
+}
+
+#[test]
+fn snapshot_with_a_window_dumps_once_and_reads_the_counters_that_far_apart() {
+    // The dump ends at 20 ms with 11 overflows; the window ends at 1 s with 17.
+    let mut source = source(20, 11, &[(17, 1_000)]);
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let window = Mode::Snapshot.counter_window(Some(Duration::from_secs(1)));
+    let started = Instant::now();
+    let (_, anomalies) = poll_once(&mut source, &mut aggregator, window, None).unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!((source.dumps, source.readings), (1, 2));
+    let a = overflow_anomaly(&anomalies);
+    assert_eq!(a.count, 7);
+    assert_eq!(a.evidence.counter_interval, Some(Duration::from_secs(1)));
+}
+
+#[test]
+fn check_dumps_once_and_reads_the_counters_a_second_apart_by_default() {
+    let mut source = source(30, 10, &[(12, 1_000)]);
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let window = Mode::Check.counter_window(None);
+    assert_eq!(window, Duration::from_secs(1));
+    let keep = Filter {
+        states: vec!["established".parse::<StateSpec>().unwrap()],
+        ..Filter::default()
+    };
+    let (snapshot, anomalies) =
+        poll_once(&mut source, &mut aggregator, window, Some(&keep)).unwrap();
+    assert_eq!((source.dumps, source.readings), (1, 2));
+    assert_eq!(snapshot.sockets.len(), 2);
+    let a = overflow_anomaly(&anomalies);
+    assert_eq!(a.count, 2);
+    assert_eq!(a.evidence.counter_interval, Some(Duration::from_secs(1)));
+}
+
+#[test]
+fn a_one_shot_poll_makes_up_no_history_ages_or_state_changes() {
+    let mut source = source(900, 15, &[]);
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let (snapshot, anomalies) =
+        poll_once(&mut source, &mut aggregator, Duration::ZERO, None).unwrap();
+    let summary = aggregator.summary();
+    assert_eq!(summary.polls, 1);
+    assert_eq!(summary.previous_counts, None);
+    assert_eq!(summary.change(TcpState::Established), None);
+    assert_eq!(summary.history.len(), 1);
+    let a = overflow_anomaly(&anomalies);
+    assert_eq!((a.trend, a.first_seen), (None, at(0)));
+    for socket in &snapshot.sockets[1..] {
+        assert_eq!(aggregator.first_seen(socket), Some(at(0)));
+    }
+}
+
+#[test]
+fn a_source_without_live_counters_dumps_once_and_skips_the_counter_rules() {
+    let mut recorded = crate::collect::Recorded::new([source(900, 15, &[]).dumped]);
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let (_, anomalies) = poll_once(&mut recorded, &mut aggregator, Duration::ZERO, None).unwrap();
+    assert!(anomalies.is_empty(), "{anomalies:?}");
+    assert!(aggregator.summary().rates.is_empty());
+}
+
+#[test]
+fn the_text_evidence_says_over_how_long_the_counters_rose() {
+    let line_for = |dump_ms: u64| {
+        let mut source = source(dump_ms, 15, &[]);
+        let mut aggregator = Aggregator::new(RuleConfig::default());
+        let (_, anomalies) = poll_once(&mut source, &mut aggregator, Duration::ZERO, None).unwrap();
+        crate::report::anomaly::line(overflow_anomaly(&anomalies), at(0))
+    };
+    let line = line_for(900);
+    assert!(
+        line.ends_with(", ListenOverflows +5, ListenDrops +5 in 900ms"),
+        "{line}"
+    );
+    assert!(line_for(2_500).ends_with("ListenDrops +5 in 2.50s"));
+    assert!(line_for(0).ends_with("ListenDrops +5 in <1ms"));
+}
