@@ -1,108 +1,26 @@
-//! A cheap hasher for the per-socket maps (cookies, addresses, ports).
+//! The hasher of the per-socket maps (cookies, addresses, ports): foldhash's fast variant.
 //!
 //! The maps are touched a few times per socket per poll: SipHash would cost more than the
-//! rest of the aggregation. This is the rustc-hash (Fx) scheme — add, multiply, and a final
-//! xor-shift so the high bits hashbrown reads as tags are mixed too — started from a
-//! per-process random seed, since a SYN flood chooses its (spoofed) source addresses and
-//! must not be able to precompute colliding keys.
+//! rest of the aggregation. foldhash costs about what a multiply-and-add (Fx) hash does
+//! and mixes every input bit into the high bits hashbrown reads as tags, and it is seeded
+//! at random per process and per map, so a SYN flood, which chooses its (spoofed) source
+//! addresses, cannot precompute colliding keys.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
-use std::sync::OnceLock;
+/// A `HashMap` with foldhash, randomly seeded.
+pub(crate) type FastMap<K, V> = foldhash::HashMap<K, V>;
 
-/// A `HashMap` with [`FastHasher`].
-pub(crate) type FastMap<K, V> = HashMap<K, V, FastState>;
-
-/// A `HashSet` with [`FastHasher`].
-pub(crate) type FastSet<K> = HashSet<K, FastState>;
-
-/// Builds [`FastHasher`]s starting from the process's random seed.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct FastState {
-    seed: u64,
-}
-
-impl Default for FastState {
-    fn default() -> Self {
-        static SEED: OnceLock<u64> = OnceLock::new();
-        FastState {
-            seed: *SEED.get_or_init(|| RandomState::new().hash_one(0x736f_636b_7363_6f70_u64)),
-        }
-    }
-}
-
-impl BuildHasher for FastState {
-    type Hasher = FastHasher;
-
-    fn build_hasher(&self) -> FastHasher {
-        FastHasher(self.seed)
-    }
-}
-
-const MULTIPLIER: u64 = 0xf135_7aea_2e62_a9c5;
-
-/// Fx-style hasher: one add and one multiply per word.
-#[derive(Clone, Copy)]
-pub(crate) struct FastHasher(u64);
-
-impl FastHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = self.0.wrapping_add(word).wrapping_mul(MULTIPLIER);
-    }
-}
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        // One xor-shift-multiply round so both ends of the hash depend on every input bit:
-        // hashbrown picks buckets from the low bits and tags from the top seven.
-        let x = (self.0 ^ (self.0 >> 32)).wrapping_mul(MULTIPLIER);
-        x ^ (x >> 29)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ (rest.len() as u64) << 56);
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-}
+/// A `HashSet` with foldhash, randomly seeded.
+pub(crate) type FastSet<K> = foldhash::HashSet<K>;
 
 #[cfg(test)]
 mod tests {
+    use std::hash::BuildHasher;
+
     use super::*;
 
     #[test]
     fn sequential_cookies_spread_over_high_and_low_bits() {
-        let build = FastState::default();
+        let build = foldhash::fast::RandomState::default();
         // 4,000 draws into 128 buckets: a good hash leaves one empty with odds of about 1e-11
         // (with 1,000 draws it was 1 in 20, and the test flaked with the random seed).
         let hashes: FastSet<u64> = (1..=4000u64).map(|c| build.hash_one(c) >> 57).collect();
