@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use super::cache::{cmdline_text, comm_text, parse_start_time};
+use super::cache::{cmdline_text, parse_start_time};
 use super::scan::{Failure, classify, socket_inode};
 use super::*;
 use crate::collect::testutil::require_root;
@@ -42,7 +42,7 @@ impl FakeProc {
         std::fs::write(
             dir.join("stat"),
             format!(
-                "{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start_time} 1000 50 18446744073709551615\n"
+                "{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start_time} 1000 50 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0\n"
             ),
         )
         .unwrap();
@@ -103,11 +103,15 @@ fn shared_inodes_list_every_holder_by_pid_and_inode_zero_belongs_to_nobody() {
                 pid: 100,
                 comm: "nginx".to_owned(),
                 cmdline: "/usr/sbin/nginx -g daemon off;".to_owned(),
+                descriptors: Some(4),
+                fd_limit: None,
             },
             Process {
                 pid: 200,
                 comm: "worker".to_owned(),
                 cmdline: "nginx: worker".to_owned(),
+                descriptors: Some(3),
+                fd_limit: None,
             },
         ]
     );
@@ -451,7 +455,6 @@ fn stat_comm_and_cmdline_texts() {
     let stat = b"42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 50\n";
     assert_eq!(parse_start_time(stat), Some(98765));
     assert_eq!(parse_start_time(b"42 (short) S 1"), None);
-    assert_eq!(comm_text(b"bash\n"), "bash");
     assert_eq!(cmdline_text(b"a\0b c\0\0"), "a b c");
     assert_eq!(cmdline_text(b""), "");
     assert_eq!(cmdline_text(b"\0"), "");
