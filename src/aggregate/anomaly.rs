@@ -25,11 +25,13 @@ pub enum AnomalyKind {
     FinWait2Pileup,
     /// Orphaned sockets approach `tcp_max_orphans`.
     OrphanSockets,
+    /// A process's open descriptors approach its soft open-file limit (RLIMIT_NOFILE).
+    FdExhaustion,
 }
 
 impl AnomalyKind {
     /// Every kind, in report order.
-    pub const ALL: [AnomalyKind; 7] = [
+    pub const ALL: [AnomalyKind; 8] = [
         AnomalyKind::CloseWaitBacklog,
         AnomalyKind::SynRecvFlood,
         AnomalyKind::SynCookies,
@@ -37,6 +39,7 @@ impl AnomalyKind {
         AnomalyKind::AcceptQueueOverflow,
         AnomalyKind::FinWait2Pileup,
         AnomalyKind::OrphanSockets,
+        AnomalyKind::FdExhaustion,
     ];
 
     /// The serialized `snake_case` name (`close_wait_backlog`).
@@ -49,6 +52,7 @@ impl AnomalyKind {
             AnomalyKind::AcceptQueueOverflow => "accept_queue_overflow",
             AnomalyKind::FinWait2Pileup => "fin_wait2_pileup",
             AnomalyKind::OrphanSockets => "orphan_sockets",
+            AnomalyKind::FdExhaustion => "fd_exhaustion",
         }
     }
 }
@@ -156,8 +160,14 @@ pub struct Evidence {
     /// Kernel counters that rose since the last poll (counter-based rules).
     pub counter_rises: Vec<CounterRise>,
     /// The kernel limit the count was compared with: the SYN backlog, the listen backlog,
-    /// the ephemeral port range size, `tcp_max_tw_buckets` or `tcp_max_orphans`.
+    /// the ephemeral port range size, `tcp_max_tw_buckets`, `tcp_max_orphans`, or the
+    /// process's soft open-file limit (`fd_exhaustion`).
     pub limit: Option<u64>,
+    /// TCP sockets of the namespace the process holds (`fd_exhaustion`: how many of its
+    /// descriptors are TCP sockets).
+    pub tcp_sockets: Option<u64>,
+    /// How many of those are CLOSE_WAIT (`fd_exhaustion`: a leak shows as most of them).
+    pub close_wait: Option<u64>,
 }
 
 /// One raised anomaly, as every output renders it.

@@ -21,6 +21,7 @@ fn unit(kind: AnomalyKind) -> &'static str {
         AnomalyKind::AcceptQueueOverflow => "connections waiting for accept()",
         AnomalyKind::FinWait2Pileup => "FIN_WAIT2 sockets",
         AnomalyKind::OrphanSockets => "orphaned sockets",
+        AnomalyKind::FdExhaustion => "open descriptors",
     }
 }
 
@@ -41,6 +42,12 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
     let e = &anomaly.evidence;
     if let Some(limit) = e.limit {
         let _ = write!(out, ", limit {limit}");
+    }
+    if let Some(sockets) = e.tcp_sockets {
+        let _ = write!(out, ", {sockets} TCP sockets");
+    }
+    if let Some(close_wait) = e.close_wait {
+        let _ = write!(out, ", {close_wait} CLOSE_WAIT");
     }
     if let Some(sources) = e.distinct_sources {
         let _ = write!(out, ", {sources} distinct sources");
@@ -134,6 +141,8 @@ impl Serialize for AnomalyDoc<'_> {
             .collect();
         map.serialize_entry("counter_rises", &super::json::PairsDoc(&rises))?;
         map.serialize_entry("limit", &e.limit)?;
+        map.serialize_entry("tcp_sockets", &e.tcp_sockets)?;
+        map.serialize_entry("close_wait", &e.close_wait)?;
         map.end()
     }
 }

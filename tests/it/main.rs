@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aggregate_fd_exhaustion;
 mod aggregate_groupings;
 mod aggregate_kernel_rules;
 mod aggregate_rules;
@@ -12,6 +13,7 @@ mod cli;
 mod config;
 mod lab_states;
 mod parser;
+mod parser_oracle;
 mod snapshot_netns;
 mod support;
 mod tiers_netns;

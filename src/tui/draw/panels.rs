@@ -21,7 +21,7 @@ fn state_of(kind: AnomalyKind) -> Option<TcpState> {
         AnomalyKind::TimeWaitExcess => Some(TcpState::TimeWait),
         AnomalyKind::AcceptQueueOverflow => Some(TcpState::Listen),
         AnomalyKind::FinWait2Pileup => Some(TcpState::FinWait2),
-        AnomalyKind::OrphanSockets => None,
+        AnomalyKind::OrphanSockets | AnomalyKind::FdExhaustion => None,
     }
 }
 
@@ -83,6 +83,7 @@ fn kind_label(kind: AnomalyKind) -> &'static str {
         AnomalyKind::AcceptQueueOverflow => "ACCEPT_Q",
         AnomalyKind::FinWait2Pileup => "FIN_WAIT2",
         AnomalyKind::OrphanSockets => "ORPHANS",
+        AnomalyKind::FdExhaustion => "FD_LIMIT",
     }
 }
 
