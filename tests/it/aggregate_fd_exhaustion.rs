@@ -16,7 +16,13 @@ fn server(descriptors: u64, limit: Option<u64>, secs: u64) -> Snapshot {
     let app = s.process(4242, "api");
     s.snapshot.processes[app as usize].descriptors = Some(descriptors);
     s.snapshot.processes[app as usize].fd_limit = limit;
-    s.many(3, TcpState::Established, "10.0.0.1:443", "192.0.2.7", &[app]);
+    s.many(
+        3,
+        TcpState::Established,
+        "10.0.0.1:443",
+        "192.0.2.7",
+        &[app],
+    );
     s.many(5, TcpState::CloseWait, "10.0.0.1:443", "192.0.2.8", &[app]);
     s.build()
 }

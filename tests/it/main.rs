@@ -11,6 +11,7 @@ mod aggregate_scale;
 mod check_netns;
 mod cli;
 mod config;
+mod fd_exhaustion_netns;
 mod lab_states;
 mod parser;
 mod parser_oracle;

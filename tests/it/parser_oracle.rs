@@ -53,10 +53,12 @@ fn oracle(datagram: &[u8]) -> (Vec<Oracle>, bool) {
             continue;
         }
         let parsed = NetlinkMessage::<SockDiagMessage>::deserialize(message).unwrap();
-        let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) =
-            parsed.payload
+        let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) = parsed.payload
         else {
-            panic!("message at {at}: not an inet response: {:?}", parsed.payload);
+            panic!(
+                "message at {at}: not an inet response: {:?}",
+                parsed.payload
+            );
         };
         let mut tcp_info = None;
         let mut attributes = Vec::new();

@@ -98,7 +98,11 @@ mod tests {
         assert_eq!(level(0.8, 1024), 820, "819.2 is reached at 820");
         assert_eq!(level(0.95, 1024), 973, "972.8 is reached at 973");
         assert_eq!(level(0.8, 1000), 800);
-        assert_eq!(level(0.95, 1_048_576), 996_148, "996,147.2 is reached at 996,148");
+        assert_eq!(
+            level(0.95, 1_048_576),
+            996_148,
+            "996,147.2 is reached at 996,148"
+        );
         assert_eq!(level(0.8, 0), 1);
         assert_eq!(level(1.0, 20_000), 20_000);
     }

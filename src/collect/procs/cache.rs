@@ -189,7 +189,7 @@ impl ProcessCache {
                     .fd_limit
                     .is_some_and(|limit| entry.descriptors.saturating_mul(2) >= limit);
                 if poll >= entry.limit_due_at || near {
-                    process.fd_limit = identity::read_limit(proc_root, pid)?;
+                    process.fd_limit = identity::soft_nofile(&identity::handle(proc_root, pid)?);
                     entry.limit_due_at = due_at;
                 }
                 process

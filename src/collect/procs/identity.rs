@@ -18,7 +18,7 @@ use super::cache::cmdline_text;
 use crate::model::Process;
 
 /// A process's `/proc/PID` handle; `None` when it is gone.
-fn handle(proc_root: &Path, pid: u32) -> Option<ProcHandle> {
+pub(super) fn handle(proc_root: &Path, pid: u32) -> Option<ProcHandle> {
     ProcHandle::new_with_root(proc_root.join(pid.to_string())).ok()
 }
 
@@ -51,13 +51,9 @@ pub(super) fn read(proc_root: &Path, pid: u32, start_time: Option<u64>) -> Optio
     })
 }
 
-/// `pid`'s soft open-file limit read again: `None` when the process is gone, `Some(None)`
-/// when it is unreadable or unlimited.
-pub(super) fn read_limit(proc_root: &Path, pid: u32) -> Option<Option<u64>> {
-    handle(proc_root, pid).map(|process| soft_nofile(&process))
-}
-
-fn soft_nofile(process: &ProcHandle) -> Option<u64> {
+/// The soft open-file limit of the process behind `process`; `None` when it is unreadable
+/// or unlimited.
+pub(super) fn soft_nofile(process: &ProcHandle) -> Option<u64> {
     match process.limits().ok()?.max_open_files.soft_limit {
         LimitValue::Value(n) => Some(n),
         LimitValue::Unlimited => None,

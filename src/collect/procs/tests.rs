@@ -1,3 +1,4 @@
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::symlink;
 use std::path::Path;
@@ -331,6 +332,78 @@ fn a_shared_socket_closed_by_one_holder_with_no_count_change_is_dropped_at_the_r
     }
     // Pid 70's table is re-read RECHECK_POLLS + 70 % RECHECK_POLLS polls after the first.
     assert_eq!(polls, 1 + cache::RECHECK_POLLS + 70 % cache::RECHECK_POLLS);
+}
+
+/// `/proc/PID/limits` as Linux writes it, with `soft` open files.
+fn limits_text(soft: u64) -> String {
+    let mut text = String::from(
+        "Limit                     Soft Limit           Hard Limit           Units     \n",
+    );
+    for (name, soft, hard, units) in [
+        ("Max cpu time", "unlimited", "unlimited", "seconds"),
+        ("Max file size", "unlimited", "unlimited", "bytes"),
+        ("Max data size", "unlimited", "unlimited", "bytes"),
+        ("Max stack size", "8388608", "unlimited", "bytes"),
+        ("Max core file size", "0", "unlimited", "bytes"),
+        ("Max resident set", "unlimited", "unlimited", "bytes"),
+        ("Max processes", "96363", "96363", "processes"),
+        ("Max open files", &soft.to_string(), "20000", "files"),
+        ("Max locked memory", "8388608", "8388608", "bytes"),
+        ("Max address space", "unlimited", "unlimited", "bytes"),
+        ("Max file locks", "unlimited", "unlimited", "locks"),
+        ("Max pending signals", "96363", "96363", "signals"),
+        ("Max msgqueue size", "819200", "819200", "bytes"),
+        ("Max nice priority", "0", "0", ""),
+        ("Max realtime priority", "0", "0", ""),
+        ("Max realtime timeout", "unlimited", "unlimited", "us"),
+    ] {
+        let _ = writeln!(text, "{name:<26}{soft:<21}{hard:<21}{units:<10}");
+    }
+    text
+}
+
+#[test]
+fn the_open_file_limit_is_read_again_when_due_or_while_half_used() {
+    let fake = FakeProc::new();
+    // Pid 90 uses 2 descriptors of 1024; pid 91 uses 2 of 4.
+    fake.process(90, "far", b"far\0", 1, &["socket:[9]", "/dev/null"]);
+    fake.process(91, "near", b"near\0", 1, &["socket:[10]", "/dev/null"]);
+    std::fs::write(fake.root().join("90/limits"), limits_text(1024)).unwrap();
+    std::fs::write(fake.root().join("91/limits"), limits_text(4)).unwrap();
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    let mut snapshot = snapshot_of(&[9, 10]);
+    let mut limits = |attributor: &mut Attributor| {
+        attributor.attribute(&mut snapshot);
+        snapshot
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.descriptors, p.fd_limit))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        limits(&mut attributor),
+        [(90, Some(2), Some(1024)), (91, Some(2), Some(4))]
+    );
+    // prlimit on both: the one at half its limit shows it at the next poll, the other
+    // when its re-check comes, RECHECK_POLLS + 90 % RECHECK_POLLS polls after the first.
+    std::fs::write(fake.root().join("90/limits"), limits_text(2048)).unwrap();
+    std::fs::write(fake.root().join("91/limits"), limits_text(3)).unwrap();
+    assert_eq!(
+        limits(&mut attributor),
+        [(90, Some(2), Some(1024)), (91, Some(2), Some(3))]
+    );
+    // Without a limits file (or unlimited), the limit is unknown.
+    std::fs::remove_file(fake.root().join("91/limits")).unwrap();
+    assert_eq!(limits(&mut attributor)[1], (91, Some(2), None));
+    let mut polls = 3;
+    while limits(&mut attributor)[0].2 == Some(1024) {
+        polls += 1;
+        assert!(polls <= 2 * cache::RECHECK_POLLS + 1, "never read again");
+    }
+    assert_eq!(
+        polls + 1,
+        1 + cache::RECHECK_POLLS + 90 % cache::RECHECK_POLLS
+    );
 }
 
 #[test]
