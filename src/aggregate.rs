@@ -13,7 +13,7 @@
 
 mod anomaly;
 mod group;
-pub(crate) mod hash;
+pub(crate) use crate::hash;
 mod history;
 mod identity;
 mod peers;

@@ -12,6 +12,7 @@ pub mod collect;
 pub mod config;
 pub mod demo;
 pub mod filter;
+mod hash;
 pub mod lab;
 pub mod model;
 pub mod report;

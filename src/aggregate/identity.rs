@@ -12,7 +12,7 @@
 
 use std::hash::BuildHasher;
 
-use super::hash::FastMap;
+use super::hash::{FastMap, FastState};
 use crate::model::{Socket, TcpState};
 
 /// What the tracker knows of one socket; times are milliseconds since the Unix epoch.
@@ -81,10 +81,9 @@ impl Identities {
     /// Record that `socket` is present at `now_ms`; returns what is known of it.
     pub fn observe(&mut self, socket: &Socket, now_ms: u64) -> Sighting {
         let epoch = self.epoch;
-        let key = self.identity(socket);
         let seen = self
             .seen
-            .entry(key)
+            .entry(identity(socket))
             .and_modify(|s| {
                 if s.state != socket.state {
                     s.state = socket.state;
@@ -112,25 +111,22 @@ impl Identities {
 
     /// What is known of `socket`, if the last poll saw it.
     pub fn get(&self, socket: &Socket) -> Option<Sighting> {
-        self.seen.get(&self.identity(socket)).map(|s| s.sighting())
+        self.seen.get(&identity(socket)).map(|s| s.sighting())
     }
 
     /// How many sockets are tracked.
     pub fn len(&self) -> usize {
         self.seen.len()
     }
+}
 
-    /// The cookie, or for cookie-less sockets a hash of the 4-tuple and state, by the
-    /// map's own hasher: randomly seeded, and the same for as long as the map lives. One
-    /// snapshot comes from one source, so the two kinds of key never meet in one map.
-    fn identity(&self, socket: &Socket) -> u64 {
-        if socket.cookie != 0 {
-            return socket.cookie;
-        }
-        self.seen
-            .hasher()
-            .hash_one((socket.local, socket.remote, socket.state.kernel_number()))
+/// The cookie, or for cookie-less sockets a hash of the 4-tuple and state. One snapshot
+/// comes from one source, so the two kinds of key never meet in one map.
+fn identity(socket: &Socket) -> u64 {
+    if socket.cookie != 0 {
+        return socket.cookie;
     }
+    FastState::default().hash_one((socket.local, socket.remote, socket.state.kernel_number()))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! merging two sorted lists — the sockets' inodes and the `(inode, pid)` pairs the
 //! descriptor tables hold — instead of a hash lookup per socket.
 
+use crate::hash::FastMap;
 use crate::model::{Owners, Snapshot, Socket};
 
 /// Which processes hold which socket inodes: `(inode, pid)` pairs, as the descriptor
@@ -72,7 +73,7 @@ impl Matches {
         let pairs = &owners.pairs;
         let mut at = 0;
         // Few processes hold many sockets: a small map, not a list of a million pids.
-        let mut counts: foldhash::HashMap<u32, u32> = foldhash::HashMap::default();
+        let mut counts: FastMap<u32, u32> = FastMap::default();
         for &key in &self.keys {
             let inode = (key >> 32) as u32;
             while at < pairs.len() && pairs[at].0 < inode {
@@ -108,7 +109,7 @@ impl Matches {
     pub fn write_owners(&self, owners: &InodeOwners, snapshot: &mut Snapshot) {
         snapshot.owner_index.clear();
         // The index in `processes` of each holder (holders and processes are both by pid).
-        let index_of: foldhash::HashMap<u32, u32> = snapshot
+        let index_of: FastMap<u32, u32> = snapshot
             .processes
             .iter()
             .enumerate()
