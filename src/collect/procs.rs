@@ -29,9 +29,9 @@
 //! The walk runs on a thread of its own while the caller dumps the sockets
 //! ([`Attributor::attribute_during`]), and the caller joins in when its dump is done.
 //! `comm`, `cmdline` and the open-file limit are read only for processes that hold a
-//! snapshot socket, through `procfs` (`procs/identity.rs`), and cached with the table; each such
-//! process also carries the descriptor count its table read found (see `procs/cache.rs` for when
-//! the limit is read again).
+//! snapshot socket, through `procfs` (`procs/identity.rs`), and cached with the table;
+//! each such process also carries the descriptor count its table read found (see
+//! `procs/cache.rs` for when the limit is read again).
 
 mod cache;
 mod identity;
