@@ -33,6 +33,7 @@ fn snapshot_and_owners() -> (Snapshot, InodeOwners) {
             pid: 10_000 + h,
             comm: "bench-hold".into(),
             cmdline: String::new(),
+            ..Process::default()
         })
         .collect();
     (snapshot, InodeOwners::from_pairs(pairs))

@@ -13,7 +13,7 @@
 
 mod anomaly;
 mod group;
-pub(crate) mod hash;
+pub(crate) use crate::hash;
 mod history;
 mod identity;
 mod peers;
@@ -37,8 +37,8 @@ pub use group::{GROUP_LIMIT, Group, Grouping, ListenerGroup, ProcessGroup, State
 pub use history::{History, KEY_COUNTERS, MAX_SAMPLES, Sample};
 pub use rates::{CounterGroup, CounterRate};
 pub use rules::{
-    AcceptQueueRule, CloseWaitRule, DEFAULT_CLEAR_RATIO, FinWait2Rule, InvalidSetting, OrphansRule,
-    RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
+    AcceptQueueRule, CloseWaitRule, DEFAULT_CLEAR_RATIO, FdExhaustionRule, FinWait2Rule,
+    InvalidSetting, OrphansRule, RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
 };
 
 /// Everything the outputs show about the latest poll.

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::aggregate::{
-    AcceptQueueRule, Aggregator, CloseWaitRule, DEFAULT_CLEAR_RATIO, FinWait2Rule, OrphansRule,
-    RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
+    AcceptQueueRule, Aggregator, CloseWaitRule, DEFAULT_CLEAR_RATIO, FdExhaustionRule,
+    FinWait2Rule, OrphansRule, RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
 };
 
 /// The whole configuration.
@@ -200,6 +200,7 @@ impl Config {
                 accept_queue: file.accept_queue,
                 fin_wait2: file.fin_wait2,
                 orphans: file.orphans,
+                fd_exhaustion: file.fd_exhaustion,
             },
         };
         config
@@ -251,6 +252,7 @@ struct ConfigFile {
     accept_queue: AcceptQueueRule,
     fin_wait2: FinWait2Rule,
     orphans: OrphansRule,
+    fd_exhaustion: FdExhaustionRule,
 }
 
 impl Default for ConfigFile {
@@ -265,6 +267,7 @@ impl Default for ConfigFile {
             accept_queue: rules.accept_queue,
             fin_wait2: rules.fin_wait2,
             orphans: rules.orphans,
+            fd_exhaustion: rules.fd_exhaustion,
         }
     }
 }

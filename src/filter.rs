@@ -139,6 +139,7 @@ mod tests {
                 pid: 4242,
                 comm: "nginx".into(),
                 cmdline: "nginx: worker".into(),
+                ..Process::default()
             }],
             owner_index: vec![0],
             ..Snapshot::default()

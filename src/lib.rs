@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod filter;
 pub mod format;
+mod hash;
 pub mod lab;
 pub mod model;
 pub mod report;

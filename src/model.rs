@@ -332,7 +332,7 @@ impl Socket {
 }
 
 /// A process that holds at least one socket of the snapshot.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Process {
     /// Process id (in the pid namespace sockscope runs in).
     pub pid: u32,
@@ -340,6 +340,13 @@ pub struct Process {
     pub comm: String,
     /// `/proc/PID/cmdline`, arguments joined by spaces (empty for kernel threads).
     pub cmdline: String,
+    /// Descriptors it has open, of every kind, as this poll's walk counted them; `None`
+    /// when unknown (its table was not read, or it has none listed).
+    pub descriptors: Option<u64>,
+    /// Its soft open-file limit (`RLIMIT_NOFILE`, "Max open files" in `/proc/PID/limits`);
+    /// `None` when unreadable or unlimited. Re-read only now and then (see
+    /// [`crate::collect::procs`]), so a `prlimit` shows within a minute or two.
+    pub fd_limit: Option<u64>,
 }
 
 /// How complete the process attribution of a snapshot is.

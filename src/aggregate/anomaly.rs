@@ -28,6 +28,8 @@ pub enum AnomalyKind {
     FinWait2Pileup,
     /// Orphaned sockets approach `tcp_max_orphans`.
     OrphanSockets,
+    /// A process's open descriptors approach its soft open-file limit (RLIMIT_NOFILE).
+    FdExhaustion,
 }
 
 impl AnomalyKind {
@@ -41,9 +43,11 @@ impl AnomalyKind {
         AnomalyKind::AcceptQueueOverflow,
         AnomalyKind::FinWait2Pileup,
         AnomalyKind::OrphanSockets,
+        AnomalyKind::FdExhaustion,
     ];
 
     /// Everything the outputs say about this kind.
+    #[allow(clippy::too_many_lines, reason = "a table: one arm of data per kind")]
     pub const fn about(self) -> &'static KindInfo {
         match self {
             AnomalyKind::CloseWaitBacklog => &KindInfo {
@@ -132,6 +136,19 @@ impl AnomalyKind {
                 hint: "many sockets closed by their applications are still finishing in the \
                  kernel; near net.ipv4.tcp_max_orphans it resets connections ('too many orphaned \
                  sockets' in the kernel log); check for peers that stop reading and for TCP memory",
+                namespace_hint: None,
+            },
+            AnomalyKind::FdExhaustion => &KindInfo {
+                name: "fd_exhaustion",
+                label: "FD_LIMIT",
+                title: "open-file limit",
+                unit: "open descriptors",
+                state: None,
+                hint: "the process nears its open-file limit (soft RLIMIT_NOFILE): at the \
+                 limit accept() and connect() fail with 'Too many open files'; when most of its \
+                 descriptors are CLOSE_WAIT sockets it leaks connections (it never closes after the \
+                 peer's EOF), otherwise raise its limit (LimitNOFILE=, ulimit -n) or find what it holds \
+                 open (ls -l /proc/PID/fd)",
                 namespace_hint: None,
             },
         }
@@ -279,8 +296,14 @@ pub struct Evidence {
     /// one-shot poll's dump or counter window; `None` when either reading has no time.
     pub counter_interval: Option<Duration>,
     /// The kernel limit the count was compared with: the SYN backlog, the listen backlog,
-    /// the ephemeral port range size, `tcp_max_tw_buckets` or `tcp_max_orphans`.
+    /// the ephemeral port range size, `tcp_max_tw_buckets`, `tcp_max_orphans`, or the
+    /// process's soft open-file limit (`fd_exhaustion`).
     pub limit: Option<u64>,
+    /// TCP sockets of the namespace the process holds (`fd_exhaustion`: how many of its
+    /// descriptors are TCP sockets).
+    pub tcp_sockets: Option<u64>,
+    /// How many of those are CLOSE_WAIT (`fd_exhaustion`: a leak shows as most of them).
+    pub close_wait: Option<u64>,
 }
 
 /// One raised anomaly, as every output renders it.

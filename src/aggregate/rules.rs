@@ -8,6 +8,7 @@
 
 mod accept_queue;
 mod close_wait;
+mod fd_exhaustion;
 mod fin_wait2;
 mod orphans;
 mod syn;
@@ -20,6 +21,7 @@ use crate::model::Snapshot;
 
 pub use accept_queue::AcceptQueueRule;
 pub use close_wait::CloseWaitRule;
+pub use fd_exhaustion::FdExhaustionRule;
 pub use fin_wait2::FinWait2Rule;
 pub use orphans::OrphansRule;
 pub use syn::{SynCookiesRule, SynRecvRule};
@@ -46,6 +48,8 @@ pub struct RuleConfig {
     pub fin_wait2: FinWait2Rule,
     /// `orphan_sockets`.
     pub orphans: OrphansRule,
+    /// `fd_exhaustion`.
+    pub fd_exhaustion: FdExhaustionRule,
 }
 
 /// The default [`RuleConfig::clear_ratio`].
@@ -62,6 +66,7 @@ impl Default for RuleConfig {
             accept_queue: AcceptQueueRule::default(),
             fin_wait2: FinWait2Rule::default(),
             orphans: OrphansRule::default(),
+            fd_exhaustion: FdExhaustionRule::default(),
         }
     }
 }
@@ -91,7 +96,8 @@ impl RuleConfig {
         self.time_wait.validate()?;
         self.accept_queue.validate()?;
         self.fin_wait2.validate()?;
-        self.orphans.validate()
+        self.orphans.validate()?;
+        self.fd_exhaustion.validate()
     }
 }
 
@@ -216,6 +222,9 @@ pub(crate) fn evaluate(input: &RuleInput<'_>, config: &RuleConfig) -> Vec<Observ
     }
     if config.orphans.enabled {
         orphans::evaluate(input, &config.orphans, &mut out);
+    }
+    if config.fd_exhaustion.enabled {
+        fd_exhaustion::evaluate(input, &config.fd_exhaustion, &mut out);
     }
     out
 }

@@ -36,17 +36,20 @@
 //!
 //! The walk runs on a thread of its own while the caller dumps the sockets
 //! ([`Attributor::attribute_during`]), and the caller joins in when its dump is done.
-//! `comm` and `cmdline` are read only for processes that hold a snapshot socket, and
-//! cached with the table.
+//! `comm`, `cmdline` and the open-file limit are read only for processes that hold a
+//! snapshot socket, through `procfs` (`procs/identity.rs`), and cached with the table;
+//! each such process also carries the descriptor count its table read found (see
+//! `procs/cache.rs` for when the limit is read again).
 
 mod cache;
+mod identity;
 pub mod join;
 mod scan;
 mod walk;
 
 use std::convert::Infallible;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, open};
 
@@ -248,7 +251,7 @@ impl Attributor {
         self.known_unowned.clone_from(&self.matches.unexplained);
         self.cache.set_matched(&self.matches.holders);
         for &(pid, _) in &self.matches.holders {
-            if let Some(process) = self.cache.identity(&mut self.scanners[0], proc_dir, pid) {
+            if let Some(process) = self.cache.identity(&self.proc_root, pid, self.poll) {
                 snapshot.processes.push(process);
             }
         }
@@ -313,6 +316,24 @@ impl Attributor {
         }
         self.pids = walked;
     }
+}
+
+/// The socket inodes among `pid`'s descriptors under `proc_root`, read as every poll's walk
+/// reads a table (sorted, without duplicates), and how many descriptors it has: for tools
+/// and benches that look at one process.
+pub fn socket_inodes_of(proc_root: &Path, pid: u32) -> rustix::io::Result<(Vec<u32>, u64)> {
+    let proc_dir = open(
+        proc_root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut scanner = FdScanner::new();
+    let count = scanner.fd_count(&proc_dir, pid)?;
+    let mut inodes = Vec::new();
+    let descriptors = scanner.socket_inodes(&proc_dir, pid, count, &mut inodes)?;
+    inodes.sort_unstable();
+    inodes.dedup();
+    Ok((inodes, descriptors))
 }
 
 fn clear_owners(snapshot: &mut Snapshot) {

@@ -392,6 +392,7 @@ mod tests {
             pid: 7,
             comm: "my-long-service".to_owned(),
             cmdline: String::new(),
+            ..Process::default()
         };
         assert!(ProcessSpec::Name("my-long-service-name".into()).matches(&p));
         assert!(ProcessSpec::Pid(7).matches(&p));

@@ -6,13 +6,14 @@
 //! A holder sets its comm, reports `ready` on stdout, then blocks reading stdin and exits
 //! when stdin reaches EOF: when the lab drops it, and also when the lab's process dies
 //! without dropping it. `PR_SET_PDEATHSIG` kills it too when the thread that spawned it
-//! ends.
+//! ends. A line `close N` on its stdin makes it close its N highest-numbered socket
+//! descriptors (as a server that finally closes its connections) and answer `closed`.
 
 use std::ffi::CString;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::os::fd::OwnedFd;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use command_fds::{CommandFdExt as _, FdMapping};
 use nix::sys::prctl;
@@ -50,6 +51,8 @@ fn hold(args: &[String]) -> Result<(), String> {
     let handle = std::fs::File::open(&handle).map_err(|e| format!("{}: {e}", handle.display()))?;
     nix::sched::setns(&handle, nix::sched::CloneFlags::CLONE_NEWNET)
         .map_err(|e| format!("setns {netns}: {e}"))?;
+    // Hold only the inherited sockets (and stdio): a test counts the descriptors.
+    drop(handle);
     let parent: i32 = parent
         .parse()
         .map_err(|e| format!("parent pid {parent:?}: {e}"))?;
@@ -65,8 +68,40 @@ fn hold(args: &[String]) -> Result<(), String> {
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("reporting ready: {e}"))?;
     // Hold the inherited descriptors until the lab closes our stdin.
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
+    for line in std::io::stdin().lines() {
+        let Ok(line) = line else { break };
+        let Some(count) = line.strip_prefix("close ") else {
+            return Err(format!("unknown command {line:?}"));
+        };
+        let count: usize = count.parse().map_err(|e| format!("close {count:?}: {e}"))?;
+        close_highest_sockets(count)?;
+        writeln!(stdout, "closed")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("reporting closed: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Close this process's `count` highest-numbered socket descriptors.
+fn close_highest_sockets(count: usize) -> Result<(), String> {
+    let fds = procfs::process::Process::myself()
+        .and_then(|me| me.fd())
+        .map_err(|e| format!("listing /proc/self/fd: {e}"))?;
+    let mut sockets: Vec<RawFd> = fds
+        .filter_map(Result::ok)
+        .filter(|fd| matches!(fd.target, procfs::process::FDTarget::Socket(_)))
+        .map(|fd| fd.fd)
+        .collect();
+    sockets.sort_unstable();
+    if sockets.len() < count {
+        return Err(format!(
+            "asked to close {count} sockets, holding {}",
+            sockets.len()
+        ));
+    }
+    for fd in sockets.split_off(sockets.len() - count) {
+        nix::unistd::close(fd).map_err(|e| format!("close({fd}): {e}"))?;
+    }
     Ok(())
 }
 
@@ -83,6 +118,8 @@ pub(crate) fn check_comm(comm: &str) -> Result<(), LabError> {
 pub(crate) struct Holder {
     child: Child,
     stdin: Option<ChildStdin>,
+    stdout: Option<BufReader<ChildStdout>>,
+    comm: String,
     stopped: bool,
 }
 
@@ -131,17 +168,16 @@ impl Holder {
                 .map_err(|e| fail(format!("cannot start it with {count} descriptors: {e}")))?
         };
         let stdin = child.stdin.take();
+        let stdout = child.stdout.take().map(BufReader::new);
         let mut holder = Holder {
             child,
             stdin,
+            stdout,
+            comm: comm.to_owned(),
             stopped: false,
         };
         let mut line = String::new();
-        let read = holder
-            .child
-            .stdout
-            .take()
-            .map(|out| BufReader::new(out).read_line(&mut line));
+        let read = holder.stdout.as_mut().map(|out| out.read_line(&mut line));
         if line.trim_end() != "ready" {
             holder.stop();
             return Err(fail(format!(
@@ -155,6 +191,29 @@ impl Holder {
     /// The holder's pid.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Make it close its `count` highest-numbered socket descriptors; returns once it has.
+    pub(crate) fn close_sockets(&mut self, count: usize) -> Result<(), LabError> {
+        let fail = |detail: String| LabError::Holder {
+            comm: self.comm.clone(),
+            exe: format!("pid {}", self.child.id()),
+            detail,
+        };
+        let (Some(stdin), Some(stdout)) = (self.stdin.as_mut(), self.stdout.as_mut()) else {
+            return Err(fail("it was stopped".to_owned()));
+        };
+        writeln!(stdin, "close {count}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| fail(format!("asking it to close {count} sockets: {e}")))?;
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line);
+        if line.trim_end() != "closed" {
+            return Err(fail(format!(
+                "did not close {count} sockets (read {line:?}, {read:?})"
+            )));
+        }
+        Ok(())
     }
 
     /// Close its stdin, kill it by pid and reap it (idempotent).

@@ -59,6 +59,31 @@ pub struct CloseWaitLeak {
 }
 
 impl Lab {
+    /// Make the holder of `leak` close `count` of its `CLOSE_WAIT` sockets (its highest
+    /// descriptors; the listener is its lowest), as a server that finally closes them
+    /// would. They are aborted (RST) and gone at once; returns once the kernel shows it.
+    pub fn close_leaked(&mut self, leak: &CloseWaitLeak, count: usize) -> Result<(), LabError> {
+        let family = if leak.listener.is_ipv4() {
+            Family::Inet
+        } else {
+            Family::Inet6
+        };
+        let holder = self
+            .holders
+            .iter_mut()
+            .find(|h| h.pid() == leak.pid)
+            .ok_or_else(|| LabError::Holder {
+                comm: String::new(),
+                exe: format!("pid {}", leak.pid),
+                detail: "no holder of this lab has that pid".to_owned(),
+            })?;
+        holder.close_sockets(count)?;
+        if let Some(n) = self.expected.get_mut(&(family, TcpState::CloseWait)) {
+            *n = n.saturating_sub(count as u64);
+        }
+        self.settle(family, TcpState::CloseWait, count)
+    }
+
     /// One monitored listener on `port` (0: any) receiving one SYN from each of `sources`
     /// spoofed addresses: `sources` `SYN_RECV` request sockets that stay, plus one LISTEN.
     pub fn syn_flood(

@@ -320,7 +320,9 @@ fn time_wait_batch() -> usize {
         .map_or(1024, |(soft, _)| {
             usize::try_from(soft).unwrap_or(usize::MAX)
         });
-    let open = std::fs::read_dir("/proc/self/fd").map_or(SPARE_DESCRIPTORS, Iterator::count);
+    let open = procfs::process::Process::myself()
+        .and_then(|me| me.fd_count())
+        .unwrap_or(SPARE_DESCRIPTORS);
     (limit.saturating_sub(open + SPARE_DESCRIPTORS) / 2).clamp(16, TIME_WAIT_BATCH)
 }
 

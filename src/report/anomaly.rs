@@ -26,6 +26,12 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
     if let Some(limit) = e.limit {
         let _ = write!(out, ", limit {limit}");
     }
+    if let Some(sockets) = e.tcp_sockets {
+        let _ = write!(out, ", {sockets} TCP sockets");
+    }
+    if let Some(close_wait) = e.close_wait {
+        let _ = write!(out, ", {close_wait} CLOSE_WAIT");
+    }
     if let Some(sources) = e.distinct_sources {
         let _ = write!(out, ", {sources} distinct sources");
     }

@@ -39,6 +39,8 @@ pub struct SnapshotDoc<'a> {
     pub counters: CountersDoc<'a>,
     /// Per-namespace limits; `null` where unreadable.
     pub limits: LimitsDoc,
+    /// Every process holding a socket of the namespace, by pid (not only the listed ones').
+    pub processes: Vec<ProcessEntryDoc<'a>>,
     /// Anomalies raised by the rules, most severe first.
     pub anomalies: Vec<AnomalyDoc<'a>>,
 }
@@ -197,6 +199,21 @@ pub struct ProcessDoc<'a> {
     pub comm: &'a str,
 }
 
+/// A process holding sockets, with its descriptors against its open-file limit.
+#[derive(Serialize)]
+pub struct ProcessEntryDoc<'a> {
+    /// Process id.
+    pub pid: u32,
+    /// Short command name.
+    pub comm: &'a str,
+    /// Arguments joined by spaces.
+    pub cmdline: &'a str,
+    /// Descriptors it has open, of every kind; `null` when unknown.
+    pub descriptors: Option<u64>,
+    /// Its soft open-file limit (RLIMIT_NOFILE); `null` when unreadable or unlimited.
+    pub fd_limit: Option<u64>,
+}
+
 /// The tcp_info fields sockscope reports.
 #[derive(Serialize)]
 pub struct TcpInfoDoc {
@@ -301,6 +318,17 @@ impl<'a> SnapshotDoc<'a> {
                 tcp_syncookies: l.tcp_syncookies,
                 tcp_fin_timeout: l.tcp_fin_timeout,
             },
+            processes: snapshot
+                .processes
+                .iter()
+                .map(|p| ProcessEntryDoc {
+                    pid: p.pid,
+                    comm: &p.comm,
+                    cmdline: &p.cmdline,
+                    descriptors: p.descriptors,
+                    fd_limit: p.fd_limit,
+                })
+                .collect(),
             anomalies: anomalies.iter().map(AnomalyDoc).collect(),
         }
     }
@@ -385,6 +413,8 @@ impl Serialize for AnomalyDoc<'_> {
             &e.counter_interval.map(|d| d.as_secs_f64()),
         )?;
         map.serialize_entry("limit", &e.limit)?;
+        map.serialize_entry("tcp_sockets", &e.tcp_sockets)?;
+        map.serialize_entry("close_wait", &e.close_wait)?;
         map.end()
     }
 }

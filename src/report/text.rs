@@ -125,6 +125,7 @@ mod tests {
                 pid: 4242,
                 comm: "nginx".into(),
                 cmdline: "nginx: worker".into(),
+                ..Process::default()
             }],
             owner_index: vec![0],
             attribution: Attribution::Complete,

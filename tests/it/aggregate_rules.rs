@@ -377,6 +377,7 @@ fn kinds_and_subjects_render_their_exact_names() {
             "accept_queue_overflow",
             "fin_wait2_pileup",
             "orphan_sockets",
+            "fd_exhaustion",
         ]
     );
     assert_eq!(

@@ -19,6 +19,7 @@ fn a_large_snapshot_aggregates_with_exact_counts() {
             pid: pid + 100,
             comm: format!("worker{pid}"),
             cmdline: String::new(),
+            ..Process::default()
         });
     }
     snapshot.owner_index = (0..200).collect();

@@ -98,8 +98,50 @@ fn unknown_section_lists_the_sections() {
     let err = parse("[close_wiat]\nper_process = 5\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "config error in /etc/sockscope/config.toml line 1: unknown section [close_wiat]; expected one of: general, close_wait, syn_recv, syn_cookies, time_wait, accept_queue, fin_wait2, orphans"
+        "config error in /etc/sockscope/config.toml line 1: unknown section [close_wiat]; expected one of: general, close_wait, syn_recv, syn_cookies, time_wait, accept_queue, fin_wait2, orphans, fd_exhaustion"
     );
+}
+
+#[test]
+fn fd_exhaustion_ratios_must_be_fractions_with_critical_not_below_warning() {
+    let config = parse("[fd_exhaustion]\nwarning_ratio = 0.7\ncritical_ratio = 0.9\n").unwrap();
+    assert_eq!(
+        config.rules.fd_exhaustion,
+        sockscope::aggregate::FdExhaustionRule {
+            enabled: true,
+            warning_ratio: 0.7,
+            critical_ratio: 0.9,
+        }
+    );
+    for (text, message) in [
+        (
+            "[fd_exhaustion]\nwarning_ratio = 0\n",
+            " line 2: 'warning_ratio' in [fd_exhaustion] is 0; it must be above 0 and at most 1",
+        ),
+        (
+            "[fd_exhaustion]\ncritical_ratio = 1.2\n",
+            " line 2: 'critical_ratio' in [fd_exhaustion] is 1.2; it must be above 0 and at most 1",
+        ),
+        (
+            "[fd_exhaustion]\nwarning_ratio = 0.9\ncritical_ratio = 0.85\n",
+            " line 3: 'critical_ratio' in [fd_exhaustion] is 0.85; it must be at least warning_ratio (0.9)",
+        ),
+        (
+            "[fd_exhaustion]\nwarning_ratio = 0.99\n",
+            ": 'critical_ratio' in [fd_exhaustion] is 0.95; it must be at least warning_ratio (0.99)",
+        ),
+        (
+            "[fd_exhaustion]\nenabled = \"yes\"\n",
+            " line 2: wrong type for 'enabled' in [fd_exhaustion]: expected true or false, found string \"yes\"",
+        ),
+    ] {
+        let err = parse(text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("config error in /etc/sockscope/config.toml{message}"),
+            "{text}"
+        );
+    }
 }
 
 #[test]

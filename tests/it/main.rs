@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aggregate_fd_exhaustion;
 mod aggregate_groupings;
 mod aggregate_kernel_rules;
 mod aggregate_rules;
@@ -10,9 +11,11 @@ mod aggregate_scale;
 mod check_netns;
 mod cli;
 mod config;
+mod fd_exhaustion_netns;
 mod lab_states;
 mod one_shot_netns;
 mod parser;
+mod parser_oracle;
 mod snapshot_netns;
 mod support;
 mod tiers_netns;

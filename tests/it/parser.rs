@@ -13,7 +13,8 @@ use sockscope::collect::parse::{
 };
 use sockscope::model::{Family, Socket, StateCounts, TcpInfo, TcpState, Timer, TimerKind};
 
-fn capture(name: &str) -> Vec<u8> {
+/// The bytes of the capture `name` in tests/data.
+pub(crate) fn capture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 

@@ -1,12 +1,25 @@
 //! The per-pid cache: what each process's descriptor table held when it was last read, and
-//! the identity (`comm`, `cmdline`) of the processes that hold snapshot sockets. Entries
-//! are keyed by pid and start time (`/proc/PID/stat` field 22), so a pid the kernel hands
-//! to a new process is read afresh.
+//! the identity (`comm`, `cmdline`, open-file limit) of the processes that hold snapshot
+//! sockets. Entries are keyed by pid and start time (`/proc/PID/stat` field 22), so a pid
+//! the kernel hands to a new process is read afresh.
+//!
+//! # The open-file limit
+//!
+//! A soft limit changes only by `setrlimit`/`prlimit`, rarely, but it can. Reading every
+//! holder's `/proc/PID/limits` every poll would cost three syscalls per process per poll
+//! for a value that almost never moves, so it is read with the identity (the first poll a
+//! process holds a snapshot socket), then again
+//!
+//! - every [`RECHECK_POLLS`] polls (spread by pid, as the descriptor re-checks are), so a
+//!   changed limit shows within one to two minutes at one poll a second;
+//! - and at every poll while the process holds at least half of its last known limit: only
+//!   there can the limit decide an anomaly, and there it is never stale. Few processes are
+//!   ever that close, so this stays cheap with thousands of processes.
 
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
+use std::path::Path;
 
-use super::scan::{Failure, FdScanner};
+use super::identity;
 use crate::model::Process;
 
 /// Polls between two readings of a descriptor table whose count did not change (see
@@ -31,8 +44,12 @@ pub(super) struct Entry {
     pub seen_at: u64,
     /// Snapshot sockets it held at the last poll (the busiest are searched first).
     pub matched: u32,
-    /// comm and cmdline, once read while it held snapshot sockets.
+    /// Descriptors the last reading of its table counted (an unchanged count keeps it).
+    pub descriptors: u64,
+    /// comm, cmdline and open-file limit, once read while it held snapshot sockets.
     pub process: Option<Process>,
+    /// Poll at which the open-file limit is read again (see the module notes).
+    pub limit_due_at: u64,
 }
 
 /// A freshly read descriptor table.
@@ -87,6 +104,7 @@ impl ProcessCache {
                 let changed = e.sockets != table.sockets;
                 e.start_time = table.start_time;
                 e.fd_count = table.fd_count;
+                e.descriptors = table.descriptors;
                 e.sockets = table.sockets;
                 e.recheck_at = recheck_at;
                 e.read_at = poll;
@@ -105,7 +123,9 @@ impl ProcessCache {
                         read_at: poll,
                         seen_at: poll,
                         matched: 0,
+                        descriptors: table.descriptors,
                         process: None,
+                        limit_due_at: 0,
                     },
                 );
                 changed
@@ -157,28 +177,29 @@ impl ProcessCache {
         }
     }
 
-    /// The identity of `pid`, from the cache or read now; `None` when it has exited.
-    pub(super) fn identity(
-        &mut self,
-        scanner: &mut FdScanner,
-        proc_dir: &OwnedFd,
-        pid: u32,
-    ) -> Option<Process> {
+    /// The identity of `pid` at `poll`, with the descriptors its table last counted: from
+    /// the cache, or read now under `proc_root`; the open-file limit is read again when
+    /// due (see the module notes). `None` when it has exited.
+    pub(super) fn identity(&mut self, proc_root: &Path, pid: u32, poll: u64) -> Option<Process> {
         let entry = self.entries.get_mut(&pid)?;
-        if let Some(process) = &entry.process {
-            return Some(process.clone());
-        }
-        let comm = match scanner.read(proc_dir, pid, "comm") {
-            Ok(raw) => comm_text(raw),
-            Err(Failure::Vanished) => return None,
-            Err(Failure::Unreadable) => String::new(),
+        let due_at = poll + RECHECK_POLLS + u64::from(pid) % RECHECK_POLLS;
+        let mut process = match entry.process.take() {
+            Some(mut process) => {
+                let near = process
+                    .fd_limit
+                    .is_some_and(|limit| entry.descriptors.saturating_mul(2) >= limit);
+                if poll >= entry.limit_due_at || near {
+                    process.fd_limit = identity::soft_nofile(&identity::handle(proc_root, pid)?);
+                    entry.limit_due_at = due_at;
+                }
+                process
+            }
+            None => {
+                entry.limit_due_at = due_at;
+                identity::read(proc_root, pid, entry.start_time)?
+            }
         };
-        let cmdline = match scanner.read(proc_dir, pid, "cmdline") {
-            Ok(raw) => cmdline_text(raw),
-            Err(Failure::Vanished) => return None,
-            Err(Failure::Unreadable) => String::new(),
-        };
-        let process = Process { pid, comm, cmdline };
+        process.descriptors = Some(entry.descriptors);
         if entry.start_time.is_some() {
             entry.process = Some(process.clone());
         }
@@ -193,11 +214,6 @@ pub(super) fn parse_start_time(stat: &[u8]) -> Option<u64> {
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     // After ")" comes field 3 (state); field 22 is the 20th from there.
     rest.split_ascii_whitespace().nth(19)?.parse().ok()
-}
-
-/// `/proc/PID/comm` without its newline.
-pub(super) fn comm_text(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw.strip_suffix(b"\n").unwrap_or(raw)).into_owned()
 }
 
 /// `/proc/PID/cmdline`: NUL-separated arguments joined by spaces, trailing NULs dropped.

@@ -2,7 +2,7 @@
 //! merging two sorted lists — the sockets' inodes and the `(inode, pid)` pairs the
 //! descriptor tables hold — instead of a hash lookup per socket.
 
-use crate::aggregate::hash::FastMap;
+use crate::hash::FastMap;
 use crate::model::{Owners, Snapshot, Socket};
 
 /// Which processes hold which socket inodes: `(inode, pid)` pairs, as the descriptor
@@ -177,6 +177,7 @@ mod tests {
                     pid,
                     comm: format!("p{pid}"),
                     cmdline: String::new(),
+                    ..Process::default()
                 })
                 .to_vec(),
             ..Snapshot::default()

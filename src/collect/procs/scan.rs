@@ -1,6 +1,18 @@
 //! Reading one process's descriptor table: every `/proc/PID/fd/N` readlink'ed once, the
 //! inodes of its `socket:[INODE]` targets kept. Buffers live in [`FdScanner`] and are
 //! reused, so the per-descriptor loop allocates nothing.
+//!
+//! # Why not procfs
+//!
+//! This is the hot path (a second of syscalls at a million sockets), so it is written by
+//! hand rather than with procfs's `Process::fd()`. That iterator lists the directory and,
+//! per descriptor, opens the entry `O_PATH`, readlinks it, `fstatat`s it (for its mode)
+//! and closes it, allocating its path and link target: four syscalls and two allocations
+//! where this scan makes one readlink into a stack buffer, and looks descriptors up by
+//! number instead of listing them. `cargo bench --bench procfs`, one process holding
+//! 10,000 sockets, on the 2-core test machine under other builds: this scan 37.8 ms and
+//! 31.7 ms (3.2–3.8 µs a descriptor), procfs's `fd()` 59.6 ms and 48.5 ms (1.5–1.6× as
+//! long), in two runs.
 
 use std::ffi::CStr;
 use std::fmt::{Display, Write};

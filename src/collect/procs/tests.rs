@@ -1,8 +1,9 @@
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use super::cache::{cmdline_text, comm_text, parse_start_time};
+use super::cache::{cmdline_text, parse_start_time};
 use super::scan::{Failure, classify, socket_inode};
 use super::*;
 use crate::collect::testutil::require_root;
@@ -42,7 +43,7 @@ impl FakeProc {
         std::fs::write(
             dir.join("stat"),
             format!(
-                "{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start_time} 1000 50 18446744073709551615\n"
+                "{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start_time} 1000 50 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0\n"
             ),
         )
         .unwrap();
@@ -103,11 +104,15 @@ fn shared_inodes_list_every_holder_by_pid_and_inode_zero_belongs_to_nobody() {
                 pid: 100,
                 comm: "nginx".to_owned(),
                 cmdline: "/usr/sbin/nginx -g daemon off;".to_owned(),
+                descriptors: Some(4),
+                fd_limit: None,
             },
             Process {
                 pid: 200,
                 comm: "worker".to_owned(),
                 cmdline: "nginx: worker".to_owned(),
+                descriptors: Some(3),
+                fd_limit: None,
             },
         ]
     );
@@ -359,6 +364,78 @@ fn a_shared_socket_closed_by_one_holder_with_no_count_change_is_dropped_at_the_r
     assert_eq!(polls, 1 + cache::RECHECK_POLLS + 70 % cache::RECHECK_POLLS);
 }
 
+/// `/proc/PID/limits` as Linux writes it, with `soft` open files.
+fn limits_text(soft: u64) -> String {
+    let mut text = String::from(
+        "Limit                     Soft Limit           Hard Limit           Units     \n",
+    );
+    for (name, soft, hard, units) in [
+        ("Max cpu time", "unlimited", "unlimited", "seconds"),
+        ("Max file size", "unlimited", "unlimited", "bytes"),
+        ("Max data size", "unlimited", "unlimited", "bytes"),
+        ("Max stack size", "8388608", "unlimited", "bytes"),
+        ("Max core file size", "0", "unlimited", "bytes"),
+        ("Max resident set", "unlimited", "unlimited", "bytes"),
+        ("Max processes", "96363", "96363", "processes"),
+        ("Max open files", &soft.to_string(), "20000", "files"),
+        ("Max locked memory", "8388608", "8388608", "bytes"),
+        ("Max address space", "unlimited", "unlimited", "bytes"),
+        ("Max file locks", "unlimited", "unlimited", "locks"),
+        ("Max pending signals", "96363", "96363", "signals"),
+        ("Max msgqueue size", "819200", "819200", "bytes"),
+        ("Max nice priority", "0", "0", ""),
+        ("Max realtime priority", "0", "0", ""),
+        ("Max realtime timeout", "unlimited", "unlimited", "us"),
+    ] {
+        let _ = writeln!(text, "{name:<26}{soft:<21}{hard:<21}{units:<10}");
+    }
+    text
+}
+
+#[test]
+fn the_open_file_limit_is_read_again_when_due_or_while_half_used() {
+    let fake = FakeProc::new();
+    // Pid 90 uses 2 descriptors of 1024; pid 91 uses 2 of 4.
+    fake.process(90, "far", b"far\0", 1, &["socket:[9]", "/dev/null"]);
+    fake.process(91, "near", b"near\0", 1, &["socket:[10]", "/dev/null"]);
+    std::fs::write(fake.root().join("90/limits"), limits_text(1024)).unwrap();
+    std::fs::write(fake.root().join("91/limits"), limits_text(4)).unwrap();
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    let mut snapshot = snapshot_of(&[9, 10]);
+    let mut limits = |attributor: &mut Attributor| {
+        attributor.attribute(&mut snapshot);
+        snapshot
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.descriptors, p.fd_limit))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        limits(&mut attributor),
+        [(90, Some(2), Some(1024)), (91, Some(2), Some(4))]
+    );
+    // prlimit on both: the one at half its limit shows it at the next poll, the other
+    // when its re-check comes, RECHECK_POLLS + 90 % RECHECK_POLLS polls after the first.
+    std::fs::write(fake.root().join("90/limits"), limits_text(2048)).unwrap();
+    std::fs::write(fake.root().join("91/limits"), limits_text(3)).unwrap();
+    assert_eq!(
+        limits(&mut attributor),
+        [(90, Some(2), Some(1024)), (91, Some(2), Some(3))]
+    );
+    // Without a limits file (or unlimited), the limit is unknown.
+    std::fs::remove_file(fake.root().join("91/limits")).unwrap();
+    assert_eq!(limits(&mut attributor)[1], (91, Some(2), None));
+    let mut polls = 3;
+    while limits(&mut attributor)[0].2 == Some(1024) {
+        polls += 1;
+        assert!(polls <= 2 * cache::RECHECK_POLLS + 1, "never read again");
+    }
+    assert_eq!(
+        polls + 1,
+        1 + cache::RECHECK_POLLS + 90 % cache::RECHECK_POLLS
+    );
+}
+
 #[test]
 fn a_table_is_trusted_only_for_the_same_process_with_a_known_unchanged_count() {
     use walk::still_valid;
@@ -481,7 +558,6 @@ fn stat_comm_and_cmdline_texts() {
     let stat = b"42 (a) b) (c) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 50\n";
     assert_eq!(parse_start_time(stat), Some(98765));
     assert_eq!(parse_start_time(b"42 (short) S 1"), None);
-    assert_eq!(comm_text(b"bash\n"), "bash");
     assert_eq!(cmdline_text(b"a\0b c\0\0"), "a b c");
     assert_eq!(cmdline_text(b""), "");
     assert_eq!(cmdline_text(b"\0"), "");

@@ -110,6 +110,12 @@ pub(super) fn still_valid(
 /// `pid`'s start time (`None` if unreadable) and descriptor count (0 if unknown), the
 /// count taken before the table is read so that a change during the read shows at the
 /// next poll; `None` when the process is gone (its descriptor directory is).
+///
+/// Made for every pid at every poll, so `stat` is read by hand, not with procfs's
+/// `Process::new(pid)?.stat()`: that opens a `/proc/PID` handle first and parses all 52
+/// fields, 10–17 % more per process (`cargo bench --bench procfs`: 9.8 µs against 10.8 µs,
+/// and 8.7 µs against 10.2 µs); the cold reads of a holder go through procfs
+/// ([`super::identity`]).
 pub(super) fn identify(
     scanner: &mut FdScanner,
     proc_dir: &OwnedFd,

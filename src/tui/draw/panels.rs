@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(
             rules_line(),
             "rules: CLOSE_WAIT backlog, SYN_RECV flood, SYN cookies, TIME_WAIT excess, \
-             accept queue overflow, FIN_WAIT2 pile-up, orphans"
+             accept queue overflow, FIN_WAIT2 pile-up, orphans, open-file limit"
         );
         let line = rules_line();
         let mut rest = line.strip_prefix("rules: ").unwrap_or_default();

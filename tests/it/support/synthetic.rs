@@ -43,6 +43,7 @@ impl Synth {
             pid,
             comm: comm.to_owned(),
             cmdline: comm.to_owned(),
+            ..Process::default()
         });
         (self.snapshot.processes.len() - 1) as u32
     }
