@@ -344,8 +344,9 @@ pub struct Process {
     /// when unknown (its table was not read, or it has none listed).
     pub descriptors: Option<u64>,
     /// Its soft open-file limit (`RLIMIT_NOFILE`, "Max open files" in `/proc/PID/limits`);
-    /// `None` when unreadable or unlimited. Re-read only now and then (see
-    /// [`crate::collect::procs`]), so a `prlimit` shows within a minute or two.
+    /// `None` when unreadable or unlimited. The collector re-reads it only now and then
+    /// (every 60–120 polls, and at every poll near the limit), so a `prlimit` shows within
+    /// a minute or two.
     pub fd_limit: Option<u64>,
 }
 
