@@ -260,6 +260,8 @@ fn by_process(snapshot: &Snapshot, tally: &Tally) -> Vec<ProcessGroup> {
             pid: p.pid,
             comm: p.comm.clone(),
             counts: t.counts,
+            descriptors: p.descriptors,
+            fd_limit: p.fd_limit,
         })
         .collect();
     groups.sort_by(|a, b| {

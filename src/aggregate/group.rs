@@ -20,6 +20,10 @@ pub struct ProcessGroup {
     pub comm: String,
     /// Its sockets per state (a socket shared by several processes counts for each).
     pub counts: StateCounts,
+    /// Descriptors it has open, of every kind (`None`: unknown).
+    pub descriptors: Option<u64>,
+    /// Its soft open-file limit (`None`: unknown or unlimited).
+    pub fd_limit: Option<u64>,
 }
 
 impl ProcessGroup {

@@ -147,6 +147,8 @@ pub enum ProcessColumn {
     Process,
     /// Every socket it holds.
     Total,
+    /// Its open descriptors and its soft open-file limit (`170/200`), sorted by how full.
+    Descriptors,
     /// LISTEN sockets.
     Listen,
     /// ESTABLISHED sockets.
@@ -166,6 +168,7 @@ impl ViewColumn for ProcessColumn {
         ProcessColumn::Pid,
         ProcessColumn::Process,
         ProcessColumn::Total,
+        ProcessColumn::Descriptors,
         ProcessColumn::Listen,
         ProcessColumn::Established,
         ProcessColumn::SynSent,
@@ -179,6 +182,7 @@ impl ViewColumn for ProcessColumn {
             ProcessColumn::Pid => number("PID"),
             ProcessColumn::Process => text("PROCESS"),
             ProcessColumn::Total => number("TOTAL"),
+            ProcessColumn::Descriptors => number("FDS/LIMIT"),
             ProcessColumn::Listen => number("LISTEN"),
             ProcessColumn::Established => number("ESTAB"),
             ProcessColumn::SynSent => number("SYN_SENT"),

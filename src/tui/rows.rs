@@ -4,7 +4,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::net::{IpAddr, SocketAddr};
 
-use crate::aggregate::{Aggregator, KEY_COUNTERS, ListenerGroup, Summary};
+use crate::aggregate::{Aggregator, KEY_COUNTERS, ListenerGroup, ProcessGroup, Summary};
 use crate::filter::Filter;
 use crate::format::{age, grouped, owner_list, owners_text, timer_text};
 use crate::model::{Snapshot, Socket, StateCounts, TcpState, endpoint};
@@ -184,18 +184,19 @@ fn row<C: ViewColumn>(cell: impl Fn(C) -> (String, Key), target: Target) -> Grou
 
 impl ProcessColumn {
     /// The cell of a process (`None`: the sockets of no process) holding `counts`.
-    fn cell(self, owner: Option<(u32, &str)>, counts: &StateCounts) -> (String, Key) {
+    fn cell(self, owner: Option<&ProcessGroup>, counts: &StateCounts) -> (String, Key) {
         use TcpState::{CloseWait, Established, FinWait1, FinWait2, Listen, SynSent};
         let fin_wait = counts.get(FinWait1) + counts.get(FinWait2);
         match self {
-            ProcessColumn::Pid => owner.map_or(("-".to_owned(), Key::Number(-1.0)), |(pid, _)| {
-                (pid.to_string(), Key::Number(f64::from(pid)))
+            ProcessColumn::Pid => owner.map_or(("-".to_owned(), Key::Number(-1.0)), |p| {
+                (p.pid.to_string(), Key::Number(f64::from(p.pid)))
             }),
             ProcessColumn::Process => owner.map_or(
                 ("(no process)".to_owned(), Key::Text("~".to_owned())),
-                |(_, comm)| (comm.to_owned(), Key::Text(comm.to_owned())),
+                |p| (p.comm.clone(), Key::Text(p.comm.clone())),
             ),
             ProcessColumn::Total => count(counts.total()),
+            ProcessColumn::Descriptors => descriptors(owner),
             ProcessColumn::Listen => count(counts.get(Listen)),
             ProcessColumn::Established => count(counts.get(Established)),
             ProcessColumn::SynSent => count(counts.get(SynSent)),
@@ -213,13 +214,28 @@ impl ProcessColumn {
     }
 }
 
+/// `170/200` (`170/-` without a known limit, `-` when nothing is known), sorted by how full
+/// the table is: a process near its limit first, those with an unknown limit last.
+fn descriptors(owner: Option<&ProcessGroup>) -> (String, Key) {
+    let (open, limit) = owner.map_or((None, None), |p| (p.descriptors, p.fd_limit));
+    let limit_text = limit.map_or_else(|| "-".to_owned(), grouped);
+    match (open, limit) {
+        (Some(open), Some(limit)) if limit > 0 => (
+            format!("{}/{limit_text}", grouped(open)),
+            Key::Number(open as f64 / limit as f64),
+        ),
+        (Some(open), _) => (format!("{}/{limit_text}", grouped(open)), Key::Number(-1.0)),
+        (None, _) => ("-".to_owned(), Key::Number(-2.0)),
+    }
+}
+
 fn process_rows(summary: &Summary) -> Vec<GroupRow> {
     let mut rows: Vec<GroupRow> = summary
         .by_process
         .iter()
         .map(|p| {
             row(
-                |c: ProcessColumn| c.cell(Some((p.pid, &p.comm)), &p.counts),
+                |c: ProcessColumn| c.cell(Some(p), &p.counts),
                 Target::Process(Some(p.pid)),
             )
         })

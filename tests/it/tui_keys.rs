@@ -457,3 +457,21 @@ fn the_sort_reads_back_as_the_views_column_enum() {
     );
     assert_eq!(app.notice.as_deref(), Some("sorted by COUNTER"));
 }
+
+#[test]
+fn processes_sort_by_how_full_their_descriptor_table_is() {
+    let mut app = busy_app(160, 48, 1);
+    app.apply(Action::ShowView(View::Processes));
+    // The view opens sorted by TOTAL; FDS/LIMIT is next.
+    app.apply(Action::CycleSort);
+    assert_eq!(app.notice.as_deref(), Some("sorted by FDS/LIMIT"));
+    let column = |app: &sockscope::tui::App, at: usize| -> Vec<String> {
+        app.rows.iter().map(|r| r.cells[at].clone()).collect()
+    };
+    // leaky-app uses 30 of 64, nginx 52 of 65,536; web's limit is unknown; the rest unknown.
+    assert_eq!(
+        column(&app, 3),
+        ["30/64", "52/65,536", "9/-", "-", "-", "-"]
+    );
+    assert_eq!(column(&app, 1)[..3], ["leaky-app", "nginx", "web"]);
+}

@@ -33,7 +33,9 @@ pub fn app(columns: u16, rows: u16) -> App {
 /// - web[1300] listens on :8443 with 120 SYN_RECV from spoofed sources;
 /// - api[3100] holds 6 ESTABLISHED to 192.0.2.10:5432 and 150 TIME_WAIT toward
 ///   198.51.100.7:443 (no owner);
-/// - one IPv6 listener and connection of sshd[900].
+/// - one IPv6 listener and connection of sshd[900];
+/// - nginx has 52 descriptors open of 65,536, leaky-app 30 + `grow` of 64, web 9 of an unknown
+///   limit; the others' descriptors are unknown.
 pub fn busy(secs: u64, grow: u32) -> Snapshot {
     let mut s = Synth::at(secs);
     let nginx = s.process(1200, "nginx");
@@ -41,6 +43,9 @@ pub fn busy(secs: u64, grow: u32) -> Snapshot {
     let web = s.process(1300, "web");
     let api = s.process(3100, "api");
     let sshd = s.process(900, "sshd");
+    s.descriptors(nginx, Some(52), Some(65_536));
+    s.descriptors(leaky, Some(30 + u64::from(grow)), Some(64));
+    s.descriptors(web, Some(9), None);
     s.listener("0.0.0.0:80", 3, 128, &[nginx]);
     s.many(
         40,

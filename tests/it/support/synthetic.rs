@@ -48,6 +48,13 @@ impl Synth {
         (self.snapshot.processes.len() - 1) as u32
     }
 
+    /// Give process `index` its open descriptors and soft open-file limit.
+    pub fn descriptors(&mut self, index: u32, open: Option<u64>, limit: Option<u64>) {
+        let process = &mut self.snapshot.processes[index as usize];
+        process.descriptors = open;
+        process.fd_limit = limit;
+    }
+
     /// Add a socket with a fresh cookie, held by `owners` (process indices).
     pub fn socket(
         &mut self,
