@@ -103,13 +103,7 @@ fn each_scenario_is_flagged_with_its_subject() {
         "--config",
         config.path(),
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = crate::support::json_of(&out);
     let anomalies = doc["anomalies"].as_array().unwrap();
     let brief: Vec<Value> = anomalies
         .iter()

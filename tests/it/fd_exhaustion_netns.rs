@@ -87,13 +87,7 @@ fn a_process_near_its_open_file_limit_is_flagged_with_exact_evidence_until_it_cl
         .args(["snapshot", "--json", "--netns", lab.monitored()])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = crate::support::json_of(&out);
     let raised = fd_anomalies(&doc);
     assert_eq!(raised.len(), 1, "only the hog is raised: {raised:#?}");
     let a = &raised[0];

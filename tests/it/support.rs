@@ -2,3 +2,15 @@
 
 pub mod dashboard;
 pub mod synthetic;
+
+/// The JSON document a run of the binary printed, after checking that it exited 0 (its
+/// stderr is the failure message otherwise).
+pub fn json_of(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the output is one JSON document")
+}
