@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{OsStringValueParser, TypedValueParser as _};
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
@@ -174,7 +175,11 @@ fn filter_flag(key: &'static Key) -> Arg {
             .value_name(value)
             .value_delimiter(',')
             .action(ArgAction::Append)
-            .value_parser(move |text: &str| key.parse(text)),
+            // Values are bytes (a process name need not be UTF-8); they are read as the
+            // collector reads names from /proc, with U+FFFD for what is not UTF-8.
+            .value_parser(
+                OsStringValueParser::new().try_map(move |text| key.parse(&text.to_string_lossy())),
+            ),
         Takes::Switch { short } => arg.short(short).action(ArgAction::SetTrue),
     }
 }

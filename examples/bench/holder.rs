@@ -30,10 +30,15 @@ pub fn address(net: u8, index: u32) -> Ipv4Addr {
 
 /// If this process was started as a holder, hold and return the exit code.
 pub fn run_from_args() -> Option<u8> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) != Some(HOLD_ARG) {
+    // Arguments are bytes: any other command line (a path, a process name) may not be
+    // UTF-8, and is not this one's to judge.
+    if std::env::args_os().nth(1).as_deref() != Some(std::ffi::OsStr::new(HOLD_ARG)) {
         return None;
     }
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     Some(match hold(&args[1..]) {
         Ok(()) => 0,
         Err(message) => {

@@ -112,3 +112,39 @@ fn a_missing_config_file_is_named() {
         "sockscope: config file /nonexistent/sockscope.toml does not exist; check the --config path, or leave --config out to use the default locations\n"
     );
 }
+
+#[test]
+fn arguments_that_are_not_utf8_are_read_not_panicked_on() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg("--config")
+        .arg(OsStr::from_bytes(b"/tmp/\xff-sockscope-absent"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "SOCKSCOPE UNKNOWN - config file /tmp/\u{fffd}-sockscope-absent does not exist; check the --config path, or leave --config out to use the default locations\n"
+    );
+
+    // A process name as /proc shows it may be any bytes; `snapshot` printed this one.
+    let out = Command::new(BIN)
+        .args(["snapshot", "--state", "listen", "--process"])
+        .arg(OsStr::from_bytes(b"\xff\xfebad-sockscope-absent"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().rfind(|l| !l.is_empty()).unwrap_or_default();
+    let total = last
+        .strip_prefix("0 of ")
+        .and_then(|rest| rest.strip_suffix(" sockets match the filters."))
+        .unwrap_or_else(|| panic!("no process of that name, so nothing listed: {stdout}"));
+    assert!(
+        total.chars().all(|c| c.is_ascii_digit() || c == ','),
+        "{last}"
+    );
+}
