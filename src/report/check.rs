@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::anomaly::line;
 use super::json::{AnomalyDoc, StatesDoc};
 use crate::aggregate::{Anomaly, Severity};
+use crate::format::printable;
 use crate::model::{StateCounts, TcpState};
 
 /// A check's outcome.
@@ -121,11 +122,11 @@ impl CheckOutcome<'_> {
             out,
             "SOCKSCOPE {} - {} | {}",
             self.status().name(),
-            self.summary(),
+            plugin_text(&self.summary()),
             self.perfdata()
         )?;
         for a in self.anomalies {
-            writeln!(out, "{}", line(a, self.taken_at))?;
+            writeln!(out, "{}", plugin_text(&line(a, self.taken_at)))?;
             writeln!(out, "  hint: {}", a.hint)?;
         }
         Ok(())
@@ -172,6 +173,77 @@ pub fn render_unknown(message: &str, json: bool, out: &mut dyn Write) -> io::Res
         serde_json::to_writer(&mut *out, &doc)?;
         writeln!(out)
     } else {
-        writeln!(out, "SOCKSCOPE UNKNOWN - {message}")
+        writeln!(out, "SOCKSCOPE UNKNOWN - {}", plugin_text(message))
+    }
+}
+
+/// `text` safe inside a plugin's output: control characters escaped (see
+/// [`printable`]) and `|` written `\x7c`, since Nagios, Icinga and Sensu split a line at its
+/// first `|` into text and performance data. Names and paths come from users.
+fn plugin_text(text: &str) -> String {
+    printable(text).replace('|', "\\x7c")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{AnomalyKind, Evidence, Subject};
+
+    fn leak(comm: &str) -> Anomaly {
+        Anomaly {
+            kind: AnomalyKind::CloseWaitBacklog,
+            severity: Severity::Warning,
+            subject: Subject::Process {
+                pid: 4242,
+                comm: comm.to_owned(),
+            },
+            count: 25,
+            threshold: 20,
+            critical_threshold: 100,
+            first_seen: SystemTime::UNIX_EPOCH,
+            trend: None,
+            hint: "a hint",
+            evidence: Evidence::default(),
+        }
+    }
+
+    fn text(anomalies: &[Anomaly]) -> String {
+        let counts = StateCounts::default();
+        let outcome = CheckOutcome {
+            counts: &counts,
+            anomalies,
+            taken_at: SystemTime::UNIX_EPOCH,
+        };
+        let mut out = Vec::new();
+        outcome.render_text(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_pipe_or_newline_in_a_process_name_cannot_split_the_plugin_output() {
+        let out = text(&[leak("app|bogus=9;;;\nOK")]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(
+            lines[0],
+            "SOCKSCOPE WARNING - close_wait_backlog app\\x7cbogus=9;;;\\x0aOK[4242] 25>=20 | \
+             total=0;;;0 listen=0;;;0 syn_sent=0;;;0 syn_recv=0;;;0 established=0;;;0 \
+             fin_wait1=0;;;0 fin_wait2=0;;;0 closing=0;;;0 time_wait=0;;;0 close_wait=0;;;0 \
+             last_ack=0;;;0 close=0;;;0 anomalies=1;;;0"
+        );
+        assert_eq!(lines[1].matches('|').count(), 0, "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("WARNING close_wait_backlog app\\x7cbogus=9;;;\\x0aOK[4242]: 25")
+        );
+    }
+
+    #[test]
+    fn an_unknown_result_cannot_carry_perfdata_in_its_message() {
+        let mut out = Vec::new();
+        render_unknown("config /tmp/a|b=1 not found", false, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "SOCKSCOPE UNKNOWN - config /tmp/a\\x7cb=1 not found\n"
+        );
     }
 }

@@ -166,6 +166,25 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
     }
 
     #[test]
+    fn a_process_name_with_escape_sequences_is_printed_escaped() {
+        let mut snapshot = sample();
+        snapshot.processes[0].comm = "\u{1b}[31mEVIL\u{1b}]2;X\u{7}".into();
+        let mut out = Vec::new();
+        render(&snapshot, &Filter::default(), &[], &mut out).unwrap();
+        assert!(
+            !out.iter().any(|b| b.is_ascii_control() && *b != b'\n'),
+            "no control byte but newlines reaches the terminal"
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "0.0.0.0:*                0    511 -            \\x1b[31mEVIL\\x1b]2;X\\x07[4242]\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn filters_narrow_the_list_but_not_the_counts() {
         let filter = Filter {
             states: vec!["close-wait".parse().unwrap()],

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 
 use crate::aggregate::hash::FastMap;
 use crate::filter::Filter;
-use crate::format::timer_text;
+use crate::format::{printable, timer_text};
 use crate::model::{
     Addr, Attribution, Endpoint, Snapshot, Socket, TimerKind, decimal_len, push_decimal,
 };
@@ -195,7 +195,7 @@ impl<'a> Table<'a> {
             .processes
             .iter()
             .map(|p| {
-                let mut label = p.comm.as_bytes().to_vec();
+                let mut label = printable(&p.comm).as_bytes().to_vec();
                 label.push(b'[');
                 push_decimal(&mut label, u64::from(p.pid));
                 label.push(b']');
