@@ -109,8 +109,67 @@ impl ConfigEnv for SystemEnv {
     }
 
     fn read_to_string(&self, path: &Path) -> io::Result<String> {
-        std::fs::read_to_string(path)
+        read_config_file(path)
     }
+}
+
+/// The largest config file read: every key of `assets/config.toml` takes a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Read `path` if it is a regular file of at most [`MAX_CONFIG_BYTES`]. A device
+/// (`/dev/zero`, `/dev/urandom`) would be read without end, and a FIFO would block on open:
+/// it is opened without blocking and refused by its type.
+fn read_config_file(path: &Path) -> io::Result<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    let not_regular = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {what}, not a regular file: give the path of a TOML file"),
+        )
+    };
+    if kind.is_dir() {
+        return Err(not_regular("a directory"));
+    }
+    if kind.is_char_device() || kind.is_block_device() {
+        return Err(not_regular("a device"));
+    }
+    if kind.is_fifo() {
+        return Err(not_regular("a named pipe"));
+    }
+    if kind.is_socket() {
+        return Err(not_regular("a socket"));
+    }
+    let too_big = |size: u64| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it is {size} bytes; a config file may be at most {MAX_CONFIG_BYTES} bytes (1 MiB)"
+            ),
+        )
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    // The file may grow while it is read: never read more than the cap.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it is not UTF-8 text: a config file is TOML",
+        )
+    })
 }
 
 /// The system-wide location.

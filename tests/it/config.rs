@@ -295,3 +295,58 @@ fn error_in_default_location_file_is_reported_with_its_path() {
         "config error in /etc/sockscope/config.toml line 2: unknown key 'per_listner' in [syn_recv]; expected one of: enabled, per_listener, per_listener_critical, backlog_fraction, backlog_fraction_critical, min_count"
     );
 }
+
+/// `Config::load` on a real path: the message of its error.
+fn load_error(path: &Path) -> String {
+    match Config::load(Some(path)) {
+        Ok(_) => panic!("{} loaded as a config file", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn devices_pipes_and_directories_are_refused_by_their_type() {
+    assert_eq!(
+        load_error(Path::new("/dev/zero")),
+        "cannot read config file /dev/zero: it is a device, not a regular file: give the path of a TOML file"
+    );
+    assert_eq!(
+        load_error(Path::new("/dev/urandom")),
+        "cannot read config file /dev/urandom: it is a device, not a regular file: give the path of a TOML file"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("config.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Opening a FIFO with no writer would block for ever: it is refused at once.
+    assert_eq!(
+        load_error(&fifo),
+        format!(
+            "cannot read config file {}: it is a named pipe, not a regular file: give the path of a TOML file",
+            fifo.display()
+        )
+    );
+    assert_eq!(
+        load_error(dir.path()),
+        format!(
+            "cannot read config file {}: it is a directory, not a regular file: give the path of a TOML file",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
+fn a_config_file_over_a_mebibyte_is_refused_with_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("config.toml");
+    std::fs::write(&big, "#".repeat(2_000_000)).unwrap();
+    assert_eq!(
+        load_error(&big),
+        format!(
+            "cannot read config file {}: it is 2000000 bytes; a config file may be at most 1048576 bytes (1 MiB)",
+            big.display()
+        )
+    );
+    // At the cap exactly it is read (and is a valid file of comments).
+    std::fs::write(&big, "#".repeat(1 << 20)).unwrap();
+    assert!(Config::load(Some(&big)).is_ok());
+}
