@@ -72,7 +72,7 @@ pub fn collect_options(cli: &Cli) -> CollectOptions {
 
 /// Load the thresholds the flags point at.
 pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    Ok(Config::load(cli.target.config.as_deref())?.0)
+    Ok(Config::load(cli.target.config_path().as_deref())?.0)
 }
 
 /// Tell stderr, once, what the user should know about a snapshot's completeness.

@@ -104,13 +104,27 @@ pub struct TargetArgs {
     /// Do not attribute sockets to processes (skips the /proc/*/fd walk).
     #[arg(long, global = true)]
     pub no_processes: bool,
-    /// Thresholds file (default: $XDG_CONFIG_HOME/sockscope/config.toml, then
-    /// /etc/sockscope/config.toml, then built-in defaults).
-    #[arg(long, value_name = "PATH", global = true, env = "SOCKSCOPE_CONFIG")]
+    /// Thresholds file (default: $SOCKSCOPE_CONFIG when set and not empty, else
+    /// $XDG_CONFIG_HOME/sockscope/config.toml, then /etc/sockscope/config.toml, then
+    /// built-in defaults).
+    #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,
 }
 
+/// The variable that names the config file when `--config` is not given.
+pub const CONFIG_VAR: &str = "SOCKSCOPE_CONFIG";
+
 impl TargetArgs {
+    /// The config file to read: `--config`, else [`CONFIG_VAR`] when it is set and not
+    /// empty (an empty variable is an unset one, as shells and unit files leave it).
+    pub fn config_path(&self) -> Option<PathBuf> {
+        self.config.clone().or_else(|| {
+            std::env::var_os(CONFIG_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+
     /// The namespace these flags name.
     pub fn netns(&self) -> NetnsTarget {
         match (&self.netns, self.netns_pid) {

@@ -32,7 +32,7 @@ fn malformed_flags_are_one_line_and_exit_2() {
             "sockscope: the argument '--netns <NAME>' cannot be used with '--netns-pid <PID>' (see sockscope --help)\n",
         ),
         (
-            &["check", "--bogus"][..],
+            &["snapshot", "--bogus"][..],
             "sockscope: unexpected argument '--bogus' found (see sockscope --help)\n",
         ),
         (
@@ -146,5 +146,69 @@ fn arguments_that_are_not_utf8_are_read_not_panicked_on() {
     assert!(
         total.chars().all(|c| c.is_ascii_digit() || c == ','),
         "{last}"
+    );
+}
+
+#[test]
+fn a_check_that_cannot_run_is_unknown_on_stdout_with_exit_3() {
+    for (args, summary) in [
+        (
+            &["check", "--bogus"][..],
+            "unexpected argument '--bogus' found (see sockscope --help)",
+        ),
+        (
+            &["check", "--port", "99999"][..],
+            "invalid value '99999' for '--port <PORT>': \"99999\" is not a port: use a number 0-65535 or a range like 8000-8100 (see sockscope --help)",
+        ),
+        (
+            &["--interval", "2s", "check"][..],
+            "--interval goes after the mode it is for: `sockscope top --interval 2s`; one-shot modes take --window (see sockscope --help)",
+        ),
+    ] {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(3), "{args:?}");
+        assert_eq!(
+            stdout,
+            format!("SOCKSCOPE UNKNOWN - {summary}\n"),
+            "{args:?}"
+        );
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    let (code, stdout, _) = run(&["check", "--json", "--bogus"]);
+    assert_eq!(code, Some(3));
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["status"], "UNKNOWN");
+    assert_eq!(doc["exit_code"], 3);
+    assert_eq!(
+        doc["summary"],
+        "unexpected argument '--bogus' found (see sockscope --help)"
+    );
+}
+
+#[test]
+fn an_empty_config_variable_is_an_unset_one() {
+    let out = Command::new(BIN)
+        .args(["check", "--no-processes", "--window", "0s"])
+        .env("SOCKSCOPE_CONFIG", "")
+        .env("XDG_CONFIG_HOME", "/nonexistent-sockscope-test")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("SOCKSCOPE "), "{stdout}");
+    assert!(!stdout.contains("UNKNOWN"), "{stdout}");
+    assert!(!stdout.contains("--config"), "{stdout}");
+    // A set variable still names the file.
+    let out = Command::new(BIN)
+        .args(["check", "--no-processes", "--window", "0s"])
+        .env(
+            "SOCKSCOPE_CONFIG",
+            "/nonexistent-sockscope-test/config.toml",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "SOCKSCOPE UNKNOWN - config file /nonexistent-sockscope-test/config.toml does not exist; check the --config path, or leave --config out to use the default locations\n"
     );
 }
