@@ -257,8 +257,11 @@ impl Attributor {
         }
         self.matches.write_owners(&self.owners, snapshot);
         self.matches.release();
+        // A process whose table cannot be read matters only if it may hold a socket of
+        // this snapshot: one that no readable table explains.
         snapshot.attribution = match self.stats.unreadable {
             0 => Attribution::Complete,
+            _ if self.known_unowned.is_empty() => Attribution::Complete,
             unreadable => Attribution::Partial { unreadable },
         };
     }

@@ -143,10 +143,40 @@ fn unreadable_fd_dirs_are_counted_and_vanished_processes_are_not() {
         sockets: vec![socket(TcpState::Listen, 42)],
         ..Snapshot::default()
     };
+    // Socket 43 is held by no readable table: pid 20's may hold it.
+    snapshot.sockets.push(socket(TcpState::Established, 43));
     Attributor::with_proc_root(fake.root()).attribute(&mut snapshot);
     assert_eq!(snapshot.attribution, Attribution::Partial { unreadable: 1 });
     assert_eq!(owner_pids(&snapshot, 0), [10]);
     assert_eq!(snapshot.processes.len(), 1);
+}
+
+#[test]
+fn an_unreadable_table_makes_attribution_partial_only_if_a_socket_lacks_its_owner() {
+    let fake = FakeProc::new();
+    fake.process(10, "server", b"server\0", 1, &["socket:[42]"]);
+    std::fs::create_dir_all(fake.root().join("20")).unwrap();
+    symlink("fd", fake.root().join("20/fd")).unwrap();
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    // Every socket with an inode has its owner, and timewait sockets (inode 0) have none
+    // to find: nothing the unreadable process holds can be missing.
+    let mut snapshot = Snapshot {
+        sockets: vec![socket(TcpState::Listen, 42), socket(TcpState::TimeWait, 0)],
+        ..Snapshot::default()
+    };
+    attributor.attribute(&mut snapshot);
+    assert_eq!(snapshot.attribution, Attribution::Complete);
+    assert_eq!(owner_pids(&snapshot, 0), [10]);
+    // A socket no readable table holds makes it partial, naming the unreadable process.
+    let mut snapshot = Snapshot {
+        sockets: vec![
+            socket(TcpState::Listen, 42),
+            socket(TcpState::Established, 77),
+        ],
+        ..Snapshot::default()
+    };
+    attributor.attribute(&mut snapshot);
+    assert_eq!(snapshot.attribution, Attribution::Partial { unreadable: 1 });
 }
 
 #[test]
@@ -586,7 +616,16 @@ fn a_listener_of_this_process_is_attributed_to_it() {
     // Even root can be refused another process's descriptors (no CAP_SYS_PTRACE in a
     // sandbox: here pid 1 lists its fd directory but every readlink is EACCES). Count
     // such processes independently and expect the same number.
-    let expected = unreadable_processes();
+    // They count only while some socket of the namespace has no owner that could be read.
+    let unexplained = snapshot
+        .sockets
+        .iter()
+        .any(|s| s.inode != 0 && s.owners.len == 0);
+    let expected = if unexplained {
+        unreadable_processes()
+    } else {
+        0
+    };
     let reported = match snapshot.attribution {
         Attribution::Complete => 0,
         Attribution::Partial { unreadable } => unreadable,
