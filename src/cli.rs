@@ -49,8 +49,8 @@ pub enum Command {
 /// Options of the dashboard.
 #[derive(Debug, Default, Args)]
 pub struct TopArgs {
-    /// Poll this often (default: `interval` in the config file, else 1s); `+` and `-`
-    /// change it while running.
+    /// Poll this often, 250ms to 1m (default: `interval` in the config file, else 1s); `+`
+    /// and `-` change it while running, within the same range.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub interval: Option<Duration>,
 }
@@ -58,12 +58,10 @@ pub struct TopArgs {
 fn parse_interval(text: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(text)
         .map_err(|e| format!("{text:?}: {e} (use e.g. 1s, 500ms, 5s)"))?;
-    if interval < Duration::from_millis(100) || interval > Duration::from_secs(3600) {
-        return Err(format!(
-            "{text:?} is outside 100ms to 1h: polling faster than 100ms costs more than it shows"
-        ));
+    match crate::config::interval_out_of_range(interval) {
+        Some(requirement) => Err(format!("{text:?}: {requirement}")),
+        None => Ok(interval),
     }
-    Ok(interval)
 }
 
 /// The help of `--window`, before each mode's default.

@@ -36,8 +36,8 @@ pub struct Config {
 /// `[general]` settings other than `clear_ratio`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct General {
-    /// Time between two polls. In the file a humantime string: `"1s"`, `"500ms"`, `"2m"`.
-    /// Default 1 s.
+    /// Time between two polls. In the file a humantime string: `"1s"`, `"500ms"`, `"30s"`,
+    /// from [`MIN_INTERVAL`] to [`MAX_INTERVAL`]. Default 1 s.
     pub interval: Duration,
     /// How far back history (sparklines, trends) reaches; the same notation. Default 10 min.
     pub history: Duration,
@@ -52,8 +52,21 @@ impl Default for General {
     }
 }
 
-/// The shortest poll interval accepted.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// The shortest poll interval accepted, on the command line, in the file and by `-`.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// The longest poll interval accepted, on the command line, in the file and by `+`.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why `interval` is outside [`MIN_INTERVAL`] … [`MAX_INTERVAL`], or `None` when it is inside.
+pub fn interval_out_of_range(interval: Duration) -> Option<String> {
+    (interval < MIN_INTERVAL || interval > MAX_INTERVAL).then(|| {
+        format!(
+            "it must be between {} and {}: faster polls cost more than they show, slower ones miss what a dashboard is for",
+            humantime::format_duration(MIN_INTERVAL),
+            humantime::format_duration(MAX_INTERVAL)
+        )
+    })
+}
 
 /// Why the configuration could not be loaded. Each message names the file and says what
 /// to fix.
@@ -278,15 +291,8 @@ impl Config {
                 requirement,
             })
         };
-        if self.general.interval < MIN_INTERVAL {
-            return invalid(
-                "interval",
-                self.general.interval,
-                format!(
-                    "it must be at least {}",
-                    humantime::format_duration(MIN_INTERVAL)
-                ),
-            );
+        if let Some(requirement) = interval_out_of_range(self.general.interval) {
+            return invalid("interval", self.general.interval, requirement);
         }
         if self.general.history < self.general.interval {
             return invalid(

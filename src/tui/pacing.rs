@@ -5,11 +5,13 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::config::{MAX_INTERVAL, MIN_INTERVAL};
 use crate::format;
 
-/// Poll intervals `+` and `-` step through.
+/// Poll intervals `+` and `-` step through: from [`MIN_INTERVAL`] to [`MAX_INTERVAL`], the
+/// range the command line and the config file accept too.
 pub const INTERVAL_STEPS: [Duration; 10] = [
-    Duration::from_millis(250),
+    MIN_INTERVAL,
     Duration::from_millis(500),
     Duration::from_secs(1),
     Duration::from_secs(2),
@@ -18,7 +20,7 @@ pub const INTERVAL_STEPS: [Duration; 10] = [
     Duration::from_secs(10),
     Duration::from_secs(15),
     Duration::from_secs(30),
-    Duration::from_secs(60),
+    MAX_INTERVAL,
 ];
 
 /// A poll may take at most this share of the interval; beyond it the interval grows.
@@ -89,14 +91,18 @@ impl Pacing {
     /// Ask for the next longer (`direction` 1) or shorter (-1) step, within bounds; returns
     /// the notice that says what happens now.
     pub fn step(&mut self, direction: isize) -> String {
-        let current = INTERVAL_STEPS
-            .iter()
-            .position(|s| *s >= self.asked)
-            .unwrap_or(INTERVAL_STEPS.len() - 1);
-        let next = current
-            .saturating_add_signed(direction)
-            .min(INTERVAL_STEPS.len() - 1);
-        self.asked = INTERVAL_STEPS[next];
+        // The next step past the asked interval in that direction (an interval between two
+        // steps moves to the nearer one that way), never out of the range.
+        let next = if direction > 0 {
+            INTERVAL_STEPS.iter().find(|s| **s > self.asked)
+        } else {
+            INTERVAL_STEPS.iter().rev().find(|s| **s < self.asked)
+        };
+        self.asked = next.copied().unwrap_or(if direction > 0 {
+            MAX_INTERVAL
+        } else {
+            MIN_INTERVAL
+        });
         let mut notice = format!("poll every {}", format::interval(self.asked));
         if let Some((slowed, cost)) = self.slowed
             && slowed > self.asked
@@ -140,10 +146,23 @@ mod tests {
     fn an_asked_interval_between_steps_moves_to_the_next_step() {
         let mut pacing = Pacing::new(ms(700));
         pacing.step(1);
-        assert_eq!(pacing.asked(), ms(2_000));
+        assert_eq!(pacing.asked(), ms(1_000));
         let mut pacing = Pacing::new(ms(700));
         pacing.step(-1);
         assert_eq!(pacing.asked(), ms(500));
+    }
+
+    #[test]
+    fn the_steps_span_exactly_the_range_every_input_accepts() {
+        assert_eq!(INTERVAL_STEPS[0], MIN_INTERVAL);
+        assert_eq!(INTERVAL_STEPS[INTERVAL_STEPS.len() - 1], MAX_INTERVAL);
+        assert!(INTERVAL_STEPS.windows(2).all(|w| w[0] < w[1]));
+        // At either end a step the wrong way is refused, not taken the other way.
+        let mut pacing = Pacing::new(MIN_INTERVAL);
+        assert_eq!(pacing.step(-1), "poll every 250ms");
+        let mut pacing = Pacing::new(MAX_INTERVAL);
+        assert_eq!(pacing.step(1), "poll every 1m");
+        assert_eq!(pacing.step(-1), "poll every 30s");
     }
 
     #[test]

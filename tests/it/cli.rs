@@ -48,6 +48,20 @@ fn malformed_flags_are_one_line_and_exit_2() {
 }
 
 #[test]
+fn the_interval_range_is_the_one_the_keys_and_the_config_use() {
+    for text in ["100ms", "2m"] {
+        let (code, _, stderr) = run(&["top", "--interval", text]);
+        assert_eq!(code, Some(2), "{text}");
+        assert_eq!(
+            stderr,
+            format!(
+                "sockscope: invalid value '{text}' for '--interval <DURATION>': \"{text}\": it must be between 250ms and 1m: faster polls cost more than they show, slower ones miss what a dashboard is for (see sockscope --help)\n"
+            )
+        );
+    }
+}
+
+#[test]
 fn an_unknown_state_lists_the_accepted_spellings() {
     let (code, _, stderr) = run(&["snapshot", "--state", "close_wiat"]);
     assert_eq!(code, Some(2));

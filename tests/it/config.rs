@@ -173,8 +173,16 @@ fn out_of_range_value_is_located_at_its_key() {
     let err = parse("[general]\ninterval = \"10ms\"\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "config error in /etc/sockscope/config.toml line 2: 'interval' in [general] is \"10ms\"; it must be at least 100ms"
+        "config error in /etc/sockscope/config.toml line 2: 'interval' in [general] is \"10ms\"; it must be between 250ms and 1m: faster polls cost more than they show, slower ones miss what a dashboard is for"
     );
+    // The same range as the command line and the `+`/`-` keys: 2h was accepted here.
+    let err = parse("[general]\ninterval = \"2h\"\nhistory = \"1d\"\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "config error in /etc/sockscope/config.toml line 2: 'interval' in [general] is \"2h\"; it must be between 250ms and 1m: faster polls cost more than they show, slower ones miss what a dashboard is for"
+    );
+    assert!(parse("[general]\ninterval = \"250ms\"\n").is_ok());
+    assert!(parse("[general]\ninterval = \"1m\"\n").is_ok());
 }
 
 #[test]
