@@ -66,6 +66,15 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
+/// `n` things, grouped, singular for one: `1 TCP socket`, `6,210 TCP sockets`. `noun` is the
+/// singular; the plural adds an `s`.
+pub fn count_of(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{} {noun}s", grouped(n)),
+    }
+}
+
 /// The timer as the text report shows it: `-`, `on 1.2s/3`, `timewait 59s`, `keepalive 2h00m`.
 pub fn timer_text(timer: &Timer, out: &mut String) {
     if timer.kind == TimerKind::Off {
@@ -179,6 +188,13 @@ mod tests {
         assert_eq!(age(ago(5), None), "-");
         // A clock that stepped back reads as no age, not a panic.
         assert_eq!(age(Some(now + Duration::from_secs(3)), Some(now)), "0s");
+    }
+
+    #[test]
+    fn one_of_a_thing_is_singular() {
+        assert_eq!(count_of(0, "TCP socket"), "0 TCP sockets");
+        assert_eq!(count_of(1, "TCP socket"), "1 TCP socket");
+        assert_eq!(count_of(6210, "socket"), "6,210 sockets");
     }
 
     #[test]

@@ -99,12 +99,12 @@ pub enum LabError {
         stderr: String,
     },
     /// A program could not be started at all.
-    #[error("cannot run `{program}`: {source} (is it installed and on PATH?)")]
+    #[error("cannot run `{program}`: {error} (is it installed and on PATH?)")]
     Spawn {
         /// The program.
         program: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not a `source`: the message quotes it once already).
+        error: std::io::Error,
     },
     /// A lab namespace could not be entered.
     #[error(transparent)]
@@ -361,4 +361,21 @@ pub fn skip(test_name: &str, why: &str) -> bool {
     );
     eprintln!("{message}");
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_that_cannot_start_is_named_with_its_cause_once() {
+        let err = anyhow::Error::from(LabError::Spawn {
+            program: "ip".to_owned(),
+            error: std::io::Error::from_raw_os_error(libc::ENOENT),
+        });
+        assert_eq!(
+            format!("{err:#}"),
+            "cannot run `ip`: No such file or directory (os error 2) (is it installed and on PATH?)"
+        );
+    }
 }

@@ -314,18 +314,18 @@ impl LabNet {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| LabError::Spawn {
+            .map_err(|error| LabError::Spawn {
                 program: "ip".to_owned(),
-                source,
+                error,
             })?;
         let script = lines.join("\n") + "\n";
         if let Some(mut stdin) = child.stdin.take() {
             // A write error means ip exited early: its status and stderr below say why.
             let _ = stdin.write_all(script.as_bytes());
         }
-        let output = child.wait_with_output().map_err(|source| LabError::Spawn {
+        let output = child.wait_with_output().map_err(|error| LabError::Spawn {
             program: "ip".to_owned(),
-            source,
+            error,
         })?;
         if output.status.success() {
             return Ok(());
@@ -408,9 +408,9 @@ pub(crate) fn run(command: &mut Command) -> Result<(), LabError> {
     let output = command
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| LabError::Spawn {
+        .map_err(|error| LabError::Spawn {
             program: command.get_program().to_string_lossy().into_owned(),
-            source,
+            error,
         })?;
     if output.status.success() {
         return Ok(());

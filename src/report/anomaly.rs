@@ -27,7 +27,7 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
         let _ = write!(out, ", limit {limit}");
     }
     if let Some(sockets) = e.tcp_sockets {
-        let _ = write!(out, ", {sockets} TCP sockets");
+        let _ = write!(out, ", {}", crate::format::count_of(sockets, "TCP socket"));
     }
     if let Some(close_wait) = e.close_wait {
         let _ = write!(out, ", {close_wait} CLOSE_WAIT");

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::anomaly::line;
 use super::json::{AnomalyDoc, StatesDoc};
 use crate::aggregate::{Anomaly, Severity};
-use crate::format::printable;
+use crate::format::{count_of, printable};
 use crate::model::{StateCounts, TcpState};
 
 /// A check's outcome.
@@ -79,7 +79,7 @@ impl CheckOutcome<'_> {
     pub fn summary(&self) -> String {
         let total = self.counts.total();
         if self.anomalies.is_empty() {
-            return format!("{total} TCP sockets, no anomalies");
+            return format!("{}, no anomalies", count_of(total, "TCP socket"));
         }
         let mut text = String::new();
         for (i, a) in self.anomalies.iter().enumerate() {

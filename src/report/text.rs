@@ -13,7 +13,7 @@ pub(crate) use rows::listing_order;
 
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
-use crate::format::grouped;
+use crate::format::{count_of, grouped};
 use crate::model::{Attribution, Endpoint, Snapshot, SourceKind, TcpState};
 
 /// Write `addr:port` the way the report shows it: numeric, IPv6 in brackets, port 0 as `*`.
@@ -31,8 +31,8 @@ pub fn header(snapshot: &Snapshot) -> String {
     }
     let _ = write!(
         line,
-        " · {} TCP sockets",
-        grouped(snapshot.sockets.len() as u64)
+        " · {}",
+        count_of(snapshot.sockets.len() as u64, "TCP socket")
     );
     if snapshot.source == SourceKind::ProcNet {
         line.push_str(" (from /proc/net/tcp)");

@@ -13,10 +13,19 @@ pub struct Theme {
 }
 
 impl Theme {
-    /// Colour unless `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+    /// Colour unless `NO_COLOR` is set to a non-empty value (<https://no-color.org>) or the
+    /// terminal says it has none (`TERM=dumb`).
     pub fn from_env() -> Theme {
+        Theme::for_env(std::env::var_os("NO_COLOR"), std::env::var_os("TERM"))
+    }
+
+    /// The theme for these values of `NO_COLOR` and `TERM`.
+    pub fn for_env(
+        no_color: Option<std::ffi::OsString>,
+        term: Option<std::ffi::OsString>,
+    ) -> Theme {
         Theme {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            color: no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb"),
         }
     }
 
@@ -86,5 +95,21 @@ impl Theme {
     /// Sparkline bars.
     pub fn spark(self) -> Style {
         self.fg(Color::Cyan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    #[test]
+    fn no_color_and_a_dumb_terminal_turn_colour_off() {
+        let some = |s: &str| Some(OsString::from(s));
+        assert_eq!(Theme::for_env(None, some("xterm-256color")), Theme::COLOR);
+        assert_eq!(Theme::for_env(some(""), some("xterm")), Theme::COLOR);
+        assert_eq!(Theme::for_env(some("1"), some("xterm")), Theme::MONO);
+        assert_eq!(Theme::for_env(None, some("dumb")), Theme::MONO);
+        assert_eq!(Theme::for_env(None, None), Theme::COLOR);
     }
 }

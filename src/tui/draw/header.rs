@@ -9,7 +9,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::format::{age, grouped, interval};
+use crate::format::{age, count_of, interval};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
 
@@ -54,10 +54,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     if let Some(shown) = &app.shown {
         parts.push((
-            match shown.summary.counts.total() {
-                1 => "1 socket".to_owned(),
-                n => format!("{} sockets", grouped(n)),
-            },
+            count_of(shown.summary.counts.total(), "socket"),
             theme.heading(),
             7,
         ));
