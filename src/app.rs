@@ -126,6 +126,7 @@ fn one_shot(
 }
 
 fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
+    stdout_is_open()?;
     let (snapshot, anomalies) = one_shot(cli, args, Mode::Snapshot, None)?;
     let filter = cli.filters.filter();
     let stdout = io::stdout();
@@ -141,6 +142,10 @@ fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
 
 /// The check never fails with exit 1: anything that stops it is UNKNOWN (3).
 fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
+    if let Err(e) = stdout_is_open() {
+        eprintln!("sockscope: {e:#}");
+        return Status::Unknown.exit_code();
+    }
     let filter = cli.filters.filter();
     let mut out = io::stdout().lock();
     let (status, written) = match one_shot(cli, args, Mode::Check, Some(&filter)) {
@@ -163,10 +168,31 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         ),
     };
     if let Err(e) = finish_output(written) {
-        eprintln!("sockscope: writing the check result: {e}");
+        eprintln!("sockscope: writing the check result: {e:#}");
         return Status::Unknown.exit_code();
     }
     status.exit_code()
+}
+
+/// A one-shot mode's output goes to stdout. Started with stdout closed (`sockscope snapshot
+/// >&-`), the Rust runtime puts `/dev/null` there, opened read-write, before `main`: every
+/// write would vanish and the run look like a success. A shell's `> /dev/null` opens it
+/// write-only, so it is told apart.
+fn stdout_is_open() -> anyhow::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use std::os::fd::AsFd as _;
+    let stdout = io::stdout();
+    let read_write = fcntl(stdout.as_fd(), FcntlArg::F_GETFL)
+        .is_ok_and(|flags| OFlag::from_bits_retain(flags) & OFlag::O_ACCMODE == OFlag::O_RDWR);
+    let dev_null = nix::sys::stat::stat("/dev/null").ok().map(|s| s.st_rdev);
+    let is_dev_null = nix::sys::stat::fstat(stdout.as_fd())
+        .is_ok_and(|s| Some(s.st_rdev) == dev_null && s.st_mode & libc::S_IFMT == libc::S_IFCHR);
+    if read_write && is_dev_null {
+        anyhow::bail!(
+            "stdout is closed, so the report would go nowhere: run it with stdout open (a file, a pipe or the terminal)"
+        );
+    }
+    Ok(())
 }
 
 /// A closed pipe (`sockscope snapshot | head`) is not an error.

@@ -78,6 +78,26 @@ pub enum NetnsError {
         /// The pid.
         pid: u32,
     },
+    /// The process exists but has exited: a zombie keeps its pid, not its namespaces.
+    #[error(
+        "{flag}: process {pid} has exited (a zombie waiting for its parent to reap it) and has no network namespace any more; give the pid of a running process"
+    )]
+    Exited {
+        /// The flag as the user wrote it.
+        flag: String,
+        /// The pid.
+        pid: u32,
+    },
+    /// The handle is a file, but not a network namespace (`setns` says EINVAL).
+    #[error(
+        "{flag}: {path} is not a network namespace (a plain file left there?); `ip netns list` shows the namespaces, `ip netns add NAME` makes one"
+    )]
+    NotANamespace {
+        /// The flag as the user wrote it.
+        flag: String,
+        /// The handle.
+        path: String,
+    },
     /// Not allowed to open or enter it.
     #[error(
         "{flag}: permission denied entering the namespace; run sockscope as root (it needs CAP_SYS_ADMIN for setns)"
@@ -128,7 +148,12 @@ fn open_handle(target: &NetnsTarget) -> Result<Option<File>, NetnsError> {
         .map(Some)
         .map_err(|e| match (e.kind(), target) {
             (std::io::ErrorKind::NotFound, NetnsTarget::Pid(pid)) => {
-                NetnsError::NoProcess { flag, pid: *pid }
+                // A zombie's /proc entry stays while its namespace links are gone.
+                if Path::new(&format!("/proc/{pid}")).exists() {
+                    NetnsError::Exited { flag, pid: *pid }
+                } else {
+                    NetnsError::NoProcess { flag, pid: *pid }
+                }
             }
             (std::io::ErrorKind::NotFound, _) => {
                 let names = list_named();
@@ -169,6 +194,13 @@ pub fn run_in<T: Send>(
             .spawn(move || {
                 setns(&handle, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
                     Errno::EPERM | Errno::EACCES => NetnsError::Permission { flag },
+                    Errno::EINVAL => NetnsError::NotANamespace {
+                        flag,
+                        path: target
+                            .handle_path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
+                    },
                     other => NetnsError::Other {
                         flag,
                         path: target
@@ -210,6 +242,69 @@ mod tests {
     fn names_with_slashes_are_refused() {
         let err = run_in(&NetnsTarget::Named("../etc".into()), || ()).err();
         assert!(matches!(err, Some(NetnsError::BadName(_))));
+    }
+
+    #[test]
+    fn a_zombie_has_exited_and_says_so() {
+        // `sh` execs into `sleep`, which never reaps the `sleep 0` sh started: a zombie.
+        let mut parent = std::process::Command::new("sh")
+            .args(["-c", "sleep 0 & exec sleep 30"])
+            .spawn()
+            .unwrap();
+        let children = format!("/proc/{0}/task/{0}/children", parent.id());
+        let zombie = (0..200)
+            .find_map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                let pid: u32 = std::fs::read_to_string(&children)
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                stat.rsplit_once(") ")?.1.starts_with('Z').then_some(pid)
+            })
+            .expect("a zombie child within 2 s");
+        let err = run_in(&NetnsTarget::Pid(zombie), || ())
+            .err()
+            .map(|e| e.to_string());
+        let _ = parent.kill();
+        let _ = parent.wait();
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                format!(
+                    "--netns-pid {zombie}: process {zombie} has exited (a zombie waiting for its parent to reap it) and has no network namespace any more; give the pid of a running process"
+                )
+                .as_str()
+            )
+        );
+    }
+
+    #[test]
+    fn a_plain_file_under_run_netns_is_not_a_namespace() {
+        if !crate::collect::testutil::require_root(
+            "a_plain_file_under_run_netns_is_not_a_namespace",
+        ) {
+            return;
+        }
+        let name = format!("sockscope-test-plain-{}", std::process::id());
+        let path = Path::new(NETNS_RUN_DIR).join(&name);
+        std::fs::create_dir_all(NETNS_RUN_DIR).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        let err = run_in(&NetnsTarget::Named(name.clone()), || ())
+            .err()
+            .map(|e| e.to_string());
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                format!(
+                    "--netns {name}: {} is not a network namespace (a plain file left there?); `ip netns list` shows the namespaces, `ip netns add NAME` makes one",
+                    path.display()
+                )
+                .as_str()
+            )
+        );
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(super) fn toml_error(error: &toml::de::Error, text: &str, path: &Path) -> Co
         .or_else(|| raw.strip_prefix("invalid value: "))
     {
         wrong_type(rest, section, line_text)
+    } else if raw.starts_with("duplicate key") {
+        duplicate(section, line_text)
     } else if raw.starts_with("invalid duration") {
         match key_of(line_text) {
             Some(key) => format!("'{key}' in [{}]: {raw}", section.unwrap_or("general")),
@@ -64,8 +66,14 @@ fn unknown_key(rest: &str, section: Option<&str>, line_text: &str) -> String {
     } else {
         format!("expected one of: {}", names.join(", "))
     };
-    if line_text.trim_start().starts_with('[') || section.is_none() {
+    if line_text.trim_start().starts_with('[') {
         format!("unknown section [{key}]; {expected}")
+    } else if section.is_none() {
+        // A key above every section header: the file's top level holds sections only.
+        format!(
+            "unknown key '{key}' at the top of the file, outside any section; keys go under a section header: {}",
+            expected.replacen("expected one of: ", "", 1)
+        )
     } else {
         format!(
             "unknown key '{key}' in [{}]; {expected}",
@@ -87,13 +95,40 @@ fn wrong_type(rest: &str, section: Option<&str>, line_text: &str) -> String {
         "a boolean" => "true or false",
         other => other,
     };
+    // serde reads an integer too large for its type as i128: say it is too large.
     let got = got.replace('`', "");
+    let got = match got.strip_suffix(" as i128") {
+        Some(number) => format!("{number}, which is too large"),
+        None => got,
+    };
+    if let (true, Some(key)) = (expected.starts_with("struct "), key_of(line_text)) {
+        // A section's name given a value: `close_wait = 5` for the [close_wait] table.
+        return format!(
+            "'{key}' is a section, not a key: write a [{key}] header and put its keys under it, found {got}"
+        );
+    }
     match (key_of(line_text), section) {
         (Some(key), Some(section)) => {
             format!("wrong type for '{key}' in [{section}]: expected {expected}, found {got}")
         }
         (Some(key), None) => format!("wrong type for '{key}': expected {expected}, found {got}"),
         _ => format!("wrong type: expected {expected}, found {got}"),
+    }
+}
+
+/// A key or a section given twice, named.
+fn duplicate(section: Option<&str>, line_text: &str) -> String {
+    if let Some(name) = header(line_text) {
+        return format!(
+            "section [{name}] appears twice: put all its keys under one [{name}] header"
+        );
+    }
+    match (key_of(line_text), section) {
+        (Some(key), Some(section)) => {
+            format!("'{key}' is set twice in [{section}]: keep one")
+        }
+        (Some(key), None) => format!("'{key}' is set twice: keep one"),
+        _ => "a key is set twice: keep one".to_owned(),
     }
 }
 

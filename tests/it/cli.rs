@@ -226,3 +226,48 @@ fn an_empty_config_variable_is_an_unset_one() {
         "SOCKSCOPE UNKNOWN - config file /nonexistent-sockscope-test/config.toml does not exist; check the --config path, or leave --config out to use the default locations\n"
     );
 }
+
+#[test]
+fn a_closed_stdout_is_an_error_not_a_silent_success() {
+    let closed = |mode: &str| {
+        Command::new("sh")
+            .args([
+                "-c",
+                "exec \"$0\" \"$1\" --no-processes --window 0s >&-",
+                BIN,
+                mode,
+            ])
+            .output()
+            .unwrap()
+    };
+    let message = "sockscope: stdout is closed, so the report would go nowhere: run it with stdout open (a file, a pipe or the terminal)\n";
+    let out = closed("snapshot");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), message);
+    let out = closed("check");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), message);
+    // Sent to /dev/null on purpose, the report is written (and lost) as asked.
+    let out = Command::new("sh")
+        .args(["-c", "exec \"$0\" snapshot --no-processes >/dev/null", BIN])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
+fn a_full_disk_is_named_as_the_reason_the_check_result_was_not_written() {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "exec \"$0\" check --no-processes --window 0s >/dev/full",
+            BIN,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "sockscope: writing the check result: writing the report: No space left on device (os error 28)\n"
+    );
+}

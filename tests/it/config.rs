@@ -358,3 +358,28 @@ fn a_config_file_over_a_mebibyte_is_refused_with_its_size() {
     std::fs::write(&big, "#".repeat(1 << 20)).unwrap();
     assert!(Config::load(Some(&big)).is_ok());
 }
+
+#[test]
+fn config_errors_name_the_key_and_say_what_to_do() {
+    let message = |text: &str| parse(text).unwrap_err().to_string();
+    assert_eq!(
+        message("[close_wait]\nper_process = 5\nper_process = 6\n"),
+        "config error in /etc/sockscope/config.toml line 3: 'per_process' is set twice in [close_wait]: keep one"
+    );
+    assert_eq!(
+        message("[close_wait]\nper_process = 5\n[close_wait]\nenabled = true\n"),
+        "config error in /etc/sockscope/config.toml line 3: section [close_wait] appears twice: put all its keys under one [close_wait] header"
+    );
+    assert_eq!(
+        message("[close_wait]\nper_process = 99999999999999999999\n"),
+        "config error in /etc/sockscope/config.toml line 2: wrong type for 'per_process' in [close_wait]: expected a whole number (0 or more), found integer 99999999999999999999, which is too large"
+    );
+    assert_eq!(
+        message("close_wait = 5\n"),
+        "config error in /etc/sockscope/config.toml line 1: 'close_wait' is a section, not a key: write a [close_wait] header and put its keys under it, found integer 5"
+    );
+    assert_eq!(
+        message("per_process = 5\n"),
+        "config error in /etc/sockscope/config.toml line 1: unknown key 'per_process' at the top of the file, outside any section; keys go under a section header: general, close_wait, syn_recv, syn_cookies, time_wait, accept_queue, fin_wait2, orphans, fd_exhaustion"
+    );
+}
