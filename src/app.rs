@@ -174,9 +174,9 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     status.exit_code()
 }
 
-/// A one-shot mode's output goes to stdout. Started with stdout closed (`sockscope snapshot
-/// >&-`), the Rust runtime puts `/dev/null` there, opened read-write, before `main`: every
-/// write would vanish and the run look like a success. A shell's `> /dev/null` opens it
+/// A one-shot mode's output goes to stdout. Started with stdout closed (`snapshot >&-`), the
+/// Rust runtime puts `/dev/null` there, opened read-write, before `main`: every write would
+/// vanish and the run look like a success. A shell's redirection to `/dev/null` opens it
 /// write-only, so it is told apart.
 fn stdout_is_open() -> anyhow::Result<()> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};

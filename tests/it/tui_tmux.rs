@@ -185,23 +185,28 @@ fn dashboard_in_tmux_shows_the_leak_opens_help_filters_and_quits_cleanly() {
         40,
     );
 
+    let lines: Vec<String> = TcpState::LIFECYCLE
+        .iter()
+        .map(|&state| {
+            let count: u64 = [Family::Inet, Family::Inet6]
+                .iter()
+                .map(|f| expected.get(&(*f, state)).copied().unwrap_or(0))
+                .sum();
+            state_line(state, count)
+        })
+        .collect();
+    let anomaly = format!("›WARN CLOSE_WAIT leaky-app[{}]", leak.pid);
+    // The whole first frame, not a capture taken while it is being drawn.
     let screen = tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
-        s.contains(&format!("{total} sockets"))
+        s.contains(&format!("{total} sockets")) && s.contains(&anomaly) && s.contains("│CLOSE  ")
     });
-    for state in TcpState::LIFECYCLE {
-        let count: u64 = [Family::Inet, Family::Inet6]
-            .iter()
-            .map(|f| expected.get(&(*f, state)).copied().unwrap_or(0))
-            .sum();
-        let line = state_line(state, count);
-        assert!(screen.contains(&line), "no {line:?} in:\n{screen}");
+    for line in &lines {
+        assert!(screen.contains(line), "no {line:?} in:\n{screen}");
     }
     assert_eq!(
         expected.get(&(Family::Inet, TcpState::CloseWait)),
         Some(&25)
     );
-    let anomaly = format!("›WARN CLOSE_WAIT leaky-app[{}]", leak.pid);
-    assert!(screen.contains(&anomaly), "no {anomaly:?} in:\n{screen}");
 
     tmux.keys(&["?"]);
     tmux.wait_for("the help", Duration::from_secs(10), |s| {
@@ -215,15 +220,21 @@ fn dashboard_in_tmux_shows_the_leak_opens_help_filters_and_quits_cleanly() {
     tmux.text("/close-wait");
     tmux.keys(&["Enter"]);
     let filtered = format!("filter: close-wait · 1/25 of {total}");
-    let screen = tmux.wait_for("the filter", Duration::from_secs(10), |s| {
-        s.contains(&filtered)
+    let leaked_rows = |screen: &str| {
+        screen
+            .lines()
+            .filter(|l| {
+                l.starts_with("CLOSE_WAIT ") && l.contains(&format!("leaky-app[{}]", leak.pid))
+            })
+            .count()
+    };
+    // A capture can land in the middle of a redraw (the tab bar new, the table half old):
+    // wait for the whole filtered frame, the input line gone.
+    let screen = tmux.wait_for("the filtered table", Duration::from_secs(10), |s| {
+        s.contains(&filtered) && !s.contains("/ close-wait") && leaked_rows(s) == 23
     });
-    let rows = screen
-        .lines()
-        .filter(|l| l.starts_with("CLOSE_WAIT ") && l.contains(&format!("leaky-app[{}]", leak.pid)))
-        .count();
     // 40 rows leave 23 table rows: 23 of the 25 leaked sockets are on screen.
-    assert_eq!(rows, 23, "{screen}");
+    assert_eq!(leaked_rows(&screen), 23, "{screen}");
 
     // The detail pane asks the kernel for tcp_info, which comes with the next poll.
     tmux.keys(&["Enter"]);
