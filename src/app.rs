@@ -101,7 +101,8 @@ fn warn_about(collector: &Collector, snapshot: &Snapshot) {
 }
 
 /// A one-shot poll of the namespace the flags name: one dump, counters over the mode's
-/// window (see [`one_shot::poll_once`]). `keep` narrows the sockets the rules see (check's filters).
+/// window (see [`one_shot::poll_once`]). `keep` narrows the sockets the rules see (check's
+/// filters), never the counts per state.
 fn one_shot(
     cli: &Cli,
     args: &OneShotArgs,
@@ -112,11 +113,6 @@ fn one_shot(
     let mut options = collect_options(cli);
     // Only the JSON snapshot shows tcp_info; asking for it costs the kernel a third more.
     options.tcp_info = args.json && keep.is_none();
-    if let Some(filter) = keep {
-        // check's counts and rules see only the kept sockets: the kernel can drop the
-        // other states itself.
-        options.states = filter.state_set();
-    }
     let mut collector = Collector::open(options)?;
     let mut aggregator = config.aggregator();
     let window = mode.counter_window(args.window);

@@ -37,7 +37,8 @@ impl Mode {
 /// One poll of `source` run through `aggregator`: read the counters, dump the sockets
 /// once, and read the counters again at the end of the dump or `counter_window` after
 /// the first reading, whichever comes later. `keep` narrows the sockets the rules see
-/// (check's filters). Returns the (narrowed) snapshot and the anomalies raised.
+/// (check's filters); the snapshot returned is the whole one, so counts per state cover
+/// every socket, as in every mode. Returns it and the anomalies raised.
 ///
 /// The aggregator sees one snapshot, so socket ages start at it and no state change or
 /// trend is made up; only the counter rises span the interval between the two readings
@@ -62,11 +63,12 @@ pub fn poll_once<S: SocketSource + ?Sized>(
         }
     }
     // An empty filter keeps every socket: no copy of them (80 MB at a million).
-    let snapshot = match keep {
-        Some(filter) if !filter.is_empty() => filter.narrow(&snapshot),
-        _ => snapshot,
-    };
-    let anomalies = aggregator.ingest(&snapshot).anomalies.clone();
+    let anomalies = match keep {
+        Some(filter) if !filter.is_empty() => aggregator.ingest(&filter.narrow(&snapshot)),
+        _ => aggregator.ingest(&snapshot),
+    }
+    .anomalies
+    .clone();
     Ok((snapshot, anomalies))
 }
 

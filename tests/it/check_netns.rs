@@ -188,7 +188,9 @@ fn check_is_critical_on_the_scenarios_and_filters_narrow_it() {
     // One line per anomaly and one hint line each follow the status line.
     assert_eq!(text.lines().count(), 1 + 4 * 2, "{text}");
 
-    // Filters narrow what check looks at: only the SYN flood's listener.
+    let perfdata = first.split_once(" | ").unwrap().1.to_owned();
+    // Filters narrow what check's rules look at — only the SYN flood's listener — and
+    // never its counts: the perfdata covers every socket, as unfiltered.
     let out = run(&[
         "check",
         "--netns",
@@ -200,11 +202,14 @@ fn check_is_critical_on_the_scenarios_and_filters_narrow_it() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        text.starts_with(&format!(
-            "SOCKSCOPE WARNING - syn_recv_flood listener {} 120>=100 | total=121;;;0",
+    let filtered = text.lines().next().unwrap();
+    assert_eq!(
+        filtered,
+        format!(
+            "SOCKSCOPE WARNING - syn_recv_flood listener {} 120>=100 | {perfdata}",
             s.flood
-        )),
+        )
+        .replace(" anomalies=4;;;0", " anomalies=1;;;0"),
         "{text}"
     );
 

@@ -147,7 +147,9 @@ fn check_dumps_once_and_reads_the_counters_a_second_apart_by_default() {
     let (snapshot, anomalies) =
         poll_once(&mut source, &mut aggregator, window, Some(&keep)).unwrap();
     assert_eq!((source.dumps, source.readings), (1, 2));
-    assert_eq!(snapshot.sockets.len(), 2);
+    // The filter narrows what the rules see, not the counts: the LISTEN socket stays.
+    assert_eq!(snapshot.sockets.len(), 3);
+    assert_eq!(snapshot.state_counts().get(TcpState::Listen), 1);
     let a = overflow_anomaly(&anomalies);
     assert_eq!(a.count, 2);
     assert_eq!(a.evidence.counter_interval, Some(Duration::from_secs(1)));
@@ -195,4 +197,39 @@ fn the_text_evidence_says_over_how_long_the_counters_rose() {
     );
     assert!(line_for(2_500).ends_with("ListenDrops +5 in 2.50s"));
     assert!(line_for(0).ends_with("ListenDrops +5 in <1ms"));
+}
+
+#[test]
+fn check_filters_narrow_the_rules_and_never_the_counts() {
+    let mut source = source(30, 10, &[(10, 1_000)]);
+    let local = "192.0.2.1:8080".parse().unwrap();
+    for port in 0..25_u16 {
+        let mut s = Socket::new(
+            TcpState::CloseWait,
+            local,
+            format!("198.51.100.9:{}", 50_000 + port).parse().unwrap(),
+        );
+        s.cookie = 90_000 + u64::from(port);
+        s.inode = 7_000 + u32::from(port);
+        source.dumped.sockets.push(s);
+    }
+    let everything = || Aggregator::new(RuleConfig::default());
+    // Unfiltered, the 25 CLOSE_WAIT sockets on :8080 raise the backlog rule.
+    let (_, anomalies) = poll_once(&mut source, &mut everything(), Duration::ZERO, None).unwrap();
+    assert_eq!(
+        anomalies
+            .iter()
+            .map(|a| (a.kind, a.subject.clone(), a.count))
+            .collect::<Vec<_>>(),
+        [(AnomalyKind::CloseWaitBacklog, Subject::LocalPort(8080), 25)]
+    );
+    // `--sport 80` looks at the :80 service only: nothing raised, every socket counted.
+    let keep: Filter = "sport=80".parse().unwrap();
+    let (snapshot, anomalies) =
+        poll_once(&mut source, &mut everything(), Duration::ZERO, Some(&keep)).unwrap();
+    assert_eq!(anomalies, []);
+    let counts = snapshot.state_counts();
+    assert_eq!(counts.get(TcpState::CloseWait), 25);
+    assert_eq!(counts.get(TcpState::Established), 2);
+    assert_eq!(counts.total(), 28);
 }
