@@ -289,7 +289,7 @@ fn by_listener(snapshot: &Snapshot, tally: &Tally) -> Vec<ListenerGroup> {
                 local: l.local,
                 sockets: l.sockets,
                 accept_queue: l.accept_queue,
-                backlog: l.backlog,
+                backlog: snapshot.backlog_known().then_some(l.backlog),
                 counts: l.counts,
                 owners,
             }

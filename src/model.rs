@@ -565,6 +565,18 @@ impl Snapshot {
             .filter_map(|i| self.processes.get(*i as usize))
     }
 
+    /// Whether the LISTEN sockets' send-q is their backlog. `/proc/net/tcp` prints
+    /// `write_seq - snd_una` there, not the backlog: read from it, the backlog is unknown.
+    pub fn backlog_known(&self) -> bool {
+        self.source != SourceKind::ProcNet
+    }
+
+    /// `socket`'s send queue as the outputs show it: for a LISTEN socket its backlog, `None`
+    /// when the source does not give it (see [`Snapshot::backlog_known`]).
+    pub fn send_q(&self, socket: &Socket) -> Option<u32> {
+        (socket.state != TcpState::Listen || self.backlog_known()).then_some(socket.send_q)
+    }
+
     /// `socket`'s `tcp_info`, if the kernel sent it (full sockets, when asked for).
     pub fn tcp_info(&self, socket: &Socket) -> Option<&TcpInfo> {
         self.tcp_infos.get(socket.cookie)

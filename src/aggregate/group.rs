@@ -80,8 +80,9 @@ pub struct ListenerGroup {
     pub sockets: u32,
     /// Connections waiting to be accept()ed (recv-q of the LISTEN sockets, summed).
     pub accept_queue: u64,
-    /// The accept backlog (send-q of the LISTEN sockets, summed).
-    pub backlog: u64,
+    /// The accept backlog (send-q of the LISTEN sockets, summed); `None` when the source
+    /// does not give it (`/proc/net/tcp`).
+    pub backlog: Option<u64>,
     /// Non-LISTEN sockets on this listener's address and port, per state (SYN_RECV here
     /// are the half-open handshakes).
     pub counts: StateCounts,

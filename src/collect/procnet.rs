@@ -2,7 +2,8 @@
 //! No cookies, no tcp_info, no bound-inactive sockets.
 //!
 //! Differences from sock_diag that callers see: a LISTEN socket's `send_q` is 0 (the file
-//! prints `write_seq - snd_una`, not the backlog), and timer expiries have 10 ms resolution
+//! prints `write_seq - snd_una`, not the backlog; `Snapshot::backlog_known` says so to the
+//! outputs and the rules), and timer expiries have 10 ms resolution
 //! (the file prints clock ticks, sock_diag milliseconds).
 
 use std::fs::File;

@@ -143,8 +143,8 @@ pub struct SocketDoc<'a> {
     pub remote: EndpointDoc,
     /// Receive queue (LISTEN: accept queue length).
     pub recv_q: u32,
-    /// Send queue (LISTEN: backlog).
-    pub send_q: u32,
+    /// Send queue (LISTEN: backlog; `null` when unknown, as read from /proc/net/tcp).
+    pub send_q: Option<u32>,
     /// The pending timer.
     pub timer: TimerDoc,
     /// Owning uid.
@@ -246,7 +246,7 @@ impl<'a> SocketDoc<'a> {
             local: EndpointDoc(s.local.get()),
             remote: EndpointDoc(s.remote.get()),
             recv_q: s.recv_q,
-            send_q: s.send_q,
+            send_q: snapshot.send_q(s),
             timer: TimerDoc {
                 kind: s.timer.kind.name(),
                 expires_ms: s.timer.expires_ms,

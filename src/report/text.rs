@@ -185,6 +185,25 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
     }
 
     #[test]
+    fn a_listener_read_from_proc_net_tcp_has_an_unknown_backlog() {
+        let mut snapshot = sample();
+        snapshot.source = SourceKind::ProcNet;
+        let mut out = Vec::new();
+        render(&snapshot, &Filter::default(), &[], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("\nLISTEN     0.0.0.0:80       0.0.0.0:*                0      - -            nginx[4242]\n"),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        crate::report::json::render(&snapshot, &Filter::default(), &[], &mut out).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["sockets"][0]["state"], "LISTEN");
+        assert_eq!(doc["sockets"][0]["send_q"], serde_json::Value::Null);
+        assert_eq!(doc["sockets"][1]["send_q"], 0);
+    }
+
+    #[test]
     fn filters_narrow_the_list_but_not_the_counts() {
         let filter = Filter {
             states: vec!["close-wait".parse().unwrap()],

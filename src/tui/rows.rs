@@ -54,7 +54,9 @@ impl SocketColumn {
             SocketColumn::Local => endpoint(&socket.local.get()),
             SocketColumn::Remote => endpoint(&socket.remote.get()),
             SocketColumn::RecvQ => grouped(u64::from(socket.recv_q)),
-            SocketColumn::SendQ => grouped(u64::from(socket.send_q)),
+            SocketColumn::SendQ => snapshot
+                .send_q(socket)
+                .map_or_else(|| "-".to_owned(), |q| grouped(u64::from(q))),
             SocketColumn::Timer => {
                 let mut timer = String::new();
                 timer_text(&socket.timer, &mut timer);
@@ -289,10 +291,12 @@ impl ListenerColumn {
                 (endpoint(&l.local), Key::Addr(l.local.ip(), l.local.port()))
             }
             ListenerColumn::AcceptQueue => count(l.accept_queue),
-            ListenerColumn::Backlog => count(l.backlog),
+            ListenerColumn::Backlog => l.backlog.map_or(("-".to_owned(), Key::Number(-1.0)), count),
             ListenerColumn::Fill => {
-                let fill =
-                    (l.backlog > 0).then(|| l.accept_queue as f64 * 100.0 / l.backlog as f64);
+                let fill = l
+                    .backlog
+                    .filter(|b| *b > 0)
+                    .map(|b| l.accept_queue as f64 * 100.0 / b as f64);
                 (
                     fill.map_or("-".to_owned(), |f| format!("{f:.0}%")),
                     Key::Number(fill.unwrap_or(-1.0)),

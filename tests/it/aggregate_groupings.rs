@@ -213,7 +213,7 @@ fn listeners_carry_queue_backlog_and_matched_handshakes() {
     );
     let mut aggregator = Aggregator::new(RuleConfig::default());
     let summary = aggregator.ingest(&s.build());
-    let got: Vec<(String, u32, u64, u64, u64, u64)> = summary
+    let got: Vec<(String, u32, u64, Option<u64>, u64, u64)> = summary
         .by_listener
         .iter()
         .map(|l| {
@@ -230,9 +230,9 @@ fn listeners_carry_queue_backlog_and_matched_handshakes() {
     assert_eq!(
         got,
         vec![
-            ("0.0.0.0:80".to_owned(), 2, 4, 1022, 4, 5),
-            ("[::]:443".to_owned(), 1, 0, 4096, 1, 2),
-            ("127.0.0.1:8080".to_owned(), 1, 0, 128, 1, 1),
+            ("0.0.0.0:80".to_owned(), 2, 4, Some(1022), 4, 5),
+            ("[::]:443".to_owned(), 1, 0, Some(4096), 1, 2),
+            ("127.0.0.1:8080".to_owned(), 1, 0, Some(128), 1, 1),
         ]
     );
     assert_eq!(

@@ -424,3 +424,39 @@ fn orphan_sockets_warns_at_a_quarter_and_is_critical_at_half() {
         Severity::Critical
     );
 }
+
+#[test]
+fn from_proc_net_tcp_the_backlog_is_unknown_and_no_rule_compares_with_it() {
+    // /proc/net/tcp has no listen backlog: its LISTEN send-q is write_seq - snd_una, 0.
+    let from_procnet = |mut s: Synth| {
+        s.snapshot.source = sockscope::model::SourceKind::ProcNet;
+        s.build()
+    };
+    // listen(100) with 5 connections queued: read as backlog 0 it was CRITICAL, limit 0.
+    let mut s = Synth::at(100);
+    let app = s.process(4242, "app");
+    s.listener("0.0.0.0:8080", 5, 0, &[app]);
+    let snapshot = from_procnet(s);
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let summary = aggregator.ingest(&snapshot);
+    assert!(summary.anomalies.is_empty(), "{:?}", summary.anomalies);
+    assert_eq!(summary.by_listener[0].backlog, None);
+    assert_eq!(summary.by_listener[0].accept_queue, 5);
+    assert_eq!(snapshot.send_q(&snapshot.sockets[0]), None);
+
+    // A 150-SYN flood is judged on the fixed levels alone: a warning at 100, not a
+    // critical at the backlog share's floor of 10.
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let summary = aggregator.ingest(&from_procnet(syn_flood(100, 0, 150, 150)));
+    let a = &of_kind(&summary.anomalies, AnomalyKind::SynRecvFlood)[0];
+    assert_eq!(
+        (
+            a.severity,
+            a.count,
+            a.threshold,
+            a.critical_threshold,
+            a.evidence.limit
+        ),
+        (Severity::Warning, 150, 100, 1000, None)
+    );
+}

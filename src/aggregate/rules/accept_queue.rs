@@ -55,7 +55,14 @@ impl AcceptQueueRule {
 }
 
 pub(super) fn evaluate(input: &RuleInput<'_>, rule: &AcceptQueueRule, out: &mut Vec<Observation>) {
-    for listener in &input.tally.listeners {
+    // The per-listener levels are shares of the backlog: without it there is nothing to
+    // compare with (the namespace's overflow counters below still are).
+    let listeners = if input.snapshot.backlog_known() {
+        input.tally.listeners.as_slice()
+    } else {
+        &[]
+    };
+    for listener in listeners {
         let warning = share(rule.fraction, listener.backlog);
         let critical = share(rule.fraction_critical, listener.backlog).max(warning);
         if input.worth_reporting(listener.accept_queue, warning) {

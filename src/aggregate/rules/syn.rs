@@ -103,10 +103,14 @@ pub(super) fn syn_recv_flood(
     out: &mut Vec<Observation>,
 ) {
     let max_syn_backlog = input.snapshot.limits.tcp_max_syn_backlog;
+    let backlog_known = input.snapshot.backlog_known();
     for listener in &input.tally.listeners {
         let count = listener.counts.get(TcpState::SynRecv);
-        let syn_backlog = max_syn_backlog.map_or(listener.backlog, |m| m.min(listener.backlog));
-        let by_backlog = |fraction| share(fraction, syn_backlog).max(rule.min_count);
+        // Without the listen backlog (`/proc/net/tcp`) only the fixed levels apply.
+        let syn_backlog = backlog_known
+            .then(|| max_syn_backlog.map_or(listener.backlog, |m| m.min(listener.backlog)));
+        let by_backlog =
+            |fraction| syn_backlog.map_or(u64::MAX, |b| share(fraction, b).max(rule.min_count));
         let warning = rule.per_listener.min(by_backlog(rule.backlog_fraction));
         let critical = rule
             .per_listener_critical
@@ -124,7 +128,7 @@ pub(super) fn syn_recv_flood(
             forced: None,
             evidence: Evidence {
                 distinct_sources: Some(listener.distinct_sources),
-                limit: Some(syn_backlog),
+                limit: syn_backlog,
                 ..Evidence::default()
             },
         });

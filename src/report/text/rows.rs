@@ -185,7 +185,7 @@ impl<'a> Table<'a> {
             widths[1] = widths[1].max(endpoint_len(s.local.get()));
             widths[2] = widths[2].max(endpoint_len(s.remote.get()));
             widths[3] = widths[3].max(decimal_len(u64::from(s.recv_q)));
-            widths[4] = widths[4].max(decimal_len(u64::from(s.send_q)));
+            widths[4] = widths[4].max(snapshot.send_q(s).map_or(1, |q| decimal_len(u64::from(q))));
             // The last column is not padded: no need to measure it.
             if with_process {
                 widths[5] = widths[5].max(timer_len(s, &mut timer));
@@ -234,9 +234,15 @@ impl<'a> Table<'a> {
                 Endpoint(addr).write_bytes(l);
             });
         }
-        for (column, n) in [(3, socket.recv_q), (4, socket.send_q)] {
-            let n = u64::from(n);
-            self.cell(line, column, decimal_len(n), |l| push_decimal(l, n));
+        let recv_q = u64::from(socket.recv_q);
+        self.cell(line, 3, decimal_len(recv_q), |l| push_decimal(l, recv_q));
+        // A listener's backlog read from /proc/net/tcp is unknown: `-`, not 0.
+        match self.snapshot.send_q(socket) {
+            Some(q) => {
+                let q = u64::from(q);
+                self.cell(line, 4, decimal_len(q), |l| push_decimal(l, q));
+            }
+            None => self.cell(line, 4, 1, |l| l.push(b'-')),
         }
         let len = timer_len(socket, timer);
         self.cell(line, 5, len, |l| l.extend_from_slice(timer.as_bytes()));

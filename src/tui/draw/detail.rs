@@ -12,7 +12,7 @@ use super::overlay;
 use crate::aggregate::Summary;
 use crate::format::age;
 use crate::format::{grouped, process, short_duration, timer_text};
-use crate::model::{Attribution, Snapshot, Socket, TcpState, endpoint};
+use crate::model::{Attribution, Snapshot, Socket, TcpInfo, TcpState, endpoint};
 use crate::tui::app::App;
 use crate::tui::rows::Target;
 use crate::tui::shown::Shown;
@@ -32,6 +32,44 @@ fn ms(value: u32) -> String {
     out
 }
 
+/// A queue length, or what is known of one the source does not give (a backlog read from
+/// `/proc/net/tcp`).
+fn queue_text(length: Option<u64>) -> String {
+    length.map_or_else(|| "unknown (/proc/net/tcp)".to_owned(), grouped)
+}
+
+fn tcp_info_lines(theme: Theme, info: &TcpInfo) -> [Line<'static>; 7] {
+    [
+        field(
+            theme,
+            "rtt",
+            format!(
+                "{:.3} ms ± {:.3}",
+                f64::from(info.rtt_us) / 1e3,
+                f64::from(info.rttvar_us) / 1e3
+            ),
+        ),
+        field(theme, "cwnd", info.snd_cwnd.to_string()),
+        field(theme, "unacked", info.unacked.to_string()),
+        field(theme, "lost", info.lost.to_string()),
+        field(
+            theme,
+            "retransmits",
+            format!("{} now, {} total", info.retransmits, info.total_retrans),
+        ),
+        field(
+            theme,
+            "last data sent",
+            format!("{} ago", ms(info.last_data_sent_ms)),
+        ),
+        field(
+            theme,
+            "last data recv",
+            format!("{} ago", ms(info.last_data_recv_ms)),
+        ),
+    ]
+}
+
 fn socket_lines(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'static>> {
     let theme = app.theme;
     let now = snapshot.taken_at;
@@ -49,7 +87,11 @@ fn socket_lines(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'st
         field(theme, "local", endpoint(&socket.local.get())),
         field(theme, "remote", endpoint(&socket.remote.get())),
         field(theme, queue_names.0, grouped(u64::from(socket.recv_q))),
-        field(theme, queue_names.1, grouped(u64::from(socket.send_q))),
+        field(
+            theme,
+            queue_names.1,
+            queue_text(snapshot.send_q(socket).map(u64::from)),
+        ),
         field(theme, "timer", timer),
         field(
             theme,
@@ -70,35 +112,7 @@ fn socket_lines(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'st
     match snapshot.tcp_info(socket) {
         Some(info) => {
             lines.push(Line::styled("tcp_info", theme.accent()));
-            lines.extend([
-                field(
-                    theme,
-                    "rtt",
-                    format!(
-                        "{:.3} ms ± {:.3}",
-                        f64::from(info.rtt_us) / 1e3,
-                        f64::from(info.rttvar_us) / 1e3
-                    ),
-                ),
-                field(theme, "cwnd", info.snd_cwnd.to_string()),
-                field(theme, "unacked", info.unacked.to_string()),
-                field(theme, "lost", info.lost.to_string()),
-                field(
-                    theme,
-                    "retransmits",
-                    format!("{} now, {} total", info.retransmits, info.total_retrans),
-                ),
-                field(
-                    theme,
-                    "last data sent",
-                    format!("{} ago", ms(info.last_data_sent_ms)),
-                ),
-                field(
-                    theme,
-                    "last data recv",
-                    format!("{} ago", ms(info.last_data_recv_ms)),
-                ),
-            ]);
+            lines.extend(tcp_info_lines(theme, info));
         }
         None => lines.push(field(
             theme,
@@ -116,8 +130,8 @@ fn socket_lines(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'st
         any = true;
         lines.push(field(
             theme,
-            &format!("{}[{}]", p.comm, p.pid),
-            p.cmdline.clone(),
+            &crate::format::process(&p.comm, p.pid),
+            crate::format::printable(&p.cmdline).into_owned(),
         ));
     }
     if !any {
@@ -193,7 +207,7 @@ fn group_lines(app: &App, shown: &Shown, target: &Target) -> Vec<Line<'static>> 
                 field(theme, "listener", endpoint(&l.local)),
                 field(theme, "sockets", l.sockets.to_string()),
                 field(theme, "accept queue", grouped(l.accept_queue)),
-                field(theme, "backlog", grouped(l.backlog)),
+                field(theme, "backlog", queue_text(l.backlog)),
                 field(theme, "SYN_RECV", grouped(l.syn_recv())),
                 field(theme, "connections", grouped(l.connections())),
             ];
