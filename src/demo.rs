@@ -4,7 +4,7 @@
 //! unwinding). A lab left behind by a killed demo is removed by the next one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context as _;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -17,6 +17,35 @@ use crate::tui::{self, Dashboard};
 /// What the demo stages, for the banner and the tests.
 pub const SCENARIOS: &str = "a CLOSE_WAIT leak (leaky-app), a SYN flood on :8443, a TIME_WAIT storm toward :443 (expires after 60 s) and a listener that never accepts";
 
+/// Stage every scenario in `lab`, saying each step; stop between steps once `caught` holds a
+/// signal.
+fn stage(lab: &mut Lab, caught: &AtomicUsize) -> anyhow::Result<()> {
+    let step = |what: &str| {
+        let go_on = caught.load(Ordering::SeqCst) == 0;
+        if go_on {
+            eprintln!("sockscope demo: {what}");
+        }
+        go_on
+    };
+    if step("namespaces ready; leaking 30 CLOSE_WAIT sockets") {
+        lab.close_wait_leak(Family::Inet, "leaky-app", 30)?;
+    }
+    if step("flooding :8443 with 150 spoofed SYNs") {
+        lab.syn_flood(Family::Inet, 8443, 150)?;
+    }
+    if step("making 6,000 TIME_WAIT sockets toward :443") {
+        lab.time_wait_storm(Family::Inet, 443, 6000)?;
+    }
+    if step("filling a listener's accept queue") {
+        lab.listener_never_accepting(Family::Inet6, 16, 24)?;
+    }
+    if step("adding 10 healthy connections") {
+        lab.stage(Family::Inet, TcpState::Established, 10, Some("healthy-app"))?;
+    }
+    step("opening the dashboard");
+    Ok(())
+}
+
 /// Build the lab, run the dashboard on it, tear it down. `dashboard` says how to watch
 /// (its namespace is replaced by the lab's).
 pub fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
@@ -28,32 +57,25 @@ pub fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         anyhow::bail!("sockscope demo opens the dashboard and needs a terminal: stdout is not one");
     }
-    let stop = Arc::new(AtomicBool::new(false));
+    // The number of the signal that stopped the staging (0: none), for the exit code.
+    let caught = Arc::new(AtomicUsize::new(0));
     for signal in [SIGINT, SIGTERM, SIGHUP] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
+        signal_hook::flag::register_usize(signal, Arc::clone(&caught), signal as usize)
             .context("installing signal handlers")?;
     }
     let exe = std::env::current_exe().context("finding the sockscope binary for the lab")?;
     eprintln!("sockscope demo: staging {SCENARIOS} …");
     let mut lab = Lab::new(&exe)?;
-    let step = |what: &str| -> anyhow::Result<()> {
-        if stop.load(Ordering::SeqCst) {
-            anyhow::bail!("interrupted while staging; the lab was removed");
-        }
-        eprintln!("sockscope demo: {what}");
-        Ok(())
-    };
-    step("namespaces ready; leaking 30 CLOSE_WAIT sockets")?;
-    lab.close_wait_leak(Family::Inet, "leaky-app", 30)?;
-    step("flooding :8443 with 150 spoofed SYNs")?;
-    lab.syn_flood(Family::Inet, 8443, 150)?;
-    step("making 6,000 TIME_WAIT sockets toward :443")?;
-    lab.time_wait_storm(Family::Inet, 443, 6000)?;
-    step("filling a listener's accept queue")?;
-    lab.listener_never_accepting(Family::Inet6, 16, 24)?;
-    step("adding 10 healthy connections")?;
-    lab.stage(Family::Inet, TcpState::Established, 10, Some("healthy-app"))?;
-    step("opening the dashboard")?;
+    let staged = stage(&mut lab, &caught);
+    let signal = caught.load(Ordering::SeqCst);
+    if signal != 0 {
+        // Whatever the step was doing when the signal came, the lab goes: one line, and
+        // the exit code a signal gives (128 + its number).
+        drop(lab);
+        eprintln!("sockscope demo: interrupted while staging; the lab was removed");
+        return Ok(128 + signal as u8);
+    }
+    staged?;
     dashboard.collect = CollectOptions {
         netns: NetnsTarget::Named(lab.monitored().to_owned()),
         ..dashboard.collect

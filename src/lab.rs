@@ -110,7 +110,7 @@ pub enum LabError {
     #[error(transparent)]
     Netns(#[from] NetnsError),
     /// A per-namespace sysctl could not be written.
-    #[error("netns {netns}: cannot write {value:?} to {path}: {source}")]
+    #[error("netns {netns}: cannot write {value:?} to {path}: {error}")]
     Sysctl {
         /// The namespace.
         netns: String,
@@ -119,15 +119,17 @@ pub enum LabError {
         /// The value.
         value: String,
         /// Why.
-        source: std::io::Error,
+        /// (Not a `source`: the message quotes it once already.)
+        error: std::io::Error,
     },
     /// A socket operation failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Socket {
         /// What was attempted, with its addresses.
         what: String,
         /// What the kernel said.
-        source: std::io::Error,
+        /// (Not a `source`: the message quotes it once already.)
+        error: std::io::Error,
     },
     /// The sockets did not reach the state in time.
     #[error(

@@ -187,7 +187,7 @@ impl LabNet {
                     netns: netns.clone(),
                     path,
                     value: (*value).to_owned(),
-                    source,
+                    error: source,
                 })?;
             }
             Ok(())
@@ -284,7 +284,7 @@ impl LabNet {
                 .collect::<std::io::Result<Vec<Socket>>>()
                 .map_err(|source| LabError::Socket {
                     what: format!("netns {netns}: creating {count} {} sockets", family.name()),
-                    source,
+                    error: source,
                 })
         })?
     }
@@ -300,7 +300,7 @@ impl LabNet {
             )
             .map_err(|source| LabError::Socket {
                 what: format!("netns {netns}: creating a raw {} socket", family.name()),
-                source,
+                error: source,
             })
         })?
     }

@@ -14,7 +14,7 @@ pub(crate) fn counts(netns: &str) -> Result<StateTally, LabError> {
             let path = format!("/proc/thread-self/net/{file}");
             let text = std::fs::read_to_string(&path).map_err(|source| LabError::Socket {
                 what: format!("netns {netns}: reading {path}"),
-                source,
+                error: source,
             })?;
             tally_table(family, &text, &mut tally);
         }

@@ -159,7 +159,7 @@ impl Lab {
                             "client {} of {clients} connecting {from} to {addr} (backlog {backlog})",
                             i + 1
                         ),
-                        source: other
+                        error: other
                             .err()
                             .unwrap_or_else(|| std::io::Error::other("connected at once")),
                     });
@@ -203,7 +203,7 @@ impl Lab {
                 .and_then(|()| s.connect(&addr.into()))
                 .map_err(|source| LabError::Socket {
                     what: format!("connecting {from} to {addr}"),
-                    source,
+                    error: source,
                 })?;
             peers.push(local_addr(s)?);
         }

@@ -173,7 +173,7 @@ impl Lab {
                 .and_then(|()| s.connect(&server.into()))
                 .map_err(|source| LabError::Socket {
                     what: format!("connecting {from} to {server}"),
-                    source,
+                    error: source,
                 })?;
         }
         let accepted = accept_all(listener, server, count)?;
@@ -195,7 +195,7 @@ impl Lab {
         let mut sockets = self.net.tcp_sockets(side, family, 1)?;
         let listener = sockets.pop().ok_or_else(|| LabError::Socket {
             what: format!("creating a listener on {ip}"),
-            source: std::io::ErrorKind::Other.into(),
+            error: std::io::ErrorKind::Other.into(),
         })?;
         let wanted = SocketAddr::new(ip, port);
         listener
@@ -204,7 +204,7 @@ impl Lab {
             .and_then(|()| listener.listen(i32::try_from(backlog).unwrap_or(i32::MAX)))
             .map_err(|source| LabError::Socket {
                 what: format!("listening on {wanted} with backlog {backlog}"),
-                source,
+                error: source,
             })?;
         let addr = local_addr(&listener)?;
         Ok((listener, addr))
@@ -234,7 +234,7 @@ impl Lab {
                             "connecting {} to {server} across a cut wire (expected EINPROGRESS)",
                             pair.monitored
                         ),
-                        source: other
+                        error: other
                             .err()
                             .unwrap_or_else(|| std::io::Error::other("connect succeeded at once")),
                     });
@@ -330,7 +330,7 @@ fn bind_to(s: &Socket, ip: IpAddr) -> Result<(), LabError> {
     let addr = SocketAddr::new(ip, 0);
     s.bind(&addr.into()).map_err(|source| LabError::Socket {
         what: format!("binding {addr}"),
-        source,
+        error: source,
     })
 }
 
@@ -342,7 +342,7 @@ pub(super) fn local_addr(s: &Socket) -> Result<SocketAddr, LabError> {
         })
         .map_err(|source| LabError::Socket {
             what: "reading a socket's local address".to_owned(),
-            source,
+            error: source,
         })
 }
 
@@ -351,10 +351,23 @@ pub(super) fn shutdown_all(sockets: &[Socket], side: &str) -> Result<(), LabErro
         s.shutdown(Shutdown::Write)
             .map_err(|source| LabError::Socket {
                 what: format!("half-closing a {side} socket {:?}", s.local_addr().ok()),
-                source,
+                error: source,
             })?;
     }
     Ok(())
+}
+
+/// `op` again while a signal interrupts it. A socket with a timeout (`SO_RCVTIMEO`) is not
+/// restarted after a signal handler, even one installed with `SA_RESTART`: the demo's
+/// Ctrl-C handler would otherwise turn into `Interrupted system call`, and the demo
+/// checks its stop flag between steps anyway.
+fn again_if_interrupted<T>(mut op: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// Block until the peer's FIN arrives (read returns 0).
@@ -367,16 +380,16 @@ pub(super) fn read_eof(s: &Socket) -> Result<(), LabError> {
         )
     };
     s.set_read_timeout(Some(IO_TIMEOUT))
-        .and_then(|()| (&*s).read(&mut byte))
+        .and_then(|()| again_if_interrupted(|| (&*s).read(&mut byte)))
         .map_err(|source| LabError::Socket {
             what: what(),
-            source,
+            error: source,
         })
         .and_then(|n| match n {
             0 => Ok(()),
             n => Err(LabError::Socket {
                 what: what(),
-                source: std::io::Error::other(format!("read {n} unexpected byte(s)")),
+                error: std::io::Error::other(format!("read {n} unexpected byte(s)")),
             }),
         })
 }
@@ -391,16 +404,15 @@ pub(super) fn accept_all(
         .set_read_timeout(Some(IO_TIMEOUT))
         .map_err(|source| LabError::Socket {
             what: format!("setting a timeout on listener {addr}"),
-            source,
+            error: source,
         })?;
     (0..count)
         .map(|i| {
-            listener
-                .accept()
+            again_if_interrupted(|| listener.accept())
                 .map(|(s, _)| s)
                 .map_err(|source| LabError::Socket {
                     what: format!("accepting connection {} of {count} on {addr}", i + 1),
-                    source,
+                    error: source,
                 })
         })
         .collect()

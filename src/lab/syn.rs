@@ -105,7 +105,7 @@ pub(crate) fn send_syns(
         raw.send_to(&packet, &to)
             .map_err(|source| LabError::Socket {
                 what: format!("sending a spoofed SYN {src} -> {dst}"),
-                source,
+                error: source,
             })?;
     }
     Ok(())

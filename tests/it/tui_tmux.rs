@@ -350,3 +350,37 @@ fn demo_shows_every_staged_anomaly_and_leaves_nothing_behind() {
         .collect();
     assert_eq!(holders, Vec::<String>::new());
 }
+
+#[test]
+fn interrupting_the_demo_while_it_stages_removes_the_lab_and_exits_130() {
+    let test = "interrupting_the_demo_while_it_stages_removes_the_lab_and_exits_130";
+    if !require_root(test) || !have_tmux(test) {
+        return;
+    }
+    let tmux = Tmux::start("demo-int", &format!("{BIN} demo"), 160, 45);
+    let pid = tmux.program_pid();
+    // Mid-staging: the lab's reads with a timeout are where EINTR came back.
+    let screen = tmux.wait_for("the staging", Duration::from_secs(60), |s| {
+        s.contains("sockscope demo: namespaces ready")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let (status, _) = tmux.exit(Duration::from_secs(60));
+    assert_eq!(status, "130", "{screen}");
+    let screen = tmux.screen();
+    assert_eq!(
+        screen
+            .lines()
+            .filter(|l| l.contains("interrupted while staging; the lab was removed"))
+            .count(),
+        1,
+        "{screen}"
+    );
+    assert!(!screen.contains("Interrupted system call"), "{screen}");
+    let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(!listed.contains(&format!("sslab-{pid}-")), "{listed}");
+}
