@@ -50,11 +50,17 @@ fn too_small(frame: &mut Frame, area: Rect) {
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
     let line = if app.mode == Mode::Filter {
+        // A filter that was refused says why here, where the user is typing, until the
+        // next key; otherwise the line reminds of the syntax.
+        let after = match &app.notice {
+            Some(why) => Span::styled(format!("  {why}"), theme.alert()),
+            None => Span::styled(format!("  {FILTER_SYNTAX}"), theme.quiet()),
+        };
         Line::from(vec![
             Span::styled("/ ", theme.accent()),
             Span::raw(app.input.clone()),
             Span::styled("▏", theme.accent()),
-            Span::styled(format!("  {FILTER_SYNTAX}"), theme.quiet()),
+            after,
         ])
     } else if let Some(failure) = &app.failure {
         Line::from(Span::styled(

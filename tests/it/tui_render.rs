@@ -108,6 +108,30 @@ fn filter_line_shows_what_is_typed() {
 }
 
 #[test]
+fn a_refused_filter_says_why_on_the_filter_line_until_the_next_key() {
+    let mut app = busy_app(120, 24, 2);
+    dashboard::type_filter(&mut app, "port=abc");
+    app.apply(Action::FilterApply);
+    let screen = render(&app);
+    let last = screen.lines().last().unwrap();
+    assert_eq!(
+        last.trim_end(),
+        "/ port=abc▏  filter not applied: \"abc\" is not a port: use a number 0-65535 or a range like 8000-8100"
+    );
+    // Typing on clears the reason and brings the syntax line back.
+    app.apply(Action::FilterBackspace);
+    let screen = render(&app);
+    assert!(
+        screen
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("/ port=ab▏  e.g. close-wait"),
+        "{screen}"
+    );
+}
+
+#[test]
 fn paused_display_says_so_and_counts_the_polls_behind() {
     let mut app = busy_app(80, 24, 2);
     app.apply(Action::TogglePause);
