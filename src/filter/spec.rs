@@ -340,6 +340,15 @@ mod tests {
     }
 
     #[test]
+    fn a_port_range_holds_both_its_ends_and_nothing_past_them() {
+        let range: PortRange = "8000-8100".parse().unwrap();
+        assert!(range.contains(8000) && range.contains(8100));
+        assert!(!range.contains(7999) && !range.contains(8101));
+        let one: PortRange = "443".parse().unwrap();
+        assert!(one.contains(443) && !one.contains(442) && !one.contains(444));
+    }
+
+    #[test]
     fn ports_and_ranges() {
         assert_eq!(
             "443".parse(),

@@ -220,6 +220,40 @@ mod tests {
     }
 
     #[test]
+    fn the_worst_severity_sets_the_status_and_the_exit_code() {
+        let mut critical = leak("app");
+        critical.severity = Severity::Critical;
+        for (anomalies, status, code, line) in [
+            (
+                vec![],
+                Status::Ok,
+                0,
+                "SOCKSCOPE OK - 0 TCP sockets, no anomalies | ",
+            ),
+            (
+                vec![leak("app")],
+                Status::Warning,
+                1,
+                "SOCKSCOPE WARNING - ",
+            ),
+            (
+                vec![leak("app"), critical.clone()],
+                Status::Critical,
+                2,
+                "SOCKSCOPE CRITICAL - ",
+            ),
+        ] {
+            assert_eq!(Status::of(&anomalies), status);
+            assert_eq!(status.exit_code(), code);
+            assert!(text(&anomalies).starts_with(line), "{}", text(&anomalies));
+        }
+        assert_eq!(Status::Unknown.exit_code(), 3);
+        let mut out = Vec::new();
+        render_unknown("no such namespace", false, &mut out).unwrap();
+        assert_eq!(out, b"SOCKSCOPE UNKNOWN - no such namespace\n");
+    }
+
+    #[test]
     fn a_pipe_or_newline_in_a_process_name_cannot_split_the_plugin_output() {
         let out = text(&[leak("app|bogus=9;;;\nOK")]);
         let lines: Vec<&str> = out.lines().collect();

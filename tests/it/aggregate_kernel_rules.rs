@@ -387,6 +387,57 @@ fn listen_drops_rise_raises_namespace_accept_queue_overflow() {
     );
 }
 
+#[test]
+fn a_single_listen_overflow_or_time_wait_overflow_is_raised() {
+    // The default levels are a rise of 1: one dropped connection is worth saying.
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let mut first = Synth::at(100);
+    first
+        .tcp_ext("ListenOverflows", 50)
+        .tcp_ext("ListenDrops", 50);
+    let mut second = Synth::at(101);
+    second
+        .tcp_ext("ListenOverflows", 51)
+        .tcp_ext("ListenDrops", 51);
+    aggregator.ingest(&first.build());
+    let summary = aggregator.ingest(&second.build());
+    assert_eq!(
+        summary
+            .anomalies
+            .iter()
+            .map(|a| (a.kind, a.subject.clone(), a.count))
+            .collect::<Vec<_>>(),
+        [(AnomalyKind::AcceptQueueOverflow, Subject::Namespace, 1)]
+    );
+
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let mut first = Synth::at(100);
+    first.tcp_ext("TCPTimeWaitOverflow", 7);
+    let mut second = Synth::at(101);
+    second.tcp_ext("TCPTimeWaitOverflow", 8);
+    aggregator.ingest(&first.build());
+    let summary = aggregator.ingest(&second.build());
+    assert_eq!(
+        summary
+            .anomalies
+            .iter()
+            .map(|a| (a.kind, a.subject.clone(), a.severity))
+            .collect::<Vec<_>>(),
+        [(
+            AnomalyKind::TimeWaitExcess,
+            Subject::Namespace,
+            Severity::Critical
+        )]
+    );
+    assert_eq!(
+        summary.anomalies[0].evidence.counter_rises,
+        vec![CounterRise {
+            counter: "TCPTimeWaitOverflow",
+            rise: 1
+        }]
+    );
+}
+
 fn orphans(n: u64) -> sockscope::model::Snapshot {
     let mut s = Synth::at(100);
     s.snapshot.limits.tcp_max_orphans = Some(1000);

@@ -94,6 +94,22 @@ fn critical_drops_to_warning_only_below_clear_mark_of_critical() {
 }
 
 #[test]
+fn a_warning_below_critical_is_not_promoted_by_the_clear_mark() {
+    // Raised as a warning at 30; between 80 % of critical (80) and critical (100) it stays a
+    // warning: the clear mark only ever holds a severity down, never raises one.
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let summary = aggregator.ingest(&nginx_close_wait(100, 30).build());
+    assert_eq!(summary.anomalies[0].severity, Severity::Warning);
+    for (secs, count) in [(101, 80), (102, 99)] {
+        let summary = aggregator.ingest(&nginx_close_wait(secs, count).build());
+        let a = &summary.anomalies[0];
+        assert_eq!((a.count, a.severity), (u64::from(count), Severity::Warning));
+    }
+    let summary = aggregator.ingest(&nginx_close_wait(103, 100).build());
+    assert_eq!(summary.anomalies[0].severity, Severity::Critical);
+}
+
+#[test]
 fn close_wait_backlog_keeps_first_seen_across_polls_and_reports_trend() {
     let mut aggregator = Aggregator::new(RuleConfig::default());
     aggregator.ingest(&nginx_close_wait(100, 20).build());

@@ -181,6 +181,11 @@ fn limits_and_counters_follow_the_namespace_the_files_were_opened_in() {
         "-w",
         "net.ipv4.tcp_max_tw_buckets=1234",
         "net.ipv4.ip_local_port_range=40000 40100",
+        // Each limit its own value, so a file read for another's shows.
+        "net.core.somaxconn=321",
+        "net.ipv4.tcp_max_syn_backlog=654",
+        "net.ipv4.tcp_syncookies=2",
+        "net.ipv4.tcp_fin_timeout=42",
     ]);
     let inside = netns.enter(KernelFiles::open);
     let host = KernelFiles::open();
@@ -188,10 +193,10 @@ fn limits_and_counters_follow_the_namespace_the_files_were_opened_in() {
         let limits = inside.limits();
         assert_eq!(limits.tcp_max_tw_buckets, Some(1234));
         assert_eq!(limits.ip_local_port_range, Some((40000, 40100)));
-        assert!(limits.somaxconn.is_some());
-        assert!(limits.tcp_syncookies.is_some());
-        assert!(limits.tcp_fin_timeout.is_some());
-        assert!(limits.tcp_max_syn_backlog.is_some());
+        assert_eq!(limits.somaxconn, Some(321));
+        assert_eq!(limits.tcp_max_syn_backlog, Some(654));
+        assert_eq!(limits.tcp_syncookies, Some(2));
+        assert_eq!(limits.tcp_fin_timeout, Some(42));
         // A host-wide sysctl: only the initial namespace has the file.
         assert_eq!(limits.tcp_max_orphans, None);
         let counters = inside.counters();
