@@ -16,6 +16,16 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Run a `check --json` that cannot run: exit 3 with the UNKNOWN document; its summary.
+fn unknown_json_summary(args: &[&str]) -> String {
+    let (code, stdout, _) = run(args);
+    assert_eq!(code, Some(3), "{args:?}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["status"], "UNKNOWN");
+    assert_eq!(doc["exit_code"], 3);
+    doc["summary"].as_str().unwrap_or_default().to_owned()
+}
+
 #[test]
 fn malformed_flags_are_one_line_and_exit_2() {
     for (args, message) in [
@@ -106,13 +116,8 @@ fn a_namespace_that_does_not_exist_fails_snapshot_and_is_unknown_to_check() {
         )),
         "{stdout}"
     );
-    let (code, stdout, _) = run(&["check", "--json", "--netns-pid", "4294967294"]);
-    assert_eq!(code, Some(3));
-    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(doc["status"], "UNKNOWN");
-    assert_eq!(doc["exit_code"], 3);
     assert_eq!(
-        doc["summary"],
+        unknown_json_summary(&["check", "--json", "--netns-pid", "4294967294"]),
         "--netns-pid 4294967294: no process 4294967294 (is it still running? `ps -p 4294967294`)"
     );
 }
@@ -188,13 +193,8 @@ fn a_check_that_cannot_run_is_unknown_on_stdout_with_exit_3() {
         );
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
-    let (code, stdout, _) = run(&["check", "--json", "--bogus"]);
-    assert_eq!(code, Some(3));
-    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(doc["status"], "UNKNOWN");
-    assert_eq!(doc["exit_code"], 3);
     assert_eq!(
-        doc["summary"],
+        unknown_json_summary(&["check", "--json", "--bogus"]),
         "unexpected argument '--bogus' found (see sockscope --help)"
     );
 }
