@@ -22,6 +22,19 @@ pub fn short_duration(d: Duration, out: &mut String) {
     };
 }
 
+/// `HH:MM:SS UTC` of `at`.
+pub fn clock(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// A poll interval: `250ms`, `1s`, `1.5s`, `2m`.
 pub fn interval(d: Duration) -> String {
     if d.subsec_millis() == 0 && d.as_secs() < 60 {

@@ -8,6 +8,7 @@
 pub mod action;
 pub mod app;
 pub mod columns;
+pub mod detail;
 pub mod draw;
 pub mod layout;
 pub mod pacing;

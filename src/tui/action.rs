@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::view::View;
 
-/// A cursor movement in the table.
+/// A cursor movement in the table, or a scroll of the open detail pane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Motion {
     /// One row up.
@@ -54,6 +54,8 @@ pub enum Action {
     ReverseSort,
     /// Open the detail pane of the selected row.
     OpenDetail,
+    /// Scroll the open detail pane (the motion keys while it is open).
+    ScrollDetail(Motion),
     /// Freeze or unfreeze the display (polling goes on).
     TogglePause,
     /// Poll less often.
@@ -89,9 +91,12 @@ pub const HELP: &[(&str, &str)] = &[
         "1 2 3 4 5",
         "sockets, processes, peers, listeners, counters",
     ),
-    ("↑ ↓  k j", "move one row"),
-    ("PgUp PgDn", "move one screen"),
-    ("Home End  g G", "first / last row"),
+    ("↑ ↓  k j", "move one row (detail pane: scroll one line)"),
+    ("PgUp PgDn", "move one screen (detail pane: one paneful)"),
+    (
+        "Home End  g G",
+        "first / last row (detail pane: top / bottom)",
+    ),
     ("s", "sort by the next column"),
     ("r", "reverse the sort"),
     ("Enter", "details of the selected row"),
@@ -121,6 +126,14 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             _ => None,
         };
     }
+    // The motion keys scroll the detail pane while it is open, and move the cursor otherwise.
+    let motion = |m| {
+        if mode == Mode::Detail {
+            Action::ScrollDetail(m)
+        } else {
+            Action::Move(m)
+        }
+    };
     let action = match key.code {
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Char('?') => Action::ToggleHelp,
@@ -132,12 +145,12 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             let n = c.to_digit(10).map_or(0, |d| d as usize);
             Action::ShowView(*View::ALL.get(n - 1)?)
         }
-        KeyCode::Up | KeyCode::Char('k') => Action::Move(Motion::Up),
-        KeyCode::Down | KeyCode::Char('j') => Action::Move(Motion::Down),
-        KeyCode::PageUp => Action::Move(Motion::PageUp),
-        KeyCode::PageDown => Action::Move(Motion::PageDown),
-        KeyCode::Home | KeyCode::Char('g') => Action::Move(Motion::Home),
-        KeyCode::End | KeyCode::Char('G') => Action::Move(Motion::End),
+        KeyCode::Up | KeyCode::Char('k') => motion(Motion::Up),
+        KeyCode::Down | KeyCode::Char('j') => motion(Motion::Down),
+        KeyCode::PageUp => motion(Motion::PageUp),
+        KeyCode::PageDown => motion(Motion::PageDown),
+        KeyCode::Home | KeyCode::Char('g') => motion(Motion::Home),
+        KeyCode::End | KeyCode::Char('G') => motion(Motion::End),
         KeyCode::Char('s') => Action::CycleSort,
         KeyCode::Char('r') => Action::ReverseSort,
         KeyCode::Enter if mode == Mode::Detail => Action::CloseOverlay,

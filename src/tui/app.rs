@@ -5,12 +5,15 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use ratatui::layout::Rect;
+
 use crate::aggregate::Aggregator;
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::{Addr, Snapshot};
 
 use super::action::Mode;
+use super::detail::{Detail, Pane, Subject};
 use super::layout::Areas;
 use super::pacing::Pacing;
 use super::rows::{self, Target};
@@ -112,6 +115,12 @@ pub struct App {
     cursors: [Cursor; View::COUNT],
     /// Where keys go.
     pub mode: Mode,
+    /// The detail pane's first row on screen (wrapped rows from its top), kept within its
+    /// content by [`App::settle_detail`].
+    detail_scroll: usize,
+    /// The row the detail pane was opened on: when a poll or a key puts another row under
+    /// it, the pane starts again at its top.
+    detail_row: Option<Selection>,
     /// The filter line being typed.
     pub input: String,
     /// The active filter.
@@ -163,6 +172,8 @@ impl App {
             sorts: std::array::from_fn(|i| View::ALL[i].default_sort()),
             cursors: [Cursor::default(); View::COUNT],
             mode: Mode::Normal,
+            detail_scroll: 0,
+            detail_row: None,
             input: String::new(),
             filter,
             filter_text,
@@ -190,6 +201,55 @@ impl App {
     /// Whether polls should carry `tcp_info`: only while a socket's detail pane shows it.
     pub fn wants_tcp_info(&self) -> bool {
         self.mode == Mode::Detail && self.view == View::Sockets
+    }
+
+    /// The detail pane's first row on screen, counted in wrapped rows from its top.
+    pub fn detail_scroll(&self) -> usize {
+        self.detail_scroll
+    }
+
+    /// What the detail pane shows for the selected row (`None` when there is no row).
+    pub fn detail(&self) -> Option<Detail> {
+        let shown = self.shown.as_ref()?;
+        let selected = self.cursor(self.view).selected;
+        let subject = if self.view == View::Sockets {
+            Subject::Socket(
+                shown
+                    .snapshot
+                    .sockets
+                    .get(*self.order.get(selected)? as usize)?,
+            )
+        } else {
+            let row = self.rows.get(selected)?;
+            Subject::Group {
+                title: row.cells.first().map_or("", String::as_str),
+                target: &row.target,
+            }
+        };
+        Some(Detail::of(self.theme, &self.aggregator, shown, subject))
+    }
+
+    /// The detail pane of the selected row on the current terminal.
+    fn detail_pane(&self) -> Option<Pane> {
+        let screen = Rect::new(0, 0, self.size.0, self.size.1);
+        self.detail().map(|detail| Pane::of(screen, &detail))
+    }
+
+    /// Keep the detail pane's offset valid after anything that can change what it shows
+    /// or how much fits: a poll, a resize, a key. The pane of another row starts at its top.
+    fn settle_detail(&mut self) {
+        if self.mode != Mode::Detail {
+            return;
+        }
+        let row = self.selection();
+        if row != self.detail_row {
+            self.detail_row = row;
+            self.detail_scroll = 0;
+            return;
+        }
+        self.detail_scroll = self
+            .detail_pane()
+            .map_or(0, |pane| pane.clamp(self.detail_scroll));
     }
 
     /// The sort of `view`.
@@ -253,6 +313,7 @@ impl App {
             self.refresh();
             self.reselect(selection);
         }
+        self.settle_detail();
     }
 
     /// What the selected row is about, to find it again in the next poll's table.
@@ -335,6 +396,7 @@ impl App {
     pub fn resize(&mut self, columns: u16, rows: u16) {
         self.size = (columns, rows);
         self.refresh();
+        self.settle_detail();
     }
 
     /// Rows in the active view's table.

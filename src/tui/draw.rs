@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::action::{HELP, Mode};
 use super::app::App;
-use super::layout::{Areas, MIN_SIZE};
+use super::layout::{Areas, MIN_SIZE, centred};
 
 /// One-line reminder of the `/` syntax, for the input line.
 const FILTER_SYNTAX: &str =
@@ -23,6 +23,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let Some(areas) = Areas::of(area.width, area.height) else {
         too_small(frame, area);
+        // The detail pane needs no layout: an open one stays readable over the message.
+        if app.mode == Mode::Detail {
+            detail::draw(frame, area, app);
+        }
         return;
     };
     header::draw(frame, areas.header, app);
@@ -95,14 +99,7 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
 
 /// A centred box `width` × `height` (clipped to `area`), cleared.
 fn overlay(frame: &mut Frame, area: Rect, width: u16, height: u16) -> Rect {
-    let width = width.min(area.width);
-    let height = height.min(area.height);
-    let rect = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height - height) / 2,
-        width,
-        height,
-    );
+    let rect = centred(area, width, height);
     frame.render_widget(Clear, rect);
     rect
 }

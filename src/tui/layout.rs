@@ -49,3 +49,15 @@ impl Areas {
         usize::from(self.table.height.saturating_sub(1))
     }
 }
+
+/// A box `width` × `height` centred in `area`, clipped to it (the help and the detail pane).
+pub fn centred(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    )
+}

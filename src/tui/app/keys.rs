@@ -46,13 +46,26 @@ impl App {
             Action::OpenDetail => {
                 if self.row_count() > 0 {
                     self.mode = Mode::Detail;
+                    self.detail_row = self.selection();
+                    self.detail_scroll = 0;
                 }
             }
+            Action::ScrollDetail(motion) => self.scroll_detail(motion),
             Action::TogglePause => self.toggle_pause(),
             Action::SlowerPolls => self.notice = Some(self.pacing.step(1)),
             Action::FasterPolls => self.notice = Some(self.pacing.step(-1)),
             Action::NextAnomaly => self.step_anomaly(1),
             Action::PrevAnomaly => self.step_anomaly(-1),
+        }
+        self.settle_detail();
+    }
+
+    fn scroll_detail(&mut self, motion: Motion) {
+        if self.mode != Mode::Detail {
+            return;
+        }
+        if let Some(pane) = self.detail_pane() {
+            self.detail_scroll = pane.scrolled(self.detail_scroll, motion);
         }
     }
 

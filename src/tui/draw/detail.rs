@@ -1,288 +1,34 @@
-//! The detail pane (Enter): every field of the selected row.
-
-use std::time::Duration;
+//! The detail pane (Enter): the selected row's [`Detail`] from the app's scroll offset, with
+//! the rows that do not fit counted on the bottom border.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::header::clock;
-use super::overlay;
-use crate::aggregate::Summary;
-use crate::format::age;
-use crate::format::{grouped, process, short_duration, timer_text};
-use crate::model::{Attribution, Snapshot, Socket, TcpInfo, TcpState, endpoint};
 use crate::tui::app::App;
-use crate::tui::rows::Target;
-use crate::tui::shown::Shown;
-use crate::tui::theme::Theme;
-use crate::tui::view::View;
-
-fn field(theme: Theme, name: &str, value: String) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(format!("{name:>16}  "), theme.heading()),
-        Span::raw(value),
-    ])
-}
-
-fn ms(value: u32) -> String {
-    let mut out = String::new();
-    short_duration(Duration::from_millis(u64::from(value)), &mut out);
-    out
-}
-
-/// A queue length, or what is known of one the source does not give (a backlog read from
-/// `/proc/net/tcp`).
-fn queue_text(length: Option<u64>) -> String {
-    length.map_or_else(|| "unknown (/proc/net/tcp)".to_owned(), grouped)
-}
-
-fn tcp_info_lines(theme: Theme, info: &TcpInfo) -> [Line<'static>; 7] {
-    [
-        field(
-            theme,
-            "rtt",
-            format!(
-                "{:.3} ms ± {:.3}",
-                f64::from(info.rtt_us) / 1e3,
-                f64::from(info.rttvar_us) / 1e3
-            ),
-        ),
-        field(theme, "cwnd", info.snd_cwnd.to_string()),
-        field(theme, "unacked", info.unacked.to_string()),
-        field(theme, "lost", info.lost.to_string()),
-        field(
-            theme,
-            "retransmits",
-            format!("{} now, {} total", info.retransmits, info.total_retrans),
-        ),
-        field(
-            theme,
-            "last data sent",
-            format!("{} ago", ms(info.last_data_sent_ms)),
-        ),
-        field(
-            theme,
-            "last data recv",
-            format!("{} ago", ms(info.last_data_recv_ms)),
-        ),
-    ]
-}
-
-fn socket_lines(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'static>> {
-    let theme = app.theme;
-    let now = snapshot.taken_at;
-    let aggregator = app.aggregator();
-    let mut timer = String::new();
-    timer_text(&socket.timer, &mut timer);
-    let queue_names = if socket.state == TcpState::Listen {
-        ("accept queue", "backlog")
-    } else {
-        ("recv-q", "send-q")
-    };
-    let mut lines = vec![
-        field(theme, "state", socket.state.name().to_owned()),
-        field(theme, "family", socket.family.name().to_owned()),
-        field(theme, "local", endpoint(&socket.local.get())),
-        field(theme, "remote", endpoint(&socket.remote.get())),
-        field(theme, queue_names.0, grouped(u64::from(socket.recv_q))),
-        field(
-            theme,
-            queue_names.1,
-            queue_text(snapshot.send_q(socket).map(u64::from)),
-        ),
-        field(theme, "timer", timer),
-        field(
-            theme,
-            "in this state",
-            format!("{} (at least)", age(aggregator.in_state_since(socket), now)),
-        ),
-        field(
-            theme,
-            "first seen",
-            aggregator.first_seen(socket).map_or("-".to_owned(), |at| {
-                format!("{} ago, {}", age(Some(at), now), clock(at))
-            }),
-        ),
-        field(theme, "uid", socket.uid.to_string()),
-        field(theme, "inode", socket.inode.to_string()),
-        field(theme, "cookie", format!("{:#x}", socket.cookie)),
-    ];
-    match snapshot.tcp_info(socket) {
-        Some(info) => {
-            lines.push(Line::styled("tcp_info", theme.accent()));
-            lines.extend(tcp_info_lines(theme, info));
-        }
-        None => lines.push(field(
-            theme,
-            "tcp_info",
-            if matches!(socket.state, TcpState::TimeWait | TcpState::SynRecv) {
-                "none: TIME_WAIT and request sockets have none".to_owned()
-            } else {
-                "asked for while this pane is open: it comes with the next poll".to_owned()
-            },
-        )),
-    }
-    lines.push(Line::styled("processes", theme.accent()));
-    let mut any = false;
-    for p in snapshot.owners(socket) {
-        any = true;
-        lines.push(field(
-            theme,
-            &crate::format::process(&p.comm, p.pid),
-            crate::format::printable(&p.cmdline).into_owned(),
-        ));
-    }
-    if !any {
-        let why = if socket.inode == 0 {
-            "none: the kernel holds this socket, no process does"
-        } else if matches!(snapshot.attribution, Attribution::Partial { .. }) {
-            "unknown: its owner's descriptors could not be read"
-        } else if matches!(snapshot.attribution, Attribution::Skipped) {
-            "not looked up (--no-processes)"
-        } else {
-            "none found (closed by its process, not yet by the kernel)"
-        };
-        lines.push(field(theme, "", why.to_owned()));
-    }
-    lines
-}
-
-fn state_lines(theme: Theme, counts: &crate::model::StateCounts) -> Vec<Line<'static>> {
-    TcpState::LIFECYCLE
-        .iter()
-        .filter(|s| counts.get(**s) > 0)
-        .map(|s| field(theme, s.name(), grouped(counts.get(*s))))
-        .collect()
-}
-
-fn group_lines(app: &App, shown: &Shown, target: &Target) -> Vec<Line<'static>> {
-    let theme = app.theme;
-    let summary: &Summary = shown.table_summary();
-    let snapshot = &shown.snapshot;
-    match target {
-        Target::Process(Some(pid)) => {
-            let mut lines = Vec::new();
-            if let Some(p) = snapshot.processes.iter().find(|p| p.pid == *pid) {
-                lines.push(field(theme, "pid", p.pid.to_string()));
-                lines.push(field(theme, "comm", p.comm.clone()));
-                lines.push(field(theme, "command line", p.cmdline.clone()));
-            }
-            if let Some(g) = summary.by_process.iter().find(|g| g.pid == *pid) {
-                lines.push(field(theme, "sockets", grouped(g.total())));
-                lines.extend(state_lines(theme, &g.counts));
-            }
-            lines
-        }
-        Target::Process(None) => {
-            let mut lines = vec![Line::raw(
-                "Sockets no process holds: TIME_WAIT and request (SYN_RECV) sockets belong to the kernel; others were closed by their process.",
-            )];
-            lines.extend(state_lines(theme, &summary.unowned));
-            lines
-        }
-        Target::Host(ip) => {
-            let mut lines = vec![field(theme, "remote host", ip.to_string())];
-            if let Some(g) = summary.by_remote_host.entries.iter().find(|g| g.key == *ip) {
-                lines.push(field(theme, "sockets", grouped(g.count)));
-            }
-            lines.push(Line::styled("busiest ports on this host", theme.accent()));
-            lines.extend(
-                summary
-                    .by_remote_endpoint
-                    .entries
-                    .iter()
-                    .filter(|g| g.key.ip() == *ip)
-                    .take(20)
-                    .map(|g| field(theme, &endpoint(&g.key), grouped(g.count))),
-            );
-            lines
-        }
-        Target::Listener(addr) => {
-            let Some(l) = summary.by_listener.iter().find(|l| l.local == *addr) else {
-                return Vec::new();
-            };
-            let mut lines = vec![
-                field(theme, "listener", endpoint(&l.local)),
-                field(theme, "sockets", l.sockets.to_string()),
-                field(theme, "accept queue", grouped(l.accept_queue)),
-                field(theme, "backlog", queue_text(l.backlog)),
-                field(theme, "SYN_RECV", grouped(l.syn_recv())),
-                field(theme, "connections", grouped(l.connections())),
-            ];
-            lines.extend(state_lines(theme, &l.counts));
-            lines.push(Line::styled("owners", theme.accent()));
-            for (pid, comm) in &l.owners {
-                let cmdline = snapshot
-                    .processes
-                    .iter()
-                    .find(|p| p.pid == *pid)
-                    .map_or(String::new(), |p| p.cmdline.clone());
-                lines.push(field(theme, &process(comm, *pid), cmdline));
-            }
-            lines
-        }
-        Target::Counter(name) => {
-            let rate = shown.summary.rate(name);
-            vec![
-                field(theme, "counter", name.clone()),
-                field(
-                    theme,
-                    "group",
-                    rate.map_or("-".to_owned(), |r| r.group.name().to_owned()),
-                ),
-                field(
-                    theme,
-                    "since last poll",
-                    rate.map_or("-".to_owned(), |r| grouped(r.delta)),
-                ),
-                field(
-                    theme,
-                    "per second",
-                    rate.and_then(|r| r.per_second)
-                        .map_or("-".to_owned(), |r| format!("{r:.2}")),
-                ),
-            ]
-        }
-    }
-}
+use crate::tui::detail::Pane;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(shown) = &app.shown else {
+    let Some(mut detail) = app.detail() else {
         return;
     };
-    let cursor = app.cursor(app.view);
-    let (title, lines) = if app.view == View::Sockets {
-        let Some(&index) = app.order.get(cursor.selected) else {
-            return;
-        };
-        let socket = &shown.snapshot.sockets[index as usize];
-        (
-            format!(
-                " {} {} → {} ",
-                socket.state.name(),
-                endpoint(&socket.local.get()),
-                endpoint(&socket.remote.get())
-            ),
-            socket_lines(app, &shown.snapshot, socket),
-        )
-    } else {
-        let Some(row) = app.rows.get(cursor.selected) else {
-            return;
-        };
-        (
-            format!(" {} ", row.cells.first().map_or("", String::as_str)),
-            group_lines(app, shown, &row.target),
-        )
-    };
-    let width = area.width.saturating_sub(8).max(20);
-    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
-    let rect = overlay(frame, area, width, height);
+    let pane = Pane::of(area, &detail);
+    // The app keeps its offset within bounds; this only guards what is drawn.
+    let offset = pane.clamp(app.detail_scroll());
+    let mut block = Block::bordered().title(format!("{}(Esc closes) ", detail.title));
+    if let Some(position) = pane.position(offset) {
+        block = block.title_bottom(Line::styled(position, app.theme.accent()));
+    }
+    // Lines wholly above the pane are left out, so the scroll left is within one line.
+    let (first, above) = pane.start(offset);
+    let lines = detail.lines.split_off(first.min(detail.lines.len()));
+    frame.render_widget(Clear, pane.rect);
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(format!("{title}(Esc closes) "))),
-        rect,
+            .scroll((u16::try_from(above).unwrap_or(u16::MAX), 0))
+            .block(block),
+        pane.rect,
     );
 }

@@ -1,7 +1,6 @@
 //! The header line: where, how often, how many, when, and whether the display is live.
 
 use std::fmt::Write as _;
-use std::time::SystemTime;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,22 +8,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::format::{age, count_of, interval};
+use crate::format::{age, clock, count_of, interval};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
-
-/// `HH:MM:SS UTC` of `at`.
-pub fn clock(at: SystemTime) -> String {
-    let secs = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
