@@ -277,3 +277,62 @@ fn motion_keys_scroll_the_pane_while_it_is_open() {
     app.apply(Action::ScrollDetail(Motion::End));
     assert_eq!((app.mode, app.detail_scroll()), (Mode::Normal, 0));
 }
+
+#[test]
+fn a_host_lists_every_port_it_has_not_the_busiest_twenty() {
+    let mut s = Synth::at(1_000);
+    let app_index = s.process(3100, "api");
+    for port in 0..30u16 {
+        let remote = format!("192.0.2.10:{}", 5000 + port);
+        s.socket(
+            TcpState::Established,
+            "10.0.0.5:40000",
+            &remote,
+            &[app_index],
+        );
+    }
+    let mut app = pane_open(s.build(), View::Peers, 100, 48);
+    press(&mut app, KeyCode::End);
+    let text = render(&app);
+    assert!(text.contains("192.0.2.10:5029  1"), "{text}");
+    assert!(text.contains("192.0.2.10:5000  1"), "{text}");
+}
+
+#[test]
+fn a_host_says_how_many_of_its_sockets_are_on_ports_the_grouping_left_out() {
+    // 250 ports of one host, one socket each: the endpoint grouping keeps 200.
+    let mut s = Synth::at(1_000);
+    let app_index = s.process(3100, "api");
+    for port in 0..250u16 {
+        let remote = format!("192.0.2.10:{}", 5000 + port);
+        s.socket(
+            TcpState::Established,
+            "10.0.0.5:40000",
+            &remote,
+            &[app_index],
+        );
+    }
+    let mut app = pane_open(s.build(), View::Peers, 100, 48);
+    assert_eq!(
+        inside(&app)[..4],
+        [
+            "     remote host  192.0.2.10",
+            "         sockets  250",
+            "ports on this host, busiest first",
+            " 192.0.2.10:5000  1",
+        ]
+    );
+    press(&mut app, KeyCode::End);
+    let rows = inside(&app);
+    assert_eq!(
+        rows[rows.len() - 2..],
+        [
+            " 192.0.2.10:5199  1",
+            "     other ports  50 sockets: only the 200 busiest endpoints of all hosts are kept",
+        ]
+    );
+    assert_eq!(
+        bottom_border(&app),
+        format!("└ lines 161–204 of 204 · ↑ 160 above {}┘", "─".repeat(54))
+    );
+}

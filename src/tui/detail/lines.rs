@@ -1,12 +1,13 @@
 //! The lines of the detail pane, unwrapped: every field of a socket, or the breakdown of a
 //! group row.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use ratatui::text::{Line, Span};
 
-use crate::aggregate::{Aggregator, Summary};
-use crate::format::{age, clock, grouped, process, short_duration, timer_text};
+use crate::aggregate::{Aggregator, GROUP_LIMIT, Summary};
+use crate::format::{age, clock, count_of, grouped, process, short_duration, timer_text};
 use crate::model::{Attribution, Snapshot, Socket, TcpInfo, TcpState, endpoint};
 use crate::tui::rows::Target;
 use crate::tui::shown::Shown;
@@ -154,6 +155,42 @@ fn state_lines(theme: Theme, counts: &crate::model::StateCounts) -> Vec<Line<'st
         .collect()
 }
 
+/// A remote host: its sockets and every port of it the endpoint grouping kept, busiest first,
+/// and how many of its sockets are on ports that grouping left out.
+fn host_lines(theme: Theme, summary: &Summary, ip: IpAddr) -> Vec<Line<'static>> {
+    let mut lines = vec![field(theme, "remote host", ip.to_string())];
+    let host = summary.by_remote_host.entries.iter().find(|g| g.key == ip);
+    if let Some(g) = host {
+        lines.push(field(theme, "sockets", grouped(g.count)));
+    }
+    lines.push(Line::styled(
+        "ports on this host, busiest first",
+        theme.accent(),
+    ));
+    let mut listed = 0;
+    for g in summary
+        .by_remote_endpoint
+        .entries
+        .iter()
+        .filter(|g| g.key.ip() == ip)
+    {
+        listed += g.count;
+        lines.push(field(theme, &endpoint(&g.key), grouped(g.count)));
+    }
+    let rest = host.map_or(0, |g| g.count.saturating_sub(listed));
+    if rest > 0 {
+        lines.push(field(
+            theme,
+            "other ports",
+            format!(
+                "{}: only the {GROUP_LIMIT} busiest endpoints of all hosts are kept",
+                count_of(rest, "socket")
+            ),
+        ));
+    }
+    lines
+}
+
 /// The breakdown of a group row: a process, the sockets of no process, a remote host, a
 /// listener or a counter.
 pub(super) fn group_lines(theme: Theme, shown: &Shown, target: &Target) -> Vec<Line<'static>> {
@@ -180,23 +217,7 @@ pub(super) fn group_lines(theme: Theme, shown: &Shown, target: &Target) -> Vec<L
             lines.extend(state_lines(theme, &summary.unowned));
             lines
         }
-        Target::Host(ip) => {
-            let mut lines = vec![field(theme, "remote host", ip.to_string())];
-            if let Some(g) = summary.by_remote_host.entries.iter().find(|g| g.key == *ip) {
-                lines.push(field(theme, "sockets", grouped(g.count)));
-            }
-            lines.push(Line::styled("busiest ports on this host", theme.accent()));
-            lines.extend(
-                summary
-                    .by_remote_endpoint
-                    .entries
-                    .iter()
-                    .filter(|g| g.key.ip() == *ip)
-                    .take(20)
-                    .map(|g| field(theme, &endpoint(&g.key), grouped(g.count))),
-            );
-            lines
-        }
+        Target::Host(ip) => host_lines(theme, summary, *ip),
         Target::Listener(addr) => {
             let Some(l) = summary.by_listener.iter().find(|l| l.local == *addr) else {
                 return Vec::new();
