@@ -26,7 +26,7 @@ use procs::Attributor;
 use tiers::{Read, Tiers};
 
 pub use dedup::CookieDedup;
-pub use netns::NetnsTarget;
+pub use netns::{NetnsChange, NetnsDrift, NetnsId, NetnsTarget};
 
 /// Anything that yields snapshots: the kernel collector, or a recording in tests.
 pub trait SocketSource {
@@ -121,11 +121,13 @@ impl SocketSource for Recorded {
 
 /// The kernel collector for one namespace: sock_diag (or /proc/net/tcp), counters, limits
 /// and process attribution. Every handle is opened inside the namespace once, at
-/// [`Collector::open`]; polls then run on any thread.
+/// [`Collector::open`]; polls then run on any thread, against that namespace even when
+/// its name comes to lead elsewhere ([`Collector::netns_drift`] tells).
 #[derive(Debug)]
 pub struct Collector {
     sources: Sources,
     attributor: Attributor,
+    watch: netns::Watch,
 }
 
 /// Everything a poll reads besides /proc/*/fd.
@@ -148,14 +150,15 @@ impl Collector {
     /// Open every handle inside the target namespace.
     pub fn open(options: CollectOptions) -> Result<Collector, CollectError> {
         let force_procnet = options.force_procnet;
-        let (sock_diag, proc_net, kernel) = netns::run_in(&options.netns, move || {
-            let sock_diag = if force_procnet {
-                Err(None)
-            } else {
-                SockDiag::open().map_err(Some)
-            };
-            (sock_diag, ProcNetFiles::open(), KernelFiles::open())
-        })?;
+        let ((sock_diag, proc_net, kernel), watch) =
+            netns::run_watched(&options.netns, move || {
+                let sock_diag = if force_procnet {
+                    Err(None)
+                } else {
+                    SockDiag::open().map_err(Some)
+                };
+                (sock_diag, ProcNetFiles::open(), KernelFiles::open())
+            })?;
         let kernel = kernel.with_host_max_orphans();
         let (sock_diag, fallback_reason) = match sock_diag {
             Ok(mut s) => {
@@ -194,7 +197,34 @@ impl Collector {
                 dumps: 0,
             },
             attributor: Attributor::new(),
+            watch,
         })
+    }
+
+    /// A collector opened anew with this one's options as they are now (attribution,
+    /// tcp_info) and tiers like its own, remembering nothing of this one's polls: to follow
+    /// a target that now leads to another namespace.
+    pub fn reopen(&self) -> Result<Collector, CollectError> {
+        let mut fresh = Collector::open(self.sources.options.clone())?;
+        fresh.tier_established(self.sources.tiers.as_ref().map(Tiers::fresh));
+        Ok(fresh)
+    }
+
+    /// The options this collector polls with.
+    pub fn options(&self) -> &CollectOptions {
+        &self.sources.options
+    }
+
+    /// The namespace this collector opened and polls (`None` for sockscope's own).
+    pub fn netns_id(&self) -> Option<NetnsId> {
+        self.watch.opened()
+    }
+
+    /// Whether the target (`--netns NAME`, `--netns-pid PID`) still leads to the
+    /// namespace this collector polls: `None` when it does, else what it leads to now.
+    /// Cheap enough for every poll: one `stat`.
+    pub fn netns_drift(&self) -> Option<NetnsDrift> {
+        self.watch.check()
     }
 
     /// Turn process attribution on or off for the next polls.
@@ -252,6 +282,7 @@ impl SocketSource for Collector {
         let Collector {
             sources,
             attributor,
+            ..
         } = self;
         if sources.options.processes {
             attributor.attribute_during(|| sources.snapshot())

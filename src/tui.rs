@@ -11,6 +11,7 @@ pub mod columns;
 pub mod detail;
 pub mod draw;
 pub mod layout;
+pub mod netns;
 pub mod pacing;
 pub mod rows;
 pub mod shown;
@@ -30,7 +31,7 @@ use crossterm::event::{Event as TermEvent, KeyEvent};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use crate::collect::tiers::{ESTABLISHED_EVERY, TIER_FROM, Tiers};
-use crate::collect::{CollectOptions, Collector};
+use crate::collect::{CollectOptions, Collector, NetnsDrift, NetnsId};
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::Snapshot;
@@ -61,6 +62,9 @@ pub enum Control {
     /// Ask the kernel for `tcp_info` (a socket's detail pane is open: poll right away), or
     /// stop asking (it costs the kernel about a third more per dump).
     TcpInfo(bool),
+    /// Open the collector anew in the namespace its target leads to now (the old one was
+    /// deleted and made again, or the process moved), then poll right away.
+    Follow,
 }
 
 /// Something the UI thread reacts to.
@@ -70,8 +74,12 @@ pub enum Event {
     Key(KeyEvent),
     /// The terminal's new size.
     Resize(u16, u16),
-    /// A poll finished: the snapshot or the error, and what the poll cost.
-    Polled(Result<Arc<Snapshot>, String>, Duration),
+    /// A poll finished: the snapshot or the error, what the poll cost, and whether the
+    /// target still leads to the namespace polled.
+    Polled(Result<Arc<Snapshot>, String>, Duration, Option<NetnsDrift>),
+    /// The collector was opened anew after [`Control::Follow`]: the namespace it polls
+    /// now, or why it could not (it goes on polling the old one).
+    Followed(Result<Option<NetnsId>, String>),
     /// The terminal's input failed (it went away).
     InputFailed(String),
     /// A termination signal.
@@ -116,9 +124,8 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
 
     let (events, inbox) = mpsc::sync_channel::<Event>(64);
     let (control, controls) = mpsc::channel::<Control>();
-    let mut sent_interval = app.effective_interval();
-    let mut sent_tcp_info = false;
-    spawn_collector(collector, events.clone(), controls, sent_interval)?;
+    let mut told = Told::of(&app);
+    spawn_collector(collector, events.clone(), controls, told.interval)?;
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
         .context("installing signal handlers")?;
     let signal_handle = signals.handle();
@@ -156,15 +163,21 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
                     }
                 }
                 Event::Resize(c, r) => app.resize(c, r),
-                Event::Polled(result, took) if Some(i) == newest_poll => match result {
-                    Ok(snapshot) => {
-                        let start = Instant::now();
-                        app.ingest(snapshot, took + last_ingest);
-                        last_ingest = start.elapsed();
+                Event::Polled(result, took, drift) => {
+                    app.netns_checked(drift);
+                    if Some(i) != newest_poll {
+                        continue;
                     }
-                    Err(message) => app.poll_failed(message, SystemTime::now()),
-                },
-                Event::Polled(..) => {}
+                    match result {
+                        Ok(snapshot) => {
+                            let start = Instant::now();
+                            app.ingest(snapshot, took + last_ingest);
+                            last_ingest = start.elapsed();
+                        }
+                        Err(message) => app.poll_failed(message, SystemTime::now()),
+                    }
+                }
+                Event::Followed(result) => app.followed(result),
                 Event::InputFailed(message) => {
                     drop(guard);
                     signal_handle.close();
@@ -179,22 +192,50 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
         if app.quit {
             break 0;
         }
-        if app.effective_interval() != sent_interval {
-            sent_interval = app.effective_interval();
-            let _ = control.send(Control::Interval(sent_interval));
-        }
-        if app.wants_tcp_info() != sent_tcp_info {
-            sent_tcp_info = app.wants_tcp_info();
-            let _ = control.send(Control::TcpInfo(sent_tcp_info));
-        }
+        told.update(&app, &control);
     };
     drop(guard);
     signal_handle.close();
     Ok(code)
 }
 
-/// The collector thread: poll, send, wait for the interval (or a new one); stops when
-/// the UI thread hangs up. A panic in a poll is caught and shown as a failed poll.
+/// What the collector thread was last told, so that it is told only what changed.
+struct Told {
+    interval: Duration,
+    tcp_info: bool,
+    follows: u64,
+}
+
+impl Told {
+    /// What a collector thread started for `app` knows (it starts without tcp_info).
+    fn of(app: &App) -> Told {
+        Told {
+            interval: app.effective_interval(),
+            tcp_info: false,
+            follows: app.follow_requests(),
+        }
+    }
+
+    /// Tell the collector thread what `app` wants now and it was not told yet.
+    fn update(&mut self, app: &App, control: &mpsc::Sender<Control>) {
+        if app.effective_interval() != self.interval {
+            self.interval = app.effective_interval();
+            let _ = control.send(Control::Interval(self.interval));
+        }
+        if app.wants_tcp_info() != self.tcp_info {
+            self.tcp_info = app.wants_tcp_info();
+            let _ = control.send(Control::TcpInfo(self.tcp_info));
+        }
+        if app.follow_requests() != self.follows {
+            self.follows = app.follow_requests();
+            let _ = control.send(Control::Follow);
+        }
+    }
+}
+
+/// The collector thread: poll, check the namespace, send, wait for the interval (or a new
+/// one, or a follow); stops when the UI thread hangs up. A panic in a poll is caught and
+/// shown as a failed poll.
 fn spawn_collector(
     mut collector: Collector,
     events: SyncSender<Event>,
@@ -213,7 +254,9 @@ fn spawn_collector(
                     Ok(Err(e)) => Err(format!("{:#}", anyhow::Error::from(e))),
                     Err(panic) => Err(format!("the collector crashed: {}", panic_text(&*panic))),
                 };
-                if events.send(Event::Polled(result, start.elapsed())).is_err() {
+                let took = start.elapsed();
+                let drift = collector.netns_drift();
+                if events.send(Event::Polled(result, took, drift)).is_err() {
                     return;
                 }
                 loop {
@@ -225,6 +268,20 @@ fn spawn_collector(
                             if on {
                                 break;
                             }
+                        }
+                        Ok(Control::Follow) => {
+                            // The old collector (and with it the old namespace, when
+                            // nothing else holds it) goes once the new one is open.
+                            let followed = collector.reopen().map(|fresh| {
+                                collector = fresh;
+                                collector.netns_id()
+                            });
+                            let followed =
+                                followed.map_err(|e| format!("{:#}", anyhow::Error::from(e)));
+                            if events.send(Event::Followed(followed)).is_err() {
+                                return;
+                            }
+                            break;
                         }
                         Err(RecvTimeoutError::Timeout) => break,
                         Err(RecvTimeoutError::Disconnected) => return,

@@ -1,6 +1,9 @@
 //! Entering a network namespace: on a dedicated thread, `setns(CLONE_NEWNET)`, then run a
 //! closure there. Sockets and files opened inside keep pointing at that namespace wherever
 //! they are used afterwards, so the rest of sockscope never changes namespace itself.
+//! [`Watch`] (in `netns/watch.rs`) tells later whether the target still leads there.
+
+mod watch;
 
 use std::fmt;
 use std::fs::File;
@@ -8,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns};
+
+pub use watch::{NetnsChange, NetnsDrift, NetnsId, Watch};
 
 /// The directory `ip netns add` creates its handles in.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -185,9 +190,20 @@ pub fn run_in<T: Send>(
     target: &NetnsTarget,
     f: impl FnOnce() -> T + Send,
 ) -> Result<T, NetnsError> {
+    run_watched(target, f).map(|(value, _)| value)
+}
+
+/// [`run_in`], and the [`Watch`] that tells later whether `target` still leads to the
+/// namespace `f` ran in (the identity comes from the handle entered, not from a second
+/// lookup of the name).
+pub fn run_watched<T: Send>(
+    target: &NetnsTarget,
+    f: impl FnOnce() -> T + Send,
+) -> Result<(T, Watch), NetnsError> {
     let Some(handle) = open_handle(target)? else {
-        return Ok(f());
+        return Ok((f(), Watch::own()));
     };
+    let watch = Watch::entered(target, handle.metadata().ok().map(|m| NetnsId::of(&m)));
     let flag = target.flag();
     std::thread::scope(|scope| {
         scope
@@ -215,6 +231,7 @@ pub fn run_in<T: Send>(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+    .map(|value| (value, watch))
 }
 
 #[cfg(test)]

@@ -70,6 +70,12 @@ impl Tiers {
         }
     }
 
+    /// Tiers with these settings and nothing remembered (for a collector opened anew).
+    #[must_use]
+    pub fn fresh(&self) -> Tiers {
+        Tiers::new(self.every, self.from)
+    }
+
     /// What the poll starting `now` should read, when `states` are asked for and `fresh`
     /// (tcp_info is wanted: every socket's must be current) forces a full read.
     pub fn plan(&self, now: Instant, states: StateSet, fresh: bool) -> Read {

@@ -66,6 +66,8 @@ pub enum Action {
     NextAnomaly,
     /// Select the previous anomaly.
     PrevAnomaly,
+    /// Follow `--netns NAME` (or `--netns-pid PID`) to the namespace it leads to now.
+    FollowNetns,
 }
 
 /// What keys currently go to.
@@ -104,6 +106,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("p  Space", "pause the display (polling goes on)"),
     ("+  -", "poll less often / more often"),
     ("n  N", "next / previous anomaly (shows its hint)"),
+    ("F", "follow --netns[-pid] to its new namespace"),
 ];
 
 /// The action `key` means in `mode`, if any. Key releases (sent by some terminals) are
@@ -160,6 +163,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('-' | '_') => Action::FasterPolls,
         KeyCode::Char('n') => Action::NextAnomaly,
         KeyCode::Char('N') => Action::PrevAnomaly,
+        KeyCode::Char('F') => Action::FollowNetns,
         _ => return None,
     };
     Some(action)

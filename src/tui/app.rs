@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use ratatui::layout::Rect;
 
 use crate::aggregate::Aggregator;
+use crate::collect::NetnsDrift;
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::{Addr, Snapshot};
@@ -21,6 +22,7 @@ use super::shown::Shown;
 use super::theme::Theme;
 use super::view::{Sort, View};
 
+mod follow;
 mod keys;
 
 /// What the dashboard needs to know that does not come from a poll.
@@ -131,6 +133,13 @@ pub struct App {
     pacing: Pacing,
     /// The collector's failure, while it lasts.
     pub failure: Option<Failure>,
+    /// The collector's target no longer leads to the namespace polled (as of its latest
+    /// poll).
+    pub netns: Option<NetnsDrift>,
+    /// Why the last `F` could not follow the target, while that still applies.
+    pub follow_failed: Option<String>,
+    /// Times `F` asked the collector to follow the target.
+    follow_requests: u64,
     /// Kernel release.
     pub kernel: String,
     /// Terminal size (columns, rows).
@@ -179,6 +188,9 @@ impl App {
             filter_text,
             pacing: Pacing::new(interval),
             failure: None,
+            netns: None,
+            follow_failed: None,
+            follow_requests: 0,
             kernel,
             size,
             anomaly: 0,

@@ -50,7 +50,7 @@ fn too_small(frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }
 
-/// Keys, the filter line, a notice or the collector's failure.
+/// Keys, the filter line, a notice, the collector's failure or why `F` could not follow.
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
     let line = if app.mode == Mode::Filter {
@@ -76,6 +76,11 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         ))
     } else if let Some(notice) = &app.notice {
         Line::from(Span::styled(notice.clone(), theme.heading()))
+    } else if let Some(why) = &app.follow_failed {
+        Line::from(Span::styled(
+            format!("could not follow: {why} (still showing the old one; F retries)"),
+            theme.alert(),
+        ))
     } else {
         let mut spans = Vec::new();
         for (key, what) in [

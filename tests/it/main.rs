@@ -12,6 +12,7 @@ mod check_netns;
 mod cli;
 mod config;
 mod fd_exhaustion_netns;
+mod follow_netns;
 mod lab_states;
 mod one_shot_netns;
 mod parser;

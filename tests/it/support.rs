@@ -1,6 +1,7 @@
 //! Helpers the test modules share.
 
 pub mod dashboard;
+pub mod netns;
 pub mod synthetic;
 
 /// The JSON document a run of the binary printed, after checking that it exited 0 (its

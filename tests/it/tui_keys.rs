@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use dashboard::{busy, busy_app};
+use sockscope::collect::{NetnsChange, NetnsDrift, NetnsId, NetnsTarget};
 use sockscope::model::TcpState;
 use sockscope::tui::app::Cursor;
 use sockscope::tui::view::Sort;
@@ -56,6 +57,7 @@ fn every_key_in_normal_mode_maps_to_its_action() {
         (ch('-'), Action::FasterPolls),
         (ch('n'), Action::NextAnomaly),
         (ch('N'), Action::PrevAnomaly),
+        (ch('F'), Action::FollowNetns),
     ];
     for (event, action) in cases {
         assert_eq!(action_for(Mode::Normal, event), Some(action), "{event:?}");
@@ -474,4 +476,87 @@ fn processes_sort_by_how_full_their_descriptor_table_is() {
         ["30/64", "52/65,536", "9/-", "-", "-", "-"]
     );
     assert_eq!(column(&app, 1)[..3], ["leaky-app", "nginx", "web"]);
+}
+
+fn recreated_web() -> NetnsDrift {
+    NetnsDrift {
+        target: NetnsTarget::Named("web".to_owned()),
+        watched: NetnsId {
+            dev: 4,
+            inode: 4_026_532_841,
+        },
+        change: NetnsChange::Replaced(NetnsId {
+            dev: 4,
+            inode: 4_026_533_012,
+        }),
+    }
+}
+
+#[test]
+fn f_follows_a_recreated_netns_and_the_history_restarts_there() {
+    let mut app = busy_app(80, 24, 3);
+    let first = app.shown.as_ref().unwrap().snapshot.sockets[0];
+    let first_seen = |app: &sockscope::tui::App| {
+        app.aggregator()
+            .first_seen(&first)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    };
+    assert_eq!(first_seen(&app), Some(1_000));
+
+    app.apply(Action::FollowNetns);
+    assert_eq!(app.follow_requests(), 0);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("nothing to follow: the namespace shown is the one asked for")
+    );
+
+    app.netns_checked(Some(recreated_web()));
+    app.apply(Action::FollowNetns);
+    assert_eq!(app.follow_requests(), 1);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("following netns web to 4026533012…")
+    );
+    // Until the collector has reopened, its polls still say so.
+    app.netns_checked(Some(recreated_web()));
+    assert_eq!(app.netns, Some(recreated_web()));
+
+    app.followed(Ok(Some(recreated_web().followable().unwrap())));
+    assert_eq!(app.netns, None);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("now watching the new netns web (4026533012): history, ages and anomalies restarted")
+    );
+    app.ingest(busy(1_003, 9), Duration::from_millis(20));
+    assert_eq!(first_seen(&app), Some(1_003));
+    let summary = &app.shown.as_ref().unwrap().summary;
+    assert_eq!((summary.polls, summary.previous_counts), (1, None));
+}
+
+#[test]
+fn f_has_nothing_to_follow_when_the_name_was_deleted_and_a_failure_stays_until_things_change() {
+    let mut app = busy_app(80, 24, 1);
+    let mut gone = recreated_web();
+    gone.change = NetnsChange::Gone;
+    app.netns_checked(Some(gone.clone()));
+    app.apply(Action::FollowNetns);
+    assert_eq!(app.follow_requests(), 0);
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("nothing to follow: netns web was deleted")
+    );
+
+    app.netns_checked(Some(recreated_web()));
+    app.apply(Action::FollowNetns);
+    app.followed(Err("--netns web: no /run/netns/web".to_owned()));
+    assert_eq!(app.netns, Some(recreated_web()));
+    assert_eq!(
+        app.follow_failed.as_deref(),
+        Some("--netns web: no /run/netns/web")
+    );
+    app.netns_checked(Some(recreated_web()));
+    assert!(app.follow_failed.is_some());
+    app.netns_checked(Some(gone));
+    assert_eq!(app.follow_failed, None);
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use dashboard::{app, busy_app, million, render};
 use insta::assert_snapshot;
+use sockscope::collect::{NetnsChange, NetnsDrift, NetnsId, NetnsTarget};
 use sockscope::tui::{Action, App, Motion, View};
 
 fn in_view(mut app: App, view: View) -> App {
@@ -255,5 +256,103 @@ fn header_says_when_owners_are_unreadable_and_sockets_come_from_proc() {
     assert_eq!(
         header,
         "sockscope · web1 · netns host · Linux 6.18.0-test · every 1s · 346 sockets · 00:16:40 UTC · owners of 2 process(es) unreadable: '?' · from /proc/net/tcp"
+    );
+}
+
+const WATCHED: NetnsId = NetnsId {
+    dev: 4,
+    inode: 4_026_532_841,
+};
+const RECREATED: NetnsId = NetnsId {
+    dev: 4,
+    inode: 4_026_533_012,
+};
+
+/// Two busy polls of `netns web`, then the collector's word that `target` changed.
+fn drifted(columns: u16, target: NetnsTarget, change: NetnsChange) -> App {
+    let mut app = dashboard::app(columns, 24);
+    for i in 0..2 {
+        let mut snapshot = dashboard::busy(1_000 + u64::from(i), i * 3);
+        "web".clone_into(&mut snapshot.netns);
+        app.ingest(snapshot, Duration::from_millis(20));
+    }
+    app.netns_checked(Some(NetnsDrift {
+        target,
+        watched: WATCHED,
+        change,
+    }));
+    app
+}
+
+fn header(app: &App) -> String {
+    render(app).lines().next().unwrap().trim_end().to_owned()
+}
+
+#[test]
+fn a_recreated_netns_is_said_in_the_header_with_both_inodes() {
+    let web = || NetnsTarget::Named("web".to_owned());
+    let wide = drifted(160, web(), NetnsChange::Replaced(RECREATED));
+    assert_eq!(
+        header(&wide),
+        "web1 · netns web · every 1s · 349 sockets · netns web was deleted and re-created (4026532841 → 4026533012): showing the old one — press F to follow"
+    );
+    // Narrow, the short form, before anything else.
+    let narrow = drifted(80, web(), NetnsChange::Replaced(RECREATED));
+    assert_eq!(
+        header(&narrow),
+        "netns web re-created (4026532841 → 4026533012): showing the old one, F follows"
+    );
+    let moved = drifted(
+        160,
+        NetnsTarget::Pid(4242),
+        NetnsChange::Replaced(RECREATED),
+    );
+    assert_eq!(
+        header(&moved),
+        "web1 · netns web · every 1s · 349 sockets · process 4242 moved to another netns (4026532841 → 4026533012): showing the old one — press F to follow"
+    );
+}
+
+#[test]
+fn a_deleted_netns_is_said_in_the_header_with_its_inode() {
+    let web = drifted(160, NetnsTarget::Named("web".to_owned()), NetnsChange::Gone);
+    assert_eq!(
+        header(&web),
+        "web1 · netns web · every 1s · 349 sockets · 00:16:41 UTC · netns web was deleted: still showing the old one (4026532841), kept alive by sockscope's own socket"
+    );
+    let exited = drifted(80, NetnsTarget::Pid(4242), NetnsChange::Gone);
+    assert_eq!(
+        header(&exited),
+        "web1 · 349 sockets · process 4242 has exited: showing its old netns (4026532841)"
+    );
+}
+
+#[test]
+fn a_follow_that_failed_says_why_in_the_header_where_it_fits_and_in_the_footer() {
+    let why = "--netns web: no /run/netns/web; there are no named namespaces under /run/netns (`ip netns list`)";
+    let failed = |columns| {
+        let mut app = drifted(
+            columns,
+            NetnsTarget::Named("web".to_owned()),
+            NetnsChange::Replaced(RECREATED),
+        );
+        app.followed(Err(why.to_owned()));
+        app
+    };
+    let wide = failed(240);
+    assert_eq!(
+        header(&wide),
+        format!(
+            "web1 · 349 sockets · netns web was deleted and re-created (4026532841 → 4026533012): showing the old one — following failed: {why}; F retries"
+        )
+    );
+    let narrow = failed(160);
+    assert_eq!(
+        header(&narrow),
+        "sockscope · web1 · netns web · every 1s · 349 sockets · 00:16:41 UTC · netns web re-created (4026532841 → 4026533012): following failed, F retries"
+    );
+    assert_eq!(
+        render(&narrow).lines().last().unwrap().trim_end(),
+        format!("could not follow: {why} (still showing the old one; F retries)")
     );
 }

@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use sockscope::collect::netns::run_in;
 use sockscope::lab::{Lab, require_root, skip};
 use sockscope::model::{Family, TcpState};
+
+use crate::support::netns::NamedNetns;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
 
@@ -253,6 +256,61 @@ fn dashboard_in_tmux_shows_the_leak_opens_help_filters_and_quits_cleanly() {
     tmux.wait_for("the dashboard again", Duration::from_secs(10), |s| {
         s.contains(&filtered)
     });
+
+    tmux.keys(&["q"]);
+    let (status, stty) = tmux.exit(Duration::from_secs(10));
+    assert_eq!(status, "0");
+    assert_cooked(&stty);
+}
+
+#[test]
+fn a_recreated_netns_is_said_in_the_header_and_f_follows_it() {
+    let test = "a_recreated_netns_is_said_in_the_header_and_f_follows_it";
+    if !require_root(test) || !have_tmux(test) {
+        return;
+    }
+    let netns = NamedNetns::add("tmux-follow");
+    let name = &netns.name;
+    let tmux = Tmux::start(
+        "follow",
+        &format!("{BIN} --netns {name} --interval 250ms"),
+        200,
+        30,
+    );
+    tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
+        s.contains(" · 0 sockets · ")
+    });
+    let old = netns.id().inode;
+    netns.delete();
+    netns.create();
+    let new = netns.id().inode;
+    // Held by this process, in the new namespace only.
+    let _listener = run_in(&netns.target(), || {
+        std::net::TcpListener::bind("0.0.0.0:40003").unwrap()
+    })
+    .unwrap();
+    let notice = format!(
+        "netns {name} was deleted and re-created ({old} → {new}): showing the old one — press F to follow"
+    );
+    tmux.wait_for("the notice", Duration::from_secs(10), |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.contains(&notice) && l.contains(" · 0 sockets · "))
+    });
+
+    tmux.keys(&["F"]);
+    let followed =
+        format!("now watching the new netns {name} ({new}): history, ages and anomalies restarted");
+    let screen = tmux.wait_for("the new namespace", Duration::from_secs(10), |s| {
+        s.contains(&followed) && s.contains(" · 1 socket · ")
+    });
+    assert!(!screen.contains("re-created"), "{screen}");
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.starts_with("LISTEN ") && l.contains("0.0.0.0:40003")),
+        "{screen}"
+    );
 
     tmux.keys(&["q"]);
     let (status, stty) = tmux.exit(Duration::from_secs(10));

@@ -56,6 +56,7 @@ impl App {
             Action::FasterPolls => self.notice = Some(self.pacing.step(-1)),
             Action::NextAnomaly => self.step_anomaly(1),
             Action::PrevAnomaly => self.step_anomaly(-1),
+            Action::FollowNetns => self.follow(),
         }
         self.settle_detail();
     }

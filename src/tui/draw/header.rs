@@ -1,4 +1,5 @@
-//! The header line: where, how often, how many, when, and whether the display is live.
+//! The header line: where, how often, how many, when, whether the display is live, and
+//! whether the namespace shown is still the one `--netns` names.
 
 use std::fmt::Write as _;
 
@@ -11,6 +12,7 @@ use ratatui::widgets::Paragraph;
 use crate::format::{age, clock, count_of, interval};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
+use crate::tui::netns;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
@@ -86,16 +88,21 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ));
     }
     let width = usize::from(area.width);
-    let len = |parts: &[(String, Style, u8)]| {
-        parts.iter().map(|p| p.0.chars().count() + 3).sum::<usize>()
-    };
-    while len(&parts) > width + 3 && parts.len() > 1 {
-        let lowest = parts
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, p)| p.2)
-            .map_or(0, |(i, _)| i);
-        parts.remove(lowest);
+    if let Some(drift) = &app.netns {
+        // Above everything but a pause or a failing poll: the screen shows another
+        // namespace than the name says. Its short form, where the long one cannot fit.
+        let (long, short) = netns::notice(drift, app.follow_failed.as_deref());
+        let mut with_long = parts.clone();
+        with_long.push((long, theme.alert(), 8));
+        let with_long = fitted(with_long, width);
+        parts = if len(&with_long) <= width + 3 {
+            with_long
+        } else {
+            parts.push((short, theme.alert(), 8));
+            fitted(parts, width)
+        };
+    } else {
+        parts = fitted(parts, width);
     }
     let mut spans = Vec::with_capacity(parts.len() * 2);
     for (i, (text, style, _)) in parts.into_iter().enumerate() {
@@ -105,4 +112,22 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(text, style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The width `parts` take, separators included (one too many, for the first).
+fn len(parts: &[(String, Style, u8)]) -> usize {
+    parts.iter().map(|p| p.0.chars().count() + 3).sum()
+}
+
+/// `parts` without the lowest-priority ones that do not fit in `width` columns.
+fn fitted(mut parts: Vec<(String, Style, u8)>, width: usize) -> Vec<(String, Style, u8)> {
+    while len(&parts) > width + 3 && parts.len() > 1 {
+        let lowest = parts
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| p.2)
+            .map_or(0, |(i, _)| i);
+        parts.remove(lowest);
+    }
+    parts
 }
