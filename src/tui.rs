@@ -2,7 +2,7 @@
 //!
 //! Three helper threads feed one channel of [`Event`]s: the collector polls on its own
 //! thread and sends snapshots, the input thread sends keys and resizes, the signal thread
-//! sends SIGTERM/SIGHUP/SIGINT. The UI thread alone owns the [`App`] (aggregator and view
+//! sends the signals that end, stop and continue the process ([`signals`]). The UI thread alone owns the [`App`] (aggregator and view
 //! state): it applies events, then draws with [`draw::draw`], a pure function of the app.
 
 pub mod action;
@@ -15,6 +15,7 @@ pub mod netns;
 pub mod pacing;
 pub mod rows;
 pub mod shown;
+pub mod signals;
 pub mod terminal;
 pub mod theme;
 pub mod view;
@@ -28,7 +29,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use crossterm::event::{Event as TermEvent, KeyEvent};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use crate::collect::tiers::{ESTABLISHED_EVERY, TIER_FROM, Tiers};
 use crate::collect::{CollectOptions, Collector, NetnsDrift, NetnsId};
@@ -82,8 +82,12 @@ pub enum Event {
     Followed(Result<Option<NetnsId>, String>),
     /// The terminal's input failed (it went away).
     InputFailed(String),
-    /// A termination signal.
+    /// A signal that ends the dashboard (the terminal is restored first).
     Signal(i32),
+    /// SIGTSTP: give the terminal back and stop.
+    Suspend,
+    /// SIGCONT: take the terminal again and redraw.
+    Continued,
 }
 
 /// The running kernel's release, as `uname -r` prints it.
@@ -126,18 +130,7 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
     let (control, controls) = mpsc::channel::<Control>();
     let mut told = Told::of(&app);
     spawn_collector(collector, events.clone(), controls, told.interval)?;
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
-        .context("installing signal handlers")?;
-    let signal_handle = signals.handle();
-    let signal_events = events.clone();
-    thread::Builder::new()
-        .name("sockscope-signals".to_owned())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                let _ = signal_events.send(Event::Signal(signal));
-            }
-        })
-        .context("starting the signal thread")?;
+    let signal_handle = signals::spawn(events.clone())?;
 
     let mut guard = terminal::TerminalGuard::enter().context("setting up the terminal")?;
     spawn_input(events)?;
@@ -151,17 +144,18 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
             break 0;
         };
         let mut signal = None;
+        let (mut suspend, mut continued) = (false, false);
         let mut batch = vec![first];
         batch.extend(inbox.try_iter());
         // Only the newest poll of a batch matters when the UI fell behind.
         let newest_poll = batch.iter().rposition(|e| matches!(e, Event::Polled(..)));
         for (i, event) in batch.into_iter().enumerate() {
             match event {
-                Event::Key(key) => {
-                    if let Some(action) = action_for(app.mode, key) {
-                        app.apply(action);
-                    }
-                }
+                Event::Key(key) => match action_for(app.mode, key) {
+                    Some(Action::Suspend) => signals::suspend_group(),
+                    Some(action) => app.apply(action),
+                    None => {}
+                },
                 Event::Resize(c, r) => app.resize(c, r),
                 Event::Polled(result, took, drift) => {
                     app.netns_checked(drift);
@@ -184,10 +178,15 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
                     anyhow::bail!("reading the terminal: {message}");
                 }
                 Event::Signal(s) => signal = Some(s),
+                Event::Suspend => suspend = true,
+                Event::Continued => continued = true,
             }
         }
         if let Some(s) = signal {
             break 128 + u8::try_from(s).unwrap_or(0);
+        }
+        if suspend || continued {
+            stop_or_continue(&mut guard, &mut app, suspend)?;
         }
         if app.quit {
             break 0;
@@ -197,6 +196,27 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
     drop(guard);
     signal_handle.close();
     Ok(code)
+}
+
+/// SIGTSTP (`suspend`): give the terminal back, stop, and once continued take it again;
+/// SIGCONT alone: take it again. Either way the next frame is drawn whole, at the size the
+/// terminal has now.
+fn stop_or_continue(
+    guard: &mut terminal::TerminalGuard,
+    app: &mut App,
+    suspend: bool,
+) -> anyhow::Result<()> {
+    if suspend {
+        terminal::restore();
+        signals::stop_self();
+    }
+    guard
+        .resume()
+        .context("taking the terminal back after SIGCONT")?;
+    if let Ok((c, r)) = crossterm::terminal::size() {
+        app.resize(c, r);
+    }
+    Ok(())
 }
 
 /// What the collector thread was last told, so that it is told only what changed.

@@ -26,6 +26,8 @@ pub enum Motion {
 pub enum Action {
     /// Leave the dashboard.
     Quit,
+    /// Stop the process and give the terminal back to the shell (Ctrl-Z; `fg` resumes).
+    Suspend,
     /// Open or close the key list.
     ToggleHelp,
     /// Close the help, the detail pane or the filter line.
@@ -85,7 +87,10 @@ pub enum Mode {
 
 /// Every binding as the help shows it: keys, then what they do.
 pub const HELP: &[(&str, &str)] = &[
-    ("q  Ctrl-C", "quit"),
+    (
+        "q  Ctrl-C  Ctrl-Z",
+        "quit / suspend to the shell (fg resumes)",
+    ),
     ("?", "this help"),
     ("Esc", "close help, detail pane or filter line"),
     ("Tab  Shift-Tab", "next / previous view"),
@@ -110,7 +115,7 @@ pub const HELP: &[(&str, &str)] = &[
 ];
 
 /// The action `key` means in `mode`, if any. Key releases (sent by some terminals) are
-/// ignored; Ctrl-C quits in every mode.
+/// ignored; Ctrl-C quits and Ctrl-Z suspends in every mode.
 pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
@@ -118,6 +123,9 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && key.code == KeyCode::Char('c') {
         return Some(Action::Quit);
+    }
+    if ctrl && key.code == KeyCode::Char('z') {
+        return Some(Action::Suspend);
     }
     if mode == Mode::Filter {
         return match key.code {
@@ -175,6 +183,17 @@ mod tests {
 
     fn digit(c: char) -> Option<Action> {
         action_for(Mode::Normal, KeyEvent::from(KeyCode::Char(c)))
+    }
+
+    #[test]
+    fn ctrl_z_suspends_in_every_mode_and_a_plain_z_does_not() {
+        let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
+        for mode in [Mode::Normal, Mode::Help, Mode::Detail, Mode::Filter] {
+            assert_eq!(action_for(mode, ctrl_z), Some(Action::Suspend), "{mode:?}");
+        }
+        let z = KeyEvent::from(KeyCode::Char('z'));
+        assert_eq!(action_for(Mode::Filter, z), Some(Action::FilterType('z')));
+        assert_eq!(action_for(Mode::Normal, z), None);
     }
 
     #[test]

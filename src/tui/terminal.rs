@@ -1,6 +1,8 @@
 //! Raw mode and the alternate screen, and getting out of them whatever happens: on drop,
-//! on a panic of the UI thread (the hook restores, then prints the panic), on SIGTERM and
-//! SIGHUP (the signal thread turns them into an event; the loop returns and drops the guard).
+//! on a panic of the UI thread (the hook restores, then prints the panic), on a signal
+//! that ends the process (the signal thread turns it into an event; the loop returns and
+//! drops the guard), and for the time the process is stopped (SIGTSTP: restore, stop;
+//! SIGCONT: [`TerminalGuard::resume`]).
 
 use std::io::{self, Stdout, Write as _};
 use std::sync::Once;
@@ -9,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossterm::ExecutableCommand as _;
 use crossterm::cursor::{Hide, Show};
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -77,6 +79,26 @@ impl TerminalGuard {
                 Err(e)
             }
         }
+    }
+}
+
+impl TerminalGuard {
+    /// Take the terminal again after the process was stopped and continued: raw mode and
+    /// the alternate screen (set again even if they were never left: whoever stopped the
+    /// process with SIGSTOP may have reset the terminal meanwhile), then a full redraw on
+    /// the next frame.
+    pub fn resume(&mut self) -> io::Result<()> {
+        let _ = disable_raw_mode();
+        enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
+        io::stdout().execute(EnterAlternateScreen)?.execute(Hide)?;
+        // Not `Terminal::clear`: it asks the terminal for the cursor position, and the
+        // input thread is the one reading the terminal's replies. An empty frame makes
+        // ratatui's idea of the screen blank, then the screen is blanked to match, so the
+        // next frame is drawn whole over whatever was written meanwhile.
+        self.terminal.draw(|_| {})?;
+        io::stdout().execute(Clear(ClearType::All))?;
+        Ok(())
     }
 }
 

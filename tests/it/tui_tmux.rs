@@ -117,6 +117,23 @@ impl Tmux {
         }
     }
 
+    /// Whether the pane shows the alternate screen now.
+    fn alternate_on(&self) -> bool {
+        self.tmux(&["display-message", "-p", "#{alternate_on}"])
+            .trim()
+            == "1"
+    }
+
+    /// `stty -a` of the pane's terminal, read from outside while the program runs.
+    fn stty_now(&self) -> String {
+        let tty = self.tmux(&["display-message", "-p", "#{pane_tty}"]);
+        let out = Command::new("stty")
+            .args(["-a", "-F", tty.trim()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -144,6 +161,30 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .status();
+    }
+}
+
+/// The state letter of a process (`/proc/PID/stat`'s third field): `T` when stopped.
+fn process_state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    after_comm.chars().next().unwrap()
+}
+
+/// Poll `ok` every 50 ms until it holds; panics with `what` after 10 s.
+fn wait_until(what: &str, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Raw mode as crossterm sets it: no line editing, no echo, no signal keys.
+fn assert_raw(stty: &str) {
+    let flags: Vec<&str> = stty.split_whitespace().collect();
+    for flag in ["-icanon", "-echo", "-isig"] {
+        assert!(flags.contains(&flag), "terminal not raw, no {flag}: {stty}");
     }
 }
 
@@ -326,6 +367,139 @@ fn sigterm_restores_the_terminal_and_exits_143() {
 #[test]
 fn sighup_restores_the_terminal_and_exits_129() {
     signal_restores_the_terminal(nix::sys::signal::Signal::SIGHUP, "129");
+}
+
+#[test]
+fn sigusr1_restores_the_terminal_and_exits_138() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGUSR1, "138");
+}
+
+#[test]
+fn sigalrm_restores_the_terminal_and_exits_142() {
+    signal_restores_the_terminal(nix::sys::signal::Signal::SIGALRM, "142");
+}
+
+/// Stopped by `how`, the dashboard gives the terminal back (cooked, main screen); SIGCONT
+/// to `continue_to` takes it again (raw, alternate screen, the dashboard redrawn), and `q`
+/// still quits with one key press.
+fn stop_and_continue(test: &str, how: impl Fn(&Tmux, u32), continue_to: impl Fn(u32) -> i32) {
+    if !require_root(test) || !have_tmux(test) {
+        return;
+    }
+    let lab = Lab::new(Path::new(BIN)).unwrap();
+    let tmux = Tmux::start(
+        test,
+        &format!("{BIN} --netns {} --interval 250ms", lab.monitored()),
+        80,
+        24,
+    );
+    tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
+        s.contains("0 sockets")
+    });
+    let pid = tmux.program_pid();
+    assert!(tmux.alternate_on());
+    assert_raw(&tmux.stty_now());
+
+    how(&tmux, pid);
+    wait_until("the dashboard to stop", || process_state(pid) == 'T');
+    assert!(!tmux.alternate_on(), "stopped in the alternate screen");
+    assert_cooked(&tmux.stty_now());
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(continue_to(pid)),
+        nix::sys::signal::Signal::SIGCONT,
+    )
+    .unwrap();
+    wait_until("the alternate screen again", || tmux.alternate_on());
+    tmux.wait_for("the dashboard redrawn", Duration::from_secs(10), |s| {
+        s.contains("0 sockets") && s.contains("netns ")
+    });
+    assert_raw(&tmux.stty_now());
+
+    tmux.keys(&["q"]);
+    let (status, stty) = tmux.exit(Duration::from_secs(10));
+    assert_eq!(status, "0");
+    assert_cooked(&stty);
+}
+
+#[test]
+fn sigtstp_gives_the_terminal_back_and_sigcont_takes_it_again() {
+    stop_and_continue(
+        "sigtstp_gives_the_terminal_back_and_sigcont_takes_it_again",
+        |_, pid| {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTSTP,
+            )
+            .unwrap();
+        },
+        |pid| pid as i32,
+    );
+}
+
+#[test]
+fn ctrl_z_stops_the_process_group_with_the_terminal_restored() {
+    // The window's shell shares the dashboard's process group: Ctrl-Z stops both, as it
+    // stops a whole job, and SIGCONT goes to the group as `fg` sends it.
+    stop_and_continue(
+        "ctrl_z_stops_the_process_group_with_the_terminal_restored",
+        |tmux, _| tmux.keys(&["C-z"]),
+        |pid| {
+            -nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid as i32)))
+                .unwrap()
+                .as_raw()
+        },
+    );
+}
+
+#[test]
+fn sigstop_then_sigcont_redraws_the_dashboard() {
+    // SIGSTOP cannot be caught: the terminal stays raw while stopped, but SIGCONT redraws.
+    let test = "sigstop_then_sigcont_redraws_the_dashboard";
+    if !require_root(test) || !have_tmux(test) {
+        return;
+    }
+    let lab = Lab::new(Path::new(BIN)).unwrap();
+    let tmux = Tmux::start(
+        "sigstop",
+        &format!("{BIN} --netns {} --interval 250ms", lab.monitored()),
+        80,
+        24,
+    );
+    tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
+        s.contains("0 sockets")
+    });
+    let pid = nix::unistd::Pid::from_raw(tmux.program_pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    wait_until("the dashboard to stop", || {
+        process_state(pid.as_raw() as u32) == 'T'
+    });
+    // Garble the screen the way a shell's output would while the program is stopped.
+    tmux.tmux(&["send-keys", "-l", "garbage"]);
+    tmux.tmux(&["clear-history"]);
+    Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "printf '\\033[2J\\033[HGARBLED' > {}",
+                tmux.tmux(&["display-message", "-p", "#{pane_tty}"]).trim()
+            ),
+        ])
+        .status()
+        .unwrap();
+    tmux.wait_for("the garbled screen", Duration::from_secs(10), |s| {
+        s.starts_with("GARBLED")
+    });
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    // The states panel does not change between polls: only a whole redraw brings it back.
+    let established = state_line(TcpState::Established, 0);
+    tmux.wait_for("the dashboard redrawn", Duration::from_secs(10), |s| {
+        !s.contains("GARBLED") && s.contains(&established)
+    });
+    tmux.keys(&["q"]);
+    let (status, stty) = tmux.exit(Duration::from_secs(10));
+    assert_eq!(status, "0");
+    assert_cooked(&stty);
 }
 
 fn signal_restores_the_terminal(signal: nix::sys::signal::Signal, status: &str) {

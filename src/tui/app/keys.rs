@@ -10,6 +10,8 @@ impl App {
         self.notice = None;
         match action {
             Action::Quit => self.quit = true,
+            // The event loop owns the terminal: it suspends before the app sees the key.
+            Action::Suspend => {}
             Action::ToggleHelp => {
                 self.mode = if self.mode == Mode::Help {
                     Mode::Normal
