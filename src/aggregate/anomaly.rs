@@ -286,7 +286,8 @@ pub struct Evidence {
     /// Top remote endpoints, most sockets first (`close_wait_backlog`).
     pub peers: Vec<PeerCount>,
     /// How long the oldest socket of the subject has been in the state (`close_wait_backlog`,
-    /// `fin_wait2_pileup`); a lower bound, as identity tracking starts at the first poll.
+    /// `fin_wait2_pileup`); a lower bound, as identity tracking starts at the first poll, and
+    /// `None` when no socket of it was seen before this poll (one look tells no age).
     pub oldest_age: Option<Duration>,
     /// Distinct remote addresses (`syn_recv_flood`: a spoofed flood has many).
     pub distinct_sources: Option<u64>,

@@ -193,9 +193,12 @@ impl RuleInput<'_> {
         rise(self.rates?, counter)
     }
 
-    /// Milliseconds between `since_ms` and now, as a duration.
+    /// How long, at least, since `since_ms`: `None` when the socket was first seen in its
+    /// state by this very poll (one look, as in every one-shot mode, says nothing of its age).
     pub fn age(&self, since_ms: Option<u64>) -> Option<std::time::Duration> {
-        since_ms.map(|s| std::time::Duration::from_millis(self.now_ms.saturating_sub(s)))
+        since_ms
+            .filter(|&s| s < self.now_ms)
+            .map(|s| std::time::Duration::from_millis(self.now_ms - s))
     }
 }
 

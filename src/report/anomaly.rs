@@ -36,7 +36,7 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
         let _ = write!(out, ", {sources} distinct sources");
     }
     if let Some(age) = e.oldest_age {
-        out.push_str(", oldest ");
+        out.push_str(", oldest at least ");
         short_duration(age, &mut out);
     }
     if !e.peers.is_empty() {
