@@ -294,10 +294,7 @@ fn fin_wait2_pileup_fires_per_process_and_in_total() {
             .all(|a| a.kind == AnomalyKind::FinWait2Pileup)
     );
     // One poll is one look: no age is known, and none is claimed ("oldest 0ms" before).
-    assert_eq!(
-        summary.anomalies[1].evidence.oldest_age,
-        None
-    );
+    assert_eq!(summary.anomalies[1].evidence.oldest_age, None);
 }
 
 /// 5,000 ESTABLISHED over 500 peers, 300 TIME_WAIT over 100 destinations, 3 CLOSE_WAIT, a
