@@ -278,11 +278,11 @@ fn motion_keys_scroll_the_pane_while_it_is_open() {
     assert_eq!((app.mode, app.detail_scroll()), (Mode::Normal, 0));
 }
 
-#[test]
-fn a_host_lists_every_port_it_has_not_the_busiest_twenty() {
+/// One ESTABLISHED socket of process `api` to each of `ports` ports of 192.0.2.10.
+fn one_host_on_ports(ports: u16) -> sockscope::model::Snapshot {
     let mut s = Synth::at(1_000);
     let app_index = s.process(3100, "api");
-    for port in 0..30u16 {
+    for port in 0..ports {
         let remote = format!("192.0.2.10:{}", 5000 + port);
         s.socket(
             TcpState::Established,
@@ -291,7 +291,12 @@ fn a_host_lists_every_port_it_has_not_the_busiest_twenty() {
             &[app_index],
         );
     }
-    let mut app = pane_open(s.build(), View::Peers, 100, 48);
+    s.build()
+}
+
+#[test]
+fn a_host_lists_every_port_it_has_not_the_busiest_twenty() {
+    let mut app = pane_open(one_host_on_ports(30), View::Peers, 100, 48);
     press(&mut app, KeyCode::End);
     let text = render(&app);
     assert!(text.contains("192.0.2.10:5029  1"), "{text}");
@@ -301,18 +306,7 @@ fn a_host_lists_every_port_it_has_not_the_busiest_twenty() {
 #[test]
 fn a_host_says_how_many_of_its_sockets_are_on_ports_the_grouping_left_out() {
     // 250 ports of one host, one socket each: the endpoint grouping keeps 200.
-    let mut s = Synth::at(1_000);
-    let app_index = s.process(3100, "api");
-    for port in 0..250u16 {
-        let remote = format!("192.0.2.10:{}", 5000 + port);
-        s.socket(
-            TcpState::Established,
-            "10.0.0.5:40000",
-            &remote,
-            &[app_index],
-        );
-    }
-    let mut app = pane_open(s.build(), View::Peers, 100, 48);
+    let mut app = pane_open(one_host_on_ports(250), View::Peers, 100, 48);
     assert_eq!(
         inside(&app)[..4],
         [

@@ -379,6 +379,22 @@ fn sigalrm_restores_the_terminal_and_exits_142() {
     signal_restores_the_terminal(nix::sys::signal::Signal::SIGALRM, "142");
 }
 
+/// The dashboard at 80×24 on an empty lab namespace, after its first poll. Keep the lab
+/// until the test ends: dropping it deletes the namespace.
+fn dashboard_on_an_empty_lab(name: &str, flags: &str) -> (Lab, Tmux) {
+    let lab = Lab::new(Path::new(BIN)).unwrap();
+    let tmux = Tmux::start(
+        name,
+        &format!("{BIN} --netns {}{flags}", lab.monitored()),
+        80,
+        24,
+    );
+    tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
+        s.contains("0 sockets")
+    });
+    (lab, tmux)
+}
+
 /// Stopped by `how`, the dashboard gives the terminal back (cooked, main screen); SIGCONT
 /// to `continue_to` takes it again (raw, alternate screen, the dashboard redrawn), and `q`
 /// still quits with one key press.
@@ -386,16 +402,7 @@ fn stop_and_continue(test: &str, how: impl Fn(&Tmux, u32), continue_to: impl Fn(
     if !require_root(test) || !have_tmux(test) {
         return;
     }
-    let lab = Lab::new(Path::new(BIN)).unwrap();
-    let tmux = Tmux::start(
-        test,
-        &format!("{BIN} --netns {} --interval 250ms", lab.monitored()),
-        80,
-        24,
-    );
-    tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
-        s.contains("0 sockets")
-    });
+    let (_lab, tmux) = dashboard_on_an_empty_lab(test, " --interval 250ms");
     let pid = tmux.program_pid();
     assert!(tmux.alternate_on());
     assert_raw(&tmux.stty_now());
@@ -459,16 +466,7 @@ fn sigstop_then_sigcont_redraws_the_dashboard() {
     if !require_root(test) || !have_tmux(test) {
         return;
     }
-    let lab = Lab::new(Path::new(BIN)).unwrap();
-    let tmux = Tmux::start(
-        "sigstop",
-        &format!("{BIN} --netns {} --interval 250ms", lab.monitored()),
-        80,
-        24,
-    );
-    tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
-        s.contains("0 sockets")
-    });
+    let (_lab, tmux) = dashboard_on_an_empty_lab("sigstop", " --interval 250ms");
     let pid = nix::unistd::Pid::from_raw(tmux.program_pid() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     wait_until("the dashboard to stop", || {
@@ -507,16 +505,7 @@ fn signal_restores_the_terminal(signal: nix::sys::signal::Signal, status: &str) 
     if !require_root(&test) || !have_tmux(&test) {
         return;
     }
-    let lab = Lab::new(Path::new(BIN)).unwrap();
-    let tmux = Tmux::start(
-        signal.as_str(),
-        &format!("{BIN} --netns {}", lab.monitored()),
-        80,
-        24,
-    );
-    tmux.wait_for("the first poll", Duration::from_secs(30), |s| {
-        s.contains("0 sockets")
-    });
+    let (_lab, tmux) = dashboard_on_an_empty_lab(signal.as_str(), "");
     let pid = tmux.program_pid();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
     let (exit, stty) = tmux.exit(Duration::from_secs(10));
