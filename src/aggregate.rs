@@ -131,11 +131,6 @@ impl Aggregator {
         self
     }
 
-    /// The rules it runs.
-    pub fn rules(&self) -> &RuleConfig {
-        &self.rules
-    }
-
     /// The summary of the latest poll (empty before the first).
     pub fn summary(&self) -> &Summary {
         &self.summary

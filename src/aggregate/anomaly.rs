@@ -402,4 +402,15 @@ mod tests {
         let kind = AnomalyKind::OrphanSockets;
         assert_eq!(kind.hint(&Subject::Namespace), kind.about().hint);
     }
+
+    #[test]
+    fn kinds_severities_and_subjects_print_as_their_names_and_honour_padding() {
+        assert_eq!(
+            format!("[{:<22}]", AnomalyKind::CloseWaitBacklog),
+            "[close_wait_backlog    ]"
+        );
+        assert_eq!(format!("[{:>9}]", Severity::Warning), "[  warning]");
+        assert_eq!(format!("{}", Severity::Critical), "critical");
+        assert_eq!(format!("[{:<10}]", Subject::Namespace), "[namespace ]");
+    }
 }

@@ -167,4 +167,19 @@ mod tests {
             Some(0)
         );
     }
+
+    #[test]
+    fn len_is_empty_and_latest_follow_the_pushes() {
+        let mut history = History::with_span(Duration::from_secs(1), Duration::from_secs(1));
+        assert!(history.is_empty());
+        assert_eq!(history.len(), 0);
+        assert_eq!(history.latest(), None);
+        history.push(sample(4));
+        assert!(!history.is_empty());
+        assert_eq!(history.len(), 1);
+        history.push(sample(5));
+        history.push(sample(6));
+        assert_eq!(history.len(), 2);
+        assert_eq!(history.latest(), Some(&sample(6)));
+    }
 }

@@ -199,4 +199,65 @@ mod tests {
         assert_eq!(same.first_seen_ms, 1000);
         assert_eq!(other_state.first_seen_ms, 2000);
     }
+
+    #[test]
+    fn a_delta_of_exactly_2_pow_31_ms_is_kept_in_seconds() {
+        let limit = 1u64 << 31;
+        assert_eq!(decode_delta(encode_delta(limit - 1)), limit - 1);
+        assert_eq!(decode_delta(encode_delta(limit)), limit / 1000 * 1000);
+        assert_eq!(
+            decode_delta(encode_delta(limit + 1_999)),
+            (limit + 1_999) / 1000 * 1000
+        );
+    }
+
+    #[test]
+    fn a_delta_beyond_68_years_of_seconds_saturates_instead_of_wrapping() {
+        assert_eq!(
+            decode_delta(encode_delta(u64::MAX)),
+            ((1u64 << 31) - 1) * 1000
+        );
+    }
+
+    fn poll(ids: &mut Identities, cookies: std::ops::Range<u64>, now_ms: u64) {
+        ids.begin(cookies.clone().count());
+        for cookie in cookies {
+            ids.observe(&socket(cookie, TcpState::Established), now_ms);
+        }
+        ids.end();
+    }
+
+    #[test]
+    fn the_map_shrinks_once_it_is_four_times_larger_than_its_sockets() {
+        let mut ids = Identities::default();
+        poll(&mut ids, 1..100_001, 1000);
+        assert!(ids.seen.capacity() >= 100_000);
+        poll(&mut ids, 1..11, 2000);
+        assert_eq!(ids.len(), 10);
+        assert!(
+            ids.seen.capacity() < 4096,
+            "capacity {} after 100,000 sockets fell to 10",
+            ids.seen.capacity()
+        );
+    }
+
+    #[test]
+    fn the_map_keeps_its_room_while_it_is_less_than_four_times_too_large() {
+        let mut ids = Identities::default();
+        poll(&mut ids, 1..3001, 1000);
+        assert!(ids.seen.capacity() >= 3000);
+        poll(&mut ids, 1..1501, 2000);
+        assert_eq!(ids.len(), 1500);
+        // Shrunk to fit, 1,500 entries would leave room for 1,792.
+        assert!(
+            ids.seen.capacity() >= 3000,
+            "1,500 of 3,000 is no reason to shrink: capacity {}",
+            ids.seen.capacity()
+        );
+        assert_eq!(
+            ids.get(&socket(1500, TcpState::Established))
+                .map(|s| s.first_seen_ms),
+            Some(1000)
+        );
+    }
 }

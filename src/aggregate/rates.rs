@@ -155,4 +155,75 @@ mod tests {
         assert_eq!(rates[0].delta, 3);
         assert_eq!(rates[0].per_second, None);
     }
+
+    #[test]
+    fn counters_in_another_order_are_paired_by_name_not_position() {
+        let before = Counters {
+            tcp_ext: vec![
+                ("ListenDrops".to_owned(), 1),
+                ("ListenOverflows".to_owned(), 2),
+            ],
+            ..Counters::default()
+        };
+        let after = Counters {
+            tcp_ext: vec![
+                ("ListenOverflows".to_owned(), 7),
+                ("ListenDrops".to_owned(), 4),
+            ],
+            ..Counters::default()
+        };
+        let rates = counter_rates(&before, None, &after, None);
+        assert_eq!(rise(&rates, "ListenOverflows"), Some(5));
+        assert_eq!(rise(&rates, "ListenDrops"), Some(3));
+        let names: Vec<&str> = rates.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["ListenOverflows", "ListenDrops"]);
+    }
+
+    #[test]
+    fn a_counter_missing_from_the_previous_reading_has_no_rate() {
+        let before = Counters {
+            tcp_ext: vec![("ListenDrops".to_owned(), 1)],
+            ..Counters::default()
+        };
+        let after = Counters {
+            tcp_ext: vec![
+                ("ListenDrops".to_owned(), 1),
+                ("TCPTimeWaitOverflow".to_owned(), 9),
+            ],
+            ..Counters::default()
+        };
+        let rates = counter_rates(&before, None, &after, None);
+        assert_eq!(rise(&rates, "ListenDrops"), Some(0));
+        assert_eq!(rise(&rates, "TCPTimeWaitOverflow"), None);
+        assert_eq!(rates.len(), 1);
+    }
+
+    #[test]
+    fn no_time_between_two_readings_gives_no_per_second_rate() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
+        let rates = counter_rates(&counters(1, 0), Some(t0), &counters(4, 0), Some(t0));
+        assert_eq!(rates[0].delta, 3);
+        assert_eq!(rates[0].per_second, None);
+        let earlier = t0 - Duration::from_secs(1);
+        let backwards = counter_rates(&counters(1, 0), Some(t0), &counters(4, 0), Some(earlier));
+        assert_eq!(backwards[0].per_second, None);
+    }
+
+    #[test]
+    fn a_negative_snmp_value_is_no_counter() {
+        let rates = counter_rates(&counters(0, 0), None, &counters(0, 0), None);
+        assert_eq!(rise(&rates, "ActiveOpens"), Some(0));
+        let before = Counters {
+            tcp: vec![("ActiveOpens".to_owned(), -1)],
+            ..Counters::default()
+        };
+        let rates = counter_rates(&before, None, &counters(0, 0), None);
+        assert_eq!(rise(&rates, "ActiveOpens"), None);
+    }
+
+    #[test]
+    fn each_group_is_named_as_its_kernel_file_spells_it() {
+        assert_eq!(CounterGroup::TcpExt.name(), "TcpExt");
+        assert_eq!(CounterGroup::Tcp.name(), "Tcp");
+    }
 }

@@ -231,3 +231,56 @@ pub(crate) fn evaluate(input: &RuleInput<'_>, config: &RuleConfig) -> Vec<Observ
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_critical_level_equal_to_the_warning_level_is_accepted() {
+        assert_eq!(
+            fraction_levels(
+                "fd_exhaustion",
+                ("warning_ratio", 0.9),
+                ("critical_ratio", 0.9)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            levels("close_wait", ("per_process", 20), ("critical", 20)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_critical_level_below_the_warning_level_names_both_keys() {
+        let err = fraction_levels(
+            "fd_exhaustion",
+            ("warning_ratio", 0.9),
+            ("critical_ratio", 0.8),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.section, err.key, err.value.as_str()),
+            ("fd_exhaustion", "critical_ratio", "0.8")
+        );
+        assert_eq!(err.requirement, "it must be at least warning_ratio (0.9)");
+    }
+
+    #[test]
+    fn a_fraction_must_lie_above_0_and_at_most_1() {
+        assert!(fraction("general", "clear_ratio", 1.0).is_ok());
+        assert!(fraction("general", "clear_ratio", 0.000_1).is_ok());
+        for bad in [0.0, -0.5, 1.000_1, f64::NAN] {
+            assert!(fraction("general", "clear_ratio", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_share_rounds_up_and_is_at_least_one() {
+        assert_eq!(share(0.8, 128), 103);
+        assert_eq!(share(0.8, 125), 100);
+        assert_eq!(share(0.01, 10), 1);
+        assert_eq!(share(0.5, 0), 1);
+    }
+}
