@@ -114,7 +114,8 @@ fn one_shot(
     // Only the JSON snapshot shows tcp_info; asking for it costs the kernel a third more.
     options.tcp_info = args.json && keep.is_none();
     let mut collector = Collector::open(options)?;
-    let mut aggregator = config.aggregator();
+    // One look tells no socket's age: keep no identities.
+    let mut aggregator = config.aggregator().without_ages();
     let window = mode.counter_window(args.window);
     let (snapshot, anomalies) = one_shot::poll_once(&mut collector, &mut aggregator, window, keep)?;
     warn_about(&collector, &snapshot);

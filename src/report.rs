@@ -3,5 +3,6 @@
 
 pub mod anomaly;
 pub mod check;
+mod chunks;
 pub mod json;
 pub mod text;

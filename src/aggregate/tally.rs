@@ -73,8 +73,14 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    /// Count `snapshot`, recording every socket's identity in `identities` at `now_ms`.
-    pub fn run(&mut self, snapshot: &Snapshot, identities: &mut Identities, now_ms: u64) {
+    /// Count `snapshot`, recording every socket's identity in `identities` at `now_ms`;
+    /// without identities, every socket is taken as in its state since `now_ms`.
+    pub fn run(
+        &mut self,
+        snapshot: &Snapshot,
+        mut identities: Option<&mut Identities>,
+        now_ms: u64,
+    ) {
         self.reset(snapshot.processes.len());
         for socket in &snapshot.sockets {
             if socket.state == TcpState::Listen {
@@ -82,7 +88,10 @@ impl Tally {
             }
         }
         for socket in &snapshot.sockets {
-            let since_ms = identities.observe(socket, now_ms).state_since_ms;
+            let since_ms = match identities.as_deref_mut() {
+                Some(identities) => identities.observe(socket, now_ms).state_since_ms,
+                None => now_ms,
+            };
             self.add(snapshot, socket, since_ms);
         }
     }

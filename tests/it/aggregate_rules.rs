@@ -405,3 +405,30 @@ fn kinds_and_subjects_render_their_exact_names() {
     );
     assert_eq!(Subject::Namespace.label(), "namespace");
 }
+
+#[test]
+fn an_aggregator_without_ages_raises_what_one_with_ages_raises_on_one_look() {
+    let mut s = nginx_close_wait(100, 120);
+    let proxy = s.process(900, "proxy");
+    s.many(
+        250,
+        TcpState::FinWait2,
+        "10.0.0.1:3128",
+        "192.0.2.1",
+        &[proxy],
+    );
+    s.many(30, TcpState::CloseWait, "10.0.0.1:8080", "192.0.2.9", &[]);
+    let snapshot = s.build();
+    let mut with_ages = Aggregator::new(RuleConfig::default());
+    let mut one_look = Aggregator::new(RuleConfig::default()).without_ages();
+    let expected = with_ages.ingest(&snapshot).clone();
+    let found = one_look.ingest(&snapshot).clone();
+    assert_eq!(found.anomalies, expected.anomalies);
+    assert_eq!(found.counts, expected.counts);
+    assert_eq!(found.by_process, expected.by_process);
+    assert_eq!(found.anomalies.len(), 3);
+    assert_eq!(with_ages.tracked_sockets(), 400);
+    assert_eq!(one_look.tracked_sockets(), 0);
+    assert_eq!(one_look.first_seen(&snapshot.sockets[0]), None);
+    assert_eq!(with_ages.first_seen(&snapshot.sockets[0]), Some(at(100)));
+}

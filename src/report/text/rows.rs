@@ -6,7 +6,6 @@
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::mpsc;
 
 use crate::aggregate::hash::FastMap;
 use crate::filter::Filter;
@@ -14,6 +13,7 @@ use crate::format::{printable, timer_text};
 use crate::model::{
     Addr, Attribution, Endpoint, Snapshot, Socket, TimerKind, decimal_len, push_decimal,
 };
+use crate::report::chunks::write_in_order;
 
 /// Column titles.
 pub(super) const COLUMNS: [&str; 7] = [
@@ -83,9 +83,6 @@ fn v6_ranks(sockets: &[Socket]) -> FastMap<Ipv6Addr, u32> {
     ranks
 }
 
-/// Rows per chunk of the table, the unit two threads share when writing it.
-const CHUNK_ROWS: usize = 4096;
-
 /// The socket table of one report: which sockets, in which order, at which widths.
 pub(super) struct Listing<'a> {
     order: Vec<u32>,
@@ -110,46 +107,17 @@ impl<'a> Listing<'a> {
         self.order.len()
     }
 
-    /// Write the title and every row. Rows are formatted in chunks, alternately on this
-    /// thread and a helper, and written in order.
+    /// Write the title and every row. Rows are formatted in chunks on two threads and
+    /// written in order.
     pub(super) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
-        let mut mine = Vec::with_capacity(CHUNK_ROWS * 96);
-        let mut timer = String::new();
-        self.table.title(&mut mine);
-        if self.order.len() <= CHUNK_ROWS {
-            self.chunk(&self.order, &mut mine, &mut timer);
-            return out.write_all(&mine);
-        }
-        out.write_all(&mine)?;
-        std::thread::scope(|scope| {
-            let (full, formatted) = mpsc::sync_channel::<Vec<u8>>(2);
-            let (spent, empty) = mpsc::channel::<Vec<u8>>();
-            scope.spawn(move || {
-                let mut timer = String::new();
-                for rows in self.order.chunks(CHUNK_ROWS).skip(1).step_by(2) {
-                    let mut buf = empty.try_recv().unwrap_or_default();
-                    buf.clear();
-                    self.chunk(rows, &mut buf, &mut timer);
-                    if full.send(buf).is_err() {
-                        return;
-                    }
-                }
-            });
-            for (n, rows) in self.order.chunks(CHUNK_ROWS).enumerate() {
-                if n % 2 == 0 {
-                    mine.clear();
-                    self.chunk(rows, &mut mine, &mut timer);
-                    out.write_all(&mine)?;
-                } else {
-                    let buf = formatted
-                        .recv()
-                        .map_err(|_| io::Error::other("the row-formatting thread stopped"))?;
-                    out.write_all(&buf)?;
-                    let _ = spent.send(buf);
-                }
-            }
-            Ok(())
-        })
+        let mut title = Vec::new();
+        self.table.title(&mut title);
+        out.write_all(&title)?;
+        write_in_order(
+            &self.order,
+            |rows, buf, timer: &mut String| self.chunk(rows, buf, timer),
+            out,
+        )
     }
 
     fn chunk(&self, rows: &[u32], buf: &mut Vec<u8>, timer: &mut String) {
@@ -391,7 +359,7 @@ mod tests {
     #[test]
     fn rows_formatted_on_two_threads_come_out_in_order() {
         let mut snapshot = Snapshot::default();
-        let rows = 3 * CHUNK_ROWS + 5;
+        let rows = 3 * crate::report::chunks::CHUNK_ITEMS + 5;
         for i in 0..rows as u32 {
             let mut s = socket(TcpState::Established, "10.0.0.1:443", "10.9.0.1:1");
             s.remote = SocketAddr::from((
