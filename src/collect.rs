@@ -317,7 +317,6 @@ impl Sources {
             dedup.push(sockets, socket);
         })?;
         dedup.finish(sockets);
-        tcp_infos.finish();
         Ok(())
     }
 }

@@ -8,6 +8,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
+use crate::hash::FastMap;
+
 mod addr;
 
 pub use addr::{Addr, Endpoint, decimal_len, endpoint, push_decimal};
@@ -495,27 +497,21 @@ pub struct Snapshot {
 
 /// `tcp_info` by socket cookie. It is kept beside the sockets rather than in each one: it
 /// is asked for only by the outputs that show it, and in every socket it would make the
-/// record half as large again.
+/// record half as large again. A hash map rather than a sorted list: the outputs look
+/// sockets up in dump order, which is hash-bucket order, not cookie order, and a binary
+/// search over a million entries costs a cache miss per step.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct TcpInfos {
-    /// Sorted by cookie once [`TcpInfos::finish`] ran.
-    by_cookie: Vec<(u64, TcpInfo)>,
+    by_cookie: FastMap<u64, TcpInfo>,
 }
 
 impl TcpInfos {
-    /// Record the `tcp_info` of the socket with `cookie` (cookie-less sockets have none).
+    /// Record the `tcp_info` of the socket with `cookie` (cookie-less sockets have none);
+    /// of a cookie inserted twice (a socket the dump reported twice), the later one stays.
     pub fn insert(&mut self, cookie: u64, info: TcpInfo) {
         if cookie != 0 {
-            self.by_cookie.push((cookie, info));
+            self.by_cookie.insert(cookie, info);
         }
-    }
-
-    /// After the last insert: order by cookie; of a cookie inserted twice (a socket the
-    /// dump reported twice), the later one stays.
-    pub fn finish(&mut self) {
-        self.by_cookie.reverse();
-        self.by_cookie.sort_by_key(|&(cookie, _)| cookie);
-        self.by_cookie.dedup_by_key(|&mut (cookie, _)| cookie);
     }
 
     /// The `tcp_info` of the socket with `cookie`.
@@ -523,11 +519,7 @@ impl TcpInfos {
         if cookie == 0 {
             return None;
         }
-        let at = self
-            .by_cookie
-            .binary_search_by_key(&cookie, |&(c, _)| c)
-            .ok()?;
-        Some(&self.by_cookie[at].1)
+        self.by_cookie.get(&cookie)
     }
 
     /// How many sockets have one.
@@ -624,7 +616,6 @@ mod tests {
         for (cookie, rtt) in [(9, 1), (3, 2), (0, 3), (9, 4), (5, 5)] {
             infos.insert(cookie, info(rtt));
         }
-        infos.finish();
         assert_eq!(infos.len(), 3, "cookie 0 is kept out, 9 once");
         assert_eq!(infos.get(9), Some(&info(4)));
         assert_eq!(infos.get(3), Some(&info(2)));

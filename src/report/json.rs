@@ -540,7 +540,6 @@ mod tests {
             }
             snapshot.sockets.push(socket);
         }
-        snapshot.tcp_infos.finish();
         snapshot
     }
 
