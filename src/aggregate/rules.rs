@@ -283,4 +283,41 @@ mod tests {
         assert_eq!(share(0.01, 10), 1);
         assert_eq!(share(0.5, 0), 1);
     }
+
+    fn input<'a>(snapshot: &'a Snapshot, tally: &'a Tally, clear_ratio: f64) -> RuleInput<'a> {
+        RuleInput {
+            snapshot,
+            tally,
+            rates: None,
+            counter_interval: None,
+            now_ms: 5_000,
+            clear_ratio,
+        }
+    }
+
+    #[test]
+    fn a_subject_is_worth_reporting_from_the_clear_mark_on() {
+        let (snapshot, tally) = (Snapshot::default(), Tally::default());
+        let input = input(&snapshot, &tally, 0.8);
+        assert!(!input.worth_reporting(15, 20));
+        assert!(input.worth_reporting(16, 20));
+        assert!(input.worth_reporting(400, 20));
+        assert!(!input.worth_reporting(0, 1));
+        assert!(input.worth_reporting(1, 1));
+        let strict = self::input(&snapshot, &tally, 1.0);
+        assert!(!strict.worth_reporting(19, 20));
+        assert!(strict.worth_reporting(20, 20));
+    }
+
+    #[test]
+    fn an_age_is_known_only_for_what_an_earlier_poll_saw() {
+        let (snapshot, tally) = (Snapshot::default(), Tally::default());
+        let input = input(&snapshot, &tally, 0.8);
+        assert_eq!(input.age(Some(5_000)), None);
+        assert_eq!(input.age(None), None);
+        assert_eq!(
+            input.age(Some(3_500)),
+            Some(std::time::Duration::from_millis(1_500))
+        );
+    }
 }
