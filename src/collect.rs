@@ -18,7 +18,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::model::{Counters, Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState};
+use crate::model::{
+    Cgroups, Counters, Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState,
+};
 use kernel::KernelFiles;
 use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
@@ -302,6 +304,7 @@ impl Sources {
         &mut self,
         sockets: &mut Vec<Socket>,
         tcp_infos: &mut TcpInfos,
+        cgroups: &mut Cgroups,
         states: StateSet,
     ) -> Result<(), DumpError> {
         let Some(diag) = self.sock_diag.as_mut() else {
@@ -310,14 +313,16 @@ impl Sources {
         let dedup = &mut self.dedup;
         dedup.clear();
         self.dumps += 1;
-        diag.dump_all(states, &mut |socket, tcp_info| {
+        diag.dump_all(states, &mut |socket, tcp_info, cgroup_id| {
             if let Some(info) = tcp_info {
                 tcp_infos.insert(socket.cookie, info);
             }
+            cgroups.insert(socket.cookie, cgroup_id);
             dedup.push(sockets, socket);
         })?;
         dedup.finish(sockets);
         tcp_infos.finish();
+        cgroups.finish();
         Ok(())
     }
 }
@@ -329,6 +334,7 @@ impl Sources {
         let started = Instant::now();
         let mut sockets = Vec::new();
         let mut tcp_infos = TcpInfos::default();
+        let mut cgroups = Cgroups::default();
         let mut source = SourceKind::Netlink;
         let read = match &self.tiers {
             Some(tiers) if self.sock_diag.is_some() => {
@@ -341,7 +347,7 @@ impl Sources {
             Read::WithoutEstablished => self.options.states.without(TcpState::Established),
         };
         let mut established_tier = None;
-        match self.dump_netlink(&mut sockets, &mut tcp_infos, states) {
+        match self.dump_netlink(&mut sockets, &mut tcp_infos, &mut cgroups, states) {
             Ok(()) => {
                 // Without sock_diag the read was full and found nothing: nothing to carry.
                 if let Some(tiers) = self.tiers.as_mut() {
@@ -350,7 +356,7 @@ impl Sources {
                         Read::Full => tiers
                             .full_read(&sockets, (started, taken_at))
                             .filter(|_| !self.options.tcp_info),
-                        Read::WithoutEstablished => tiers.carry(&mut sockets),
+                        Read::WithoutEstablished => tiers.carry(&mut sockets, &mut cgroups),
                     };
                 }
             }
@@ -365,6 +371,7 @@ impl Sources {
                 self.sock_diag = None;
                 sockets.clear();
                 tcp_infos = TcpInfos::default();
+                cgroups = Cgroups::default();
             }
         }
         if self.sock_diag.is_none()
@@ -387,6 +394,7 @@ impl Sources {
             source,
             sockets,
             tcp_infos,
+            cgroups,
             counters: self.kernel.counters(),
             limits: self.kernel.limits(),
             established_tier,

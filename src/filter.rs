@@ -82,6 +82,7 @@ impl Filter {
                 .copied()
                 .collect(),
             tcp_infos: snapshot.tcp_infos.clone(),
+            cgroups: snapshot.cgroups.clone(),
             taken_at: snapshot.taken_at,
             host: snapshot.host.clone(),
             netns: snapshot.netns.clone(),
