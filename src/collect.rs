@@ -2,6 +2,7 @@
 //! [`Snapshot`]. Everything above it sees only the [`SocketSource`] trait, so it can be fed
 //! recorded or synthetic snapshots.
 
+pub mod cgroup;
 mod dedup;
 pub mod kernel;
 pub mod netlink;
@@ -79,6 +80,9 @@ pub struct CollectOptions {
     /// Ask the kernel for `tcp_info` (RTT, congestion window, retransmissions). Outputs
     /// that never show it turn it off: a dump without it costs about a third less.
     pub tcp_info: bool,
+    /// Where the host keeps container and pod names (Docker's data root, the kubelet's
+    /// pod logs); the real paths by default.
+    pub container_roots: cgroup::ContainerRoots,
 }
 
 impl Default for CollectOptions {
@@ -89,6 +93,7 @@ impl Default for CollectOptions {
             states: StateSet::ALL,
             force_procnet: false,
             tcp_info: true,
+            container_roots: cgroup::ContainerRoots::default(),
         }
     }
 }
@@ -146,6 +151,8 @@ struct Sources {
     tiers: Option<Tiers>,
     /// Socket dumps asked of the kernel (sock_diag or /proc/net/tcp) since opening.
     dumps: u64,
+    /// Cgroup ids to paths and containers.
+    cgroups: cgroup::Resolver,
 }
 
 impl Collector {
@@ -183,6 +190,7 @@ impl Collector {
                 });
             }
         };
+        let cgroups = cgroup::Resolver::new(options.container_roots.clone());
         Ok(Collector {
             sources: Sources {
                 host: nix::unistd::gethostname()
@@ -197,6 +205,7 @@ impl Collector {
                 dedup: CookieDedup::default(),
                 tiers: None,
                 dumps: 0,
+                cgroups,
             },
             attributor: Attributor::new(),
             watch,
@@ -386,6 +395,10 @@ impl Sources {
                     source,
                 })?;
             sockets.retain(|s| self.options.states.contains(s.state));
+        }
+        if !cgroups.is_empty() {
+            cgroup::inherit_from_listeners(&sockets, &mut cgroups);
+            self.cgroups.resolve(&mut cgroups);
         }
         Ok(Snapshot {
             taken_at: Some(taken_at),

@@ -157,7 +157,13 @@ impl Cgroups {
 
     /// The distinct ids, in order.
     pub fn ids(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self.by_cookie.iter().map(|&(_, id)| id).collect();
+        // Neighbours mostly share a cgroup: skip repeats before sorting what is left.
+        let mut ids: Vec<u64> = Vec::new();
+        for &(_, id) in &self.by_cookie {
+            if ids.last() != Some(&id) {
+                ids.push(id);
+            }
+        }
         ids.sort_unstable();
         ids.dedup();
         ids
