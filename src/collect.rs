@@ -19,9 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::model::{
-    Cgroups, Counters, Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState,
-};
+use crate::model::{Cgroups, Counters, Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState};
 use kernel::KernelFiles;
 use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;

@@ -2,8 +2,8 @@
 //! severity and subject. The [`Tracker`] keeps an anomaly raised across polls.
 
 use std::fmt;
-use std::sync::Arc;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 mod tracker;

@@ -133,7 +133,10 @@ impl Resolver {
         let top = mount.root.trim_end_matches('/');
         if let Ok(meta) = std::fs::metadata(&mount.mount_point) {
             use std::os::unix::fs::MetadataExt;
-            paths.insert(meta.ino(), Arc::from(if top.is_empty() { "/" } else { top }));
+            paths.insert(
+                meta.ino(),
+                Arc::from(if top.is_empty() { "/" } else { top }),
+            );
         }
         walk_dir(&mount.mount_point, top, &mut paths);
         for id in in_use {

@@ -448,8 +448,8 @@ pub fn encode_socket_in_cgroup(
         }
         raw
     });
-    let attr_len = info.as_ref().map_or(0, |raw| align4(4 + raw.len()))
-        + if cgroup_id == 0 { 0 } else { 12 };
+    let attr_len =
+        info.as_ref().map_or(0, |raw| align4(4 + raw.len())) + if cgroup_id == 0 { 0 } else { 12 };
     let len = NLMSG_HDRLEN + INET_DIAG_MSG_LEN + attr_len;
     push_header(out, len, SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, seq);
     out.extend_from_slice(&body);

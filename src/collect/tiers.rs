@@ -273,7 +273,10 @@ mod tests {
             read_at,
             every: ESTABLISHED_EVERY,
         };
-        assert_eq!(tiers.carry(&mut partial, &mut Cgroups::default()), Some(tier));
+        assert_eq!(
+            tiers.carry(&mut partial, &mut Cgroups::default()),
+            Some(tier)
+        );
         assert_eq!(partial.len(), 3 + 19_998);
         let established_count = partial
             .iter()

@@ -327,7 +327,11 @@ pub static CONTAINER: Key = Key {
     slot: &List::<ContainerSpec> {
         values: |f| &f.containers,
         values_mut: |f| &mut f.containers,
-        keeps: |spec, c| c.snapshot.container(c.socket).is_some_and(|k| spec.matches(k)),
+        keeps: |spec, c| {
+            c.snapshot
+                .container(c.socket)
+                .is_some_and(|k| spec.matches(k))
+        },
     },
 };
 
@@ -340,7 +344,11 @@ pub static CGROUP: Key = Key {
     slot: &List::<CgroupPrefix> {
         values: |f| &f.cgroups,
         values_mut: |f| &mut f.cgroups,
-        keeps: |prefix, c| c.snapshot.cgroup(c.socket).is_some_and(|g| prefix.matches(g)),
+        keeps: |prefix, c| {
+            c.snapshot
+                .cgroup(c.socket)
+                .is_some_and(|g| prefix.matches(g))
+        },
     },
 };
 
@@ -372,8 +380,7 @@ pub static IPV6: Key = Key {
 
 /// Every key, in the order a filter prints and bare words are guessed.
 pub static KEYS: &[&Key] = &[
-    &STATE, &SPORT, &DPORT, &PORT, &SRC, &DST, &ADDR, &PROCESS, &CONTAINER, &CGROUP, &IPV4,
-    &IPV6,
+    &STATE, &SPORT, &DPORT, &PORT, &SRC, &DST, &ADDR, &PROCESS, &CONTAINER, &CGROUP, &IPV4, &IPV6,
 ];
 
 /// The key `word` names (its name or an alias).

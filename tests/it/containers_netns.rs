@@ -5,10 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-use sockscope::lab::{Lab, require_root};
+use sockscope::lab::{CloseWaitLeak, Lab, require_root};
 use sockscope::model::{Family, TcpState};
 
 use super::support::cgroups::TestCgroups;
@@ -31,37 +32,40 @@ fn sockets_at<'a>(doc: &'a Value, state: &str, local: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-#[test]
-fn each_socket_names_its_container_and_a_leak_names_its_pod() {
-    if !require_root("each_socket_names_its_container_and_a_leak_names_its_pod") {
-        return;
-    }
-    // Dropped in reverse: the lab (holders stopped) before the cgroups are removed.
-    let Some(mut cgroups) = TestCgroups::new() else {
-        panic!("no cgroup v2 mount in /proc/self/mountinfo");
-    };
-    let names = tempfile::tempdir().unwrap();
-    let mut lab = Lab::new(std::path::Path::new(BIN)).unwrap();
+/// What [`stage`] built: each container's cgroup path (below the mount), the listener
+/// of each of the first three, and the leak in the pod.
+struct Staging {
+    docker: String,
+    containerd: String,
+    crio: String,
+    pod: String,
+    listeners: Vec<String>,
+    leak: CloseWaitLeak,
+}
 
+/// Make the containers' cgroups and names, and their sockets: a listener each in the
+/// Docker, containerd and CRI-O ones, a 25-socket CLOSE_WAIT leak in the pod's, and one
+/// listener of this process outside any.
+fn stage(cgroups: &mut TestCgroups, lab: &mut Lab, names: &Path) -> Staging {
     let top = cgroups.top.clone();
     let docker = cgroups.make(&format!("{top}/system.slice/docker-{DOCKER}.scope"));
-    let containerd = cgroups.make(&format!("{top}/system.slice/cri-containerd-{CONTAINERD}.scope"));
+    let containerd = cgroups.make(&format!(
+        "{top}/system.slice/cri-containerd-{CONTAINERD}.scope"
+    ));
     let crio = cgroups.make(&format!("{top}/machine.slice/crio-{CRIO}.scope"));
     let systemd_uid = POD_UID.replace('-', "_");
     let pod = cgroups.make(&format!(
         "{top}/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{systemd_uid}.slice/cri-containerd-{POD_CONTAINER}.scope"
     ));
-
     // Names as the host keeps them: Docker's config.v2.json, the kubelet's pod log dirs.
-    let config = names.path().join("docker/containers").join(DOCKER);
+    let config = names.join("docker/containers").join(DOCKER);
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
         config.join("config.v2.json"),
         r#"{"ID":"3f2a","Name":"/web-1","Config":{"Image":"nginx"}}"#,
     )
     .unwrap();
-    std::fs::create_dir_all(names.path().join(format!("pods/shop_cart-7d9f_{POD_UID}/app")))
-        .unwrap();
+    std::fs::create_dir_all(names.join(format!("pods/shop_cart-7d9f_{POD_UID}/app"))).unwrap();
 
     // Each listener is created with this process in the container's cgroup, then held
     // by a process placed there too.
@@ -72,7 +76,9 @@ fn each_socket_names_its_container_and_a_leak_names_its_pod() {
         (&crio, "crio-app"),
     ] {
         let staged = cgroups
-            .inside(path, || lab.stage(Family::Inet, TcpState::Listen, 1, Some(comm)))
+            .inside(path, || {
+                lab.stage(Family::Inet, TcpState::Listen, 1, Some(comm))
+            })
             .unwrap();
         cgroups.put(path, staged.holder.unwrap());
         listeners.push(staged.local[0].to_string());
@@ -80,31 +86,56 @@ fn each_socket_names_its_container_and_a_leak_names_its_pod() {
     let leak = cgroups
         .inside(&pod, || lab.close_wait_leak(Family::Inet, "leaky-app", 25))
         .unwrap();
-    // A socket of this process, in its own cgroup: no container.
     lab.stage(Family::Inet, TcpState::Listen, 1, None).unwrap();
+    Staging {
+        docker,
+        containerd,
+        crio,
+        pod,
+        listeners,
+        leak,
+    }
+}
 
-    let out = Command::new(BIN)
-        .args(["snapshot", "--json", "--netns", lab.monitored()])
-        .env("SOCKSCOPE_DOCKER_ROOT", names.path().join("docker"))
-        .env("SOCKSCOPE_PODS_ROOT", names.path().join("pods"))
+/// `sockscope snapshot --netns <lab> ARGS` with the names under `names`.
+fn snapshot(lab: &Lab, names: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["snapshot", "--netns", lab.monitored()])
+        .args(args)
+        .env("SOCKSCOPE_DOCKER_ROOT", names.join("docker"))
+        .env("SOCKSCOPE_PODS_ROOT", names.join("pods"))
         .output()
-        .unwrap();
-    let doc = json_of(&out);
+        .unwrap()
+}
+
+#[test]
+fn each_socket_names_its_container_and_a_leak_names_its_pod() {
+    if !require_root("each_socket_names_its_container_and_a_leak_names_its_pod") {
+        return;
+    }
+    // Dropped in reverse: the lab (holders stopped) before the cgroups are removed.
+    let Some(mut cgroups) = TestCgroups::new() else {
+        panic!("no cgroup v2 mount in /proc/self/mountinfo");
+    };
+    let names = tempfile::tempdir().unwrap();
+    let mut lab = Lab::new(Path::new(BIN)).unwrap();
+    let staging = stage(&mut cgroups, &mut lab, names.path());
+    let doc = json_of(&snapshot(&lab, names.path(), &["--json"]));
 
     let expect = [
         (
-            &listeners[0],
-            &docker,
+            &staging.listeners[0],
+            &staging.docker,
             json!({"id": DOCKER, "name": "web-1", "runtime": "docker", "pod": null}),
         ),
         (
-            &listeners[1],
-            &containerd,
+            &staging.listeners[1],
+            &staging.containerd,
             json!({"id": CONTAINERD, "name": null, "runtime": "containerd", "pod": null}),
         ),
         (
-            &listeners[2],
-            &crio,
+            &staging.listeners[2],
+            &staging.crio,
             json!({"id": CRIO, "name": null, "runtime": "crio", "pod": null}),
         ),
     ];
@@ -120,20 +151,27 @@ fn each_socket_names_its_container_and_a_leak_names_its_pod() {
         "runtime": "containerd",
         "pod": {"namespace": "shop", "name": "cart-7d9f", "uid": POD_UID},
     });
+    let leak = &staging.leak;
     let leaked = sockets_at(&doc, "CLOSE_WAIT", &leak.listener.to_string());
     assert_eq!(leaked.len(), 25);
     for s in &leaked {
         assert_eq!(s["container"], pod_container);
-        assert_eq!(s["cgroup"], json!(pod));
-        assert_eq!(s["processes"], json!([{"pid": leak.pid, "comm": "leaky-app"}]));
+        assert_eq!(s["cgroup"], json!(staging.pod));
+        assert_eq!(
+            s["processes"],
+            json!([{"pid": leak.pid, "comm": "leaky-app"}])
+        );
     }
-    let mine: Vec<&Value> = doc["sockets"]
+    let outside = doc["sockets"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|s| s["state"] == "LISTEN" && s["container"].is_null())
-        .collect();
-    assert_eq!(mine.len(), 1, "only the listener of this process has no container");
+        .count();
+    assert_eq!(
+        outside, 1,
+        "only the listener of this process has no container"
+    );
 
     let anomaly = doc["anomalies"]
         .as_array()
@@ -151,30 +189,33 @@ fn each_socket_names_its_container_and_a_leak_names_its_pod() {
     );
     assert_eq!(anomaly["container"], pod_container);
 
-    // The filters: by container name, pod name, id prefix, cgroup prefix.
+    filters_and_text_select_by_container(&lab, names.path(), &cgroups.top);
+    drop(lab);
+    drop(cgroups);
+}
+
+/// The filters (container name, pod name, id prefix, cgroup prefix) and the text
+/// report's Container column, on the staging of [`stage`].
+fn filters_and_text_select_by_container(lab: &Lab, names: &Path, top: &str) {
     let count = |filter: &[&str]| {
-        let mut args = vec!["snapshot", "--json", "--netns", lab.monitored()];
+        let mut args = vec!["--json"];
         args.extend_from_slice(filter);
-        let out = Command::new(BIN)
-            .args(&args)
-            .env("SOCKSCOPE_DOCKER_ROOT", names.path().join("docker"))
-            .env("SOCKSCOPE_PODS_ROOT", names.path().join("pods"))
-            .output()
-            .unwrap();
-        json_of(&out)["sockets"].as_array().unwrap().len()
+        json_of(&snapshot(lab, names, &args))["sockets"]
+            .as_array()
+            .unwrap()
+            .len()
     };
     assert_eq!(count(&["--container", "web-1"]), 1);
     assert_eq!(count(&["--container", &CRIO[..8]]), 1);
-    assert_eq!(count(&["--container", "cart-7d9f"]), 26, "the leak and its listener");
+    assert_eq!(
+        count(&["--container", "cart-7d9f"]),
+        26,
+        "the leak and its listener"
+    );
     let system_slice = format!("{top}/system.slice");
     assert_eq!(count(&["--cgroup", &system_slice]), 2);
 
-    // The text report gains a Container column.
-    let out = Command::new(BIN)
-        .args(["snapshot", "--netns", lab.monitored(), "--container", "web-1"])
-        .env("SOCKSCOPE_DOCKER_ROOT", names.path().join("docker"))
-        .output()
-        .unwrap();
+    let out = snapshot(lab, names, &["--container", "web-1"]);
     let text = String::from_utf8(out.stdout).unwrap();
     let row = text
         .lines()
@@ -184,6 +225,4 @@ fn each_socket_names_its_container_and_a_leak_names_its_pod() {
         row.contains(&format!("docker:{} (web-1)", &DOCKER[..12])),
         "{text}"
     );
-    drop(lab);
-    drop(cgroups);
 }

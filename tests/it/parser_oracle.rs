@@ -156,7 +156,11 @@ fn assert_agrees(
         oracle.tcp_info.as_deref().map(parse_tcp_info),
         "{what}: tcp_info"
     );
-    assert_eq!(*cgroup_id, oracle.cgroup_id.unwrap_or(0), "{what}: cgroup id");
+    assert_eq!(
+        *cgroup_id,
+        oracle.cgroup_id.unwrap_or(0),
+        "{what}: cgroup id"
+    );
 }
 
 #[test]
@@ -185,10 +189,7 @@ fn every_capture_decodes_like_netlink_packet_sock_diag_field_by_field() {
     assert!(timers.contains(&TimerKind::TimeWait), "{timers:?}");
     assert!(timers.contains(&TimerKind::Off), "{timers:?}");
     assert!(attributes.contains(&INET_DIAG_INFO), "{attributes:?}");
-    assert!(
-        attributes.contains(&INET_DIAG_CGROUP_ID),
-        "{attributes:?}"
-    );
+    assert!(attributes.contains(&INET_DIAG_CGROUP_ID), "{attributes:?}");
     // Recorded in the root cgroup (id 1); TIME_WAIT sockets carry none.
     assert!(cgroups.contains(&1), "{cgroups:?}");
     assert!(cgroups.contains(&0), "{cgroups:?}");

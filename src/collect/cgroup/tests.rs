@@ -31,7 +31,10 @@ fn the_cgroup2_mount_is_found_on_hybrid_and_pure_v2_hosts() {
         Some("/host/cgroup".into()),
         "the mount showing the whole hierarchy is preferred"
     );
-    assert_eq!(cgroup2_mount(HYBRID.lines().next().unwrap().as_bytes()), None);
+    assert_eq!(
+        cgroup2_mount(HYBRID.lines().next().unwrap().as_bytes()),
+        None
+    );
     assert_eq!(cgroup2_mount(b"garbage\n"), None);
 }
 
@@ -127,7 +130,11 @@ fn ids_resolve_to_paths_and_containers_and_unknown_ids_walk_once_per_poll() {
     assert_eq!(docker.container.as_ref().unwrap().id, id);
     assert_eq!(cgroups.of(2).unwrap().path.as_deref(), Some("/"));
     assert_eq!(cgroups.of(2).unwrap().container, None);
-    assert_eq!(cgroups.of(3).unwrap().path, None, "an unknown id is no error");
+    assert_eq!(
+        cgroups.of(3).unwrap().path,
+        None,
+        "an unknown id is no error"
+    );
     // The next poll: the unknown id walks again (once), the known ones do not.
     let service = dir.path().join("system.slice/nginx.service");
     std::fs::create_dir(&service).unwrap();

@@ -206,9 +206,7 @@ impl<'a> Table<'a> {
             .iter()
             .filter(|s| everything || filter.matches(snapshot, s))
         {
-            if any_container
-                && let Some(at) = container_at(snapshot, s)
-            {
+            if any_container && let Some(at) = container_at(snapshot, s) {
                 with_container |= known[at].container.is_some();
                 widths[CONTAINER] = widths[CONTAINER].max(containers[at].len());
             }
