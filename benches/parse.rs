@@ -57,7 +57,7 @@ fn parse_dump(c: &mut Criterion) {
             b.iter(|| {
                 let mut count = 0u32;
                 for d in &datagrams {
-                    parse_datagram(d, 1, &mut |s, i| {
+                    parse_datagram(d, 1, &mut |s, i, _| {
                         count += 1;
                         black_box((s, i));
                     })
@@ -79,7 +79,7 @@ fn parse_captures(c: &mut Criterion) {
         b.iter(|| {
             let mut count = 0;
             for d in &captures {
-                parse_datagram(d, 0, &mut |s, i| {
+                parse_datagram(d, 0, &mut |s, i, _| {
                     count += 1;
                     black_box((s, i));
                 })

@@ -12,6 +12,7 @@
 //! ```
 
 mod anomaly;
+mod containers;
 mod group;
 pub(crate) use crate::hash;
 mod history;
@@ -222,9 +223,10 @@ impl Aggregator {
             },
             &self.rules,
         );
-        let anomalies = self
+        let mut anomalies = self
             .tracker
             .update(observations, now, self.rules.clear_ratio);
+        containers::name_containers(snapshot, &mut anomalies);
         self.previous_counters = Some((snapshot.counters.clone(), counters_at));
 
         let rates = rates.unwrap_or_default();

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use crate::aggregate::Anomaly;
 use crate::cli::{Cli, Command, OneShotArgs, TopArgs};
+use crate::collect::cgroup::ContainerRoots;
 use crate::collect::{CollectOptions, Collector};
 use crate::config::Config;
 use crate::filter::Filter;
@@ -66,8 +67,23 @@ pub fn collect_options(cli: &Cli) -> CollectOptions {
         netns: cli.target.netns(),
         processes: !cli.target.no_processes,
         force_procnet: std::env::var("SOCKSCOPE_SOURCE").is_ok_and(|v| v == "proc"),
+        container_roots: container_roots(),
         ..CollectOptions::default()
     }
+}
+
+/// Where container and pod names are read: the real paths, or `SOCKSCOPE_DOCKER_ROOT`
+/// and `SOCKSCOPE_PODS_ROOT` when set and not empty (tests stage them elsewhere).
+fn container_roots() -> ContainerRoots {
+    let mut roots = ContainerRoots::default();
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(docker) = var("SOCKSCOPE_DOCKER_ROOT") {
+        roots.docker = docker.into();
+    }
+    if let Some(pods) = var("SOCKSCOPE_PODS_ROOT") {
+        roots.pods = pods.into();
+    }
+    roots
 }
 
 /// Load the thresholds the flags point at.

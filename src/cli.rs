@@ -165,6 +165,12 @@ impl Args for FilterArgs {
                     .help("Owning process: a pid or a name (as /proc/PID/comm shows it)")
                     .conflicts_with("no_processes"),
             )
+            .arg(filter_flag(&keys::CONTAINER).help(
+                "Container: the start of its id, its name, or its Kubernetes pod's name",
+            ))
+            .arg(filter_flag(&keys::CGROUP).help(
+                "Cgroup path prefix, as the JSON's \"cgroup\" shows it (/system.slice, /kubepods)",
+            ))
             .arg(
                 filter_flag(&keys::IPV4)
                     .help("IPv4 sockets only")

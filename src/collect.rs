@@ -2,6 +2,7 @@
 //! [`Snapshot`]. Everything above it sees only the [`SocketSource`] trait, so it can be fed
 //! recorded or synthetic snapshots.
 
+pub mod cgroup;
 mod dedup;
 pub mod kernel;
 pub mod netlink;
@@ -18,7 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use crate::model::{Counters, Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState};
+use crate::model::{Cgroups, Counters, Snapshot, Socket, SourceKind, StateSet, TcpInfos, TcpState};
 use kernel::KernelFiles;
 use netlink::{DumpError, SockDiag};
 use procnet::ProcNetFiles;
@@ -77,6 +78,9 @@ pub struct CollectOptions {
     /// Ask the kernel for `tcp_info` (RTT, congestion window, retransmissions). Outputs
     /// that never show it turn it off: a dump without it costs about a third less.
     pub tcp_info: bool,
+    /// Where the host keeps container and pod names (Docker's data root, the kubelet's
+    /// pod logs); the real paths by default.
+    pub container_roots: cgroup::ContainerRoots,
 }
 
 impl Default for CollectOptions {
@@ -87,6 +91,7 @@ impl Default for CollectOptions {
             states: StateSet::ALL,
             force_procnet: false,
             tcp_info: true,
+            container_roots: cgroup::ContainerRoots::default(),
         }
     }
 }
@@ -144,6 +149,8 @@ struct Sources {
     tiers: Option<Tiers>,
     /// Socket dumps asked of the kernel (sock_diag or /proc/net/tcp) since opening.
     dumps: u64,
+    /// Cgroup ids to paths and containers.
+    cgroups: cgroup::Resolver,
 }
 
 impl Collector {
@@ -181,6 +188,7 @@ impl Collector {
                 });
             }
         };
+        let cgroups = cgroup::Resolver::new(options.container_roots.clone());
         Ok(Collector {
             sources: Sources {
                 host: nix::unistd::gethostname()
@@ -195,6 +203,7 @@ impl Collector {
                 dedup: CookieDedup::default(),
                 tiers: None,
                 dumps: 0,
+                cgroups,
             },
             attributor: Attributor::new(),
             watch,
@@ -302,6 +311,7 @@ impl Sources {
         &mut self,
         sockets: &mut Vec<Socket>,
         tcp_infos: &mut TcpInfos,
+        cgroups: &mut Cgroups,
         states: StateSet,
     ) -> Result<(), DumpError> {
         let Some(diag) = self.sock_diag.as_mut() else {
@@ -310,13 +320,15 @@ impl Sources {
         let dedup = &mut self.dedup;
         dedup.clear();
         self.dumps += 1;
-        diag.dump_all(states, &mut |socket, tcp_info| {
+        diag.dump_all(states, &mut |socket, tcp_info, cgroup_id| {
             if let Some(info) = tcp_info {
                 tcp_infos.insert(socket.cookie, info);
             }
+            cgroups.insert(socket.cookie, cgroup_id);
             dedup.push(sockets, socket);
         })?;
         dedup.finish(sockets);
+        cgroups.finish();
         Ok(())
     }
 }
@@ -328,6 +340,7 @@ impl Sources {
         let started = Instant::now();
         let mut sockets = Vec::new();
         let mut tcp_infos = TcpInfos::default();
+        let mut cgroups = Cgroups::default();
         let mut source = SourceKind::Netlink;
         let read = match &self.tiers {
             Some(tiers) if self.sock_diag.is_some() => {
@@ -340,7 +353,7 @@ impl Sources {
             Read::WithoutEstablished => self.options.states.without(TcpState::Established),
         };
         let mut established_tier = None;
-        match self.dump_netlink(&mut sockets, &mut tcp_infos, states) {
+        match self.dump_netlink(&mut sockets, &mut tcp_infos, &mut cgroups, states) {
             Ok(()) => {
                 // Without sock_diag the read was full and found nothing: nothing to carry.
                 if let Some(tiers) = self.tiers.as_mut() {
@@ -349,7 +362,7 @@ impl Sources {
                         Read::Full => tiers
                             .full_read(&sockets, (started, taken_at))
                             .filter(|_| !self.options.tcp_info),
-                        Read::WithoutEstablished => tiers.carry(&mut sockets),
+                        Read::WithoutEstablished => tiers.carry(&mut sockets, &mut cgroups),
                     };
                 }
             }
@@ -364,6 +377,7 @@ impl Sources {
                 self.sock_diag = None;
                 sockets.clear();
                 tcp_infos = TcpInfos::default();
+                cgroups = Cgroups::default();
             }
         }
         if self.sock_diag.is_none()
@@ -379,6 +393,10 @@ impl Sources {
                 })?;
             sockets.retain(|s| self.options.states.contains(s.state));
         }
+        if !cgroups.is_empty() {
+            cgroup::inherit_from_listeners(&sockets, &mut cgroups);
+            self.cgroups.resolve(&mut cgroups);
+        }
         Ok(Snapshot {
             taken_at: Some(taken_at),
             host: self.host.clone(),
@@ -386,6 +404,7 @@ impl Sources {
             source,
             sockets,
             tcp_infos,
+            cgroups,
             counters: self.kernel.counters(),
             limits: self.kernel.limits(),
             established_tier,

@@ -29,7 +29,9 @@ use keys::Candidate;
 
 pub use error::FilterError;
 pub use keys::{KEYS, Key, Takes};
-pub use spec::{AddrBlock, PortRange, ProcessSpec, STATE_SPELLINGS, StateSpec};
+pub use spec::{
+    AddrBlock, CgroupPrefix, ContainerSpec, PortRange, ProcessSpec, STATE_SPELLINGS, StateSpec,
+};
 
 /// Every filter at once. Within one kind, values are alternatives (OR); kinds combine with AND.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,6 +52,10 @@ pub struct Filter {
     pub addrs: Vec<AddrBlock>,
     /// Owning processes.
     pub processes: Vec<ProcessSpec>,
+    /// Containers (id prefix, container name or pod name).
+    pub containers: Vec<ContainerSpec>,
+    /// Cgroup path prefixes.
+    pub cgroups: Vec<CgroupPrefix>,
     /// Address family (None: both).
     pub family: Option<Family>,
 }
@@ -82,6 +88,7 @@ impl Filter {
                 .copied()
                 .collect(),
             tcp_infos: snapshot.tcp_infos.clone(),
+            cgroups: snapshot.cgroups.clone(),
             taken_at: snapshot.taken_at,
             host: snapshot.host.clone(),
             netns: snapshot.netns.clone(),
@@ -118,8 +125,47 @@ mod tests {
     use super::*;
     use crate::model::{Owners, Process, TcpState};
 
+    /// The cgroups of the sample: the LISTEN socket in Docker container `web-1`, the
+    /// CLOSE_WAIT one in pod `shop/cart-0`, the TIME_WAIT one in none.
+    fn cgroups() -> crate::model::Cgroups {
+        use crate::model::{Cgroup, Cgroups, Container, Pod, Runtime};
+        use std::sync::Arc;
+        let mut cgroups = Cgroups::default();
+        cgroups.insert(1, 10);
+        cgroups.insert(2, 20);
+        cgroups.finish();
+        cgroups.set_known(vec![
+            Cgroup {
+                id: 10,
+                path: Some("/system.slice/docker-3f2a1c9e0b7d.scope".into()),
+                container: Some(Arc::new(Container {
+                    id: "3f2a1c9e0b7d".into(),
+                    name: Some("web-1".into()),
+                    runtime: Runtime::Docker,
+                    pod: None,
+                })),
+            },
+            Cgroup {
+                id: 20,
+                path: Some("/kubepods.slice/kubepods-pod1.slice/crio-5c1f00aa0000.scope".into()),
+                container: Some(Arc::new(Container {
+                    id: "5c1f00aa0000".into(),
+                    name: None,
+                    runtime: Runtime::Crio,
+                    pod: Some(Pod {
+                        namespace: Some("shop".into()),
+                        name: Some("cart-0".into()),
+                        uid: "1".into(),
+                    }),
+                })),
+            },
+        ]);
+        cgroups
+    }
+
     /// A LISTEN socket of nginx on 0.0.0.0:80, a CLOSE_WAIT one of nginx on IPv6, a
-    /// TIME_WAIT one of nobody from 192.0.2.1:40000 to 192.0.2.9:443.
+    /// TIME_WAIT one of nobody from 192.0.2.1:40000 to 192.0.2.9:443 (cookies 1, 2, 3;
+    /// cgroups as [`cgroups`] says).
     fn sample() -> Snapshot {
         let socket = |state, local: &str, remote: &str| {
             Socket::new(state, local.parse().unwrap(), remote.parse().unwrap())
@@ -132,9 +178,11 @@ mod tests {
             "[2001:db8::2]:51000",
         );
         cw.owners = Owners { start: 0, len: 1 };
-        let tw = socket(TcpState::TimeWait, "192.0.2.1:40000", "192.0.2.9:443");
+        let mut tw = socket(TcpState::TimeWait, "192.0.2.1:40000", "192.0.2.9:443");
+        (listen.cookie, cw.cookie, tw.cookie) = (1, 2, 3);
         Snapshot {
             sockets: vec![listen, cw, tw],
+            cgroups: cgroups(),
             processes: vec![Process {
                 pid: 4242,
                 comm: "nginx".into(),
@@ -175,9 +223,31 @@ mod tests {
             ("-6", vec![1]),
             ("-6 port=443", vec![]),
             ("nginx 80", vec![0, 1]),
+            ("container=web-1", vec![0]),
+            ("container=3f2a", vec![0]),
+            ("container=cart-0", vec![1]),
+            ("container=5c1f,web-1", vec![0, 1]),
+            ("container=shop", vec![]),
+            ("cgroup=/kubepods", vec![1]),
+            ("cgroup=/", vec![0, 1]),
+            ("cgroup=/system.slice container=cart-0", vec![]),
         ] {
             assert_eq!(kept(line), expected, "{line:?}");
         }
+    }
+
+    #[test]
+    fn container_and_cgroup_keys_print_and_parse_back() {
+        let filter: Filter = "container=web-1,3f2a cgroup=/kubepods -4".parse().unwrap();
+        assert_eq!(
+            filter.to_string(),
+            "container=web-1,3f2a cgroup=/kubepods -4"
+        );
+        assert_eq!(filter.to_string().parse::<Filter>().unwrap(), filter);
+        assert_eq!(
+            "cgroup=kubepods".parse::<Filter>().unwrap_err().to_string(),
+            "\"kubepods\" is not a cgroup path: start it with '/', e.g. /system.slice or /kubepods"
+        );
     }
 
     #[test]

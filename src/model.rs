@@ -11,8 +11,10 @@ use std::time::{Duration, SystemTime};
 use crate::hash::FastMap;
 
 mod addr;
+mod container;
 
 pub use addr::{Addr, Endpoint, decimal_len, endpoint, push_decimal};
+pub use container::{Cgroup, Cgroups, Container, Pod, Runtime};
 
 /// A TCP state as the kernel numbers it (`include/net/tcp_states.h`).
 ///
@@ -480,6 +482,9 @@ pub struct Snapshot {
     pub sockets: Vec<Socket>,
     /// `tcp_info` of the full sockets, when it was asked for (see [`Snapshot::tcp_info`]).
     pub tcp_infos: TcpInfos,
+    /// The cgroup (and container) of each full socket, by cookie; TIME_WAIT and request
+    /// sockets carry their listener's when that is unambiguous (see [`Cgroups`]).
+    pub cgroups: Cgroups,
     /// Processes that hold at least one socket.
     pub processes: Vec<Process>,
     /// Indices into `processes`, addressed by each socket's [`Owners`].
@@ -572,6 +577,17 @@ impl Snapshot {
     /// `socket`'s `tcp_info`, if the kernel sent it (full sockets, when asked for).
     pub fn tcp_info(&self, socket: &Socket) -> Option<&TcpInfo> {
         self.tcp_infos.get(socket.cookie)
+    }
+
+    /// `socket`'s cgroup, if the kernel told it (or its listener's, for TIME_WAIT and
+    /// request sockets).
+    pub fn cgroup(&self, socket: &Socket) -> Option<&Cgroup> {
+        self.cgroups.of(socket.cookie)
+    }
+
+    /// The container `socket`'s cgroup names, if any.
+    pub fn container(&self, socket: &Socket) -> Option<&Container> {
+        self.cgroup(socket)?.container.as_deref()
     }
 
     /// Counts per state over every socket.

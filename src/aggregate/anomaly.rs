@@ -3,13 +3,14 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 mod tracker;
 
 pub(crate) use tracker::Tracker;
 
-use crate::model::{TcpState, endpoint};
+use crate::model::{Container, TcpState, endpoint};
 
 /// Which rule raised an anomaly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -330,6 +331,21 @@ pub struct Anomaly {
     pub hint: &'static str,
     /// The facts behind it.
     pub evidence: Evidence,
+    /// The container of a process subject, when every socket of it that has one is in
+    /// the same one.
+    pub container: Option<Arc<Container>>,
+}
+
+impl Anomaly {
+    /// The subject's label, naming its container when known:
+    /// `leaky-app[4242] in docker:3f2a1c9e0b7d (web-1)`.
+    pub fn subject_label(&self) -> String {
+        let label = self.subject.label();
+        match &self.container {
+            Some(c) => format!("{label} in {}", c.label()),
+            None => label,
+        }
+    }
 }
 
 /// What a rule measured for one subject in one poll. Rules report every subject at or above

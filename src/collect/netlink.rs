@@ -13,7 +13,7 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_sys::{Socket as NlSocket, SocketAddr as NlAddr, protocols::NETLINK_SOCK_DIAG};
 
 use super::parse::{self, DatagramStats, ParseError, Progress};
-use crate::model::{Family, Socket, StateSet, TcpInfo, TcpState};
+use crate::model::{Family, StateSet, TcpState};
 
 /// `TCP_BOUND_INACTIVE`: bound-but-inactive sockets are dumped only when this bit is asked for.
 const TCPF_BOUND_INACTIVE: u32 = 1 << 13;
@@ -137,7 +137,7 @@ impl SockDiag {
         &mut self,
         family: Family,
         states: StateSet,
-        on_socket: &mut dyn FnMut(Socket, Option<TcpInfo>),
+        on_socket: &mut parse::OnSocket<'_>,
     ) -> Result<DumpStats, DumpError> {
         let mut stats = DumpStats::default();
         self.each_datagram(Request::Family(family), states, &mut |datagram, seq| {
@@ -158,7 +158,7 @@ impl SockDiag {
     pub fn dump_all(
         &mut self,
         states: StateSet,
-        on_socket: &mut dyn FnMut(Socket, Option<TcpInfo>),
+        on_socket: &mut parse::OnSocket<'_>,
     ) -> Result<DumpStats, DumpError> {
         let mut stats = DumpStats::default();
         if self.both_in_one != Some(false) {
@@ -198,7 +198,7 @@ impl SockDiag {
         let mut datagrams = Vec::new();
         self.each_datagram(Request::Family(family), states, &mut |datagram, seq| {
             datagrams.push(datagram.to_vec());
-            Ok(parse::parse_datagram(datagram, seq, &mut |_, _| {})?.0)
+            Ok(parse::parse_datagram(datagram, seq, &mut |_, _, _| {})?.0)
         })?;
         Ok(datagrams)
     }

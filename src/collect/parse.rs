@@ -33,6 +33,9 @@ pub const NLMSG_HDRLEN: usize = 16;
 pub const INET_DIAG_MSG_LEN: usize = 72;
 /// `INET_DIAG_INFO`: the attribute carrying `struct tcp_info`.
 pub const INET_DIAG_INFO: u16 = 2;
+/// `INET_DIAG_CGROUP_ID`: the socket's cgroup v2 id (u64, native endian), sent with every
+/// full socket without being asked for.
+pub const INET_DIAG_CGROUP_ID: u16 = 21;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 
@@ -151,12 +154,16 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
+/// What [`parse_datagram`] hands over for each socket: the record, its `tcp_info` if
+/// attached, and its cgroup id (0: none, as for TIME_WAIT and request sockets).
+pub type OnSocket<'a> = dyn FnMut(Socket, Option<TcpInfo>, u64) + 'a;
+
 /// Parse one datagram of a sock_diag dump answering request `seq`, calling `on_socket` for
 /// each socket. A `seq` of 0 accepts any sequence number (for recorded captures).
 pub fn parse_datagram(
     data: &[u8],
     seq: u32,
-    on_socket: &mut dyn FnMut(Socket, Option<TcpInfo>),
+    on_socket: &mut OnSocket<'_>,
 ) -> Result<(Progress, DatagramStats), ParseError> {
     let mut stats = DatagramStats::default();
     let mut offset = 0;
@@ -216,9 +223,9 @@ pub fn parse_datagram(
             NLMSG_NOOP => {}
             NLMSG_OVERRUN => return Err(ParseError::Overrun),
             SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => match parse_inet_diag_msg(body, offset)? {
-                Some((socket, tcp_info)) => {
+                Some(parsed) => {
                     stats.sockets += 1;
-                    on_socket(socket, tcp_info);
+                    on_socket(parsed.socket, parsed.tcp_info, parsed.cgroup_id);
                 }
                 None => stats.unknown_states += 1,
             },
@@ -258,13 +265,22 @@ pub fn ends_dump(data: &[u8]) -> bool {
     false
 }
 
+/// One socket message, parsed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Parsed {
+    /// The socket record.
+    pub socket: Socket,
+    /// Its `tcp_info`, if attached.
+    pub tcp_info: Option<TcpInfo>,
+    /// Its cgroup v2 id (`INET_DIAG_CGROUP_ID`); 0 when absent (TIME_WAIT and request
+    /// sockets, kernels without cgroup v2) or too short to read.
+    pub cgroup_id: u64,
+}
+
 /// Parse the body of one `SOCK_DIAG_BY_FAMILY` message (an `inet_diag_msg` and its
-/// attributes), with its `tcp_info` if attached. `Ok(None)` for a state number this
-/// version does not know.
-pub fn parse_inet_diag_msg(
-    body: &[u8],
-    offset: usize,
-) -> Result<Option<(Socket, Option<TcpInfo>)>, ParseError> {
+/// attributes), with its `tcp_info` and cgroup id if attached. `Ok(None)` for a state
+/// number this version does not know.
+pub fn parse_inet_diag_msg(body: &[u8], offset: usize) -> Result<Option<Parsed>, ParseError> {
     if body.len() < INET_DIAG_MSG_LEN {
         return Err(ParseError::Truncated {
             offset,
@@ -300,6 +316,7 @@ pub fn parse_inet_diag_msg(
     socket.cookie = cookie;
 
     let mut tcp_info = None;
+    let mut cgroup_id = 0;
     let mut at = INET_DIAG_MSG_LEN;
     while at + 4 <= body.len() {
         let attr_len = u16_at(body, at) as usize;
@@ -310,12 +327,22 @@ pub fn parse_inet_diag_msg(
                 len: attr_len,
             });
         }
-        if attr_type == INET_DIAG_INFO {
-            tcp_info = Some(parse_tcp_info(&body[at + 4..at + attr_len]));
+        match attr_type {
+            INET_DIAG_INFO => tcp_info = Some(parse_tcp_info(&body[at + 4..at + attr_len])),
+            INET_DIAG_CGROUP_ID if attr_len >= 4 + 8 => {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(&body[at + 4..at + 12]);
+                cgroup_id = u64::from_ne_bytes(raw);
+            }
+            _ => {}
         }
         at += align4(attr_len);
     }
-    Ok(Some((socket, tcp_info)))
+    Ok(Some(Parsed {
+        socket,
+        tcp_info,
+        cgroup_id,
+    }))
 }
 
 fn address(family: Family, raw: &[u8]) -> IpAddr {
@@ -358,6 +385,19 @@ pub fn parse_tcp_info(raw: &[u8]) -> TcpInfo {
 pub fn encode_socket(
     socket: &Socket,
     tcp_info: Option<&TcpInfo>,
+    seq: u32,
+    tcp_info_len: usize,
+    out: &mut Vec<u8>,
+) {
+    encode_socket_in_cgroup(socket, tcp_info, 0, seq, tcp_info_len, out);
+}
+
+/// [`encode_socket`], with an `INET_DIAG_CGROUP_ID` attribute after `tcp_info` when
+/// `cgroup_id` is not 0 (where the kernel puts it).
+pub fn encode_socket_in_cgroup(
+    socket: &Socket,
+    tcp_info: Option<&TcpInfo>,
+    cgroup_id: u64,
     seq: u32,
     tcp_info_len: usize,
     out: &mut Vec<u8>,
@@ -408,7 +448,8 @@ pub fn encode_socket(
         }
         raw
     });
-    let attr_len = info.as_ref().map_or(0, |raw| align4(4 + raw.len()));
+    let attr_len =
+        info.as_ref().map_or(0, |raw| align4(4 + raw.len())) + if cgroup_id == 0 { 0 } else { 12 };
     let len = NLMSG_HDRLEN + INET_DIAG_MSG_LEN + attr_len;
     push_header(out, len, SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, seq);
     out.extend_from_slice(&body);
@@ -417,6 +458,11 @@ pub fn encode_socket(
         out.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
         out.extend_from_slice(&raw);
         out.resize(out.len() + (align4(raw.len()) - raw.len()), 0);
+    }
+    if cgroup_id != 0 {
+        out.extend_from_slice(&12u16.to_ne_bytes());
+        out.extend_from_slice(&INET_DIAG_CGROUP_ID.to_ne_bytes());
+        out.extend_from_slice(&cgroup_id.to_ne_bytes());
     }
 }
 

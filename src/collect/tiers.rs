@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::model::{EstablishedTier, Snapshot, Socket, StateSet, TcpState};
+use crate::model::{Cgroups, EstablishedTier, Snapshot, Socket, StateSet, TcpState};
 
 /// Below this many ESTABLISHED sockets every poll is a full read: it is cheap enough.
 pub const TIER_FROM: usize = 10_000;
@@ -112,8 +112,12 @@ impl Tiers {
 
     /// After a partial read: append to `sockets` the previous snapshot's ESTABLISHED
     /// sockets that it did not see in another state (those are dropped for good). Returns
-    /// the tier they come from.
-    pub fn carry(&mut self, sockets: &mut Vec<Socket>) -> Option<EstablishedTier> {
+    /// the tier they come from. Their cgroup ids come along into `cgroups` (finished again).
+    pub fn carry(
+        &mut self,
+        sockets: &mut Vec<Socket>,
+        cgroups: &mut Cgroups,
+    ) -> Option<EstablishedTier> {
         self.seen.clear();
         self.seen.extend(sockets.iter().map(|s| s.cookie));
         self.seen.sort_unstable();
@@ -132,6 +136,12 @@ impl Tiers {
                     })
                     .copied(),
             );
+            for s in &sockets[before..] {
+                if let Some(id) = previous.cgroups.id_of(s.cookie) {
+                    cgroups.insert(s.cookie, id);
+                }
+            }
+            cgroups.finish();
         }
         self.established = sockets.len() - before;
         self.carried_from()
@@ -263,7 +273,10 @@ mod tests {
             read_at,
             every: ESTABLISHED_EVERY,
         };
-        assert_eq!(tiers.carry(&mut partial), Some(tier));
+        assert_eq!(
+            tiers.carry(&mut partial, &mut Cgroups::default()),
+            Some(tier)
+        );
         assert_eq!(partial.len(), 3 + 19_998);
         let established_count = partial
             .iter()
@@ -275,7 +288,7 @@ mod tests {
 
         // 7 is gone entirely now: it must not come back as ESTABLISHED.
         let mut later = vec![socket(TcpState::LastAck, 8)];
-        tiers.carry(&mut later);
+        tiers.carry(&mut later, &mut Cgroups::default());
         assert_eq!(later.len(), 1 + 19_998);
         assert!(!later.iter().any(|s| s.cookie == 7));
         assert_eq!(later.iter().filter(|s| s.cookie == 8).count(), 1);

@@ -40,6 +40,15 @@ pub enum FilterError {
     /// An empty process value.
     #[error("empty process: give a pid or a process name")]
     EmptyProcess,
+    /// An empty container value.
+    #[error("empty container: give a container id (or its start), a container name or a pod name")]
+    EmptyContainer,
+    /// A cgroup prefix that is not an absolute path.
+    #[error("{text:?} is not a cgroup path: start it with '/', e.g. /system.slice or /kubepods")]
+    NotACgroupPath {
+        /// The value as given.
+        text: String,
+    },
     /// `--key` pasted as the last word of a `/` line, with no value after it.
     #[error("--{flag} needs a value")]
     MissingValue {

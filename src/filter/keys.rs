@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::spec::{AddrBlock, PortRange, ProcessSpec, StateSpec};
+use super::spec::{AddrBlock, CgroupPrefix, ContainerSpec, PortRange, ProcessSpec, StateSpec};
 use super::{Filter, FilterError, quote};
 use crate::model::{Family, Snapshot, Socket, StateSet};
 
@@ -135,6 +135,8 @@ impl Value for StateSpec {
 impl Value for PortRange {}
 impl Value for AddrBlock {}
 impl Value for ProcessSpec {}
+impl Value for ContainerSpec {}
+impl Value for CgroupPrefix {}
 
 /// A key whose values are alternatives kept in one list of [`Filter`].
 struct List<T: 'static> {
@@ -316,6 +318,40 @@ pub static PROCESS: Key = Key {
     },
 };
 
+/// `container`: sockets in a container, by id prefix, container name or pod name.
+pub static CONTAINER: Key = Key {
+    name: "container",
+    aliases: &[],
+    takes: Takes::Values("ID|NAME"),
+    guessed: false,
+    slot: &List::<ContainerSpec> {
+        values: |f| &f.containers,
+        values_mut: |f| &mut f.containers,
+        keeps: |spec, c| {
+            c.snapshot
+                .container(c.socket)
+                .is_some_and(|k| spec.matches(k))
+        },
+    },
+};
+
+/// `cgroup`: sockets whose cgroup path starts with the value.
+pub static CGROUP: Key = Key {
+    name: "cgroup",
+    aliases: &[],
+    takes: Takes::Values("PREFIX"),
+    guessed: false,
+    slot: &List::<CgroupPrefix> {
+        values: |f| &f.cgroups,
+        values_mut: |f| &mut f.cgroups,
+        keeps: |prefix, c| {
+            c.snapshot
+                .cgroup(c.socket)
+                .is_some_and(|g| prefix.matches(g))
+        },
+    },
+};
+
 /// `ipv4` (`-4`): IPv4 sockets only.
 pub static IPV4: Key = Key {
     name: "ipv4",
@@ -344,7 +380,7 @@ pub static IPV6: Key = Key {
 
 /// Every key, in the order a filter prints and bare words are guessed.
 pub static KEYS: &[&Key] = &[
-    &STATE, &SPORT, &DPORT, &PORT, &SRC, &DST, &ADDR, &PROCESS, &IPV4, &IPV6,
+    &STATE, &SPORT, &DPORT, &PORT, &SRC, &DST, &ADDR, &PROCESS, &CONTAINER, &CGROUP, &IPV4, &IPV6,
 ];
 
 /// The key `word` names (its name or an alias).

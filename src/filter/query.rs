@@ -289,7 +289,7 @@ mod tests {
         );
         assert_eq!(
             err("--bogus x").to_string(),
-            "unknown key \"bogus\": use state, sport, dport, port, src, dst, addr or process"
+            "unknown key \"bogus\": use state, sport, dport, port, src, dst, addr, process, container or cgroup"
         );
         assert_eq!(
             err("port=").to_string(),

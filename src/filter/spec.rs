@@ -9,6 +9,10 @@ use std::str::FromStr;
 use super::FilterError;
 use crate::model::{Process, StateSet, TcpState};
 
+mod container;
+
+pub use container::{CgroupPrefix, ContainerSpec};
+
 /// A `--state` value: one state or one of ss's groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StateSpec(pub StateSet);

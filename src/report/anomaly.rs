@@ -16,7 +16,7 @@ pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
         "{} {} {}: {} {} (warning {}, critical {})",
         anomaly.severity.name().to_ascii_uppercase(),
         anomaly.kind.name(),
-        anomaly.subject.label(),
+        anomaly.subject_label(),
         anomaly.count,
         anomaly.kind.about().unit,
         anomaly.threshold,

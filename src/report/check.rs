@@ -94,7 +94,7 @@ impl CheckOutcome<'_> {
                 text,
                 "{} {} {}>={level}",
                 a.kind.name(),
-                a.subject.label(),
+                a.subject_label(),
                 a.count
             );
         }
@@ -204,6 +204,7 @@ mod tests {
             trend: None,
             hint: "a hint",
             evidence: Evidence::default(),
+            container: None,
         }
     }
 

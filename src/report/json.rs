@@ -7,12 +7,16 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
+mod container;
+
 use crate::aggregate::{Anomaly, Subject};
 use crate::filter::Filter;
 use crate::model::{Attribution, Endpoint, Snapshot, Socket, SourceKind, StateCounts, TcpState};
 
 /// Version of the JSON document's shape. Bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
+
+pub use container::{ContainerDoc, PodDoc};
 
 /// The whole document: the fields before the socket list, the list, the fields after it.
 /// It serializes as one flat object, in that order.
@@ -172,6 +176,11 @@ pub struct SocketDoc<'a> {
     pub cookie: u64,
     /// Owning processes.
     pub processes: ProcessesDoc<'a>,
+    /// The socket's cgroup v2 path (`/system.slice/docker-<id>.scope`); for TIME_WAIT
+    /// and request sockets their listener's; `null` when unknown.
+    pub cgroup: Option<&'a str>,
+    /// The container the cgroup names; `null` when none.
+    pub container: Option<ContainerDoc<'a>>,
     /// tcp_info, for full sockets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_info: Option<TcpInfoDoc>,
@@ -276,6 +285,8 @@ impl<'a> SocketDoc<'a> {
                 snapshot,
                 socket: s,
             },
+            cgroup: snapshot.cgroup(s).and_then(|c| c.path.as_deref()),
+            container: snapshot.container(s).map(ContainerDoc::new),
             tcp_info: snapshot.tcp_info(s).map(|i| TcpInfoDoc {
                 rtt_us: i.rtt_us,
                 rttvar_us: i.rttvar_us,
@@ -454,7 +465,8 @@ impl Serialize for AnomalyDoc<'_> {
             Subject::LocalPort(port) => map.serialize_entry("local_port", port)?,
             Subject::Namespace => map.serialize_entry("namespace", &true)?,
         }
-        map.serialize_entry("subject", &a.subject.label())?;
+        map.serialize_entry("subject", &a.subject_label())?;
+        map.serialize_entry("container", &a.container.as_deref().map(ContainerDoc::new))?;
         map.serialize_entry("count", &a.count)?;
         map.serialize_entry("threshold", &a.threshold)?;
         map.serialize_entry("critical_threshold", &a.critical_threshold)?;

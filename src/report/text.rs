@@ -166,6 +166,54 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
     }
 
     #[test]
+    fn a_container_column_appears_when_a_listed_socket_is_in_one() {
+        use crate::model::{Cgroup, Container, Runtime};
+        let mut snapshot = sample();
+        for (i, s) in snapshot.sockets.iter_mut().enumerate() {
+            s.cookie = i as u64 + 1;
+        }
+        snapshot.cgroups.insert(1, 10);
+        snapshot.cgroups.insert(2, 10);
+        snapshot.cgroups.insert(3, 11);
+        snapshot.cgroups.finish();
+        snapshot.cgroups.set_known(vec![
+            Cgroup {
+                id: 10,
+                path: Some("/system.slice/docker-3f2a1c9e0b7d4c5a.scope".into()),
+                container: Some(std::sync::Arc::new(Container {
+                    id: "3f2a1c9e0b7d4c5a".into(),
+                    name: Some("web-1".into()),
+                    runtime: Runtime::Docker,
+                    pod: None,
+                })),
+            },
+            Cgroup {
+                id: 11,
+                path: Some("/user.slice".into()),
+                container: None,
+            },
+        ]);
+        let mut out = Vec::new();
+        render(&snapshot, &Filter::default(), &[], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let table: Vec<&str> = text.lines().skip(15).collect();
+        assert_eq!(
+            table,
+            [
+                "State      Local            Remote              Recv-Q Send-Q Timer        Container                   Process",
+                "LISTEN     0.0.0.0:80       0.0.0.0:*                0    511 -            docker:3f2a1c9e0b7d (web-1) nginx[4242]",
+                "TIME_WAIT  192.0.2.1:40000  192.0.2.9:443            0      0 timewait 59s -                           -",
+                "CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            docker:3f2a1c9e0b7d (web-1) nginx[4242]",
+            ]
+        );
+        let only_tw: Filter = "state=time-wait".parse().unwrap();
+        let mut out = Vec::new();
+        render(&snapshot, &only_tw, &[], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("Container"), "{text}");
+    }
+
+    #[test]
     fn a_process_name_with_escape_sequences_is_printed_escaped() {
         let mut snapshot = sample();
         snapshot.processes[0].comm = "\u{1b}[31mEVIL\u{1b}]2;X\u{7}".into();

@@ -86,6 +86,7 @@ fn collector_counts(netns: &str) -> BTreeMap<(Family, TcpState), u64> {
         states: StateSet::ALL,
         force_procnet: false,
         tcp_info: true,
+        ..CollectOptions::default()
     })
     .unwrap();
     let mut counts = BTreeMap::new();

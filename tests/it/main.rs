@@ -11,6 +11,7 @@ mod aggregate_scale;
 mod check_netns;
 mod cli;
 mod config;
+mod containers_netns;
 mod fd_exhaustion_netns;
 mod follow_netns;
 mod lab_states;

@@ -23,7 +23,7 @@ fn parse_all(files: &[&str]) -> (Vec<(Socket, Option<TcpInfo>)>, Vec<Progress>) 
     let mut sockets = Vec::new();
     let mut progress = Vec::new();
     for f in files {
-        let (p, _) = parse_datagram(&capture(f), 0, &mut |s, i| sockets.push((s, i))).unwrap();
+        let (p, _) = parse_datagram(&capture(f), 0, &mut |s, i, _| sockets.push((s, i))).unwrap();
         progress.push(p);
     }
     (sockets, progress)
@@ -133,7 +133,7 @@ fn recorded_ipv6_dump_brackets_nothing_and_keeps_v6_addresses() {
 fn every_truncation_of_a_capture_is_an_error_not_a_panic() {
     let data = capture("inet-0.bin");
     for cut in 1..data.len() {
-        let result = parse_datagram(&data[..cut], 0, &mut |_, _| {});
+        let result = parse_datagram(&data[..cut], 0, &mut |_, _, _| {});
         // A cut exactly between two messages is a valid shorter datagram.
         if let Err(e) = result {
             assert!(
@@ -145,7 +145,7 @@ fn every_truncation_of_a_capture_is_an_error_not_a_panic() {
             );
         }
     }
-    let cut_mid_header = parse_datagram(&data[..10], 0, &mut |_, _| {});
+    let cut_mid_header = parse_datagram(&data[..10], 0, &mut |_, _, _| {});
     assert_eq!(
         cut_mid_header,
         Err(ParseError::Truncated {
@@ -161,7 +161,7 @@ fn a_length_beyond_the_datagram_is_refused() {
     let mut data = capture("inet-0.bin");
     data[0..4].copy_from_slice(&100_000u32.to_ne_bytes());
     assert_eq!(
-        parse_datagram(&data, 0, &mut |_, _| {}),
+        parse_datagram(&data, 0, &mut |_, _, _| {}),
         Err(ParseError::BadLength {
             offset: 0,
             len: 100_000,
@@ -174,7 +174,7 @@ fn a_length_beyond_the_datagram_is_refused() {
 fn a_reply_to_another_request_is_refused() {
     let data = capture("inet-0.bin");
     assert_eq!(
-        parse_datagram(&data, 77, &mut |_, _| {}),
+        parse_datagram(&data, 77, &mut |_, _, _| {}),
         Err(ParseError::Sequence {
             expected: 77,
             got: 1
@@ -186,7 +186,7 @@ fn a_reply_to_another_request_is_refused() {
 fn kernel_errors_in_error_and_done_messages_are_reported() {
     let mut done = Vec::new();
     encode_done(5, libc_enoent(), &mut done);
-    let err = parse_datagram(&done, 5, &mut |_, _| {}).unwrap_err();
+    let err = parse_datagram(&done, 5, &mut |_, _, _| {}).unwrap_err();
     assert_eq!(err, ParseError::DumpFailed(2));
     assert_eq!(
         err.to_string(),
@@ -196,14 +196,14 @@ fn kernel_errors_in_error_and_done_messages_are_reported() {
     let mut error = done.clone();
     error[4..6].copy_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR, errno -2
     assert_eq!(
-        parse_datagram(&error, 5, &mut |_, _| {}),
+        parse_datagram(&error, 5, &mut |_, _, _| {}),
         Err(ParseError::Refused(2))
     );
 
     let mut ok_done = Vec::new();
     encode_done(5, 0, &mut ok_done);
     assert_eq!(
-        parse_datagram(&ok_done, 5, &mut |_, _| {}),
+        parse_datagram(&ok_done, 5, &mut |_, _, _| {}),
         Ok((Progress::Done, DatagramStats::default()))
     );
 }
@@ -234,7 +234,7 @@ fn answers_to_the_both_families_request_parse_like_per_family_ones() {
     encode_socket(&sample_socket(), Some(&sample_info()), 9, 104, &mut data);
     data[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
     let mut got = Vec::new();
-    let (progress, stats) = parse_datagram(&data, 9, &mut |s, i| got.push((s, i))).unwrap();
+    let (progress, stats) = parse_datagram(&data, 9, &mut |s, i, _| got.push((s, i))).unwrap();
     assert_eq!((progress, stats.sockets), (Progress::More, 1));
     assert_eq!(got, vec![(sample_socket(), Some(sample_info()))]);
     assert!(!ends_dump(&data));
@@ -298,7 +298,7 @@ fn short_tcp_info_reads_only_the_fields_it_covers() {
         let mut data = Vec::new();
         encode_socket(&sample_socket(), Some(&info), 1, len, &mut data);
         let mut got = Vec::new();
-        parse_datagram(&data, 1, &mut |_, i| got.push(i)).unwrap();
+        parse_datagram(&data, 1, &mut |_, i, _| got.push(i)).unwrap();
         assert_eq!(got, [Some(expected)], "tcp_info of {len} bytes");
     }
 }
@@ -320,7 +320,7 @@ fn unknown_attributes_and_unknown_states_are_skipped() {
     data.extend_from_slice(&future);
 
     let mut got = Vec::new();
-    let (_, stats) = parse_datagram(&data, 1, &mut |s, _| got.push(s)).unwrap();
+    let (_, stats) = parse_datagram(&data, 1, &mut |s, _, _| got.push(s)).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(stats.sockets, 1);
     assert_eq!(stats.unknown_states, 1);
@@ -334,7 +334,7 @@ fn an_attribute_longer_than_its_message_is_refused() {
     let attr = 16 + 72;
     data[attr..attr + 2].copy_from_slice(&500u16.to_ne_bytes());
     assert!(matches!(
-        parse_datagram(&data, 1, &mut |_, _| {}),
+        parse_datagram(&data, 1, &mut |_, _, _| {}),
         Err(ParseError::BadAttribute { len: 500, .. })
     ));
 }
@@ -383,7 +383,7 @@ fn any_socket() -> impl Strategy<Value = (Socket, Option<TcpInfo>)> {
 proptest! {
     #[test]
     fn garbage_never_panics(data in prop::collection::vec(any::<u8>(), 0..2048), seq in any::<u32>()) {
-        let _ = parse_datagram(&data, seq, &mut |_, _| {});
+        let _ = parse_datagram(&data, seq, &mut |_, _, _| {});
     }
 
     #[test]
@@ -393,7 +393,7 @@ proptest! {
             let at = at % data.len();
             data[at] = byte;
         }
-        let _ = parse_datagram(&data, 0, &mut |_, _| {});
+        let _ = parse_datagram(&data, 0, &mut |_, _, _| {});
     }
 
     #[test]
@@ -404,7 +404,7 @@ proptest! {
         }
         encode_done(seq, 0, &mut data);
         let mut got = Vec::new();
-        let (progress, stats) = parse_datagram(&data, seq, &mut |s, i| got.push((s, i))).unwrap();
+        let (progress, stats) = parse_datagram(&data, seq, &mut |s, i, _| got.push((s, i))).unwrap();
         prop_assert_eq!(progress, Progress::Done);
         prop_assert_eq!(stats.sockets, sockets.len());
         prop_assert_eq!(got, sockets);

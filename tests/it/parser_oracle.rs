@@ -12,7 +12,8 @@ use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::inet::nlas::Nla;
 use netlink_packet_sock_diag::inet::{InetResponse, Timer as CrateTimer};
 use sockscope::collect::parse::{
-    INET_DIAG_INFO, NLMSG_DONE, encode_socket, parse_datagram, parse_tcp_info,
+    INET_DIAG_CGROUP_ID, INET_DIAG_INFO, NLMSG_DONE, encode_socket_in_cgroup, parse_datagram,
+    parse_tcp_info,
 };
 use sockscope::model::{Family, Socket, TcpInfo, TcpState, Timer, TimerKind};
 
@@ -33,6 +34,9 @@ struct Oracle {
     /// The `INET_DIAG_INFO` payload, as the crate delimited it (it keeps it as bytes
     /// without `rich_nlas`).
     tcp_info: Option<Vec<u8>>,
+    /// The `INET_DIAG_CGROUP_ID` payload as a u64 (the crate keeps it as an unknown
+    /// attribute's bytes).
+    cgroup_id: Option<u64>,
     /// Every attribute type the crate found, in message order.
     attributes: Vec<u16>,
 }
@@ -61,16 +65,24 @@ fn oracle(datagram: &[u8]) -> (Vec<Oracle>, bool) {
             );
         };
         let mut tcp_info = None;
+        let mut cgroup_id = None;
         let mut attributes = Vec::new();
         for nla in &response.nlas {
-            attributes.push(netlink_packet_core::Nla::kind(nla));
+            let kind = netlink_packet_core::Nla::kind(nla);
+            attributes.push(kind);
             if let Nla::TcpInfo(bytes) = nla {
                 tcp_info = Some(bytes.clone());
+            }
+            if kind == INET_DIAG_CGROUP_ID {
+                let mut value = vec![0u8; netlink_packet_core::Nla::value_len(nla)];
+                netlink_packet_core::Nla::emit_value(nla, &mut value);
+                cgroup_id = Some(u64::from_ne_bytes(value[..8].try_into().unwrap()));
             }
         }
         out.push(Oracle {
             response: *response,
             tcp_info,
+            cgroup_id,
             attributes,
         });
     }
@@ -78,7 +90,12 @@ fn oracle(datagram: &[u8]) -> (Vec<Oracle>, bool) {
 }
 
 /// Assert that the hand-written parser's `socket` and `info` say what the crate decoded.
-fn assert_agrees(what: &str, socket: &Socket, info: Option<&TcpInfo>, oracle: &Oracle) {
+fn assert_agrees(
+    what: &str,
+    (socket, info, cgroup_id): &(Socket, Option<TcpInfo>, u64),
+    oracle: &Oracle,
+) {
+    let info = info.as_ref();
     let h = &oracle.response.header;
     let id = &h.socket_id;
     let family = match socket.family {
@@ -139,6 +156,11 @@ fn assert_agrees(what: &str, socket: &Socket, info: Option<&TcpInfo>, oracle: &O
         oracle.tcp_info.as_deref().map(parse_tcp_info),
         "{what}: tcp_info"
     );
+    assert_eq!(
+        *cgroup_id,
+        oracle.cgroup_id.unwrap_or(0),
+        "{what}: cgroup id"
+    );
 }
 
 #[test]
@@ -146,16 +168,18 @@ fn every_capture_decodes_like_netlink_packet_sock_diag_field_by_field() {
     let mut compared = 0;
     let mut timers = Vec::new();
     let mut attributes = Vec::new();
+    let mut cgroups = Vec::new();
     for name in CAPTURES {
         let data = capture(name);
         let mut mine = Vec::new();
-        parse_datagram(&data, 0, &mut |s, i| mine.push((s, i))).unwrap();
+        parse_datagram(&data, 0, &mut |s, i, c| mine.push((s, i, c))).unwrap();
         let (theirs, done) = oracle(&data);
         assert_eq!(mine.len(), theirs.len(), "{name}: sockets");
         assert_eq!(done, name.ends_with("-3.bin") || name == "inet6-1.bin");
-        for (i, ((socket, info), oracle)) in mine.iter().zip(&theirs).enumerate() {
-            assert_agrees(&format!("{name} socket {i}"), socket, info.as_ref(), oracle);
-            timers.push(socket.timer.kind);
+        for (i, (parsed, oracle)) in mine.iter().zip(&theirs).enumerate() {
+            assert_agrees(&format!("{name} socket {i}"), parsed, oracle);
+            timers.push(parsed.0.timer.kind);
+            cgroups.push(parsed.2);
             attributes.extend(oracle.attributes.iter().copied());
         }
         compared += mine.len();
@@ -165,6 +189,10 @@ fn every_capture_decodes_like_netlink_packet_sock_diag_field_by_field() {
     assert!(timers.contains(&TimerKind::TimeWait), "{timers:?}");
     assert!(timers.contains(&TimerKind::Off), "{timers:?}");
     assert!(attributes.contains(&INET_DIAG_INFO), "{attributes:?}");
+    assert!(attributes.contains(&INET_DIAG_CGROUP_ID), "{attributes:?}");
+    // Recorded in the root cgroup (id 1); TIME_WAIT sockets carry none.
+    assert!(cgroups.contains(&1), "{cgroups:?}");
+    assert!(cgroups.contains(&0), "{cgroups:?}");
 }
 
 #[test]
@@ -219,16 +247,23 @@ fn hand_built_messages_decode_like_the_crate_for_every_timer_and_kernel_state() 
                 ..TcpInfo::default()
             };
             let mut data = Vec::new();
-            encode_socket(&socket, Some(&info), 1, 104, &mut data);
+            // Full sockets carry a cgroup id; timewait and request sockets none.
+            let cgroup_id = if matches!(number, 6 | 12) {
+                0
+            } else {
+                0x0000_0001_0000_2a00 + u64::from(number)
+            };
+            encode_socket_in_cgroup(&socket, Some(&info), cgroup_id, 1, 104, &mut data);
             data[17] = number;
             let mut mine = Vec::new();
-            parse_datagram(&data, 1, &mut |s, i| mine.push((s, i))).unwrap();
+            parse_datagram(&data, 1, &mut |s, i, c| mine.push((s, i, c))).unwrap();
             let (theirs, _) = oracle(&data);
             let what = format!("kernel state {number}, timer {}", kind.name());
             assert_eq!(theirs[0].response.header.state, number, "{what}");
             assert_eq!(mine.len(), 1, "{what}");
             assert_eq!(mine[0].0.state, state, "{what}");
-            assert_agrees(&what, &mine[0].0, mine[0].1.as_ref(), &theirs[0]);
+            assert_eq!(mine[0].2, cgroup_id, "{what}: cgroup id");
+            assert_agrees(&what, &mine[0], &theirs[0]);
         }
     }
 }

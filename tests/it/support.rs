@@ -1,5 +1,6 @@
 //! Helpers the test modules share.
 
+pub mod cgroups;
 pub mod dashboard;
 pub mod netns;
 pub mod synthetic;

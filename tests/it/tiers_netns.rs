@@ -24,6 +24,7 @@ fn collector(netns: &str) -> Collector {
         states: StateSet::ALL,
         force_procnet: false,
         tcp_info: false,
+        ..CollectOptions::default()
     })
     .unwrap()
 }

@@ -63,6 +63,7 @@ impl Tracker {
                     trend: trend(&tracked.samples),
                     hint,
                     evidence: obs.evidence,
+                    container: None,
                 });
             }
             self.tracked.insert(key, tracked);

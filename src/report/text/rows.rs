@@ -15,10 +15,20 @@ use crate::model::{
 };
 use crate::report::chunks::write_in_order;
 
-/// Column titles.
-pub(super) const COLUMNS: [&str; 7] = [
-    "State", "Local", "Remote", "Recv-Q", "Send-Q", "Timer", "Process",
+/// Column titles. `Container` is shown only when a listed socket is in one, `Process`
+/// only with attribution.
+pub(super) const COLUMNS: [&str; 8] = [
+    "State",
+    "Local",
+    "Remote",
+    "Recv-Q",
+    "Send-Q",
+    "Timer",
+    "Container",
+    "Process",
 ];
+/// The `Container` column.
+const CONTAINER: usize = 6;
 /// Bits of the sort key that hold the socket's index.
 const INDEX_BITS: u32 = 26;
 
@@ -132,7 +142,12 @@ impl<'a> Listing<'a> {
 struct Table<'a> {
     snapshot: &'a Snapshot,
     with_process: bool,
-    widths: [usize; 7],
+    /// Whether a listed socket is in a container.
+    with_container: bool,
+    widths: [usize; 8],
+    /// The label of each of the snapshot's cgroups (`Cgroups::known`, same order): the
+    /// container's, or `-`.
+    containers: Vec<Vec<u8>>,
     /// `comm[pid]` of each process of the snapshot, by index.
     labels: Vec<Vec<u8>>,
     unreadable: bool,
@@ -144,18 +159,32 @@ impl<'a> Table<'a> {
         let mut widths = COLUMNS.map(str::len);
         let mut timer = String::new();
         let everything = filter.is_empty();
+        let known = snapshot.cgroups.known();
+        let containers: Vec<Vec<u8>> = known
+            .iter()
+            .map(|c| match &c.container {
+                Some(c) => printable(&c.label()).into_owned().into_bytes(),
+                None => b"-".to_vec(),
+            })
+            .collect();
+        let any_container = snapshot.cgroups.any_container();
+        let mut with_container = false;
         for s in snapshot
             .sockets
             .iter()
             .filter(|s| everything || filter.matches(snapshot, s))
         {
+            if any_container && let Some(at) = container_at(snapshot, s) {
+                with_container |= known[at].container.is_some();
+                widths[CONTAINER] = widths[CONTAINER].max(containers[at].len());
+            }
             widths[0] = widths[0].max(s.state.name().len());
             widths[1] = widths[1].max(endpoint_len(s.local.get()));
             widths[2] = widths[2].max(endpoint_len(s.remote.get()));
             widths[3] = widths[3].max(decimal_len(u64::from(s.recv_q)));
             widths[4] = widths[4].max(snapshot.send_q(s).map_or(1, |q| decimal_len(u64::from(q))));
             // The last column is not padded: no need to measure it.
-            if with_process {
+            if with_process || any_container {
                 widths[5] = widths[5].max(timer_len(s, &mut timer));
             }
         }
@@ -173,22 +202,31 @@ impl<'a> Table<'a> {
         Table {
             snapshot,
             with_process,
+            with_container,
             widths,
+            containers,
             labels,
             unreadable: matches!(snapshot.attribution, Attribution::Partial { .. }),
         }
     }
 
-    fn columns(&self) -> usize {
-        if self.with_process { 7 } else { 6 }
+    /// Whether column `i` is shown.
+    fn shows(&self, i: usize) -> bool {
+        match i {
+            CONTAINER => self.with_container,
+            7 => self.with_process,
+            _ => true,
+        }
     }
 
     /// Append the title line.
     fn title(&self, line: &mut Vec<u8>) {
-        for (i, title) in COLUMNS.iter().enumerate().take(self.columns()) {
-            self.cell(line, i, title.len(), |l| {
-                l.extend_from_slice(title.as_bytes());
-            });
+        for (i, title) in COLUMNS.iter().enumerate() {
+            if self.shows(i) {
+                self.cell(line, i, title.len(), |l| {
+                    l.extend_from_slice(title.as_bytes());
+                });
+            }
         }
         end_line(line);
     }
@@ -214,6 +252,13 @@ impl<'a> Table<'a> {
         }
         let len = timer_len(socket, timer);
         self.cell(line, 5, len, |l| l.extend_from_slice(timer.as_bytes()));
+        if self.with_container {
+            let label: &[u8] = match container_at(self.snapshot, socket) {
+                Some(at) => &self.containers[at],
+                None => b"-",
+            };
+            self.cell(line, CONTAINER, label.len(), |l| l.extend_from_slice(label));
+        }
         if self.with_process {
             line.push(b' ');
             self.owners(socket, line);
@@ -268,6 +313,16 @@ impl<'a> Table<'a> {
             });
         }
     }
+}
+
+/// Where `socket`'s cgroup sits in its snapshot's `Cgroups::known`.
+fn container_at(snapshot: &Snapshot, socket: &Socket) -> Option<usize> {
+    let id = snapshot.cgroups.id_of(socket.cookie)?;
+    snapshot
+        .cgroups
+        .known()
+        .binary_search_by_key(&id, |c| c.id)
+        .ok()
 }
 
 /// Characters of `addr` as [`Endpoint`] writes it.

@@ -1,0 +1,99 @@
+//! `--container` and `--cgroup` values.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::filter::FilterError;
+use crate::model::{Cgroup, Container};
+
+/// A `--container` value: a prefix of a container id, a container name or a pod name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerSpec(pub String);
+
+impl ContainerSpec {
+    /// Whether it names `container` (see [`Container::is_named`]).
+    pub fn matches(&self, container: &Container) -> bool {
+        container.is_named(&self.0)
+    }
+}
+
+impl FromStr for ContainerSpec {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(FilterError::EmptyContainer);
+        }
+        Ok(ContainerSpec(text.to_owned()))
+    }
+}
+
+impl fmt::Display for ContainerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A `--cgroup` value: the start of a cgroup path (`/system.slice`, `/kubepods`), matched
+/// as text, so `/kubepods` also keeps `/kubepods.slice/…`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupPrefix(pub String);
+
+impl CgroupPrefix {
+    /// Whether `cgroup`'s path starts with it.
+    pub fn matches(&self, cgroup: &Cgroup) -> bool {
+        cgroup
+            .path
+            .as_deref()
+            .is_some_and(|p| p.starts_with(&self.0))
+    }
+}
+
+impl FromStr for CgroupPrefix {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if !text.starts_with('/') {
+            return Err(FilterError::NotACgroupPath {
+                text: text.to_owned(),
+            });
+        }
+        Ok(CgroupPrefix(text.to_owned()))
+    }
+}
+
+impl fmt::Display for CgroupPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_prefixes_start_with_a_slash_and_match_as_text() {
+        assert_eq!(
+            "system.slice".parse::<CgroupPrefix>(),
+            Err(FilterError::NotACgroupPath {
+                text: "system.slice".into()
+            })
+        );
+        assert_eq!(
+            "".parse::<ContainerSpec>(),
+            Err(FilterError::EmptyContainer)
+        );
+        let prefix: CgroupPrefix = "/kubepods".parse().unwrap();
+        let cgroup = |path: Option<&str>| Cgroup {
+            id: 1,
+            path: path.map(Into::into),
+            container: None,
+        };
+        assert!(prefix.matches(&cgroup(Some("/kubepods.slice/x.scope"))));
+        assert!(!prefix.matches(&cgroup(Some("/system.slice"))));
+        assert!(!prefix.matches(&cgroup(None)));
+    }
+}
