@@ -328,7 +328,6 @@ impl Sources {
             dedup.push(sockets, socket);
         })?;
         dedup.finish(sockets);
-        cgroups.finish();
         Ok(())
     }
 }

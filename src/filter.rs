@@ -133,7 +133,6 @@ mod tests {
         let mut cgroups = Cgroups::default();
         cgroups.insert(1, 10);
         cgroups.insert(2, 20);
-        cgroups.finish();
         cgroups.set_known(vec![
             Cgroup {
                 id: 10,

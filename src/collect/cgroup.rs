@@ -174,7 +174,7 @@ fn walk_dir(dir: &Path, shown: &str, paths: &mut HashMap<u64, Arc<str>>) {
 
 /// Give TIME_WAIT and request sockets (which carry no cgroup id) their listener's: the
 /// LISTEN sockets of the same family on their local port, at their address or the
-/// wildcard, when those are all in one cgroup. Finishes `cgroups` again.
+/// wildcard, when those are all in one cgroup.
 pub fn inherit_from_listeners(sockets: &[Socket], cgroups: &mut Cgroups) {
     let mut listeners: HashMap<u16, Vec<(&Socket, u64)>> = HashMap::new();
     for s in sockets.iter().filter(|s| s.state == TcpState::Listen) {
@@ -207,11 +207,8 @@ pub fn inherit_from_listeners(sockets: &[Socket], cgroups: &mut Cgroups) {
             inherited.push((s.cookie, first));
         }
     }
-    if !inherited.is_empty() {
-        for (cookie, id) in inherited {
-            cgroups.insert(cookie, id);
-        }
-        cgroups.finish();
+    for (cookie, id) in inherited {
+        cgroups.insert(cookie, id);
     }
 }
 

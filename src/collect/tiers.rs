@@ -141,7 +141,6 @@ impl Tiers {
                     cgroups.insert(s.cookie, id);
                 }
             }
-            cgroups.finish();
         }
         self.established = sockets.len() - before;
         self.carried_from()

@@ -11,6 +11,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::hash::{FastMap, FastSet};
+
 /// The software that made a container (or the service manager, for a plain unit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Runtime {
@@ -119,28 +121,36 @@ pub struct Cgroup {
     pub container: Option<Arc<Container>>,
 }
 
-/// The cgroups of a snapshot's sockets, kept beside them (see the module notes).
+/// The cgroups of a snapshot's sockets, kept beside them (see the module notes). The ids
+/// are in a hash map by cookie, not a sorted list: the collector fills it during the dump
+/// (no sort after it), and the outputs look sockets up in dump order, which would make a
+/// binary search miss the cache at every step.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Cgroups {
-    /// `(cookie, cgroup id)`, sorted by cookie once [`Cgroups::finish`] ran.
-    by_cookie: Vec<(u64, u64)>,
-    /// Every distinct id of `by_cookie`, sorted by id, with what it resolved to.
+    /// Cookie → cgroup id.
+    by_cookie: FastMap<u64, u64>,
+    /// Every distinct id of `by_cookie`.
+    distinct: FastSet<u64>,
+    /// The id inserted last: sockets of one cgroup often come in runs.
+    last: u64,
+    /// Every distinct id with what it resolved to, sorted by id.
     known: Vec<Cgroup>,
 }
 
 impl Cgroups {
-    /// Record that the socket with `cookie` is in cgroup `id` (0, or a cookie of 0: none).
+    /// Record that the socket with `cookie` is in cgroup `id` (0, or a cookie of 0: none);
+    /// of a cookie inserted twice (a socket the dump reported twice), the later stays.
     pub fn insert(&mut self, cookie: u64, id: u64) {
-        if cookie != 0 && id != 0 {
-            self.by_cookie.push((cookie, id));
+        if cookie == 0 || id == 0 {
+            return;
         }
-    }
-
-    /// After the last insert: order by cookie; of a cookie inserted twice, the later stays.
-    pub fn finish(&mut self) {
-        self.by_cookie.reverse();
-        self.by_cookie.sort_by_key(|&(cookie, _)| cookie);
-        self.by_cookie.dedup_by_key(|&mut (cookie, _)| cookie);
+        // A socket keeps the cgroup it was created in: a second sighting of a cookie has
+        // the same id, so the id it replaces needs no removal from `distinct`.
+        self.by_cookie.insert(cookie, id);
+        if id != self.last {
+            self.distinct.insert(id);
+            self.last = id;
+        }
     }
 
     /// The cgroup id of the socket with `cookie`.
@@ -148,24 +158,13 @@ impl Cgroups {
         if cookie == 0 {
             return None;
         }
-        let at = self
-            .by_cookie
-            .binary_search_by_key(&cookie, |&(c, _)| c)
-            .ok()?;
-        Some(self.by_cookie[at].1)
+        self.by_cookie.get(&cookie).copied()
     }
 
     /// The distinct ids, in order.
     pub fn ids(&self) -> Vec<u64> {
-        // Neighbours mostly share a cgroup: skip repeats before sorting what is left.
-        let mut ids: Vec<u64> = Vec::new();
-        for &(_, id) in &self.by_cookie {
-            if ids.last() != Some(&id) {
-                ids.push(id);
-            }
-        }
+        let mut ids: Vec<u64> = self.distinct.iter().copied().collect();
         ids.sort_unstable();
-        ids.dedup();
         ids
     }
 
@@ -249,14 +248,20 @@ mod tests {
     #[test]
     fn cgroups_are_found_by_cookie_and_a_later_sighting_wins() {
         let mut cg = Cgroups::default();
-        for (cookie, id) in [(9, 100), (3, 200), (0, 300), (9, 200), (5, 0)] {
+        // A socket keeps its cgroup for life: cookie 9 seen twice (ESTABLISHED, then
+        // FIN_WAIT1 as the dump walks on) has the same id both times.
+        for (cookie, id) in [(9, 200), (3, 100), (0, 300), (9, 200), (5, 0), (4, 100)] {
             cg.insert(cookie, id);
         }
-        cg.finish();
-        assert_eq!(cg.len(), 2);
+        assert_eq!(cg.len(), 3);
         assert_eq!(cg.id_of(9), Some(200));
-        assert_eq!(cg.id_of(3), Some(200));
+        assert_eq!(cg.id_of(3), Some(100));
         assert_eq!(cg.id_of(5), None);
+        assert_eq!(cg.ids(), vec![100, 200]);
+        let mut cg = Cgroups::default();
+        for (cookie, id) in [(9, 200), (3, 200)] {
+            cg.insert(cookie, id);
+        }
         assert_eq!(cg.ids(), vec![200]);
         assert_eq!(cg.of(9), None, "not resolved yet");
         cg.set_known(vec![Cgroup {

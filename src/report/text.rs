@@ -175,7 +175,6 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
         snapshot.cgroups.insert(1, 10);
         snapshot.cgroups.insert(2, 10);
         snapshot.cgroups.insert(3, 11);
-        snapshot.cgroups.finish();
         snapshot.cgroups.set_known(vec![
             Cgroup {
                 id: 10,

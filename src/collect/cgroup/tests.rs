@@ -72,7 +72,6 @@ fn time_wait_and_request_sockets_take_their_listeners_cgroup_when_unambiguous() 
     for (cookie, id) in [(1, 100), (4, 200), (5, 300), (10, 400)] {
         cgroups.insert(cookie, id);
     }
-    cgroups.finish();
     inherit_from_listeners(&sockets, &mut cgroups);
     let ids: Vec<Option<u64>> = (1..=10).map(|c| cgroups.id_of(c)).collect();
     assert_eq!(
@@ -119,7 +118,6 @@ fn ids_resolve_to_paths_and_containers_and_unknown_ids_walk_once_per_poll() {
     cgroups.insert(1, ino(&scope));
     cgroups.insert(2, ino(dir.path()));
     cgroups.insert(3, 987_654_321);
-    cgroups.finish();
     resolver.resolve(&mut cgroups);
     assert_eq!(resolver.walks(), 1);
     let docker = cgroups.of(1).unwrap();
@@ -141,7 +139,6 @@ fn ids_resolve_to_paths_and_containers_and_unknown_ids_walk_once_per_poll() {
     let mut next = Cgroups::default();
     next.insert(1, ino(&scope));
     next.insert(4, ino(&service));
-    next.finish();
     resolver.resolve(&mut next);
     assert_eq!(resolver.walks(), 2);
     assert_eq!(
@@ -161,7 +158,6 @@ fn without_a_cgroup2_mount_every_id_is_unknown() {
     let mut resolver = Resolver::with_mount(None, ContainerRoots::default());
     let mut cgroups = Cgroups::default();
     cgroups.insert(1, 77);
-    cgroups.finish();
     resolver.resolve(&mut cgroups);
     assert_eq!(cgroups.of(1).unwrap().path, None);
     assert_eq!(resolver.walks(), 0);
