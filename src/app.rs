@@ -5,12 +5,11 @@ use std::io::{self, BufWriter, Write};
 
 use anyhow::Context as _;
 
-use crate::aggregate::Anomaly;
+use crate::aggregate::Aggregator;
 use crate::cli::{Cli, Command, OneShotArgs, TopArgs};
 use crate::collect::cgroup::ContainerRoots;
 use crate::collect::{CollectOptions, Collector};
 use crate::config::Config;
-use crate::filter::Filter;
 use crate::model::{Attribution, Snapshot};
 use crate::report;
 use crate::report::check::{CheckOutcome, Status};
@@ -116,40 +115,41 @@ fn warn_about(collector: &Collector, snapshot: &Snapshot) {
     }
 }
 
-/// A one-shot poll of the namespace the flags name: one dump, counters over the mode's
-/// window (see [`one_shot::poll_once`]). `keep` narrows the sockets the rules see (check's
-/// filters), never the counts per state.
-fn one_shot(
+/// A one-shot dump of the namespace the flags name, with the counters over the mode's
+/// window (see [`one_shot::dump_once`]), and the aggregator that is to judge it.
+fn dump(
     cli: &Cli,
     args: &OneShotArgs,
     mode: Mode,
-    keep: Option<&Filter>,
-) -> anyhow::Result<(Snapshot, Vec<Anomaly>)> {
+    tcp_info: bool,
+) -> anyhow::Result<(Snapshot, Aggregator)> {
     let config = load_config(cli)?;
     let mut options = collect_options(cli);
     // Only the JSON snapshot shows tcp_info; asking for it costs the kernel a third more.
-    options.tcp_info = args.json && keep.is_none();
+    options.tcp_info = tcp_info;
     let mut collector = Collector::open(options)?;
     // One look tells no socket's age: keep no identities.
     let mut aggregator = config.aggregator().without_ages();
     let window = mode.counter_window(args.window);
-    let (snapshot, anomalies) = one_shot::poll_once(&mut collector, &mut aggregator, window, keep)?;
+    let snapshot = one_shot::dump_once(&mut collector, &mut aggregator, window)?;
     warn_about(&collector, &snapshot);
-    Ok((snapshot, anomalies))
+    Ok((snapshot, aggregator))
 }
 
 fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
     stdout_is_open()?;
-    let (snapshot, anomalies) = one_shot(cli, args, Mode::Snapshot, None)?;
+    let (snapshot, mut aggregator) = dump(cli, args, Mode::Snapshot, args.json)?;
     let filter = cli.filters.filter();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    // The rules run while the report prepares its listing: both only read the snapshot.
+    let judge = || one_shot::judge(&mut aggregator, &snapshot, None);
     let written = if args.json {
-        report::json::render(&snapshot, &filter, &anomalies, &mut out)
+        report::json::render_judging(&snapshot, &filter, judge, &mut out)
     } else {
-        report::text::render(&snapshot, &filter, &anomalies, &mut out)
+        report::text::render_judging(&snapshot, &filter, judge, &mut out)
     };
-    finish_output(written.and_then(|()| out.flush()))?;
+    finish_output(written.and_then(|_| out.flush()))?;
     Ok(0)
 }
 
@@ -161,7 +161,11 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     }
     let filter = cli.filters.filter();
     let mut out = io::stdout().lock();
-    let (status, written) = match one_shot(cli, args, Mode::Check, Some(&filter)) {
+    let polled = dump(cli, args, Mode::Check, false).map(|(snapshot, mut aggregator)| {
+        let anomalies = one_shot::judge(&mut aggregator, &snapshot, Some(&filter));
+        (snapshot, anomalies)
+    });
+    let (status, written) = match polled {
         Ok((snapshot, anomalies)) => {
             let outcome = CheckOutcome {
                 counts: &snapshot.state_counts(),

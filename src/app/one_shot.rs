@@ -49,6 +49,18 @@ pub fn poll_once<S: SocketSource + ?Sized>(
     counter_window: Duration,
     keep: Option<&Filter>,
 ) -> Result<(Snapshot, Vec<Anomaly>), CollectError> {
+    let snapshot = dump_once(source, aggregator, counter_window)?;
+    let anomalies = judge(aggregator, &snapshot, keep);
+    Ok((snapshot, anomalies))
+}
+
+/// The first half of [`poll_once`]: the counters, the one dump and the counter window.
+/// The counters read before the dump become `aggregator`'s baseline.
+pub fn dump_once<S: SocketSource + ?Sized>(
+    source: &mut S,
+    aggregator: &mut Aggregator,
+    counter_window: Duration,
+) -> Result<Snapshot, CollectError> {
     if let Some(baseline) = source.sample_counters() {
         aggregator.counter_baseline(baseline);
     }
@@ -62,14 +74,24 @@ pub fn poll_once<S: SocketSource + ?Sized>(
             snapshot.counters = counters;
         }
     }
+    Ok(snapshot)
+}
+
+/// The second half of [`poll_once`]: run the rules on `snapshot` (narrowed by `keep`) and
+/// return the anomalies raised. The reports call it on one thread while they prepare the
+/// socket listing on others.
+pub fn judge(
+    aggregator: &mut Aggregator,
+    snapshot: &Snapshot,
+    keep: Option<&Filter>,
+) -> Vec<Anomaly> {
     // An empty filter keeps every socket: no copy of them (80 MB at a million).
-    let anomalies = match keep {
-        Some(filter) if !filter.is_empty() => aggregator.ingest(&filter.narrow(&snapshot)),
-        _ => aggregator.ingest(&snapshot),
+    match keep {
+        Some(filter) if !filter.is_empty() => aggregator.ingest(&filter.narrow(snapshot)),
+        _ => aggregator.ingest(snapshot),
     }
     .anomalies
-    .clone();
-    Ok((snapshot, anomalies))
+    .clone()
 }
 
 #[cfg(test)]

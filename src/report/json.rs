@@ -310,8 +310,18 @@ impl<'a> SnapshotDoc<'a> {
         filter: &'a Filter,
         anomalies: &'a [Anomaly],
     ) -> SnapshotDoc<'a> {
-        let l = &snapshot.limits;
-        let head = HeadDoc {
+        SnapshotDoc {
+            head: HeadDoc::new(snapshot),
+            sockets: SocketsDoc { snapshot, filter },
+            tail: TailDoc::new(snapshot, anomalies),
+        }
+    }
+}
+
+impl<'a> HeadDoc<'a> {
+    /// The fields before the socket list.
+    pub fn new(snapshot: &'a Snapshot) -> HeadDoc<'a> {
+        HeadDoc {
             schema_version: SCHEMA_VERSION,
             taken_at: snapshot
                 .taken_at
@@ -331,8 +341,15 @@ impl<'a> SnapshotDoc<'a> {
             },
             total: snapshot.sockets.len(),
             states: StatesDoc(snapshot.state_counts()),
-        };
-        let tail = TailDoc {
+        }
+    }
+}
+
+impl<'a> TailDoc<'a> {
+    /// The fields after the socket list.
+    pub fn new(snapshot: &'a Snapshot, anomalies: &'a [Anomaly]) -> TailDoc<'a> {
+        let l = &snapshot.limits;
+        TailDoc {
             counters: CountersDoc {
                 tcp_ext: PairsDoc(&snapshot.counters.tcp_ext),
                 tcp: PairsDoc(&snapshot.counters.tcp),
@@ -359,11 +376,6 @@ impl<'a> SnapshotDoc<'a> {
                 })
                 .collect(),
             anomalies: anomalies.iter().map(AnomalyDoc).collect(),
-        };
-        SnapshotDoc {
-            head,
-            sockets: SocketsDoc { snapshot, filter },
-            tail,
         }
     }
 }
@@ -378,11 +390,43 @@ pub fn render(
     anomalies: &[Anomaly],
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let doc = SnapshotDoc::new(snapshot, filter, anomalies);
-    let head = serde_json::to_vec(&doc.head)?;
-    let tail = serde_json::to_vec(&doc.tail)?;
-    let (Some((b'}', head)), Some((b'{', tail))) = (head.split_last(), tail.split_first()) else {
-        return Err(io::Error::other("the JSON head or tail is not an object"));
+    write_head_and_sockets(snapshot, filter, out)?;
+    write_tail(snapshot, anomalies, out)
+}
+
+/// [`render`], with the anomalies raised by `judge`, which runs on a thread of its own
+/// while the sockets are written (they come before the anomalies in the document).
+/// Returns the anomalies.
+pub fn render_judging<J>(
+    snapshot: &Snapshot,
+    filter: &Filter,
+    judge: J,
+    out: &mut dyn Write,
+) -> io::Result<Vec<Anomaly>>
+where
+    J: FnOnce() -> Vec<Anomaly> + Send,
+{
+    std::thread::scope(|scope| {
+        let judging = scope.spawn(judge);
+        let written = write_head_and_sockets(snapshot, filter, out);
+        let anomalies = judging
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written?;
+        write_tail(snapshot, &anomalies, out)?;
+        Ok(anomalies)
+    })
+}
+
+/// The document up to the end of the socket list.
+fn write_head_and_sockets(
+    snapshot: &Snapshot,
+    filter: &Filter,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let head = serde_json::to_vec(&HeadDoc::new(snapshot))?;
+    let Some((b'}', head)) = head.split_last() else {
+        return Err(io::Error::other("the JSON head is not an object"));
     };
     out.write_all(head)?;
     out.write_all(b",\"sockets\":[")?;
@@ -403,7 +447,16 @@ pub fn render(
         },
         &mut list,
     )?;
-    out.write_all(b"],")?;
+    out.write_all(b"]")
+}
+
+/// The rest of the document after the socket list, and the newline.
+fn write_tail(snapshot: &Snapshot, anomalies: &[Anomaly], out: &mut dyn Write) -> io::Result<()> {
+    let tail = serde_json::to_vec(&TailDoc::new(snapshot, anomalies))?;
+    let Some((b'{', tail)) = tail.split_first() else {
+        return Err(io::Error::other("the JSON tail is not an object"));
+    };
+    out.write_all(b",")?;
     out.write_all(tail)?;
     out.write_all(b"\n")?;
     out.flush()
@@ -593,5 +646,25 @@ mod tests {
         let doc: serde_json::Value =
             serde_json::from_str(&rendered(&snapshot, &"time-wait".parse().unwrap())).unwrap();
         assert_eq!(doc["sockets"][0]["cookie"], 3 * 4096 + 100 - 3 + 1);
+    }
+
+    #[test]
+    fn judging_while_the_sockets_are_written_gives_the_document_of_its_anomalies() {
+        use crate::aggregate::{Aggregator, AnomalyKind, RuleConfig};
+        let snapshot = many(3 * 4096 + 100);
+        let mut aggregator = Aggregator::new(RuleConfig::default());
+        let mut out = Vec::new();
+        let judge = || aggregator.ingest(&snapshot).anomalies.clone();
+        let anomalies = render_judging(&snapshot, &Filter::default(), judge, &mut out).unwrap();
+        assert_eq!(anomalies.len(), 1);
+        assert_eq!(anomalies[0].kind, AnomalyKind::CloseWaitBacklog);
+        assert_eq!(anomalies[0].count, 1770);
+        let mut expected = Vec::new();
+        render(&snapshot, &Filter::default(), &anomalies, &mut expected).unwrap();
+        assert_eq!(out, expected);
+        let in_one_go =
+            serde_json::to_string(&SnapshotDoc::new(&snapshot, &Filter::default(), &anomalies))
+                .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), in_one_go + "\n");
     }
 }

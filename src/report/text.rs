@@ -48,6 +48,45 @@ pub fn render(
     anomalies: &[Anomaly],
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let listing = rows::Listing::new(snapshot, filter, with_process(snapshot));
+    write(snapshot, filter, anomalies, &listing, out)
+}
+
+/// [`render`], with the anomalies raised by `judge`, which runs on this thread while
+/// others sort and measure the socket table. Returns the anomalies.
+pub fn render_judging<J>(
+    snapshot: &Snapshot,
+    filter: &Filter,
+    judge: J,
+    out: &mut dyn Write,
+) -> io::Result<Vec<Anomaly>>
+where
+    J: FnOnce() -> Vec<Anomaly> + Send,
+{
+    let (anomalies, listing) = std::thread::scope(|scope| {
+        let listing = scope.spawn(|| rows::Listing::new(snapshot, filter, with_process(snapshot)));
+        let anomalies = judge();
+        let listing = listing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (anomalies, listing)
+    });
+    write(snapshot, filter, &anomalies, &listing, out)?;
+    Ok(anomalies)
+}
+
+/// Whether the table has a process column.
+fn with_process(snapshot: &Snapshot) -> bool {
+    snapshot.attribution != Attribution::Skipped
+}
+
+fn write(
+    snapshot: &Snapshot,
+    filter: &Filter,
+    anomalies: &[Anomaly],
+    listing: &rows::Listing<'_>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out, "{}", header(snapshot))?;
     writeln!(out)?;
     if !anomalies.is_empty() {
@@ -66,8 +105,6 @@ pub fn render(
     }
     writeln!(out)?;
 
-    let with_process = snapshot.attribution != Attribution::Skipped;
-    let listing = rows::Listing::new(snapshot, filter, with_process);
     if !filter.is_empty() {
         writeln!(
             out,
@@ -163,6 +200,34 @@ TIME_WAIT  192.0.2.1:40000  192.0.2.9:443            0      0 timewait 59s -
 CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx[4242]
 ";
         assert_eq!(rendered(&Filter::default()), expected);
+    }
+
+    #[test]
+    fn a_shared_socket_lists_three_owners_then_how_many_more() {
+        let mut snapshot = sample();
+        snapshot.processes = (1..=5)
+            .map(|pid| Process {
+                pid,
+                comm: format!("w{pid}"),
+                ..Process::default()
+            })
+            .collect();
+        snapshot.owner_index = vec![0, 1, 0, 1, 2, 3, 4];
+        snapshot.sockets[0].owners = Owners { start: 0, len: 2 };
+        snapshot.sockets[1].owners = Owners { start: 2, len: 5 };
+        let mut out = Vec::new();
+        render(&snapshot, &Filter::default(), &[], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = text.lines().skip(15).map(str::trim_end).collect();
+        assert_eq!(
+            rows,
+            [
+                "State      Local            Remote              Recv-Q Send-Q Timer        Process",
+                "LISTEN     0.0.0.0:80       0.0.0.0:*                0    511 -            w1[1],w2[2]",
+                "TIME_WAIT  192.0.2.1:40000  192.0.2.9:443            0      0 timewait 59s -",
+                "CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            w1[1],w2[2],w3[3],+2",
+            ]
+        );
     }
 
     #[test]
@@ -264,5 +329,39 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
             "State      Local            Remote              Recv-Q Send-Q Timer Process\n\
              CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -     nginx[4242]\n"
         ));
+    }
+
+    #[test]
+    fn judging_while_the_table_is_sorted_gives_the_report_of_its_anomalies() {
+        use crate::aggregate::{Aggregator, AnomalyKind, RuleConfig};
+        let mut snapshot = sample();
+        let cw = snapshot.sockets[1];
+        for port in 0..25 {
+            let mut s = cw;
+            s.remote = crate::model::Addr::new(SocketAddr::new(
+                "2001:db8::2".parse().unwrap(),
+                40_000 + port,
+            ));
+            snapshot.sockets.push(s);
+        }
+        let mut aggregator = Aggregator::new(RuleConfig::default());
+        let mut out = Vec::new();
+        let judge = || aggregator.ingest(&snapshot).anomalies.clone();
+        let anomalies = render_judging(&snapshot, &Filter::default(), judge, &mut out).unwrap();
+        assert_eq!(anomalies.len(), 1);
+        assert_eq!(
+            (anomalies[0].kind, anomalies[0].count),
+            (AnomalyKind::CloseWaitBacklog, 26)
+        );
+        let mut expected = Vec::new();
+        render(&snapshot, &Filter::default(), &anomalies, &mut expected).unwrap();
+        assert_eq!(out, expected);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(
+                "\nANOMALIES\nWARNING close_wait_backlog nginx[4242]: 26 CLOSE_WAIT sockets"
+            ),
+            "{text}"
+        );
     }
 }
