@@ -469,6 +469,11 @@ fn orphan_sockets_warns_at_a_quarter_and_is_critical_at_half() {
             Severity::Warning
         )
     );
+    assert_eq!(
+        a.evidence.limit,
+        Some(1000),
+        "tcp_max_orphans is the evidence"
+    );
     let mut aggregator = Aggregator::new(RuleConfig::default());
     assert_eq!(
         aggregator.ingest(&orphans(500)).anomalies[0].severity,

@@ -383,3 +383,94 @@ fn config_errors_name_the_key_and_say_what_to_do() {
         "config error in /etc/sockscope/config.toml line 1: unknown key 'per_process' at the top of the file, outside any section; keys go under a section header: general, close_wait, syn_recv, syn_cookies, time_wait, accept_queue, fin_wait2, orphans, fd_exhaustion"
     );
 }
+
+#[test]
+fn every_section_refuses_a_critical_level_below_its_warning_level() {
+    for (section, warning, critical, warn_value, crit_value) in [
+        (
+            "close_wait",
+            "per_process",
+            "per_process_critical",
+            "50",
+            "40",
+        ),
+        (
+            "syn_recv",
+            "per_listener",
+            "per_listener_critical",
+            "50",
+            "40",
+        ),
+        (
+            "syn_recv",
+            "backlog_fraction",
+            "backlog_fraction_critical",
+            "0.5",
+            "0.4",
+        ),
+        ("syn_cookies", "rise", "rise_critical", "50", "40"),
+        (
+            "time_wait",
+            "per_destination",
+            "per_destination_critical",
+            "50",
+            "40",
+        ),
+        (
+            "time_wait",
+            "port_range_fraction",
+            "port_range_fraction_critical",
+            "0.5",
+            "0.4",
+        ),
+        (
+            "time_wait",
+            "buckets_fraction",
+            "buckets_fraction_critical",
+            "0.5",
+            "0.4",
+        ),
+        (
+            "accept_queue",
+            "fraction",
+            "fraction_critical",
+            "0.5",
+            "0.4",
+        ),
+        (
+            "accept_queue",
+            "drops_rise",
+            "drops_rise_critical",
+            "50",
+            "40",
+        ),
+        ("fin_wait2", "total", "total_critical", "50", "40"),
+        (
+            "fin_wait2",
+            "per_process",
+            "per_process_critical",
+            "50",
+            "40",
+        ),
+        ("orphans", "fraction", "fraction_critical", "0.5", "0.4"),
+        (
+            "fd_exhaustion",
+            "warning_ratio",
+            "critical_ratio",
+            "0.5",
+            "0.4",
+        ),
+    ] {
+        let text = format!("[{section}]\n{warning} = {warn_value}\n{critical} = {crit_value}\n");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "config error in /etc/sockscope/config.toml line 3: '{critical}' in [{section}] is {crit_value}; it must be at least {warning} ({warn_value})"
+            ),
+            "{text}"
+        );
+        let equal = format!("[{section}]\n{warning} = {warn_value}\n{critical} = {warn_value}\n");
+        assert!(parse(&equal).is_ok(), "{equal}");
+    }
+}
