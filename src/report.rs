@@ -6,3 +6,25 @@ pub mod check;
 mod chunks;
 pub mod json;
 pub mod text;
+
+/// The snapshot the report tests start from: host `web-1`, the host namespace, one process
+/// (pid 4242) that socket owners index as 0, and no sockets yet.
+#[cfg(test)]
+fn fixture(comm: &str, cmdline: &str) -> crate::model::Snapshot {
+    use crate::model::{Attribution, Process, Snapshot};
+    use std::time::{Duration, SystemTime};
+    Snapshot {
+        taken_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000)),
+        host: "web-1".into(),
+        netns: "host".into(),
+        processes: vec![Process {
+            pid: 4242,
+            comm: comm.into(),
+            cmdline: cmdline.into(),
+            ..Process::default()
+        }],
+        owner_index: vec![0],
+        attribution: Attribution::Complete,
+        ..Snapshot::default()
+    }
+}

@@ -560,26 +560,12 @@ impl Serialize for AnomalyDoc<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Owners, Process, TcpInfo};
-    use std::time::{Duration, SystemTime};
+    use crate::model::{Owners, TcpInfo};
 
     /// Sockets enough for several chunks: every 7th CLOSE_WAIT (owned, with tcp_info), the
     /// rest ESTABLISHED, and one TIME_WAIT far into the last chunk.
     fn many(n: u32) -> Snapshot {
-        let mut snapshot = Snapshot {
-            taken_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000)),
-            host: "web-1".into(),
-            netns: "host".into(),
-            processes: vec![Process {
-                pid: 4242,
-                comm: "leaky\u{1b}app".into(),
-                cmdline: "leaky-app --port 80".into(),
-                ..Process::default()
-            }],
-            owner_index: vec![0],
-            attribution: Attribution::Complete,
-            ..Snapshot::default()
-        };
+        let mut snapshot = super::super::fixture("leaky\u{1b}app", "leaky-app --port 80");
         for i in 0..n {
             let state = match i {
                 _ if i == n - 3 => TcpState::TimeWait,

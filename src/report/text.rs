@@ -124,7 +124,6 @@ fn write(
 mod tests {
     use super::*;
     use crate::model::{Owners, Process, Socket, Timer, TimerKind};
-    use std::time::{Duration, SystemTime};
 
     fn sample() -> Snapshot {
         let mut listen = Socket::new(
@@ -154,19 +153,8 @@ mod tests {
             retransmits: 0,
         };
         Snapshot {
-            taken_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000)),
-            host: "web-1".into(),
-            netns: "host".into(),
             sockets: vec![listen, cw, tw],
-            processes: vec![Process {
-                pid: 4242,
-                comm: "nginx".into(),
-                cmdline: "nginx: worker".into(),
-                ..Process::default()
-            }],
-            owner_index: vec![0],
-            attribution: Attribution::Complete,
-            ..Snapshot::default()
+            ..super::super::fixture("nginx", "nginx: worker")
         }
     }
 
