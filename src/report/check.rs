@@ -281,4 +281,48 @@ mod tests {
             "SOCKSCOPE UNKNOWN - config /tmp/a\\x7cb=1 not found\n"
         );
     }
+
+    #[test]
+    fn two_anomalies_are_summed_up_in_one_line_apart_by_semicolons() {
+        let mut critical = leak("db");
+        critical.severity = Severity::Critical;
+        critical.count = 150;
+        let out = text(&[critical, leak("app")]);
+        assert!(
+            out.starts_with(
+                "SOCKSCOPE CRITICAL - close_wait_backlog db[4242] 150>=100; close_wait_backlog app[4242] 25>=20 | total=0;;;0 "
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn the_json_result_carries_status_exit_code_counts_and_anomalies() {
+        let mut counts = StateCounts::default();
+        for _ in 0..25 {
+            counts.add(crate::model::TcpState::CloseWait);
+        }
+        counts.add(crate::model::TcpState::Listen);
+        let anomalies = [leak("app")];
+        let outcome = CheckOutcome {
+            counts: &counts,
+            anomalies: &anomalies,
+            taken_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_790_000_000_250),
+        };
+        let mut out = Vec::new();
+        outcome.render_json(&mut out).unwrap();
+        assert_eq!(out.last(), Some(&b'\n'));
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["schema_version"], 1);
+        assert_eq!(doc["status"], "WARNING");
+        assert_eq!(doc["exit_code"], 1);
+        assert_eq!(doc["summary"], "close_wait_backlog app[4242] 25>=20");
+        assert_eq!(doc["taken_at"], "2026-09-21T14:13:20.250Z");
+        assert_eq!(doc["total"], 26);
+        assert_eq!(doc["states"]["CLOSE_WAIT"], 25);
+        assert_eq!(doc["states"]["LISTEN"], 1);
+        assert_eq!(doc["states"]["TIME_WAIT"], 0);
+        assert_eq!(doc["anomalies"][0]["kind"], "close_wait_backlog");
+        assert_eq!(doc["anomalies"].as_array().map(Vec::len), Some(1));
+    }
 }

@@ -432,3 +432,32 @@ fn an_aggregator_without_ages_raises_what_one_with_ages_raises_on_one_look() {
     assert_eq!(one_look.first_seen(&snapshot.sockets[0]), None);
     assert_eq!(with_ages.first_seen(&snapshot.sockets[0]), Some(at(100)));
 }
+
+#[test]
+fn close_wait_without_owner_counts_its_peers_per_endpoint() {
+    let mut s = Synth::at(100);
+    for _ in 0..15 {
+        s.socket(TcpState::CloseWait, "10.0.0.1:8080", "192.0.2.1:5432", &[]);
+    }
+    for _ in 0..6 {
+        s.socket(TcpState::CloseWait, "10.0.0.1:8080", "192.0.2.2:6379", &[]);
+    }
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let summary = aggregator.ingest(&s.build());
+    assert_eq!(summary.anomalies.len(), 1);
+    let a = &summary.anomalies[0];
+    assert_eq!((a.subject.clone(), a.count), (Subject::LocalPort(8080), 21));
+    assert_eq!(
+        a.evidence.peers,
+        vec![
+            PeerCount {
+                peer: addr("192.0.2.1:5432"),
+                count: 15
+            },
+            PeerCount {
+                peer: addr("192.0.2.2:6379"),
+                count: 6
+            },
+        ]
+    );
+}
