@@ -13,7 +13,7 @@ use super::{fit, spark};
 use crate::format::grouped;
 use crate::model::{Snapshot, Socket};
 use crate::tui::app::App;
-use crate::tui::columns::{SocketColumn, ViewColumn, Width};
+use crate::tui::columns::{SocketColumn, ViewColumn, Width, short_label};
 use crate::tui::rows::Target;
 use crate::tui::shown::Shown;
 use crate::tui::view::View;
@@ -63,13 +63,14 @@ fn socket_cells(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<String> 
         .collect()
 }
 
-/// Which columns to show: in `priority` order while they fit `width`, the flexible last
-/// column taking what is left.
+/// Which columns to show: those of `priority` (the columns present, in priority order)
+/// while they fit `width`, the flexible last column taking what is left.
 fn choose_columns(widths: &[usize], priority: &[usize], width: usize) -> Vec<bool> {
     let mut keep = vec![false; widths.len()];
     let mut used = 0;
+    let last = priority.iter().max().copied();
     for &column in priority {
-        let need = widths[column].min(if column + 1 == widths.len() {
+        let need = widths[column].min(if Some(column) == last {
             12
         } else {
             usize::MAX
@@ -146,11 +147,38 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             *w = n;
         }
     }
-    let mut priority: Vec<usize> = (0..columns.len()).collect();
+    // Label columns are chosen at the width of their short forms, and get their full
+    // width back below if what is left allows.
+    let full = widths.clone();
+    for (i, column) in columns.iter().enumerate() {
+        if column.width == Width::Label {
+            widths[i] = cells
+                .iter()
+                .filter_map(|row| row.get(i))
+                .map(|cell| short_label(cell).chars().count())
+                .fold(headings[i].chars().count(), usize::max);
+        }
+    }
+    let containers = shown.has_containers();
+    let mut priority: Vec<usize> = (0..columns.len())
+        .filter(|&i| columns[i].is_present(containers))
+        .collect();
     priority.sort_by_key(|&i| columns[i].priority);
     let total = usize::from(area.width);
     let keep = choose_columns(&widths, &priority, total);
     let last_kept = keep.iter().rposition(|k| *k).unwrap_or(0);
+    let used: usize = (0..=last_kept)
+        .filter(|&i| keep[i])
+        .map(|i| widths[i] + 1)
+        .sum();
+    let mut room = total.saturating_sub(used.saturating_sub(1));
+    for i in (0..last_kept).filter(|&i| keep[i] && columns[i].width == Width::Label) {
+        let grow = full[i].saturating_sub(widths[i]);
+        if grow <= room {
+            widths[i] = full[i];
+            room -= grow;
+        }
+    }
     let fixed: usize = (0..last_kept)
         .filter(|&i| keep[i])
         .map(|i| widths[i] + 1)
@@ -163,7 +191,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         let mut spans = Vec::new();
         for (i, text) in texts.iter().enumerate().filter(|(i, _)| keep[*i]) {
             let w = widths[i];
-            let text = fit(text, w);
+            let text = if columns[i].width == Width::Label && text.chars().count() > w {
+                fit(short_label(text), w)
+            } else {
+                fit(text, w)
+            };
             let cell = if columns[i].numeric() {
                 format!("{text:>w$}")
             } else {
