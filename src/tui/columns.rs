@@ -379,7 +379,10 @@ mod tests {
             short_label("docker:3f2a1c9e0b7d (web-1)"),
             "docker:3f2a1c9e0b7d"
         );
-        assert_eq!(short_label("systemd:nginx.service"), "systemd:nginx.service");
+        assert_eq!(
+            short_label("systemd:nginx.service"),
+            "systemd:nginx.service"
+        );
         assert_eq!(short_label("-"), "-");
     }
 

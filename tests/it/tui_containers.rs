@@ -36,9 +36,20 @@ fn host(host: Host) -> Snapshot {
     let cart = s.process(2200, "cart");
     let sshd = s.process(900, "sshd");
     s.listener("0.0.0.0:8080", 0, 4096, &[web]);
-    s.many(2, TcpState::Established, "10.0.0.5:8080", "10.0.0.9", &[web]);
+    s.many(
+        2,
+        TcpState::Established,
+        "10.0.0.5:8080",
+        "10.0.0.9",
+        &[web],
+    );
     s.listener("0.0.0.0:9090", 0, 128, &[cart]);
-    s.socket(TcpState::CloseWait, "10.0.0.5:9090", "10.0.0.7:41000", &[cart]);
+    s.socket(
+        TcpState::CloseWait,
+        "10.0.0.5:9090",
+        "10.0.0.7:41000",
+        &[cart],
+    );
     s.listener("0.0.0.0:22", 0, 128, &[sshd]);
     s.socket(TcpState::TimeWait, "10.0.0.5:33000", "192.0.2.1:443", &[]);
     match host {
@@ -104,7 +115,10 @@ fn dashboard(host_: Host, view: View, columns: u16, rows: u16) -> App {
 fn table(app: &App) -> Vec<String> {
     let screen = render(app);
     let lines: Vec<&str> = screen.lines().collect();
-    let tabs = lines.iter().position(|l| l.contains(" 1 Sockets ")).unwrap();
+    let tabs = lines
+        .iter()
+        .position(|l| l.contains(" 1 Sockets "))
+        .unwrap();
     lines[tabs + 1..]
         .iter()
         .take_while(|l| !l.trim().is_empty())
@@ -332,8 +346,15 @@ fn a_socket_detail_names_its_cgroup_and_container_with_its_pod() {
 fn a_socket_detail_on_a_plain_host_has_no_cgroup_lines() {
     let app = dashboard(Host::AllInRoot, View::Sockets, 120, 40);
     let lines = detail(&app);
-    assert!(!lines.iter().any(|l| l.contains("cgroup") || l.contains("container")));
-    assert_eq!(lines, detail(&dashboard(Host::NoCgroups, View::Sockets, 120, 40)));
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("cgroup") || l.contains("container"))
+    );
+    assert_eq!(
+        lines,
+        detail(&dashboard(Host::NoCgroups, View::Sockets, 120, 40))
+    );
 }
 
 #[test]

@@ -40,7 +40,9 @@ impl App {
             Action::PrevView => self.show_view(self.view.prev()),
             Action::ShowView(view) => self.show_view(view),
             Action::CycleSort => {
-                let sort = self.sort(self.view).cycled(self.view, self.has_containers());
+                let sort = self
+                    .sort(self.view)
+                    .cycled(self.view, self.has_containers());
                 self.resort(sort);
             }
             Action::ReverseSort => {
