@@ -226,7 +226,8 @@ impl Aggregator {
         let mut anomalies = self
             .tracker
             .update(observations, now, self.rules.clear_ratio);
-        containers::name_containers(snapshot, &mut anomalies);
+        let process_containers = containers::ProcessContainers::of(snapshot);
+        containers::name_containers(snapshot, &process_containers, &mut anomalies);
         self.previous_counters = Some((snapshot.counters.clone(), counters_at));
 
         let rates = rates.unwrap_or_default();
@@ -255,7 +256,7 @@ impl Aggregator {
         summary.previous_counts = previous;
         summary.unowned = self.tally.unowned;
         summary.by_state = group::by_state(&counts, previous.as_ref());
-        summary.by_process = by_process(snapshot, &self.tally);
+        summary.by_process = by_process(snapshot, &self.tally, &process_containers);
         (summary.by_remote_host, summary.by_remote_endpoint) = self.tally.peers.top(GROUP_LIMIT);
         summary.by_listener = by_listener(snapshot, &self.tally);
         summary.anomalies = anomalies;
@@ -264,18 +265,24 @@ impl Aggregator {
     }
 }
 
-fn by_process(snapshot: &Snapshot, tally: &Tally) -> Vec<ProcessGroup> {
+fn by_process(
+    snapshot: &Snapshot,
+    tally: &Tally,
+    containers: &containers::ProcessContainers,
+) -> Vec<ProcessGroup> {
     let mut groups: Vec<ProcessGroup> = tally
         .processes
         .iter()
         .zip(&snapshot.processes)
-        .filter(|(t, _)| t.counts.total() > 0)
-        .map(|(t, p)| ProcessGroup {
+        .enumerate()
+        .filter(|(_, (t, _))| t.counts.total() > 0)
+        .map(|(index, (t, p))| ProcessGroup {
             pid: p.pid,
             comm: p.comm.clone(),
             counts: t.counts,
             descriptors: p.descriptors,
             fd_limit: p.fd_limit,
+            container: containers.most(index),
         })
         .collect();
     groups.sort_by(|a, b| {

@@ -4,8 +4,9 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use crate::model::{StateCounts, TcpState};
+use crate::model::{Container, StateCounts, TcpState};
 
 /// At most this many entries are kept in the remote host and remote endpoint groupings;
 /// the rest is summed in [`Grouping::rest`].
@@ -24,6 +25,8 @@ pub struct ProcessGroup {
     pub descriptors: Option<u64>,
     /// Its soft open-file limit (`None`: unknown or unlimited).
     pub fd_limit: Option<u64>,
+    /// The container most of its sockets are in (`None`: none is in a container).
+    pub container: Option<Arc<Container>>,
 }
 
 impl ProcessGroup {

@@ -192,6 +192,13 @@ impl Cgroups {
         self.known.iter().any(|c| c.container.is_some())
     }
 
+    /// Whether the sockets are told apart by cgroup: they are in more than one cgroup, or
+    /// any is in a container. `false` on a host where every socket is in one plain cgroup
+    /// (`/`), and when the kernel told no cgroup at all.
+    pub fn mixed(&self) -> bool {
+        self.distinct.len() > 1 || self.any_container()
+    }
+
     /// How many sockets have a cgroup id.
     pub fn len(&self) -> usize {
         self.by_cookie.len()
@@ -264,6 +271,7 @@ mod tests {
         }
         assert_eq!(cg.ids(), vec![200]);
         assert_eq!(cg.of(9), None, "not resolved yet");
+        assert!(!cg.mixed(), "one plain cgroup");
         cg.set_known(vec![Cgroup {
             id: 200,
             path: Some("/a".into()),
@@ -271,5 +279,9 @@ mod tests {
         }]);
         assert_eq!(cg.of(9).and_then(|c| c.path.as_deref()), Some("/a"));
         assert!(!cg.any_container());
+        assert!(!cg.mixed());
+        cg.insert(7, 300);
+        assert!(cg.mixed(), "two cgroups");
+        assert!(!Cgroups::default().mixed());
     }
 }

@@ -205,6 +205,12 @@ impl App {
         &self.aggregator
     }
 
+    /// Whether the poll on screen has containers: the tables show their CONTAINER column
+    /// and the detail pane cgroups ([`Shown::has_containers`]).
+    pub fn has_containers(&self) -> bool {
+        self.shown.as_ref().is_some_and(Shown::has_containers)
+    }
+
     /// Whether the display is frozen.
     pub fn paused(&self) -> bool {
         self.pause_requested
@@ -462,8 +468,21 @@ impl App {
         Areas::of(self.size.0, self.size.1).map_or(0, |a| a.table_body_height())
     }
 
-    /// Bring derived state up to date: the socket order, cursors within their tables.
+    /// Bring derived state up to date: the socket order, cursors within their tables, a
+    /// sort by a column the table no longer has back to the view's own.
     fn refresh(&mut self) {
+        let containers = self.has_containers();
+        for view in View::ALL {
+            let column = self.sort(*view).column;
+            if view
+                .columns()
+                .get(column)
+                .is_some_and(|c| !c.is_present(containers))
+            {
+                self.sorts[view.index()] = view.default_sort();
+                self.order_stale |= *view == View::Sockets;
+            }
+        }
         if self.view == View::Sockets && self.order_stale {
             self.order = match &self.shown {
                 Some(shown) => rows::socket_order(

@@ -24,6 +24,27 @@ pub enum Width {
     Fit,
     /// A sparkline of the row's history, this many cells wide.
     Sparkline(usize),
+    /// As [`Width::Fit`] for labels that have a short form (`docker:3f2a1c9e0b7d (web-1)`
+    /// is `docker:3f2a1c9e0b7d` without its parenthesis): when the widest label does not
+    /// fit, the column is drawn as wide as the widest short form and its labels lose their
+    /// parenthesis; only then is the column left out.
+    Label,
+}
+
+/// The short form of a label (see [`Width::Label`]): what comes before ` (`.
+pub fn short_label(label: &str) -> &str {
+    label.split_once(" (").map_or(label, |(short, _)| short)
+}
+
+/// When a column is part of its table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// Always.
+    Always,
+    /// Only while the poll on screen tells sockets apart by cgroup
+    /// ([`Shown::has_containers`](super::shown::Shown::has_containers)): a host where every
+    /// socket is in one plain cgroup shows the table as it was before containers.
+    WithContainers,
 }
 
 /// What a column of any view says about itself.
@@ -40,9 +61,20 @@ pub struct Column {
     /// When the terminal is too narrow, columns are kept lowest first (ties in table
     /// order).
     pub priority: u8,
+    /// When it is part of the table at all.
+    pub presence: Presence,
 }
 
 impl Column {
+    /// Whether it is part of the table, given whether the poll on screen has containers
+    /// (see [`Presence`]).
+    pub fn is_present(self, containers: bool) -> bool {
+        match self.presence {
+            Presence::Always => true,
+            Presence::WithContainers => containers,
+        }
+    }
+
     /// Whether it holds numbers (right-aligned, largest first).
     pub fn numeric(self) -> bool {
         self.align == Align::Right
@@ -56,6 +88,16 @@ const fn text(name: &'static str) -> Column {
         width: Width::Fit,
         sortable: true,
         priority: 0,
+        presence: Presence::Always,
+    }
+}
+
+/// The container column of a view: labels, present only with containers.
+const fn container() -> Column {
+    Column {
+        presence: Presence::WithContainers,
+        width: Width::Label,
+        ..text("CONTAINER")
     }
 }
 
@@ -107,6 +149,9 @@ pub enum SocketColumn {
     Timer,
     /// Time in its current state.
     Age,
+    /// The container of its cgroup (`docker:3f2a1c9e0b7d (web-1)`, `-` for none); present
+    /// only with containers (see [`Presence::WithContainers`]).
+    Container,
     /// Owning processes.
     Process,
 }
@@ -120,6 +165,7 @@ impl ViewColumn for SocketColumn {
         SocketColumn::SendQ,
         SocketColumn::Timer,
         SocketColumn::Age,
+        SocketColumn::Container,
         SocketColumn::Process,
     ];
 
@@ -128,10 +174,11 @@ impl ViewColumn for SocketColumn {
             SocketColumn::State => (text("STATE"), 0),
             SocketColumn::Local => (text("LOCAL"), 1),
             SocketColumn::Remote => (text("REMOTE"), 2),
-            SocketColumn::RecvQ => (number("RECV-Q"), 5),
-            SocketColumn::SendQ => (number("SEND-Q"), 6),
-            SocketColumn::Timer => (text("TIMER"), 7),
-            SocketColumn::Age => (number("AGE"), 4),
+            SocketColumn::RecvQ => (number("RECV-Q"), 6),
+            SocketColumn::SendQ => (number("SEND-Q"), 7),
+            SocketColumn::Timer => (text("TIMER"), 8),
+            SocketColumn::Age => (number("AGE"), 5),
+            SocketColumn::Container => (container(), 4),
             SocketColumn::Process => (text("PROCESS"), 3),
         };
         Column { priority, ..column }
@@ -161,6 +208,9 @@ pub enum ProcessColumn {
     FinWait,
     /// Sockets in any other state.
     Other,
+    /// The container most of its sockets are in (`-` for none); present only with
+    /// containers (see [`Presence::WithContainers`]).
+    Container,
 }
 
 impl ViewColumn for ProcessColumn {
@@ -175,6 +225,7 @@ impl ViewColumn for ProcessColumn {
         ProcessColumn::CloseWait,
         ProcessColumn::FinWait,
         ProcessColumn::Other,
+        ProcessColumn::Container,
     ];
 
     fn column(self) -> Column {
@@ -189,6 +240,7 @@ impl ViewColumn for ProcessColumn {
             ProcessColumn::CloseWait => number("CLOSE_WAIT"),
             ProcessColumn::FinWait => number("FIN_WAIT"),
             ProcessColumn::Other => number("OTHER"),
+            ProcessColumn::Container => container(),
         }
     }
 }
@@ -306,6 +358,10 @@ mod tests {
         }
         assert_eq!(C::at(C::ALL.len()), C::ALL[0]);
         assert!(C::ALL.iter().any(|c| c.column().sortable));
+        assert!(
+            C::ALL.first().is_some_and(|c| c.column().is_present(false)),
+            "the first column is the fallback of `at` and of a vanished sort"
+        );
     }
 
     #[test]
@@ -315,6 +371,19 @@ mod tests {
         check::<PeerColumn>();
         check::<ListenerColumn>();
         check::<CounterColumn>();
+    }
+
+    #[test]
+    fn a_label_loses_its_parenthesis_in_short() {
+        assert_eq!(
+            short_label("docker:3f2a1c9e0b7d (web-1)"),
+            "docker:3f2a1c9e0b7d"
+        );
+        assert_eq!(
+            short_label("systemd:nginx.service"),
+            "systemd:nginx.service"
+        );
+        assert_eq!(short_label("-"), "-");
     }
 
     #[test]
@@ -328,6 +397,7 @@ mod tests {
                 SocketColumn::Local,
                 SocketColumn::Remote,
                 SocketColumn::Process,
+                SocketColumn::Container,
                 SocketColumn::Age,
                 SocketColumn::RecvQ,
                 SocketColumn::SendQ,

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::aggregate::{Aggregator, KEY_COUNTERS, ListenerGroup, ProcessGroup, Summary};
 use crate::filter::Filter;
 use crate::format::{age, grouped, owner_list, owners_text, timer_text};
-use crate::model::{Snapshot, Socket, StateCounts, TcpState, endpoint};
+use crate::model::{Container, Snapshot, Socket, StateCounts, TcpState, endpoint};
 
 use super::columns::{
     CounterColumn, ListenerColumn, PeerColumn, ProcessColumn, SocketColumn, ViewColumn,
@@ -63,6 +63,9 @@ impl SocketColumn {
                 timer
             }
             SocketColumn::Age => age(aggregator.in_state_since(socket), snapshot.taken_at),
+            SocketColumn::Container => snapshot
+                .container(socket)
+                .map_or_else(|| "-".to_owned(), Container::label),
             SocketColumn::Process => {
                 let mut owners = String::new();
                 owners_text(snapshot, socket, &mut owners);
@@ -114,6 +117,11 @@ pub fn socket_order(
             let since = aggregator.in_state_since(at(i));
             (since.is_none(), since, by_state(at(i)))
         }),
+        SocketColumn::Container => {
+            // One cookie lookup per socket, not one per comparison.
+            let rank: Vec<u32> = sockets.iter().map(container_rank(snapshot)).collect();
+            order.sort_unstable_by_key(|i| (rank[*i as usize], by_state(at(i))));
+        }
         SocketColumn::Process => {
             let rank = process_rank(snapshot);
             order.sort_unstable_by_key(|i| {
@@ -144,6 +152,32 @@ fn process_rank(snapshot: &Snapshot) -> Vec<u32> {
         rank[index] = position as u32;
     }
     rank
+}
+
+/// Each socket's position when sockets are sorted by their container's label (then id),
+/// those in no container last.
+fn container_rank(snapshot: &Snapshot) -> impl Fn(&Socket) -> u32 + '_ {
+    let known = snapshot.cgroups.known();
+    let mut by_label: Vec<(String, &str, usize)> = known
+        .iter()
+        .enumerate()
+        .filter_map(|(at, c)| {
+            let container = c.container.as_deref()?;
+            Some((container.label(), container.id.as_str(), at))
+        })
+        .collect();
+    by_label.sort_unstable();
+    let mut rank = vec![u32::MAX; known.len()];
+    for (position, (_, _, at)) in by_label.into_iter().enumerate() {
+        rank[at] = position as u32;
+    }
+    move |socket| {
+        snapshot
+            .cgroups
+            .id_of(socket.cookie)
+            .and_then(|id| known.binary_search_by_key(&id, |c| c.id).ok())
+            .map_or(u32::MAX, |at| rank[at])
+    }
 }
 
 /// The rows of a group view (not [`View::Sockets`]), sorted.
@@ -204,6 +238,14 @@ impl ProcessColumn {
             ProcessColumn::SynSent => count(counts.get(SynSent)),
             ProcessColumn::CloseWait => count(counts.get(CloseWait)),
             ProcessColumn::FinWait => count(fin_wait),
+            ProcessColumn::Container => match owner.and_then(|p| p.container.as_deref()) {
+                Some(c) => {
+                    let label = c.label();
+                    (label.clone(), Key::Text(label))
+                }
+                // After every container, A–Z.
+                None => ("-".to_owned(), Key::Text("~".to_owned())),
+            },
             ProcessColumn::Other => {
                 let named = [Listen, Established, SynSent, CloseWait]
                     .iter()

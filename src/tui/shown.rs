@@ -24,4 +24,13 @@ impl Shown {
     pub fn table_summary(&self) -> &Summary {
         self.narrowed.as_deref().unwrap_or(&self.summary)
     }
+
+    /// Whether the tables show their CONTAINER column and the detail pane a socket's
+    /// cgroup and container: when the snapshot (all of it, whatever the filter keeps) has
+    /// sockets in more than one cgroup, or any socket in a container
+    /// ([`Cgroups::mixed`](crate::model::Cgroups::mixed)). A host where every socket is in
+    /// one plain cgroup (`/`), or whose kernel tells no cgroups, looks as it did before.
+    pub fn has_containers(&self) -> bool {
+        self.snapshot.cgroups.mixed()
+    }
 }

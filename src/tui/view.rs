@@ -109,13 +109,15 @@ impl Sort {
         C::at(self.column)
     }
 
-    /// The next sortable column of `view`, wrapping; the direction resets.
-    pub fn cycled(self, view: View) -> Sort {
+    /// The next sortable column of `view` present in the table (`containers`: whether the
+    /// poll on screen has containers, see [`Column::is_present`]), wrapping; the direction
+    /// resets.
+    pub fn cycled(self, view: View, containers: bool) -> Sort {
         let columns = view.columns();
         let mut column = self.column;
         for _ in 0..columns.len() {
             column = (column + 1) % columns.len();
-            if columns[column].sortable {
+            if columns[column].sortable && columns[column].is_present(containers) {
                 break;
             }
         }

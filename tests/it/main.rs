@@ -21,6 +21,7 @@ mod parser_oracle;
 mod snapshot_netns;
 mod support;
 mod tiers_netns;
+mod tui_containers;
 mod tui_detail;
 mod tui_keys;
 mod tui_render;

@@ -39,7 +39,12 @@ impl App {
             Action::NextView => self.show_view(self.view.next()),
             Action::PrevView => self.show_view(self.view.prev()),
             Action::ShowView(view) => self.show_view(view),
-            Action::CycleSort => self.resort(self.sort(self.view).cycled(self.view)),
+            Action::CycleSort => {
+                let sort = self
+                    .sort(self.view)
+                    .cycled(self.view, self.has_containers());
+                self.resort(sort);
+            }
             Action::ReverseSort => {
                 let mut sort = self.sort(self.view);
                 sort.reverse = !sort.reverse;

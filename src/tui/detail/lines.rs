@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 
 use crate::aggregate::{Aggregator, GROUP_LIMIT, Summary};
 use crate::format::{age, clock, count_of, grouped, process, short_duration, timer_text};
-use crate::model::{Attribution, Snapshot, Socket, TcpInfo, TcpState, endpoint};
+use crate::model::{Attribution, Container, Snapshot, Socket, TcpInfo, TcpState, endpoint};
 use crate::tui::rows::Target;
 use crate::tui::shown::Shown;
 use crate::tui::theme::Theme;
@@ -64,7 +64,55 @@ fn tcp_info_lines(theme: Theme, info: &TcpInfo) -> [Line<'static>; 7] {
     ]
 }
 
-/// Every field of `socket`: ends, queues, timer, ages, identity, `tcp_info`, owners.
+/// `socket`'s cgroup path, and its container (or `none`).
+fn cgroup_lines(theme: Theme, snapshot: &Snapshot, socket: &Socket) -> Vec<Line<'static>> {
+    let cgroup = snapshot.cgroup(socket);
+    let path = match cgroup {
+        Some(c) => match &c.path {
+            Some(path) => path.to_string(),
+            None => format!(
+                "id {}: not found under the cgroup v2 mount (removed since?)",
+                c.id
+            ),
+        },
+        None if matches!(socket.state, TcpState::TimeWait | TcpState::SynRecv) => {
+            "none: the kernel tells none for TIME_WAIT and request sockets, and no one listener's applies"
+                .to_owned()
+        }
+        None => "none told by the kernel".to_owned(),
+    };
+    let mut lines = vec![field(theme, "cgroup", path)];
+    lines.extend(container_lines(
+        theme,
+        cgroup.and_then(|c| c.container.as_deref()),
+    ));
+    lines
+}
+
+/// A container's id, name, runtime and pod under a `container` heading, or `container
+/// none`.
+fn container_lines(theme: Theme, container: Option<&Container>) -> Vec<Line<'static>> {
+    let Some(c) = container else {
+        return vec![field(theme, "container", "none".to_owned())];
+    };
+    let unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "unknown".to_owned());
+    let mut lines = vec![
+        Line::styled("container", theme.accent()),
+        field(theme, "id", c.id.clone()),
+        field(theme, "name", unknown(&c.name)),
+        field(theme, "runtime", c.runtime.name().to_owned()),
+    ];
+    if let Some(pod) = &c.pod {
+        lines.push(field(theme, "pod namespace", unknown(&pod.namespace)));
+        lines.push(field(theme, "pod name", unknown(&pod.name)));
+        lines.push(field(theme, "pod uid", pod.uid.clone()));
+    }
+    lines
+}
+
+/// Every field of `socket`: ends, queues, timer, ages, identity, cgroup and container
+/// (when the snapshot has containers: see
+/// [`Shown::has_containers`](crate::tui::shown::Shown::has_containers)), `tcp_info`, owners.
 pub(super) fn socket_lines(
     theme: Theme,
     aggregator: &Aggregator,
@@ -107,6 +155,9 @@ pub(super) fn socket_lines(
         field(theme, "inode", socket.inode.to_string()),
         field(theme, "cookie", format!("{:#x}", socket.cookie)),
     ];
+    if snapshot.cgroups.mixed() {
+        lines.extend(cgroup_lines(theme, snapshot, socket));
+    }
     match snapshot.tcp_info(socket) {
         Some(info) => {
             lines.push(Line::styled("tcp_info", theme.accent()));
@@ -207,6 +258,9 @@ pub(super) fn group_lines(theme: Theme, shown: &Shown, target: &Target) -> Vec<L
             if let Some(g) = summary.by_process.iter().find(|g| g.pid == *pid) {
                 lines.push(field(theme, "sockets", grouped(g.total())));
                 lines.extend(state_lines(theme, &g.counts));
+                if shown.has_containers() {
+                    lines.extend(container_lines(theme, g.container.as_deref()));
+                }
             }
             lines
         }

@@ -13,7 +13,7 @@ use super::{fit, spark};
 use crate::format::grouped;
 use crate::model::{Snapshot, Socket};
 use crate::tui::app::App;
-use crate::tui::columns::{SocketColumn, ViewColumn, Width};
+use crate::tui::columns::{Column, SocketColumn, ViewColumn, Width, short_label};
 use crate::tui::rows::Target;
 use crate::tui::shown::Shown;
 use crate::tui::view::View;
@@ -63,17 +63,14 @@ fn socket_cells(app: &App, snapshot: &Snapshot, socket: &Socket) -> Vec<String> 
         .collect()
 }
 
-/// Which columns to show: in `priority` order while they fit `width`, the flexible last
-/// column taking what is left.
+/// Which columns to show: those of `priority` (the columns present, in priority order)
+/// while they fit `width`, the flexible last column taking what is left.
 fn choose_columns(widths: &[usize], priority: &[usize], width: usize) -> Vec<bool> {
     let mut keep = vec![false; widths.len()];
     let mut used = 0;
+    let last = priority.iter().max().copied();
     for &column in priority {
-        let need = widths[column].min(if column + 1 == widths.len() {
-            12
-        } else {
-            usize::MAX
-        });
+        let need = widths[column].min(if Some(column) == last { 12 } else { usize::MAX });
         if used + need < width || used == 0 {
             keep[column] = true;
             used += need + 1;
@@ -110,6 +107,81 @@ fn visible_cells(
     }
 }
 
+/// Which columns a table shows and how wide.
+struct Layout {
+    /// Each column's width (of those not kept, whatever).
+    widths: Vec<usize>,
+    /// Whether each column is drawn.
+    keep: Vec<bool>,
+    /// The last column drawn.
+    last_kept: usize,
+}
+
+/// The layout of `columns` with `headings` over the rows on screen, `cells`, in `total`
+/// terminal columns; `containers`: whether the poll on screen has containers.
+fn layout(
+    columns: &[Column],
+    headings: &[String],
+    cells: &[Vec<String>],
+    containers: bool,
+    total: usize,
+) -> Layout {
+    let mut widths: Vec<usize> = headings.iter().map(|h| h.chars().count()).collect();
+    for row in cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for (w, column) in widths.iter_mut().zip(columns) {
+        if let Width::Sparkline(n) = column.width {
+            *w = n;
+        }
+    }
+    // Label columns are chosen at the width of their short forms, and get their full
+    // width back below if what is left allows.
+    let full = widths.clone();
+    for (i, column) in columns.iter().enumerate() {
+        if column.width == Width::Label {
+            widths[i] = cells
+                .iter()
+                .filter_map(|row| row.get(i))
+                .map(|cell| short_label(cell).chars().count())
+                .fold(headings[i].chars().count(), usize::max);
+        }
+    }
+    let mut priority: Vec<usize> = (0..columns.len())
+        .filter(|&i| columns[i].is_present(containers))
+        .collect();
+    priority.sort_by_key(|&i| columns[i].priority);
+    let keep = choose_columns(&widths, &priority, total);
+    let last_kept = keep.iter().rposition(|k| *k).unwrap_or(0);
+    let used: usize = (0..=last_kept)
+        .filter(|&i| keep[i])
+        .map(|i| widths[i] + 1)
+        .sum();
+    let mut room = total.saturating_sub(used.saturating_sub(1));
+    for i in (0..last_kept).filter(|&i| keep[i] && columns[i].width == Width::Label) {
+        let grow = full[i].saturating_sub(widths[i]);
+        if grow <= room {
+            widths[i] = full[i];
+            room -= grow;
+        }
+    }
+    let fixed: usize = (0..last_kept)
+        .filter(|&i| keep[i])
+        .map(|i| widths[i] + 1)
+        .sum();
+    if !columns[last_kept].numeric() {
+        widths[last_kept] = total.saturating_sub(fixed).max(1);
+    }
+
+    Layout {
+        widths,
+        keep,
+        last_kept,
+    }
+}
+
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
     let Some(shown) = &app.shown else {
@@ -135,35 +207,28 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             }
         })
         .collect();
-    let mut widths: Vec<usize> = headings.iter().map(|h| h.chars().count()).collect();
-    for row in &cells {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for (w, column) in widths.iter_mut().zip(&columns) {
-        if let Width::Sparkline(n) = column.width {
-            *w = n;
-        }
-    }
-    let mut priority: Vec<usize> = (0..columns.len()).collect();
-    priority.sort_by_key(|&i| columns[i].priority);
-    let total = usize::from(area.width);
-    let keep = choose_columns(&widths, &priority, total);
-    let last_kept = keep.iter().rposition(|k| *k).unwrap_or(0);
-    let fixed: usize = (0..last_kept)
-        .filter(|&i| keep[i])
-        .map(|i| widths[i] + 1)
-        .sum();
-    if !columns[last_kept].numeric() {
-        widths[last_kept] = total.saturating_sub(fixed).max(1);
-    }
+    let containers = shown.has_containers();
+    let Layout {
+        widths,
+        keep,
+        last_kept,
+    } = layout(
+        &columns,
+        &headings,
+        &cells,
+        containers,
+        usize::from(area.width),
+    );
 
     let line_of = |texts: &[String], style: Style| {
         let mut spans = Vec::new();
         for (i, text) in texts.iter().enumerate().filter(|(i, _)| keep[*i]) {
             let w = widths[i];
-            let text = fit(text, w);
+            let text = if columns[i].width == Width::Label && text.chars().count() > w {
+                fit(short_label(text), w)
+            } else {
+                fit(text, w)
+            };
             let cell = if columns[i].numeric() {
                 format!("{text:>w$}")
             } else {

@@ -3,9 +3,10 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sockscope::model::{Owners, Process, Snapshot, Socket, TcpState};
+use sockscope::model::{Cgroup, Container, Owners, Process, Snapshot, Socket, TcpState};
 
 /// An address from a literal.
 pub fn addr(text: &str) -> SocketAddr {
@@ -21,6 +22,7 @@ pub fn at(secs: u64) -> SystemTime {
 pub struct Synth {
     pub snapshot: Snapshot,
     next_cookie: u64,
+    cgroups: Vec<Cgroup>,
 }
 
 impl Synth {
@@ -34,6 +36,7 @@ impl Synth {
                 ..Snapshot::default()
             },
             next_cookie: 1_000_000,
+            cgroups: Vec::new(),
         }
     }
 
@@ -149,8 +152,32 @@ impl Synth {
         self
     }
 
+    /// Declare cgroup `id` at `path`, naming `container`.
+    pub fn cgroup(&mut self, id: u64, path: &str, container: Option<Container>) {
+        self.cgroups.push(Cgroup {
+            id,
+            path: Some(path.into()),
+            container: container.map(Arc::new),
+        });
+    }
+
+    /// Put every socket added so far that process `owner` (an index) holds in cgroup `id`.
+    pub fn in_cgroup(&mut self, owner: u32, id: u64) {
+        let snapshot = &mut self.snapshot;
+        for socket in &snapshot.sockets {
+            let start = socket.owners.start as usize;
+            let owners = &snapshot.owner_index[start..start + socket.owners.len as usize];
+            if owners.contains(&owner) {
+                snapshot.cgroups.insert(socket.cookie, id);
+            }
+        }
+    }
+
     /// The snapshot.
-    pub fn build(self) -> Snapshot {
+    pub fn build(mut self) -> Snapshot {
+        if !self.cgroups.is_empty() {
+            self.snapshot.cgroups.set_known(self.cgroups);
+        }
         self.snapshot
     }
 }
