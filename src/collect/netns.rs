@@ -3,6 +3,7 @@
 //! they are used afterwards, so the rest of sockscope never changes namespace itself.
 //! [`Watch`] (in `netns/watch.rs`) tells later whether the target still leads there.
 
+pub mod discover;
 mod watch;
 
 use std::fmt;
