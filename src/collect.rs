@@ -2,6 +2,7 @@
 //! [`Snapshot`]. Everything above it sees only the [`SocketSource`] trait, so it can be fed
 //! recorded or synthetic snapshots.
 
+pub mod all_netns;
 pub mod cgroup;
 mod dedup;
 pub mod kernel;
@@ -135,6 +136,24 @@ pub struct Collector {
     watch: netns::Watch,
 }
 
+/// The handles opened inside a namespace: sock_diag (or why not: `None` when asked not to),
+/// `/proc/net/tcp{,6}`, the counter and limit files.
+type Opened = (
+    Result<SockDiag, Option<DumpError>>,
+    std::io::Result<ProcNetFiles>,
+    KernelFiles,
+);
+
+/// Open, on a thread inside the namespace, everything a collector reads there.
+fn open_inside(force_procnet: bool) -> Opened {
+    let sock_diag = if force_procnet {
+        Err(None)
+    } else {
+        SockDiag::open().map_err(Some)
+    };
+    (sock_diag, ProcNetFiles::open(), KernelFiles::open())
+}
+
 /// Everything a poll reads besides /proc/*/fd.
 #[derive(Debug)]
 struct Sources {
@@ -157,15 +176,31 @@ impl Collector {
     /// Open every handle inside the target namespace.
     pub fn open(options: CollectOptions) -> Result<Collector, CollectError> {
         let force_procnet = options.force_procnet;
-        let ((sock_diag, proc_net, kernel), watch) =
-            netns::run_watched(&options.netns, move || {
-                let sock_diag = if force_procnet {
-                    Err(None)
-                } else {
-                    SockDiag::open().map_err(Some)
-                };
-                (sock_diag, ProcNetFiles::open(), KernelFiles::open())
-            })?;
+        let (opened, watch) =
+            netns::run_watched(&options.netns, move || open_inside(force_procnet))?;
+        Collector::assemble(options, opened, watch)
+    }
+
+    /// Open every handle inside the namespace `handle` (an open nsfs file, named `path` in
+    /// errors) leads to, whatever `options.netns` says: `--all-netns` opens one collector
+    /// per namespace found this way. Its [`Collector::netns_drift`] is always `None`.
+    pub fn open_in(
+        options: CollectOptions,
+        handle: &std::fs::File,
+        path: &std::path::Path,
+    ) -> Result<Collector, CollectError> {
+        let force_procnet = options.force_procnet;
+        let (opened, watch) =
+            netns::run_in_handle(handle, path, move || open_inside(force_procnet))?;
+        Collector::assemble(options, opened, watch)
+    }
+
+    /// The collector of the handles opened inside a namespace.
+    fn assemble(
+        options: CollectOptions,
+        (sock_diag, proc_net, kernel): Opened,
+        watch: netns::Watch,
+    ) -> Result<Collector, CollectError> {
         let kernel = kernel.with_host_max_orphans();
         let (sock_diag, fallback_reason) = match sock_diag {
             Ok(mut s) => {

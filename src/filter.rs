@@ -92,6 +92,8 @@ impl Filter {
             taken_at: snapshot.taken_at,
             host: snapshot.host.clone(),
             netns: snapshot.netns.clone(),
+            netns_inode: snapshot.netns_inode,
+            netns_container: snapshot.netns_container.clone(),
             source: snapshot.source,
             processes: snapshot.processes.clone(),
             owner_index: snapshot.owner_index.clone(),

@@ -235,11 +235,11 @@ mod tests {
         NetnsId { dev: 4, inode }
     }
 
-    fn named(comm: &str, container: Option<&str>) -> Option<ProcessName> {
-        Some(ProcessName {
+    fn named(comm: &str, container: Option<&str>) -> ProcessName {
+        ProcessName {
             comm: comm.to_owned(),
             container: container.map(str::to_owned),
-        })
+        }
     }
 
     #[test]
@@ -262,7 +262,7 @@ mod tests {
         let mut asked = Vec::new();
         let found = merge(sightings, |pid| {
             asked.push(pid);
-            named("x", None)
+            Some(named("x", None))
         });
         assert_eq!(asked, [1, 40], "the lowest pid of each, once");
         let summary: Vec<(u64, &str, usize)> = found
@@ -301,10 +301,10 @@ mod tests {
             Sighting::Process { id: id(14), pid: 9 },
         ];
         let found = merge(sightings, |pid| match pid {
-            5 => named("holder", Some("docker:aaaaaaaaaaaa (db)")),
-            6 => named("nginx", Some("docker:3f2a1c9e0b7d (web-1)")),
-            7 => named("sleep", None),
-            8 => named("leaky-app", None),
+            5 => Some(named("holder", Some("docker:aaaaaaaaaaaa (db)"))),
+            6 => Some(named("nginx", Some("docker:3f2a1c9e0b7d (web-1)"))),
+            7 => Some(named("sleep", None)),
+            8 => Some(named("leaky-app", None)),
             _ => None,
         });
         let names: Vec<(u64, &str, Option<&str>)> = found
