@@ -111,8 +111,41 @@ impl AllNetns {
         self.members.is_empty()
     }
 
-    /// Read namespace `i`'s counters now, as [`SocketSource::sample_counters`] does.
-    pub fn sample_counters(&mut self, i: usize) -> Option<Counters> {
+}
+
+/// Several namespaces polled together: [`AllNetns`], or any slice of sources (recordings
+/// in tests), polled one after another.
+pub trait EachSource {
+    /// How many sources.
+    fn count(&self) -> usize;
+
+    /// Read source `i`'s counters now, as [`SocketSource::sample_counters`] does.
+    fn sample_counters_of(&mut self, i: usize) -> Option<Counters>;
+
+    /// One poll of every source, in order.
+    fn poll_each(&mut self) -> Vec<Result<Snapshot, CollectError>>;
+}
+
+impl<S: SocketSource> EachSource for [S] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn sample_counters_of(&mut self, i: usize) -> Option<Counters> {
+        self.get_mut(i).and_then(SocketSource::sample_counters)
+    }
+
+    fn poll_each(&mut self) -> Vec<Result<Snapshot, CollectError>> {
+        self.iter_mut().map(SocketSource::poll).collect()
+    }
+}
+
+impl EachSource for AllNetns {
+    fn count(&self) -> usize {
+        self.members.len()
+    }
+
+    fn sample_counters_of(&mut self, i: usize) -> Option<Counters> {
         self.members
             .get_mut(i)
             .and_then(|m| m.collector.sample_counters())
@@ -120,7 +153,7 @@ impl AllNetns {
 
     /// Dump every namespace, in order, while one walk of /proc attributes all their
     /// sockets; each snapshot carries its namespace's name, inode and container.
-    pub fn poll_each(&mut self) -> Vec<Result<Snapshot, CollectError>> {
+    fn poll_each(&mut self) -> Vec<Result<Snapshot, CollectError>> {
         let members = &mut self.members;
         let mut dump = || {
             members
