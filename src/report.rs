@@ -41,3 +41,58 @@ pub(crate) fn fixture(comm: &str, cmdline: &str) -> crate::model::Snapshot {
         ..Snapshot::default()
     }
 }
+
+/// Two namespaces: `host` with one listener, `lab-1` (in a container) with a listener
+/// and two CLOSE_WAIT sockets held by `leaky-app`.
+#[cfg(test)]
+pub(crate) fn two_namespaces() -> Vec<NamespaceReport> {
+    let socket = |state, local: &str, remote: &str, inode| {
+        let mut s =
+            crate::model::Socket::new(state, local.parse().unwrap(), remote.parse().unwrap());
+        s.inode = inode;
+        s.owners = crate::model::Owners { start: 0, len: 1 };
+        s
+    };
+    let mut host = fixture("sshd", "sshd -D");
+    host.netns_inode = Some(4_026_531_840);
+    host.sockets = vec![socket(
+        crate::model::TcpState::Listen,
+        "0.0.0.0:22",
+        "0.0.0.0:0",
+        7,
+    )];
+    let mut lab = fixture("leaky-app", "leaky-app --port 80");
+    lab.netns = "lab-1".into();
+    lab.netns_inode = Some(4_026_532_841);
+    lab.netns_container = Some("docker:3f2a1c9e0b7d (web-1)".into());
+    lab.sockets = vec![
+        socket(
+            crate::model::TcpState::Listen,
+            "10.0.0.1:80",
+            "0.0.0.0:0",
+            8,
+        ),
+        socket(
+            crate::model::TcpState::CloseWait,
+            "10.0.0.1:80",
+            "10.0.0.2:40000",
+            9,
+        ),
+        socket(
+            crate::model::TcpState::CloseWait,
+            "10.0.0.1:80",
+            "10.0.0.2:40001",
+            10,
+        ),
+    ];
+    vec![
+        NamespaceReport {
+            snapshot: host,
+            anomalies: Vec::new(),
+        },
+        NamespaceReport {
+            snapshot: lab,
+            anomalies: Vec::new(),
+        },
+    ]
+}

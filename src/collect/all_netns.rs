@@ -110,7 +110,6 @@ impl AllNetns {
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
-
 }
 
 /// Several namespaces polled together: [`AllNetns`], or any slice of sources (recordings

@@ -154,7 +154,7 @@ impl CheckOutcome<'_> {
             taken_at: humantime::format_rfc3339_millis(self.taken_at).to_string(),
             total: self.counts.total(),
             states: StatesDoc(*self.counts),
-            anomalies: self.anomalies.iter().map(AnomalyDoc).collect(),
+            anomalies: self.anomalies.iter().map(|a| AnomalyDoc(a, None)).collect(),
         };
         serde_json::to_writer(&mut *out, &doc)?;
         writeln!(out)

@@ -52,7 +52,14 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let listing = rows::Listing::new(snapshot, filter, with_process(snapshot));
-    write(&header(snapshot), snapshot, filter, anomalies, &listing, out)
+    write(
+        &header(snapshot),
+        snapshot,
+        filter,
+        anomalies,
+        &listing,
+        out,
+    )
 }
 
 /// [`render`], with the anomalies raised by `judge`, which runs on this thread while
@@ -74,7 +81,14 @@ where
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (anomalies, listing)
     });
-    write(&header(snapshot), snapshot, filter, &anomalies, &listing, out)?;
+    write(
+        &header(snapshot),
+        snapshot,
+        filter,
+        &anomalies,
+        &listing,
+        out,
+    )?;
     Ok(anomalies)
 }
 

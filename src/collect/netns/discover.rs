@@ -315,7 +315,11 @@ mod tests {
             names,
             [
                 (12, "d4e5f6", None),
-                (11, "docker:3f2a1c9e0b7d (web-1)", Some("docker:3f2a1c9e0b7d (web-1)")),
+                (
+                    11,
+                    "docker:3f2a1c9e0b7d (web-1)",
+                    Some("docker:3f2a1c9e0b7d (web-1)")
+                ),
                 (10, "lab", Some("docker:aaaaaaaaaaaa (db)")),
                 (13, "leaky-app[8]", None),
                 (14, "net:[14]", None),

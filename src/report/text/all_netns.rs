@@ -96,45 +96,16 @@ pub fn render_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Owners, Socket, TcpState};
-
-    /// Two namespaces: `host` with one listener, `lab-1` (in a container) with a listener
-    /// and two CLOSE_WAIT sockets held by `leaky-app`.
-    pub(crate) fn two_namespaces() -> Vec<NamespaceReport> {
-        let socket = |state, local: &str, remote: &str, inode| {
-            let mut s = Socket::new(state, local.parse().unwrap(), remote.parse().unwrap());
-            s.inode = inode;
-            s.owners = Owners { start: 0, len: 1 };
-            s
-        };
-        let mut host = crate::report::fixture("sshd", "sshd -D");
-        host.netns_inode = Some(4_026_531_840);
-        host.sockets = vec![socket(TcpState::Listen, "0.0.0.0:22", "0.0.0.0:0", 7)];
-        let mut lab = crate::report::fixture("leaky-app", "leaky-app --port 80");
-        lab.netns = "lab-1".into();
-        lab.netns_inode = Some(4_026_532_841);
-        lab.netns_container = Some("docker:3f2a1c9e0b7d (web-1)".into());
-        lab.sockets = vec![
-            socket(TcpState::Listen, "10.0.0.1:80", "0.0.0.0:0", 8),
-            socket(TcpState::CloseWait, "10.0.0.1:80", "10.0.0.2:40000", 9),
-            socket(TcpState::CloseWait, "10.0.0.1:80", "10.0.0.2:40001", 10),
-        ];
-        vec![
-            NamespaceReport {
-                snapshot: host,
-                anomalies: Vec::new(),
-            },
-            NamespaceReport {
-                snapshot: lab,
-                anomalies: Vec::new(),
-            },
-        ]
-    }
 
     #[test]
     fn each_namespace_has_a_block_and_the_total_sums_them() {
         let mut out = Vec::new();
-        render_all(&two_namespaces(), &Filter::default(), &mut out).unwrap();
+        render_all(
+            &crate::report::two_namespaces(),
+            &Filter::default(),
+            &mut out,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let expected = "\
 sockscope snapshot · host web-1 · 2 network namespaces · 2026-09-21T14:13:20Z · 4 TCP sockets
@@ -200,10 +171,16 @@ CLOSE               0
     fn a_filter_narrows_each_block_s_listing_but_no_count() {
         let filter: Filter = "state=close-wait".parse().unwrap();
         let mut out = Vec::new();
-        render_all(&two_namespaces(), &filter, &mut out).unwrap();
+        render_all(&crate::report::two_namespaces(), &filter, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("0 of 1 sockets match the filters.\n"), "{text}");
-        assert!(text.contains("2 of 3 sockets match the filters.\n"), "{text}");
+        assert!(
+            text.contains("0 of 1 sockets match the filters.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2 of 3 sockets match the filters.\n"),
+            "{text}"
+        );
         assert!(!text.contains("sshd[4242]"), "{text}");
         assert!(text.contains("LISTEN              2\n"), "{text}");
     }
