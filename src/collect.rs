@@ -82,6 +82,20 @@ pub struct CollectOptions {
     /// Where the host keeps container and pod names (Docker's data root, the kubelet's
     /// pod logs); the real paths by default.
     pub container_roots: cgroup::ContainerRoots,
+    /// Who turns each snapshot's cgroup ids into paths and containers.
+    pub cgroups: CgroupResolution,
+}
+
+/// Who turns a snapshot's cgroup ids into paths and containers (a walk of the cgroup
+/// hierarchy, cached by whoever does it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CgroupResolution {
+    /// The collector, with a cache of its own.
+    #[default]
+    Collector,
+    /// Whoever polls the collector: the ids stay unresolved in the snapshot. `--all-netns`
+    /// resolves them once for every namespace's collector.
+    Caller,
 }
 
 impl Default for CollectOptions {
@@ -93,6 +107,7 @@ impl Default for CollectOptions {
             force_procnet: false,
             tcp_info: true,
             container_roots: cgroup::ContainerRoots::default(),
+            cgroups: CgroupResolution::Collector,
         }
     }
 }
@@ -429,7 +444,9 @@ impl Sources {
         }
         if !cgroups.is_empty() {
             cgroup::inherit_from_listeners(&sockets, &mut cgroups);
-            self.cgroups.resolve(&mut cgroups);
+            if self.options.cgroups == CgroupResolution::Collector {
+                self.cgroups.resolve(&mut cgroups);
+            }
         }
         Ok(Snapshot {
             taken_at: Some(taken_at),

@@ -1,6 +1,8 @@
 //! Every network namespace of the host at once (`--all-netns`): one [`Collector`] per
-//! namespace that [`discover`] finds, opened once, and one walk of `/proc/*/fd` shared by
-//! all of them (socket inodes are unique host-wide; see `procs/shared.rs`).
+//! namespace that [`discover`] finds, opened once, one walk of `/proc/*/fd` shared by all
+//! of them (socket inodes are unique host-wide; see `procs/shared.rs`), and one cgroup
+//! [`Resolver`] (cgroup ids are host-wide too: the hierarchy is walked once, not once per
+//! namespace).
 //!
 //! # Descriptors
 //!
@@ -23,9 +25,10 @@
 
 use std::fs::File;
 
+use super::cgroup::Resolver;
 use super::netns::discover::{Namespace, discover};
 use super::procs::Attributor;
-use super::{CollectError, CollectOptions, Collector, NetnsId, SocketSource};
+use super::{CgroupResolution, CollectError, CollectOptions, Collector, NetnsId, SocketSource};
 use crate::model::{Counters, Snapshot};
 
 /// Descriptors a namespace's collector holds: 1 netlink socket, 2 `/proc/net/tcp{,6}`
@@ -49,6 +52,7 @@ pub struct Member {
 pub struct AllNetns {
     members: Vec<Member>,
     attributor: Option<Attributor>,
+    cgroups: Resolver,
     over_limit: usize,
 }
 
@@ -61,6 +65,7 @@ impl AllNetns {
         let budget = descriptor_budget();
         let mut member_options = options.clone();
         member_options.processes = false;
+        member_options.cgroups = CgroupResolution::Caller;
         let mut members = Vec::with_capacity(found.len());
         let mut over_limit = 0;
         for namespace in found {
@@ -87,6 +92,7 @@ impl AllNetns {
         Ok(AllNetns {
             members,
             attributor: options.processes.then(Attributor::new),
+            cgroups: Resolver::new(options.container_roots.clone()),
             over_limit,
         })
     }
@@ -154,11 +160,15 @@ impl EachSource for AllNetns {
     /// sockets; each snapshot carries its namespace's name, inode and container.
     fn poll_each(&mut self) -> Vec<Result<Snapshot, CollectError>> {
         let members = &mut self.members;
+        let cgroups = &mut self.cgroups;
         let mut dump = || {
             members
                 .iter_mut()
                 .map(|m| {
                     let mut snapshot = m.collector.poll()?;
+                    if !snapshot.cgroups.is_empty() {
+                        cgroups.resolve(&mut snapshot.cgroups);
+                    }
                     snapshot.netns.clone_from(&m.namespace.name);
                     snapshot.netns_inode = Some(m.namespace.id.inode);
                     snapshot.netns_container.clone_from(&m.namespace.container);
