@@ -271,4 +271,30 @@ mod tests {
         drop(netns);
         assert!(open_member(&namespace, &CollectOptions::default()).is_none());
     }
+
+    #[test]
+    fn near_the_descriptor_limit_the_namespaces_left_over_are_counted_not_opened() {
+        if !require_root(
+            "near_the_descriptor_limit_the_namespaces_left_over_are_counted_not_opened",
+        ) {
+            return;
+        }
+        let _netns = TestNetns::new("limit");
+        // Room for the host's namespace and not one more: the test's own is left over.
+        let limit = open_descriptors() as u64 + SPARE_DESCRIPTORS + DESCRIPTORS_PER_NAMESPACE + 5;
+        nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, limit)
+            .unwrap();
+        let options = CollectOptions {
+            processes: false,
+            ..CollectOptions::default()
+        };
+        let all = AllNetns::open(&options).unwrap();
+        let names: Vec<&str> = all
+            .members()
+            .iter()
+            .map(|m| m.namespace.name.as_str())
+            .collect();
+        assert_eq!(names, ["host"]);
+        assert!(all.over_limit() >= 1, "{}", all.over_limit());
+    }
 }
