@@ -16,6 +16,7 @@ use crate::report::check::{CheckOutcome, Status};
 use crate::tui::Dashboard;
 use one_shot::Mode;
 
+mod all_netns;
 pub mod one_shot;
 
 /// Exit code for a failure to poll or any runtime error.
@@ -36,7 +37,14 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         )
         .into());
     }
+    if cli.target.all_netns
+        && !matches!(cli.command, Some(Command::Snapshot(_) | Command::Check(_)))
+    {
+        return Err(UsageError(all_netns::DASHBOARD_REFUSAL.to_owned()).into());
+    }
     match &cli.command {
+        Some(Command::Snapshot(args)) if cli.target.all_netns => all_netns::snapshot(cli, args),
+        Some(Command::Check(args)) if cli.target.all_netns => Ok(all_netns::check(cli, args)),
         Some(Command::Snapshot(args)) => snapshot(cli, args),
         Some(Command::Check(args)) => Ok(check(cli, args)),
         Some(Command::Top(args)) => crate::tui::run(dashboard(cli, args)?),
@@ -97,7 +105,12 @@ fn warn_about(collector: &Collector, snapshot: &Snapshot) {
             "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no cookies, tcp_info or bound-only sockets"
         );
     }
-    if let Attribution::Partial { unreadable } = snapshot.attribution {
+    warn_attribution(&snapshot.attribution);
+}
+
+/// Tell stderr, once, when some processes' descriptors could not be read.
+fn warn_attribution(attribution: &Attribution) {
+    if let Attribution::Partial { unreadable } = *attribution {
         let processes = if unreadable == 1 {
             "process"
         } else {
@@ -168,6 +181,7 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     let (status, written) = match polled {
         Ok((snapshot, anomalies)) => {
             let outcome = CheckOutcome {
+                netns: &[],
                 counts: &snapshot.state_counts(),
                 anomalies: &anomalies,
                 taken_at: snapshot.taken_at.unwrap_or_else(std::time::SystemTime::now),

@@ -99,6 +99,10 @@ pub struct TargetArgs {
     /// Watch the network namespace of process PID (e.g. a container's main process).
     #[arg(long, value_name = "PID", global = true)]
     pub netns_pid: Option<u32>,
+    /// Watch every network namespace of the host at once (root; `snapshot` and `check`):
+    /// the host's, `ip netns` names, Docker's and every container's.
+    #[arg(short = 'A', long, global = true, conflicts_with_all = ["netns", "netns_pid"])]
+    pub all_netns: bool,
     /// Do not attribute sockets to processes (skips the /proc/*/fd walk).
     #[arg(long, global = true)]
     pub no_processes: bool,
@@ -171,6 +175,9 @@ impl Args for FilterArgs {
             .arg(filter_flag(&keys::CGROUP).help(
                 "Cgroup path prefix, as the JSON's \"cgroup\" shows it (/system.slice, /kubepods)",
             ))
+            .arg(filter_flag(&keys::NETNS).help(
+                "With --all-netns, one namespace among many: its name (as the report prints it) or its inode",
+            ))
             .arg(
                 filter_flag(&keys::IPV4)
                     .help("IPv4 sockets only")
@@ -187,7 +194,7 @@ impl Args for FilterArgs {
 /// The flag of one filter key: `--name VALUE`, comma-separated or repeated, before or after
 /// the mode; `-C, --name` for a switch.
 fn filter_flag(key: &'static Key) -> Arg {
-    let arg = Arg::new(key.name).long(key.name).global(true);
+    let arg = Arg::new(key.flag).long(key.flag).global(true);
     match key.takes {
         Takes::Values(value) => arg
             .value_name(value)
@@ -215,7 +222,7 @@ impl FromArgMatches for FilterArgs {
             match key.takes {
                 Takes::Values(_) => {
                     let values = matches
-                        .try_get_many::<Filter>(key.name)
+                        .try_get_many::<Filter>(key.flag)
                         .map_err(|e| unread(&e))?;
                     for value in values.into_iter().flatten() {
                         filter.merge(value.clone());
@@ -223,7 +230,7 @@ impl FromArgMatches for FilterArgs {
                 }
                 Takes::Switch { .. } => {
                     let on = matches
-                        .try_get_one::<bool>(key.name)
+                        .try_get_one::<bool>(key.flag)
                         .map_err(|e| unread(&e))?;
                     if on == Some(&true) {
                         filter.merge(key.parse("").map_err(|e| unread(&e))?);
@@ -256,8 +263,8 @@ mod tests {
     fn every_filter_key_has_its_flag() {
         let command = Cli::command();
         for key in KEYS {
-            let flag = command.get_arguments().find(|a| a.get_id() == key.name);
-            assert_eq!(flag.and_then(Arg::get_long), Some(key.name), "{key:?}");
+            let flag = command.get_arguments().find(|a| a.get_id() == key.flag);
+            assert_eq!(flag.and_then(Arg::get_long), Some(key.flag), "{key:?}");
         }
     }
 

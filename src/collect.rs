@@ -2,6 +2,7 @@
 //! [`Snapshot`]. Everything above it sees only the [`SocketSource`] trait, so it can be fed
 //! recorded or synthetic snapshots.
 
+pub mod all_netns;
 pub mod cgroup;
 mod dedup;
 pub mod kernel;
@@ -81,6 +82,20 @@ pub struct CollectOptions {
     /// Where the host keeps container and pod names (Docker's data root, the kubelet's
     /// pod logs); the real paths by default.
     pub container_roots: cgroup::ContainerRoots,
+    /// Who turns each snapshot's cgroup ids into paths and containers.
+    pub cgroups: CgroupResolution,
+}
+
+/// Who turns a snapshot's cgroup ids into paths and containers (a walk of the cgroup
+/// hierarchy, cached by whoever does it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CgroupResolution {
+    /// The collector, with a cache of its own.
+    #[default]
+    Collector,
+    /// Whoever polls the collector: the ids stay unresolved in the snapshot. `--all-netns`
+    /// resolves them once for every namespace's collector.
+    Caller,
 }
 
 impl Default for CollectOptions {
@@ -92,6 +107,7 @@ impl Default for CollectOptions {
             force_procnet: false,
             tcp_info: true,
             container_roots: cgroup::ContainerRoots::default(),
+            cgroups: CgroupResolution::Collector,
         }
     }
 }
@@ -135,6 +151,24 @@ pub struct Collector {
     watch: netns::Watch,
 }
 
+/// The handles opened inside a namespace: sock_diag (or why not: `None` when asked not to),
+/// `/proc/net/tcp{,6}`, the counter and limit files.
+type Opened = (
+    Result<SockDiag, Option<DumpError>>,
+    std::io::Result<ProcNetFiles>,
+    KernelFiles,
+);
+
+/// Open, on a thread inside the namespace, everything a collector reads there.
+fn open_inside(force_procnet: bool) -> Opened {
+    let sock_diag = if force_procnet {
+        Err(None)
+    } else {
+        SockDiag::open().map_err(Some)
+    };
+    (sock_diag, ProcNetFiles::open(), KernelFiles::open())
+}
+
 /// Everything a poll reads besides /proc/*/fd.
 #[derive(Debug)]
 struct Sources {
@@ -157,15 +191,31 @@ impl Collector {
     /// Open every handle inside the target namespace.
     pub fn open(options: CollectOptions) -> Result<Collector, CollectError> {
         let force_procnet = options.force_procnet;
-        let ((sock_diag, proc_net, kernel), watch) =
-            netns::run_watched(&options.netns, move || {
-                let sock_diag = if force_procnet {
-                    Err(None)
-                } else {
-                    SockDiag::open().map_err(Some)
-                };
-                (sock_diag, ProcNetFiles::open(), KernelFiles::open())
-            })?;
+        let (opened, watch) =
+            netns::run_watched(&options.netns, move || open_inside(force_procnet))?;
+        Collector::assemble(options, opened, watch)
+    }
+
+    /// Open every handle inside the namespace `handle` (an open nsfs file, named `path` in
+    /// errors) leads to, whatever `options.netns` says: `--all-netns` opens one collector
+    /// per namespace found this way. Its [`Collector::netns_drift`] is always `None`.
+    pub fn open_in(
+        options: CollectOptions,
+        handle: &std::fs::File,
+        path: &std::path::Path,
+    ) -> Result<Collector, CollectError> {
+        let force_procnet = options.force_procnet;
+        let (opened, watch) =
+            netns::run_in_handle(handle, path, move || open_inside(force_procnet))?;
+        Collector::assemble(options, opened, watch)
+    }
+
+    /// The collector of the handles opened inside a namespace.
+    fn assemble(
+        options: CollectOptions,
+        (sock_diag, proc_net, kernel): Opened,
+        watch: netns::Watch,
+    ) -> Result<Collector, CollectError> {
         let kernel = kernel.with_host_max_orphans();
         let (sock_diag, fallback_reason) = match sock_diag {
             Ok(mut s) => {
@@ -394,7 +444,9 @@ impl Sources {
         }
         if !cgroups.is_empty() {
             cgroup::inherit_from_listeners(&sockets, &mut cgroups);
-            self.cgroups.resolve(&mut cgroups);
+            if self.options.cgroups == CgroupResolution::Collector {
+                self.cgroups.resolve(&mut cgroups);
+            }
         }
         Ok(Snapshot {
             taken_at: Some(taken_at),

@@ -30,7 +30,8 @@ use keys::Candidate;
 pub use error::FilterError;
 pub use keys::{KEYS, Key, Takes};
 pub use spec::{
-    AddrBlock, CgroupPrefix, ContainerSpec, PortRange, ProcessSpec, STATE_SPELLINGS, StateSpec,
+    AddrBlock, CgroupPrefix, ContainerSpec, NetnsSpec, PortRange, ProcessSpec, STATE_SPELLINGS,
+    StateSpec,
 };
 
 /// Every filter at once. Within one kind, values are alternatives (OR); kinds combine with AND.
@@ -56,6 +57,8 @@ pub struct Filter {
     pub containers: Vec<ContainerSpec>,
     /// Cgroup path prefixes.
     pub cgroups: Vec<CgroupPrefix>,
+    /// Namespaces, by name or inode (`--all-netns`).
+    pub netns: Vec<NetnsSpec>,
     /// Address family (None: both).
     pub family: Option<Family>,
 }
@@ -92,6 +95,8 @@ impl Filter {
             taken_at: snapshot.taken_at,
             host: snapshot.host.clone(),
             netns: snapshot.netns.clone(),
+            netns_inode: snapshot.netns_inode,
+            netns_container: snapshot.netns_container.clone(),
             source: snapshot.source,
             processes: snapshot.processes.clone(),
             owner_index: snapshot.owner_index.clone(),

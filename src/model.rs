@@ -474,8 +474,14 @@ pub struct Snapshot {
     pub taken_at: Option<SystemTime>,
     /// Host name.
     pub host: String,
-    /// The namespace, as the user named it (`host` for sockscope's own).
+    /// The namespace, as the user named it (`host` for sockscope's own); with
+    /// `--all-netns`, as discovery named it.
     pub netns: String,
+    /// The namespace's inode (`readlink /proc/PID/ns/net` shows `net:[INODE]`), when known:
+    /// set for every namespace of an `--all-netns` poll.
+    pub netns_inode: Option<u64>,
+    /// The container the namespace belongs to (its label), when discovery found one.
+    pub netns_container: Option<String>,
     /// Where the sockets came from.
     pub source: SourceKind,
     /// Every socket, de-duplicated.

@@ -7,10 +7,23 @@ mod chunks;
 pub mod json;
 pub mod text;
 
+use crate::aggregate::Anomaly;
+use crate::model::Snapshot;
+
+/// One namespace of an `--all-netns` report: its snapshot (whose `netns`, `netns_inode`
+/// and `netns_container` say which namespace it is) and the anomalies its own rules raised.
+#[derive(Clone, Debug, Default)]
+pub struct NamespaceReport {
+    /// The namespace's one poll.
+    pub snapshot: Snapshot,
+    /// What its rules raised, most severe first.
+    pub anomalies: Vec<Anomaly>,
+}
+
 /// The snapshot the report tests start from: host `web-1`, the host namespace, one process
 /// (pid 4242) that socket owners index as 0, and no sockets yet.
 #[cfg(test)]
-fn fixture(comm: &str, cmdline: &str) -> crate::model::Snapshot {
+pub(crate) fn fixture(comm: &str, cmdline: &str) -> crate::model::Snapshot {
     use crate::model::{Attribution, Process, Snapshot};
     use std::time::{Duration, SystemTime};
     Snapshot {
@@ -27,4 +40,59 @@ fn fixture(comm: &str, cmdline: &str) -> crate::model::Snapshot {
         attribution: Attribution::Complete,
         ..Snapshot::default()
     }
+}
+
+/// Two namespaces: `host` with one listener, `lab-1` (in a container) with a listener
+/// and two CLOSE_WAIT sockets held by `leaky-app`.
+#[cfg(test)]
+pub(crate) fn two_namespaces() -> Vec<NamespaceReport> {
+    let socket = |state, local: &str, remote: &str, inode| {
+        let mut s =
+            crate::model::Socket::new(state, local.parse().unwrap(), remote.parse().unwrap());
+        s.inode = inode;
+        s.owners = crate::model::Owners { start: 0, len: 1 };
+        s
+    };
+    let mut host = fixture("sshd", "sshd -D");
+    host.netns_inode = Some(4_026_531_840);
+    host.sockets = vec![socket(
+        crate::model::TcpState::Listen,
+        "0.0.0.0:22",
+        "0.0.0.0:0",
+        7,
+    )];
+    let mut lab = fixture("leaky-app", "leaky-app --port 80");
+    lab.netns = "lab-1".into();
+    lab.netns_inode = Some(4_026_532_841);
+    lab.netns_container = Some("docker:3f2a1c9e0b7d (web-1)".into());
+    lab.sockets = vec![
+        socket(
+            crate::model::TcpState::Listen,
+            "10.0.0.1:80",
+            "0.0.0.0:0",
+            8,
+        ),
+        socket(
+            crate::model::TcpState::CloseWait,
+            "10.0.0.1:80",
+            "10.0.0.2:40000",
+            9,
+        ),
+        socket(
+            crate::model::TcpState::CloseWait,
+            "10.0.0.1:80",
+            "10.0.0.2:40001",
+            10,
+        ),
+    ];
+    vec![
+        NamespaceReport {
+            snapshot: host,
+            anomalies: Vec::new(),
+        },
+        NamespaceReport {
+            snapshot: lab,
+            anomalies: Vec::new(),
+        },
+    ]
 }

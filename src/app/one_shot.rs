@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::aggregate::{Aggregator, Anomaly};
+use crate::collect::all_netns::EachSource;
 use crate::collect::{CollectError, SocketSource};
 use crate::filter::Filter;
 use crate::model::Snapshot;
@@ -75,6 +76,35 @@ pub fn dump_once<S: SocketSource + ?Sized>(
         }
     }
     Ok(snapshot)
+}
+
+/// [`dump_once`] for several namespaces at once (`--all-netns`), the counters of source `i`
+/// going to `aggregators[i]`: every source's counters are read, every source is dumped
+/// (one /proc walk for all, with [`AllNetns`](crate::collect::all_netns::AllNetns)), and
+/// the counters are read again at the end of the dumps or `counter_window` after the first
+/// readings, whichever comes later — one window for all, not one each.
+pub fn dump_each<S: EachSource + ?Sized>(
+    sources: &mut S,
+    aggregators: &mut [Aggregator],
+    counter_window: Duration,
+) -> Vec<Result<Snapshot, CollectError>> {
+    for (i, aggregator) in aggregators.iter_mut().enumerate().take(sources.count()) {
+        if let Some(baseline) = sources.sample_counters_of(i) {
+            aggregator.counter_baseline(baseline);
+        }
+    }
+    let started = Instant::now();
+    let mut snapshots = sources.poll_each();
+    let left = counter_window.saturating_sub(started.elapsed());
+    if !left.is_zero() {
+        std::thread::sleep(left);
+        for (i, snapshot) in snapshots.iter_mut().enumerate() {
+            if let (Ok(snapshot), Some(counters)) = (snapshot, sources.sample_counters_of(i)) {
+                snapshot.counters = counters;
+            }
+        }
+    }
+    snapshots
 }
 
 /// The second half of [`poll_once`]: run the rules on `snapshot` (narrowed by `keep`) and

@@ -3,6 +3,7 @@
 //! they are used afterwards, so the rest of sockscope never changes namespace itself.
 //! [`Watch`] (in `netns/watch.rs`) tells later whether the target still leads there.
 
+pub mod discover;
 mod watch;
 
 use std::fmt;
@@ -204,25 +205,43 @@ pub fn run_watched<T: Send>(
         return Ok((f(), Watch::own()));
     };
     let watch = Watch::entered(target, handle.metadata().ok().map(|m| NetnsId::of(&m)));
-    let flag = target.flag();
+    let path = target
+        .handle_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    enter(&handle, target.flag(), path, f).map(|value| (value, watch))
+}
+
+/// Run `f` inside the namespace `handle` (an open nsfs file, e.g. one that
+/// [`discover`](discover::discover) found) leads to, on a fresh thread, as [`run_in`]
+/// does; `path` names the handle in errors. Returns what `f` returns and the [`Watch`]
+/// of that namespace, which never drifts: the handle is the target.
+pub fn run_in_handle<T: Send>(
+    handle: &File,
+    path: &Path,
+    f: impl FnOnce() -> T + Send,
+) -> Result<(T, Watch), NetnsError> {
+    let watch = Watch::pinned(handle.metadata().ok().map(|m| NetnsId::of(&m)));
+    let path = path.display().to_string();
+    enter(handle, "--all-netns".to_owned(), path, f).map(|value| (value, watch))
+}
+
+/// `setns` into `handle` on a fresh thread, run `f` there and return what it returns.
+fn enter<T: Send>(
+    handle: &File,
+    flag: String,
+    path: String,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, NetnsError> {
     std::thread::scope(|scope| {
         scope
             .spawn(move || {
-                setns(&handle, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
+                setns(handle, CloneFlags::CLONE_NEWNET).map_err(|errno| match errno {
                     Errno::EPERM | Errno::EACCES => NetnsError::Permission { flag },
-                    Errno::EINVAL => NetnsError::NotANamespace {
-                        flag,
-                        path: target
-                            .handle_path()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default(),
-                    },
+                    Errno::EINVAL => NetnsError::NotANamespace { flag, path },
                     other => NetnsError::Other {
                         flag,
-                        path: target
-                            .handle_path()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_default(),
+                        path,
                         errno: other.desc().to_owned(),
                     },
                 })?;
@@ -231,7 +250,6 @@ pub fn run_watched<T: Send>(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
-    .map(|value| (value, watch))
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ mod cache;
 mod identity;
 pub mod join;
 mod scan;
+mod shared;
 mod walk;
 
 use std::convert::Infallible;

@@ -51,6 +51,11 @@ impl TestNetns {
         netns
     }
 
+    /// Its name under /run/netns.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The collector target for this namespace.
     pub(crate) fn target(&self) -> NetnsTarget {
         NetnsTarget::Named(self.name.clone())

@@ -43,6 +43,9 @@ pub enum FilterError {
     /// An empty container value.
     #[error("empty container: give a container id (or its start), a container name or a pod name")]
     EmptyContainer,
+    /// An empty `--netns-match` value.
+    #[error("empty namespace: give its name (as `snapshot -A` prints it) or its inode")]
+    EmptyNetns,
     /// A cgroup prefix that is not an absolute path.
     #[error("{text:?} is not a cgroup path: start it with '/', e.g. /system.slice or /kubepods")]
     NotACgroupPath {

@@ -6,14 +6,19 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::spec::{AddrBlock, CgroupPrefix, ContainerSpec, PortRange, ProcessSpec, StateSpec};
+use super::spec::{
+    AddrBlock, CgroupPrefix, ContainerSpec, NetnsSpec, PortRange, ProcessSpec, StateSpec,
+};
 use super::{Filter, FilterError, quote};
 use crate::model::{Family, Snapshot, Socket, StateSet};
 
 /// One filter key.
 pub struct Key {
-    /// Its name: `name=value` on the `/` line, `--name` on the command line, and how it prints.
+    /// Its name: `name=value` on the `/` line, and how it prints.
     pub name: &'static str,
+    /// Its flag on the command line (`--flag`): the name, unless a flag of that name means
+    /// something else (`--netns` picks the namespace to watch; the key is `--netns-match`).
+    pub flag: &'static str,
     /// Other names the `/` line accepts for it (`proc`, `pid`).
     pub aliases: &'static [&'static str],
     /// What it takes.
@@ -136,6 +141,7 @@ impl Value for PortRange {}
 impl Value for AddrBlock {}
 impl Value for ProcessSpec {}
 impl Value for ContainerSpec {}
+impl Value for NetnsSpec {}
 impl Value for CgroupPrefix {}
 
 /// A key whose values are alternatives kept in one list of [`Filter`].
@@ -213,6 +219,7 @@ impl Slot for Switch {
 /// `state`: states to keep.
 pub static STATE: Key = Key {
     name: "state",
+    flag: "state",
     aliases: &[],
     takes: Takes::Values("STATE"),
     guessed: true,
@@ -226,6 +233,7 @@ pub static STATE: Key = Key {
 /// `sport`: local ports.
 pub static SPORT: Key = Key {
     name: "sport",
+    flag: "sport",
     aliases: &[],
     takes: Takes::Values("PORT"),
     guessed: false,
@@ -239,6 +247,7 @@ pub static SPORT: Key = Key {
 /// `dport`: remote ports.
 pub static DPORT: Key = Key {
     name: "dport",
+    flag: "dport",
     aliases: &[],
     takes: Takes::Values("PORT"),
     guessed: false,
@@ -252,6 +261,7 @@ pub static DPORT: Key = Key {
 /// `port`: local or remote ports.
 pub static PORT: Key = Key {
     name: "port",
+    flag: "port",
     aliases: &[],
     takes: Takes::Values("PORT"),
     guessed: true,
@@ -267,6 +277,7 @@ pub static PORT: Key = Key {
 /// `src`: local addresses.
 pub static SRC: Key = Key {
     name: "src",
+    flag: "src",
     aliases: &[],
     takes: Takes::Values("ADDR[/LEN]"),
     guessed: false,
@@ -280,6 +291,7 @@ pub static SRC: Key = Key {
 /// `dst`: remote addresses.
 pub static DST: Key = Key {
     name: "dst",
+    flag: "dst",
     aliases: &[],
     takes: Takes::Values("ADDR[/LEN]"),
     guessed: false,
@@ -293,6 +305,7 @@ pub static DST: Key = Key {
 /// `addr`: local or remote addresses.
 pub static ADDR: Key = Key {
     name: "addr",
+    flag: "addr",
     aliases: &[],
     takes: Takes::Values("ADDR[/LEN]"),
     guessed: true,
@@ -308,6 +321,7 @@ pub static ADDR: Key = Key {
 /// `process` (`proc`, `pid`): owning processes, by pid or name.
 pub static PROCESS: Key = Key {
     name: "process",
+    flag: "process",
     aliases: &["proc", "pid"],
     takes: Takes::Values("PID|NAME"),
     guessed: true,
@@ -321,6 +335,7 @@ pub static PROCESS: Key = Key {
 /// `container`: sockets in a container, by id prefix, container name or pod name.
 pub static CONTAINER: Key = Key {
     name: "container",
+    flag: "container",
     aliases: &[],
     takes: Takes::Values("ID|NAME"),
     guessed: false,
@@ -338,6 +353,7 @@ pub static CONTAINER: Key = Key {
 /// `cgroup`: sockets whose cgroup path starts with the value.
 pub static CGROUP: Key = Key {
     name: "cgroup",
+    flag: "cgroup",
     aliases: &[],
     takes: Takes::Values("PREFIX"),
     guessed: false,
@@ -352,9 +368,24 @@ pub static CGROUP: Key = Key {
     },
 };
 
+/// `netns` (flag `--netns-match`): sockets of one namespace among many, by name or inode.
+pub static NETNS: Key = Key {
+    name: "netns",
+    flag: "netns-match",
+    aliases: &[],
+    takes: Takes::Values("NAME|INODE"),
+    guessed: false,
+    slot: &List::<NetnsSpec> {
+        values: |f| &f.netns,
+        values_mut: |f| &mut f.netns,
+        keeps: |spec, c| spec.matches(c.snapshot),
+    },
+};
+
 /// `ipv4` (`-4`): IPv4 sockets only.
 pub static IPV4: Key = Key {
     name: "ipv4",
+    flag: "ipv4",
     aliases: &[],
     takes: Takes::Switch { short: '4' },
     guessed: false,
@@ -368,6 +399,7 @@ pub static IPV4: Key = Key {
 /// `ipv6` (`-6`): IPv6 sockets only.
 pub static IPV6: Key = Key {
     name: "ipv6",
+    flag: "ipv6",
     aliases: &[],
     takes: Takes::Switch { short: '6' },
     guessed: false,
@@ -380,7 +412,8 @@ pub static IPV6: Key = Key {
 
 /// Every key, in the order a filter prints and bare words are guessed.
 pub static KEYS: &[&Key] = &[
-    &STATE, &SPORT, &DPORT, &PORT, &SRC, &DST, &ADDR, &PROCESS, &CONTAINER, &CGROUP, &IPV4, &IPV6,
+    &STATE, &SPORT, &DPORT, &PORT, &SRC, &DST, &ADDR, &PROCESS, &CONTAINER, &CGROUP, &NETNS, &IPV4,
+    &IPV6,
 ];
 
 /// The key `word` names (its name or an alias).

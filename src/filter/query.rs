@@ -289,7 +289,7 @@ mod tests {
         );
         assert_eq!(
             err("--bogus x").to_string(),
-            "unknown key \"bogus\": use state, sport, dport, port, src, dst, addr, process, container or cgroup"
+            "unknown key \"bogus\": use state, sport, dport, port, src, dst, addr, process, container, cgroup or netns"
         );
         assert_eq!(
             err("port=").to_string(),

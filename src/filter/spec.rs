@@ -11,7 +11,7 @@ use crate::model::{Process, StateSet, TcpState};
 
 mod container;
 
-pub use container::{CgroupPrefix, ContainerSpec};
+pub use container::{CgroupPrefix, ContainerSpec, NetnsSpec};
 
 /// A `--state` value: one state or one of ss's groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -65,6 +65,10 @@ pub struct CheckOutcome<'a> {
     pub counts: &'a StateCounts,
     /// Anomalies raised, most severe first.
     pub anomalies: &'a [Anomaly],
+    /// With `--all-netns`, the namespace each anomaly was raised in (its name and inode),
+    /// one per anomaly; empty for one namespace. The summary and the lines after the status
+    /// line then start each anomaly with `NAME: `, and its JSON object has `netns`.
+    pub netns: &'a [(String, u64)],
     /// When the poll was taken.
     pub taken_at: SystemTime,
 }
@@ -90,6 +94,9 @@ impl CheckOutcome<'_> {
                 Severity::Critical => a.critical_threshold,
                 Severity::Warning => a.threshold,
             };
+            if let Some((name, _)) = self.netns.get(i) {
+                let _ = write!(text, "{name}: ");
+            }
             let _ = write!(
                 text,
                 "{} {} {}>={level}",
@@ -125,8 +132,12 @@ impl CheckOutcome<'_> {
             plugin_text(&self.summary()),
             self.perfdata()
         )?;
-        for a in self.anomalies {
-            writeln!(out, "{}", plugin_text(&line(a, self.taken_at)))?;
+        for (i, a) in self.anomalies.iter().enumerate() {
+            let mut text = line(a, self.taken_at);
+            if let Some((name, _)) = self.netns.get(i) {
+                text = format!("{name}: {text}");
+            }
+            writeln!(out, "{}", plugin_text(&text))?;
             writeln!(out, "  hint: {}", a.hint)?;
         }
         Ok(())
@@ -154,7 +165,12 @@ impl CheckOutcome<'_> {
             taken_at: humantime::format_rfc3339_millis(self.taken_at).to_string(),
             total: self.counts.total(),
             states: StatesDoc(*self.counts),
-            anomalies: self.anomalies.iter().map(AnomalyDoc).collect(),
+            anomalies: self
+                .anomalies
+                .iter()
+                .enumerate()
+                .map(|(i, a)| AnomalyDoc(a, self.netns.get(i).map(|(_, inode)| *inode)))
+                .collect(),
         };
         serde_json::to_writer(&mut *out, &doc)?;
         writeln!(out)
@@ -211,6 +227,7 @@ mod tests {
     fn text(anomalies: &[Anomaly]) -> String {
         let counts = StateCounts::default();
         let outcome = CheckOutcome {
+            netns: &[],
             counts: &counts,
             anomalies,
             taken_at: SystemTime::UNIX_EPOCH,
@@ -307,6 +324,7 @@ mod tests {
         let outcome = CheckOutcome {
             counts: &counts,
             anomalies: &anomalies,
+            netns: &[],
             taken_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_790_000_000_250),
         };
         let mut out = Vec::new();
@@ -324,5 +342,51 @@ mod tests {
         assert_eq!(doc["states"]["TIME_WAIT"], 0);
         assert_eq!(doc["anomalies"][0]["kind"], "close_wait_backlog");
         assert_eq!(doc["anomalies"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn with_every_namespace_each_anomaly_starts_with_its_namespace() {
+        let mut critical = leak("db");
+        critical.severity = Severity::Critical;
+        let anomalies = [critical, leak("leaky-app")];
+        let netns = [
+            ("lab-2".to_owned(), 4_026_532_900),
+            ("lab-7".to_owned(), 4_026_532_977),
+        ];
+        let mut counts = StateCounts::default();
+        counts.add(TcpState::CloseWait);
+        let outcome = CheckOutcome {
+            counts: &counts,
+            anomalies: &anomalies,
+            netns: &netns,
+            taken_at: SystemTime::UNIX_EPOCH,
+        };
+        assert_eq!(outcome.status(), Status::Critical);
+        let mut out = Vec::new();
+        outcome.render_text(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split(" | ").next(),
+            Some(
+                "SOCKSCOPE CRITICAL - lab-2: close_wait_backlog db[4242] 25>=100; lab-7: close_wait_backlog leaky-app[4242] 25>=20"
+            )
+        );
+        assert!(lines[0].contains("| total=1;;;0 "), "{}", lines[0]);
+        assert!(
+            lines[1].starts_with("lab-2: CRITICAL close_wait_backlog db[4242]"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[3].starts_with("lab-7: WARNING close_wait_backlog leaky-app[4242]"),
+            "{}",
+            lines[3]
+        );
+        let mut out = Vec::new();
+        outcome.render_json(&mut out).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["anomalies"][0]["netns"], 4_026_532_900_u64);
+        assert_eq!(doc["anomalies"][1]["netns"], 4_026_532_977_u64);
     }
 }

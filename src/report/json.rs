@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
+mod all_netns;
 mod container;
+
+pub use all_netns::{AllNetnsHeadDoc, NamespaceDoc, render_all};
 
 use crate::aggregate::{Anomaly, Subject};
 use crate::filter::Filter;
@@ -174,6 +177,9 @@ pub struct SocketDoc<'a> {
     pub inode: u32,
     /// Kernel socket cookie (0 when read from /proc/net/tcp).
     pub cookie: u64,
+    /// The inode of the socket's network namespace; only with `--all-netns`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<u64>,
     /// Owning processes.
     pub processes: ProcessesDoc<'a>,
     /// The socket's cgroup v2 path (`/system.slice/docker-<id>.scope`); for TIME_WAIT
@@ -281,6 +287,7 @@ impl<'a> SocketDoc<'a> {
             uid: s.uid,
             inode: s.inode,
             cookie: s.cookie,
+            netns: snapshot.netns_inode,
             processes: ProcessesDoc {
                 snapshot,
                 socket: s,
@@ -375,7 +382,10 @@ impl<'a> TailDoc<'a> {
                     fd_limit: p.fd_limit,
                 })
                 .collect(),
-            anomalies: anomalies.iter().map(AnomalyDoc).collect(),
+            anomalies: anomalies
+                .iter()
+                .map(|a| AnomalyDoc(a, snapshot.netns_inode))
+                .collect(),
         }
     }
 }
@@ -424,35 +434,57 @@ fn write_head_and_sockets(
     filter: &Filter,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let head = serde_json::to_vec(&HeadDoc::new(snapshot))?;
+    write_head(&HeadDoc::new(snapshot), out)?;
+    write_sockets(std::iter::once(snapshot), filter, out)
+}
+
+/// The fields before the socket list: `head`'s object without its closing brace.
+fn write_head(head: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
+    let head = serde_json::to_vec(head)?;
     let Some((b'}', head)) = head.split_last() else {
         return Err(io::Error::other("the JSON head is not an object"));
     };
-    out.write_all(head)?;
+    out.write_all(head)
+}
+
+/// `,"sockets":[…]`: the sockets of every snapshot in turn that pass `filter`, formatted
+/// on two threads.
+fn write_sockets<'a>(
+    snapshots: impl IntoIterator<Item = &'a Snapshot>,
+    filter: &Filter,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     out.write_all(b",\"sockets\":[")?;
     let mut list = WithoutFirstByte {
         out: &mut *out,
         first: true,
     };
-    super::chunks::write_in_order(
-        &snapshot.sockets,
-        |sockets, buf, (): &mut ()| {
-            for socket in sockets {
-                if filter.matches(snapshot, socket) {
-                    buf.push(b',');
-                    // Writing these types into a Vec cannot fail: every key is a string.
-                    let _ = serde_json::to_writer(&mut *buf, &SocketDoc::new(snapshot, socket));
+    for snapshot in snapshots {
+        super::chunks::write_in_order(
+            &snapshot.sockets,
+            |sockets, buf, (): &mut ()| {
+                for socket in sockets {
+                    if filter.matches(snapshot, socket) {
+                        buf.push(b',');
+                        // Writing these types into a Vec cannot fail: every key is a string.
+                        let _ = serde_json::to_writer(&mut *buf, &SocketDoc::new(snapshot, socket));
+                    }
                 }
-            }
-        },
-        &mut list,
-    )?;
+            },
+            &mut list,
+        )?;
+    }
     out.write_all(b"]")
 }
 
 /// The rest of the document after the socket list, and the newline.
 fn write_tail(snapshot: &Snapshot, anomalies: &[Anomaly], out: &mut dyn Write) -> io::Result<()> {
-    let tail = serde_json::to_vec(&TailDoc::new(snapshot, anomalies))?;
+    write_tail_doc(&TailDoc::new(snapshot, anomalies), out)
+}
+
+/// `tail`'s fields after the socket list, and the newline.
+fn write_tail_doc(tail: &impl Serialize, out: &mut dyn Write) -> io::Result<()> {
+    let tail = serde_json::to_vec(tail)?;
     let Some((b'{', tail)) = tail.split_first() else {
         return Err(io::Error::other("the JSON tail is not an object"));
     };
@@ -486,9 +518,11 @@ impl Write for WithoutFirstByte<'_> {
     }
 }
 
-/// The JSON object of one anomaly. The subject is one key named after its kind:
-/// `process: {pid, comm}`, `listener`, `destination`, `local_port` or `namespace: true`.
-pub struct AnomalyDoc<'a>(pub &'a Anomaly);
+/// The JSON object of one anomaly, and the inode of the namespace it was raised in (with
+/// `--all-netns`: its `"netns"` key, last; without, no such key). The subject is one key
+/// named after its kind: `process: {pid, comm}`, `listener`, `destination`, `local_port`
+/// or `namespace: true`.
+pub struct AnomalyDoc<'a>(pub &'a Anomaly, pub Option<u64>);
 
 impl Serialize for AnomalyDoc<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -553,6 +587,9 @@ impl Serialize for AnomalyDoc<'_> {
         map.serialize_entry("limit", &e.limit)?;
         map.serialize_entry("tcp_sockets", &e.tcp_sockets)?;
         map.serialize_entry("close_wait", &e.close_wait)?;
+        if let Some(netns) = self.1 {
+            map.serialize_entry("netns", &netns)?;
+        }
         map.end()
     }
 }

@@ -7,14 +7,17 @@ use std::net::SocketAddr;
 
 use std::time::SystemTime;
 
+mod all_netns;
 mod rows;
+
+pub use all_netns::render_all;
 
 pub(crate) use rows::listing_order;
 
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
 use crate::format::{count_of, grouped};
-use crate::model::{Attribution, Endpoint, Snapshot, SourceKind, TcpState};
+use crate::model::{Attribution, Endpoint, Snapshot, SourceKind, StateCounts, TcpState};
 
 /// Write `addr:port` the way the report shows it: numeric, IPv6 in brackets, port 0 as `*`.
 pub fn write_endpoint(addr: &SocketAddr, out: &mut String) {
@@ -49,7 +52,14 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let listing = rows::Listing::new(snapshot, filter, with_process(snapshot));
-    write(snapshot, filter, anomalies, &listing, out)
+    write(
+        &header(snapshot),
+        snapshot,
+        filter,
+        anomalies,
+        &listing,
+        out,
+    )
 }
 
 /// [`render`], with the anomalies raised by `judge`, which runs on this thread while
@@ -71,7 +81,14 @@ where
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (anomalies, listing)
     });
-    write(snapshot, filter, &anomalies, &listing, out)?;
+    write(
+        &header(snapshot),
+        snapshot,
+        filter,
+        &anomalies,
+        &listing,
+        out,
+    )?;
     Ok(anomalies)
 }
 
@@ -80,14 +97,18 @@ fn with_process(snapshot: &Snapshot) -> bool {
     snapshot.attribution != Attribution::Skipped
 }
 
+/// One block of the report: the `header` line, the anomalies, the counts per state and the
+/// sockets of `listing`. The whole report of one namespace is one block; with
+/// `--all-netns` each namespace has one (see `text/all_netns.rs`).
 fn write(
+    header: &str,
     snapshot: &Snapshot,
     filter: &Filter,
     anomalies: &[Anomaly],
     listing: &rows::Listing<'_>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(out, "{}", header(snapshot))?;
+    writeln!(out, "{header}")?;
     writeln!(out)?;
     if !anomalies.is_empty() {
         let now = snapshot.taken_at.unwrap_or_else(SystemTime::now);
@@ -98,12 +119,7 @@ fn write(
         }
         writeln!(out)?;
     }
-    let counts = snapshot.state_counts();
-    writeln!(out, "{:<12}{:>9}", "STATE", "COUNT")?;
-    for state in TcpState::LIFECYCLE {
-        writeln!(out, "{:<12}{:>9}", state.name(), grouped(counts.get(state)))?;
-    }
-    writeln!(out)?;
+    write_counts(&snapshot.state_counts(), out)?;
 
     if !filter.is_empty() {
         writeln!(
@@ -118,6 +134,15 @@ fn write(
         return Ok(());
     }
     listing.write(out)
+}
+
+/// The count per state, every state in lifecycle order, and a blank line.
+fn write_counts(counts: &StateCounts, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{:<12}{:>9}", "STATE", "COUNT")?;
+    for state in TcpState::LIFECYCLE {
+        writeln!(out, "{:<12}{:>9}", state.name(), grouped(counts.get(state)))?;
+    }
+    writeln!(out)
 }
 
 #[cfg(test)]

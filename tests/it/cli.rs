@@ -271,3 +271,44 @@ fn a_full_disk_is_named_as_the_reason_the_check_result_was_not_written() {
         "sockscope: writing the check result: writing the report: No space left on device (os error 28)\n"
     );
 }
+
+#[test]
+fn the_dashboard_refuses_all_netns_with_one_line() {
+    for args in [&["-A"][..], &["top", "--all-netns"], &["demo", "-A"]] {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert_eq!(stdout, "");
+        assert_eq!(
+            stderr,
+            "sockscope: the dashboard does not watch every namespace yet: use `sockscope snapshot -A` or `sockscope check -A` (see sockscope --help)\n",
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn all_netns_without_root_is_one_line_and_the_privilege_exit_code() {
+    const NEEDS_ROOT: &str = "-A needs root: entering the other network namespaces takes CAP_SYS_ADMIN, and reading their sockets' owners takes reading every process's descriptors; run it with sudo";
+    // As root, drop to nobody for the run.
+    let unprivileged = |args: &[&str]| {
+        let mut command = if nix::unistd::geteuid().is_root() {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+            c
+        } else {
+            Command::new(BIN)
+        };
+        let out = command.args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = unprivileged(&["snapshot", "-A"]);
+    assert_eq!((code, stdout.as_str()), (Some(1), ""));
+    assert_eq!(stderr, format!("sockscope: {NEEDS_ROOT}\n"));
+    let (code, stdout, _) = unprivileged(&["check", "-A"]);
+    assert_eq!(code, Some(3));
+    assert_eq!(stdout, format!("SOCKSCOPE UNKNOWN - {NEEDS_ROOT}\n"));
+}

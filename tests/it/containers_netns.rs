@@ -190,6 +190,7 @@ fn each_socket_names_its_container_and_a_leak_names_its_pod() {
     assert_eq!(anomaly["container"], pod_container);
 
     filters_and_text_select_by_container(&lab, names.path(), &cgroups.top);
+    all_netns_names_the_same_containers(&lab, names.path(), &doc);
     drop(lab);
     drop(cgroups);
 }
@@ -224,5 +225,45 @@ fn filters_and_text_select_by_container(lab: &Lab, names: &Path, top: &str) {
     assert!(
         row.contains(&format!("docker:{} (web-1)", &DOCKER[..12])),
         "{text}"
+    );
+}
+
+/// `snapshot -A` (one cgroup walk for every namespace) names each socket of the lab's
+/// namespace's container as `--netns` does, and names the namespace after its lowest-pid
+/// process's container: every process in it is in one of the staged containers.
+fn all_netns_names_the_same_containers(lab: &Lab, names: &Path, single: &Value) {
+    let out = Command::new(BIN)
+        .args(["snapshot", "-A", "--json", "--netns-match", lab.monitored()])
+        .env("SOCKSCOPE_DOCKER_ROOT", names.join("docker"))
+        .env("SOCKSCOPE_PODS_ROOT", names.join("pods"))
+        .output()
+        .unwrap();
+    let all = json_of(&out);
+    let containers = |doc: &Value| -> std::collections::BTreeMap<String, Value> {
+        doc["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    format!("{} {} {}", s["state"], s["local"], s["remote"]),
+                    s["container"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(containers(&all), containers(single));
+    let entry = all["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == lab.monitored())
+        .unwrap();
+    let label = entry["container"].as_str().unwrap_or_default();
+    assert!(
+        ["docker:", "containerd:", "crio:"]
+            .iter()
+            .any(|runtime| label.starts_with(runtime)),
+        "{entry}"
     );
 }

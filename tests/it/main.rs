@@ -8,6 +8,7 @@ mod aggregate_groupings;
 mod aggregate_kernel_rules;
 mod aggregate_rules;
 mod aggregate_scale;
+mod all_netns;
 mod check_netns;
 mod cli;
 mod config;

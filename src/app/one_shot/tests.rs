@@ -233,3 +233,44 @@ fn check_filters_narrow_the_rules_and_never_the_counts() {
     assert_eq!(counts.get(TcpState::Established), 2);
     assert_eq!(counts.total(), 28);
 }
+
+#[test]
+fn many_namespaces_share_one_counter_window_and_are_judged_each_on_its_own() {
+    // Namespace 0 overflows by 7 over the window, namespace 1 not at all.
+    let mut sources = [
+        source(20, 11, &[(17, 1_000)]),
+        source(20, 10, &[(10, 1_000)]),
+    ];
+    let mut aggregators = [
+        Aggregator::new(RuleConfig::default()),
+        Aggregator::new(RuleConfig::default()),
+    ];
+    let started = Instant::now();
+    let snapshots = dump_each(&mut sources[..], &mut aggregators, Duration::from_secs(1));
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "one window, not one each: {elapsed:?}"
+    );
+    assert_eq!(
+        sources
+            .iter()
+            .map(|s| (s.dumps, s.readings))
+            .collect::<Vec<_>>(),
+        [(1, 2), (1, 2)]
+    );
+    let judged: Vec<Vec<Anomaly>> = snapshots
+        .iter()
+        .zip(&mut aggregators)
+        .map(|(snapshot, aggregator)| judge(aggregator, snapshot.as_ref().unwrap(), None))
+        .collect();
+    assert_eq!(overflow_anomaly(&judged[0]).count, 7);
+    assert!(
+        judged[1]
+            .iter()
+            .all(|a| a.kind != AnomalyKind::AcceptQueueOverflow),
+        "{:?}",
+        judged[1]
+    );
+}

@@ -24,7 +24,7 @@ pub struct NetnsId {
 
 impl NetnsId {
     /// The identity of the namespace file `metadata` was read from.
-    pub(super) fn of(metadata: &std::fs::Metadata) -> NetnsId {
+    pub(crate) fn of(metadata: &std::fs::Metadata) -> NetnsId {
         NetnsId {
             dev: metadata.dev(),
             inode: metadata.ino(),
@@ -83,6 +83,16 @@ impl Watch {
         Watch {
             target: NetnsTarget::Own,
             opened: None,
+            start_time: None,
+        }
+    }
+
+    /// A namespace entered through a handle of its own (`--all-netns`): the handle is the
+    /// target, so it never leads elsewhere and [`Watch::check`] says nothing.
+    pub(super) fn pinned(opened: Option<NetnsId>) -> Watch {
+        Watch {
+            target: NetnsTarget::Own,
+            opened,
             start_time: None,
         }
     }

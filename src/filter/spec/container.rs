@@ -1,10 +1,10 @@
-//! `--container` and `--cgroup` values.
+//! `--container`, `--cgroup` and `--netns-match` values.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::filter::FilterError;
-use crate::model::{Cgroup, Container};
+use crate::model::{Cgroup, Container, Snapshot};
 
 /// A `--container` value: a prefix of a container id, a container name or a pod name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +70,43 @@ impl fmt::Display for CgroupPrefix {
     }
 }
 
+/// A `--netns-match` value: one namespace among those `--all-netns` watches, by its name
+/// or its inode (`4026532841`, also written `net:[4026532841]` as `readlink` shows it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetnsSpec(pub String);
+
+impl NetnsSpec {
+    /// Whether `snapshot` is of the namespace it names.
+    pub fn matches(&self, snapshot: &Snapshot) -> bool {
+        snapshot.netns == self.0
+            || snapshot
+                .netns_inode
+                .is_some_and(|inode| self.0.parse() == Ok(inode))
+    }
+}
+
+impl FromStr for NetnsSpec {
+    type Err = FilterError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let text = text
+            .strip_prefix("net:[")
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        if text.is_empty() {
+            return Err(FilterError::EmptyNetns);
+        }
+        Ok(NetnsSpec(text.to_owned()))
+    }
+}
+
+impl fmt::Display for NetnsSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +132,27 @@ mod tests {
         assert!(prefix.matches(&cgroup(Some("/kubepods.slice/x.scope"))));
         assert!(!prefix.matches(&cgroup(Some("/system.slice"))));
         assert!(!prefix.matches(&cgroup(None)));
+    }
+
+    #[test]
+    fn a_namespace_is_matched_by_name_or_inode() {
+        let snapshot = Snapshot {
+            netns: "lab-3".into(),
+            netns_inode: Some(4_026_532_841),
+            ..Snapshot::default()
+        };
+        for text in ["lab-3", "4026532841", " net:[4026532841] "] {
+            let spec: NetnsSpec = text.parse().unwrap();
+            assert!(spec.matches(&snapshot), "{text}");
+        }
+        for text in ["lab", "4026532842"] {
+            let spec: NetnsSpec = text.parse().unwrap();
+            assert!(!spec.matches(&snapshot), "{text}");
+        }
+        assert_eq!("".parse::<NetnsSpec>(), Err(FilterError::EmptyNetns));
+        assert_eq!(
+            FilterError::EmptyNetns.to_string(),
+            "empty namespace: give its name (as `snapshot -A` prints it) or its inode"
+        );
     }
 }

@@ -1,0 +1,147 @@
+//! `snapshot --all-netns` and `check --all-netns`: every network namespace of the host,
+//! each dumped once by its own collector and judged by its own aggregator (kernel limits
+//! and counters are per namespace), one /proc walk for all of them.
+
+use std::io::{self, BufWriter, Write};
+
+use crate::aggregate::Aggregator;
+use crate::cli::{Cli, OneShotArgs};
+use crate::collect::all_netns::{AllNetns, DESCRIPTORS_PER_NAMESPACE};
+use crate::model::{Snapshot, StateCounts};
+use crate::report::check::{CheckOutcome, Status};
+use crate::report::{self, NamespaceReport};
+
+use super::one_shot::{self, Mode};
+use super::{collect_options, finish_output, load_config, stdout_is_open, warn_attribution};
+
+/// What `sockscope -A` without a one-shot mode says: the dashboard does not watch every
+/// namespace yet.
+pub const DASHBOARD_REFUSAL: &str = "the dashboard does not watch every namespace yet: use `sockscope snapshot -A` or `sockscope check -A`";
+
+/// Every namespace dumped once, and each one's aggregator, in the same order (the host's
+/// first). A namespace whose dump fails is left out with one line on stderr.
+fn dump_all(
+    cli: &Cli,
+    args: &OneShotArgs,
+    mode: Mode,
+    tcp_info: bool,
+) -> anyhow::Result<Vec<(Snapshot, Aggregator)>> {
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "-A needs root: entering the other network namespaces takes CAP_SYS_ADMIN, and reading their sockets' owners takes reading every process's descriptors; run it with sudo"
+        );
+    }
+    let config = load_config(cli)?;
+    let mut options = collect_options(cli);
+    options.tcp_info = tcp_info;
+    let mut all = AllNetns::open(&options)?;
+    if all.over_limit() > 0 {
+        eprintln!(
+            "sockscope: the open-file limit leaves room for {} namespaces ({DESCRIPTORS_PER_NAMESPACE} descriptors each): skipped {} more; raise it (`ulimit -n`) to see them",
+            all.len(),
+            all.over_limit()
+        );
+    }
+    let mut aggregators: Vec<Aggregator> = (0..all.len())
+        .map(|_| config.aggregator().without_ages())
+        .collect();
+    let window = mode.counter_window(args.window);
+    let results = one_shot::dump_each(&mut all, &mut aggregators, window);
+    let mut polled = Vec::with_capacity(results.len());
+    for ((result, aggregator), member) in results.into_iter().zip(aggregators).zip(all.members()) {
+        match result {
+            Ok(snapshot) => polled.push((snapshot, aggregator)),
+            Err(e) => eprintln!(
+                "sockscope: netns {} (inode {}) left out: {e}",
+                member.namespace.name, member.namespace.id.inode
+            ),
+        }
+    }
+    if let Some((snapshot, _)) = polled.first() {
+        warn_attribution(&snapshot.attribution);
+    }
+    Ok(polled)
+}
+
+/// `sockscope snapshot -A`.
+pub(super) fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
+    stdout_is_open()?;
+    let polled = dump_all(cli, args, Mode::Snapshot, args.json)?;
+    let namespaces: Vec<NamespaceReport> = polled
+        .into_iter()
+        .map(|(snapshot, mut aggregator)| {
+            let anomalies = one_shot::judge(&mut aggregator, &snapshot, None);
+            NamespaceReport {
+                snapshot,
+                anomalies,
+            }
+        })
+        .collect();
+    let filter = cli.filters.filter();
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let written = if args.json {
+        report::json::render_all(&namespaces, &filter, &mut out)
+    } else {
+        report::text::render_all(&namespaces, &filter, &mut out)
+    };
+    finish_output(written.and_then(|()| out.flush()))?;
+    Ok(0)
+}
+
+/// `sockscope check -A`: the worst status over every namespace, perfdata of the totals,
+/// each anomaly prefixed with its namespace. With `--netns-match`, only the namespaces it
+/// names are judged. Anything that stops it is UNKNOWN (3).
+pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
+    if let Err(e) = stdout_is_open() {
+        eprintln!("sockscope: {e:#}");
+        return Status::Unknown.exit_code();
+    }
+    let filter = cli.filters.filter();
+    let mut out = io::stdout().lock();
+    let (status, written) = match dump_all(cli, args, Mode::Check, false) {
+        Ok(polled) => {
+            let mut counts = StateCounts::default();
+            let mut raised = Vec::new();
+            let taken_at = polled.first().and_then(|(s, _)| s.taken_at);
+            for (snapshot, mut aggregator) in polled {
+                for socket in &snapshot.sockets {
+                    counts.add(socket.state);
+                }
+                if !filter.netns.is_empty() && !filter.netns.iter().any(|n| n.matches(&snapshot)) {
+                    continue;
+                }
+                let netns = (
+                    snapshot.netns.clone(),
+                    snapshot.netns_inode.unwrap_or_default(),
+                );
+                for anomaly in one_shot::judge(&mut aggregator, &snapshot, Some(&filter)) {
+                    raised.push((anomaly, netns.clone()));
+                }
+            }
+            // Most severe first over every namespace; namespace order within a severity.
+            raised.sort_by_key(|(a, _)| std::cmp::Reverse(a.severity));
+            let (anomalies, netns): (Vec<_>, Vec<_>) = raised.into_iter().unzip();
+            let outcome = CheckOutcome {
+                counts: &counts,
+                anomalies: &anomalies,
+                netns: &netns,
+                taken_at: taken_at.unwrap_or_else(std::time::SystemTime::now),
+            };
+            let written = if args.json {
+                outcome.render_json(&mut out)
+            } else {
+                outcome.render_text(&mut out)
+            };
+            (outcome.status(), written)
+        }
+        Err(err) => (
+            Status::Unknown,
+            report::check::render_unknown(&format!("{err:#}"), args.json, &mut out),
+        ),
+    };
+    if let Err(e) = finish_output(written) {
+        eprintln!("sockscope: writing the check result: {e:#}");
+        return Status::Unknown.exit_code();
+    }
+    status.exit_code()
+}
