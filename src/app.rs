@@ -173,12 +173,11 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
-    let mut out = io::stdout().lock();
     let polled = dump(cli, args, Mode::Check, false).map(|(snapshot, mut aggregator)| {
         let anomalies = one_shot::judge(&mut aggregator, &snapshot, Some(&filter));
         (snapshot, anomalies)
     });
-    let (status, written) = match polled {
+    match polled {
         Ok((snapshot, anomalies)) => {
             let outcome = CheckOutcome {
                 netns: &[],
@@ -186,7 +185,19 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
                 anomalies: &anomalies,
                 taken_at: snapshot.taken_at.unwrap_or_else(std::time::SystemTime::now),
             };
-            let written = if args.json {
+            write_check(Ok(&outcome), args.json)
+        }
+        Err(err) => write_check(Err(err), args.json),
+    }
+}
+
+/// Write what a check found (or, as UNKNOWN, why it could not run) to stdout and return the
+/// plugin's exit code; a result that cannot be written is UNKNOWN too.
+fn write_check(result: anyhow::Result<&CheckOutcome<'_>>, json: bool) -> u8 {
+    let mut out = io::stdout().lock();
+    let (status, written) = match result {
+        Ok(outcome) => {
+            let written = if json {
                 outcome.render_json(&mut out)
             } else {
                 outcome.render_text(&mut out)
@@ -195,7 +206,7 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         }
         Err(err) => (
             Status::Unknown,
-            report::check::render_unknown(&format!("{err:#}"), args.json, &mut out),
+            report::check::render_unknown(&format!("{err:#}"), json, &mut out),
         ),
     };
     if let Err(e) = finish_output(written) {

@@ -12,7 +12,9 @@ use crate::report::check::{CheckOutcome, Status};
 use crate::report::{self, NamespaceReport};
 
 use super::one_shot::{self, Mode};
-use super::{collect_options, finish_output, load_config, stdout_is_open, warn_attribution};
+use super::{
+    collect_options, finish_output, load_config, stdout_is_open, warn_attribution, write_check,
+};
 
 /// What `sockscope -A` without a one-shot mode says: the dashboard does not watch every
 /// namespace yet.
@@ -97,8 +99,7 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
-    let mut out = io::stdout().lock();
-    let (status, written) = match dump_all(cli, args, Mode::Check, false) {
+    match dump_all(cli, args, Mode::Check, false) {
         Ok(polled) => {
             let mut counts = StateCounts::default();
             let mut raised = Vec::new();
@@ -127,21 +128,8 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
                 netns: &netns,
                 taken_at: taken_at.unwrap_or_else(std::time::SystemTime::now),
             };
-            let written = if args.json {
-                outcome.render_json(&mut out)
-            } else {
-                outcome.render_text(&mut out)
-            };
-            (outcome.status(), written)
+            write_check(Ok(&outcome), args.json)
         }
-        Err(err) => (
-            Status::Unknown,
-            report::check::render_unknown(&format!("{err:#}"), args.json, &mut out),
-        ),
-    };
-    if let Err(e) = finish_output(written) {
-        eprintln!("sockscope: writing the check result: {e:#}");
-        return Status::Unknown.exit_code();
+        Err(err) => write_check(Err(err), args.json),
     }
-    status.exit_code()
 }
