@@ -461,3 +461,16 @@ fn close_wait_without_owner_counts_its_peers_per_endpoint() {
         ]
     );
 }
+
+#[test]
+fn the_trend_covers_the_last_minute_not_the_whole_life_of_the_anomaly() {
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    aggregator.ingest(&nginx_close_wait(100, 20).build());
+    aggregator.ingest(&nginx_close_wait(130, 20).build());
+    aggregator.ingest(&nginx_close_wait(190, 80).build());
+    let summary = aggregator.ingest(&nginx_close_wait(220, 80).build());
+    // The window keeps the newest sample a minute old or older (130 s) and those after it:
+    // 20 → 80 over 90 s is 40 per minute; over the whole life (120 s) it would read 30.
+    assert_eq!(summary.anomalies[0].trend, Some(40.0));
+    assert_eq!(summary.anomalies[0].first_seen, at(100));
+}
