@@ -1,0 +1,94 @@
+use super::*;
+use crate::model::{Owners, TcpInfo};
+
+/// Sockets enough for several chunks: every 7th CLOSE_WAIT (owned, with tcp_info), the
+/// rest ESTABLISHED, and one TIME_WAIT far into the last chunk.
+fn many(n: u32) -> Snapshot {
+    let mut snapshot = super::super::fixture("leaky\u{1b}app", "leaky-app --port 80");
+    for i in 0..n {
+        let state = match i {
+            _ if i == n - 3 => TcpState::TimeWait,
+            _ if i % 7 == 0 => TcpState::CloseWait,
+            _ => TcpState::Established,
+        };
+        let remote = SocketAddr::new(
+            [192, 0, 2, (i % 250) as u8].into(),
+            1024 + (i % 60_000) as u16,
+        );
+        let mut socket = Socket::new(state, "[2001:db8::1]:80".parse().unwrap(), remote);
+        socket.cookie = u64::from(i) + 1;
+        if state == TcpState::CloseWait {
+            socket.inode = 1000 + i;
+            socket.owners = Owners { start: 0, len: 1 };
+            snapshot.tcp_infos.insert(
+                socket.cookie,
+                TcpInfo {
+                    rtt_us: i,
+                    ..TcpInfo::default()
+                },
+            );
+        }
+        snapshot.sockets.push(socket);
+    }
+    snapshot
+}
+
+fn rendered(snapshot: &Snapshot, filter: &Filter) -> String {
+    let mut out = Vec::new();
+    render(snapshot, filter, &[], &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn in_one_go(snapshot: &Snapshot, filter: &Filter) -> String {
+    serde_json::to_string(&SnapshotDoc::new(snapshot, filter, &[])).unwrap() + "\n"
+}
+
+#[test]
+fn the_spliced_document_is_the_one_serde_writes_in_one_go() {
+    let snapshot = many(3 * 4096 + 100);
+    for filter in ["", "close-wait", "time-wait", "listen", "process=nobody"] {
+        let filter: Filter = filter.parse().unwrap();
+        let text = rendered(&snapshot, &filter);
+        assert_eq!(text, in_one_go(&snapshot, &filter), "filter {filter}");
+    }
+}
+
+#[test]
+fn the_document_lists_exactly_the_sockets_that_pass_the_filter() {
+    let snapshot = many(3 * 4096 + 100);
+    let count = |filter: &str| {
+        let doc: serde_json::Value =
+            serde_json::from_str(&rendered(&snapshot, &filter.parse().unwrap())).unwrap();
+        assert_eq!(doc["total"], 3 * 4096 + 100);
+        assert_eq!(doc["schema_version"], 1);
+        assert_eq!(doc["processes"][0]["pid"], 4242);
+        doc["sockets"].as_array().unwrap().len()
+    };
+    assert_eq!(count(""), 3 * 4096 + 100);
+    assert_eq!(count("close-wait"), (3 * 4096 + 100usize).div_ceil(7));
+    assert_eq!(count("time-wait"), 1);
+    assert_eq!(count("listen"), 0);
+    let doc: serde_json::Value =
+        serde_json::from_str(&rendered(&snapshot, &"time-wait".parse().unwrap())).unwrap();
+    assert_eq!(doc["sockets"][0]["cookie"], 3 * 4096 + 100 - 3 + 1);
+}
+
+#[test]
+fn judging_while_the_sockets_are_written_gives_the_document_of_its_anomalies() {
+    use crate::aggregate::{Aggregator, AnomalyKind, RuleConfig};
+    let snapshot = many(3 * 4096 + 100);
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let mut out = Vec::new();
+    let judge = || aggregator.ingest(&snapshot).anomalies.clone();
+    let anomalies = render_judging(&snapshot, &Filter::default(), judge, &mut out).unwrap();
+    assert_eq!(anomalies.len(), 1);
+    assert_eq!(anomalies[0].kind, AnomalyKind::CloseWaitBacklog);
+    assert_eq!(anomalies[0].count, 1770);
+    let mut expected = Vec::new();
+    render(&snapshot, &Filter::default(), &anomalies, &mut expected).unwrap();
+    assert_eq!(out, expected);
+    let in_one_go =
+        serde_json::to_string(&SnapshotDoc::new(&snapshot, &Filter::default(), &anomalies))
+            .unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), in_one_go + "\n");
+}
