@@ -434,3 +434,15 @@ pub(super) fn value_key_list() -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_debugs_as_its_name_and_what_it_takes() {
+        let text = format!("{:?}", &STATE);
+        assert!(text.starts_with("Key { name: \"state\", takes: "), "{text}");
+        assert!(text.ends_with(", .. }"), "{text}");
+    }
+}

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 
 use std::time::SystemTime;
 
@@ -17,12 +16,7 @@ pub(crate) use rows::listing_order;
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
 use crate::format::{count_of, grouped};
-use crate::model::{Attribution, Endpoint, Snapshot, SourceKind, StateCounts, TcpState};
-
-/// Write `addr:port` the way the report shows it: numeric, IPv6 in brackets, port 0 as `*`.
-pub fn write_endpoint(addr: &SocketAddr, out: &mut String) {
-    let _ = write!(out, "{}", Endpoint(*addr));
-}
+use crate::model::{Attribution, Snapshot, SourceKind, StateCounts, TcpState};
 
 /// The report's first line.
 pub fn header(snapshot: &Snapshot) -> String {
@@ -351,7 +345,7 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
         let cw = snapshot.sockets[1];
         for port in 0..25 {
             let mut s = cw;
-            s.remote = crate::model::Addr::new(SocketAddr::new(
+            s.remote = crate::model::Addr::new(std::net::SocketAddr::new(
                 "2001:db8::2".parse().unwrap(),
                 40_000 + port,
             ));

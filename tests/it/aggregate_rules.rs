@@ -474,3 +474,12 @@ fn the_trend_covers_the_last_minute_not_the_whole_life_of_the_anomaly() {
     assert_eq!(summary.anomalies[0].trend, Some(40.0));
     assert_eq!(summary.anomalies[0].first_seen, at(100));
 }
+
+#[test]
+fn two_polls_at_the_same_instant_give_no_trend() {
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    aggregator.ingest(&nginx_close_wait(100, 20).build());
+    let summary = aggregator.ingest(&nginx_close_wait(100, 30).build());
+    assert_eq!(summary.anomalies[0].count, 30);
+    assert_eq!(summary.anomalies[0].trend, None, "no time passed: no rate");
+}
