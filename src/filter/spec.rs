@@ -259,6 +259,14 @@ impl fmt::Display for ProcessSpec {
 mod tests {
     use super::*;
 
+    #[test]
+    fn states_print_in_netstat_spelling_apart_by_commas() {
+        let spec: StateSpec = "bucket".parse().unwrap();
+        assert_eq!(spec.to_string(), "SYN_RECV,TIME_WAIT");
+        let one: StateSpec = "listen".parse().unwrap();
+        assert_eq!(one.to_string(), "LISTEN");
+    }
+
     fn states(text: &str) -> Vec<TcpState> {
         text.parse::<StateSpec>()
             .map(|s| s.0.iter().collect())

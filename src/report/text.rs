@@ -371,4 +371,23 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
             "{text}"
         );
     }
+
+    #[test]
+    fn an_owner_that_could_not_be_read_is_a_question_mark_and_no_owner_a_dash() {
+        let mut snapshot = sample();
+        snapshot.attribution = Attribution::Partial { unreadable: 1 };
+        snapshot.sockets[1].owners = Owners::default();
+        let mut out = Vec::new();
+        render(&snapshot, &Filter::default(), &[], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = text.lines().skip(16).map(str::trim_end).collect();
+        assert_eq!(
+            rows,
+            [
+                "LISTEN     0.0.0.0:80       0.0.0.0:*                0    511 -            nginx[4242]",
+                "TIME_WAIT  192.0.2.1:40000  192.0.2.9:443            0      0 timewait 59s -",
+                "CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            ?",
+            ]
+        );
+    }
 }

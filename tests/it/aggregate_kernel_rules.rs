@@ -516,3 +516,27 @@ fn from_proc_net_tcp_the_backlog_is_unknown_and_no_rule_compares_with_it() {
         (Severity::Warning, 150, 100, 1000, None)
     );
 }
+
+#[test]
+fn a_counter_that_did_not_rise_is_left_out_of_the_evidence() {
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let mut first = Synth::at(100);
+    first
+        .tcp_ext("ListenOverflows", 50)
+        .tcp_ext("ListenDrops", 50);
+    let mut second = Synth::at(101);
+    second
+        .tcp_ext("ListenOverflows", 50)
+        .tcp_ext("ListenDrops", 53);
+    aggregator.ingest(&first.build());
+    let summary = aggregator.ingest(&second.build());
+    let a = &summary.anomalies[0];
+    assert_eq!((a.kind, a.count), (AnomalyKind::AcceptQueueOverflow, 3));
+    assert_eq!(
+        a.evidence.counter_rises,
+        vec![CounterRise {
+            counter: "ListenDrops",
+            rise: 3
+        }]
+    );
+}

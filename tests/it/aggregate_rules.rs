@@ -483,3 +483,21 @@ fn two_polls_at_the_same_instant_give_no_trend() {
     assert_eq!(summary.anomalies[0].count, 30);
     assert_eq!(summary.anomalies[0].trend, None, "no time passed: no rate");
 }
+
+#[test]
+fn a_fin_wait2_pileup_says_how_old_its_oldest_socket_is_at_least() {
+    let pileup = |secs| {
+        let mut s = Synth::at(secs);
+        s.many(2000, TcpState::FinWait2, "10.0.0.1:80", "192.0.2.2", &[]);
+        s.build()
+    };
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    aggregator.ingest(&pileup(100));
+    let summary = aggregator.ingest(&pileup(130));
+    let a = &summary.anomalies[0];
+    assert_eq!(
+        (a.kind, a.subject.clone(), a.count),
+        (AnomalyKind::FinWait2Pileup, Subject::Namespace, 2000)
+    );
+    assert_eq!(a.evidence.oldest_age, Some(Duration::from_secs(30)));
+}
