@@ -540,3 +540,28 @@ fn a_counter_that_did_not_rise_is_left_out_of_the_evidence() {
         }]
     );
 }
+
+#[test]
+fn a_time_wait_overflow_says_over_how_long_the_counter_rose() {
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let mut first = Synth::at(100);
+    first.tcp_ext("TCPTimeWaitOverflow", 7);
+    let mut second = Synth::at(102);
+    second.tcp_ext("TCPTimeWaitOverflow", 9);
+    aggregator.ingest(&first.build());
+    let summary = aggregator.ingest(&second.build());
+    let a = &summary.anomalies[0];
+    // The count is the TIME_WAIT sockets (none here); the overflow forces the severity.
+    assert_eq!((a.kind, a.count), (AnomalyKind::TimeWaitExcess, 0));
+    assert_eq!(
+        a.evidence.counter_rises,
+        vec![CounterRise {
+            counter: "TCPTimeWaitOverflow",
+            rise: 2
+        }]
+    );
+    assert_eq!(
+        a.evidence.counter_interval,
+        Some(std::time::Duration::from_secs(2))
+    );
+}
