@@ -145,6 +145,10 @@ fn syn_cookies_needs_two_polls_and_fires_on_a_rise() {
             },
         ]
     );
+    assert_eq!(
+        a.evidence.counter_interval,
+        Some(std::time::Duration::from_secs(1))
+    );
     assert!(
         aggregator
             .ingest(&cookies(103, 5005, 0).build())
@@ -257,6 +261,11 @@ fn time_wait_total_near_max_tw_buckets_raises_namespace_anomaly() {
             950
         )
     );
+    assert_eq!(
+        a.evidence.limit,
+        Some(1000),
+        "tcp_max_tw_buckets is the evidence"
+    );
 }
 
 #[test]
@@ -347,6 +356,7 @@ fn accept_queue_overflow_fires_at_fraction_of_backlog_not_one_below() {
         .anomalies[0]
         .clone();
     assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(a.evidence.limit, Some(100), "the backlog is the evidence");
 }
 
 #[test]

@@ -501,3 +501,25 @@ fn a_fin_wait2_pileup_says_how_old_its_oldest_socket_is_at_least() {
     );
     assert_eq!(a.evidence.oldest_age, Some(Duration::from_secs(30)));
 }
+
+#[test]
+fn a_process_fin_wait2_pileup_says_how_old_its_oldest_socket_is_at_least() {
+    let pileup = |secs| {
+        let mut s = Synth::at(secs);
+        let app = s.process(900, "proxy");
+        s.many(
+            200,
+            TcpState::FinWait2,
+            "10.0.0.1:3128",
+            "192.0.2.1",
+            &[app],
+        );
+        s.build()
+    };
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    aggregator.ingest(&pileup(100));
+    let summary = aggregator.ingest(&pileup(145));
+    let a = &summary.anomalies[0];
+    assert_eq!((a.kind, a.count), (AnomalyKind::FinWait2Pileup, 200));
+    assert_eq!(a.evidence.oldest_age, Some(Duration::from_secs(45)));
+}
