@@ -529,17 +529,7 @@ fn from_proc_net_tcp_the_backlog_is_unknown_and_no_rule_compares_with_it() {
 
 #[test]
 fn a_counter_that_did_not_rise_is_left_out_of_the_evidence() {
-    let mut aggregator = Aggregator::new(RuleConfig::default());
-    let mut first = Synth::at(100);
-    first
-        .tcp_ext("ListenOverflows", 50)
-        .tcp_ext("ListenDrops", 50);
-    let mut second = Synth::at(101);
-    second
-        .tcp_ext("ListenOverflows", 50)
-        .tcp_ext("ListenDrops", 53);
-    aggregator.ingest(&first.build());
-    let summary = aggregator.ingest(&second.build());
+    let summary = two_readings(&[("ListenOverflows", 50, 50), ("ListenDrops", 50, 53)], 1);
     let a = &summary.anomalies[0];
     assert_eq!((a.kind, a.count), (AnomalyKind::AcceptQueueOverflow, 3));
     assert_eq!(
@@ -553,13 +543,7 @@ fn a_counter_that_did_not_rise_is_left_out_of_the_evidence() {
 
 #[test]
 fn a_time_wait_overflow_says_over_how_long_the_counter_rose() {
-    let mut aggregator = Aggregator::new(RuleConfig::default());
-    let mut first = Synth::at(100);
-    first.tcp_ext("TCPTimeWaitOverflow", 7);
-    let mut second = Synth::at(102);
-    second.tcp_ext("TCPTimeWaitOverflow", 9);
-    aggregator.ingest(&first.build());
-    let summary = aggregator.ingest(&second.build());
+    let summary = two_readings(&[("TCPTimeWaitOverflow", 7, 9)], 2);
     let a = &summary.anomalies[0];
     // The count is the TIME_WAIT sockets (none here); the overflow forces the severity.
     assert_eq!((a.kind, a.count), (AnomalyKind::TimeWaitExcess, 0));
@@ -574,4 +558,18 @@ fn a_time_wait_overflow_says_over_how_long_the_counter_rose() {
         a.evidence.counter_interval,
         Some(std::time::Duration::from_secs(2))
     );
+}
+
+/// The summary of two polls `seconds` apart whose TcpExt counters read `(name, first,
+/// second)`.
+fn two_readings(counters: &[(&str, u64, u64)], seconds: u64) -> sockscope::aggregate::Summary {
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    let mut first = Synth::at(100);
+    let mut second = Synth::at(100 + seconds);
+    for &(name, before, after) in counters {
+        first.tcp_ext(name, before);
+        second.tcp_ext(name, after);
+    }
+    aggregator.ingest(&first.build());
+    aggregator.ingest(&second.build()).clone()
 }
