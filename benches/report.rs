@@ -28,9 +28,9 @@ fn reports(c: &mut Criterion) {
     let cookies: Vec<u64> = snapshot.sockets.iter().map(|s| s.cookie).collect();
     for (n, cookie) in cookies.into_iter().enumerate() {
         let n = n as u32;
-        snapshot.tcp_infos.insert(
+        snapshot.tcp_infos.push(
             cookie,
-            TcpInfo {
+            Some(TcpInfo {
                 rtt_us: 200 + n % 1000,
                 rttvar_us: 50 + n % 100,
                 snd_cwnd: 10,
@@ -38,7 +38,7 @@ fn reports(c: &mut Criterion) {
                 last_data_sent_ms: n % 5000,
                 last_data_recv_ms: n % 7000,
                 ..TcpInfo::default()
-            },
+            }),
         );
     }
     let filter = Filter::default();

@@ -370,14 +370,16 @@ impl Sources {
         let dedup = &mut self.dedup;
         dedup.clear();
         self.dumps += 1;
+        // One tcp_info slot per socket when it is asked for, none otherwise.
+        let with_tcp_info = self.options.tcp_info;
         diag.dump_all(states, &mut |socket, tcp_info, cgroup_id| {
-            if let Some(info) = tcp_info {
-                tcp_infos.insert(socket.cookie, info);
+            if with_tcp_info {
+                tcp_infos.push(socket.cookie, tcp_info);
             }
             cgroups.insert(socket.cookie, cgroup_id);
             dedup.push(sockets, socket);
         })?;
-        dedup.finish(sockets);
+        dedup.finish(sockets, tcp_infos.slots_mut());
         Ok(())
     }
 }
@@ -484,14 +486,14 @@ mod tests {
         for s in [first, other, again] {
             dedup.push(&mut sockets, s);
         }
-        dedup.finish(&mut sockets);
+        dedup.finish(&mut sockets, &mut Vec::<()>::new());
         assert_eq!(sockets.len(), 2);
         assert_eq!(sockets[0].state, TcpState::TimeWait);
         assert_eq!(sockets[1].cookie, 8);
         dedup.clear();
         let mut next = Vec::new();
         dedup.push(&mut next, first);
-        dedup.finish(&mut next);
+        dedup.finish(&mut next, &mut Vec::<()>::new());
         assert_eq!(next.len(), 1);
     }
 }

@@ -83,14 +83,19 @@ impl Filter {
     /// The sockets of `snapshot` this filter keeps, as a snapshot of their own (processes,
     /// counters and limits unchanged).
     pub fn narrow(&self, snapshot: &Snapshot) -> Snapshot {
+        let kept: Vec<bool> = snapshot
+            .sockets
+            .iter()
+            .map(|s| self.matches(snapshot, s))
+            .collect();
         Snapshot {
             sockets: snapshot
                 .sockets
                 .iter()
-                .filter(|s| self.matches(snapshot, s))
-                .copied()
+                .zip(&kept)
+                .filter_map(|(s, keep)| keep.then_some(*s))
                 .collect(),
-            tcp_infos: snapshot.tcp_infos.clone(),
+            tcp_infos: snapshot.tcp_infos.retain_by_index(|i| kept[i]),
             cgroups: snapshot.cgroups.clone(),
             taken_at: snapshot.taken_at,
             host: snapshot.host.clone(),
@@ -265,10 +270,25 @@ mod tests {
 
     #[test]
     fn narrowing_keeps_the_matching_sockets_and_everything_else() {
-        let snapshot = sample();
+        let mut snapshot = sample();
+        for (i, s) in snapshot.sockets.clone().iter().enumerate() {
+            let info = crate::model::TcpInfo {
+                rtt_us: 100 + i as u32,
+                ..Default::default()
+            };
+            snapshot.tcp_infos.push(s.cookie, (i != 0).then_some(info));
+        }
         let filter: Filter = "process=nginx".parse().unwrap();
         let narrowed = filter.narrow(&snapshot);
         assert_eq!(narrowed.sockets, snapshot.sockets[..2].to_vec());
+        let rtts: Vec<Option<u32>> = (0..3)
+            .map(|i| narrowed.tcp_info_at(i).map(|t| t.rtt_us))
+            .collect();
+        assert_eq!(
+            rtts,
+            [None, Some(101), None],
+            "each kept socket keeps its own"
+        );
         assert_eq!(narrowed.processes, snapshot.processes);
         assert_eq!(narrowed.owner_index, snapshot.owner_index);
     }

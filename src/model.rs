@@ -8,8 +8,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use crate::hash::FastMap;
-
 mod addr;
 mod container;
 
@@ -506,41 +504,76 @@ pub struct Snapshot {
     pub established_tier: Option<EstablishedTier>,
 }
 
-/// `tcp_info` by socket cookie. It is kept beside the sockets rather than in each one: it
-/// is asked for only by the outputs that show it, and in every socket it would make the
-/// record half as large again. A hash map rather than a sorted list: the outputs look
-/// sockets up in dump order, which is hash-bucket order, not cookie order, and a binary
-/// search over a million entries costs a cache miss per step.
+/// `tcp_info` of a snapshot's sockets, slot by slot beside [`Snapshot::sockets`]: slot `i`
+/// belongs to `sockets[i]` when it holds that socket's cookie. It is kept beside the sockets
+/// rather than in each one: it is asked for only by the outputs that show it, and in every
+/// socket it would make the record half as large again. Slots in socket order rather than a
+/// map by cookie: at a million sockets a map costs 100 MB and, while it grows, half as much
+/// again; the slots cost 48 MB, and the outputs read them in order. Empty when tcp_info was
+/// not asked for.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct TcpInfos {
-    by_cookie: FastMap<u64, TcpInfo>,
+    /// Cookie (0: no tcp_info) and tcp_info, one per socket, in socket order.
+    slots: Vec<(u64, TcpInfo)>,
 }
 
 impl TcpInfos {
-    /// Record the `tcp_info` of the socket with `cookie` (cookie-less sockets have none);
-    /// of a cookie inserted twice (a socket the dump reported twice), the later one stays.
-    pub fn insert(&mut self, cookie: u64, info: TcpInfo) {
-        if cookie != 0 {
-            self.by_cookie.insert(cookie, info);
+    /// Append the slot of the next socket: its cookie and `tcp_info`, if it has one
+    /// (cookie-less sockets have none).
+    pub fn push(&mut self, cookie: u64, info: Option<TcpInfo>) {
+        match info {
+            Some(info) if cookie != 0 => self.slots.push((cookie, info)),
+            _ => self.slots.push((0, TcpInfo::default())),
         }
     }
 
-    /// The `tcp_info` of the socket with `cookie`.
-    pub fn get(&self, cookie: u64) -> Option<&TcpInfo> {
+    /// The `tcp_info` of `socket`, the socket at `index` of the snapshot's sockets.
+    pub fn at(&self, index: usize, socket: &Socket) -> Option<&TcpInfo> {
+        match self.slots.get(index) {
+            Some((cookie, info)) if *cookie != 0 && *cookie == socket.cookie => Some(info),
+            _ => None,
+        }
+    }
+
+    /// The `tcp_info` of the socket with `cookie`, wherever it is: a search through every
+    /// slot, for one socket at a time (the dashboard's detail pane).
+    pub fn find(&self, cookie: u64) -> Option<&TcpInfo> {
         if cookie == 0 {
             return None;
         }
-        self.by_cookie.get(&cookie)
+        self.slots
+            .iter()
+            .find_map(|(c, info)| (*c == cookie).then_some(info))
+    }
+
+    /// The slots, in socket order, for moving them in step with the sockets.
+    pub(crate) fn slots_mut(&mut self) -> &mut Vec<(u64, TcpInfo)> {
+        &mut self.slots
+    }
+
+    /// Keep the slots of the sockets `keep` says yes to, by index (the same choice made of
+    /// the sockets); nothing when there are no slots.
+    #[must_use]
+    pub fn retain_by_index(&self, mut keep: impl FnMut(usize) -> bool) -> TcpInfos {
+        TcpInfos {
+            slots: self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| keep(*i))
+                .map(|(_, slot)| *slot)
+                .collect(),
+        }
     }
 
     /// How many sockets have one.
     pub fn len(&self) -> usize {
-        self.by_cookie.len()
+        self.slots.iter().filter(|(cookie, _)| *cookie != 0).count()
     }
 
     /// Whether no socket has one.
     pub fn is_empty(&self) -> bool {
-        self.by_cookie.is_empty()
+        self.len() == 0
     }
 }
 
@@ -580,9 +613,16 @@ impl Snapshot {
         (socket.state != TcpState::Listen || self.backlog_known()).then_some(socket.send_q)
     }
 
-    /// `socket`'s `tcp_info`, if the kernel sent it (full sockets, when asked for).
+    /// The `tcp_info` of the socket at `index` of [`Snapshot::sockets`], if the kernel sent
+    /// it (full sockets, when asked for).
+    pub fn tcp_info_at(&self, index: usize) -> Option<&TcpInfo> {
+        self.tcp_infos.at(index, self.sockets.get(index)?)
+    }
+
+    /// `socket`'s `tcp_info`, found by its cookie: a search through every socket's, for one
+    /// socket at a time; in a pass over the sockets use [`Snapshot::tcp_info_at`].
     pub fn tcp_info(&self, socket: &Socket) -> Option<&TcpInfo> {
-        self.tcp_infos.get(socket.cookie)
+        self.tcp_infos.find(socket.cookie)
     }
 
     /// `socket`'s cgroup, if the kernel told it (or its listener's, for TIME_WAIT and
@@ -629,21 +669,37 @@ mod tests {
     }
 
     #[test]
-    fn tcp_info_is_found_by_cookie_and_a_later_sighting_wins() {
+    fn tcp_info_belongs_to_the_socket_in_its_slot_and_is_found_by_cookie() {
         let info = |rtt_us| TcpInfo {
             rtt_us,
             ..TcpInfo::default()
         };
+        let socket = |cookie| {
+            let mut s = Socket::new(
+                TcpState::Established,
+                "192.0.2.1:1".parse().unwrap(),
+                "192.0.2.2:2".parse().unwrap(),
+            );
+            s.cookie = cookie;
+            s
+        };
         let mut infos = TcpInfos::default();
-        for (cookie, rtt) in [(9, 1), (3, 2), (0, 3), (9, 4), (5, 5)] {
-            infos.insert(cookie, info(rtt));
+        for (cookie, rtt) in [(9, Some(1)), (3, None), (0, Some(3)), (5, Some(5))] {
+            infos.push(cookie, rtt.map(info));
         }
-        assert_eq!(infos.len(), 3, "cookie 0 is kept out, 9 once");
-        assert_eq!(infos.get(9), Some(&info(4)));
-        assert_eq!(infos.get(3), Some(&info(2)));
-        assert_eq!(infos.get(5), Some(&info(5)));
-        assert_eq!(infos.get(0), None);
-        assert_eq!(infos.get(4), None);
+        assert_eq!(infos.len(), 2, "no slot for 3 (none sent) nor cookie 0");
+        assert_eq!(infos.at(0, &socket(9)), Some(&info(1)));
+        assert_eq!(infos.at(1, &socket(3)), None);
+        assert_eq!(infos.at(2, &socket(0)), None);
+        assert_eq!(infos.at(3, &socket(5)), Some(&info(5)));
+        assert_eq!(infos.at(0, &socket(5)), None, "a slot is another socket's");
+        assert_eq!(infos.at(4, &socket(5)), None, "past the last slot");
+        assert_eq!(infos.find(5), Some(&info(5)));
+        assert_eq!(infos.find(0), None);
+        assert_eq!(infos.find(4), None);
+        let kept = infos.retain_by_index(|i| i != 0);
+        assert_eq!(kept.at(2, &socket(5)), Some(&info(5)));
+        assert_eq!(kept.len(), 1);
     }
 
     #[test]

@@ -44,8 +44,10 @@ impl CookieDedup {
         sockets.push(socket);
     }
 
-    /// Merge every repeated cookie into its first place, holding its last sighting.
-    pub fn finish(&mut self, sockets: &mut Vec<Socket>) {
+    /// Merge every repeated cookie into its first place, holding its last sighting, and
+    /// move `beside` (what is kept beside the sockets, one slot each, or nothing) in step.
+    pub fn finish<T: Copy>(&mut self, sockets: &mut Vec<Socket>, beside: &mut Vec<T>) {
+        let in_step = beside.len() == sockets.len();
         if self.suspects.is_empty() {
             return;
         }
@@ -63,6 +65,9 @@ impl CookieDedup {
                 && first != last
             {
                 sockets[first] = sockets[last];
+                if in_step {
+                    beside[first] = beside[last];
+                }
                 for &i in &indices[1..] {
                     drop[i] = true;
                 }
@@ -75,6 +80,13 @@ impl CookieDedup {
                 i += 1;
                 !drop[i - 1]
             });
+            if in_step {
+                let mut i = 0;
+                beside.retain(|_| {
+                    i += 1;
+                    !drop[i - 1]
+                });
+            }
         }
         self.suspects.clear();
     }
@@ -122,15 +134,30 @@ mod tests {
     fn repeats_far_apart_in_a_large_dump_keep_the_first_place_and_the_last_state() {
         let mut dedup = CookieDedup::default();
         let mut sockets = Vec::new();
+        // What is kept beside each socket (tcp_info in the collector): its sighting's
+        // cookie and state, so that it can be checked against the socket in its place.
+        let mut beside = Vec::new();
+        let mut push = |sockets: &mut Vec<Socket>, s: Socket| {
+            beside.push((s.cookie, s.state));
+            dedup.push(sockets, s);
+        };
         for cookie in 1..=300_000 {
-            dedup.push(&mut sockets, socket(cookie, TcpState::Established));
+            push(&mut sockets, socket(cookie, TcpState::Established));
         }
-        dedup.push(&mut sockets, socket(17, TcpState::TimeWait));
-        dedup.push(&mut sockets, socket(250_000, TcpState::FinWait1));
-        dedup.push(&mut sockets, socket(250_000, TcpState::FinWait2));
-        dedup.push(&mut sockets, socket(300_001, TcpState::Listen));
-        dedup.finish(&mut sockets);
+        push(&mut sockets, socket(17, TcpState::TimeWait));
+        push(&mut sockets, socket(250_000, TcpState::FinWait1));
+        push(&mut sockets, socket(250_000, TcpState::FinWait2));
+        push(&mut sockets, socket(300_001, TcpState::Listen));
+        dedup.finish(&mut sockets, &mut beside);
         assert_eq!(sockets.len(), 300_001);
+        assert_eq!(
+            beside.len(),
+            300_001,
+            "the slots of the repeats go with them"
+        );
+        for (s, slot) in sockets.iter().zip(&beside) {
+            assert_eq!(*slot, (s.cookie, s.state), "a slot moved out of step");
+        }
         assert_eq!(sockets[16].cookie, 17);
         assert_eq!(sockets[16].state, TcpState::TimeWait);
         assert_eq!(sockets[249_999].state, TcpState::FinWait2);

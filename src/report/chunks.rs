@@ -9,20 +9,20 @@ use std::sync::mpsc;
 /// it, small enough that the two threads finish together.
 pub(crate) const CHUNK_ITEMS: usize = 4096;
 
-/// Format `items` with `format` (which appends one chunk's bytes to a buffer, with
-/// per-thread scratch state `S`) and write the chunks to `out` in order. Up to two chunks
+/// Format `items` with `format` (which appends one chunk's bytes to a buffer, given the
+/// index of the chunk's first item and per-thread scratch state `S`) and write the chunks to `out` in order. Up to two chunks
 /// of the helper wait formatted at any time, so memory stays a few chunks whatever the
 /// number of items.
 pub(crate) fn write_in_order<T, S, F>(items: &[T], format: F, out: &mut dyn Write) -> io::Result<()>
 where
     T: Sync,
     S: Default,
-    F: Fn(&[T], &mut Vec<u8>, &mut S) + Sync,
+    F: Fn(usize, &[T], &mut Vec<u8>, &mut S) + Sync,
 {
     let mut mine = Vec::new();
     let mut scratch = S::default();
     if items.len() <= CHUNK_ITEMS {
-        format(items, &mut mine, &mut scratch);
+        format(0, items, &mut mine, &mut scratch);
         return out.write_all(&mine);
     }
     std::thread::scope(|scope| {
@@ -31,10 +31,10 @@ where
         let format = &format;
         scope.spawn(move || {
             let mut scratch = S::default();
-            for chunk in items.chunks(CHUNK_ITEMS).skip(1).step_by(2) {
+            for (n, chunk) in items.chunks(CHUNK_ITEMS).enumerate().skip(1).step_by(2) {
                 let mut buf = empty.try_recv().unwrap_or_default();
                 buf.clear();
-                format(chunk, &mut buf, &mut scratch);
+                format(n * CHUNK_ITEMS, chunk, &mut buf, &mut scratch);
                 if full.send(buf).is_err() {
                     return;
                 }
@@ -43,7 +43,7 @@ where
         for (n, chunk) in items.chunks(CHUNK_ITEMS).enumerate() {
             if n % 2 == 0 {
                 mine.clear();
-                format(chunk, &mut mine, &mut scratch);
+                format(n * CHUNK_ITEMS, chunk, &mut mine, &mut scratch);
                 out.write_all(&mine)?;
             } else {
                 let buf = formatted
@@ -61,8 +61,12 @@ where
 mod tests {
     use super::*;
 
-    fn numbers(items: &[u32], buf: &mut Vec<u8>, calls: &mut usize) {
+    fn numbers(start: usize, items: &[u32], buf: &mut Vec<u8>, calls: &mut usize) {
         *calls += 1;
+        assert_eq!(
+            items.first().map(|&n| n as usize),
+            (!items.is_empty()).then_some(start)
+        );
         for n in items {
             buf.extend_from_slice(n.to_string().as_bytes());
             buf.push(b'\n');

@@ -136,9 +136,9 @@ pub struct SocketsDoc<'a> {
 impl Serialize for SocketsDoc<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(None)?;
-        for socket in &self.snapshot.sockets {
+        for (i, socket) in self.snapshot.sockets.iter().enumerate() {
             if self.filter.matches(self.snapshot, socket) {
-                seq.serialize_element(&SocketDoc::new(self.snapshot, socket))?;
+                seq.serialize_element(&SocketDoc::new(self.snapshot, i))?;
             }
         }
         seq.end()
@@ -270,8 +270,9 @@ pub struct TcpInfoDoc {
 }
 
 impl<'a> SocketDoc<'a> {
-    /// The document for one socket of `snapshot`.
-    pub fn new(snapshot: &'a Snapshot, s: &'a Socket) -> SocketDoc<'a> {
+    /// The document for the socket at `index` of `snapshot`'s sockets.
+    pub fn new(snapshot: &'a Snapshot, index: usize) -> SocketDoc<'a> {
+        let s = &snapshot.sockets[index];
         SocketDoc {
             state: s.state.name(),
             family: s.family.name(),
@@ -294,7 +295,7 @@ impl<'a> SocketDoc<'a> {
             },
             cgroup: snapshot.cgroup(s).and_then(|c| c.path.as_deref()),
             container: snapshot.container(s).map(ContainerDoc::new),
-            tcp_info: snapshot.tcp_info(s).map(|i| TcpInfoDoc {
+            tcp_info: snapshot.tcp_info_at(index).map(|i| TcpInfoDoc {
                 rtt_us: i.rtt_us,
                 rttvar_us: i.rttvar_us,
                 snd_cwnd: i.snd_cwnd,
@@ -462,12 +463,12 @@ fn write_sockets<'a>(
     for snapshot in snapshots {
         super::chunks::write_in_order(
             &snapshot.sockets,
-            |sockets, buf, (): &mut ()| {
-                for socket in sockets {
+            |start, sockets, buf, (): &mut ()| {
+                for (i, socket) in (start..).zip(sockets) {
                     if filter.matches(snapshot, socket) {
                         buf.push(b',');
                         // Writing these types into a Vec cannot fail: every key is a string.
-                        let _ = serde_json::to_writer(&mut *buf, &SocketDoc::new(snapshot, socket));
+                        let _ = serde_json::to_writer(&mut *buf, &SocketDoc::new(snapshot, i));
                     }
                 }
             },

@@ -89,9 +89,24 @@ fn collector_counts(netns: &str) -> BTreeMap<(Family, TcpState), u64> {
         ..CollectOptions::default()
     })
     .unwrap();
+    let snapshot = collector.poll().unwrap();
     let mut counts = BTreeMap::new();
-    for s in collector.poll().unwrap().sockets {
+    for (i, s) in snapshot.sockets.iter().enumerate() {
         *counts.entry((s.family, s.state)).or_default() += 1;
+        // Connected and listening sockets have tcp_info, kept in the slot beside each;
+        // TIME_WAIT and request sockets have none, nor do bound-only ones (CLOSE: the
+        // kernel dumps those from its bind table, without it).
+        let full = !matches!(
+            s.state,
+            TcpState::TimeWait | TcpState::SynRecv | TcpState::Close
+        );
+        assert_eq!(
+            snapshot.tcp_info_at(i).is_some(),
+            full,
+            "tcp_info of the {} socket {}",
+            s.state,
+            s.local
+        );
     }
     counts
 }

@@ -5,6 +5,9 @@ use crate::model::{Owners, TcpInfo};
 /// rest ESTABLISHED, and one TIME_WAIT far into the last chunk.
 fn many(n: u32) -> Snapshot {
     let mut snapshot = super::super::fixture("leaky\u{1b}app", "leaky-app --port 80");
+    for s in snapshot.sockets.clone() {
+        snapshot.tcp_infos.push(s.cookie, None);
+    }
     for i in 0..n {
         let state = match i {
             _ if i == n - 3 => TcpState::TimeWait,
@@ -17,17 +20,16 @@ fn many(n: u32) -> Snapshot {
         );
         let mut socket = Socket::new(state, "[2001:db8::1]:80".parse().unwrap(), remote);
         socket.cookie = u64::from(i) + 1;
+        let mut info = None;
         if state == TcpState::CloseWait {
             socket.inode = 1000 + i;
             socket.owners = Owners { start: 0, len: 1 };
-            snapshot.tcp_infos.insert(
-                socket.cookie,
-                TcpInfo {
-                    rtt_us: i,
-                    ..TcpInfo::default()
-                },
-            );
+            info = Some(TcpInfo {
+                rtt_us: i,
+                ..TcpInfo::default()
+            });
         }
+        snapshot.tcp_infos.push(socket.cookie, info);
         snapshot.sockets.push(socket);
     }
     snapshot

@@ -125,7 +125,7 @@ impl<'a> Listing<'a> {
         out.write_all(&title)?;
         write_in_order(
             &self.order,
-            |rows, buf, timer: &mut String| self.chunk(rows, buf, timer),
+            |_, rows, buf, timer: &mut String| self.chunk(rows, buf, timer),
             out,
         )
     }
