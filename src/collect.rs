@@ -376,7 +376,7 @@ impl Sources {
             if with_tcp_info {
                 tcp_infos.push(socket.cookie, tcp_info);
             }
-            cgroups.insert(socket.cookie, cgroup_id);
+            cgroups.record(&socket, cgroup_id);
             dedup.push(sockets, socket);
         })?;
         dedup.finish(sockets, tcp_infos.slots_mut());

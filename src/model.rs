@@ -628,7 +628,7 @@ impl Snapshot {
     /// `socket`'s cgroup, if the kernel told it (or its listener's, for TIME_WAIT and
     /// request sockets).
     pub fn cgroup(&self, socket: &Socket) -> Option<&Cgroup> {
-        self.cgroups.of(socket.cookie)
+        self.cgroups.of(socket)
     }
 
     /// The container `socket`'s cgroup names, if any.

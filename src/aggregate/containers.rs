@@ -32,7 +32,7 @@ impl ProcessContainers {
             if owners.is_empty() {
                 continue;
             }
-            let Some(id) = cgroups.id_of(socket.cookie) else {
+            let Some(id) = cgroups.id_of(socket) else {
                 continue;
             };
             let at = match last {

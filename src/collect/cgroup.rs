@@ -178,7 +178,7 @@ fn walk_dir(dir: &Path, shown: &str, paths: &mut HashMap<u64, Arc<str>>) {
 pub fn inherit_from_listeners(sockets: &[Socket], cgroups: &mut Cgroups) {
     let mut listeners: HashMap<u16, Vec<(&Socket, u64)>> = HashMap::new();
     for s in sockets.iter().filter(|s| s.state == TcpState::Listen) {
-        if let Some(id) = cgroups.id_of(s.cookie) {
+        if let Some(id) = cgroups.id_of(s) {
             listeners.entry(s.local.port()).or_default().push((s, id));
         }
     }
@@ -202,7 +202,7 @@ pub fn inherit_from_listeners(sockets: &[Socket], cgroups: &mut Cgroups) {
             .map(|&(_, id)| id);
         if let Some(first) = ids.next()
             && ids.all(|id| id == first)
-            && cgroups.id_of(s.cookie).is_none()
+            && cgroups.id_of(s).is_none()
         {
             inherited.push((s.cookie, first));
         }

@@ -137,9 +137,7 @@ impl Tiers {
                     .copied(),
             );
             for s in &sockets[before..] {
-                if let Some(id) = previous.cgroups.id_of(s.cookie) {
-                    cgroups.insert(s.cookie, id);
-                }
+                cgroups.record(s, previous.cgroups.id_of(s).unwrap_or(0));
             }
         }
         self.established = sockets.len() - before;

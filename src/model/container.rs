@@ -5,12 +5,15 @@
 //! snapshot keeps them beside its sockets ([`Cgroups`]), not in each [`Socket`](super::Socket):
 //! the record is exactly 80 bytes with no padding left to reuse (a `u64`, even a `u32`
 //! index, would make it 88, a tenth more for every socket of a million), only full sockets
-//! have an id, and keying by cookie (as `tcp_info` is) keeps ids right through the
-//! collector's de-duplication, the carried-over ESTABLISHED tier and filtered copies.
+//! have an id, and keying by cookie keeps ids right through the collector's de-duplication,
+//! the carried-over ESTABLISHED tier and filtered copies. Most sockets of a host are in one
+//! cgroup (a load balancer's million in its service's): that one is kept once, as the
+//! dominant id, and only the sockets in another are kept by cookie.
 
 use std::fmt;
 use std::sync::Arc;
 
+use super::{Socket, TcpState};
 use crate::hash::{FastMap, FastSet};
 
 /// The software that made a container (or the service manager, for a plain unit).
@@ -121,44 +124,103 @@ pub struct Cgroup {
     pub container: Option<Arc<Container>>,
 }
 
-/// The cgroups of a snapshot's sockets, kept beside them (see the module notes). The ids
-/// are in a hash map by cookie, not a sorted list: the collector fills it during the dump
-/// (no sort after it), and the outputs look sockets up in dump order, which would make a
-/// binary search miss the cache at every step.
+/// The cgroups of a snapshot's sockets, kept beside them (see the module notes). The full
+/// sockets in the dominant cgroup (the first one a dump told) are kept as that one id;
+/// only the others are kept by cookie, in a hash map (the collector fills it during the
+/// dump, and the outputs look sockets up in dump order, where a binary search would miss
+/// the cache at every step). At a million sockets in one cgroup that is no map at all
+/// rather than 34 MB, and no hashing on the dump's path.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Cgroups {
-    /// Cookie → cgroup id.
+    /// The id of every full socket that is not in `by_cookie` (0: none yet).
+    dominant: u64,
+    /// Cookie → cgroup id of the sockets not in the dominant one; 0 for a full socket the
+    /// kernel told no id of.
     by_cookie: FastMap<u64, u64>,
-    /// Every distinct id of `by_cookie`.
+    /// Full sockets told no id before the dominant one was known.
+    without_before_dominant: Vec<u64>,
+    /// Every distinct id (not 0) of the sockets.
     distinct: FastSet<u64>,
-    /// The id inserted last: sockets of one cgroup often come in runs.
+    /// The id recorded last: sockets of one cgroup often come in runs.
     last: u64,
     /// Every distinct id with what it resolved to, sorted by id.
     known: Vec<Cgroup>,
 }
 
+/// Whether the kernel tells `state`'s sockets' cgroup: full sockets do; TIME_WAIT and
+/// request (SYN_RECV) sockets are not full sockets and carry none.
+fn is_full(state: TcpState) -> bool {
+    !matches!(state, TcpState::TimeWait | TcpState::SynRecv)
+}
+
 impl Cgroups {
-    /// Record that the socket with `cookie` is in cgroup `id` (0, or a cookie of 0: none);
-    /// of a cookie inserted twice (a socket the dump reported twice), the later stays.
+    /// Record what a dump told of `socket`: its cgroup `id` (0: none). Of a cookie
+    /// recorded twice (a socket the dump reported twice), the later stays.
+    pub fn record(&mut self, socket: &Socket, id: u64) {
+        let cookie = socket.cookie;
+        if cookie == 0 {
+            return;
+        }
+        if !is_full(socket.state) {
+            // A request or TIME_WAIT socket: the kernel sends none (a fast-open request
+            // socket is a full one, and has one).
+            if id != 0 {
+                self.insert(cookie, id);
+            }
+            return;
+        }
+        if id == 0 {
+            if self.dominant == 0 {
+                self.without_before_dominant.push(cookie);
+            } else {
+                self.by_cookie.insert(cookie, 0);
+            }
+            return;
+        }
+        if self.dominant == 0 {
+            self.dominant = id;
+            for cookie in std::mem::take(&mut self.without_before_dominant) {
+                self.by_cookie.insert(cookie, 0);
+            }
+        }
+        if id != self.dominant {
+            self.by_cookie.insert(cookie, id);
+        } else if !self.by_cookie.is_empty() {
+            // Seen before in another cgroup (not for a real socket: it keeps its cgroup
+            // for life; the later sighting wins all the same).
+            self.by_cookie.remove(&cookie);
+        }
+        self.note_distinct(id);
+    }
+
+    /// Record that the socket with `cookie` is in cgroup `id` whatever its state (a
+    /// TIME_WAIT socket given its listener's); 0, or a cookie of 0: nothing.
     pub fn insert(&mut self, cookie: u64, id: u64) {
         if cookie == 0 || id == 0 {
             return;
         }
-        // A socket keeps the cgroup it was created in: a second sighting of a cookie has
-        // the same id, so the id it replaces needs no removal from `distinct`.
         self.by_cookie.insert(cookie, id);
+        self.note_distinct(id);
+    }
+
+    fn note_distinct(&mut self, id: u64) {
         if id != self.last {
             self.distinct.insert(id);
             self.last = id;
         }
     }
 
-    /// The cgroup id of the socket with `cookie`.
-    pub fn id_of(&self, cookie: u64) -> Option<u64> {
-        if cookie == 0 {
+    /// The cgroup id of `socket`.
+    pub fn id_of(&self, socket: &Socket) -> Option<u64> {
+        if socket.cookie == 0 {
             return None;
         }
-        self.by_cookie.get(&cookie).copied()
+        if !self.by_cookie.is_empty()
+            && let Some(&id) = self.by_cookie.get(&socket.cookie)
+        {
+            return (id != 0).then_some(id);
+        }
+        (self.dominant != 0 && is_full(socket.state)).then_some(self.dominant)
     }
 
     /// The distinct ids, in order.
@@ -175,9 +237,9 @@ impl Cgroups {
         self.known = known;
     }
 
-    /// The cgroup of the socket with `cookie`.
-    pub fn of(&self, cookie: u64) -> Option<&Cgroup> {
-        let id = self.id_of(cookie)?;
+    /// The cgroup of `socket`.
+    pub fn of(&self, socket: &Socket) -> Option<&Cgroup> {
+        let id = self.id_of(socket)?;
         let at = self.known.binary_search_by_key(&id, |c| c.id).ok()?;
         Some(&self.known[at])
     }
@@ -199,14 +261,9 @@ impl Cgroups {
         self.distinct.len() > 1 || self.any_container()
     }
 
-    /// How many sockets have a cgroup id.
-    pub fn len(&self) -> usize {
-        self.by_cookie.len()
-    }
-
-    /// Whether no socket has one.
+    /// Whether no socket has a cgroup id.
     pub fn is_empty(&self) -> bool {
-        self.by_cookie.is_empty()
+        self.distinct.is_empty()
     }
 }
 
@@ -252,36 +309,93 @@ mod tests {
         assert!(!c.is_named("shop"));
     }
 
+    fn socket(cookie: u64, state: TcpState) -> Socket {
+        let mut s = Socket::new(
+            state,
+            "192.0.2.1:1".parse().unwrap(),
+            "192.0.2.2:2".parse().unwrap(),
+        );
+        s.cookie = cookie;
+        s
+    }
+
+    fn established(cookie: u64) -> Socket {
+        socket(cookie, TcpState::Established)
+    }
+
     #[test]
     fn cgroups_are_found_by_cookie_and_a_later_sighting_wins() {
         let mut cg = Cgroups::default();
         // A socket keeps its cgroup for life: cookie 9 seen twice (ESTABLISHED, then
         // FIN_WAIT1 as the dump walks on) has the same id both times.
         for (cookie, id) in [(9, 200), (3, 100), (0, 300), (9, 200), (5, 0), (4, 100)] {
-            cg.insert(cookie, id);
+            cg.record(&established(cookie), id);
         }
-        assert_eq!(cg.len(), 3);
-        assert_eq!(cg.id_of(9), Some(200));
-        assert_eq!(cg.id_of(3), Some(100));
-        assert_eq!(cg.id_of(5), None);
+        assert_eq!(cg.id_of(&established(9)), Some(200));
+        assert_eq!(cg.id_of(&socket(9, TcpState::FinWait1)), Some(200));
+        assert_eq!(cg.id_of(&established(3)), Some(100));
+        assert_eq!(cg.id_of(&established(4)), Some(100));
+        assert_eq!(cg.id_of(&established(5)), None, "told none");
+        assert_eq!(cg.id_of(&established(0)), None, "no cookie");
         assert_eq!(cg.ids(), vec![100, 200]);
         let mut cg = Cgroups::default();
         for (cookie, id) in [(9, 200), (3, 200)] {
-            cg.insert(cookie, id);
+            cg.record(&established(cookie), id);
         }
         assert_eq!(cg.ids(), vec![200]);
-        assert_eq!(cg.of(9), None, "not resolved yet");
+        assert_eq!(cg.of(&established(9)), None, "not resolved yet");
         assert!(!cg.mixed(), "one plain cgroup");
         cg.set_known(vec![Cgroup {
             id: 200,
             path: Some("/a".into()),
             container: None,
         }]);
-        assert_eq!(cg.of(9).and_then(|c| c.path.as_deref()), Some("/a"));
+        assert_eq!(
+            cg.of(&established(9)).and_then(|c| c.path.as_deref()),
+            Some("/a")
+        );
         assert!(!cg.any_container());
         assert!(!cg.mixed());
         cg.insert(7, 300);
         assert!(cg.mixed(), "two cgroups");
         assert!(!Cgroups::default().mixed());
+    }
+
+    #[test]
+    fn the_dominant_cgroup_is_kept_once_and_only_the_others_by_cookie() {
+        let mut cg = Cgroups::default();
+        // Told none before any id, then a million-socket service's cgroup, one socket in
+        // another, one told none after, and a TIME_WAIT socket (never told one).
+        cg.record(&socket(1, TcpState::Close), 0);
+        for cookie in 2..1000 {
+            cg.record(&established(cookie), 500);
+        }
+        cg.record(&established(1000), 600);
+        cg.record(&socket(1001, TcpState::Close), 0);
+        cg.record(&socket(1002, TcpState::TimeWait), 0);
+        assert_eq!(
+            cg.by_cookie.len(),
+            3,
+            "1, 1000 and 1001, not the 998 in 500"
+        );
+        assert_eq!(cg.id_of(&socket(1, TcpState::Close)), None);
+        assert_eq!(cg.id_of(&established(2)), Some(500));
+        assert_eq!(cg.id_of(&established(999)), Some(500));
+        assert_eq!(cg.id_of(&established(1000)), Some(600));
+        assert_eq!(cg.id_of(&socket(1001, TcpState::Close)), None);
+        assert_eq!(cg.id_of(&socket(1002, TcpState::TimeWait)), None);
+        assert_eq!(cg.id_of(&socket(1003, TcpState::SynRecv)), None);
+        assert_eq!(cg.ids(), vec![500, 600]);
+        // A TIME_WAIT socket given its listener's cgroup; a fast-open request socket
+        // (a full socket in SYN_RECV) told its own.
+        cg.insert(1002, 500);
+        cg.record(&socket(1004, TcpState::SynRecv), 600);
+        assert_eq!(cg.id_of(&socket(1002, TcpState::TimeWait)), Some(500));
+        assert_eq!(cg.id_of(&socket(1004, TcpState::SynRecv)), Some(600));
+        // The later of two sightings wins, back into the dominant one too.
+        cg.record(&established(1000), 500);
+        assert_eq!(cg.id_of(&established(1000)), Some(500));
+        assert!(!cg.is_empty());
+        assert!(Cgroups::default().is_empty());
     }
 }

@@ -174,7 +174,7 @@ fn container_rank(snapshot: &Snapshot) -> impl Fn(&Socket) -> u32 + '_ {
     move |socket| {
         snapshot
             .cgroups
-            .id_of(socket.cookie)
+            .id_of(socket)
             .and_then(|id| known.binary_search_by_key(&id, |c| c.id).ok())
             .map_or(u32::MAX, |at| rank[at])
     }

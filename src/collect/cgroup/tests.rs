@@ -49,6 +49,11 @@ fn socket(state: TcpState, local: &str, cookie: u64) -> Socket {
     s
 }
 
+/// A full socket with `cookie`.
+fn full(cookie: u64) -> Socket {
+    socket(TcpState::Established, "10.0.0.1:80", cookie)
+}
+
 #[test]
 fn time_wait_and_request_sockets_take_their_listeners_cgroup_when_unambiguous() {
     let sockets = [
@@ -69,11 +74,14 @@ fn time_wait_and_request_sockets_take_their_listeners_cgroup_when_unambiguous() 
         socket(TcpState::Established, "10.0.0.1:80", 10),
     ];
     let mut cgroups = Cgroups::default();
-    for (cookie, id) in [(1, 100), (4, 200), (5, 300), (10, 400)] {
-        cgroups.insert(cookie, id);
+    for s in &sockets {
+        let id = [(1, 100), (4, 200), (5, 300), (10, 400)]
+            .into_iter()
+            .find_map(|(cookie, id)| (cookie == s.cookie).then_some(id));
+        cgroups.record(s, id.unwrap_or(0));
     }
     inherit_from_listeners(&sockets, &mut cgroups);
-    let ids: Vec<Option<u64>> = (1..=10).map(|c| cgroups.id_of(c)).collect();
+    let ids: Vec<Option<u64>> = sockets.iter().map(|s| cgroups.id_of(s)).collect();
     assert_eq!(
         ids,
         [
@@ -120,16 +128,16 @@ fn ids_resolve_to_paths_and_containers_and_unknown_ids_walk_once_per_poll() {
     cgroups.insert(3, 987_654_321);
     resolver.resolve(&mut cgroups);
     assert_eq!(resolver.walks(), 1);
-    let docker = cgroups.of(1).unwrap();
+    let docker = cgroups.of(&full(1)).unwrap();
     assert_eq!(
         docker.path.as_deref(),
         Some(format!("/system.slice/docker-{id}.scope").as_str())
     );
     assert_eq!(docker.container.as_ref().unwrap().id, id);
-    assert_eq!(cgroups.of(2).unwrap().path.as_deref(), Some("/"));
-    assert_eq!(cgroups.of(2).unwrap().container, None);
+    assert_eq!(cgroups.of(&full(2)).unwrap().path.as_deref(), Some("/"));
+    assert_eq!(cgroups.of(&full(2)).unwrap().container, None);
     assert_eq!(
-        cgroups.of(3).unwrap().path,
+        cgroups.of(&full(3)).unwrap().path,
         None,
         "an unknown id is no error"
     );
@@ -142,7 +150,7 @@ fn ids_resolve_to_paths_and_containers_and_unknown_ids_walk_once_per_poll() {
     resolver.resolve(&mut next);
     assert_eq!(resolver.walks(), 2);
     assert_eq!(
-        next.of(4).unwrap().container.as_ref().unwrap().id,
+        next.of(&full(4)).unwrap().container.as_ref().unwrap().id,
         "nginx.service"
     );
     resolver.resolve(&mut next);
@@ -150,7 +158,7 @@ fn ids_resolve_to_paths_and_containers_and_unknown_ids_walk_once_per_poll() {
     // A cgroup removed after the walk keeps the path it had.
     std::fs::remove_dir(&service).unwrap();
     resolver.resolve(&mut next);
-    assert!(next.of(4).unwrap().path.is_some());
+    assert!(next.of(&full(4)).unwrap().path.is_some());
 }
 
 #[test]
@@ -159,6 +167,6 @@ fn without_a_cgroup2_mount_every_id_is_unknown() {
     let mut cgroups = Cgroups::default();
     cgroups.insert(1, 77);
     resolver.resolve(&mut cgroups);
-    assert_eq!(cgroups.of(1).unwrap().path, None);
+    assert_eq!(cgroups.of(&full(1)).unwrap().path, None);
     assert_eq!(resolver.walks(), 0);
 }

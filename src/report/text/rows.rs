@@ -317,7 +317,7 @@ impl<'a> Table<'a> {
 
 /// Where `socket`'s cgroup sits in its snapshot's `Cgroups::known`.
 fn container_at(snapshot: &Snapshot, socket: &Socket) -> Option<usize> {
-    let id = snapshot.cgroups.id_of(socket.cookie)?;
+    let id = snapshot.cgroups.id_of(socket)?;
     snapshot
         .cgroups
         .known()
