@@ -8,7 +8,7 @@
 //! suspects' cookies are looked up among all sockets. A million sockets cost a filter of
 //! 2–4 MiB and one pass matching a few percent of the cookies, instead of a 34 MB hash map.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{FastMap, FastSet};
 
 use crate::model::Socket;
 
@@ -51,8 +51,8 @@ impl CookieDedup {
         if self.suspects.is_empty() {
             return;
         }
-        let suspects: HashSet<u64> = self.suspects.iter().map(|&i| sockets[i].cookie).collect();
-        let mut places: HashMap<u64, Vec<usize>> = HashMap::new();
+        let suspects: FastSet<u64> = self.suspects.iter().map(|&i| sockets[i].cookie).collect();
+        let mut places: FastMap<u64, Vec<usize>> = FastMap::default();
         for (i, s) in sockets.iter().enumerate() {
             if suspects.contains(&s.cookie) {
                 places.entry(s.cookie).or_default().push(i);
