@@ -1,0 +1,94 @@
+//! `sockscope serve`: the exporter's settings from the command line, the sources it polls
+//! (one namespace, or every one with `-A`), and the HTTP server or the textfile loop.
+
+use std::sync::mpsc;
+
+use anyhow::Context as _;
+
+use crate::cli::{Cli, ServeArgs};
+use crate::collect::Collector;
+use crate::collect::all_netns::EachSource;
+use crate::serve::metrics::TopLimits;
+use crate::serve::web_config::WebConfig;
+use crate::serve::{Limits, PollSettings, Poller, Published, Server, Single};
+
+use super::{EXIT_FAILURE, all_netns, collect_options, load_config};
+
+/// Run the exporter until it fails (it runs until killed otherwise).
+pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
+    let settings = PollSettings {
+        config: load_config(cli)?,
+        interval: args.interval,
+        filter: cli.filters.filter(),
+        top: TopLimits {
+            processes: usize::from(args.top_processes),
+            listeners: usize::from(args.top_listeners),
+        },
+        textfile: args.textfile.clone(),
+    };
+    let web = args
+        .web_config
+        .as_deref()
+        .map(WebConfig::load)
+        .transpose()?;
+    let published = Published::new();
+    // Listen before the first poll: a port in use fails at once, not after a dump.
+    let server = match &args.textfile {
+        Some(_) => None,
+        None => {
+            let mut server = Server::bind(args.listen, Limits::default(), published.clone())?;
+            if let Some(web) = web {
+                server = web.apply(server);
+            }
+            Some(server)
+        }
+    };
+    let options = collect_options(cli);
+    if cli.target.all_netns {
+        let all = all_netns::open(&options)?;
+        let names = all
+            .members()
+            .iter()
+            .map(|m| m.namespace.name.clone())
+            .collect();
+        run(Poller::new(all, names, settings, published), server)
+    } else {
+        let name = options.netns.label();
+        let collector = Collector::open(options)?;
+        if let Some(reason) = collector.fallback_reason() {
+            eprintln!(
+                "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no bound-only sockets"
+            );
+        }
+        run(
+            Poller::new(Single(collector), vec![name], settings, published),
+            server,
+        )
+    }
+}
+
+/// Poll on this thread (textfile) or on a thread of its own while this one serves.
+fn run<S: EachSource + Send + 'static>(
+    poller: Poller<S>,
+    server: Option<Server>,
+) -> anyhow::Result<u8> {
+    match server {
+        None => {
+            let (_keep, never) = mpsc::channel();
+            poller.run(&never);
+            Ok(0)
+        }
+        Some(server) => {
+            let addr = server
+                .local_addr()
+                .context("reading the listening address")?;
+            eprintln!("sockscope: serving http://{addr}/metrics");
+            poller
+                .spawn()
+                .context("starting the poller thread")?
+                .detach();
+            server.run().context("accepting connections")?;
+            Ok(EXIT_FAILURE)
+        }
+    }
+}

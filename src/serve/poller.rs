@@ -1,0 +1,298 @@
+//! The background poller: it polls every watched namespace on its own interval, runs each
+//! through its own aggregator (the same rules, config and hysteresis as the dashboard),
+//! renders the exposition in both formats, and swaps it in behind an `Arc` for the scrapes
+//! ([`Published`]), which never wait for a dump. A failing poll keeps the last good values
+//! of the namespace it failed for, raises `sockscope_poll_errors_total` and turns
+//! `/healthz` to 503 with the reason until a poll succeeds again.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::aggregate::Aggregator;
+use crate::collect::all_netns::EachSource;
+use crate::collect::{CollectError, SocketSource};
+use crate::config::Config;
+use crate::filter::Filter;
+use crate::model::{Counters, Snapshot};
+
+use super::exposition::Format;
+use super::metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
+use super::textfile;
+
+/// Whether the exporter's polls work, as `/healthz` tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// No poll has completed yet.
+    Starting,
+    /// The latest poll succeeded.
+    Healthy,
+    /// The latest poll failed: why.
+    Failing(String),
+}
+
+/// One rendering of the latest poll, as scrapes serve it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// The exposition in the text format 0.0.4.
+    pub text: String,
+    /// The same in OpenMetrics 1.0.
+    pub openmetrics: String,
+    /// How the latest poll went.
+    pub health: Health,
+}
+
+impl Page {
+    /// The exposition in `format`.
+    pub fn body(&self, format: Format) -> &str {
+        match format {
+            Format::Text => &self.text,
+            Format::OpenMetrics => &self.openmetrics,
+        }
+    }
+}
+
+/// The latest [`Page`], swapped in whole after each poll; a scrape clones the `Arc` and
+/// writes without holding the lock.
+#[derive(Debug)]
+pub struct Published(RwLock<Arc<Page>>);
+
+impl Published {
+    /// Before the first poll: the exporter's own metrics only, health [`Health::Starting`].
+    pub fn new() -> Arc<Published> {
+        let me = SelfMetrics::default();
+        Arc::new(Published(RwLock::new(Arc::new(Page {
+            text: render(&[], &me, Format::Text),
+            openmetrics: render(&[], &me, Format::OpenMetrics),
+            health: Health::Starting,
+        }))))
+    }
+
+    /// The latest page.
+    pub fn current(&self) -> Arc<Page> {
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn publish(&self, page: Page) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(page);
+    }
+}
+
+/// One namespace as an [`EachSource`] (the single-namespace exporter).
+#[derive(Debug)]
+pub struct Single<S>(pub S);
+
+impl<S: SocketSource> EachSource for Single<S> {
+    fn count(&self) -> usize {
+        1
+    }
+
+    fn sample_counters_of(&mut self, i: usize) -> Option<Counters> {
+        (i == 0).then(|| self.0.sample_counters()).flatten()
+    }
+
+    fn poll_each(&mut self) -> Vec<Result<Snapshot, CollectError>> {
+        vec![self.0.poll()]
+    }
+}
+
+/// One watched namespace: its aggregator, and the last good metrics.
+#[derive(Debug)]
+struct Watch {
+    /// What a failure of it is called until a poll names it.
+    name: String,
+    aggregator: Aggregator,
+    /// Runs the rules on the filtered sockets when a filter is given (as the dashboard's).
+    narrowed: Option<Aggregator>,
+    last: Option<NamespaceMetrics>,
+}
+
+/// What the poller needs besides its sources.
+#[derive(Clone, Debug)]
+pub struct PollSettings {
+    /// Thresholds and rules.
+    pub config: Config,
+    /// How often to poll.
+    pub interval: Duration,
+    /// Narrows the sockets the rules see (and, with `-A`, the namespaces exported).
+    pub filter: Filter,
+    /// Top list lengths.
+    pub top: TopLimits,
+    /// Also write the text exposition here after each poll (atomically).
+    pub textfile: Option<PathBuf>,
+}
+
+/// Polls `S` and publishes the exposition.
+#[derive(Debug)]
+pub struct Poller<S> {
+    sources: S,
+    watches: Vec<Watch>,
+    settings: PollSettings,
+    me: SelfMetrics,
+    published: Arc<Published>,
+}
+
+impl<S: EachSource + Send + 'static> Poller<S> {
+    /// A poller of `sources`, named `names` (in order) until their polls name them,
+    /// publishing into `published`.
+    pub fn new(
+        sources: S,
+        names: Vec<String>,
+        settings: PollSettings,
+        published: Arc<Published>,
+    ) -> Poller<S> {
+        let aggregator = || {
+            settings
+                .config
+                .aggregator()
+                .with_history(settings.config.general.history, settings.interval)
+        };
+        let watches = names
+            .into_iter()
+            .map(|name| Watch {
+                name,
+                aggregator: aggregator(),
+                narrowed: (!settings.filter.is_empty()).then(aggregator),
+                last: None,
+            })
+            .collect();
+        Poller {
+            sources,
+            watches,
+            settings,
+            me: SelfMetrics::default(),
+            published,
+        }
+    }
+
+    /// Poll every namespace once, publish the result, and write the textfile if asked;
+    /// returns the health published. A textfile that cannot be written is told on stderr.
+    pub fn poll_once(&mut self) -> Health {
+        let started = Instant::now();
+        let results = match std::panic::catch_unwind(AssertUnwindSafe(|| self.sources.poll_each()))
+        {
+            Ok(results) => results
+                .into_iter()
+                .map(|r| r.map_err(|e| format!("{:#}", anyhow::Error::from(e))))
+                .collect(),
+            Err(panic) => vec![Err(format!(
+                "the collector crashed: {}",
+                panic_text(&*panic)
+            ))],
+        };
+        let mut failures = Vec::new();
+        let mut taken_at = None;
+        let filter = &self.settings.filter;
+        for (i, result) in results.into_iter().enumerate() {
+            let Some(watch) = self.watches.get_mut(i) else {
+                break;
+            };
+            match result {
+                Ok(snapshot) => {
+                    watch.name.clone_from(&snapshot.netns);
+                    if !filter.netns.is_empty()
+                        && !filter.netns.iter().any(|n| n.matches(&snapshot))
+                    {
+                        watch.last = None;
+                        continue;
+                    }
+                    let narrowed = watch
+                        .narrowed
+                        .as_mut()
+                        .map(|n| n.ingest(&filter.narrow(&snapshot)).anomalies.clone());
+                    let summary = watch.aggregator.ingest(&snapshot);
+                    let anomalies = narrowed.as_deref().unwrap_or(&summary.anomalies);
+                    watch.last = Some(NamespaceMetrics::of(
+                        summary,
+                        anomalies,
+                        &snapshot,
+                        self.settings.top,
+                    ));
+                    taken_at = taken_at.or(snapshot.taken_at);
+                }
+                Err(e) => failures.push(format!("netns {}: {e}", watch.name)),
+            }
+        }
+        self.me.polls += 1;
+        self.me.poll_duration = Some(started.elapsed());
+        let health = if failures.is_empty() {
+            self.me.last_poll_ok = true;
+            self.me.last_success = Some(taken_at.unwrap_or_else(SystemTime::now));
+            Health::Healthy
+        } else {
+            self.me.poll_errors += 1;
+            self.me.last_poll_ok = false;
+            Health::Failing(failures.join("; "))
+        };
+        let namespaces: Vec<&NamespaceMetrics> = self
+            .watches
+            .iter()
+            .filter_map(|w| w.last.as_ref())
+            .collect();
+        let page = Page {
+            text: render(&namespaces, &self.me, Format::Text),
+            openmetrics: render(&namespaces, &self.me, Format::OpenMetrics),
+            health: health.clone(),
+        };
+        if let Some(path) = &self.settings.textfile
+            && let Err(e) = textfile::write_atomically(path, page.text.as_bytes())
+        {
+            eprintln!("sockscope: {e}");
+        }
+        self.published.publish(page);
+        health
+    }
+
+    /// Poll at the interval until `stop` says so or hangs up.
+    pub fn run(mut self, stop: &Receiver<()>) {
+        loop {
+            let started = Instant::now();
+            self.poll_once();
+            let wait = (started + self.settings.interval).saturating_duration_since(Instant::now());
+            match stop.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Run the poller on its own thread.
+    pub fn spawn(self) -> std::io::Result<PollerThread> {
+        let (stop, stopped) = mpsc::channel();
+        let handle = thread::Builder::new()
+            .name("sockscope-poller".to_owned())
+            .spawn(move || self.run(&stopped))?;
+        Ok(PollerThread { stop, handle })
+    }
+}
+
+/// A poller running on its own thread; dropping it leaves it running.
+#[derive(Debug)]
+pub struct PollerThread {
+    stop: Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl PollerThread {
+    /// Stop it (after the poll under way) and wait for it.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.handle.join();
+    }
+
+    /// Keep it running for as long as the process does.
+    pub fn detach(self) {
+        std::mem::forget(self.stop);
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
