@@ -272,7 +272,6 @@ struct Response<'a> {
 
 #[derive(Debug)]
 enum Body<'a> {
-    Static(&'static str),
     Borrowed(&'a str),
     Owned(String),
     Page(Arc<Page>, Format),
@@ -283,14 +282,13 @@ impl Response<'_> {
         Response {
             status,
             content_type: "text/plain; charset=utf-8",
-            body: Body::Static(text),
+            body: Body::Borrowed(text),
             extra: "",
         }
     }
 
     fn body(&self) -> &str {
         match &self.body {
-            Body::Static(s) => s,
             Body::Borrowed(s) => s,
             Body::Owned(s) => s,
             Body::Page(page, format) => page.body(*format),
