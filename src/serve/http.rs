@@ -249,11 +249,16 @@ fn serve_connection(
 /// goes (closing with unread input would reset the connection and lose the response).
 fn finish(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    // At most half a second and 64 KiB: a client that keeps sending is not waited for.
+    let deadline = Instant::now() + Duration::from_millis(500);
     let mut sink = [0u8; 4096];
     let mut drained = 0;
     let mut s = stream;
     while drained < 64 * 1024 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
         match s.read(&mut sink) {
             Ok(n) if n > 0 => drained += n,
             _ => break,
