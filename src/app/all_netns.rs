@@ -18,7 +18,7 @@ use super::{
 };
 
 /// What `sockscope -A` with the dashboard says: it does not watch every namespace yet.
-pub const DASHBOARD_REFUSAL: &str = "the dashboard does not watch every namespace yet: use `sockscope snapshot -A` or `sockscope check -A`";
+pub const DASHBOARD_REFUSAL: &str = "the dashboard does not watch every namespace yet: use `sockscope snapshot -A`, `sockscope check -A` or `sockscope serve -A`";
 
 /// Every namespace of the host opened for polling (root only), with one line on stderr
 /// when the open-file limit leaves some out.
