@@ -25,7 +25,11 @@ const INTERVAL: Duration = Duration::from_secs(15);
 pub fn measure(sockscope: &Path, polls: u32, watch: Duration) -> anyhow::Result<String> {
     let mut out = String::new();
     let published = Published::new();
-    let collector = Collector::open(CollectOptions::default()).context("opening the collector")?;
+    let collector = Collector::open(CollectOptions {
+        tcp_info: false,
+        ..CollectOptions::default()
+    })
+    .context("opening the collector")?;
     let settings = PollSettings {
         config: Config::default(),
         interval: INTERVAL,

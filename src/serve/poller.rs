@@ -144,11 +144,15 @@ impl<S: EachSource + Send + 'static> Poller<S> {
         settings: PollSettings,
         published: Arc<Published>,
     ) -> Poller<S> {
+        // The dashboard's rules and hysteresis; no socket identities, as the exporter
+        // shows no socket's age (they only fill the rules' evidence): at a million sockets
+        // that spares a million map updates per poll and 24 MB.
         let aggregator = || {
             settings
                 .config
                 .aggregator()
                 .with_history(settings.config.general.history, settings.interval)
+                .without_ages()
         };
         let watches = names
             .into_iter()
