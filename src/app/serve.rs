@@ -31,6 +31,11 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(WebConfig::load)
         .transpose()?;
+    let scheme = if web.as_ref().is_some_and(WebConfig::tls) {
+        "https"
+    } else {
+        "http"
+    };
     let published = Published::new();
     // Listen before the first poll: a port in use fails at once, not after a dump.
     let server = match &args.textfile {
@@ -40,7 +45,7 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
             if let Some(web) = web {
                 server = web.apply(server);
             }
-            Some(server)
+            Some((server, scheme))
         }
     };
     let mut options = collect_options(cli);
@@ -72,7 +77,7 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
 /// Poll on this thread (textfile) or on a thread of its own while this one serves.
 fn run<S: EachSource + Send + 'static>(
     poller: Poller<S>,
-    server: Option<Server>,
+    server: Option<(Server, &str)>,
 ) -> anyhow::Result<u8> {
     match server {
         None => {
@@ -80,11 +85,11 @@ fn run<S: EachSource + Send + 'static>(
             poller.run(&never);
             Ok(0)
         }
-        Some(server) => {
+        Some((server, scheme)) => {
             let addr = server
                 .local_addr()
                 .context("reading the listening address")?;
-            eprintln!("sockscope: serving http://{addr}/metrics");
+            eprintln!("sockscope: serving {scheme}://{addr}/metrics");
             poller
                 .spawn()
                 .context("starting the poller thread")?

@@ -363,3 +363,115 @@ fn serve_http_a_wrong_web_config_names_file_line_and_reason() {
         )
     );
 }
+
+/// A program the TLS test needs, or a loud skip (a failure under CI=true).
+fn tool(test: &str, name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    found || sockscope::lab::skip(test, &format!("no {name} on PATH (.ci/run installs it)"))
+}
+
+#[test]
+fn serve_http_tls_and_basic_auth_from_the_web_config() {
+    let name = "serve_http_tls_and_basic_auth_from_the_web_config";
+    if !tool(name, "openssl") || !tool(name, "curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-keyout", "server.key", "-out", "server.crt"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(
+        dir.path().join("web.yml"),
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut serve = Command::new(BIN)
+        .args([
+            "serve",
+            "--no-processes",
+            "--interval",
+            "1s",
+            "--listen",
+            &listen,
+        ])
+        .arg("--web-config")
+        .arg(dir.path().join("web.yml"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5"])
+            .arg("--cacert")
+            .arg(dir.path().join("server.crt"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let url = format!("https://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ok = curl(&["-u", "prometheus:s3cret", &url]);
+    while !ok.1.ends_with("\n200") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        ok = curl(&["-u", "prometheus:s3cret", &url]);
+    }
+    let unauthorized = curl(&[&url]);
+    let wrong = curl(&["-u", "prometheus:wrong", &url]);
+    let plain = curl(&[&format!("http://127.0.0.1:{port}/metrics")]);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let mut stderr = String::new();
+    serve
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+
+    assert!(ok.1.ends_with("\n200"), "{ok:?}");
+    assert!(ok.1.contains("sockscope_build_info{version=\""), "{ok:?}");
+    assert_eq!(unauthorized, (Some(0), "unauthorized\n\n401".to_owned()));
+    assert_eq!(wrong, (Some(0), "unauthorized\n\n401".to_owned()));
+    assert_ne!(
+        plain.0,
+        Some(0),
+        "plain HTTP must not be answered: {plain:?}"
+    );
+    assert_eq!(
+        stderr,
+        format!("sockscope: serving https://{listen}/metrics\n")
+    );
+}
