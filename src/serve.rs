@@ -6,6 +6,7 @@
 //! [`textfile`] writes it for node_exporter's textfile collector. [`web_config`] reads the
 //! exporter-toolkit web configuration (TLS, basic auth).
 
+pub mod all_netns;
 pub mod exposition;
 pub mod http;
 pub mod metrics;
@@ -16,7 +17,7 @@ pub mod web_config;
 pub use exposition::Format;
 pub use http::{Limits, ServeError, Server};
 pub use metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
-pub use poller::{Health, Page, PollSettings, Poller, Published, Single};
+pub use poller::{Health, Namespaces, Page, PollSettings, Polled, Poller, Published, Single};
 
 /// The default address: loopback, on a port outside Prometheus's list of default exporter
 /// ports (its standard range, 9100–9999, is fully allocated; README says more).

@@ -37,12 +37,7 @@ pub fn measure(sockscope: &Path, polls: u32, watch: Duration) -> anyhow::Result<
         top: sockscope::serve::TopLimits::default(),
         textfile: None,
     };
-    let mut poller = Poller::new(
-        Single(collector),
-        vec!["bench".to_owned()],
-        settings,
-        published.clone(),
-    );
+    let mut poller = Poller::new(Single::new(collector, "bench"), settings, published.clone());
     let mut poll_times = Vec::new();
     for _ in 0..polls.max(1) {
         let start = Instant::now();

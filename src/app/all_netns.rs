@@ -20,14 +20,20 @@ use super::{
 /// What `sockscope -A` with the dashboard says: it does not watch every namespace yet.
 pub const DASHBOARD_REFUSAL: &str = "the dashboard does not watch every namespace yet: use `sockscope snapshot -A`, `sockscope check -A` or `sockscope serve -A`";
 
-/// Every namespace of the host opened for polling (root only), with one line on stderr
-/// when the open-file limit leaves some out.
-pub(super) fn open(options: &CollectOptions) -> anyhow::Result<AllNetns> {
+/// `-A` runs as root only: it says why and what to do.
+pub(super) fn require_root() -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!(
             "-A needs root: entering the other network namespaces takes CAP_SYS_ADMIN, and reading their sockets' owners takes reading every process's descriptors; run it with sudo"
         );
     }
+    Ok(())
+}
+
+/// Every namespace of the host opened for polling (root only), with one line on stderr
+/// when the open-file limit leaves some out.
+pub(super) fn open(options: &CollectOptions) -> anyhow::Result<AllNetns> {
+    require_root()?;
     let all = AllNetns::open(options)?;
     if all.over_limit() > 0 {
         eprintln!(

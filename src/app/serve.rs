@@ -7,10 +7,10 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, ServeArgs};
 use crate::collect::Collector;
-use crate::collect::all_netns::EachSource;
+use crate::serve::all_netns::EveryNamespace;
 use crate::serve::metrics::TopLimits;
 use crate::serve::web_config::WebConfig;
-use crate::serve::{Limits, PollSettings, Poller, Published, Server, Single};
+use crate::serve::{Limits, Namespaces, PollSettings, Poller, Published, Server, Single};
 
 use super::{EXIT_FAILURE, all_netns, collect_options, load_config};
 
@@ -52,13 +52,9 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
     // No metric shows tcp_info, and asking for it costs the kernel a third more per dump.
     options.tcp_info = false;
     if cli.target.all_netns {
-        let all = all_netns::open(&options)?;
-        let names = all
-            .members()
-            .iter()
-            .map(|m| m.namespace.name.clone())
-            .collect();
-        run(Poller::new(all, names, settings, published), server)
+        all_netns::require_root()?;
+        let every = EveryNamespace::open(options)?;
+        run(Poller::new(every, settings, published), server)
     } else {
         let name = options.netns.label();
         let collector = Collector::open(options)?;
@@ -68,14 +64,14 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
             );
         }
         run(
-            Poller::new(Single(collector), vec![name], settings, published),
+            Poller::new(Single::new(collector, name), settings, published),
             server,
         )
     }
 }
 
 /// Poll on this thread (textfile) or on a thread of its own while this one serves.
-fn run<S: EachSource + Send + 'static>(
+fn run<S: Namespaces + 'static>(
     poller: Poller<S>,
     server: Option<(Server, &str)>,
 ) -> anyhow::Result<u8> {

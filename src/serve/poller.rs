@@ -13,11 +13,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::aggregate::Aggregator;
-use crate::collect::all_netns::EachSource;
 use crate::collect::{CollectError, SocketSource};
 use crate::config::Config;
 use crate::filter::Filter;
-use crate::model::{Counters, Snapshot};
+use crate::model::Snapshot;
 
 use super::exposition::Format;
 use super::metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
@@ -81,29 +80,61 @@ impl Published {
     }
 }
 
-/// One namespace as an [`EachSource`] (the single-namespace exporter).
+/// One namespace's poll: its key, its name, its snapshot or why there is none.
 #[derive(Debug)]
-pub struct Single<S>(pub S);
+pub struct Polled {
+    /// The same from poll to poll for one namespace (its nsfs inode with `-A`): a key
+    /// seen for the first time gets rules of its own, one no longer polled leaves the
+    /// exposition.
+    pub key: u64,
+    /// What a failure of it is called.
+    pub name: String,
+    /// The snapshot, or why the poll failed.
+    pub result: Result<Snapshot, CollectError>,
+}
 
-impl<S: SocketSource> EachSource for Single<S> {
-    fn count(&self) -> usize {
-        1
+/// What the poller polls: one namespace ([`Single`]) or every one
+/// ([`EveryNamespace`](super::all_netns::EveryNamespace)).
+pub trait Namespaces: Send {
+    /// One poll of every namespace watched.
+    fn poll_all(&mut self) -> Vec<Polled>;
+}
+
+/// One namespace, under a name for its failures until a poll names it.
+#[derive(Debug)]
+pub struct Single<S> {
+    source: S,
+    name: String,
+}
+
+impl<S> Single<S> {
+    /// `source`, called `name` (as `NetnsTarget::label` prints it).
+    pub fn new(source: S, name: impl Into<String>) -> Single<S> {
+        Single {
+            source,
+            name: name.into(),
+        }
     }
+}
 
-    fn sample_counters_of(&mut self, i: usize) -> Option<Counters> {
-        (i == 0).then(|| self.0.sample_counters()).flatten()
-    }
-
-    fn poll_each(&mut self) -> Vec<Result<Snapshot, CollectError>> {
-        vec![self.0.poll()]
+impl<S: SocketSource + Send> Namespaces for Single<S> {
+    fn poll_all(&mut self) -> Vec<Polled> {
+        let result = self.source.poll();
+        if let Ok(snapshot) = &result {
+            self.name.clone_from(&snapshot.netns);
+        }
+        vec![Polled {
+            key: 0,
+            name: self.name.clone(),
+            result,
+        }]
     }
 }
 
 /// One watched namespace: its aggregator, and the last good metrics.
 #[derive(Debug)]
 struct Watch {
-    /// What a failure of it is called until a poll names it.
-    name: String,
+    key: u64,
     aggregator: Aggregator,
     /// Runs the rules on the filtered sockets when a filter is given (as the dashboard's).
     narrowed: Option<Aggregator>,
@@ -129,24 +160,31 @@ pub struct PollSettings {
 #[derive(Debug)]
 pub struct Poller<S> {
     sources: S,
+    /// In the order namespaces first appeared (the host's first with `-A`).
     watches: Vec<Watch>,
     settings: PollSettings,
     me: SelfMetrics,
     published: Arc<Published>,
 }
 
-impl<S: EachSource + Send + 'static> Poller<S> {
-    /// A poller of `sources`, named `names` (in order) until their polls name them,
-    /// publishing into `published`.
-    pub fn new(
-        sources: S,
-        names: Vec<String>,
-        settings: PollSettings,
-        published: Arc<Published>,
-    ) -> Poller<S> {
-        // The dashboard's rules and hysteresis; no socket identities, as the exporter
-        // shows no socket's age (they only fill the rules' evidence): at a million sockets
-        // that spares a million map updates per poll and 24 MB.
+impl<S: Namespaces + 'static> Poller<S> {
+    /// A poller of `sources` publishing into `published`.
+    pub fn new(sources: S, settings: PollSettings, published: Arc<Published>) -> Poller<S> {
+        Poller {
+            sources,
+            watches: Vec::new(),
+            settings,
+            me: SelfMetrics::default(),
+            published,
+        }
+    }
+
+    /// A new namespace's watch: the dashboard's rules and hysteresis; no socket
+    /// identities, as the exporter shows no socket's age (they only fill the rules'
+    /// evidence): at a million sockets that spares a million map updates per poll and
+    /// 24 MB.
+    fn watch(&self, key: u64) -> Watch {
+        let settings = &self.settings;
         let aggregator = || {
             settings
                 .config
@@ -154,21 +192,11 @@ impl<S: EachSource + Send + 'static> Poller<S> {
                 .with_history(settings.config.general.history, settings.interval)
                 .without_ages()
         };
-        let watches = names
-            .into_iter()
-            .map(|name| Watch {
-                name,
-                aggregator: aggregator(),
-                narrowed: (!settings.filter.is_empty()).then(aggregator),
-                last: None,
-            })
-            .collect();
-        Poller {
-            sources,
-            watches,
-            settings,
-            me: SelfMetrics::default(),
-            published,
+        Watch {
+            key,
+            aggregator: aggregator(),
+            narrowed: (!settings.filter.is_empty()).then(aggregator),
+            last: None,
         }
     }
 
@@ -176,27 +204,34 @@ impl<S: EachSource + Send + 'static> Poller<S> {
     /// returns the health published. A textfile that cannot be written is told on stderr.
     pub fn poll_once(&mut self) -> Health {
         let started = Instant::now();
-        let results = match std::panic::catch_unwind(AssertUnwindSafe(|| self.sources.poll_each()))
-        {
-            Ok(results) => results
-                .into_iter()
-                .map(|r| r.map_err(|e| format!("{:#}", anyhow::Error::from(e))))
-                .collect(),
-            Err(panic) => vec![Err(format!(
-                "the collector crashed: {}",
-                panic_text(&*panic)
-            ))],
-        };
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| self.sources.poll_all()));
         let mut failures = Vec::new();
+        let polled = match polled {
+            Ok(polled) => polled,
+            Err(panic) => {
+                failures.push(format!("the collector crashed: {}", panic_text(&*panic)));
+                Vec::new()
+            }
+        };
+        if failures.is_empty() {
+            // A namespace no longer polled (gone, or left out) leaves the exposition.
+            self.watches
+                .retain(|w| polled.iter().any(|p| p.key == w.key));
+        }
         let mut taken_at = None;
-        let filter = &self.settings.filter;
-        for (i, result) in results.into_iter().enumerate() {
-            let Some(watch) = self.watches.get_mut(i) else {
-                break;
+        for Polled { key, name, result } in polled {
+            let index = match self.watches.iter().position(|w| w.key == key) {
+                Some(index) => index,
+                None => {
+                    let watch = self.watch(key);
+                    self.watches.push(watch);
+                    self.watches.len() - 1
+                }
             };
+            let filter = &self.settings.filter;
+            let watch = &mut self.watches[index];
             match result {
                 Ok(snapshot) => {
-                    watch.name.clone_from(&snapshot.netns);
                     if !filter.netns.is_empty()
                         && !filter.netns.iter().any(|n| n.matches(&snapshot))
                     {
@@ -217,7 +252,7 @@ impl<S: EachSource + Send + 'static> Poller<S> {
                     ));
                     taken_at = taken_at.or(snapshot.taken_at);
                 }
-                Err(e) => failures.push(format!("netns {}: {e}", watch.name)),
+                Err(e) => failures.push(format!("netns {name}: {:#}", anyhow::Error::from(e))),
             }
         }
         self.me.polls += 1;

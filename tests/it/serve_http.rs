@@ -48,13 +48,7 @@ fn serving<S: SocketSource + Send + 'static>(
 ) -> (SocketAddr, Arc<Published>) {
     let published = Published::new();
     if let Some(source) = source {
-        Poller::new(
-            Single(source),
-            vec!["lab".to_owned()],
-            settings(),
-            published.clone(),
-        )
-        .poll_once();
+        Poller::new(Single::new(source, "lab"), settings(), published.clone()).poll_once();
     }
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), limits, published.clone()).unwrap();
     let addr = server.local_addr().unwrap();

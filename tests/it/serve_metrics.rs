@@ -271,12 +271,7 @@ fn serve_a_failing_poll_keeps_the_last_good_values_and_counts_the_error() {
         top: TopLimits::default(),
         textfile: None,
     };
-    let mut poller = Poller::new(
-        Single(source),
-        vec!["lab".to_owned()],
-        settings,
-        published.clone(),
-    );
+    let mut poller = Poller::new(Single::new(source, "lab"), settings, published.clone());
 
     assert_eq!(poller.poll_once(), Health::Healthy);
     let good = published.current();
@@ -327,12 +322,7 @@ fn serve_textfile_holds_the_text_exposition_after_each_poll() {
         textfile: Some(path.clone()),
     };
     let source = sockscope::collect::Recorded::new([leaky(100)]);
-    let mut poller = Poller::new(
-        Single(source),
-        vec!["lab".to_owned()],
-        settings,
-        published.clone(),
-    );
+    let mut poller = Poller::new(Single::new(source, "lab"), settings, published.clone());
     poller.poll_once();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
@@ -355,4 +345,78 @@ fn serve_rules_keep_their_hysteresis_across_polls() {
         raised.push(ns.anomalies.len());
     }
     assert_eq!(raised, [1, 1]);
+}
+
+/// Namespaces that come and go: each poll returns the keys and snapshots given.
+struct Churn(std::vec::IntoIter<Vec<(u64, &'static str, u32)>>);
+
+impl sockscope::serve::Namespaces for Churn {
+    fn poll_all(&mut self) -> Vec<sockscope::serve::Polled> {
+        self.0
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, name, close_wait)| {
+                let mut snapshot = leaky(100);
+                name.clone_into(&mut snapshot.netns);
+                snapshot.sockets.truncate(1 + close_wait as usize);
+                sockscope::serve::Polled {
+                    key,
+                    name: name.to_owned(),
+                    result: Ok(snapshot),
+                }
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn serve_a_namespace_that_appears_is_exported_and_one_that_goes_leaves() {
+    let published = Published::new();
+    let settings = PollSettings {
+        config: Config::default(),
+        interval: Duration::from_secs(15),
+        filter: sockscope::filter::Filter::default(),
+        top: TopLimits::default(),
+        textfile: None,
+    };
+    let polls = vec![
+        vec![(1, "host", 3), (2, "web", 25)],
+        vec![(1, "host", 3), (3, "db", 4)],
+    ];
+    let mut poller = Poller::new(Churn(polls.into_iter()), settings, published.clone());
+    let close_wait = |page: &str| -> Vec<String> {
+        page.lines()
+            .filter(|l| l.starts_with("sockscope_tcp_sockets{") && l.contains("close_wait"))
+            .map(str::to_owned)
+            .collect()
+    };
+    poller.poll_once();
+    assert_eq!(
+        close_wait(&published.current().text),
+        [
+            "sockscope_tcp_sockets{netns=\"host\",state=\"close_wait\"} 3",
+            "sockscope_tcp_sockets{netns=\"web\",state=\"close_wait\"} 25",
+        ]
+    );
+    assert!(
+        published
+            .current()
+            .text
+            .contains("netns=\"web\",kind=\"close_wait_backlog\"")
+    );
+    poller.poll_once();
+    assert_eq!(
+        close_wait(&published.current().text),
+        [
+            "sockscope_tcp_sockets{netns=\"host\",state=\"close_wait\"} 3",
+            "sockscope_tcp_sockets{netns=\"db\",state=\"close_wait\"} 4",
+        ]
+    );
+    assert!(
+        !published
+            .current()
+            .text
+            .contains("kind=\"close_wait_backlog\"")
+    );
 }
