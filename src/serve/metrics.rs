@@ -531,7 +531,8 @@ fn self_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics], me: &Self
         "How long the latest poll took (dump, attribution, rules).",
     );
     if let Some(d) = me.poll_duration {
-        e.sample(&[], Value::Float(d.as_secs_f64()));
+        // Microseconds are plenty, and keep the text short (no 10.570019287000001).
+        e.sample(&[], Value::Float(d.as_micros() as f64 / 1e6));
     }
     e.family("sockscope_polls", Kind::Counter, "Polls since the start.");
     e.sample(&[], Value::Int(me.polls));

@@ -421,3 +421,42 @@ fn serve_every_metric_the_grafana_dashboard_queries_is_in_the_exposition() {
         );
     }
 }
+
+#[test]
+fn serve_all_netns_textfile_holds_the_lab_namespace_with_its_leak() {
+    let name = "serve_all_netns_textfile_holds_the_lab_namespace_with_its_leak";
+    if !require_root(name) {
+        return;
+    }
+    let mut lab = Lab::new(Path::new(BIN)).unwrap();
+    lab.close_wait_leak(Family::Inet, "leaky-app", 25).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sockscope.prom");
+    let _serve = Killed(
+        Command::new(BIN)
+            .args(["serve", "-A", "--interval", "1s", "--textfile"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let netns = lab.monitored();
+    let close_wait =
+        format!("sockscope_tcp_sockets{{netns=\"{netns}\",state=\"close_wait\"}} 25\n");
+    let anomaly = format!(
+        "sockscope_anomaly{{netns=\"{netns}\",kind=\"close_wait_backlog\",severity=\"warning\",subject=\"leaky-app\"}} 1\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains(&close_wait) && text.contains(&anomaly) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(text.contains(&close_wait), "{text}");
+    assert!(text.contains(&anomaly), "{text}");
+    assert!(text.contains("sockscope_tcp_sockets{netns=\"host\",state=\"listen\"}"));
+}
