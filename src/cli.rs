@@ -389,6 +389,42 @@ mod tests {
     }
 
     #[test]
+    fn serve_defaults_to_loopback_every_15s_and_top_50_processes() {
+        let Some(Command::Serve(args)) =
+            Cli::try_parse_from(["sockscope", "serve"]).unwrap().command
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(args.listen, "127.0.0.1:19417".parse().unwrap());
+        assert_eq!(args.interval, Duration::from_secs(15));
+        assert_eq!((args.top_processes, args.top_listeners), (50, 20));
+        assert_eq!((args.textfile, args.web_config), (None, None));
+    }
+
+    #[test]
+    fn serve_refuses_an_interval_out_of_range_and_textfile_with_listen() {
+        let err = |args: &[&str]| Cli::try_parse_from(args).unwrap_err().to_string();
+        assert!(
+            err(&["sockscope", "serve", "--interval", "500ms"])
+                .contains("\"500ms\": it must be between 1s and 1h"),
+        );
+        assert!(
+            err(&[
+                "sockscope",
+                "serve",
+                "--textfile",
+                "x.prom",
+                "--listen",
+                "0.0.0.0:1"
+            ])
+            .contains("cannot be used with")
+        );
+        assert!(
+            err(&["sockscope", "serve", "--top-processes", "0"]).contains("0 is not in 1..=1000")
+        );
+    }
+
+    #[test]
     fn process_filter_needs_attribution() {
         let err = Cli::try_parse_from([
             "sockscope",

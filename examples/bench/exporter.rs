@@ -36,6 +36,7 @@ pub fn measure(sockscope: &Path, polls: u32, watch: Duration) -> anyhow::Result<
         filter: sockscope::filter::Filter::default(),
         top: sockscope::serve::TopLimits::default(),
         textfile: None,
+        on_first_snapshot: None,
     };
     let mut poller = Poller::new(Single::new(collector, "bench"), settings, published.clone());
     let mut poll_times = Vec::new();

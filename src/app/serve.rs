@@ -12,7 +12,7 @@ use crate::serve::metrics::TopLimits;
 use crate::serve::web_config::WebConfig;
 use crate::serve::{Limits, Namespaces, PollSettings, Poller, Published, Server, Single};
 
-use super::{EXIT_FAILURE, all_netns, collect_options, load_config};
+use super::{EXIT_FAILURE, all_netns, collect_options, load_config, warn_attribution};
 
 /// Run the exporter until it fails (it runs until killed otherwise).
 pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
@@ -25,6 +25,7 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
             listeners: usize::from(args.top_listeners),
         },
         textfile: args.textfile.clone(),
+        on_first_snapshot: Some(|snapshot| warn_attribution(&snapshot.attribution)),
     };
     let web = args
         .web_config

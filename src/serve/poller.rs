@@ -154,6 +154,9 @@ pub struct PollSettings {
     pub top: TopLimits,
     /// Also write the text exposition here after each poll (atomically).
     pub textfile: Option<PathBuf>,
+    /// Called with the first snapshot polled (each namespace's, with `-A`, the host's
+    /// first): the binary tells stderr once what it lacks (owners it could not read).
+    pub on_first_snapshot: Option<fn(&Snapshot)>,
 }
 
 /// Polls `S` and publishes the exposition.
@@ -228,6 +231,10 @@ impl<S: Namespaces + 'static> Poller<S> {
                     self.watches.len() - 1
                 }
             };
+            if let (Ok(snapshot), Some(first)) = (&result, self.settings.on_first_snapshot) {
+                self.settings.on_first_snapshot = None;
+                first(snapshot);
+            }
             let filter = &self.settings.filter;
             let watch = &mut self.watches[index];
             match result {

@@ -38,6 +38,7 @@ fn settings() -> PollSettings {
         filter: sockscope::filter::Filter::default(),
         top: TopLimits::default(),
         textfile: None,
+        on_first_snapshot: None,
     }
 }
 

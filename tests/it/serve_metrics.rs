@@ -270,6 +270,7 @@ fn serve_a_failing_poll_keeps_the_last_good_values_and_counts_the_error() {
         filter: sockscope::filter::Filter::default(),
         top: TopLimits::default(),
         textfile: None,
+        on_first_snapshot: None,
     };
     let mut poller = Poller::new(Single::new(source, "lab"), settings, published.clone());
 
@@ -320,6 +321,7 @@ fn serve_textfile_holds_the_text_exposition_after_each_poll() {
         filter: sockscope::filter::Filter::default(),
         top: TopLimits::default(),
         textfile: Some(path.clone()),
+        on_first_snapshot: None,
     };
     let source = sockscope::collect::Recorded::new([leaky(100)]);
     let mut poller = Poller::new(Single::new(source, "lab"), settings, published.clone());
@@ -379,6 +381,7 @@ fn serve_a_namespace_that_appears_is_exported_and_one_that_goes_leaves() {
         filter: sockscope::filter::Filter::default(),
         top: TopLimits::default(),
         textfile: None,
+        on_first_snapshot: None,
     };
     let polls = vec![
         vec![(1, "host", 3), (2, "web", 25)],
