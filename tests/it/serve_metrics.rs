@@ -423,3 +423,37 @@ fn serve_a_namespace_that_appears_is_exported_and_one_that_goes_leaves() {
             .contains("kind=\"close_wait_backlog\"")
     );
 }
+
+#[test]
+fn serve_exposition_with_every_top_list_full_stays_under_100_kb() {
+    let mut s = Synth::at(100);
+    for i in 0..120u32 {
+        let p = s.process(20_000 + i, &format!("worker-{i:03}-long-name"));
+        let local = format!("10.3.{}.{}:80", i / 250, i % 250);
+        for state in TcpState::LIFECYCLE {
+            s.many(2, state, &local, "192.0.2.1", &[p]);
+        }
+        s.many(20, TcpState::CloseWait, &local, "192.0.2.2", &[p]);
+        s.listener(&format!("10.4.{}.{}:8080", i / 250, i % 250), 5, 128, &[p]);
+    }
+    for i in 0..30u32 {
+        s.many_to(
+            2,
+            TcpState::TimeWait,
+            "10.2.0.1",
+            &format!("192.0.3.{i}:443"),
+            &[],
+        );
+    }
+    let ns = metrics_of(&s.build(), TopLimits::default());
+    assert_eq!(ns.anomalies.len(), 100);
+    let text = render(&[&ns], &fixed_self(), Format::Text);
+    let openmetrics = render(&[&ns], &fixed_self(), Format::OpenMetrics);
+    assert!(text.len() < 100 * 1024, "{} bytes", text.len());
+    assert!(
+        openmetrics.len() < 100 * 1024,
+        "{} bytes",
+        openmetrics.len()
+    );
+    assert!(ns.dropped > 0);
+}
