@@ -457,3 +457,54 @@ fn serve_exposition_with_every_top_list_full_stays_under_100_kb() {
     );
     assert!(ns.dropped > 0);
 }
+
+#[test]
+fn serve_processes_and_anomalies_in_containers_carry_container_and_pod_labels() {
+    use sockscope::model::{Container, Pod, Runtime};
+    let mut s = Synth::at(100);
+    let web = s.process(10, "nginx");
+    let cart = s.process(20, "cart");
+    s.many(25, TcpState::CloseWait, "10.0.0.1:80", "192.0.2.7", &[web]);
+    s.many(
+        2,
+        TcpState::Established,
+        "10.0.0.2:8080",
+        "192.0.2.8",
+        &[cart],
+    );
+    s.cgroup(
+        10,
+        "/system.slice/docker-3f2a.scope",
+        Some(Container {
+            id: "3f2a1c9e0b7d5a6b".to_owned(),
+            name: Some("web-1".to_owned()),
+            runtime: Runtime::Docker,
+            pod: None,
+        }),
+    );
+    s.cgroup(
+        20,
+        "/kubepods/pod0b9e/crio-5c1f.scope",
+        Some(Container {
+            id: "5c1f00aa11bb22cc".to_owned(),
+            name: None,
+            runtime: Runtime::Crio,
+            pod: Some(Pod {
+                namespace: Some("shop".to_owned()),
+                name: Some("cart-0".to_owned()),
+                uid: "0b9e".to_owned(),
+            }),
+        }),
+    );
+    s.in_cgroup(web, 10);
+    s.in_cgroup(cart, 20);
+    let ns = metrics_of(&s.build(), TopLimits::default());
+    let text = render(&[&ns], &SelfMetrics::default(), Format::Text);
+    for line in [
+        "sockscope_process_tcp_sockets{netns=\"host\",comm=\"nginx\",state=\"close_wait\",container=\"web-1\"} 25\n",
+        "sockscope_process_tcp_sockets{netns=\"host\",comm=\"cart\",state=\"established\",container=\"crio:5c1f00aa11bb\",pod=\"shop/cart-0\"} 2\n",
+        "sockscope_anomaly{netns=\"host\",kind=\"close_wait_backlog\",severity=\"warning\",subject=\"nginx\",container=\"web-1\"} 1\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+}
