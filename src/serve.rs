@@ -8,6 +8,7 @@
 
 pub mod all_netns;
 pub mod exposition;
+pub mod follow;
 pub mod http;
 pub mod metrics;
 pub mod poller;

@@ -8,9 +8,10 @@ use anyhow::Context as _;
 use crate::cli::{Cli, ServeArgs};
 use crate::collect::Collector;
 use crate::serve::all_netns::EveryNamespace;
+use crate::serve::follow::Following;
 use crate::serve::metrics::TopLimits;
 use crate::serve::web_config::WebConfig;
-use crate::serve::{Limits, Namespaces, PollSettings, Poller, Published, Server, Single};
+use crate::serve::{Limits, Namespaces, PollSettings, Poller, Published, Server};
 
 use super::{EXIT_FAILURE, all_netns, collect_options, load_config, warn_attribution};
 
@@ -65,7 +66,7 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
             );
         }
         run(
-            Poller::new(Single::new(collector, name), settings, published),
+            Poller::new(Following::new(collector, name), settings, published),
             server,
         )
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::collect::all_netns::{AllNetns, DESCRIPTORS_PER_NAMESPACE, EachSource};
 use crate::collect::{CollectError, CollectOptions};
 
-use super::poller::{Namespaces, Polled};
+use super::poller::{Namespaces, Polled, error_line};
 
 /// How often the namespaces are discovered again.
 pub const REDISCOVER_EVERY: Duration = Duration::from_secs(60);
@@ -69,7 +69,7 @@ impl Namespaces for EveryNamespace {
             return vec![Polled {
                 key: u64::MAX,
                 name: "every namespace (discovery)".to_owned(),
-                result: Err(e),
+                result: Err(error_line(e)),
             }];
         }
         let Some(all) = self.all.as_mut() else {
@@ -83,7 +83,11 @@ impl Namespaces for EveryNamespace {
         all.poll_each()
             .into_iter()
             .zip(keys)
-            .map(|(result, (key, name))| Polled { key, name, result })
+            .map(|(result, (key, name))| Polled {
+                key,
+                name,
+                result: result.map_err(error_line),
+            })
             .collect()
     }
 }

@@ -402,8 +402,11 @@ pub fn render(namespaces: &[&NamespaceMetrics], me: &SelfMetrics, format: Format
         "The watched network namespaces: inode and container.",
     );
     for ns in namespaces {
-        let inode = ns.inode.map(|i| i.to_string()).unwrap_or_default();
-        let mut labels = vec![("netns", ns.netns.as_str()), ("inode", inode.as_str())];
+        let inode = ns.inode.map(|i| i.to_string());
+        let mut labels = vec![("netns", ns.netns.as_str())];
+        if let Some(inode) = &inode {
+            labels.push(("inode", inode));
+        }
         if let Some(container) = &ns.container {
             labels.push(("container", container));
         }

@@ -89,8 +89,8 @@ pub struct Polled {
     pub key: u64,
     /// What a failure of it is called.
     pub name: String,
-    /// The snapshot, or why the poll failed.
-    pub result: Result<Snapshot, CollectError>,
+    /// The snapshot, or why the poll failed (one line).
+    pub result: Result<Snapshot, String>,
 }
 
 /// What the poller polls: one namespace ([`Single`]) or every one
@@ -119,7 +119,7 @@ impl<S> Single<S> {
 
 impl<S: SocketSource + Send> Namespaces for Single<S> {
     fn poll_all(&mut self) -> Vec<Polled> {
-        let result = self.source.poll();
+        let result = self.source.poll().map_err(error_line);
         if let Ok(snapshot) = &result {
             self.name.clone_from(&snapshot.netns);
         }
@@ -259,7 +259,7 @@ impl<S: Namespaces + 'static> Poller<S> {
                     ));
                     taken_at = taken_at.or(snapshot.taken_at);
                 }
-                Err(e) => failures.push(format!("netns {name}: {:#}", anyhow::Error::from(e))),
+                Err(e) => failures.push(format!("netns {name}: {e}")),
             }
         }
         self.me.polls += 1;
@@ -333,6 +333,11 @@ impl PollerThread {
     pub fn detach(self) {
         std::mem::forget(self.stop);
     }
+}
+
+/// A collector's error as one line, its causes after colons.
+pub fn error_line(e: CollectError) -> String {
+    format!("{:#}", anyhow::Error::from(e))
 }
 
 fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {

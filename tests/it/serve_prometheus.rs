@@ -460,3 +460,83 @@ fn serve_all_netns_textfile_holds_the_lab_namespace_with_its_leak() {
     assert!(text.contains(&anomaly), "{text}");
     assert!(text.contains("sockscope_tcp_sockets{netns=\"host\",state=\"listen\"}"));
 }
+
+/// `GET path`: status and body, whatever the status.
+fn http_status(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+fn wait_status(addr: SocketAddr, path: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = http_status(addr, path).unwrap_or((0, String::new()));
+        if done(got.0, &got.1) || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_follows_a_named_namespace_that_is_deleted_and_made_again() {
+    let name = "serve_follows_a_named_namespace_that_is_deleted_and_made_again";
+    if !require_root(name) {
+        return;
+    }
+    let netns = crate::support::netns::NamedNetns::add("serve-follow");
+    let first = netns.id().inode;
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _serve = Killed(
+        Command::new(BIN)
+            .args(["serve", "--netns", &netns.name, "--interval", "1s"])
+            .args(["--listen", &addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(
+        wait_status(addr, "/healthz", |s, _| s == 200),
+        (200, "ok\n".to_owned())
+    );
+
+    netns.delete();
+    let (status, body) = wait_status(addr, "/healthz", |s, _| s == 503);
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        format!(
+            "the latest poll failed: netns {}: {} leads to no namespace any more (deleted, or its process exited): the last values stay until it is back\n",
+            netns.name, netns.name
+        )
+    );
+    let metrics = http_get(addr, "/metrics").unwrap();
+    assert!(metrics.contains(&format!(
+        "sockscope_netns_info{{netns=\"{}\",inode=\"{first}\"}} 1\n",
+        netns.name
+    )));
+    assert!(metrics.contains("sockscope_last_poll_success 0\n"));
+
+    netns.create();
+    let second = netns.id().inode;
+    assert_ne!(first, second);
+    assert_eq!(
+        wait_status(addr, "/healthz", |s, _| s == 200),
+        (200, "ok\n".to_owned())
+    );
+    let metrics = http_get(addr, "/metrics").unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "sockscope_netns_info{{netns=\"{}\",inode=\"{second}\"}} 1\n",
+            netns.name
+        )),
+        "{metrics}"
+    );
+}
