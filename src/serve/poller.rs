@@ -216,11 +216,14 @@ impl<S: Namespaces + 'static> Poller<S> {
                 Vec::new()
             }
         };
-        if failures.is_empty() {
-            // A namespace no longer polled (gone, or left out) leaves the exposition.
+        // A namespace no longer polled (gone, or left out) leaves the exposition; but when
+        // nothing was polled at all (the collector crashed, discovery failed) every last
+        // good value stays.
+        if polled.iter().any(|p| p.result.is_ok()) {
             self.watches
                 .retain(|w| polled.iter().any(|p| p.key == w.key));
         }
+
         let mut taken_at = None;
         for Polled { key, name, result } in polled {
             let index = match self.watches.iter().position(|w| w.key == key) {

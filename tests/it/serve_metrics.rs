@@ -386,6 +386,8 @@ fn serve_a_namespace_that_appears_is_exported_and_one_that_goes_leaves() {
     let polls = vec![
         vec![(1, "host", 3), (2, "web", 25)],
         vec![(1, "host", 3), (3, "db", 4)],
+        // Nothing polled at all (discovery failed): every last value stays.
+        vec![],
     ];
     let mut poller = Poller::new(Churn(polls.into_iter()), settings, published.clone());
     let close_wait = |page: &str| -> Vec<String> {
@@ -422,6 +424,8 @@ fn serve_a_namespace_that_appears_is_exported_and_one_that_goes_leaves() {
             .text
             .contains("kind=\"close_wait_backlog\"")
     );
+    poller.poll_once();
+    assert_eq!(close_wait(&published.current().text).len(), 2);
 }
 
 #[test]
