@@ -42,6 +42,9 @@ pub use rules::{
     InvalidSetting, OrphansRule, RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
 };
 
+/// How many TIME_WAIT destinations [`Summary::by_time_wait_destination`] lists.
+pub const TIME_WAIT_DESTINATIONS: usize = 10;
+
 /// Everything the outputs show about the latest poll.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Summary {
@@ -73,6 +76,9 @@ pub struct Summary {
     pub by_remote_endpoint: Grouping<SocketAddr>,
     /// Listening addresses, most connections first, ties by address.
     pub by_listener: Vec<ListenerGroup>,
+    /// TIME_WAIT sockets by remote address and port, most first, at most
+    /// [`TIME_WAIT_DESTINATIONS`] (the rest summed in [`Grouping::rest`]).
+    pub by_time_wait_destination: Grouping<SocketAddr>,
     /// Raised anomalies: critical first, then by kind, largest count, subject.
     pub anomalies: Vec<Anomaly>,
     /// Kernel counter rises since the previous poll, or since the counter baseline (see
@@ -259,6 +265,13 @@ impl Aggregator {
         summary.by_process = by_process(snapshot, &self.tally, &process_containers);
         (summary.by_remote_host, summary.by_remote_endpoint) = self.tally.peers.top(GROUP_LIMIT);
         summary.by_listener = by_listener(snapshot, &self.tally);
+        summary.by_time_wait_destination = group::top_of(
+            self.tally
+                .time_wait_destinations
+                .iter()
+                .map(|(addr, count)| (*addr, *count)),
+            TIME_WAIT_DESTINATIONS,
+        );
         summary.anomalies = anomalies;
         summary.rates = rates;
         &self.summary

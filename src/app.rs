@@ -18,6 +18,7 @@ use one_shot::Mode;
 
 mod all_netns;
 pub mod one_shot;
+mod serve;
 
 /// Exit code for a failure to poll or any runtime error.
 pub const EXIT_FAILURE: u8 = 1;
@@ -38,7 +39,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         .into());
     }
     if cli.target.all_netns
-        && !matches!(cli.command, Some(Command::Snapshot(_) | Command::Check(_)))
+        && !matches!(
+            cli.command,
+            Some(Command::Snapshot(_) | Command::Check(_) | Command::Serve(_))
+        )
     {
         return Err(UsageError(all_netns::DASHBOARD_REFUSAL.to_owned()).into());
     }
@@ -47,6 +51,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Some(Command::Check(args)) if cli.target.all_netns => Ok(all_netns::check(cli, args)),
         Some(Command::Snapshot(args)) => snapshot(cli, args),
         Some(Command::Check(args)) => Ok(check(cli, args)),
+        Some(Command::Serve(args)) => serve::serve(cli, args),
         Some(Command::Top(args)) => crate::tui::run(dashboard(cli, args)?),
         Some(Command::Demo(args)) => crate::demo::run(dashboard(cli, args)?),
         None => crate::tui::run(dashboard(cli, &cli.top)?),

@@ -1,5 +1,6 @@
 //! The command line: clap definitions only. What each mode does lives in the `app` module.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +45,48 @@ pub enum Command {
     /// Monitoring plugin: one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     #[command(mut_arg("window", |a| a.help(format!("{WINDOW_HELP} [default: 1s]"))))]
     Check(OneShotArgs),
+    /// Prometheus exporter: serve /metrics (text format or OpenMetrics), / and /healthz,
+    /// polling in the background; or, with --textfile, write the metrics to a file for
+    /// node_exporter's textfile collector.
+    Serve(ServeArgs),
+}
+
+/// Options of the Prometheus exporter.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen on this address and port.
+    #[arg(long, value_name = "ADDR:PORT", default_value = crate::serve::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Poll this often, 1s to 1h; a scrape returns the latest poll.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_serve_interval)]
+    pub interval: Duration,
+    /// Export this many processes (by name) with the most sockets; the rest are summed
+    /// under comm="other".
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub top_processes: u16,
+    /// Export this many listeners with the fullest accept queues.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub top_listeners: u16,
+    /// Write the metrics to this file after each poll (atomically: a temporary file in the
+    /// same directory, then a rename), for node_exporter's textfile collector; no HTTP
+    /// server then.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["listen", "web_config"])]
+    pub textfile: Option<PathBuf>,
+    /// TLS and basic auth, in the web configuration format Prometheus exporters share
+    /// (`tls_server_config`, `basic_auth_users` with bcrypt hashes).
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+}
+
+fn parse_serve_interval(text: &str) -> Result<Duration, String> {
+    let interval =
+        humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (use e.g. 15s, 1m)"))?;
+    if interval < Duration::from_secs(1) || interval > Duration::from_secs(3600) {
+        return Err(format!(
+            "{text:?}: it must be between 1s and 1h (Prometheus scrapes every 15s to 1m)"
+        ));
+    }
+    Ok(interval)
 }
 
 /// Options of the dashboard.
@@ -99,8 +142,8 @@ pub struct TargetArgs {
     /// Watch the network namespace of process PID (e.g. a container's main process).
     #[arg(long, value_name = "PID", global = true)]
     pub netns_pid: Option<u32>,
-    /// Watch every network namespace of the host at once (root; `snapshot` and `check`):
-    /// the host's, `ip netns` names, Docker's and every container's.
+    /// Watch every network namespace of the host at once (root; `snapshot`, `check` and
+    /// `serve`): the host's, `ip netns` names, Docker's and every container's.
     #[arg(short = 'A', long, global = true, conflicts_with_all = ["netns", "netns_pid"])]
     pub all_netns: bool,
     /// Do not attribute sockets to processes (skips the /proc/*/fd walk).
@@ -343,6 +386,42 @@ mod tests {
             format!("{WINDOW_HELP} [default: over the dump itself]")
         );
         assert_eq!(help("check"), format!("{WINDOW_HELP} [default: 1s]"));
+    }
+
+    #[test]
+    fn serve_defaults_to_loopback_every_15s_and_top_50_processes() {
+        let Some(Command::Serve(args)) =
+            Cli::try_parse_from(["sockscope", "serve"]).unwrap().command
+        else {
+            panic!("not serve");
+        };
+        assert_eq!(args.listen, "127.0.0.1:19417".parse().unwrap());
+        assert_eq!(args.interval, Duration::from_secs(15));
+        assert_eq!((args.top_processes, args.top_listeners), (50, 20));
+        assert_eq!((args.textfile, args.web_config), (None, None));
+    }
+
+    #[test]
+    fn serve_refuses_an_interval_out_of_range_and_textfile_with_listen() {
+        let err = |args: &[&str]| Cli::try_parse_from(args).unwrap_err().to_string();
+        assert!(
+            err(&["sockscope", "serve", "--interval", "500ms"])
+                .contains("\"500ms\": it must be between 1s and 1h"),
+        );
+        assert!(
+            err(&[
+                "sockscope",
+                "serve",
+                "--textfile",
+                "x.prom",
+                "--listen",
+                "0.0.0.0:1"
+            ])
+            .contains("cannot be used with")
+        );
+        assert!(
+            err(&["sockscope", "serve", "--top-processes", "0"]).contains("0 is not in 1..=1000")
+        );
     }
 
     #[test]

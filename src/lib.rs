@@ -18,4 +18,5 @@ mod hash;
 pub mod lab;
 pub mod model;
 pub mod report;
+pub mod serve;
 pub mod tui;

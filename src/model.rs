@@ -450,6 +450,13 @@ impl StateCounts {
         self.0[state.kernel_number() as usize]
     }
 
+    /// Add every count of `other` (the sockets of two groups together).
+    pub fn add_counts(&mut self, other: &StateCounts) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine += theirs;
+        }
+    }
+
     /// Sum over every state.
     pub fn total(&self) -> u64 {
         self.0.iter().sum()

@@ -14,9 +14,14 @@
 //! sudo cargo run --release --example bench -- --sockets 100000 --runs 3
 //! ```
 //!
+//! Then the exporter's figures (`exporter.rs`): its poll, a scrape served from the last
+//! poll, the exposition's size, and `sockscope serve`'s CPU and memory at its default
+//! interval (`--exporter-watch`, 60 s; 0 skips it).
+//!
 //! Not a test: nothing fails on speed. The sockscope timed is `target/release/sockscope`
 //! (or `--sockscope PATH`).
 
+mod exporter;
 mod holder;
 mod measure;
 mod netns;
@@ -64,6 +69,10 @@ struct Args {
     /// Library polls to time after the tools (what the dashboard pays per poll); 0 for none.
     #[arg(long, default_value_t = 3)]
     polls: u32,
+    /// Seconds to run `sockscope serve` at its default 15 s interval for its average CPU
+    /// and memory, after its in-process poll and scrape figures; 0 skips the exporter.
+    #[arg(long, default_value_t = 60)]
+    exporter_watch: u64,
 }
 
 fn main() -> ExitCode {
@@ -168,6 +177,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     if args.polls > 0 {
         print!("{}", steady::measure(args.polls)?);
+    }
+    if args.exporter_watch > 0 {
+        print!(
+            "{}",
+            exporter::measure(
+                &sockscope,
+                args.polls,
+                Duration::from_secs(args.exporter_watch)
+            )?
+        );
     }
     Ok(())
 }

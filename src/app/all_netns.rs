@@ -6,6 +6,7 @@ use std::io::{self, BufWriter, Write};
 
 use crate::aggregate::Aggregator;
 use crate::cli::{Cli, OneShotArgs};
+use crate::collect::CollectOptions;
 use crate::collect::all_netns::{AllNetns, DESCRIPTORS_PER_NAMESPACE};
 use crate::model::{Snapshot, StateCounts};
 use crate::report::check::{CheckOutcome, Status};
@@ -16,9 +17,33 @@ use super::{
     collect_options, finish_output, load_config, stdout_is_open, warn_attribution, write_check,
 };
 
-/// What `sockscope -A` without a one-shot mode says: the dashboard does not watch every
-/// namespace yet.
-pub const DASHBOARD_REFUSAL: &str = "the dashboard does not watch every namespace yet: use `sockscope snapshot -A` or `sockscope check -A`";
+/// What `sockscope -A` with the dashboard says: it does not watch every namespace yet.
+pub const DASHBOARD_REFUSAL: &str = "the dashboard does not watch every namespace yet: use `sockscope snapshot -A`, `sockscope check -A` or `sockscope serve -A`";
+
+/// `-A` runs as root only: it says why and what to do.
+pub(super) fn require_root() -> anyhow::Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "-A needs root: entering the other network namespaces takes CAP_SYS_ADMIN, and reading their sockets' owners takes reading every process's descriptors; run it with sudo"
+        );
+    }
+    Ok(())
+}
+
+/// Every namespace of the host opened for polling (root only), with one line on stderr
+/// when the open-file limit leaves some out.
+pub(super) fn open(options: &CollectOptions) -> anyhow::Result<AllNetns> {
+    require_root()?;
+    let all = AllNetns::open(options)?;
+    if all.over_limit() > 0 {
+        eprintln!(
+            "sockscope: the open-file limit leaves room for {} namespaces ({DESCRIPTORS_PER_NAMESPACE} descriptors each): skipped {} more; raise it (`ulimit -n`) to see them",
+            all.len(),
+            all.over_limit()
+        );
+    }
+    Ok(all)
+}
 
 /// Every namespace dumped once, and each one's aggregator, in the same order (the host's
 /// first). A namespace whose dump fails is left out with one line on stderr.
@@ -28,22 +53,10 @@ fn dump_all(
     mode: Mode,
     tcp_info: bool,
 ) -> anyhow::Result<Vec<(Snapshot, Aggregator)>> {
-    if !nix::unistd::geteuid().is_root() {
-        anyhow::bail!(
-            "-A needs root: entering the other network namespaces takes CAP_SYS_ADMIN, and reading their sockets' owners takes reading every process's descriptors; run it with sudo"
-        );
-    }
     let config = load_config(cli)?;
     let mut options = collect_options(cli);
     options.tcp_info = tcp_info;
-    let mut all = AllNetns::open(&options)?;
-    if all.over_limit() > 0 {
-        eprintln!(
-            "sockscope: the open-file limit leaves room for {} namespaces ({DESCRIPTORS_PER_NAMESPACE} descriptors each): skipped {} more; raise it (`ulimit -n`) to see them",
-            all.len(),
-            all.over_limit()
-        );
-    }
+    let mut all = open(&options)?;
     let mut aggregators: Vec<Aggregator> = (0..all.len())
         .map(|_| config.aggregator().without_ages())
         .collect();

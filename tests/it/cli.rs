@@ -280,7 +280,7 @@ fn the_dashboard_refuses_all_netns_with_one_line() {
         assert_eq!(stdout, "");
         assert_eq!(
             stderr,
-            "sockscope: the dashboard does not watch every namespace yet: use `sockscope snapshot -A` or `sockscope check -A` (see sockscope --help)\n",
+            "sockscope: the dashboard does not watch every namespace yet: use `sockscope snapshot -A`, `sockscope check -A` or `sockscope serve -A` (see sockscope --help)\n",
             "{args:?}"
         );
     }

@@ -1,0 +1,28 @@
+//! `sockscope serve`: the Prometheus exporter. A background [`poller`] polls the watched
+//! namespaces on its own interval through the same collector and aggregator as the
+//! dashboard, keeps a compact copy of each namespace's metrics ([`metrics`]) and renders
+//! the exposition ([`exposition`]: text format 0.0.4 and OpenMetrics 1.0) after each poll;
+//! [`http`] serves the latest rendering to scrapes, which never wait for a dump, or
+//! [`textfile`] writes it for node_exporter's textfile collector. [`web_config`] reads the
+//! exporter-toolkit web configuration (TLS, basic auth).
+
+pub mod all_netns;
+pub mod exposition;
+pub mod follow;
+pub mod http;
+pub mod metrics;
+pub mod poller;
+pub mod textfile;
+pub mod web_config;
+
+pub use exposition::Format;
+pub use http::{Limits, ServeError, Server};
+pub use metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
+pub use poller::{Health, Namespaces, Page, PollSettings, Polled, Poller, Published, Single};
+
+/// The default address: loopback, on a port outside Prometheus's list of default exporter
+/// ports (its standard range, 9100–9999, is fully allocated; README says more).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:19417";
+
+/// The default poll interval: Prometheus's default scrape interval.
+pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);

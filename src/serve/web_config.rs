@@ -1,0 +1,306 @@
+//! `--web-config FILE`: TLS and basic auth in the web configuration format Prometheus
+//! exporters share (prometheus/exporter-toolkit):
+//!
+//! ```yaml
+//! tls_server_config:
+//!   cert_file: server.crt   # relative paths are read from the file's directory
+//!   key_file: server.key
+//! basic_auth_users:
+//!   prometheus: $2y$10$…    # a bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\n')
+//! ```
+//!
+//! Only these keys are read; any other (the toolkit's client certificates, cipher lists,
+//! HTTP headers) is refused by name rather than silently ignored. Every error names the
+//! file, the line when it has one, and what to do.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+
+use super::http::{Authorize, Server, Stream, Wrap};
+
+/// Why the web config cannot be used: the file, the line when known, the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("--web-config {}{}: {reason}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
+pub struct WebConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// The line the problem is on, when known.
+    pub line: Option<usize>,
+    /// What is wrong and what to do.
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    tls_server_config: Option<TlsFile>,
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+/// A loaded web config: TLS ready to accept, users with their hashes checked.
+pub struct WebConfig {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    users: Option<Arc<BasicAuth>>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("tls", &self.tls.is_some())
+            .field("users", &self.users.as_ref().map(|u| u.users.len()))
+            .finish()
+    }
+}
+
+impl WebConfig {
+    /// Read `path`, its certificate and key.
+    pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+        let fail = |line: Option<usize>, reason: String| WebConfigError {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
+        let text =
+            fs::read_to_string(path).map_err(|e| fail(None, format!("cannot read it: {e}")))?;
+        let file: File = if text.trim().is_empty() {
+            File {
+                tls_server_config: None,
+                basic_auth_users: BTreeMap::new(),
+            }
+        } else {
+            serde_yaml::from_str(&text).map_err(|e| {
+                let line = e.location().map(|l| l.line());
+                let message = e.to_string();
+                // serde_yaml appends " at line N column M": the line is said once, before.
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_owned();
+                fail(
+                    line,
+                    format!(
+                        "{message} (sockscope reads tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users)"
+                    ),
+                )
+            })?
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tls = file
+            .tls_server_config
+            .map(|tls| {
+                load_tls(&dir.join(&tls.cert_file), &dir.join(&tls.key_file))
+                    .map_err(|reason| fail(line_of(&text, "tls_server_config"), reason))
+            })
+            .transpose()?;
+        for (user, hash) in &file.basic_auth_users {
+            if hash.parse::<bcrypt::HashParts>().is_err() {
+                return Err(fail(
+                    line_of(&text, user),
+                    format!(
+                        "basic_auth_users.{user}: {hash:?} is not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+                    ),
+                ));
+            }
+        }
+        let users = (!file.basic_auth_users.is_empty()).then(|| {
+            Arc::new(BasicAuth {
+                users: file.basic_auth_users,
+            })
+        });
+        Ok(WebConfig {
+            tls: tls.map(Arc::new),
+            users,
+        })
+    }
+
+    /// Whether connections are TLS.
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// `server` with this config's TLS and basic auth.
+    pub fn apply(self, mut server: Server) -> Server {
+        if let Some(tls) = self.tls {
+            server = server.with_wrap(Arc::new(Tls(tls)));
+        }
+        if let Some(users) = self.users {
+            server = server.with_auth(users);
+        }
+        server
+    }
+}
+
+/// The first line that starts (after indentation) with `key:`.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches(['"', '\'']);
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start_matches(['"', '\'']).starts_with(':'))
+        })
+        .map(|i| i + 1)
+}
+
+fn load_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect)
+        .map_err(|e| {
+            format!(
+                "tls_server_config.cert_file {}: {e}; give a PEM certificate chain",
+                cert.display()
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "tls_server_config.cert_file {}: no certificate in it; give a PEM certificate chain",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "tls_server_config.key_file {}: {e}; give a PEM private key",
+            key.display()
+        )
+    })?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| {
+            format!("tls_server_config: the certificate and key do not make a TLS server: {e}")
+        })
+}
+
+/// TLS over each accepted connection.
+struct Tls(Arc<rustls::ServerConfig>);
+
+impl Wrap for Tls {
+    fn wrap(&self, stream: TcpStream) -> Option<Box<dyn Stream>> {
+        let connection = rustls::ServerConnection::new(Arc::clone(&self.0)).ok()?;
+        Some(Box::new(rustls::StreamOwned::new(connection, stream)))
+    }
+}
+
+/// Users and their bcrypt hashes.
+#[derive(Debug)]
+struct BasicAuth {
+    users: BTreeMap<String, String>,
+}
+
+/// A valid hash of no password anyone has: an unknown user costs the same time as a known
+/// one, so response times do not tell which users exist.
+const DECOY: &str = "$2y$10$7EqJtq98hPqEX7fNZaFWoO.1yvQ6KZXJlC9b0oL0kJYOVY8Ry2n0C";
+
+impl Authorize for BasicAuth {
+    fn allows(&self, authorization: Option<&str>) -> bool {
+        let Some(credentials) = authorization
+            .and_then(|h| {
+                h.strip_prefix("Basic ")
+                    .or_else(|| h.strip_prefix("basic "))
+            })
+            .and_then(|b| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .ok()
+            })
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
+            return false;
+        };
+        let Some((user, password)) = credentials.split_once(':') else {
+            return false;
+        };
+        match self.users.get(user) {
+            Some(hash) => bcrypt::verify(password, hash).unwrap_or(false),
+            None => {
+                let _ = bcrypt::verify(password, DECOY);
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<WebConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        fs::write(&path, text).unwrap();
+        WebConfig::load(&path).map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        })
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let err = load("basic_auth_users:\n  a: $2y$04$abcdefghijklmnopqrstuu5Uq8V5uYQlYV.Xv9k8b6Ie1Q9XUjVxG\nhttp_server_config:\n  http2: false\n").unwrap_err();
+        assert!(
+            err.starts_with("--web-config DIR/web.yml, line 3: unknown field `http_server_config`, expected `tls_server_config` or `basic_auth_users`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_password_in_clear_is_refused_with_its_line_and_the_fix() {
+        let err = load("basic_auth_users:\n  alice: $2y$04$x\n  bob: hunter2\n").unwrap_err();
+        assert_eq!(
+            err,
+            "--web-config DIR/web.yml, line 2: basic_auth_users.alice: \"$2y$04$x\" is not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+        );
+    }
+
+    #[test]
+    fn a_missing_certificate_names_the_file() {
+        let err =
+            load("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n").unwrap_err();
+        assert!(
+            err.starts_with(
+                "--web-config DIR/web.yml, line 1: tls_server_config.cert_file DIR/nope.crt: "
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_decoy_is_a_bcrypt_hash() {
+        assert!(DECOY.parse::<bcrypt::HashParts>().is_ok());
+    }
+
+    #[test]
+    fn basic_auth_allows_the_right_password_only() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let auth = BasicAuth {
+            users: BTreeMap::from([("prom".to_owned(), hash)]),
+        };
+        let header = |creds: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(creds)
+            )
+        };
+        assert!(auth.allows(Some(&header("prom:s3cret"))));
+        assert!(!auth.allows(Some(&header("prom:wrong"))));
+        assert!(!auth.allows(Some(&header("eve:s3cret"))));
+        assert!(!auth.allows(Some("Bearer x")));
+        assert!(!auth.allows(None));
+    }
+}

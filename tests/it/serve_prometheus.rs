@@ -1,0 +1,542 @@
+//! The exporter with real components: a real Prometheus (Debian's package, unpacked by
+//! `.ci/run` into /opt/prometheus, or where `SOCKSCOPE_PROMETHEUS_BIN` points) scrapes
+//! `sockscope serve` watching a lab namespace with a staged CLOSE_WAIT leak, and its HTTP
+//! API must show the staged count, the anomaly with the leaking process's name, and the
+//! shipped alert rule firing. `promtool` checks the exposition, the rules and their unit
+//! tests; the Grafana dashboard's queries name only metrics the exposition has. Without
+//! root (the lab) or the Prometheus binaries these skip loudly, and fail under CI=true.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sockscope::aggregate::AnomalyKind;
+use sockscope::config::Config;
+use sockscope::lab::{Lab, require_root, skip};
+use sockscope::model::{Family, TcpState};
+use sockscope::serve::Format;
+use sockscope::serve::metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
+
+use crate::support::synthetic::Synth;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
+const ASSETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");
+
+/// Where `prometheus` and `promtool` are: `$SOCKSCOPE_PROMETHEUS_BIN`, else where
+/// `.ci/run` unpacks them, else on PATH.
+fn prometheus_bin(tool: &str) -> Option<PathBuf> {
+    let dirs = [
+        std::env::var_os("SOCKSCOPE_PROMETHEUS_BIN").map(PathBuf::from),
+        Some(PathBuf::from("/opt/prometheus/usr/bin")),
+    ];
+    dirs.into_iter()
+        .flatten()
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join(tool))
+                    .find(|p| p.is_file())
+            })
+        })
+}
+
+fn require_tool(test: &str, tool: &str) -> Option<PathBuf> {
+    let found = prometheus_bin(tool);
+    if found.is_none() {
+        skip(
+            test,
+            &format!(
+                "no {tool}: run .ci/run, or `apt-get download prometheus && dpkg -x prometheus_*.deb /opt/prometheus`, or set SOCKSCOPE_PROMETHEUS_BIN"
+            ),
+        );
+    }
+    found
+}
+
+/// A child process killed (and reaped) on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on `addr`: the body of a 200, or `None`.
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_owned())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_owned()))
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The result vector of an instant query.
+fn query(prometheus: SocketAddr, promql: &str) -> Vec<Value> {
+    let body = http_get(
+        prometheus,
+        &format!("/api/v1/query?query={}", percent_encode(promql)),
+    )
+    .unwrap_or_default();
+    serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v["data"]["result"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Ask `promql` until `done` holds of its result, for at most `within`.
+fn wait_for(
+    prometheus: SocketAddr,
+    promql: &str,
+    within: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let result = query(prometheus, promql);
+        if done(&result) || Instant::now() > deadline {
+            return result;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A sample's value as Prometheus's API writes it (`"25"`).
+fn value_of(sample: &Value) -> &str {
+    sample["value"][1].as_str().unwrap_or_default()
+}
+
+/// The shipped rules with `for:` cut to zero, so that a firing alert is seen in seconds;
+/// the expressions are the shipped ones.
+fn rules_without_for(dir: &Path) -> PathBuf {
+    let shipped = std::fs::read_to_string(Path::new(ASSETS).join("prometheus/alerts.yml")).unwrap();
+    let quick: String = shipped
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("for: ") {
+                format!("{}for: 0s", &l[..l.len() - l.trim_start().len()])
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.join("alerts.yml");
+    std::fs::write(&path, quick).unwrap();
+    path
+}
+
+#[test]
+fn serve_real_prometheus_sees_a_staged_close_wait_leak_and_its_alert_fires() {
+    let name = "serve_real_prometheus_sees_a_staged_close_wait_leak_and_its_alert_fires";
+    if !require_root(name) {
+        return;
+    }
+    let Some(prometheus_exe) = require_tool(name, "prometheus") else {
+        return;
+    };
+    let mut lab = Lab::new(Path::new(BIN)).unwrap();
+    lab.close_wait_leak(Family::Inet, "leaky-app", 25).unwrap();
+
+    let serve_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _serve = Killed(
+        Command::new(BIN)
+            .args(["serve", "--netns", lab.monitored(), "--interval", "1s"])
+            .args(["--listen", &serve_addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_without_for(dir.path());
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: sockscope\n    static_configs:\n      - targets: ['{serve_addr}']\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let prometheus_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _prometheus = Killed(
+        Command::new(prometheus_exe)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={prometheus_addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let within = Duration::from_secs(60);
+    let close_wait = wait_for(
+        prometheus_addr,
+        "sockscope_tcp_sockets{state=\"close_wait\"}",
+        within,
+        |r| r.len() == 1 && value_of(&r[0]) == "25",
+    );
+    assert_eq!(close_wait.len(), 1, "{close_wait:?}");
+    assert_eq!(value_of(&close_wait[0]), "25");
+    assert_eq!(close_wait[0]["metric"]["netns"], lab.monitored());
+
+    let anomaly = wait_for(
+        prometheus_addr,
+        "sockscope_anomaly{kind=\"close_wait_backlog\"}",
+        within,
+        |r| !r.is_empty(),
+    );
+    assert_eq!(anomaly.len(), 1, "{anomaly:?}");
+    assert_eq!(value_of(&anomaly[0]), "1");
+    assert_eq!(anomaly[0]["metric"]["subject"], "leaky-app");
+    assert_eq!(anomaly[0]["metric"]["severity"], "warning");
+
+    let alert = wait_for(
+        prometheus_addr,
+        "ALERTS{alertname=\"SockscopeCloseWaitBacklog\",alertstate=\"firing\"}",
+        within,
+        |r| !r.is_empty(),
+    );
+    assert_eq!(alert.len(), 1, "{alert:?}");
+    assert_eq!(alert[0]["metric"]["subject"], "leaky-app");
+    assert_eq!(alert[0]["metric"]["netns"], lab.monitored());
+
+    let process = query(
+        prometheus_addr,
+        "sockscope_process_tcp_sockets{comm=\"leaky-app\",state=\"close_wait\"}",
+    );
+    assert_eq!(process.len(), 1, "{process:?}");
+    assert_eq!(value_of(&process[0]), "25");
+    let healthy = http_get(serve_addr, "/healthz");
+    assert_eq!(healthy.as_deref(), Some("ok\n"));
+}
+
+/// An exposition with a sample in every family: the leak of the other tests, a listener,
+/// TIME_WAIT, counters, limits.
+fn full_exposition(format: Format) -> String {
+    let mut s = Synth::at(100);
+    let nginx = s.process(1234, "nginx");
+    s.listener("10.0.0.1:80", 3, 128, &[nginx]);
+    s.many(
+        25,
+        TcpState::CloseWait,
+        "10.0.0.1:80",
+        "192.0.2.7",
+        &[nginx],
+    );
+    s.many_to(3, TcpState::TimeWait, "10.0.0.1", "192.0.2.9:443", &[]);
+    s.tcp_ext("ListenDrops", 5).sockstat("orphan", 2);
+    let mut snapshot = s.build();
+    snapshot.netns_inode = Some(4_026_531_840);
+    snapshot.limits.somaxconn = Some(4096);
+    let mut aggregator = Config::default().aggregator();
+    let summary = aggregator.ingest(&snapshot);
+    let ns = NamespaceMetrics::of(summary, &summary.anomalies, &snapshot, TopLimits::default());
+    let me = SelfMetrics {
+        poll_duration: Some(Duration::from_millis(3)),
+        polls: 1,
+        last_success: snapshot.taken_at,
+        last_poll_ok: true,
+        ..SelfMetrics::default()
+    };
+    render(&[&ns], &me, format)
+}
+
+fn promtool(test: &str, args: &[&str], stdin: Option<&str>, dir: &Path) -> Option<(i32, String)> {
+    let exe = require_tool(test, "promtool")?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some((out.status.code().unwrap_or(-1), text))
+}
+
+#[test]
+fn serve_promtool_check_metrics_accepts_the_exposition() {
+    let name = "serve_promtool_check_metrics_accepts_the_exposition";
+    let text = full_exposition(Format::Text);
+    let Some((code, out)) = promtool(name, &["check", "metrics"], Some(&text), Path::new(ASSETS))
+    else {
+        return;
+    };
+    assert_eq!((code, out.as_str()), (0, ""), "{text}");
+}
+
+#[test]
+fn serve_promtool_check_and_test_rules_pass_on_the_shipped_rules() {
+    let name = "serve_promtool_check_and_test_rules_pass_on_the_shipped_rules";
+    let dir = Path::new(ASSETS).join("prometheus");
+    let Some((code, out)) = promtool(name, &["check", "rules", "alerts.yml"], None, &dir) else {
+        return;
+    };
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SUCCESS: 12 rules found"), "{out}");
+    let (code, out) = promtool(name, &["test", "rules", "alerts_test.yml"], None, &dir).unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+/// The CamelCase alert name of a kind: `close_wait_backlog` → `SockscopeCloseWaitBacklog`.
+fn alert_name(kind: AnomalyKind) -> String {
+    let camel: String = kind
+        .name()
+        .split('_')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("Sockscope{camel}")
+}
+
+#[test]
+fn serve_every_anomaly_kind_has_its_alert_rule() {
+    let text = std::fs::read_to_string(Path::new(ASSETS).join("prometheus/alerts.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let rules: Vec<(String, String)> = doc["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap().iter())
+        .map(|r| {
+            (
+                r["alert"].as_str().unwrap().to_owned(),
+                r["expr"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for &kind in AnomalyKind::ALL {
+        let expected = (
+            alert_name(kind),
+            format!("sockscope_anomaly{{kind=\"{}\"}} == 1", kind.name()),
+        );
+        assert!(
+            rules.contains(&expected),
+            "no rule {expected:?} in alerts.yml"
+        );
+    }
+    let names: Vec<&str> = rules.iter().map(|(n, _)| n.as_str()).collect();
+    for exporter in [
+        "SockscopeDown",
+        "SockscopePollsFailing",
+        "SockscopePollsStale",
+    ] {
+        assert!(names.contains(&exporter), "{exporter}");
+    }
+    assert_eq!(rules.len(), AnomalyKind::ALL.len() + 4);
+}
+
+#[test]
+fn serve_every_metric_the_grafana_dashboard_queries_is_in_the_exposition() {
+    let text = std::fs::read_to_string(Path::new(ASSETS).join("grafana/sockscope.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = variable["definition"].as_str() {
+            exprs.push(q.to_owned());
+        }
+    }
+    let exposition = full_exposition(Format::Text);
+    let samples: Vec<&str> = exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .collect();
+    let mut queried = Vec::new();
+    for expr in &exprs {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("sockscope_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            queried.push(name);
+        }
+    }
+    queried.sort();
+    queried.dedup();
+    assert!(queried.len() >= 8, "{queried:?}");
+    for name in &queried {
+        assert!(
+            samples.contains(&name.as_str()),
+            "the dashboard queries {name}, which the exposition lacks"
+        );
+    }
+}
+
+#[test]
+fn serve_all_netns_textfile_holds_the_lab_namespace_with_its_leak() {
+    let name = "serve_all_netns_textfile_holds_the_lab_namespace_with_its_leak";
+    if !require_root(name) {
+        return;
+    }
+    let mut lab = Lab::new(Path::new(BIN)).unwrap();
+    lab.close_wait_leak(Family::Inet, "leaky-app", 25).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sockscope.prom");
+    let _serve = Killed(
+        Command::new(BIN)
+            .args(["serve", "-A", "--interval", "1s", "--textfile"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let netns = lab.monitored();
+    let close_wait =
+        format!("sockscope_tcp_sockets{{netns=\"{netns}\",state=\"close_wait\"}} 25\n");
+    let anomaly = format!(
+        "sockscope_anomaly{{netns=\"{netns}\",kind=\"close_wait_backlog\",severity=\"warning\",subject=\"leaky-app\"}} 1\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains(&close_wait) && text.contains(&anomaly) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(text.contains(&close_wait), "{text}");
+    assert!(text.contains(&anomaly), "{text}");
+    assert!(text.contains("sockscope_tcp_sockets{netns=\"host\",state=\"listen\"}"));
+}
+
+/// `GET path`: status and body, whatever the status.
+fn http_status(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+fn wait_status(addr: SocketAddr, path: &str, done: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = http_status(addr, path).unwrap_or((0, String::new()));
+        if done(got.0, &got.1) || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_follows_a_named_namespace_that_is_deleted_and_made_again() {
+    let name = "serve_follows_a_named_namespace_that_is_deleted_and_made_again";
+    if !require_root(name) {
+        return;
+    }
+    let netns = crate::support::netns::NamedNetns::add("serve-follow");
+    let first = netns.id().inode;
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _serve = Killed(
+        Command::new(BIN)
+            .args(["serve", "--netns", &netns.name, "--interval", "1s"])
+            .args(["--listen", &addr.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(
+        wait_status(addr, "/healthz", |s, _| s == 200),
+        (200, "ok\n".to_owned())
+    );
+
+    netns.delete();
+    let (status, body) = wait_status(addr, "/healthz", |s, _| s == 503);
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        format!(
+            "the latest poll failed: netns {}: {} leads to no namespace any more (deleted, or its process exited): the last values stay until it is back\n",
+            netns.name, netns.name
+        )
+    );
+    let metrics = http_get(addr, "/metrics").unwrap();
+    assert!(metrics.contains(&format!(
+        "sockscope_netns_info{{netns=\"{}\",inode=\"{first}\"}} 1\n",
+        netns.name
+    )));
+    assert!(metrics.contains("sockscope_last_poll_success 0\n"));
+
+    netns.create();
+    let second = netns.id().inode;
+    assert_ne!(first, second);
+    assert_eq!(
+        wait_status(addr, "/healthz", |s, _| s == 200),
+        (200, "ok\n".to_owned())
+    );
+    let metrics = http_get(addr, "/metrics").unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "sockscope_netns_info{{netns=\"{}\",inode=\"{second}\"}} 1\n",
+            netns.name
+        )),
+        "{metrics}"
+    );
+}
