@@ -92,6 +92,7 @@ impl Filter {
                 .collect(),
             tcp_infos: snapshot.tcp_infos.clone(),
             cgroups: snapshot.cgroups.clone(),
+            namespaces: snapshot.namespaces.clone(),
             taken_at: snapshot.taken_at,
             host: snapshot.host.clone(),
             netns: snapshot.netns.clone(),

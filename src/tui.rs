@@ -6,11 +6,13 @@
 //! state): it applies events, then draws with [`draw::draw`], a pure function of the app.
 
 pub mod action;
+mod all;
 pub mod app;
 pub mod columns;
 pub mod detail;
 pub mod draw;
 pub mod layout;
+pub mod namespaces;
 pub mod netns;
 pub mod pacing;
 pub mod rows;
@@ -30,6 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use crossterm::event::{Event as TermEvent, KeyEvent};
 
+use crate::collect::all_netns::watch::{AllPoll, AllWatch};
 use crate::collect::tiers::{ESTABLISHED_EVERY, TIER_FROM, Tiers};
 use crate::collect::{CollectOptions, Collector, NetnsDrift, NetnsId};
 use crate::config::Config;
@@ -52,6 +55,8 @@ pub struct Dashboard {
     pub filter: Filter,
     /// The same filter as text for the header.
     pub filter_text: String,
+    /// Watch every namespace of the host (`-A`).
+    pub all_netns: bool,
 }
 
 /// What the UI thread tells the collector thread.
@@ -77,6 +82,9 @@ pub enum Event {
     /// A poll finished: the snapshot or the error, what the poll cost, and whether the
     /// target still leads to the namespace polled.
     Polled(Result<Arc<Snapshot>, String>, Duration, Option<NetnsDrift>),
+    /// A poll of every namespace (`-A`) finished: what it saw, or why it failed, and what
+    /// it cost.
+    PolledAll(Result<Box<AllPoll>, String>, Duration),
     /// The collector was opened anew after [`Control::Follow`]: the namespace it polls
     /// now, or why it could not (it goes on polling the old one).
     Followed(Result<Option<NetnsId>, String>),
@@ -104,13 +112,7 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
             "the dashboard needs a terminal and stdout is not one: use `sockscope snapshot` for a report or `sockscope check` for monitoring"
         );
     }
-    // tcp_info is asked for only while a socket's detail pane shows it.
-    let mut collector = Collector::open(CollectOptions {
-        tcp_info: false,
-        ..dashboard.collect.clone()
-    })?;
-    collector.tier_established(Some(Tiers::new(ESTABLISHED_EVERY, TIER_FROM)));
-    let fallback = collector.fallback_reason().map(str::to_owned);
+    let (source, fallback) = open_source(&dashboard)?;
     let (columns, rows) = crossterm::terminal::size().context("reading the terminal size")?;
     let mut app = App::new(Settings {
         kernel: kernel_release(),
@@ -129,7 +131,7 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
     let (events, inbox) = mpsc::sync_channel::<Event>(64);
     let (control, controls) = mpsc::channel::<Control>();
     let mut told = Told::of(&app);
-    spawn_collector(collector, events.clone(), controls, told.interval)?;
+    spawn_source(source, events.clone(), controls, told.interval)?;
     let signal_handle = signals::spawn(events.clone())?;
 
     let mut guard = terminal::TerminalGuard::enter().context("setting up the terminal")?;
@@ -148,7 +150,9 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
         let mut batch = vec![first];
         batch.extend(inbox.try_iter());
         // Only the newest poll of a batch matters when the UI fell behind.
-        let newest_poll = batch.iter().rposition(|e| matches!(e, Event::Polled(..)));
+        let newest_poll = batch
+            .iter()
+            .rposition(|e| matches!(e, Event::Polled(..) | Event::PolledAll(..)));
         for (i, event) in batch.into_iter().enumerate() {
             match event {
                 Event::Key(key) => match action_for(app.mode, key) {
@@ -162,14 +166,13 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
                     if Some(i) != newest_poll {
                         continue;
                     }
-                    match result {
-                        Ok(snapshot) => {
-                            let start = Instant::now();
-                            app.ingest(snapshot, took + last_ingest);
-                            last_ingest = start.elapsed();
-                        }
-                        Err(message) => app.poll_failed(message, SystemTime::now()),
+                    take_in(&mut app, result.map(Polled::One), took, &mut last_ingest);
+                }
+                Event::PolledAll(result, took) => {
+                    if Some(i) != newest_poll {
+                        continue;
                     }
+                    take_in(&mut app, result.map(Polled::All), took, &mut last_ingest);
                 }
                 Event::Followed(result) => app.followed(result),
                 Event::InputFailed(message) => {
@@ -196,6 +199,75 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
     drop(guard);
     signal_handle.close();
     Ok(code)
+}
+
+/// Open what the dashboard polls, and why it reads /proc/net/tcp instead of sock_diag, if
+/// it does.
+fn open_source(dashboard: &Dashboard) -> anyhow::Result<(Source, Option<String>)> {
+    if dashboard.all_netns {
+        if !nix::unistd::geteuid().is_root() {
+            anyhow::bail!(
+                "-A needs root: entering the other network namespaces takes CAP_SYS_ADMIN, and reading their sockets' owners takes reading every process's descriptors; run it with sudo"
+            );
+        }
+        return Ok((
+            Source::All(Box::new(AllWatch::open(&dashboard.collect)?)),
+            None,
+        ));
+    }
+    // tcp_info is asked for only while a socket's detail pane shows it.
+    let mut collector = Collector::open(CollectOptions {
+        tcp_info: false,
+        ..dashboard.collect.clone()
+    })?;
+    collector.tier_established(Some(Tiers::new(ESTABLISHED_EVERY, TIER_FROM)));
+    let fallback = collector.fallback_reason().map(str::to_owned);
+    Ok((Source::One(Box::new(collector)), fallback))
+}
+
+/// Start the collector thread of `source`.
+fn spawn_source(
+    source: Source,
+    events: SyncSender<Event>,
+    controls: Receiver<Control>,
+    interval: Duration,
+) -> anyhow::Result<()> {
+    match source {
+        Source::One(collector) => spawn_collector(*collector, events, controls, interval),
+        Source::All(watch) => all::spawn_collector(*watch, events, controls, interval),
+    }
+}
+
+/// What a poll brought: one namespace's snapshot, or every namespace's.
+enum Polled {
+    One(Arc<Snapshot>),
+    All(Box<AllPoll>),
+}
+
+/// Take in a poll that took `took` to collect; the time the ingest takes is counted in the
+/// next poll's cost (`last_ingest`).
+fn take_in(
+    app: &mut App,
+    result: Result<Polled, String>,
+    took: Duration,
+    last_ingest: &mut Duration,
+) {
+    let start = Instant::now();
+    match result {
+        Ok(Polled::One(snapshot)) => app.ingest(snapshot, took + *last_ingest),
+        Ok(Polled::All(poll)) => app.ingest_all(&poll, took + *last_ingest),
+        Err(message) => {
+            app.poll_failed(message, SystemTime::now());
+            return;
+        }
+    }
+    *last_ingest = start.elapsed();
+}
+
+/// What the collector thread polls: one namespace, or every one (`-A`).
+enum Source {
+    One(Box<Collector>),
+    All(Box<AllWatch>),
 }
 
 /// SIGTSTP (`suspend`): give the terminal back, stop, and once continued take it again;
@@ -313,7 +385,8 @@ fn spawn_collector(
     Ok(())
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+/// A panic's message, for the screen.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

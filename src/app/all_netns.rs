@@ -16,10 +16,6 @@ use super::{
     collect_options, finish_output, load_config, stdout_is_open, warn_attribution, write_check,
 };
 
-/// What `sockscope -A` without a one-shot mode says: the dashboard does not watch every
-/// namespace yet.
-pub const DASHBOARD_REFUSAL: &str = "the dashboard does not watch every namespace yet: use `sockscope snapshot -A` or `sockscope check -A`";
-
 /// Every namespace dumped once, and each one's aggregator, in the same order (the host's
 /// first). A namespace whose dump fails is left out with one line on stderr.
 fn dump_all(

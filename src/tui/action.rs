@@ -95,8 +95,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Esc", "close help, detail pane or filter line"),
     ("Tab  Shift-Tab", "next / previous view"),
     (
-        "1 2 3 4 5",
-        "sockets, processes, peers, listeners, counters",
+        "1 2 3 4 5 6",
+        "sockets, processes, peers, listeners, counters, namespaces",
     ),
     ("↑ ↓  k j", "move one row (detail pane: scroll one line)"),
     ("PgUp PgDn", "move one screen (detail pane: one paneful)"),
@@ -106,7 +106,10 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("s", "sort by the next column"),
     ("r", "reverse the sort"),
-    ("Enter", "details of the selected row"),
+    (
+        "Enter",
+        "details of the selected row (namespaces: show only that one)",
+    ),
     ("/", "filter: close-wait port=443 10.0.0.0/8 nginx …"),
     ("p  Space", "pause the display (polling goes on)"),
     ("+  -", "poll less often / more often"),

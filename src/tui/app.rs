@@ -16,6 +16,7 @@ use crate::model::{Addr, Snapshot};
 use super::action::Mode;
 use super::detail::{Detail, Pane, Subject};
 use super::layout::Areas;
+use super::namespaces::{SharedNamespaces, Watched};
 use super::pacing::Pacing;
 use super::rows::{self, Target};
 use super::shown::Shown;
@@ -98,6 +99,8 @@ enum Selection {
 pub struct App {
     pub(super) aggregator: Aggregator,
     narrowed: Option<Aggregator>,
+    /// With `-A`: each namespace's aggregator (made at the first poll of every namespace).
+    watched: Option<Watched>,
     config: Config,
     /// What is on screen (`None` before the first poll).
     pub shown: Option<Shown>,
@@ -169,6 +172,7 @@ impl App {
         App {
             aggregator: config.aggregator(),
             narrowed: (!filter.is_empty()).then(|| config.aggregator()),
+            watched: None,
             config,
             shown: None,
             latest: None,
@@ -299,7 +303,34 @@ impl App {
 
     /// Take in a poll that cost `cost` (collecting plus ingesting the previous one).
     pub fn ingest(&mut self, snapshot: impl Into<Arc<Snapshot>>, cost: Duration) {
-        let snapshot = snapshot.into();
+        self.ingest_with(snapshot.into(), cost, None);
+    }
+
+    /// Take in a poll of every namespace (`-A`) that cost `cost`: each namespace it dumped
+    /// goes to its own aggregator (the anomalies and the Namespaces view), the merged
+    /// snapshot to the dashboard's (the counts, groupings and ages of every socket).
+    pub fn ingest_all(&mut self, poll: &crate::collect::all_netns::watch::AllPoll, cost: Duration) {
+        let namespaces = self
+            .watched
+            .get_or_insert_with(Watched::default)
+            .ingest(poll, &self.config);
+        // Dumping namespaces seen for the first time (all of them at the first poll) is a
+        // one-off: the interval is not slowed for it.
+        let cost = if poll.new > 0 { Duration::ZERO } else { cost };
+        self.ingest_with(poll.merged.clone(), cost, Some(Arc::new(namespaces)));
+    }
+
+    /// Whether the dashboard watches every namespace (its first `-A` poll came in).
+    pub fn all_netns(&self) -> bool {
+        self.watched.is_some()
+    }
+
+    fn ingest_with(
+        &mut self,
+        snapshot: Arc<Snapshot>,
+        cost: Duration,
+        namespaces: Option<SharedNamespaces>,
+    ) {
         self.failure = None;
         self.pacing.polled(cost);
         // Let go of the poll this one replaces before the aggregators update their
@@ -321,6 +352,7 @@ impl App {
             snapshot,
             summary: self.aggregator.shared_summary(),
             narrowed,
+            namespaces,
         };
         if self.pause_requested {
             self.latest = Some(shown);
@@ -507,9 +539,7 @@ impl App {
         cursor.selected = cursor.selected.min(rows.saturating_sub(1));
         cursor.offset = cursor.scrolled(page).min(rows.saturating_sub(page.max(1)));
         if let Some(shown) = &self.shown {
-            self.anomaly = self
-                .anomaly
-                .min(shown.summary.anomalies.len().saturating_sub(1));
+            self.anomaly = self.anomaly.min(shown.anomalies().len().saturating_sub(1));
         }
     }
 }

@@ -12,6 +12,7 @@ use ratatui::widgets::Paragraph;
 use crate::format::{age, clock, count_of, interval};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
+use crate::tui::namespaces::NamespacesShown;
 use crate::tui::netns;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -21,7 +22,10 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(shown) = &app.shown {
         let s = &shown.snapshot;
         parts.push((s.host.clone(), theme.heading(), 6));
-        parts.push((format!("netns {}", s.netns), Style::new(), 5));
+        match &shown.namespaces {
+            Some(namespaces) => namespace_parts(namespaces, s.taken_at, theme, &mut parts),
+            None => parts.push((format!("netns {}", s.netns), Style::new(), 5)),
+        }
     }
     parts.push((format!("Linux {}", app.kernel), Style::new(), 0));
     let mut every = format!("every {}", interval(app.effective_interval()));
@@ -112,6 +116,42 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(text, style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// With `-A`: how many namespaces, how old the oldest one's data is, and how many could
+/// not be watched.
+fn namespace_parts(
+    namespaces: &NamespacesShown,
+    now: Option<std::time::SystemTime>,
+    theme: crate::tui::Theme,
+    parts: &mut Vec<(String, Style, u8)>,
+) {
+    parts.push((
+        count_of(namespaces.rows.len() as u64, "namespace"),
+        Style::new(),
+        5,
+    ));
+    if let Some(oldest) = now.and_then(|now| namespaces.oldest(now)) {
+        let oldest = if oldest == std::time::Duration::MAX {
+            "some not dumped yet".to_owned()
+        } else {
+            format!(
+                "oldest data {}",
+                interval(std::time::Duration::from_secs(oldest.as_secs()))
+            )
+        };
+        parts.push((oldest, Style::new(), 5));
+    }
+    if namespaces.over_limit > 0 {
+        parts.push((
+            format!(
+                "{} more not watched: out of descriptors",
+                namespaces.over_limit
+            ),
+            theme.alert(),
+            8,
+        ));
+    }
 }
 
 /// The width `parts` take, separators included (one too many, for the first).
