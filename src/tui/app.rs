@@ -317,7 +317,28 @@ impl App {
         // Dumping namespaces seen for the first time (all of them at the first poll) is a
         // one-off: the interval is not slowed for it.
         let cost = if poll.new > 0 { Duration::ZERO } else { cost };
-        self.ingest_with(poll.merged.clone(), cost, Some(Arc::new(namespaces)));
+        let namespaces = Arc::new(namespaces);
+        match &poll.merged {
+            Some(merged) => self.ingest_with(merged.clone(), cost, Some(namespaces)),
+            None => {
+                // Nothing changed: the sockets on screen stand; the rows and ages move on.
+                self.failure = None;
+                self.pacing.polled(cost);
+                let target = if self.pause_requested {
+                    &mut self.latest
+                } else {
+                    &mut self.shown
+                };
+                if let Some(shown) = target {
+                    shown.namespaces = Some(namespaces);
+                }
+                if !self.pause_requested && self.view == View::Namespaces {
+                    let selection = self.selection();
+                    self.refresh();
+                    self.reselect(selection);
+                }
+            }
+        }
     }
 
     /// Whether the dashboard watches every namespace (its first `-A` poll came in).

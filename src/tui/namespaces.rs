@@ -38,6 +38,8 @@ pub struct NamespacesShown {
     pub over_limit: usize,
     /// Namespaces this poll dumped.
     pub dumped: usize,
+    /// When the poll started: the data ages are measured to it.
+    pub taken_at: Option<SystemTime>,
 }
 
 impl NamespacesShown {
@@ -106,6 +108,7 @@ impl Watched {
             anomalies,
             over_limit: poll.over_limit,
             dumped: poll.dumped,
+            taken_at: Some(poll.taken_at),
         }
     }
 }

@@ -33,8 +33,12 @@ pub struct NamespaceState {
 /// One poll of every namespace.
 #[derive(Clone, Debug)]
 pub struct AllPoll {
-    /// Every namespace's latest sockets as one snapshot.
-    pub merged: Arc<Snapshot>,
+    /// Every namespace's latest sockets as one snapshot; `None` when nothing was dumped
+    /// and no namespace appeared or vanished (the previous one stands: merging and taking
+    /// in 100,000 sockets again would cost more than the poll).
+    pub merged: Option<Arc<Snapshot>>,
+    /// When the poll started: the namespaces' data ages are measured to it.
+    pub taken_at: SystemTime,
     /// Every namespace watched, sockscope's own first, then by name.
     pub namespaces: Vec<NamespaceState>,
     /// Namespaces dumped by this poll.
@@ -75,8 +79,9 @@ impl AllWatch {
     /// One poll that may spend about `budget` of CPU on dumps (see [`Schedule::choose`]:
     /// namespaces never dumped are dumped whatever it costs).
     pub fn poll(&mut self, budget: Duration) -> AllPoll {
+        let taken_at = SystemTime::now();
         // Only the first discovery can fail (sockscope's own namespace): it was made.
-        let _ = self.all.rediscover();
+        let (appeared, vanished) = self.all.rediscover().unwrap_or((0, 0));
         let present: Vec<u64> = self
             .all
             .members()
@@ -146,10 +151,14 @@ impl AllWatch {
                 }
             })
             .collect();
-        let mut merged = merge(&namespaces);
-        merged.taken_at = Some(now);
+        let merged = (!chosen.is_empty() || appeared > 0 || vanished > 0).then(|| {
+            let mut merged = merge(&namespaces);
+            merged.taken_at = Some(taken_at);
+            Arc::new(merged)
+        });
         AllPoll {
-            merged: Arc::new(merged),
+            merged,
+            taken_at,
             dumped: chosen.len(),
             new: chosen.iter().filter(|(_, r)| *r == Reason::New).count(),
             over_limit: self.all.over_limit(),

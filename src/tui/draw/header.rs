@@ -22,10 +22,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(shown) = &app.shown {
         let s = &shown.snapshot;
         parts.push((s.host.clone(), theme.heading(), 6));
-        match &shown.namespaces {
-            Some(namespaces) => namespace_parts(namespaces, s.taken_at, theme, &mut parts),
-            None => parts.push((format!("netns {}", s.netns), Style::new(), 5)),
-        }
+        namespace_or_netns(shown, theme, &mut parts);
     }
     parts.push((format!("Linux {}", app.kernel), Style::new(), 0));
     let mut every = format!("every {}", interval(app.effective_interval()));
@@ -116,6 +113,23 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(text, style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The namespace watched (`netns web`), or with `-A` every namespace's part.
+fn namespace_or_netns(
+    shown: &crate::tui::shown::Shown,
+    theme: crate::tui::Theme,
+    parts: &mut Vec<(String, Style, u8)>,
+) {
+    match &shown.namespaces {
+        Some(namespaces) => namespace_parts(
+            namespaces,
+            namespaces.taken_at.or(shown.snapshot.taken_at),
+            theme,
+            parts,
+        ),
+        None => parts.push((format!("netns {}", shown.snapshot.netns), Style::new(), 5)),
+    }
 }
 
 /// With `-A`: how many namespaces, how old the oldest one's data is, and how many could
