@@ -18,6 +18,7 @@
 //! (or `--sockscope PATH`).
 
 mod holder;
+mod many;
 mod measure;
 mod netns;
 mod steady;
@@ -64,6 +65,17 @@ struct Args {
     /// Library polls to time after the tools (what the dashboard pays per poll); 0 for none.
     #[arg(long, default_value_t = 3)]
     polls: u32,
+    /// Instead of one namespace of --sockets: this many namespaces of --per-netns sockets
+    /// each, a CLOSE_WAIT leak in one, timed against `ss -N` in each, and the dashboard
+    /// `-A` (in tmux) over --watch-secs.
+    #[arg(long, default_value_t = 0)]
+    namespaces: u32,
+    /// ESTABLISHED sockets per namespace with --namespaces.
+    #[arg(long, default_value_t = 500)]
+    per_netns: u32,
+    /// Seconds the dashboard's CPU time is read over with --namespaces.
+    #[arg(long, default_value_t = 60)]
+    watch_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -95,6 +107,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
             "no sockscope binary at {}: build it first with `cargo build --release`, or pass --sockscope PATH",
             sockscope.display()
         );
+    }
+    if args.namespaces > 0 {
+        return many::run(&many::Plan {
+            namespaces: args.namespaces,
+            per_netns: args.per_netns,
+            runs: args.runs,
+            watch_secs: args.watch_secs,
+            sockscope: &sockscope,
+            hold: args.hold,
+        });
     }
     let tools = if args.tools.is_empty() {
         Tool::defaults(args.sockets)

@@ -78,7 +78,7 @@ impl Watched {
             {
                 self.aggregators
                     .entry(inode)
-                    .or_insert_with(|| config.aggregator())
+                    .or_insert_with(|| namespace_aggregator(config))
                     .ingest(snapshot);
             }
             let raised = self
@@ -111,6 +111,18 @@ impl Watched {
             taken_at: Some(poll.taken_at),
         }
     }
+}
+
+/// A namespace's aggregator: the rules of `config`, the shortest history (no view draws a
+/// namespace's sparklines; 200 histories of ten minutes would hold 29 MB) and no socket
+/// identities (the dashboard's own aggregator keeps every socket's age; a second map of
+/// every socket would double that memory).
+fn namespace_aggregator(config: &Config) -> Aggregator {
+    let interval = config.general.interval;
+    config
+        .aggregator()
+        .with_history(interval, interval)
+        .without_ages()
 }
 
 /// The shared form the screen keeps.

@@ -16,10 +16,15 @@
 //! 2. its readings moved since its last dump (or could not be read);
 //! 3. its data is older than [`Schedule::max_staleness`] (timers, queues).
 //!
-//! Candidates of 2 and 3 are dumped, those of 2 first and the oldest data first within
-//! each, as many as the poll's CPU budget pays for at the measured cost of one dump
-//! (at least one a poll, so that every candidate is reached). The others keep their last
-//! snapshot, whose age the dashboard shows.
+//! Candidates of 2 are dumped at the poll, the oldest data first, as many as the poll's
+//! CPU budget pays for at the measured cost of one dump (at least one a poll, so that
+//! every candidate is reached). Candidates of 3 are dumped in rounds, every
+//! [`STALE_ROUND`], as many as the budget of the polls since the last round pays for,
+//! oldest first: a poll that dumps nothing sends the screen nothing new to merge, so quiet
+//! polls stay nearly free, and the refresh of quiet namespaces costs one merge per round
+//! instead of one per poll. The others keep their last snapshot, whose age the dashboard
+//! shows; when the budget cannot refresh every namespace within the bound, the ages say
+//! so.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +40,9 @@ pub const DUMP_SHARE: f64 = 0.10;
 
 /// How old a namespace's data may grow while its readings stand still.
 pub const MAX_STALENESS: Duration = Duration::from_secs(30);
+
+/// How often namespaces whose data passed [`MAX_STALENESS`] are dumped (in one round).
+pub const STALE_ROUND: Duration = Duration::from_secs(5);
 
 /// One namespace's cheap readings: what moves when any of its sockets could change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,6 +91,10 @@ pub struct Schedule {
     pub max_staleness: Duration,
     dumped: FastMap<u64, Dumped>,
     cost: Duration,
+    /// When the last round of stale dumps was (`None`: none yet).
+    stale_round: Option<Instant>,
+    /// CPU the dumps measured since that round took.
+    spent_since_round: Duration,
 }
 
 impl Default for Schedule {
@@ -98,12 +110,16 @@ impl Schedule {
             max_staleness,
             dumped: FastMap::default(),
             cost: FIRST_DUMP_COST,
+            stale_round: None,
+            spent_since_round: Duration::ZERO,
         }
     }
 
     /// The namespaces of `readings` to dump now (their positions in `readings`, in
-    /// dump-priority order) and why: every new one, then as many moved and stale ones as
-    /// `budget` pays for at the measured cost of a dump, at least one.
+    /// dump-priority order) and why: every new one, the moved ones the poll's `budget`
+    /// pays for at the measured cost of a dump (at least one), and, in a stale round, the
+    /// stale ones the budget of the polls since the last round pays for (see the module
+    /// documentation). Call [`Schedule::stale_round_at`] when a round's dumps were made.
     pub fn choose(
         &self,
         readings: &[Reading],
@@ -111,34 +127,65 @@ impl Schedule {
         budget: Duration,
     ) -> Vec<(usize, Reason)> {
         let mut new = Vec::new();
-        let mut due: Vec<(Reason, Instant, usize)> = Vec::new();
+        let mut moved: Vec<(Instant, usize)> = Vec::new();
+        let mut stale: Vec<(Instant, usize)> = Vec::new();
         for (i, reading) in readings.iter().enumerate() {
             match self.dumped.get(&reading.inode) {
                 None => new.push((i, Reason::New)),
                 Some(last) => {
-                    let moved = reading.signal.is_none() || reading.signal != last.signal;
-                    if moved {
-                        due.push((Reason::Moved, last.at, i));
+                    if reading.signal.is_none() || reading.signal != last.signal {
+                        moved.push((last.at, i));
                     } else if now.saturating_duration_since(last.at) >= self.max_staleness {
-                        due.push((Reason::Stale, last.at, i));
+                        stale.push((last.at, i));
                     }
                 }
             }
         }
-        due.sort_unstable();
+        moved.sort_unstable();
         let affordable = self.affordable(budget);
+        let moved_taken = moved.len().min(affordable);
         new.extend(
-            due.into_iter()
-                .take(affordable)
-                .map(|(reason, _, i)| (i, reason)),
+            moved
+                .into_iter()
+                .take(moved_taken)
+                .map(|(_, i)| (i, Reason::Moved)),
         );
+        let since = self
+            .stale_round
+            .map_or(STALE_ROUND, |at| now.saturating_duration_since(at));
+        if since >= STALE_ROUND && !stale.is_empty() {
+            stale.sort_unstable();
+            // The dump share of the time since the last round, less what was spent on
+            // dumps since and what this poll's moved ones will cost.
+            let round = since
+                .mul_f64(DUMP_SHARE)
+                .saturating_sub(self.spent_since_round)
+                .saturating_sub(self.cost * moved_taken as u32);
+            let take = (round.as_nanos() / self.per_dump().as_nanos()).max(1) as usize;
+            new.extend(
+                stale
+                    .into_iter()
+                    .take(take)
+                    .map(|(_, i)| (i, Reason::Stale)),
+            );
+        }
         new
+    }
+
+    /// Record that a round of stale dumps was made at `at`.
+    pub fn stale_round_at(&mut self, at: Instant) {
+        self.stale_round = Some(at);
+        self.spent_since_round = Duration::ZERO;
     }
 
     /// How many moved or stale namespaces a poll with `budget` of CPU may dump.
     pub fn affordable(&self, budget: Duration) -> usize {
-        let per = self.cost.max(Duration::from_micros(100));
-        ((budget.as_nanos() / per.as_nanos()) as usize).max(1)
+        ((budget.as_nanos() / self.per_dump().as_nanos()) as usize).max(1)
+    }
+
+    /// The cost estimate of one dump, never below 100 µs (it divides budgets).
+    fn per_dump(&self) -> Duration {
+        self.cost.max(Duration::from_micros(100))
     }
 
     /// Record that `inode` was dumped at `at` with `signal` read just before.
@@ -152,6 +199,7 @@ impl Schedule {
         if dumps == 0 {
             return;
         }
+        self.spent_since_round += cost;
         let each = cost / u32::try_from(dumps).unwrap_or(u32::MAX);
         self.cost = (self.cost * 3 + each) / 4;
     }
@@ -276,7 +324,40 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_bounds_the_dumps_moved_first_then_the_oldest_data() {
+    fn stale_namespaces_wait_for_the_next_round_and_take_its_budget_oldest_first() {
+        let t0 = Instant::now();
+        let mut schedule = Schedule::new(Duration::from_secs(30));
+        // A dump measured at 10 ms.
+        schedule.cost = Duration::from_millis(10);
+        let mut readings: Vec<Reading> = (0..100).map(|i| reading(i, Some(signal(7, 0)))).collect();
+        for (i, r) in readings.iter().enumerate() {
+            schedule.dumped(
+                r.inode,
+                r.signal.clone(),
+                t0 + Duration::from_millis(i as u64),
+            );
+        }
+        let round = t0 + Duration::from_secs(40);
+        schedule.stale_round_at(round);
+        readings[99].signal = Some(signal(8, 0));
+        let budget = Duration::from_millis(100);
+        // Between rounds only the moved one is dumped.
+        assert_eq!(
+            schedule.choose(&readings, round + Duration::from_secs(2), budget),
+            [(99, Reason::Moved)]
+        );
+        schedule.measured(1, Duration::from_millis(10));
+        // At the round: a tenth of the 5 s since, less the 10 ms spent and the moved
+        // one's 10 ms: 48 dumps of 10 ms, the oldest first.
+        let chosen = schedule.choose(&readings, round + STALE_ROUND, budget);
+        assert_eq!(chosen.len(), 49);
+        assert_eq!(chosen[0], (99, Reason::Moved));
+        assert_eq!(chosen[1], (0, Reason::Stale));
+        assert_eq!(chosen[48], (47, Reason::Stale));
+    }
+
+    #[test]
+    fn the_poll_budget_bounds_the_moved_dumps_oldest_data_first() {
         let t0 = Instant::now();
         let mut schedule = Schedule::new(Duration::from_secs(30));
         // A dump measured at 10 ms: a 30 ms budget pays for 3.
@@ -286,36 +367,20 @@ mod tests {
             schedule.dumped(
                 r.inode,
                 r.signal.clone(),
-                t0 + Duration::from_secs(i as u64),
+                t0 + Duration::from_secs(10 - i as u64),
             );
         }
-        // 0 and 1 are stale at t0 + 31 s; 5, 3 and 4 moved (3 dumped earliest of them).
-        for i in [3, 4, 5] {
-            readings[i].signal = Some(signal(8, 0));
+        for r in &mut readings {
+            r.signal = Some(signal(8, 0));
         }
         let chosen = schedule.choose(
             &readings,
-            t0 + Duration::from_secs(31),
+            t0 + Duration::from_secs(12),
             Duration::from_millis(30),
         );
         assert_eq!(
             chosen,
-            [(3, Reason::Moved), (4, Reason::Moved), (5, Reason::Moved)]
-        );
-        let chosen = schedule.choose(
-            &readings,
-            t0 + Duration::from_secs(31),
-            Duration::from_millis(50),
-        );
-        assert_eq!(
-            chosen,
-            [
-                (3, Reason::Moved),
-                (4, Reason::Moved),
-                (5, Reason::Moved),
-                (0, Reason::Stale),
-                (1, Reason::Stale)
-            ]
+            [(5, Reason::Moved), (4, Reason::Moved), (3, Reason::Moved)]
         );
     }
 

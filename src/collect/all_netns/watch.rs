@@ -107,6 +107,9 @@ impl AllWatch {
             self.all.poll_some(&positions)
         };
         let spent = cpu_time().saturating_sub(cpu);
+        if chosen.iter().any(|(_, r)| *r == Reason::Stale) {
+            self.schedule.stale_round_at(started);
+        }
         // What the dumps cost in all (the walk of /proc and the cgroups included): new
         // namespaces' dumps cost what the others' do, so they are measured too.
         self.schedule.measured(chosen.len(), spent);
