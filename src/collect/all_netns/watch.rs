@@ -268,7 +268,62 @@ fn add_counters(sum: &mut Counters, more: &Counters) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::testutil::{TestNetns, require_root};
     use crate::model::{Process, Socket, TcpState};
+
+    fn names(poll: &AllPoll) -> Vec<&str> {
+        poll.namespaces
+            .iter()
+            .map(|n| n.label.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_namespace_that_appears_is_dumped_at_the_next_poll_and_one_that_vanishes_leaves_quietly() {
+        if !require_root(
+            "a_namespace_that_appears_is_dumped_at_the_next_poll_and_one_that_vanishes_leaves_quietly",
+        ) {
+            return;
+        }
+        let options = CollectOptions {
+            processes: false,
+            ..CollectOptions::default()
+        };
+        let first = TestNetns::new("appear");
+        let mut watch = AllWatch::open(&options).unwrap();
+        let budget = Duration::from_millis(100);
+        let poll = watch.poll(budget);
+        assert!(names(&poll).contains(&first.name()), "{:?}", names(&poll));
+        assert_eq!(
+            poll.new,
+            poll.namespaces.len(),
+            "the first poll dumps every one"
+        );
+
+        let second = TestNetns::new("appear");
+        second.exec(&["ip", "link", "set", "lo", "up"]);
+        let poll = watch.poll(budget);
+        let state = poll
+            .namespaces
+            .iter()
+            .find(|n| n.label.name == second.name())
+            .expect("the new namespace is watched at the next poll");
+        assert!(state.fresh && state.error.is_none(), "{state:?}");
+        assert_eq!(state.snapshot.as_ref().map(|s| s.sockets.len()), Some(0));
+        assert_eq!(poll.new, 1);
+        assert!(poll.merged.is_some());
+
+        let gone = first.name().to_owned();
+        drop(first);
+        let poll = watch.poll(budget);
+        assert!(!names(&poll).contains(&gone.as_str()), "{:?}", names(&poll));
+        assert!(names(&poll).contains(&second.name()));
+        assert!(poll.namespaces.iter().all(|n| n.error.is_none()));
+        assert!(
+            poll.merged.is_some(),
+            "a vanished namespace changes the merge"
+        );
+    }
 
     fn state(name: &str, inode: u64, snapshot: Snapshot) -> NamespaceState {
         NamespaceState {
