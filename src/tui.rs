@@ -32,6 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use crossterm::event::{Event as TermEvent, KeyEvent};
 
+use crate::collect::all_netns::census::{Census, Others};
 use crate::collect::all_netns::watch::{AllPoll, AllWatch};
 use crate::collect::tiers::{ESTABLISHED_EVERY, TIER_FROM, Tiers};
 use crate::collect::{CollectOptions, Collector, NetnsDrift, NetnsId};
@@ -70,6 +71,9 @@ pub enum Control {
     /// Open the collector anew in the namespace its target leads to now (the old one was
     /// deleted and made again, or the process moved), then poll right away.
     Follow,
+    /// Watch every namespace from now on (`A`): the collector thread opens them all and
+    /// polls as with `-A`.
+    AllNetns,
 }
 
 /// Something the UI thread reacts to.
@@ -88,6 +92,10 @@ pub enum Event {
     /// The collector was opened anew after [`Control::Follow`]: the namespace it polls
     /// now, or why it could not (it goes on polling the old one).
     Followed(Result<Option<NetnsId>, String>),
+    /// Without `-A`: the other namespaces that hold sockets (see [`Census`]).
+    Others(Others),
+    /// [`Control::AllNetns`] could not be done: why (the collector goes on as it was).
+    AllNetnsFailed(String),
     /// The terminal's input failed (it went away).
     InputFailed(String),
     /// A signal that ends the dashboard (the terminal is restored first).
@@ -175,6 +183,10 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
                     take_in(&mut app, result.map(Polled::All), took, &mut last_ingest);
                 }
                 Event::Followed(result) => app.followed(result),
+                Event::Others(others) => app.others = Some(others),
+                Event::AllNetnsFailed(message) => {
+                    app.notice = Some(format!("cannot watch every namespace: {message}"));
+                }
                 Event::InputFailed(message) => {
                     drop(guard);
                     signal_handle.close();
@@ -233,7 +245,13 @@ fn spawn_source(
     interval: Duration,
 ) -> anyhow::Result<()> {
     match source {
-        Source::One(collector) => spawn_collector(*collector, events, controls, interval),
+        Source::One(collector) => {
+            // Other namespaces are offered only to root in the host's namespace.
+            let census = (nix::unistd::geteuid().is_root()
+                && collector.options().netns == crate::collect::NetnsTarget::Own)
+                .then(Census::default);
+            spawn_collector(*collector, census, events, controls, interval)
+        }
         Source::All(watch) => all::spawn_collector(*watch, events, controls, interval),
     }
 }
@@ -296,6 +314,7 @@ struct Told {
     interval: Duration,
     tcp_info: bool,
     follows: u64,
+    all_netns: bool,
 }
 
 impl Told {
@@ -305,6 +324,7 @@ impl Told {
             interval: app.effective_interval(),
             tcp_info: false,
             follows: app.follow_requests(),
+            all_netns: false,
         }
     }
 
@@ -322,67 +342,103 @@ impl Told {
             self.follows = app.follow_requests();
             let _ = control.send(Control::Follow);
         }
+        if app.wants_all_netns() && !self.all_netns {
+            self.all_netns = true;
+            let _ = control.send(Control::AllNetns);
+        }
     }
 }
 
+/// How often the header's count of the other namespaces is taken again (without `-A`).
+const CENSUS_EVERY: Duration = Duration::from_secs(5);
+
 /// The collector thread: poll, check the namespace, send, wait for the interval (or a new
 /// one, or a follow); stops when the UI thread hangs up. A panic in a poll is caught and
-/// shown as a failed poll.
+/// shown as a failed poll. With a `census` (root, in the host's namespace), it also counts
+/// the other namespaces' sockets every [`CENSUS_EVERY`], and on [`Control::AllNetns`] it
+/// goes on as the collector thread of `-A`.
 fn spawn_collector(
-    mut collector: Collector,
+    collector: Collector,
+    census: Option<Census>,
     events: SyncSender<Event>,
     controls: Receiver<Control>,
-    mut interval: Duration,
+    interval: Duration,
 ) -> anyhow::Result<()> {
     thread::Builder::new()
         .name("sockscope-collector".to_owned())
         .spawn(move || {
             terminal::quiet_panics_on_this_thread();
-            loop {
-                let start = Instant::now();
-                let poll = || collector.poll_shared();
-                let result = match std::panic::catch_unwind(AssertUnwindSafe(poll)) {
-                    Ok(Ok(snapshot)) => Ok(snapshot),
-                    Ok(Err(e)) => Err(format!("{:#}", anyhow::Error::from(e))),
-                    Err(panic) => Err(format!("the collector crashed: {}", panic_text(&*panic))),
-                };
-                let took = start.elapsed();
-                let drift = collector.netns_drift();
-                if events.send(Event::Polled(result, took, drift)).is_err() {
-                    return;
-                }
-                loop {
-                    let wait = (start + interval).saturating_duration_since(Instant::now());
-                    match controls.recv_timeout(wait) {
-                        Ok(Control::Interval(new)) => interval = new,
-                        Ok(Control::TcpInfo(on)) => {
-                            collector.set_tcp_info(on);
-                            if on {
-                                break;
-                            }
-                        }
-                        Ok(Control::Follow) => {
-                            // The old collector (and with it the old namespace, when
-                            // nothing else holds it) goes once the new one is open.
-                            let followed = collector.reopen().map(|fresh| {
-                                collector = fresh;
-                                collector.netns_id()
-                            });
-                            let followed =
-                                followed.map_err(|e| format!("{:#}", anyhow::Error::from(e)));
-                            if events.send(Event::Followed(followed)).is_err() {
-                                return;
-                            }
-                            break;
-                        }
-                        Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                }
+            if let Some((watch, interval)) =
+                poll_one(collector, census, &events, &controls, interval)
+            {
+                all::run(watch, &events, &controls, interval);
             }
         })
         .context("starting the collector thread")?;
     Ok(())
+}
+
+/// The loop of [`spawn_collector`] over one namespace. Returns every namespace opened, and
+/// the interval, when [`Control::AllNetns`] asked for them; `None` when the UI hung up.
+fn poll_one(
+    mut collector: Collector,
+    mut census: Option<Census>,
+    events: &SyncSender<Event>,
+    controls: &Receiver<Control>,
+    mut interval: Duration,
+) -> Option<(AllWatch, Duration)> {
+    let mut counted: Option<Instant> = None;
+    loop {
+        let start = Instant::now();
+        let poll = || collector.poll_shared();
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(poll)) {
+            Ok(Ok(snapshot)) => Ok(snapshot),
+            Ok(Err(e)) => Err(format!("{:#}", anyhow::Error::from(e))),
+            Err(panic) => Err(format!("the collector crashed: {}", panic_text(&*panic))),
+        };
+        let took = start.elapsed();
+        let drift = collector.netns_drift();
+        events.send(Event::Polled(result, took, drift)).ok()?;
+        if let Some(census) = census.as_mut()
+            && counted.is_none_or(|at| at.elapsed() >= CENSUS_EVERY)
+        {
+            counted = Some(Instant::now());
+            let others = census.count(&collector.options().container_roots);
+            events.send(Event::Others(others)).ok()?;
+        }
+        loop {
+            let wait = (start + interval).saturating_duration_since(Instant::now());
+            match controls.recv_timeout(wait) {
+                Ok(Control::Interval(new)) => interval = new,
+                Ok(Control::TcpInfo(on)) => {
+                    collector.set_tcp_info(on);
+                    if on {
+                        break;
+                    }
+                }
+                Ok(Control::Follow) => {
+                    // The old collector (and with it the old namespace, when nothing else
+                    // holds it) goes once the new one is open.
+                    let followed = collector.reopen().map(|fresh| {
+                        collector = fresh;
+                        collector.netns_id()
+                    });
+                    let followed = followed.map_err(|e| format!("{:#}", anyhow::Error::from(e)));
+                    events.send(Event::Followed(followed)).ok()?;
+                    break;
+                }
+                Ok(Control::AllNetns) => match AllWatch::open(collector.options()) {
+                    Ok(watch) => return Some((watch, interval)),
+                    Err(e) => {
+                        let message = format!("{:#}", anyhow::Error::from(e));
+                        events.send(Event::AllNetnsFailed(message)).ok()?;
+                    }
+                },
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
 }
 
 /// A panic's message, for the screen.

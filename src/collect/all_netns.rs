@@ -37,6 +37,7 @@ use super::procs::Attributor;
 use super::{CgroupResolution, CollectError, CollectOptions, Collector, NetnsId, SocketSource};
 use crate::model::{Counters, Snapshot};
 
+pub mod census;
 pub mod schedule;
 pub mod watch;
 

@@ -70,6 +70,8 @@ pub enum Action {
     PrevAnomaly,
     /// Follow `--netns NAME` (or `--netns-pid PID`) to the namespace it leads to now.
     FollowNetns,
+    /// Watch every namespace of the host from now on (as `-A`).
+    AllNetns,
 }
 
 /// What keys currently go to.
@@ -106,15 +108,13 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("s", "sort by the next column"),
     ("r", "reverse the sort"),
-    (
-        "Enter",
-        "details of the selected row (namespaces: show only that one)",
-    ),
+    ("Enter", "details of the row (namespaces: only that one)"),
     ("/", "filter: close-wait port=443 10.0.0.0/8 nginx …"),
     ("p  Space", "pause the display (polling goes on)"),
     ("+  -", "poll less often / more often"),
     ("n  N", "next / previous anomaly (shows its hint)"),
     ("F", "follow --netns[-pid] to its new namespace"),
+    ("A", "watch every namespace, as -A (root)"),
 ];
 
 /// The action `key` means in `mode`, if any. Key releases (sent by some terminals) are
@@ -175,6 +175,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('n') => Action::NextAnomaly,
         KeyCode::Char('N') => Action::PrevAnomaly,
         KeyCode::Char('F') => Action::FollowNetns,
+        KeyCode::Char('A') => Action::AllNetns,
         _ => return None,
     };
     Some(action)

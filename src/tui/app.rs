@@ -143,6 +143,11 @@ pub struct App {
     pub follow_failed: Option<String>,
     /// Times `F` asked the collector to follow the target.
     follow_requests: u64,
+    /// Without `-A`: the other namespaces that hold sockets, when sockscope may watch them
+    /// (root, in the host's namespace); the header offers `A`.
+    pub others: Option<crate::collect::all_netns::census::Others>,
+    /// Times `A` asked the collector to watch every namespace (it is told once).
+    all_requests: u64,
     /// Kernel release.
     pub kernel: String,
     /// Terminal size (columns, rows).
@@ -195,6 +200,8 @@ impl App {
             netns: None,
             follow_failed: None,
             follow_requests: 0,
+            others: None,
+            all_requests: 0,
             kernel,
             size,
             anomaly: 0,
@@ -344,6 +351,24 @@ impl App {
     /// Whether the dashboard watches every namespace (its first `-A` poll came in).
     pub fn all_netns(&self) -> bool {
         self.watched.is_some()
+    }
+
+    /// Whether `A` asked for every namespace (the collector thread is told once).
+    pub fn wants_all_netns(&self) -> bool {
+        self.all_requests > 0
+    }
+
+    /// `A`: watch every namespace, when the header offers it.
+    fn ask_all_netns(&mut self) {
+        self.notice = Some(if self.all_netns() || self.all_requests > 0 {
+            "every namespace is watched already".to_owned()
+        } else if self.others.is_none() {
+            "A watches every namespace: only as root, from the host's namespace (sudo sockscope -A)"
+                .to_owned()
+        } else {
+            self.all_requests += 1;
+            "watching every namespace from the next poll…".to_owned()
+        });
     }
 
     fn ingest_with(

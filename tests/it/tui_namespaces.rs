@@ -240,3 +240,41 @@ fn without_all_namespaces_the_view_shows_the_one_watched() {
         "host      1     0      1          0         0     0          0       0s"
     );
 }
+
+#[test]
+fn without_all_namespaces_the_header_offers_the_others_and_a_asks_for_them() {
+    use sockscope::collect::all_netns::census::Others;
+    let mut app = app(160, 30);
+    app.ingest(Synth::at(1_000).build(), Duration::from_millis(5));
+    app.apply(Action::AllNetns);
+    assert!(
+        !app.wants_all_netns(),
+        "nothing is offered before the count"
+    );
+    assert_eq!(
+        app.notice.as_deref(),
+        Some(
+            "A watches every namespace: only as root, from the host's namespace (sudo sockscope -A)"
+        )
+    );
+    app.others = Some(Others {
+        namespaces: 37,
+        sockets: 4_312,
+    });
+    let screen = render(&app);
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("netns host · +37 namespaces, 4,312 sockets: press A"),
+        "{header}"
+    );
+    app.apply(Action::AllNetns);
+    assert!(app.wants_all_netns());
+    assert_eq!(
+        app.notice.as_deref(),
+        Some("watching every namespace from the next poll…")
+    );
+    // Once every namespace is watched, the offer goes.
+    app.ingest_all(&poll(1_001, namespaces(1_001)), Duration::from_millis(5));
+    let screen = render(&app);
+    assert!(!screen.contains("press A"), "{screen}");
+}

@@ -66,6 +66,7 @@ impl App {
             Action::NextAnomaly => self.step_anomaly(1),
             Action::PrevAnomaly => self.step_anomaly(-1),
             Action::FollowNetns => self.follow(),
+            Action::AllNetns => self.ask_all_netns(),
         }
         self.settle_detail();
     }

@@ -22,7 +22,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(shown) = &app.shown {
         let s = &shown.snapshot;
         parts.push((s.host.clone(), theme.heading(), 6));
-        namespace_or_netns(shown, theme, &mut parts);
+        namespace_or_netns(app, shown, &mut parts);
     }
     parts.push((format!("Linux {}", app.kernel), Style::new(), 0));
     let mut every = format!("every {}", interval(app.effective_interval()));
@@ -117,10 +117,11 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The namespace watched (`netns web`), or with `-A` every namespace's part.
 fn namespace_or_netns(
+    app: &App,
     shown: &crate::tui::shown::Shown,
-    theme: crate::tui::Theme,
     parts: &mut Vec<(String, Style, u8)>,
 ) {
+    let theme = app.theme;
     match &shown.namespaces {
         Some(namespaces) => namespace_parts(
             namespaces,
@@ -129,6 +130,17 @@ fn namespace_or_netns(
             parts,
         ),
         None => parts.push((format!("netns {}", shown.snapshot.netns), Style::new(), 5)),
+    }
+    if let Some(others) = app.others.filter(|o| o.namespaces > 0 && !app.all_netns()) {
+        parts.push((
+            format!(
+                "+{}, {}: press A",
+                count_of(others.namespaces as u64, "namespace"),
+                count_of(others.sockets, "socket")
+            ),
+            theme.accent(),
+            6,
+        ));
     }
 }
 
