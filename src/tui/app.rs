@@ -322,8 +322,13 @@ impl App {
             .get_or_insert_with(Watched::default)
             .ingest(poll, &self.config);
         // Dumping namespaces seen for the first time (all of them at the first poll) is a
-        // one-off: the interval is not slowed for it.
-        let cost = if poll.new > 0 { Duration::ZERO } else { cost };
+        // one-off: the interval is not slowed for their share of the poll. (Only their
+        // share: on a host whose namespaces come and go at every poll, the rest counts.)
+        let cost = if poll.dumped > 0 {
+            cost.mul_f64(poll.dumped.saturating_sub(poll.new) as f64 / poll.dumped as f64)
+        } else {
+            cost
+        };
         let namespaces = Arc::new(namespaces);
         match &poll.merged {
             Some(merged) => self.ingest_with(merged.clone(), cost, Some(namespaces)),
