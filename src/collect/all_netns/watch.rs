@@ -33,9 +33,10 @@ pub struct NamespaceState {
 /// One poll of every namespace.
 #[derive(Clone, Debug)]
 pub struct AllPoll {
-    /// Every namespace's latest sockets as one snapshot; `None` when nothing was dumped
-    /// and no namespace appeared or vanished (the previous one stands: merging and taking
-    /// in 100,000 sockets again would cost more than the poll).
+    /// Every namespace's latest sockets as one snapshot; `None` when no namespace's sockets
+    /// changed (none was dumped, or the dumps found what was there before, and no
+    /// namespace with sockets appeared or vanished): the previous one stands, since merging
+    /// and taking in 100,000 sockets again would cost more than the poll.
     pub merged: Option<Arc<Snapshot>>,
     /// When the poll started: the namespaces' data ages are measured to it.
     pub taken_at: SystemTime,
@@ -64,6 +65,8 @@ pub struct AllWatch {
     all: AllNetns,
     schedule: Schedule,
     kept: FastMap<u64, Kept>,
+    /// Whether a merged snapshot was made yet (the first poll always makes one).
+    merged_once: bool,
 }
 
 impl AllWatch {
@@ -73,6 +76,7 @@ impl AllWatch {
             all: AllNetns::open(options)?,
             schedule: Schedule::default(),
             kept: FastMap::default(),
+            merged_once: false,
         })
     }
 
@@ -81,7 +85,7 @@ impl AllWatch {
     pub fn poll(&mut self, budget: Duration) -> AllPoll {
         let taken_at = SystemTime::now();
         // Only the first discovery can fail (sockscope's own namespace): it was made.
-        let (appeared, vanished) = self.all.rediscover().unwrap_or((0, 0));
+        let _ = self.all.rediscover();
         let present: Vec<u64> = self
             .all
             .members()
@@ -89,6 +93,10 @@ impl AllWatch {
             .map(|m| m.namespace.id.inode)
             .collect();
         self.schedule.retain(&present);
+        // A namespace that vanished with sockets changes the merge.
+        let mut changed = self.kept.iter().any(|(inode, k)| {
+            !present.contains(inode) && k.snapshot.as_ref().is_some_and(|s| !s.sockets.is_empty())
+        });
         self.kept.retain(|inode, _| present.contains(inode));
         let readings: Vec<Reading> = self
             .all
@@ -126,6 +134,12 @@ impl AllWatch {
             });
             match result {
                 Ok(snapshot) => {
+                    changed |= kept
+                        .snapshot
+                        .as_deref()
+                        .map_or(!snapshot.sockets.is_empty(), |old| {
+                            !same_sockets(old, &snapshot)
+                        });
                     kept.dumped_at = snapshot.taken_at.or(Some(now));
                     kept.snapshot = Some(Arc::new(snapshot));
                     kept.error = None;
@@ -154,7 +168,8 @@ impl AllWatch {
                 }
             })
             .collect();
-        let merged = (!chosen.is_empty() || appeared > 0 || vanished > 0).then(|| {
+        let merged = (changed || !self.merged_once).then(|| {
+            self.merged_once = true;
             let mut merged = merge(&namespaces);
             merged.taken_at = Some(taken_at);
             Arc::new(merged)
@@ -173,6 +188,16 @@ impl AllWatch {
     pub fn dump_cost(&self) -> Duration {
         self.schedule.dump_cost()
     }
+}
+
+/// Whether two snapshots of one namespace hold the same sockets, owned by the same
+/// processes, in the same cgroups (timers and queues included: a socket's timer that
+/// moved is a change).
+fn same_sockets(old: &Snapshot, new: &Snapshot) -> bool {
+    old.sockets == new.sockets
+        && old.processes == new.processes
+        && old.owner_index == new.owner_index
+        && old.cgroups == new.cgroups
 }
 
 /// CPU time this process has used (user and system), all threads.
@@ -311,7 +336,10 @@ mod tests {
         assert!(state.fresh && state.error.is_none(), "{state:?}");
         assert_eq!(state.snapshot.as_ref().map(|s| s.sockets.len()), Some(0));
         assert_eq!(poll.new, 1);
-        assert!(poll.merged.is_some());
+        assert!(
+            poll.merged.is_none(),
+            "an empty namespace changes no socket"
+        );
 
         let gone = first.name().to_owned();
         drop(first);
@@ -319,10 +347,6 @@ mod tests {
         assert!(!names(&poll).contains(&gone.as_str()), "{:?}", names(&poll));
         assert!(names(&poll).contains(&second.name()));
         assert!(poll.namespaces.iter().all(|n| n.error.is_none()));
-        assert!(
-            poll.merged.is_some(),
-            "a vanished namespace changes the merge"
-        );
     }
 
     fn state(name: &str, inode: u64, snapshot: Snapshot) -> NamespaceState {

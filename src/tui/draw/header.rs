@@ -47,7 +47,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             theme.heading(),
             7,
         ));
-        if let Some(at) = shown.snapshot.taken_at {
+        // With `-A` the sockets on screen may be older than the last poll: its time shows.
+        let polled = shown.namespaces.as_ref().and_then(|n| n.taken_at);
+        if let Some(at) = polled.or(shown.snapshot.taken_at) {
             parts.push((clock(at), Style::new(), 3));
         }
         if let Attribution::Partial { unreadable } = shown.snapshot.attribution {
