@@ -335,18 +335,19 @@ mod tests {
             .expect("the new namespace is watched at the next poll");
         assert!(state.fresh && state.error.is_none(), "{state:?}");
         assert_eq!(state.snapshot.as_ref().map(|s| s.sockets.len()), Some(0));
-        assert_eq!(poll.new, 1);
-        assert!(
-            poll.merged.is_none(),
-            "an empty namespace changes no socket"
-        );
+        // Other tests' namespaces may come and go meanwhile: this one is among the new.
+        assert!(poll.new >= 1, "{}", poll.new);
 
         let gone = first.name().to_owned();
         drop(first);
         let poll = watch.poll(budget);
         assert!(!names(&poll).contains(&gone.as_str()), "{:?}", names(&poll));
         assert!(names(&poll).contains(&second.name()));
-        assert!(poll.namespaces.iter().all(|n| n.error.is_none()));
+        let second_state = poll
+            .namespaces
+            .iter()
+            .find(|n| n.label.name == second.name());
+        assert!(second_state.is_some_and(|n| n.error.is_none()));
     }
 
     fn state(name: &str, inode: u64, snapshot: Snapshot) -> NamespaceState {
