@@ -38,14 +38,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         )
         .into());
     }
-    if cli.target.all_netns
-        && !matches!(
-            cli.command,
-            Some(Command::Snapshot(_) | Command::Check(_) | Command::Serve(_))
-        )
-    {
-        return Err(UsageError(all_netns::DASHBOARD_REFUSAL.to_owned()).into());
-    }
     match &cli.command {
         Some(Command::Snapshot(args)) if cli.target.all_netns => all_netns::snapshot(cli, args),
         Some(Command::Check(args)) if cli.target.all_netns => Ok(all_netns::check(cli, args)),
@@ -70,6 +62,7 @@ fn dashboard(cli: &Cli, args: &TopArgs) -> anyhow::Result<Dashboard> {
         config,
         filter_text: filter.to_string(),
         filter,
+        all_netns: cli.target.all_netns,
     })
 }
 

@@ -322,6 +322,12 @@ impl Collector {
         self.sources.fallback_reason.as_deref()
     }
 
+    /// The namespace's cheap readings now (two `pread`s), for the dashboard's dump policy
+    /// with `-A` ([`KernelFiles::signal`](kernel::KernelFiles::signal)).
+    pub fn signal(&self) -> Option<all_netns::schedule::Signal> {
+        self.sources.kernel.signal()
+    }
+
     /// How many socket dumps (sock_diag, or reads of /proc/net/tcp) this collector has
     /// asked of the kernel since it was opened: one per poll.
     pub fn dumps(&self) -> u64 {

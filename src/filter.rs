@@ -97,6 +97,7 @@ impl Filter {
                 .collect(),
             tcp_infos: snapshot.tcp_infos.retain_by_index(|i| kept[i]),
             cgroups: snapshot.cgroups.clone(),
+            namespaces: snapshot.namespaces.clone(),
             taken_at: snapshot.taken_at,
             host: snapshot.host.clone(),
             netns: snapshot.netns.clone(),

@@ -10,9 +10,11 @@ use std::time::{Duration, SystemTime};
 
 mod addr;
 mod container;
+mod netns;
 
 pub use addr::{Addr, Endpoint, decimal_len, endpoint, push_decimal};
 pub use container::{Cgroup, Cgroups, Container, Pod, Runtime};
+pub use netns::{Namespaces, NetnsLabel};
 
 /// A TCP state as the kernel numbers it (`include/net/tcp_states.h`).
 ///
@@ -496,6 +498,9 @@ pub struct Snapshot {
     /// The cgroup (and container) of each full socket, by cookie; TIME_WAIT and request
     /// sockets carry their listener's when that is unambiguous (see [`Cgroups`]).
     pub cgroups: Cgroups,
+    /// With `-A` in the dashboard, a snapshot merges every namespace's: the namespace of
+    /// each socket (empty for the snapshot of one namespace).
+    pub namespaces: Namespaces,
     /// Processes that hold at least one socket.
     pub processes: Vec<Process>,
     /// Indices into `processes`, addressed by each socket's [`Owners`].

@@ -23,6 +23,7 @@
 
 mod exporter;
 mod holder;
+mod many;
 mod measure;
 mod netns;
 mod steady;
@@ -73,6 +74,17 @@ struct Args {
     /// and memory, after its in-process poll and scrape figures; 0 skips the exporter.
     #[arg(long, default_value_t = 60)]
     exporter_watch: u64,
+    /// Instead of one namespace of --sockets: this many namespaces of --per-netns sockets
+    /// each, a CLOSE_WAIT leak in one, timed against `ss -N` in each, and the dashboard
+    /// `-A` (in tmux) over --watch-secs.
+    #[arg(long, default_value_t = 0)]
+    namespaces: u32,
+    /// ESTABLISHED sockets per namespace with --namespaces.
+    #[arg(long, default_value_t = 500)]
+    per_netns: u32,
+    /// Seconds the dashboard's CPU time is read over with --namespaces.
+    #[arg(long, default_value_t = 60)]
+    watch_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -92,6 +104,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every tool once per round, in rotating order, with a fresh TIME_WAIT batch before each
+/// round: the measurements per round and the namespace's sockstat at each round's start.
+fn time_rounds(
+    net: &mut BenchNet,
+    exe: &std::path::Path,
+    sockscope: &std::path::Path,
+    tools: &[Tool],
+    runs: u32,
+    time_wait: u32,
+) -> anyhow::Result<(Vec<Vec<Measurement>>, Vec<String>)> {
+    let mut rounds: Vec<Vec<Measurement>> = Vec::new();
+    let mut sockstat = Vec::new();
+    for round in 0..runs {
+        net.time_wait_batch(round, time_wait)?;
+        sockstat.push(netns::sockstat());
+        let mut results = Vec::new();
+        let offset = round as usize % tools.len();
+        for tool in tools.iter().cycle().skip(offset).take(tools.len()) {
+            let m = measure::run_tool(net, exe, sockscope, *tool)?;
+            eprintln!(
+                "bench: round {} {:<18} {:>8.3}s  {:>7} KiB",
+                round + 1,
+                tool.label(),
+                m.wall.as_secs_f64(),
+                m.max_rss_kib
+            );
+            results.push(m);
+        }
+        rounds.push(results);
+    }
+    Ok((rounds, sockstat))
+}
+
 fn run(args: &Args) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("needs root (network namespaces, every process's descriptors): run it with sudo");
@@ -104,6 +149,16 @@ fn run(args: &Args) -> anyhow::Result<()> {
             "no sockscope binary at {}: build it first with `cargo build --release`, or pass --sockscope PATH",
             sockscope.display()
         );
+    }
+    if args.namespaces > 0 {
+        return many::run(&many::Plan {
+            namespaces: args.namespaces,
+            per_netns: args.per_netns,
+            runs: args.runs,
+            watch_secs: args.watch_secs,
+            sockscope: &sockscope,
+            hold: args.hold,
+        });
     }
     let tools = if args.tools.is_empty() {
         Tool::defaults(args.sockets)
@@ -140,26 +195,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let mut rounds: Vec<Vec<Measurement>> = Vec::new();
-    let mut sockstat = Vec::new();
-    for round in 0..args.runs {
-        net.time_wait_batch(round, time_wait)?;
-        sockstat.push(netns::sockstat());
-        let mut results = Vec::new();
-        let offset = round as usize % tools.len();
-        for tool in tools.iter().cycle().skip(offset).take(tools.len()) {
-            let m = measure::run_tool(&net, &exe, &sockscope, *tool)?;
-            eprintln!(
-                "bench: round {} {:<18} {:>8.3}s  {:>7} KiB",
-                round + 1,
-                tool.label(),
-                m.wall.as_secs_f64(),
-                m.max_rss_kib
-            );
-            results.push(m);
-        }
-        rounds.push(results);
-    }
+    let (rounds, sockstat) = time_rounds(&mut net, &exe, &sockscope, &tools, args.runs, time_wait)?;
     print!(
         "{}",
         measure::table(

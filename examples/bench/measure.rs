@@ -149,6 +149,32 @@ pub fn run_tool(
     })
 }
 
+/// Time `argv` once through the wrapper (`exe` run as [`MEASURE_ARG`]): wall time, CPU
+/// time (the command's and its children's), peak RSS in KiB and exit status.
+pub fn run_argv(exe: &Path, argv: &[OsString]) -> anyhow::Result<(Duration, Duration, u64, u64)> {
+    let output = Command::new(exe)
+        .arg(MEASURE_ARG)
+        .args(argv)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running the timing wrapper")?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<u64> = report
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [wall_us, cpu_us, rss, status] = fields[..] else {
+        bail!("the timing wrapper reported {report:?}");
+    };
+    Ok((
+        Duration::from_micros(wall_us),
+        Duration::from_micros(cpu_us),
+        rss,
+        status,
+    ))
+}
+
 /// If this process was started as the timing wrapper, time the command and return the
 /// exit code.
 pub fn run_from_args() -> Option<u8> {

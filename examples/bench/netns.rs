@@ -20,7 +20,7 @@ use sockscope::collect::netns::{NETNS_RUN_DIR, list_named};
 use crate::holder;
 
 /// Namespace name prefix; the lab's `sslab-` namespaces are the test suite's, never ours.
-const PREFIX: &str = "ssbench-";
+pub const PREFIX: &str = "ssbench-";
 /// Holders started at once.
 const SPAWN_WAVE: usize = 4;
 /// TIME_WAIT sockets made per chunk (two descriptors each while it is made).
@@ -276,10 +276,12 @@ fn count_established() -> anyhow::Result<u64> {
 }
 
 /// Delete `ssbench-PID` namespaces whose process is gone.
-fn sweep_stale() {
+pub fn sweep_stale() {
     for name in list_named() {
+        // `ssbench-PID`, or `ssbench-PID-N` for the many-namespace bench.
         let Some(pid) = name
             .strip_prefix(PREFIX)
+            .and_then(|p| p.split('-').next())
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -290,7 +292,7 @@ fn sweep_stale() {
     }
 }
 
-fn ip(args: &[&str]) -> anyhow::Result<()> {
+pub fn ip(args: &[&str]) -> anyhow::Result<()> {
     let output = Command::new("ip")
         .args(args)
         .stdin(Stdio::null())

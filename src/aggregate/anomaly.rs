@@ -334,16 +334,21 @@ pub struct Anomaly {
     /// The container of a process subject, when every socket of it that has one is in
     /// the same one.
     pub container: Option<Arc<Container>>,
+    /// The namespace it was raised in, when the dashboard watches many (`-A`); `None`
+    /// where one namespace is judged at a time.
+    pub netns: Option<String>,
 }
 
 impl Anomaly {
     /// The subject's label, naming its container when known:
-    /// `leaky-app[4242] in docker:3f2a1c9e0b7d (web-1)`.
+    /// `leaky-app[4242] in docker:3f2a1c9e0b7d (web-1)`; else its namespace, when set:
+    /// `leaky-app[4242] in netns dsh-3`.
     pub fn subject_label(&self) -> String {
         let label = self.subject.label();
-        match &self.container {
-            Some(c) => format!("{label} in {}", c.label()),
-            None => label,
+        match (&self.container, &self.netns) {
+            (Some(c), _) => format!("{label} in {}", c.label()),
+            (None, Some(netns)) => format!("{label} in netns {netns}"),
+            (None, None) => label,
         }
     }
 }

@@ -17,9 +17,6 @@ use super::{
     collect_options, finish_output, load_config, stdout_is_open, warn_attribution, write_check,
 };
 
-/// What `sockscope -A` with the dashboard says: it does not watch every namespace yet.
-pub const DASHBOARD_REFUSAL: &str = "the dashboard does not watch every namespace yet: use `sockscope snapshot -A`, `sockscope check -A` or `sockscope serve -A`";
-
 /// `-A` runs as root only: it says why and what to do.
 pub(super) fn require_root() -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {

@@ -90,6 +90,27 @@ impl KernelFiles {
         }
     }
 
+    /// Read the cheap readings the dashboard's dump policy compares (see
+    /// [`Signal`](super::all_netns::schedule::Signal)): the `Tcp:` values of
+    /// `/proc/net/snmp` and `inuse` and `tw` of `/proc/net/sockstat`; `None` when either file
+    /// cannot be read.
+    pub fn signal(&self) -> Option<super::all_netns::schedule::Signal> {
+        let mut buf = Vec::new();
+        read_whole(self.snmp.as_ref()?, &mut buf).ok()?;
+        let tcp = parse_snmp_section(&String::from_utf8_lossy(&buf), "Tcp")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        read_whole(self.sockstat.as_ref()?, &mut buf).ok()?;
+        let sockstat = parse_sockstat_line(&String::from_utf8_lossy(&buf), "TCP");
+        let value = |name: &str| sockstat.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        Some(super::all_netns::schedule::Signal {
+            tcp,
+            inuse: value("inuse")?,
+            tw: value("tw")?,
+        })
+    }
+
     /// Read the limits now. A file that cannot be read or parsed leaves its value `None`.
     pub fn limits(&self) -> Limits {
         let mut buf = Vec::new();

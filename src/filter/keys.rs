@@ -378,7 +378,7 @@ pub static NETNS: Key = Key {
     slot: &List::<NetnsSpec> {
         values: |f| &f.netns,
         values_mut: |f| &mut f.netns,
-        keeps: |spec, c| spec.matches(c.snapshot),
+        keeps: |spec, c| spec.matches_socket(c.snapshot, c.socket),
     },
 };
 

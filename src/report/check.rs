@@ -221,6 +221,7 @@ mod tests {
             hint: "a hint",
             evidence: Evidence::default(),
             container: None,
+            netns: None,
         }
     }
 

@@ -70,6 +70,8 @@ pub enum Action {
     PrevAnomaly,
     /// Follow `--netns NAME` (or `--netns-pid PID`) to the namespace it leads to now.
     FollowNetns,
+    /// Watch every namespace of the host from now on (as `-A`).
+    AllNetns,
 }
 
 /// What keys currently go to.
@@ -95,8 +97,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Esc", "close help, detail pane or filter line"),
     ("Tab  Shift-Tab", "next / previous view"),
     (
-        "1 2 3 4 5",
-        "sockets, processes, peers, listeners, counters",
+        "1 2 3 4 5 6",
+        "sockets, processes, peers, listeners, counters, namespaces",
     ),
     ("↑ ↓  k j", "move one row (detail pane: scroll one line)"),
     ("PgUp PgDn", "move one screen (detail pane: one paneful)"),
@@ -106,12 +108,13 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("s", "sort by the next column"),
     ("r", "reverse the sort"),
-    ("Enter", "details of the selected row"),
+    ("Enter", "details of the row (namespaces: only that one)"),
     ("/", "filter: close-wait port=443 10.0.0.0/8 nginx …"),
     ("p  Space", "pause the display (polling goes on)"),
     ("+  -", "poll less often / more often"),
     ("n  N", "next / previous anomaly (shows its hint)"),
     ("F", "follow --netns[-pid] to its new namespace"),
+    ("A", "watch every namespace, as -A (root)"),
 ];
 
 /// The action `key` means in `mode`, if any. Key releases (sent by some terminals) are
@@ -172,6 +175,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('n') => Action::NextAnomaly,
         KeyCode::Char('N') => Action::PrevAnomaly,
         KeyCode::Char('F') => Action::FollowNetns,
+        KeyCode::Char('A') => Action::AllNetns,
         _ => return None,
     };
     Some(action)

@@ -16,6 +16,7 @@ use crate::model::{Addr, Snapshot};
 use super::action::Mode;
 use super::detail::{Detail, Pane, Subject};
 use super::layout::Areas;
+use super::namespaces::{SharedNamespaces, Watched};
 use super::pacing::Pacing;
 use super::rows::{self, Target};
 use super::shown::Shown;
@@ -98,6 +99,8 @@ enum Selection {
 pub struct App {
     pub(super) aggregator: Aggregator,
     narrowed: Option<Aggregator>,
+    /// With `-A`: each namespace's aggregator (made at the first poll of every namespace).
+    watched: Option<Watched>,
     config: Config,
     /// What is on screen (`None` before the first poll).
     pub shown: Option<Shown>,
@@ -140,6 +143,11 @@ pub struct App {
     pub follow_failed: Option<String>,
     /// Times `F` asked the collector to follow the target.
     follow_requests: u64,
+    /// Without `-A`: the other namespaces that hold sockets, when sockscope may watch them
+    /// (root, in the host's namespace); the header offers `A`.
+    pub others: Option<crate::collect::all_netns::census::Others>,
+    /// Times `A` asked the collector to watch every namespace (it is told once).
+    all_requests: u64,
     /// Kernel release.
     pub kernel: String,
     /// Terminal size (columns, rows).
@@ -169,6 +177,7 @@ impl App {
         App {
             aggregator: config.aggregator(),
             narrowed: (!filter.is_empty()).then(|| config.aggregator()),
+            watched: None,
             config,
             shown: None,
             latest: None,
@@ -191,6 +200,8 @@ impl App {
             netns: None,
             follow_failed: None,
             follow_requests: 0,
+            others: None,
+            all_requests: 0,
             kernel,
             size,
             anomaly: 0,
@@ -299,7 +310,78 @@ impl App {
 
     /// Take in a poll that cost `cost` (collecting plus ingesting the previous one).
     pub fn ingest(&mut self, snapshot: impl Into<Arc<Snapshot>>, cost: Duration) {
-        let snapshot = snapshot.into();
+        self.ingest_with(snapshot.into(), cost, None);
+    }
+
+    /// Take in a poll of every namespace (`-A`) that cost `cost`: each namespace it dumped
+    /// goes to its own aggregator (the anomalies and the Namespaces view), the merged
+    /// snapshot to the dashboard's (the counts, groupings and ages of every socket).
+    pub fn ingest_all(&mut self, poll: &crate::collect::all_netns::watch::AllPoll, cost: Duration) {
+        let namespaces = self
+            .watched
+            .get_or_insert_with(Watched::default)
+            .ingest(poll, &self.config);
+        // Dumping namespaces seen for the first time (all of them at the first poll) is a
+        // one-off: the interval is not slowed for their share of the poll. (Only their
+        // share: on a host whose namespaces come and go at every poll, the rest counts.)
+        let cost = if poll.dumped > 0 {
+            cost.mul_f64(poll.dumped.saturating_sub(poll.new) as f64 / poll.dumped as f64)
+        } else {
+            cost
+        };
+        let namespaces = Arc::new(namespaces);
+        match &poll.merged {
+            Some(merged) => self.ingest_with(merged.clone(), cost, Some(namespaces)),
+            None => {
+                // Nothing changed: the sockets on screen stand; the rows and ages move on.
+                self.failure = None;
+                self.pacing.polled(cost);
+                let target = if self.pause_requested {
+                    &mut self.latest
+                } else {
+                    &mut self.shown
+                };
+                if let Some(shown) = target {
+                    shown.namespaces = Some(namespaces);
+                }
+                if !self.pause_requested && self.view == View::Namespaces {
+                    let selection = self.selection();
+                    self.refresh();
+                    self.reselect(selection);
+                }
+            }
+        }
+    }
+
+    /// Whether the dashboard watches every namespace (its first `-A` poll came in).
+    pub fn all_netns(&self) -> bool {
+        self.watched.is_some()
+    }
+
+    /// Whether `A` asked for every namespace (the collector thread is told once).
+    pub fn wants_all_netns(&self) -> bool {
+        self.all_requests > 0
+    }
+
+    /// `A`: watch every namespace, when the header offers it.
+    fn ask_all_netns(&mut self) {
+        self.notice = Some(if self.all_netns() || self.all_requests > 0 {
+            "every namespace is watched already".to_owned()
+        } else if self.others.is_none() {
+            "A watches every namespace: only as root, from the host's namespace (sudo sockscope -A)"
+                .to_owned()
+        } else {
+            self.all_requests += 1;
+            "watching every namespace from the next poll…".to_owned()
+        });
+    }
+
+    fn ingest_with(
+        &mut self,
+        snapshot: Arc<Snapshot>,
+        cost: Duration,
+        namespaces: Option<SharedNamespaces>,
+    ) {
         self.failure = None;
         self.pacing.polled(cost);
         // Let go of the poll this one replaces before the aggregators update their
@@ -321,6 +403,7 @@ impl App {
             snapshot,
             summary: self.aggregator.shared_summary(),
             narrowed,
+            namespaces,
         };
         if self.pause_requested {
             self.latest = Some(shown);
@@ -507,9 +590,7 @@ impl App {
         cursor.selected = cursor.selected.min(rows.saturating_sub(1));
         cursor.offset = cursor.scrolled(page).min(rows.saturating_sub(page.max(1)));
         if let Some(shown) = &self.shown {
-            self.anomaly = self
-                .anomaly
-                .min(shown.summary.anomalies.len().saturating_sub(1));
+            self.anomaly = self.anomaly.min(shown.anomalies().len().saturating_sub(1));
         }
     }
 }

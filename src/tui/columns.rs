@@ -346,6 +346,62 @@ impl ViewColumn for CounterColumn {
     }
 }
 
+/// The columns of the namespaces view (`-A`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamespaceColumn {
+    /// Its name: the `ip netns` name, else its container, else `comm[pid]`.
+    Netns,
+    /// The container its first process is in; present only with containers.
+    Container,
+    /// Every socket.
+    Total,
+    /// ESTABLISHED sockets.
+    Established,
+    /// LISTEN sockets.
+    Listen,
+    /// CLOSE_WAIT sockets.
+    CloseWait,
+    /// TIME_WAIT sockets.
+    TimeWait,
+    /// Sockets in any other state.
+    Other,
+    /// Anomalies raised in it.
+    Anomalies,
+    /// How old its data is: the time since its last dump.
+    Age,
+}
+
+impl ViewColumn for NamespaceColumn {
+    const ALL: &'static [NamespaceColumn] = &[
+        NamespaceColumn::Netns,
+        NamespaceColumn::Container,
+        NamespaceColumn::Total,
+        NamespaceColumn::Established,
+        NamespaceColumn::Listen,
+        NamespaceColumn::CloseWait,
+        NamespaceColumn::TimeWait,
+        NamespaceColumn::Other,
+        NamespaceColumn::Anomalies,
+        NamespaceColumn::Age,
+    ];
+
+    fn column(self) -> Column {
+        let (column, priority) = match self {
+            NamespaceColumn::Netns => (text("NETNS"), 0),
+            NamespaceColumn::Container => (container(), 5),
+            NamespaceColumn::Total => (number("TOTAL"), 1),
+            NamespaceColumn::Established => (number("ESTAB"), 4),
+            NamespaceColumn::Listen => (number("LISTEN"), 4),
+            NamespaceColumn::CloseWait => (number("CLOSE_WAIT"), 3),
+            NamespaceColumn::TimeWait => (number("TIME_WAIT"), 4),
+            NamespaceColumn::Other => (number("OTHER"), 4),
+            NamespaceColumn::Anomalies => (number("ANOMALIES"), 2),
+            NamespaceColumn::Age => (number("DATA AGE"), 3),
+        };
+        Column { priority, ..column }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +427,7 @@ mod tests {
         check::<PeerColumn>();
         check::<ListenerColumn>();
         check::<CounterColumn>();
+        check::<NamespaceColumn>();
     }
 
     #[test]

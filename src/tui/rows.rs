@@ -10,8 +10,10 @@ use crate::format::{age, grouped, owner_list, owners_text, timer_text};
 use crate::model::{Container, Snapshot, Socket, StateCounts, TcpState, endpoint};
 
 use super::columns::{
-    CounterColumn, ListenerColumn, PeerColumn, ProcessColumn, SocketColumn, ViewColumn,
+    CounterColumn, ListenerColumn, NamespaceColumn, PeerColumn, ProcessColumn, SocketColumn,
+    ViewColumn,
 };
+use super::namespaces::NamespaceRow;
 use super::shown::Shown;
 use super::view::{Sort, View};
 
@@ -26,6 +28,8 @@ pub enum Target {
     Listener(SocketAddr),
     /// A kernel counter.
     Counter(String),
+    /// A network namespace: its name and inode.
+    Netns(String, u64),
 }
 
 /// A sort key of one cell.
@@ -63,9 +67,16 @@ impl SocketColumn {
                 timer
             }
             SocketColumn::Age => age(aggregator.in_state_since(socket), snapshot.taken_at),
-            SocketColumn::Container => snapshot
-                .container(socket)
-                .map_or_else(|| "-".to_owned(), Container::label),
+            // With `-A`, a socket in no container is told by its namespace.
+            SocketColumn::Container => snapshot.container(socket).map_or_else(
+                || {
+                    snapshot
+                        .namespaces
+                        .of(socket.cookie)
+                        .map_or_else(|| "-".to_owned(), |l| format!("netns {}", l.name))
+                },
+                Container::label,
+            ),
             SocketColumn::Process => {
                 let mut owners = String::new();
                 owners_text(snapshot, socket, &mut owners);
@@ -189,6 +200,7 @@ pub fn group_rows(shown: &Shown, view: View, sort: Sort) -> Vec<GroupRow> {
         View::Peers => peer_rows(summary),
         View::Listeners => listener_rows(summary),
         View::Counters => counter_rows(&shown.summary),
+        View::Namespaces => namespace_rows(shown),
     };
     let numeric = view.columns().get(sort.column).is_some_and(|c| c.numeric());
     rows.sort_by(|a, b| {
@@ -401,4 +413,83 @@ fn counter_row(name: &str, delta: u64, per_second: Option<f64>) -> GroupRow {
         |c: CounterColumn| c.cell(name, delta, per_second),
         Target::Counter(name.to_owned()),
     )
+}
+
+impl NamespaceColumn {
+    /// The cell of one namespace's row, its data's age at `now`.
+    fn cell(self, row: &NamespaceRow, now: Option<std::time::SystemTime>) -> (String, Key) {
+        use TcpState::{CloseWait, Established, Listen, TimeWait};
+        let counts = &row.counts;
+        match self {
+            NamespaceColumn::Netns => (row.label.name.clone(), Key::Text(row.label.name.clone())),
+            NamespaceColumn::Container => match &row.label.container {
+                Some(label) => (label.clone(), Key::Text(label.clone())),
+                None => ("-".to_owned(), Key::Text("~".to_owned())),
+            },
+            NamespaceColumn::Total => count(counts.total()),
+            NamespaceColumn::Established => count(counts.get(Established)),
+            NamespaceColumn::Listen => count(counts.get(Listen)),
+            NamespaceColumn::CloseWait => count(counts.get(CloseWait)),
+            NamespaceColumn::TimeWait => count(counts.get(TimeWait)),
+            NamespaceColumn::Other => {
+                let named: u64 = [Established, Listen, CloseWait, TimeWait]
+                    .iter()
+                    .map(|s| counts.get(*s))
+                    .sum();
+                count(counts.total() - named)
+            }
+            NamespaceColumn::Anomalies => count(row.anomalies as u64),
+            NamespaceColumn::Age => {
+                let seconds = match (row.dumped_at, now) {
+                    (Some(at), Some(now)) => {
+                        now.duration_since(at).unwrap_or_default().as_secs_f64()
+                    }
+                    _ => f64::MAX,
+                };
+                let text = if row.error.is_some() {
+                    format!("{} (failing)", age(row.dumped_at, now))
+                } else {
+                    age(row.dumped_at, now)
+                };
+                // Fresh data first: the natural order of a number is largest first.
+                (text, Key::Number(-seconds))
+            }
+        }
+    }
+}
+
+/// The rows of the namespaces view: every namespace with `-A`, else the one watched.
+fn namespace_rows(shown: &Shown) -> Vec<GroupRow> {
+    let now = shown
+        .namespaces
+        .as_ref()
+        .and_then(|n| n.taken_at)
+        .or(shown.snapshot.taken_at);
+    let one;
+    let rows: &[NamespaceRow] = match &shown.namespaces {
+        Some(namespaces) => &namespaces.rows,
+        None => {
+            let snapshot = &shown.snapshot;
+            one = [NamespaceRow {
+                label: crate::model::NetnsLabel {
+                    name: snapshot.netns.clone(),
+                    inode: snapshot.netns_inode.unwrap_or_default(),
+                    container: snapshot.netns_container.clone(),
+                },
+                counts: shown.summary.counts,
+                anomalies: shown.summary.anomalies.len(),
+                dumped_at: snapshot.taken_at,
+                error: None,
+            }];
+            &one
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            row(
+                |c: NamespaceColumn| c.cell(r, now),
+                Target::Netns(r.label.name.clone(), r.label.inode),
+            )
+        })
+        .collect()
 }

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::aggregate::Summary;
+use crate::aggregate::{Anomaly, Summary};
 use crate::model::Snapshot;
+
+use super::namespaces::SharedNamespaces;
 
 /// One poll as the screen shows it. The summaries are the aggregators' own
 /// ([`Aggregator::shared_summary`](crate::aggregate::Aggregator::shared_summary)): taking in
@@ -17,6 +19,8 @@ pub struct Shown {
     pub summary: Arc<Summary>,
     /// The summary of the sockets the filter keeps (`None`: no filter).
     pub narrowed: Option<Arc<Summary>>,
+    /// With `-A`: every namespace's row and anomalies (`None`: one namespace watched).
+    pub namespaces: Option<SharedNamespaces>,
 }
 
 impl Shown {
@@ -27,10 +31,20 @@ impl Shown {
 
     /// Whether the tables show their CONTAINER column and the detail pane a socket's
     /// cgroup and container: when the snapshot (all of it, whatever the filter keeps) has
-    /// sockets in more than one cgroup, or any socket in a container
+    /// sockets in more than one cgroup or more than one namespace (`-A`), or any socket in
+    /// a container
     /// ([`Cgroups::mixed`](crate::model::Cgroups::mixed)). A host where every socket is in
     /// one plain cgroup (`/`), or whose kernel tells no cgroups, looks as it did before.
     pub fn has_containers(&self) -> bool {
-        self.snapshot.cgroups.mixed()
+        self.snapshot.cgroups.mixed() || self.snapshot.namespaces.len() > 1
+    }
+
+    /// The anomalies the panel lists: every namespace's with `-A` (each naming its
+    /// namespace), else the summary's.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        match &self.namespaces {
+            Some(namespaces) => &namespaces.anomalies,
+            None => &self.summary.anomalies,
+        }
     }
 }

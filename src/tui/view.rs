@@ -1,7 +1,8 @@
 //! The views of the tab bar, their columns and how each is sorted.
 
 use super::columns::{
-    Column, CounterColumn, ListenerColumn, PeerColumn, ProcessColumn, SocketColumn, ViewColumn,
+    Column, CounterColumn, ListenerColumn, NamespaceColumn, PeerColumn, ProcessColumn,
+    SocketColumn, ViewColumn,
 };
 
 /// One tab of the table.
@@ -18,6 +19,8 @@ pub enum View {
     Listeners,
     /// Kernel counter rates.
     Counters,
+    /// One row per network namespace watched (every one with `-A`).
+    Namespaces,
 }
 
 impl View {
@@ -28,6 +31,7 @@ impl View {
         View::Peers,
         View::Listeners,
         View::Counters,
+        View::Namespaces,
     ];
 
     /// How many views there are.
@@ -41,6 +45,7 @@ impl View {
             View::Peers => "Peers",
             View::Listeners => "Listeners",
             View::Counters => "Counters",
+            View::Namespaces => "Namespaces",
         }
     }
 
@@ -67,11 +72,12 @@ impl View {
             View::Peers => PeerColumn::specs(),
             View::Listeners => ListenerColumn::specs(),
             View::Counters => CounterColumn::specs(),
+            View::Namespaces => NamespaceColumn::specs(),
         }
     }
 
     /// The order a view opens in: sockets by state (as `snapshot` lists them), listeners
-    /// by fill, counters by rate, everything else largest first.
+    /// by fill, counters by rate, namespaces by anomalies, everything else largest first.
     pub fn default_sort(self) -> Sort {
         match self {
             View::Sockets => Sort::by(SocketColumn::State),
@@ -79,6 +85,7 @@ impl View {
             View::Peers => Sort::by(PeerColumn::Sockets),
             View::Listeners => Sort::by(ListenerColumn::Fill),
             View::Counters => Sort::by(CounterColumn::PerSecond),
+            View::Namespaces => Sort::by(NamespaceColumn::Anomalies),
         }
     }
 }

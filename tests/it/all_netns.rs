@@ -146,9 +146,11 @@ fn json_lists_each_lab_once(staged: &[Staged], leak_pid: u32) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|a| a["kind"] == "close_wait_backlog" && a["process"]["comm"] == "leaky-app")
+        // Other tests' labs may leak meanwhile: this lab's leaking process is the one.
+        .filter(|a| a["kind"] == "close_wait_backlog" && a["process"]["pid"] == leak_pid)
         .collect();
     assert_eq!(leaks.len(), 1, "{leaks:?}");
+    assert_eq!(leaks[0]["process"]["comm"], "leaky-app");
     assert_eq!(leaks[0]["netns"], leaky.inode);
     assert_eq!(leaks[0]["process"]["pid"], leak_pid);
     assert_eq!(leaks[0]["count"], LEAKED as u64);

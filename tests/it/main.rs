@@ -28,5 +28,6 @@ mod tiers_netns;
 mod tui_containers;
 mod tui_detail;
 mod tui_keys;
+mod tui_namespaces;
 mod tui_render;
 mod tui_tmux;

@@ -111,7 +111,7 @@ fn enter_closes_the_detail_pane_it_opened() {
 fn views_cycle_in_tab_order_and_wrap() {
     let mut app = busy_app(80, 24, 1);
     let mut seen = vec![app.view];
-    for _ in 0..5 {
+    for _ in 0..6 {
         app.apply(Action::NextView);
         seen.push(app.view);
     }
@@ -123,11 +123,12 @@ fn views_cycle_in_tab_order_and_wrap() {
             View::Peers,
             View::Listeners,
             View::Counters,
+            View::Namespaces,
             View::Sockets
         ]
     );
     app.apply(Action::PrevView);
-    assert_eq!(app.view, View::Counters);
+    assert_eq!(app.view, View::Namespaces);
     app.apply(Action::ShowView(View::Listeners));
     assert_eq!(app.view, View::Listeners);
 }

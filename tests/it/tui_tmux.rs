@@ -381,6 +381,95 @@ fn sigalrm_restores_the_terminal_and_exits_142() {
 
 /// The dashboard at 80×24 on an empty lab namespace, after its first poll. Keep the lab
 /// until the test ends: dropping it deletes the namespace.
+#[test]
+fn all_namespaces_in_tmux_show_a_row_per_lab_with_exact_counts_and_the_leak_by_namespace() {
+    let test =
+        "all_namespaces_in_tmux_show_a_row_per_lab_with_exact_counts_and_the_leak_by_namespace";
+    if !require_root(test) || !have_tmux(test) {
+        return;
+    }
+    // Lab i holds i ESTABLISHED connections; the second also leaks 25 CLOSE_WAIT.
+    let mut labs = Vec::new();
+    let mut leak_pid = 0;
+    for i in 1..=3 {
+        let mut lab = Lab::new(Path::new(BIN)).unwrap();
+        lab.stage(Family::Inet, TcpState::Established, i, None)
+            .unwrap();
+        if i == 2 {
+            leak_pid = lab
+                .close_wait_leak(Family::Inet, "leaky-app", 25)
+                .unwrap()
+                .pid;
+        }
+        labs.push(lab);
+    }
+    // Tall enough for every namespace other tests may hold meanwhile.
+    let tmux = Tmux::start("all", &format!("{BIN} -A --interval 500ms"), 200, 150);
+    tmux.wait_for(
+        "the first poll of every namespace",
+        Duration::from_secs(60),
+        |s| s.contains(" namespaces · oldest data "),
+    );
+    tmux.keys(&["6"]);
+    for lab in &labs {
+        let expected = lab.expected();
+        let count = |state: TcpState| -> u64 {
+            [Family::Inet, Family::Inet6]
+                .iter()
+                .map(|f| expected.get(&(*f, state)).copied().unwrap_or(0))
+                .sum()
+        };
+        let total: u64 = expected.values().sum();
+        let named = count(TcpState::Established)
+            + count(TcpState::Listen)
+            + count(TcpState::CloseWait)
+            + count(TcpState::TimeWait);
+        let cells = [
+            total,
+            count(TcpState::Established),
+            count(TcpState::Listen),
+            count(TcpState::CloseWait),
+            count(TcpState::TimeWait),
+            total - named,
+        ]
+        .map(|n| n.to_string());
+        let name = lab.monitored().to_owned();
+        let screen = tmux.wait_for(
+            &format!("the row of {name}"),
+            Duration::from_secs(30),
+            |s| s.lines().any(|l| l.starts_with(&format!("{name} "))),
+        );
+        let row: Vec<&str> = screen
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        // NETNS CONTAINER TOTAL ESTAB LISTEN CLOSE_WAIT TIME_WAIT OTHER ANOMALIES DATA AGE
+        assert_eq!(
+            row[2..8],
+            cells.each_ref().map(String::as_str),
+            "{name}: {row:?}"
+        );
+        let anomalies = if count(TcpState::CloseWait) == 25 {
+            "1"
+        } else {
+            "0"
+        };
+        assert_eq!(row[8], anomalies, "{name}: {row:?}");
+    }
+    let leaky = labs[1].monitored().to_owned();
+    tmux.wait_for(
+        "the leak named by its namespace",
+        Duration::from_secs(30),
+        |s| s.contains(&format!("{leaky}: leaky-app[{leak_pid}]")),
+    );
+    tmux.keys(&["q"]);
+    let (exit, stty) = tmux.exit(Duration::from_secs(20));
+    assert_eq!(exit.trim(), "0");
+    assert_cooked(&stty);
+}
+
 fn dashboard_on_an_empty_lab(name: &str, flags: &str) -> (Lab, Tmux) {
     let lab = Lab::new(Path::new(BIN)).unwrap();
     let tmux = Tmux::start(

@@ -64,6 +64,7 @@ impl Tracker {
                     hint,
                     evidence: obs.evidence,
                     container: None,
+                    netns: None,
                 });
             }
             self.tracked.insert(key, tracked);

@@ -14,7 +14,7 @@ use super::NetnsTarget;
 /// A network namespace's identity: the device and inode of its nsfs file, the inode being
 /// the number `readlink /proc/PID/ns/net` shows as `net:[INODE]` and `stat -L
 /// /run/netns/NAME` as its inode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NetnsId {
     /// The nsfs device: one for every namespace of the host.
     pub dev: u64,

@@ -80,7 +80,9 @@ impl FdScanner {
     /// Buffers sized for /proc.
     pub(super) fn new() -> FdScanner {
         FdScanner {
-            dirents: vec![MaybeUninit::uninit(); DIRENT_BUFFER],
+            // Allocated at the first listing: `-A` opens one collector per namespace, each
+            // with an attributor it never uses (the walk is shared), 200 × 64 KB for nothing.
+            dirents: Vec::new(),
             path: String::with_capacity(32),
             buf: Vec::with_capacity(1024),
         }
@@ -171,6 +173,9 @@ impl FdScanner {
         // process is this one) would hide the highest one, so the count must still hold.
         if fd_count > 0 && found == fd_count && fstat(&fd_dir)?.st_size as u64 == fd_count {
             return Ok(found);
+        }
+        if self.dirents.is_empty() {
+            self.dirents = vec![MaybeUninit::uninit(); DIRENT_BUFFER];
         }
         let mut dir = RawDir::new(fd_dir.as_fd(), &mut self.dirents);
         while let Some(entry) = dir.next() {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::filter::FilterError;
-use crate::model::{Cgroup, Container, Snapshot};
+use crate::model::{Cgroup, Container, Snapshot, Socket};
 
 /// A `--container` value: a prefix of a container id, a container name or a pod name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +82,18 @@ impl NetnsSpec {
             || snapshot
                 .netns_inode
                 .is_some_and(|inode| self.0.parse() == Ok(inode))
+    }
+
+    /// Whether `socket` of `snapshot` is in the namespace it names: the snapshot's own, or,
+    /// in a snapshot that merges several (the dashboard with `-A`), the socket's.
+    pub fn matches_socket(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
+        if snapshot.namespaces.is_empty() {
+            return self.matches(snapshot);
+        }
+        snapshot
+            .namespaces
+            .of(socket.cookie)
+            .is_some_and(|l| l.name == self.0 || self.0.parse() == Ok(l.inode))
     }
 }
 

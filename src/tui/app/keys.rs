@@ -2,6 +2,7 @@
 
 use super::{App, Cursor};
 use crate::tui::action::{Action, Mode, Motion};
+use crate::tui::rows::Target;
 use crate::tui::view::{Sort, View};
 
 impl App {
@@ -50,6 +51,7 @@ impl App {
                 sort.reverse = !sort.reverse;
                 self.resort(sort);
             }
+            Action::OpenDetail if self.view == View::Namespaces => self.narrow_to_netns(),
             Action::OpenDetail => {
                 if self.row_count() > 0 {
                     self.mode = Mode::Detail;
@@ -64,8 +66,40 @@ impl App {
             Action::NextAnomaly => self.step_anomaly(1),
             Action::PrevAnomaly => self.step_anomaly(-1),
             Action::FollowNetns => self.follow(),
+            Action::AllNetns => self.ask_all_netns(),
         }
         self.settle_detail();
+    }
+
+    /// Enter on a row of the Namespaces view: show only that namespace's sockets (the
+    /// `netns` filter key, `--netns-match` on the command line), in the Sockets view.
+    fn narrow_to_netns(&mut self) {
+        let selected = self.cursor(View::Namespaces).selected;
+        let Some(Target::Netns(name, inode)) = self.rows.get(selected).map(|r| r.target.clone())
+        else {
+            return;
+        };
+        if !self.all_netns() {
+            self.notice =
+                Some("only one namespace is watched: start with -A to see every one".to_owned());
+            return;
+        }
+        // The inode when the name would need quoting on the `/` line.
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:[]".contains(c));
+        let spec = if plain {
+            name.clone()
+        } else {
+            inode.to_string()
+        };
+        let mut filter = self.filter.clone();
+        filter.netns = vec![crate::filter::NetnsSpec(spec)];
+        self.input = filter.to_string();
+        self.apply_filter();
+        self.notice = Some(format!("netns {name} only: / to change the filter"));
+        self.show_view(View::Sockets);
     }
 
     fn scroll_detail(&mut self, motion: Motion) {
@@ -116,7 +150,7 @@ impl App {
     }
 
     fn step_anomaly(&mut self, direction: isize) {
-        let count = self.shown.as_ref().map_or(0, |s| s.summary.anomalies.len());
+        let count = self.shown.as_ref().map_or(0, |s| s.anomalies().len());
         if count == 0 {
             self.notice = Some("no anomaly raised".to_owned());
             return;

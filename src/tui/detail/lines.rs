@@ -318,5 +318,20 @@ pub(super) fn group_lines(theme: Theme, shown: &Shown, target: &Target) -> Vec<L
                 ),
             ]
         }
+        Target::Netns(name, inode) => {
+            let mut lines = vec![
+                field(theme, "netns", name.clone()),
+                field(theme, "inode", inode.to_string()),
+            ];
+            let row = shown
+                .namespaces
+                .as_ref()
+                .and_then(|n| n.rows.iter().find(|r| r.label.inode == *inode));
+            if let Some(row) = row {
+                lines.push(field(theme, "sockets", grouped(row.counts.total())));
+                lines.extend(state_lines(theme, &row.counts));
+            }
+            lines
+        }
     }
 }

@@ -12,6 +12,7 @@ use ratatui::widgets::Paragraph;
 use crate::format::{age, clock, count_of, interval};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
+use crate::tui::namespaces::NamespacesShown;
 use crate::tui::netns;
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -21,7 +22,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(shown) = &app.shown {
         let s = &shown.snapshot;
         parts.push((s.host.clone(), theme.heading(), 6));
-        parts.push((format!("netns {}", s.netns), Style::new(), 5));
+        namespace_or_netns(app, shown, &mut parts);
     }
     parts.push((format!("Linux {}", app.kernel), Style::new(), 0));
     let mut every = format!("every {}", interval(app.effective_interval()));
@@ -46,7 +47,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             theme.heading(),
             7,
         ));
-        if let Some(at) = shown.snapshot.taken_at {
+        // With `-A` the sockets on screen may be older than the last poll: its time shows.
+        let polled = shown.namespaces.as_ref().and_then(|n| n.taken_at);
+        if let Some(at) = polled.or(shown.snapshot.taken_at) {
             parts.push((clock(at), Style::new(), 3));
         }
         if let Attribution::Partial { unreadable } = shown.snapshot.attribution {
@@ -112,6 +115,71 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(text, style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The namespace watched (`netns web`), or with `-A` every namespace's part.
+fn namespace_or_netns(
+    app: &App,
+    shown: &crate::tui::shown::Shown,
+    parts: &mut Vec<(String, Style, u8)>,
+) {
+    let theme = app.theme;
+    match &shown.namespaces {
+        Some(namespaces) => namespace_parts(
+            namespaces,
+            namespaces.taken_at.or(shown.snapshot.taken_at),
+            theme,
+            parts,
+        ),
+        None => parts.push((format!("netns {}", shown.snapshot.netns), Style::new(), 5)),
+    }
+    if let Some(others) = app.others.filter(|o| o.namespaces > 0 && !app.all_netns()) {
+        parts.push((
+            format!(
+                "+{}, {}: press A",
+                count_of(others.namespaces as u64, "namespace"),
+                count_of(others.sockets, "socket")
+            ),
+            theme.accent(),
+            6,
+        ));
+    }
+}
+
+/// With `-A`: how many namespaces, how old the oldest one's data is, and how many could
+/// not be watched.
+fn namespace_parts(
+    namespaces: &NamespacesShown,
+    now: Option<std::time::SystemTime>,
+    theme: crate::tui::Theme,
+    parts: &mut Vec<(String, Style, u8)>,
+) {
+    parts.push((
+        count_of(namespaces.rows.len() as u64, "namespace"),
+        Style::new(),
+        5,
+    ));
+    if let Some(oldest) = now.and_then(|now| namespaces.oldest(now)) {
+        let oldest = if oldest == std::time::Duration::MAX {
+            "some not dumped yet".to_owned()
+        } else {
+            format!(
+                "oldest data {}",
+                interval(std::time::Duration::from_secs(oldest.as_secs()))
+            )
+        };
+        parts.push((oldest, Style::new(), 5));
+    }
+    if namespaces.over_limit > 0 {
+        parts.push((
+            format!(
+                "{} more not watched: out of descriptors",
+                namespaces.over_limit
+            ),
+            theme.alert(),
+            8,
+        ));
+    }
 }
 
 /// The width `parts` take, separators included (one too many, for the first).

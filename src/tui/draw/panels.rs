@@ -43,7 +43,7 @@ pub(super) fn states(frame: &mut Frame, area: Rect, app: &App) {
         .map(|&state| {
             let count = summary.counts.get(state);
             let style =
-                severity_of(&summary.anomalies, state).map_or(Style::new(), |s| theme.severity(s));
+                severity_of(shown.anomalies(), state).map_or(Style::new(), |s| theme.severity(s));
             let change = match summary.change(state) {
                 Some(0) | None => String::new(),
                 Some(c) => format!("{c:+}"),
@@ -93,7 +93,7 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(Block::bordered().title(" Anomalies "), area);
         return;
     };
-    let list = &shown.summary.anomalies;
+    let list = shown.anomalies();
     let block = Block::bordered().title(if list.is_empty() {
         " Anomalies ".to_owned()
     } else {
@@ -135,7 +135,10 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
             let marker = if i == selected { "›" } else { " " };
             let left = format!(" {:<10} ", a.kind.about().label);
             let room = width.saturating_sub(5 + left.chars().count() + right.chars().count());
-            let subject = fit(&subject_label(&a.subject), room);
+            let subject = match &a.netns {
+                Some(netns) => fit(&format!("{netns}: {}", subject_label(&a.subject)), room),
+                None => fit(&subject_label(&a.subject), room),
+            };
             let tag_style = if i == selected {
                 theme.severity(a.severity).patch(theme.selected())
             } else {
