@@ -160,9 +160,11 @@ type Opened = (
 );
 
 /// Open, on a thread inside the namespace, everything a collector reads there.
-fn open_inside(force_procnet: bool) -> Opened {
+fn open_inside(force_procnet: bool, dumps_close: bool) -> Opened {
     let sock_diag = if force_procnet {
         Err(None)
+    } else if dumps_close {
+        SockDiag::open_split().map_err(Some)
     } else {
         SockDiag::open().map_err(Some)
     };
@@ -191,8 +193,10 @@ impl Collector {
     /// Open every handle inside the target namespace.
     pub fn open(options: CollectOptions) -> Result<Collector, CollectError> {
         let force_procnet = options.force_procnet;
-        let (opened, watch) =
-            netns::run_watched(&options.netns, move || open_inside(force_procnet))?;
+        let dumps_close = options.states.contains(TcpState::Close);
+        let (opened, watch) = netns::run_watched(&options.netns, move || {
+            open_inside(force_procnet, dumps_close)
+        })?;
         Collector::assemble(options, opened, watch)
     }
 
@@ -205,8 +209,10 @@ impl Collector {
         path: &std::path::Path,
     ) -> Result<Collector, CollectError> {
         let force_procnet = options.force_procnet;
-        let (opened, watch) =
-            netns::run_in_handle(handle, path, move || open_inside(force_procnet))?;
+        let dumps_close = options.states.contains(TcpState::Close);
+        let (opened, watch) = netns::run_in_handle(handle, path, move || {
+            open_inside(force_procnet, dumps_close)
+        })?;
         Collector::assemble(options, opened, watch)
     }
 

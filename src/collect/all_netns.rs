@@ -75,19 +75,12 @@ impl AllNetns {
     /// is ignored; `processes` turns the one shared walk on). Fails only when sockscope's
     /// own namespace cannot be opened; other namespaces that cannot be are skipped.
     pub fn open(options: &CollectOptions) -> Result<AllNetns, CollectError> {
-        let mut member_options = options.clone();
-        member_options.processes = false;
-        member_options.cgroups = CgroupResolution::Caller;
-        // Bound-only sockets (CLOSE) are not asked for: the kernel finds them by walking
-        // the bind table, shared by every namespace like the established one, which made
-        // each dump half as costly again (24 → 36 ms at 100,000 sockets host-wide).
-        member_options.states = options.states.without(crate::model::TcpState::Close);
         let mut all = AllNetns {
             members: Vec::new(),
             attributor: options.processes.then(Attributor::new),
             cgroups: Resolver::new(options.container_roots.clone()),
             over_limit: 0,
-            member_options,
+            member_options: member_options(options),
             budget: descriptor_budget(),
         };
         all.rediscover()?;
@@ -273,6 +266,20 @@ fn poll_members(members: &mut [&mut Member]) -> Vec<Result<Snapshot, CollectErro
 
 /// The collector of a namespace other than sockscope's own, through the first of its
 /// handles that still leads to it; `None` when none does (it has vanished).
+/// The options each namespace's collector is opened with: no walk of its own (one walk
+/// serves all), cgroups resolved by the caller, and every state but CLOSE. Bound-only
+/// sockets (CLOSE) are not asked for: the kernel finds them by walking the bind table,
+/// shared by every namespace like the established one, which made each dump half as costly
+/// again (24 → 36 ms at 100,000 sockets host-wide) — and would cost each namespace a second
+/// netlink socket (see `SockDiag::open_split`).
+fn member_options(options: &CollectOptions) -> CollectOptions {
+    let mut member = options.clone();
+    member.processes = false;
+    member.cgroups = CgroupResolution::Caller;
+    member.states = options.states.without(crate::model::TcpState::Close);
+    member
+}
+
 fn open_member(namespace: &Namespace, options: &CollectOptions) -> Option<Collector> {
     namespace.handles.iter().find_map(|path| {
         let handle = File::open(path).ok()?;
@@ -318,7 +325,8 @@ mod tests {
         let path = std::path::PathBuf::from(format!("/run/netns/{}", netns.name()));
         let handle = File::open(&path).unwrap();
         let before = open_descriptors();
-        let collector = Collector::open_in(CollectOptions::default(), &handle, &path).unwrap();
+        let options = member_options(&CollectOptions::default());
+        let collector = Collector::open_in(options, &handle, &path).unwrap();
         let after = open_descriptors();
         drop(collector);
         assert_eq!((after - before) as u64, DESCRIPTORS_PER_NAMESPACE);

@@ -97,6 +97,10 @@ pub struct SockDiag {
     tcp_info: bool,
     /// Whether the kernel takes the one-walk request for both families (unknown until tried).
     both_in_one: Option<bool>,
+    /// A second socket, opened beside the first in the same namespace, that asks for the
+    /// bound-inactive sockets while the first walks the established table (see
+    /// [`SockDiag::open_split`]).
+    bound_walker: Option<NlSocket>,
 }
 
 impl std::fmt::Debug for SockDiag {
@@ -110,17 +114,31 @@ impl std::fmt::Debug for SockDiag {
 impl SockDiag {
     /// Open a socket in the calling thread's network namespace.
     pub fn open() -> Result<SockDiag, DumpError> {
-        let mut socket = NlSocket::new(NETLINK_SOCK_DIAG).map_err(DumpError::Open)?;
-        socket.bind_auto().map_err(DumpError::Open)?;
-        socket
-            .connect(&NlAddr::new(0, 0))
-            .map_err(DumpError::Open)?;
         Ok(SockDiag {
-            socket,
+            socket: open_socket()?,
             seq: 0,
             tcp_info: true,
             both_in_one: None,
+            bound_walker: None,
         })
+    }
+
+    /// Like [`SockDiag::open`], plus a second socket in the same namespace for the
+    /// bound-inactive sockets, when the kernel keeps them apart (Linux 6.5 and later).
+    ///
+    /// The kernel finds bound-inactive sockets by walking its bind table, in which every
+    /// bound socket sits (each connected client and each accepted socket as well), before it
+    /// walks the established table: at a million ESTABLISHED sockets that walk costs about
+    /// 0.2 s and finds none. Asked for on a socket of its own, it runs on the other core
+    /// while the established table is walked, and a dump that includes CLOSE takes the
+    /// established walk's time alone. One descriptor more per namespace; costs nothing
+    /// when CLOSE is not asked for.
+    pub fn open_split() -> Result<SockDiag, DumpError> {
+        let mut diag = SockDiag::open()?;
+        if kernel_keeps_bound_inactive_apart() {
+            diag.bound_walker = Some(open_socket()?);
+        }
+        Ok(diag)
     }
 
     /// Ask the kernel for `tcp_info` with each full socket (the default), or not. Without
@@ -214,45 +232,105 @@ impl SockDiag {
     ) -> Result<(), DumpError> {
         self.seq = self.seq.wrapping_add(1).max(1);
         let seq = self.seq;
+        let tcp_info = self.tcp_info;
         let mut bits = states.bits();
-        if states.contains(TcpState::Close) {
+        // Bound-inactive sockets come back as CLOSE: asked for with it, on the second socket
+        // when there is one.
+        let walker = self
+            .bound_walker
+            .as_ref()
+            .filter(|_| states.contains(TcpState::Close));
+        if states.contains(TcpState::Close) && walker.is_none() {
             bits |= TCPF_BOUND_INACTIVE;
         }
-        self.socket
-            .send(&request.bytes(bits, self.tcp_info, seq), 0)
-            .map_err(|source| DumpError::Io { op: "send", source })?;
         let socket = &self.socket;
+        socket
+            .send(&request.bytes(bits, tcp_info, seq), 0)
+            .map_err(|source| DumpError::Io { op: "send", source })?;
         std::thread::scope(|scope| {
+            let bound = walker.map(|walker| {
+                let bytes = request.bytes(TCPF_BOUND_INACTIVE, tcp_info, seq);
+                scope.spawn(move || receiver::receive_all(walker, &bytes))
+            });
             let (full_tx, full_rx) = mpsc::sync_channel(receiver::IN_FLIGHT);
             let (empty_tx, empty_rx) = mpsc::channel();
             scope.spawn(move || receiver::receive(socket, &full_tx, &empty_rx));
             let mut outcome = None;
+            let mut feed = |datagram: &[u8], outcome: &mut Option<Result<(), DumpError>>| {
+                if outcome.is_none() {
+                    match each(datagram, seq) {
+                        Ok(Progress::Done) => *outcome = Some(Ok(())),
+                        Ok(Progress::More) => {}
+                        Err(source) => {
+                            *outcome = Some(Err(DumpError::Parse {
+                                family: request.name(),
+                                source,
+                            }));
+                        }
+                    }
+                }
+            };
             // Runs until the receiver is done, also after an error here: it drains the answer.
             for received in full_rx {
                 match received {
-                    Ok((buf, n)) => {
-                        if outcome.is_none() {
-                            match each(&buf[..n], seq) {
-                                Ok(Progress::Done) => outcome = Some(Ok(())),
-                                Ok(Progress::More) => {}
-                                Err(source) => {
-                                    outcome = Some(Err(DumpError::Parse {
-                                        family: request.name(),
-                                        source,
-                                    }));
-                                }
-                            }
+                    Ok(batch) => {
+                        for datagram in batch.datagrams() {
+                            feed(datagram, &mut outcome);
                         }
-                        let _ = empty_tx.send(buf);
+                        let _ = empty_tx.send(batch);
                     }
                     Err(e) => {
                         outcome.get_or_insert(Err(e));
                     }
                 }
             }
+            let outcome = outcome.unwrap_or(Err(DumpError::Unfinished));
+            // The bound-inactive answer (always drained, so that the walker's next dump
+            // starts clean), parsed after the established one has ended.
+            let Some(bound) = bound else {
+                return outcome;
+            };
+            let bound = bound.join().unwrap_or(Err(DumpError::Unfinished));
+            outcome?;
+            let mut outcome = None;
+            for datagram in bound?.datagrams() {
+                feed(datagram, &mut outcome);
+            }
             outcome.unwrap_or(Err(DumpError::Unfinished))
         })
     }
+}
+
+/// Open a NETLINK_SOCK_DIAG socket in the calling thread's namespace.
+fn open_socket() -> Result<NlSocket, DumpError> {
+    let mut socket = NlSocket::new(NETLINK_SOCK_DIAG).map_err(DumpError::Open)?;
+    socket.bind_auto().map_err(DumpError::Open)?;
+    socket
+        .connect(&NlAddr::new(0, 0))
+        .map_err(DumpError::Open)?;
+    Ok(socket)
+}
+
+/// Whether the running kernel walks its bind table for bound-inactive sockets (Linux 6.5
+/// and later) — a walk of its own, which a request for bit 13 alone gets without the
+/// established table. An older kernel knows no bit 13: it would walk the established table
+/// for nothing, so the split is not made there.
+fn kernel_keeps_bound_inactive_apart() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .and_then(|release| release_at_least(&release, (6, 5)))
+        .unwrap_or(false)
+}
+
+/// Whether a kernel release string (`6.18.44-fc-v1098`) is at least `major.minor`, or
+/// `None` when it does not start with two numbers.
+fn release_at_least(release: &str, (major, minor): (u32, u32)) -> Option<bool> {
+    let mut numbers = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::parse::<u32>);
+    let found = (numbers.next()?.ok()?, numbers.next()?.ok()?);
+    Some(found >= (major, minor))
 }
 
 /// What one dump request asks for.
@@ -362,5 +440,16 @@ mod tests {
             0x2ffe
         );
         assert_eq!(both_families_request_bytes(bits, false, 7)[19], 0);
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert_eq!(release_at_least("6.18.44-fc-v1098\n", (6, 5)), Some(true));
+        assert_eq!(release_at_least("6.5.0", (6, 5)), Some(true));
+        assert_eq!(release_at_least("6.4.16-generic", (6, 5)), Some(false));
+        assert_eq!(release_at_least("5.15.0-91-generic", (6, 5)), Some(false));
+        assert_eq!(release_at_least("10.0", (6, 5)), Some(true));
+        assert_eq!(release_at_least("garbage", (6, 5)), None);
+        assert_eq!(release_at_least("6", (6, 5)), None);
     }
 }
