@@ -125,15 +125,27 @@ impl<'a> Listing<'a> {
         out.write_all(&title)?;
         write_in_order(
             &self.order,
-            |_, rows, buf, timer: &mut String| self.chunk(rows, buf, timer),
+            |_, rows, buf, scratch: &mut (String, Vec<Socket>)| self.chunk(rows, buf, scratch),
             out,
         )
     }
 
-    fn chunk(&self, rows: &[u32], buf: &mut Vec<u8>, timer: &mut String) {
-        for &i in rows {
-            self.table
-                .row(&self.table.snapshot.sockets[i as usize], buf, timer);
+    /// Format the rows of one chunk. The sockets are first copied out in listing order, in
+    /// a loop of nothing but loads: the listing order is the addresses' and the snapshot's
+    /// is the kernel's hash buckets', so each row is a cache miss, and a bare copy has the
+    /// processor wait for many misses at once where formatting would wait for them one by
+    /// one (at a million sockets, a third of the report's time).
+    fn chunk(
+        &self,
+        rows: &[u32],
+        buf: &mut Vec<u8>,
+        (timer, gathered): &mut (String, Vec<Socket>),
+    ) {
+        let sockets = &self.table.snapshot.sockets;
+        gathered.clear();
+        gathered.extend(rows.iter().map(|&i| sockets[i as usize]));
+        for socket in gathered.iter() {
+            self.table.row(socket, buf, timer);
         }
     }
 }
