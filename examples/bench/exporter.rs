@@ -101,6 +101,15 @@ fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
     Ok(body.to_owned())
 }
 
+/// The ESTABLISHED sockets an exposition counts, over every namespace: proof that the
+/// exporter timed watched the bench's sockets.
+fn established(body: &str) -> u64 {
+    body.lines()
+        .filter(|l| l.starts_with("sockscope_tcp_sockets{") && l.contains("state=\"established\"}"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Killed and reaped on drop.
 struct Running(Child);
 
@@ -151,17 +160,19 @@ fn watch_binary(sockscope: &Path, watch: Duration) -> anyhow::Result<String> {
     let running = Running(child);
     let pid = running.0.id();
     // The first poll reads every descriptor table: wait for it, then measure the steady
-    // state from there.
+    // state from there. (The sample line, not the HELP line, which starts with "1 when".)
     let started = Instant::now();
-    loop {
-        if scrape(addr).is_ok_and(|b| b.contains("sockscope_last_poll_success 1")) {
-            break;
+    let seen = loop {
+        if let Ok(body) = scrape(addr)
+            && body.lines().any(|l| l == "sockscope_last_poll_success 1")
+        {
+            break established(&body);
         }
         if started.elapsed() > Duration::from_secs(120) {
             bail!("sockscope serve did not complete a poll in 2 minutes");
         }
         std::thread::sleep(Duration::from_millis(100));
-    }
+    };
     let first = started.elapsed();
     let (cpu_before, _, _) = usage(pid)?;
     let window_start = Instant::now();
@@ -178,6 +189,7 @@ fn watch_binary(sockscope: &Path, watch: Duration) -> anyhow::Result<String> {
     Ok(format!(
         "\n`sockscope serve --interval 15s` as a process, scraped every 15 s ({scrapes} scrapes):\n\n\
          | what | figure |\n|---|---|\n\
+         | ESTABLISHED sockets in its first poll | {seen} |\n\
          | first poll completed after | {:.2} s |\n\
          | average CPU over {:.0} s after it | {busy:.2} % of a core |\n\
          | resident memory at the end (peak) | {:.1} MB ({:.1} MB) |\n",
