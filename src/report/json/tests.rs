@@ -94,3 +94,86 @@ fn judging_while_the_sockets_are_written_gives_the_document_of_its_anomalies() {
             .unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), in_one_go + "\n");
 }
+
+#[test]
+fn endpoints_are_written_as_their_text_in_every_family() {
+    for (addr, text) in [
+        ("192.0.2.7:8443", "192.0.2.7:8443"),
+        ("0.0.0.0:0", "0.0.0.0:*"),
+        ("[2001:db8::1]:443", "[2001:db8::1]:443"),
+        ("[::ffff:192.0.2.9]:80", "[::ffff:192.0.2.9]:80"),
+        ("[::]:0", "[::]:*"),
+    ] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        assert_eq!(Endpoint(addr).to_string(), text);
+        assert_eq!(
+            serde_json::to_string(&EndpointDoc(addr)).unwrap(),
+            format!("\"{text}\"")
+        );
+    }
+}
+
+#[test]
+fn each_socket_is_written_by_hand_exactly_as_serde_writes_it() {
+    use crate::model::{Cgroup, Container, Pod, Process, Runtime};
+    use std::sync::Arc;
+    let mut snapshot = many(40);
+    // Two owners, one with a name that needs escaping; a namespace inode (`-A`).
+    snapshot.processes.push(Process {
+        pid: 7,
+        comm: "we\"ird\\one".into(),
+        ..Process::default()
+    });
+    snapshot.owner_index = vec![0, 1];
+    snapshot.sockets[0].owners = Owners { start: 0, len: 2 };
+    snapshot.netns_inode = Some(4_026_531_840);
+    // A LISTEN socket, and cgroups: one in a pod's container, one path without a container.
+    snapshot.sockets[1].state = TcpState::Listen;
+    snapshot.sockets[1].send_q = 511;
+    let pod = Container {
+        id: "0123abcd".repeat(8),
+        name: Some("we\"b".into()),
+        runtime: Runtime::Containerd,
+        pod: Some(Pod {
+            namespace: Some("shop".into()),
+            name: None,
+            uid: "0b9e-11".into(),
+        }),
+    };
+    for (socket, id) in [(2, 11), (3, 12), (4, 11)] {
+        let socket = snapshot.sockets[socket];
+        snapshot.cgroups.record(&socket, id);
+    }
+    snapshot.cgroups.set_known(vec![
+        Cgroup {
+            id: 11,
+            path: Some(Arc::from("/kubepods/pod0b9e-11/cri-containerd-0123.scope")),
+            container: Some(Arc::new(pod)),
+        },
+        Cgroup {
+            id: 12,
+            path: Some(Arc::from("/system.slice/\u{1}odd.service")),
+            container: None,
+        },
+    ]);
+    let check = |snapshot: &Snapshot| {
+        for i in 0..snapshot.sockets.len() {
+            let doc = SocketDoc::new(snapshot, i);
+            let mut by_hand = Vec::new();
+            doc.write_json(&mut by_hand);
+            let by_serde = serde_json::to_vec(&doc).unwrap();
+            assert_eq!(
+                String::from_utf8(by_hand).unwrap(),
+                String::from_utf8(by_serde).unwrap(),
+                "socket {i}"
+            );
+        }
+    };
+    check(&snapshot);
+    // From /proc/net/tcp a listener's backlog is unknown: `null`.
+    snapshot.source = SourceKind::ProcNet;
+    check(&snapshot);
+    let listener = SocketDoc::new(&snapshot, 1);
+    assert_eq!(listener.send_q, None);
+    assert!(SocketDoc::new(&snapshot, 2).container.is_some());
+}
