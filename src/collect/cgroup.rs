@@ -174,7 +174,10 @@ fn walk_dir(dir: &Path, shown: &str, paths: &mut HashMap<u64, Arc<str>>) {
 
 /// Give TIME_WAIT and request sockets (which carry no cgroup id) their listener's: the
 /// LISTEN sockets of the same family on their local port, at their address or the
-/// wildcard, when those are all in one cgroup.
+/// wildcard, when those are all in one cgroup. Those no listener explains (a client's
+/// TIME_WAIT, the usual churn of outbound connections) take their namespace's cgroup when
+/// every full socket of the dump is in that one (a container's own namespace): in any
+/// other case they stay without one.
 pub fn inherit_from_listeners(sockets: &[Socket], cgroups: &mut Cgroups) {
     let mut listeners: HashMap<u16, Vec<(&Socket, u64)>> = HashMap::new();
     for s in sockets.iter().filter(|s| s.state == TcpState::Listen) {
@@ -182,7 +185,8 @@ pub fn inherit_from_listeners(sockets: &[Socket], cgroups: &mut Cgroups) {
             listeners.entry(s.local.port()).or_default().push((s, id));
         }
     }
-    if listeners.is_empty() {
+    let only = cgroups.only_id();
+    if listeners.is_empty() && only.is_none() {
         return;
     }
     let mut inherited = Vec::new();
@@ -190,21 +194,23 @@ pub fn inherit_from_listeners(sockets: &[Socket], cgroups: &mut Cgroups) {
         if !matches!(s.state, TcpState::TimeWait | TcpState::SynRecv) || s.cookie == 0 {
             continue;
         }
-        let Some(candidates) = listeners.get(&s.local.port()) else {
-            continue;
-        };
-        let mut ids = candidates
-            .iter()
+        let mut ids = listeners
+            .get(&s.local.port())
+            .into_iter()
+            .flatten()
             .filter(|(l, _)| {
                 l.local.is_ipv4() == s.local.is_ipv4()
                     && (l.local.ip() == s.local.ip() || l.local.ip().is_unspecified())
             })
             .map(|&(_, id)| id);
-        if let Some(first) = ids.next()
-            && ids.all(|id| id == first)
+        let id = match ids.next() {
+            Some(first) => ids.all(|id| id == first).then_some(first),
+            None => only,
+        };
+        if let Some(id) = id
             && cgroups.id_of(s).is_none()
         {
-            inherited.push((s.cookie, first));
+            inherited.push((s.cookie, id));
         }
     }
     for (cookie, id) in inherited {

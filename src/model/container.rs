@@ -223,6 +223,21 @@ impl Cgroups {
         (self.dominant != 0 && is_full(socket.state)).then_some(self.dominant)
     }
 
+    /// The one cgroup every full socket recorded is in, if they are all in one (and the
+    /// kernel told each its id).
+    pub fn only_id(&self) -> Option<u64> {
+        let mut ids = self.distinct.iter();
+        match (ids.next(), ids.next()) {
+            (Some(&id), None)
+                if self.without_before_dominant.is_empty()
+                    && self.by_cookie.values().all(|&other| other == id) =>
+            {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
+
     /// The distinct ids, in order.
     pub fn ids(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self.distinct.iter().copied().collect();

@@ -100,6 +100,41 @@ fn time_wait_and_request_sockets_take_their_listeners_cgroup_when_unambiguous() 
 }
 
 #[test]
+fn sockets_no_listener_explains_take_the_namespaces_cgroup_when_every_full_socket_is_in_it() {
+    let sockets = [
+        socket(TcpState::Listen, "0.0.0.0:80", 1),
+        socket(TcpState::Established, "10.0.0.1:40001", 2),
+        // A client's TIME_WAIT and a SYN_RECV on a port nobody listens on any more.
+        socket(TcpState::TimeWait, "10.0.0.1:40000", 3),
+        socket(TcpState::SynRecv, "10.0.0.1:8080", 4),
+        // Explained by its listener, as before.
+        socket(TcpState::TimeWait, "10.0.0.1:80", 5),
+    ];
+    let ids_with = |cgroup_of_2: u64| {
+        let mut cgroups = Cgroups::default();
+        for s in &sockets {
+            let id = match s.cookie {
+                1 => 100,
+                2 => cgroup_of_2,
+                _ => 0,
+            };
+            cgroups.record(s, id);
+        }
+        inherit_from_listeners(&sockets, &mut cgroups);
+        sockets
+            .iter()
+            .map(|s| cgroups.id_of(s))
+            .collect::<Vec<Option<u64>>>()
+    };
+    // Every full socket in cgroup 100 (a container's own namespace): unambiguous.
+    assert_eq!(ids_with(100), [Some(100); 5]);
+    // Two cgroups in the namespace: only the listener's TIME_WAIT is explained.
+    assert_eq!(ids_with(200), [Some(100), Some(200), None, None, Some(100)]);
+    // A full socket the kernel told no cgroup of: not known to be in the one either.
+    assert_eq!(ids_with(0), [Some(100), None, None, None, Some(100)]);
+}
+
+#[test]
 fn ids_resolve_to_paths_and_containers_and_unknown_ids_walk_once_per_poll() {
     let dir = tempfile::tempdir().unwrap();
     let id = "3f2a1c9e0b7d4c5a8e6f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d";
