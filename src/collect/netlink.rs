@@ -247,7 +247,8 @@ impl SockDiag {
         socket
             .send(&request.bytes(bits, tcp_info, seq), 0)
             .map_err(|source| DumpError::Io { op: "send", source })?;
-        std::thread::scope(|scope| {
+        let mut walker_failed = false;
+        let result = std::thread::scope(|scope| {
             let bound = walker.map(|walker| {
                 let bytes = request.bytes(TCPF_BOUND_INACTIVE, tcp_info, seq);
                 scope.spawn(move || receiver::receive_all(walker, &bytes))
@@ -291,13 +292,19 @@ impl SockDiag {
                 return outcome;
             };
             let bound = bound.join().unwrap_or(Err(DumpError::Unfinished));
+            walker_failed = bound.is_err();
             outcome?;
             let mut outcome = None;
             for datagram in bound?.datagrams() {
                 feed(datagram, &mut outcome);
             }
             outcome.unwrap_or(Err(DumpError::Unfinished))
-        })
+        });
+        if walker_failed {
+            // Its answer may not have been read to the end: later dumps ask the one socket.
+            self.bound_walker = None;
+        }
+        result
     }
 }
 
