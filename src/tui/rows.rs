@@ -460,11 +460,7 @@ impl NamespaceColumn {
 
 /// The rows of the namespaces view: every namespace with `-A`, else the one watched.
 fn namespace_rows(shown: &Shown) -> Vec<GroupRow> {
-    let now = shown
-        .namespaces
-        .as_ref()
-        .and_then(|n| n.taken_at)
-        .or(shown.snapshot.taken_at);
+    let now = shown.polled_at();
     let one;
     let rows: &[NamespaceRow] = match &shown.namespaces {
         Some(namespaces) => &namespaces.rows,

@@ -39,6 +39,16 @@ impl Shown {
         self.snapshot.cgroups.mixed() || self.snapshot.namespaces.len() > 1
     }
 
+    /// When the last poll was taken. With `-A` that is the poll's time, not the sockets':
+    /// a poll that dumped no namespace (or none whose sockets changed) leaves the sockets
+    /// on screen as they were, and what ages (data, anomalies) is measured to the poll.
+    pub fn polled_at(&self) -> Option<std::time::SystemTime> {
+        self.namespaces
+            .as_ref()
+            .and_then(|n| n.taken_at)
+            .or(self.snapshot.taken_at)
+    }
+
     /// The anomalies the panel lists: every namespace's with `-A` (each naming its
     /// namespace), else the summary's.
     pub fn anomalies(&self) -> &[Anomaly] {

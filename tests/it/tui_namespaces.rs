@@ -278,3 +278,28 @@ fn without_all_namespaces_the_header_offers_the_others_and_a_asks_for_them() {
     let screen = render(&app);
     assert!(!screen.contains("press A"), "{screen}");
 }
+
+#[test]
+fn a_quiet_namespaces_anomaly_ages_with_the_polls_and_tells_its_oldest_socket() {
+    let mut app = all_app(160, 30);
+    // A minute later every namespace is dumped again, the same sockets in it.
+    app.ingest_all(&poll(1_060, namespaces(1_060)), Duration::from_millis(30));
+    // Half a minute later a poll that dumped nothing: the sockets on screen stay those
+    // of 1_060, the anomaly (raised at 1_000) is 90 s old at the poll.
+    let mut quiet = namespaces(1_060);
+    for state in &mut quiet {
+        state.fresh = false;
+    }
+    let mut next = poll(1_090, quiet);
+    next.merged = None;
+    next.dumped = 0;
+    app.ingest_all(&next, Duration::from_millis(2));
+    let screen = render(&app);
+    assert!(
+        screen.contains("WARN CLOSE_WAIT shop: leaky-app[4242]")
+            && screen.contains("25/20 →1m30s│"),
+        "{screen}"
+    );
+    assert!(screen.contains("oldest at least 1m00s"), "{screen}");
+    assert!(screen.contains("raised 1m30s ago"), "{screen}");
+}

@@ -48,8 +48,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             7,
         ));
         // With `-A` the sockets on screen may be older than the last poll: its time shows.
-        let polled = shown.namespaces.as_ref().and_then(|n| n.taken_at);
-        if let Some(at) = polled.or(shown.snapshot.taken_at) {
+        if let Some(at) = shown.polled_at() {
             parts.push((clock(at), Style::new(), 3));
         }
         if let Attribution::Partial { unreadable } = shown.snapshot.attribution {
@@ -125,12 +124,7 @@ fn namespace_or_netns(
 ) {
     let theme = app.theme;
     match &shown.namespaces {
-        Some(namespaces) => namespace_parts(
-            namespaces,
-            namespaces.taken_at.or(shown.snapshot.taken_at),
-            theme,
-            parts,
-        ),
+        Some(namespaces) => namespace_parts(namespaces, shown.polled_at(), theme, parts),
         None => parts.push((format!("netns {}", shown.snapshot.netns), Style::new(), 5)),
     }
     if let Some(others) = app.others.filter(|o| o.namespaces > 0 && !app.all_netns()) {

@@ -109,7 +109,9 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
         return;
     }
-    let now = shown.snapshot.taken_at;
+    // With `-A` a quiet namespace's anomaly was last judged at its last dump: its age
+    // runs to the poll.
+    let now = shown.polled_at();
     let height = usize::from(inner.height);
     let rows = list.len().min((height / 2).max(3)).min(height);
     let selected = app.anomaly.min(list.len() - 1);
