@@ -88,6 +88,19 @@ fn poll(secs: u64, states: Vec<NamespaceState>) -> AllPoll {
     }
 }
 
+/// A poll at `secs` that dumped no namespace: the namespaces as dumped at `dumped`, none
+/// fresh, no merged snapshot.
+fn quiet_poll(secs: u64, dumped: u64) -> AllPoll {
+    let mut quiet = namespaces(dumped);
+    for state in &mut quiet {
+        state.fresh = false;
+    }
+    let mut next = poll(secs, quiet);
+    next.merged = None;
+    next.dumped = 0;
+    next
+}
+
 fn all_app(columns: u16, rows: u16) -> App {
     let mut app = app(columns, rows);
     app.ingest_all(&poll(1_000, namespaces(1_000)), Duration::from_millis(30));
@@ -177,14 +190,7 @@ fn enter_on_a_namespace_narrows_the_sockets_view_to_it() {
 #[test]
 fn a_poll_that_dumped_nothing_keeps_the_sockets_and_ages_the_data() {
     let mut app = all_app(120, 30);
-    let mut quiet = namespaces(1_000);
-    for state in &mut quiet {
-        state.fresh = false;
-    }
-    let mut next = poll(1_020, quiet);
-    next.merged = None;
-    next.dumped = 0;
-    app.ingest_all(&next, Duration::from_millis(2));
+    app.ingest_all(&quiet_poll(1_020, 1_000), Duration::from_millis(2));
     app.apply(Action::ShowView(View::Namespaces));
     let screen = render(&app);
     assert_eq!(
@@ -286,14 +292,7 @@ fn a_quiet_namespaces_anomaly_ages_with_the_polls_and_tells_its_oldest_socket() 
     app.ingest_all(&poll(1_060, namespaces(1_060)), Duration::from_millis(30));
     // Half a minute later a poll that dumped nothing: the sockets on screen stay those
     // of 1_060, the anomaly (raised at 1_000) is 90 s old at the poll.
-    let mut quiet = namespaces(1_060);
-    for state in &mut quiet {
-        state.fresh = false;
-    }
-    let mut next = poll(1_090, quiet);
-    next.merged = None;
-    next.dumped = 0;
-    app.ingest_all(&next, Duration::from_millis(2));
+    app.ingest_all(&quiet_poll(1_090, 1_060), Duration::from_millis(2));
     let screen = render(&app);
     assert!(
         screen.contains("WARN CLOSE_WAIT shop: leaky-app[4242]")
