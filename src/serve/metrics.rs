@@ -267,8 +267,18 @@ fn processes(summary: &Summary, limit: usize, dropped: &mut u64) -> Vec<ProcessS
             .then_with(|| (&a.comm, &a.container, &a.pod).cmp(&(&b.comm, &b.container, &b.pod)))
     });
     if all.len() > limit {
+        let mut rest: Vec<ProcessSeries> = all.drain(limit..).collect();
+        // A process really named `other`, in no container, would carry the rest's labels:
+        // two series of one name and labels make Prometheus refuse the whole scrape. It is
+        // summed into the rest.
+        if let Some(at) = all
+            .iter()
+            .position(|p| p.comm == OTHER && p.container.is_empty() && p.pod.is_empty())
+        {
+            rest.push(all.remove(at));
+        }
         let mut other = StateCounts::default();
-        for p in all.drain(limit..) {
+        for p in rest {
             *dropped += nonzero_states(&p.counts);
             other.add_counts(&p.counts);
         }

@@ -193,6 +193,45 @@ fn serve_processes_beyond_the_top_are_summed_under_other_and_counted_as_dropped(
 }
 
 #[test]
+fn serve_a_process_named_other_is_summed_into_the_rest_not_exported_twice() {
+    let mut s = Synth::at(100);
+    for (pid, comm, n) in [(1, "a", 5), (2, "other", 4), (3, "c", 3), (4, "d", 2)] {
+        let p = s.process(pid, comm);
+        s.many(n, TcpState::Established, "10.0.0.1:5000", "192.0.2.1", &[p]);
+    }
+    let snapshot = s.build();
+    let top = TopLimits {
+        processes: 2,
+        listeners: 20,
+    };
+    let ns = metrics_of(&snapshot, top);
+    let got: Vec<(String, u64)> = ns
+        .processes
+        .iter()
+        .map(|p| (p.comm.clone(), p.counts.total()))
+        .collect();
+    assert_eq!(got, [("a".into(), 5), ("other".into(), 9)]);
+    let text = render(&[&ns], &fixed_self(), Format::Text);
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("sockscope_process_tcp_sockets{") && l.contains("comm=\"other\""))
+        .collect();
+    assert_eq!(
+        series,
+        ["sockscope_process_tcp_sockets{netns=\"host\",comm=\"other\",state=\"established\"} 9"]
+    );
+    // With room for every process, `other` is just a process.
+    let ns = metrics_of(
+        &snapshot,
+        TopLimits {
+            processes: 50,
+            listeners: 20,
+        },
+    );
+    assert_eq!(ns.processes.len(), 4);
+}
+
+#[test]
 fn serve_hostile_process_names_are_escaped_in_every_label() {
     let mut s = Synth::at(100);
     let evil = s.process(66, "a\"b\\c\nd");
