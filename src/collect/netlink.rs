@@ -124,7 +124,7 @@ impl SockDiag {
     }
 
     /// Like [`SockDiag::open`], plus a second socket in the same namespace for the
-    /// bound-inactive sockets, when the kernel keeps them apart (Linux 6.5 and later).
+    /// bound-inactive sockets, when the kernel keeps them apart (Linux 6.8 and later).
     ///
     /// The kernel finds bound-inactive sockets by walking its bind table, in which every
     /// bound socket sits (each connected client and each accepted socket as well), before it
@@ -318,14 +318,19 @@ fn open_socket() -> Result<NlSocket, DumpError> {
     Ok(socket)
 }
 
-/// Whether the running kernel walks its bind table for bound-inactive sockets (Linux 6.5
-/// and later) — a walk of its own, which a request for bit 13 alone gets without the
-/// established table. An older kernel knows no bit 13: it would walk the established table
-/// for nothing, so the split is not made there.
+/// The first release whose sock_diag reports bound-inactive sockets (kernel commit
+/// 91051f003948, "tcp: Dump bound-only sockets in inet_diag").
+const BOUND_INACTIVE_SINCE: (u32, u32) = (6, 8);
+
+/// Whether the running kernel walks its bind table for bound-inactive sockets — a walk of
+/// its own, which a request for bit 13 alone gets without the established table. An older
+/// kernel knows no bit 13: it would walk the established table for nothing, so the split
+/// is not made there (a kernel with the feature backported under an older number does
+/// without the split: one request, as before).
 fn kernel_keeps_bound_inactive_apart() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .ok()
-        .and_then(|release| release_at_least(&release, (6, 5)))
+        .and_then(|release| release_at_least(&release, BOUND_INACTIVE_SINCE))
         .unwrap_or(false)
 }
 
@@ -451,12 +456,14 @@ mod tests {
 
     #[test]
     fn kernel_releases_compare_by_major_and_minor() {
-        assert_eq!(release_at_least("6.18.44-fc-v1098\n", (6, 5)), Some(true));
-        assert_eq!(release_at_least("6.5.0", (6, 5)), Some(true));
-        assert_eq!(release_at_least("6.4.16-generic", (6, 5)), Some(false));
-        assert_eq!(release_at_least("5.15.0-91-generic", (6, 5)), Some(false));
-        assert_eq!(release_at_least("10.0", (6, 5)), Some(true));
-        assert_eq!(release_at_least("garbage", (6, 5)), None);
-        assert_eq!(release_at_least("6", (6, 5)), None);
+        let since = BOUND_INACTIVE_SINCE;
+        assert_eq!(release_at_least("6.18.44-fc-v1098\n", since), Some(true));
+        assert_eq!(release_at_least("6.8.0", since), Some(true));
+        assert_eq!(release_at_least("6.7.12-generic", since), Some(false));
+        assert_eq!(release_at_least("6.5.0", since), Some(false));
+        assert_eq!(release_at_least("5.15.0-91-generic", since), Some(false));
+        assert_eq!(release_at_least("10.0", since), Some(true));
+        assert_eq!(release_at_least("garbage", since), None);
+        assert_eq!(release_at_least("6", since), None);
     }
 }
