@@ -434,28 +434,29 @@ fn all_namespaces_in_tmux_show_a_row_per_lab_with_exact_counts_and_the_leak_by_n
         ]
         .map(|n| n.to_string());
         let name = lab.monitored().to_owned();
-        let screen = tmux.wait_for(
-            &format!("the row of {name}"),
-            Duration::from_secs(30),
-            |s| s.lines().any(|l| l.starts_with(&format!("{name} "))),
-        );
-        let row: Vec<&str> = screen
-            .lines()
-            .find(|l| l.starts_with(&format!("{name} ")))
-            .unwrap()
-            .split_whitespace()
-            .collect();
-        // NETNS CONTAINER TOTAL ESTAB LISTEN CLOSE_WAIT TIME_WAIT OTHER ANOMALIES DATA AGE
-        assert_eq!(
-            row[2..8],
-            cells.each_ref().map(String::as_str),
-            "{name}: {row:?}"
-        );
         let anomalies = if count(TcpState::CloseWait) == 25 {
             "1"
         } else {
             "0"
         };
+        // NETNS CONTAINER TOTAL ESTAB LISTEN CLOSE_WAIT TIME_WAIT OTHER ANOMALIES DATA AGE.
+        // Waited for whole: a capture can catch the screen mid-redraw (the anomaly's age
+        // changes at every poll), the view's rows written over the previous view's.
+        let row_of = |screen: &str| -> Option<Vec<String>> {
+            let line = screen
+                .lines()
+                .find(|l| l.starts_with(&format!("{name} ")))?;
+            Some(line.split_whitespace().map(str::to_owned).collect())
+        };
+        let complete =
+            |row: &[String]| row.len() == 10 && row[2..8] == cells && row[8] == anomalies;
+        let screen = tmux.wait_for(
+            &format!("the row of {name}: {cells:?}, {anomalies} anomalies"),
+            Duration::from_secs(30),
+            |s| row_of(s).is_some_and(|row| complete(&row)),
+        );
+        let row = row_of(&screen).unwrap_or_default();
+        assert_eq!(row[2..8], cells, "{name}: {row:?}");
         assert_eq!(row[8], anomalies, "{name}: {row:?}");
     }
     let leaky = labs[1].monitored().to_owned();
