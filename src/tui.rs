@@ -108,8 +108,7 @@ pub enum Event {
 
 /// The running kernel's release, as `uname -r` prints it.
 pub fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map_or_else(|_| "?".to_owned(), |s| s.trim().to_owned())
+    crate::collect::kernel::release().unwrap_or_else(|| "?".to_owned())
 }
 
 /// Run the dashboard until `q`, Ctrl-C or a signal; returns the exit code (0, or 128 +

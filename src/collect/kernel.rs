@@ -16,6 +16,13 @@ use std::str::FromStr;
 use super::procfile::read_whole;
 use crate::model::{Counters, Limits};
 
+/// The running kernel's release, as `uname -r` prints it (`None` when unreadable).
+pub fn release() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
 /// Open handles on one namespace's counter and limit files; `None` where opening failed.
 #[derive(Debug, Default)]
 pub struct KernelFiles {

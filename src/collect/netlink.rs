@@ -328,8 +328,7 @@ const BOUND_INACTIVE_SINCE: (u32, u32) = (6, 8);
 /// is not made there (a kernel with the feature backported under an older number does
 /// without the split: one request, as before).
 fn kernel_keeps_bound_inactive_apart() -> bool {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .ok()
+    super::kernel::release()
         .and_then(|release| release_at_least(&release, BOUND_INACTIVE_SINCE))
         .unwrap_or(false)
 }
@@ -338,7 +337,6 @@ fn kernel_keeps_bound_inactive_apart() -> bool {
 /// `None` when it does not start with two numbers.
 fn release_at_least(release: &str, (major, minor): (u32, u32)) -> Option<bool> {
     let mut numbers = release
-        .trim()
         .split(|c: char| !c.is_ascii_digit())
         .map(str::parse::<u32>);
     let found = (numbers.next()?.ok()?, numbers.next()?.ok()?);
@@ -457,7 +455,7 @@ mod tests {
     #[test]
     fn kernel_releases_compare_by_major_and_minor() {
         let since = BOUND_INACTIVE_SINCE;
-        assert_eq!(release_at_least("6.18.44-fc-v1098\n", since), Some(true));
+        assert_eq!(release_at_least("6.18.44-fc-v1098", since), Some(true));
         assert_eq!(release_at_least("6.8.0", since), Some(true));
         assert_eq!(release_at_least("6.7.12-generic", since), Some(false));
         assert_eq!(release_at_least("6.5.0", since), Some(false));
