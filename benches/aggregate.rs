@@ -7,7 +7,7 @@
 mod synthetic;
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sockscope::aggregate::{Aggregator, RuleConfig};
@@ -94,5 +94,40 @@ fn ingest(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ingest);
+/// A SYN flood whose 20,000 spoofed IPv6 sources were chosen to collide under an unkeyed
+/// Fx hash (the address's two 64-bit halves are `(w1 + d, w2 - d·K)`), against one
+/// listener: the per-listener distinct-source count must stay linear.
+pub fn chosen_syn_flood(sources: u64) -> Snapshot {
+    const FX_MULTIPLIER: u64 = 0xf135_7aea_2e62_a9c5;
+    let mut synth = Synth::at(1000);
+    let server = synth.process(80, "nginx");
+    synth.listener("[::]:443", 0, 4096, &[server]);
+    let mut snapshot = synth.build();
+    let local: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+    for d in 0..sources {
+        let mut octets = [0u8; 16];
+        octets[..8].copy_from_slice(&0x0db8_0120_u64.wrapping_add(d).to_le_bytes());
+        octets[8..].copy_from_slice(&1u64.wrapping_sub(d.wrapping_mul(FX_MULTIPLIER)).to_le_bytes());
+        let remote = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(octets)), 40_000);
+        let mut socket = Socket::new(TcpState::SynRecv, local, remote);
+        socket.cookie = d + 10;
+        snapshot.sockets.push(socket);
+    }
+    snapshot
+}
+
+fn syn_flood(c: &mut Criterion) {
+    let mut group = c.benchmark_group("aggregate");
+    group.sample_size(10);
+    let sources = 20_000;
+    group.throughput(Throughput::Elements(sources));
+    let snapshot = chosen_syn_flood(sources);
+    let mut aggregator = Aggregator::new(RuleConfig::default()).without_ages();
+    group.bench_function("ingest a 20k-source SYN flood chosen to collide", |b| {
+        b.iter(|| black_box(aggregator.ingest(&snapshot).counts.total()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest, syn_flood);
 criterion_main!(benches);

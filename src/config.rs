@@ -133,50 +133,21 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// (`/dev/zero`, `/dev/urandom`) would be read without end, and a FIFO would block on open:
 /// it is opened without blocking and refused by its type.
 fn read_config_file(path: &Path) -> io::Result<String> {
-    use std::io::Read as _;
-    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    use crate::untrusted::{self, Refusal};
 
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    let kind = meta.file_type();
-    let not_regular = |what: &str| {
-        io::Error::new(
+    let bytes = untrusted::read(path, MAX_CONFIG_BYTES).map_err(|refusal| match refusal {
+        Refusal::Io(e) => e,
+        Refusal::NotRegular(what) => io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("it is {what}, not a regular file: give the path of a TOML file"),
-        )
-    };
-    if kind.is_dir() {
-        return Err(not_regular("a directory"));
-    }
-    if kind.is_char_device() || kind.is_block_device() {
-        return Err(not_regular("a device"));
-    }
-    if kind.is_fifo() {
-        return Err(not_regular("a named pipe"));
-    }
-    if kind.is_socket() {
-        return Err(not_regular("a socket"));
-    }
-    let too_big = |size: u64| {
-        io::Error::new(
+        ),
+        Refusal::TooBig { size, .. } => io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
                 "it is {size} bytes; a config file may be at most {MAX_CONFIG_BYTES} bytes (1 MiB)"
             ),
-        )
-    };
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(too_big(meta.len()));
-    }
-    // The file may grow while it is read: never read more than the cap.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(too_big(bytes.len() as u64));
-    }
+        ),
+    })?;
     String::from_utf8(bytes).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidData,

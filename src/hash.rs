@@ -1,19 +1,25 @@
-//! A cheap hasher for the per-socket maps (cookies, addresses, ports), shared by the
-//! collector, the aggregator and the reports (a leaf module: it imports nothing of theirs).
+//! The hashers of the per-socket maps, shared by the collector, the aggregator and the
+//! reports (a leaf module: it imports nothing of theirs).
 //!
-//! The maps are touched a few times per socket per poll: SipHash would cost more than the
-//! rest of the aggregation. This is the rustc-hash (Fx) scheme — add, multiply, and a final
-//! xor-shift so the high bits hashbrown reads as tags are mixed too — started from a
-//! per-process random seed, since a SYN flood chooses its (spoofed) source addresses and
-//! must not be able to precompute colliding keys.
+//! Two kinds of key, two hashers:
 //!
-//! It is kept rather than a maintained hasher (foldhash, already in the lock file through
-//! hashbrown) because foldhash was slower on the aggregator's hot path. `cargo bench
-//! --bench aggregate` (one ingest of a million sockets), run with each hasher in turn,
-//! five pairs, on the 2-core test machine among other builds: 219, 144, 136, 166 and
-//! 167 ms with this one; 280, 257, 234, 238 and 196 ms with foldhash 0.2 (slower in every
-//! pair; most of the time goes to the identity map's bucket loads either way). The join
-//! bench showed no difference beyond its noise (45–107 ms against 36–76 ms).
+//! - **Keys the kernel chooses** (socket cookies, netns inodes, pids, process indices) go in
+//!   a [`FastMap`]: the rustc-hash (Fx) scheme — add, multiply, and a final xor-shift so the
+//!   high bits hashbrown reads as tags are mixed too. Nobody outside can steer a cookie, and
+//!   these maps are touched a few times per socket per poll, where SipHash would cost more
+//!   than the rest of the aggregation.
+//! - **Keys someone else chooses** (remote addresses and SYN sources, which a flood spoofs;
+//!   destinations; peers) go in a [`KeyedMap`]: foldhash's keyed hasher, seeded per map.
+//!   A seed does not protect the Fx scheme, whatever it is: the seed only shifts the first
+//!   word, and every later word is added linearly, so the keys `(w1 + d, w2 - d·K)` (K the
+//!   multiplier) hash alike for every `d` and every seed. An IPv6 address is two such
+//!   words, so a SYN flood could send every spoofed source into one bucket. foldhash folds
+//!   each word through a multiply with the seed, which breaks that construction.
+//!
+//! Measured (`cargo bench --bench aggregate`, one ingest of a million sockets, 2 cores, the
+//! other core busy with builds), the two binaries run in alternation: see BENCHMARKS.md.
+//! Before this split, foldhash everywhere was slower than Fx on the identity map (the
+//! cookie map, the hot one), which is why cookies keep Fx.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -26,7 +32,19 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, FastState>;
 /// A `HashSet` with [`FastHasher`].
 pub(crate) type FastSet<K> = HashSet<K, FastState>;
 
-/// Builds [`FastHasher`]s starting from the process's random seed.
+/// Builds keyed hashers (foldhash, a seed of its own per map) for keys another party can
+/// choose: remote addresses, SYN sources, destinations.
+pub(crate) type KeyedState = foldhash::fast::RandomState;
+
+/// A `HashMap` for keys another party chooses (see [`KeyedState`]).
+pub(crate) type KeyedMap<K, V> = HashMap<K, V, KeyedState>;
+
+/// A `HashSet` for keys another party chooses (see [`KeyedState`]).
+pub(crate) type KeyedSet<K> = HashSet<K, KeyedState>;
+
+/// Builds [`FastHasher`]s starting from the process's random seed (which keeps a map's
+/// layout from being the same in every run, but is no defence against chosen keys: see the
+/// module's doc).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FastState {
     seed: u64,
@@ -106,8 +124,38 @@ impl Hasher for FastHasher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::net::{IpAddr, Ipv6Addr};
+
+    /// `n` IPv6 addresses built to collide under the Fx scheme whatever its seed: the
+    /// address's two 64-bit halves (as `Hash` writes them) are `(w1 + d, w2 - d·K)`.
+    pub(crate) fn fx_colliding_sources(n: u64) -> Vec<IpAddr> {
+        let (w1, w2) = (0x0db8_0120_u64, 0x0001_u64);
+        (0..n)
+            .map(|d| {
+                let hi = w1.wrapping_add(d);
+                let lo = w2.wrapping_sub(d.wrapping_mul(MULTIPLIER));
+                let mut octets = [0u8; 16];
+                octets[..8].copy_from_slice(&hi.to_le_bytes());
+                octets[8..].copy_from_slice(&lo.to_le_bytes());
+                IpAddr::V6(Ipv6Addr::from(octets))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chosen_ipv6_sources_collide_under_every_fx_seed_but_not_keyed() {
+        let sources = fx_colliding_sources(1000);
+        for seed in [0, 1, 0xdead_beef, u64::MAX] {
+            let fx = FastState { seed };
+            let hashes: FastSet<u64> = sources.iter().map(|s| fx.hash_one(s)).collect();
+            assert_eq!(hashes.len(), 1, "the construction collides for seed {seed:#x}");
+        }
+        let keyed = KeyedState::default();
+        let hashes: FastSet<u64> = sources.iter().map(|s| keyed.hash_one(s)).collect();
+        assert_eq!(hashes.len(), 1000);
+    }
 
     #[test]
     fn sequential_cookies_spread_over_high_and_low_bits() {

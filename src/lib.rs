@@ -20,3 +20,4 @@ pub mod model;
 pub mod report;
 pub mod serve;
 pub mod tui;
+mod untrusted;

@@ -12,7 +12,9 @@
 
 use std::hash::BuildHasher;
 
-use super::hash::{FastMap, FastState};
+use std::sync::OnceLock;
+
+use super::hash::{FastMap, KeyedState};
 use crate::model::{Socket, TcpState};
 
 /// What the tracker knows of one socket; times are milliseconds since the Unix epoch.
@@ -120,13 +122,17 @@ impl Identities {
     }
 }
 
-/// The cookie, or for cookie-less sockets a hash of the 4-tuple and state. One snapshot
-/// comes from one source, so the two kinds of key never meet in one map.
+/// The cookie, or for cookie-less sockets a keyed hash of the 4-tuple and state (the remote
+/// end is chosen by someone else: an unkeyed hash would let two peers share one age). One
+/// snapshot comes from one source, so the two kinds of key never meet in one map.
 fn identity(socket: &Socket) -> u64 {
     if socket.cookie != 0 {
         return socket.cookie;
     }
-    FastState::default().hash_one((socket.local, socket.remote, socket.state.kernel_number()))
+    static TUPLES: OnceLock<KeyedState> = OnceLock::new();
+    TUPLES
+        .get_or_init(KeyedState::default)
+        .hash_one((socket.local, socket.remote, socket.state.kernel_number()))
 }
 
 #[cfg(test)]

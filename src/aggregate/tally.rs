@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::group::canonical;
-use super::hash::{FastMap, FastSet};
+use super::hash::{FastMap, KeyedMap, KeyedSet};
 use super::identity::Identities;
 use super::peers::Peers;
 use crate::model::{Snapshot, Socket, StateCounts, TcpState};
@@ -63,13 +63,13 @@ pub(crate) struct Tally {
     pub processes: Vec<ProcessTally>,
     pub peers: Peers,
     pub listeners: Vec<ListenerTally>,
-    pub close_wait_peers: FastMap<(Holder, SocketAddr), u64>,
+    pub close_wait_peers: KeyedMap<(Holder, SocketAddr), u64>,
     pub close_wait_ports: FastMap<u16, AgedCount>,
-    pub time_wait_destinations: FastMap<SocketAddr, u64>,
+    pub time_wait_destinations: KeyedMap<SocketAddr, u64>,
     pub fin_wait2: AgedCount,
     listener_index: FastMap<SocketAddr, u32>,
     listener_ports: Vec<u64>,
-    syn_sources: FastSet<(u32, IpAddr)>,
+    syn_sources: KeyedSet<(u32, IpAddr)>,
 }
 
 impl Tally {
@@ -220,5 +220,33 @@ impl Tally {
             TcpState::FinWait2 => self.fin_wait2.add(since_ms),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+
+    use super::*;
+    use crate::hash::tests::fx_colliding_sources;
+
+    #[test]
+    fn sources_and_destinations_a_flood_chooses_get_hashes_of_their_own() {
+        let tally = Tally::default();
+        let sources = fx_colliding_sources(1000);
+        let distinct = |hashes: Vec<u64>| hashes.into_iter().collect::<HashSet<_>>().len();
+        let syn = sources.iter().map(|&ip| tally.syn_sources.hasher().hash_one((7u32, ip)));
+        assert_eq!(distinct(syn.collect()), 1000, "SYN sources");
+        let tw = sources.iter().map(|&ip| {
+            let to = SocketAddr::new(ip, 443);
+            tally.time_wait_destinations.hasher().hash_one(to)
+        });
+        assert_eq!(distinct(tw.collect()), 1000, "TIME_WAIT destinations");
+        let cw = sources.iter().map(|&ip| {
+            let peer = (Holder::Process(3), SocketAddr::new(ip, 40_000));
+            tally.close_wait_peers.hasher().hash_one(peer)
+        });
+        assert_eq!(distinct(cw.collect()), 1000, "CLOSE_WAIT peers");
     }
 }

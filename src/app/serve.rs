@@ -38,6 +38,9 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
     } else {
         "http"
     };
+    if let Some(path) = &args.textfile {
+        crate::serve::textfile::check_target(path)?;
+    }
     let published = Published::new();
     // Listen before the first poll: a port in use fails at once, not after a dump.
     let server = match &args.textfile {

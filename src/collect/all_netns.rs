@@ -29,7 +29,6 @@
 //! namespace now. Once open, its sock_diag socket keeps it alive until the run ends, so its
 //! dump still succeeds (and shows what it held when its name was deleted).
 
-use std::fs::File;
 
 use super::cgroup::Resolver;
 use super::netns::discover::{Namespace, discover};
@@ -282,7 +281,7 @@ fn member_options(options: &CollectOptions) -> CollectOptions {
 
 fn open_member(namespace: &Namespace, options: &CollectOptions) -> Option<Collector> {
     namespace.handles.iter().find_map(|path| {
-        let handle = File::open(path).ok()?;
+        let handle = crate::untrusted::open_handle(path).ok()?;
         let id = handle.metadata().ok().map(|m| NetnsId::of(&m))?;
         if id != namespace.id {
             return None;
@@ -323,7 +322,7 @@ mod tests {
         }
         let netns = TestNetns::new("fdcost");
         let path = std::path::PathBuf::from(format!("/run/netns/{}", netns.name()));
-        let handle = File::open(&path).unwrap();
+        let handle = std::fs::File::open(&path).unwrap();
         let before = open_descriptors();
         let options = member_options(&CollectOptions::default());
         let collector = Collector::open_in(options, &handle, &path).unwrap();

@@ -150,7 +150,8 @@ fn open_handle(target: &NetnsTarget) -> Result<Option<File>, NetnsError> {
         return Err(NetnsError::BadName(name.clone()));
     }
     let flag = target.flag();
-    File::open(&path)
+    // Without blocking: a FIFO planted under /run/netns must not hang us.
+    crate::untrusted::open_handle(&path)
         .map(Some)
         .map_err(|e| match (e.kind(), target) {
             (std::io::ErrorKind::NotFound, NetnsTarget::Pid(pid)) => {

@@ -312,3 +312,16 @@ fn all_netns_without_root_is_one_line_and_the_privilege_exit_code() {
     assert_eq!(code, Some(3));
     assert_eq!(stdout, format!("SOCKSCOPE UNKNOWN - {NEEDS_ROOT}\n"));
 }
+
+#[test]
+fn serve_refuses_a_textfile_that_is_a_device_before_polling() {
+    let (code, stdout, stderr) = run(&["serve", "--textfile", "/dev/full"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    assert_eq!(
+        stderr,
+        "sockscope: --textfile /dev/full: it is a character device: refusing to replace it; give the path of a regular file (or of none yet) in node_exporter's textfile directory\n"
+    );
+    let kind = std::fs::symlink_metadata("/dev/full").unwrap().file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&kind));
+}

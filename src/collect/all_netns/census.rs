@@ -70,7 +70,7 @@ impl Census {
 /// still leads to it.
 fn open_sockstat(namespace: &Namespace) -> Option<File> {
     namespace.handles.iter().find_map(|path| {
-        let handle = File::open(path).ok()?;
+        let handle = crate::untrusted::open_handle(path).ok()?;
         if handle.metadata().ok().map(|m| NetnsId::of(&m)) != Some(namespace.id) {
             return None;
         }

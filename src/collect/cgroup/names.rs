@@ -68,19 +68,15 @@ impl Names {
             #[serde(rename = "Name")]
             name: Option<String>,
         }
-        use std::io::Read;
         let path = self
             .roots
             .docker
             .join("containers")
             .join(id)
             .join("config.v2.json");
-        let mut text = String::new();
-        std::fs::File::open(path)
-            .ok()?
-            .take(MAX_CONFIG_BYTES)
-            .read_to_string(&mut text)
-            .ok()?;
+        // Opened without blocking and read only if it is a regular file under the cap: a
+        // FIFO or a device planted here must not hang or flood the poll.
+        let text = crate::untrusted::read_to_string(&path, MAX_CONFIG_BYTES).ok()?;
         let config: Config = serde_json::from_str(&text).ok()?;
         let name = config.name?;
         let name = name.strip_prefix('/').unwrap_or(&name);
@@ -155,6 +151,38 @@ mod tests {
         let mut c = docker(ID);
         names.name(&mut c);
         assert_eq!(c.name.as_deref(), Some("web-1"));
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_at_config_v2_json_leaves_the_name_unknown_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo_id = "ddddeeeeffff0000111122223333444455556666777788889999000011112222";
+        let zero_id = "eeeeffff00001111222233334444555566667777888899990000111122223333";
+        for id in [fifo_id, zero_id] {
+            std::fs::create_dir_all(dir.path().join("docker/containers").join(id)).unwrap();
+        }
+        let config = |id: &str| dir.path().join("docker/containers").join(id).join("config.v2.json");
+        nix::unistd::mkfifo(&config(fifo_id), nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .unwrap();
+        std::os::unix::fs::symlink("/dev/zero", config(zero_id)).unwrap();
+        let roots = roots(&dir);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut names = Names::new(roots);
+            let named: Vec<_> = [fifo_id, zero_id]
+                .iter()
+                .map(|id| {
+                    let mut c = docker(id);
+                    names.name(&mut c);
+                    c.name
+                })
+                .collect();
+            let _ = tx.send(named);
+        });
+        let named = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("naming hung on a FIFO for 5 s");
+        assert_eq!(named, [None, None]);
     }
 
     #[test]

@@ -211,8 +211,11 @@ fn handles_in(dir: &Path) -> Vec<(String, NetnsId)> {
 
 /// `comm` and container of a process; `None` when it has gone.
 fn describe(pid: u32, names: &mut Names) -> Option<ProcessName> {
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let read = |file: &str, max| {
+        crate::untrusted::read_to_string(Path::new(&format!("/proc/{pid}/{file}")), max)
+    };
+    let comm = read("comm", 64).ok()?;
+    let cgroup = read("cgroup", 64 << 10).unwrap_or_default();
     let container = cgroup
         .lines()
         .find_map(|line| line.strip_prefix("0::"))

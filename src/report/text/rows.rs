@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use crate::aggregate::hash::FastMap;
+use crate::aggregate::hash::KeyedMap;
 use crate::filter::Filter;
 use crate::format::{printable, timer_text};
 use crate::model::{
@@ -58,7 +58,7 @@ pub(crate) fn listing_order(snapshot: &Snapshot, filter: &Filter) -> Vec<u32> {
 /// `lifecycle (4 bits) | local (33+16) | remote (33+16) | index (26)`: an address is its
 /// IPv4 value, or 2³² plus the rank of its IPv6 value, which orders addresses exactly as
 /// `SocketAddr` does (every IPv4 address before every IPv6 one).
-fn sort_key(socket: &Socket, index: usize, ranks: &FastMap<Ipv6Addr, u32>) -> u128 {
+fn sort_key(socket: &Socket, index: usize, ranks: &KeyedMap<Ipv6Addr, u32>) -> u128 {
     let addr = |a: &Addr| -> u128 {
         let ip = match a.ip() {
             IpAddr::V4(v4) => u64::from(u32::from(v4)),
@@ -73,8 +73,8 @@ fn sort_key(socket: &Socket, index: usize, ranks: &FastMap<Ipv6Addr, u32>) -> u1
 }
 
 /// The rank of every IPv6 address among the distinct IPv6 addresses of `sockets`.
-fn v6_ranks(sockets: &[Socket]) -> FastMap<Ipv6Addr, u32> {
-    let mut ranks = FastMap::default();
+fn v6_ranks(sockets: &[Socket]) -> KeyedMap<Ipv6Addr, u32> {
+    let mut ranks = KeyedMap::default();
     for s in sockets {
         for a in [s.local, s.remote] {
             if let IpAddr::V6(v6) = a.ip() {
