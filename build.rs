@@ -42,18 +42,22 @@ fn from_git(dir: &Path) -> Option<String> {
     if !is_commit(&revision) {
         return None;
     }
-    // HEAD names the branch; the branch's ref file (or packed-refs) names the commit.
-    let mut watched = vec![git(dir, &["rev-parse", "--git-path", "HEAD"])];
+    // HEAD names the branch; the branch's ref file (or packed-refs) names the commit. A
+    // branch only in packed-refs gets a ref file at its next commit: its directory is
+    // watched then. A path that does not exist would make cargo run this at every build.
+    let path = |name: &str| git(dir, &["rev-parse", "--git-path", name]).map(|p| dir.join(p));
+    let mut watched = vec![path("HEAD"), path("packed-refs")];
     if let Some(branch) = git(dir, &["symbolic-ref", "-q", "HEAD"]) {
-        watched.push(git(dir, &["rev-parse", "--git-path", &branch]));
+        watched.push(path(&branch).and_then(|file| {
+            if file.exists() {
+                Some(file)
+            } else {
+                file.parent().map(Path::to_path_buf)
+            }
+        }));
     }
-    watched.push(git(dir, &["rev-parse", "--git-path", "packed-refs"]));
-    for path in watched.into_iter().flatten() {
-        let path = dir.join(path);
-        // A path that does not exist would make cargo run this script at every build.
-        if path.exists() {
-            println!("cargo:rerun-if-changed={}", path.display());
-        }
+    for path in watched.into_iter().flatten().filter(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
     Some(revision)
 }
