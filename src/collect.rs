@@ -8,6 +8,7 @@ mod dedup;
 pub mod kernel;
 pub mod netlink;
 pub mod netns;
+pub mod own_process;
 pub mod parse;
 mod procfile;
 pub mod procnet;

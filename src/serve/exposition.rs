@@ -142,16 +142,33 @@ impl Exposition {
     }
 }
 
-/// A label value as both formats want it: backslash, double quote and line feed escaped.
+/// A label value as both formats want it, and as it is safe to show: backslash and double
+/// quote escaped, and no control character left. The formats know only the `\\`, `\"` and
+/// `\n` escapes, and a label value read back from them may still carry any character, so a
+/// process or container name with ESC or BEL would reach Grafana's legends and the terminals
+/// of whoever reads the page: each control character is written in a visible form instead.
+/// C0 controls (line feed and tab included) become their Unicode Control Pictures
+/// (U+2400–U+241F: ESC `␛`, BEL `␇`, LF `␊`), DEL becomes `␡`, and C1 controls (U+0080–U+009F),
+/// which have no picture, become `\x9b` as the text reports write them. This is the one
+/// place label values are escaped: names are kept raw until they are written here.
 pub fn escape_label_value(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
+            '\u{0}'..='\u{1f}' => out.push(control_picture(c)),
+            '\u{7f}' => out.push('\u{2421}'),
+            '\u{80}'..='\u{9f}' => {
+                let _ = write!(out, "\\\\x{:02x}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
+}
+
+/// The Control Picture of a C0 control character (`\u{1b}` → `␛`).
+fn control_picture(c: char) -> char {
+    char::from_u32(0x2400 + u32::from(c)).unwrap_or('\u{fffd}')
 }
 
 /// A `HELP` text: backslash and line feed escaped, and the double quote too in OpenMetrics.
@@ -222,8 +239,27 @@ mod tests {
         let text = e.finish();
         assert_eq!(
             text.lines().last(),
-            Some("demo{comm=\"a\\\"b\\\\c\\nd}{,=é\u{fffd}\"} 1")
+            Some("demo{comm=\"a\\\"b\\\\c\u{240a}d}{,=é\u{fffd}\"} 1")
         );
+    }
+
+    #[test]
+    fn label_values_carry_no_control_character_but_their_visible_pictures() {
+        let mut value = String::new();
+        escape_label_value(
+            &mut value,
+            "\u{1b}]2;pwned\u{7}\t\r\u{0}x\u{7f}\u{9b}31m\u{85}",
+        );
+        assert_eq!(
+            value,
+            "\u{241b}]2;pwned\u{2407}\u{2409}\u{240d}\u{2400}x\u{2421}\\\\x9b31m\\\\x85"
+        );
+        assert_eq!(value, "␛]2;pwned␇␉␍␀x␡\\\\x9b31m\\\\x85");
+        for c in (0..=0x9f_u32).filter_map(char::from_u32) {
+            let mut out = String::new();
+            escape_label_value(&mut out, &c.to_string());
+            assert!(!out.chars().any(char::is_control), "{c:?} wrote {out:?}");
+        }
     }
 
     #[test]

@@ -9,18 +9,165 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::aggregate::{Anomaly, Subject, Summary};
+use crate::collect::own_process::OwnProcess;
 use crate::model::{Container, Snapshot, StateCounts, TcpState, endpoint};
 
 use super::exposition::{Exposition, Format, Kind, Value};
 
-/// The kernel counters the rules read (TcpExt, `/proc/net/netstat`), exported as counters.
-pub const RULE_COUNTERS: [&str; 6] = [
-    "ListenOverflows",
-    "ListenDrops",
-    "SyncookiesSent",
-    "TCPReqQFullDoCookies",
-    "TCPReqQFullDrop",
-    "TCPTimeWaitOverflow",
+/// Which kernel file a counter is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterFile {
+    /// `/proc/net/netstat`, the `TcpExt:` lines.
+    TcpExt,
+    /// `/proc/net/snmp`, the `Tcp:` lines.
+    Tcp,
+}
+
+/// A kernel counter exported as a metric of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelCounter {
+    /// Where the kernel keeps it.
+    pub file: CounterFile,
+    /// Its name there (`ListenOverflows`).
+    pub kernel: &'static str,
+    /// Its family, without `_total` (`sockscope_tcp_listen_overflows`).
+    pub metric: &'static str,
+    /// The family's `HELP`.
+    pub help: &'static str,
+}
+
+const fn counter(
+    file: CounterFile,
+    kernel: &'static str,
+    metric: &'static str,
+    help: &'static str,
+) -> KernelCounter {
+    KernelCounter {
+        file,
+        kernel,
+        metric,
+        help,
+    }
+}
+
+/// The kernel counters exported, one metric each (with a `netns` label): those the rules
+/// read and those the dashboard draws (retransmits, resets, opens, aborts).
+pub const KERNEL_COUNTERS: [KernelCounter; 13] = [
+    counter(
+        CounterFile::TcpExt,
+        "ListenOverflows",
+        "sockscope_tcp_listen_overflows",
+        "Connections a listener dropped because its accept queue was full (TcpExt ListenOverflows).",
+    ),
+    counter(
+        CounterFile::TcpExt,
+        "ListenDrops",
+        "sockscope_tcp_listen_drops",
+        "Connections a listener dropped for any reason, overflows included (TcpExt ListenDrops).",
+    ),
+    counter(
+        CounterFile::TcpExt,
+        "SyncookiesSent",
+        "sockscope_tcp_syncookies_sent",
+        "SYN cookies sent: a SYN queue overflowed (TcpExt SyncookiesSent).",
+    ),
+    counter(
+        CounterFile::TcpExt,
+        "TCPReqQFullDoCookies",
+        "sockscope_tcp_request_queue_full_cookies",
+        "SYNs answered with a cookie because the SYN queue was full (TcpExt TCPReqQFullDoCookies).",
+    ),
+    counter(
+        CounterFile::TcpExt,
+        "TCPReqQFullDrop",
+        "sockscope_tcp_request_queue_full_drops",
+        "SYNs dropped because the SYN queue was full and cookies were off (TcpExt TCPReqQFullDrop).",
+    ),
+    counter(
+        CounterFile::TcpExt,
+        "TCPTimeWaitOverflow",
+        "sockscope_tcp_time_wait_overflows",
+        "Sockets that skipped TIME_WAIT because tcp_max_tw_buckets was reached (TcpExt TCPTimeWaitOverflow).",
+    ),
+    counter(
+        CounterFile::TcpExt,
+        "TCPAbortOnTimeout",
+        "sockscope_tcp_aborts_on_timeout",
+        "Connections aborted after too many retransmissions or keepalive probes (TcpExt TCPAbortOnTimeout).",
+    ),
+    counter(
+        CounterFile::Tcp,
+        "ActiveOpens",
+        "sockscope_tcp_active_opens",
+        "Connections opened by connect() (Tcp ActiveOpens).",
+    ),
+    counter(
+        CounterFile::Tcp,
+        "PassiveOpens",
+        "sockscope_tcp_passive_opens",
+        "Connections accepted by a listener (Tcp PassiveOpens).",
+    ),
+    counter(
+        CounterFile::Tcp,
+        "AttemptFails",
+        "sockscope_tcp_attempt_fails",
+        "Connection attempts that failed: SYN_SENT or SYN_RECV back to CLOSED or LISTEN (Tcp AttemptFails).",
+    ),
+    counter(
+        CounterFile::Tcp,
+        "EstabResets",
+        "sockscope_tcp_established_resets",
+        "Connections reset from ESTABLISHED or CLOSE_WAIT (Tcp EstabResets).",
+    ),
+    counter(
+        CounterFile::Tcp,
+        "RetransSegs",
+        "sockscope_tcp_retransmitted_segments",
+        "Segments retransmitted (Tcp RetransSegs).",
+    ),
+    counter(
+        CounterFile::Tcp,
+        "OutRsts",
+        "sockscope_tcp_resets_sent",
+        "Segments sent with the RST flag (Tcp OutRsts).",
+    ),
+];
+
+/// The kernel limits exported, one metric each, in the order they are written: the
+/// family and its `HELP`.
+pub const LIMITS: [(&str, &str); 8] = [
+    (
+        "sockscope_tcp_max_tw_buckets",
+        "net.ipv4.tcp_max_tw_buckets: the most TIME_WAIT sockets the namespace keeps.",
+    ),
+    (
+        "sockscope_tcp_max_orphans",
+        "net.ipv4.tcp_max_orphans: the most orphaned sockets before the kernel resets them.",
+    ),
+    (
+        "sockscope_tcp_max_syn_backlog",
+        "net.ipv4.tcp_max_syn_backlog: the most half-open handshakes a listener keeps.",
+    ),
+    (
+        "sockscope_somaxconn",
+        "net.core.somaxconn: the cap on a listener's accept backlog.",
+    ),
+    (
+        "sockscope_tcp_syncookies_mode",
+        "net.ipv4.tcp_syncookies: 0 never, 1 when a SYN queue overflows, 2 always.",
+    ),
+    (
+        "sockscope_tcp_fin_timeout_seconds",
+        "net.ipv4.tcp_fin_timeout: how long an orphaned socket stays in FIN_WAIT2.",
+    ),
+    (
+        "sockscope_local_port_range_first",
+        "The first ephemeral port (net.ipv4.ip_local_port_range).",
+    ),
+    (
+        "sockscope_local_port_range_last",
+        "The last ephemeral port (net.ipv4.ip_local_port_range).",
+    ),
 ];
 
 /// At most this many anomalies per namespace are exported; the rest count as dropped.
@@ -64,23 +211,36 @@ pub fn state_label(state: TcpState) -> &'static str {
     }
 }
 
-/// The `container` and `pod` labels of a container: its name (else its short id) and its
-/// pod as `namespace/name` when known.
-fn container_labels(container: Option<&Container>) -> (String, String) {
-    let Some(c) = container else {
-        return (String::new(), String::new());
-    };
-    let name = c.name.clone().unwrap_or_else(|| c.short());
-    let pod = c
-        .pod
-        .as_ref()
-        .and_then(|p| match (&p.namespace, &p.name) {
-            (Some(ns), Some(name)) => Some(format!("{ns}/{name}")),
-            (None, Some(name)) => Some(name.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    (name, pod)
+/// Where a process or an anomaly runs, as labels: `container`, and for a Kubernetes
+/// container `namespace` and `pod` as kube-state-metrics names them, so that series join
+/// with `kube_pod_info` and the like. Empty strings are labels left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Placement {
+    /// Container name, else its short id (`crio:5c1f00aa11bb`).
+    pub container: String,
+    /// The pod's Kubernetes namespace.
+    pub namespace: String,
+    /// The pod's name.
+    pub pod: String,
+}
+
+impl Placement {
+    /// The labels of `container` (none when it is `None`).
+    pub fn of(container: Option<&Container>) -> Placement {
+        let Some(c) = container else {
+            return Placement::default();
+        };
+        let pod = c.pod.as_ref();
+        Placement {
+            container: c.name.clone().unwrap_or_else(|| c.short()),
+            namespace: pod.and_then(|p| p.namespace.clone()).unwrap_or_default(),
+            pod: pod.and_then(|p| p.name.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.container.is_empty() && self.namespace.is_empty() && self.pod.is_empty()
+    }
 }
 
 /// Sockets of the processes that share a comm (and container and pod).
@@ -88,10 +248,8 @@ fn container_labels(container: Option<&Container>) -> (String, String) {
 pub struct ProcessSeries {
     /// `/proc/PID/comm`, or [`OTHER`] for the processes beyond the top list.
     pub comm: String,
-    /// Container name or short id; empty when none.
-    pub container: String,
-    /// Pod as `namespace/name`; empty when none.
-    pub pod: String,
+    /// Their container and pod; empty when none.
+    pub placement: Placement,
     /// Their sockets per state.
     pub counts: StateCounts,
 }
@@ -122,10 +280,8 @@ pub struct AnomalySeries {
     /// the subject's label (`listener 0.0.0.0:80`, `destination …`, `local port 8080`,
     /// `namespace`).
     pub subject: String,
-    /// The process's container; empty when none.
-    pub container: String,
-    /// Its pod; empty when none.
-    pub pod: String,
+    /// The process's container and pod; empty when none.
+    pub placement: Placement,
 }
 
 /// What the exposition shows of one namespace's poll.
@@ -147,11 +303,11 @@ pub struct NamespaceMetrics {
     pub time_wait: Vec<(String, u64)>,
     /// Raised anomalies with their measured values (one series per label set).
     pub anomalies: Vec<(AnomalySeries, u64)>,
-    /// The rule counters present, in [`RULE_COUNTERS`] order.
+    /// The kernel counters read, by family ([`KERNEL_COUNTERS`]).
     pub counters: Vec<(&'static str, u64)>,
     /// Orphaned sockets (sockstat), when read.
     pub orphans: Option<u64>,
-    /// The kernel limits read.
+    /// The kernel limits read, by family ([`LIMITS`]).
     pub limits: Vec<(&'static str, u64)>,
     /// Series the top lists left out.
     pub dropped: u64,
@@ -181,7 +337,7 @@ impl NamespaceMetrics {
         }
         let mut merged: BTreeMap<AnomalySeries, u64> = BTreeMap::new();
         for a in anomalies {
-            let (container, pod) = container_labels(a.container.as_deref());
+            let placement = Placement::of(a.container.as_deref());
             let subject = match &a.subject {
                 Subject::Process { comm, .. } => comm.clone(),
                 other => other.label(),
@@ -190,8 +346,7 @@ impl NamespaceMetrics {
                 kind: a.kind.name(),
                 severity: a.severity.name(),
                 subject,
-                container,
-                pod,
+                placement,
             };
             let value = merged.entry(key).or_default();
             *value = (*value).max(a.count);
@@ -201,27 +356,34 @@ impl NamespaceMetrics {
             dropped += 2 * (anomalies.len() - ANOMALY_LIMIT) as u64;
             anomalies.truncate(ANOMALY_LIMIT);
         }
-        let counters = RULE_COUNTERS
+        let read = &snapshot.counters;
+        let counters = KERNEL_COUNTERS
             .iter()
-            .filter_map(|&name| Some((name, snapshot.counters.tcp_ext(name)?)))
+            .filter_map(|c| {
+                let value = match c.file {
+                    CounterFile::TcpExt => read.tcp_ext(c.kernel),
+                    CounterFile::Tcp => read.tcp(c.kernel).and_then(|v| u64::try_from(v).ok()),
+                };
+                Some((c.metric, value?))
+            })
             .collect();
         let l = &snapshot.limits;
-        let limits = [
-            ("tcp_max_tw_buckets", l.tcp_max_tw_buckets),
-            ("tcp_max_orphans", l.tcp_max_orphans),
-            ("tcp_max_syn_backlog", l.tcp_max_syn_backlog),
-            ("somaxconn", l.somaxconn),
-            ("tcp_syncookies", l.tcp_syncookies),
-            ("tcp_fin_timeout", l.tcp_fin_timeout),
-            (
-                "ephemeral_ports",
-                l.ip_local_port_range
-                    .map(|(low, high)| u64::from(high.saturating_sub(low)) + 1),
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)))
-        .collect();
+        let ports = l.ip_local_port_range;
+        let values = [
+            l.tcp_max_tw_buckets,
+            l.tcp_max_orphans,
+            l.tcp_max_syn_backlog,
+            l.somaxconn,
+            l.tcp_syncookies,
+            l.tcp_fin_timeout,
+            ports.map(|(first, _)| u64::from(first)),
+            ports.map(|(_, last)| u64::from(last)),
+        ];
+        let limits = LIMITS
+            .iter()
+            .zip(values)
+            .filter_map(|(&(name, _), value)| Some((name, value?)))
+            .collect();
         NamespaceMetrics {
             netns: summary.netns.clone(),
             inode: snapshot.netns_inode,
@@ -242,20 +404,19 @@ impl NamespaceMetrics {
 /// Processes summed by (comm, container, pod), the `limit` with the most sockets, then the
 /// rest under [`OTHER`].
 fn processes(summary: &Summary, limit: usize, dropped: &mut u64) -> Vec<ProcessSeries> {
-    let mut by_key: BTreeMap<(String, String, String), StateCounts> = BTreeMap::new();
+    let mut by_key: BTreeMap<(String, Placement), StateCounts> = BTreeMap::new();
     for p in &summary.by_process {
-        let (container, pod) = container_labels(p.container.as_deref());
+        let placement = Placement::of(p.container.as_deref());
         by_key
-            .entry((p.comm.clone(), container, pod))
+            .entry((p.comm.clone(), placement))
             .or_default()
             .add_counts(&p.counts);
     }
     let mut all: Vec<ProcessSeries> = by_key
         .into_iter()
-        .map(|((comm, container, pod), counts)| ProcessSeries {
+        .map(|((comm, placement), counts)| ProcessSeries {
             comm,
-            container,
-            pod,
+            placement,
             counts,
         })
         .collect();
@@ -264,7 +425,7 @@ fn processes(summary: &Summary, limit: usize, dropped: &mut u64) -> Vec<ProcessS
         b.counts
             .total()
             .cmp(&a.counts.total())
-            .then_with(|| (&a.comm, &a.container, &a.pod).cmp(&(&b.comm, &b.container, &b.pod)))
+            .then_with(|| (&a.comm, &a.placement).cmp(&(&b.comm, &b.placement)))
     });
     if all.len() > limit {
         let mut rest: Vec<ProcessSeries> = all.drain(limit..).collect();
@@ -273,7 +434,7 @@ fn processes(summary: &Summary, limit: usize, dropped: &mut u64) -> Vec<ProcessS
         // summed into the rest.
         if let Some(at) = all
             .iter()
-            .position(|p| p.comm == OTHER && p.container.is_empty() && p.pod.is_empty())
+            .position(|p| p.comm == OTHER && p.placement.is_empty())
         {
             rest.push(all.remove(at));
         }
@@ -285,8 +446,7 @@ fn processes(summary: &Summary, limit: usize, dropped: &mut u64) -> Vec<ProcessS
         *dropped = dropped.saturating_sub(nonzero_states(&other));
         all.push(ProcessSeries {
             comm: OTHER.to_owned(),
-            container: String::new(),
-            pod: String::new(),
+            placement: Placement::default(),
             counts: other,
         });
     }
@@ -343,10 +503,18 @@ pub struct SelfMetrics {
     pub last_success: Option<SystemTime>,
     /// Whether the latest poll succeeded.
     pub last_poll_ok: bool,
+    /// The exporter process's own CPU, memory and descriptors, for the standard
+    /// `process_*` metrics; `None` leaves them out (a textfile, which node_exporter serves
+    /// beside its own `process_*`).
+    pub process: Option<OwnProcess>,
 }
 
 /// The version in `sockscope_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit in `sockscope_build_info`, embedded by `build.rs`: `unknown` when the
+/// source was not a git checkout.
+pub const REVISION: &str = env!("SOCKSCOPE_REVISION");
 
 /// Write every metric of `namespaces` and `me` in `format`.
 #[allow(
@@ -385,7 +553,7 @@ pub fn render(namespaces: &[&NamespaceMetrics], me: &SelfMetrics, format: Format
                     ("comm", p.comm.as_str()),
                     ("state", state_label(state)),
                 ];
-                push_container(&mut labels, &p.container, &p.pod);
+                push_placement(&mut labels, &p.placement);
                 e.sample(&labels, Value::Int(count));
             }
         }
@@ -426,12 +594,15 @@ pub fn render(namespaces: &[&NamespaceMetrics], me: &SelfMetrics, format: Format
     e.finish()
 }
 
-fn push_container<'a>(labels: &mut Vec<(&str, &'a str)>, container: &'a str, pod: &'a str) {
-    if !container.is_empty() {
-        labels.push(("container", container));
-    }
-    if !pod.is_empty() {
-        labels.push(("pod", pod));
+fn push_placement<'a>(labels: &mut Vec<(&str, &'a str)>, placement: &'a Placement) {
+    for (name, value) in [
+        ("container", &placement.container),
+        ("namespace", &placement.namespace),
+        ("pod", &placement.pod),
+    ] {
+        if !value.is_empty() {
+            labels.push((name, value));
+        }
     }
 }
 
@@ -491,7 +662,7 @@ fn anomaly_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics]) {
                     ("severity", a.severity),
                     ("subject", a.subject.as_str()),
                 ];
-                push_container(&mut labels, &a.container, &a.pod);
+                push_placement(&mut labels, &a.placement);
                 e.sample(&labels, Value::Int(value.map_or(1, |()| *count)));
             }
         }
@@ -499,17 +670,12 @@ fn anomaly_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics]) {
 }
 
 fn kernel_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics]) {
-    e.family(
-        "sockscope_kernel_tcp_ext",
-        Kind::Counter,
-        "The namespace's TcpExt counters (/proc/net/netstat) that the rules read.",
-    );
-    for ns in namespaces {
-        for (counter, value) in &ns.counters {
-            e.sample(
-                &[("netns", &ns.netns), ("counter", counter)],
-                Value::Int(*value),
-            );
+    for c in &KERNEL_COUNTERS {
+        e.family(c.metric, Kind::Counter, c.help);
+        for ns in namespaces {
+            if let Some((_, value)) = ns.counters.iter().find(|(m, _)| *m == c.metric) {
+                e.sample(&[("netns", &ns.netns)], Value::Int(*value));
+            }
         }
     }
     e.family(
@@ -522,17 +688,12 @@ fn kernel_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics]) {
             e.sample(&[("netns", &ns.netns)], Value::Int(orphans));
         }
     }
-    e.family(
-        "sockscope_kernel_limit",
-        Kind::Gauge,
-        "The namespace's TCP limits and settings the rules compare with (net.ipv4.*, net.core.somaxconn; ephemeral_ports is the size of ip_local_port_range).",
-    );
-    for ns in namespaces {
-        for (limit, value) in &ns.limits {
-            e.sample(
-                &[("netns", &ns.netns), ("limit", limit)],
-                Value::Int(*value),
-            );
+    for (name, help) in LIMITS {
+        e.family(name, Kind::Gauge, help);
+        for ns in namespaces {
+            if let Some((_, value)) = ns.limits.iter().find(|(m, _)| *m == name) {
+                e.sample(&[("netns", &ns.netns)], Value::Int(*value));
+            }
         }
     }
 }
@@ -578,6 +739,64 @@ fn self_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics], me: &Self
         "Series the top lists left out of this exposition (processes summed under other, listeners and anomalies beyond their limits).",
     );
     e.sample(&[], Value::Int(namespaces.iter().map(|n| n.dropped).sum()));
-    e.family("sockscope_build", Kind::Info, "The sockscope version.");
-    e.sample(&[("version", VERSION)], Value::Int(1));
+    e.family(
+        "sockscope_build",
+        Kind::Info,
+        "The sockscope version and the git commit it was built from.",
+    );
+    e.sample(
+        &[("version", VERSION), ("revision", REVISION)],
+        Value::Int(1),
+    );
+    if let Some(process) = &me.process {
+        process_families(e, process);
+    }
+}
+
+/// The standard process metrics, named and described as Prometheus's client libraries do.
+fn process_families(e: &mut Exposition, p: &OwnProcess) {
+    let families: [(&str, Kind, &str, Option<Value>); 6] = [
+        (
+            "process_cpu_seconds",
+            Kind::Counter,
+            "Total user and system CPU time spent in seconds.",
+            p.cpu_seconds.map(Value::Float),
+        ),
+        (
+            "process_resident_memory_bytes",
+            Kind::Gauge,
+            "Resident memory size in bytes.",
+            p.resident_memory_bytes.map(Value::Int),
+        ),
+        (
+            "process_virtual_memory_bytes",
+            Kind::Gauge,
+            "Virtual memory size in bytes.",
+            p.virtual_memory_bytes.map(Value::Int),
+        ),
+        (
+            "process_open_fds",
+            Kind::Gauge,
+            "Number of open file descriptors.",
+            p.open_fds.map(Value::Int),
+        ),
+        (
+            "process_max_fds",
+            Kind::Gauge,
+            "Maximum number of open file descriptors.",
+            p.max_fds.map(Value::Int),
+        ),
+        (
+            "process_start_time_seconds",
+            Kind::Gauge,
+            "Start time of the process since unix epoch in seconds.",
+            p.start_time_seconds.map(Value::Float),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        e.family(name, kind, help);
+        if let Some(value) = value {
+            e.sample(&[], value);
+        }
+    }
 }

@@ -13,6 +13,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::aggregate::Aggregator;
+use crate::collect::own_process::OwnProcess;
 use crate::collect::{CollectError, SocketSource};
 use crate::config::Config;
 use crate::filter::Filter;
@@ -276,6 +277,9 @@ impl<S: Namespaces + 'static> Poller<S> {
             self.me.last_poll_ok = false;
             Health::Failing(failures.join("; "))
         };
+        // Written to a textfile, `process_*` would describe sockscope under node_exporter's
+        // name and clash with node_exporter's own.
+        self.me.process = self.settings.textfile.is_none().then(OwnProcess::read);
         let namespaces: Vec<&NamespaceMetrics> = self
             .watches
             .iter()

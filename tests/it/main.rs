@@ -19,6 +19,7 @@ mod lab_states;
 mod one_shot_netns;
 mod parser;
 mod parser_oracle;
+mod serve_conventions;
 mod serve_http;
 mod serve_metrics;
 mod serve_prometheus;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use sockscope::aggregate::Aggregator;
+use sockscope::collect::own_process::OwnProcess;
 use sockscope::collect::{CollectError, SocketSource};
 use sockscope::config::Config;
 use sockscope::model::{Snapshot, TcpState};
@@ -15,7 +16,8 @@ use crate::support::synthetic::{Synth, at};
 
 /// nginx[1234] leaks 25 CLOSE_WAIT sockets on its listener 10.0.0.1:80 (accept queue 3
 /// of 128); two curl processes hold one connection each; three TIME_WAIT toward
-/// 192.0.2.9:443; ListenDrops at 5.
+/// 192.0.2.9:443; ListenDrops at 5, 7 segments retransmitted, 4 resets sent, 2 established
+/// connections reset.
 fn leaky(secs: u64) -> Snapshot {
     let mut s = Synth::at(secs);
     let nginx = s.process(1234, "nginx");
@@ -47,6 +49,17 @@ fn leaky(secs: u64) -> Snapshot {
     snapshot.netns_inode = Some(4_026_531_840);
     snapshot.limits.somaxconn = Some(4096);
     snapshot.limits.ip_local_port_range = Some((32768, 60999));
+    snapshot.limits.tcp_fin_timeout = Some(60);
+    snapshot.limits.tcp_syncookies = Some(1);
+    snapshot.counters.tcp = [
+        ("MaxConn", -1),
+        ("EstabResets", 2),
+        ("RetransSegs", 7),
+        ("OutRsts", 4),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
     snapshot
 }
 
@@ -63,14 +76,24 @@ fn fixed_self() -> SelfMetrics {
         polls: 7,
         last_success: Some(at(1_700_000_000)),
         last_poll_ok: true,
+        process: Some(OwnProcess {
+            cpu_seconds: Some(1.25),
+            resident_memory_bytes: Some(12_582_912),
+            virtual_memory_bytes: Some(104_857_600),
+            open_fds: Some(9),
+            max_fds: Some(1024),
+            start_time_seconds: Some(1_699_999_000.5),
+        }),
     }
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "the whole exposition, line by line")]
 fn serve_exposition_of_a_close_wait_leak_is_exact() {
     let ns = metrics_of(&leaky(100), TopLimits::default());
     let text = render(&[&ns], &fixed_self(), Format::Text);
     let version = env!("CARGO_PKG_VERSION");
+    let revision = sockscope::serve::metrics::REVISION;
     let expected = format!(
         r#"# HELP sockscope_tcp_sockets TCP sockets per state (every state, zeros included).
 # TYPE sockscope_tcp_sockets gauge
@@ -108,16 +131,60 @@ sockscope_anomaly{{netns="host",kind="close_wait_backlog",severity="warning",sub
 # HELP sockscope_anomaly_value The value a raised anomaly measured (sockets, queue length, or a counter's rise).
 # TYPE sockscope_anomaly_value gauge
 sockscope_anomaly_value{{netns="host",kind="close_wait_backlog",severity="warning",subject="nginx"}} 25
-# HELP sockscope_kernel_tcp_ext_total The namespace's TcpExt counters (/proc/net/netstat) that the rules read.
-# TYPE sockscope_kernel_tcp_ext_total counter
-sockscope_kernel_tcp_ext_total{{netns="host",counter="ListenDrops"}} 5
+# HELP sockscope_tcp_listen_overflows_total Connections a listener dropped because its accept queue was full (TcpExt ListenOverflows).
+# TYPE sockscope_tcp_listen_overflows_total counter
+# HELP sockscope_tcp_listen_drops_total Connections a listener dropped for any reason, overflows included (TcpExt ListenDrops).
+# TYPE sockscope_tcp_listen_drops_total counter
+sockscope_tcp_listen_drops_total{{netns="host"}} 5
+# HELP sockscope_tcp_syncookies_sent_total SYN cookies sent: a SYN queue overflowed (TcpExt SyncookiesSent).
+# TYPE sockscope_tcp_syncookies_sent_total counter
+# HELP sockscope_tcp_request_queue_full_cookies_total SYNs answered with a cookie because the SYN queue was full (TcpExt TCPReqQFullDoCookies).
+# TYPE sockscope_tcp_request_queue_full_cookies_total counter
+# HELP sockscope_tcp_request_queue_full_drops_total SYNs dropped because the SYN queue was full and cookies were off (TcpExt TCPReqQFullDrop).
+# TYPE sockscope_tcp_request_queue_full_drops_total counter
+# HELP sockscope_tcp_time_wait_overflows_total Sockets that skipped TIME_WAIT because tcp_max_tw_buckets was reached (TcpExt TCPTimeWaitOverflow).
+# TYPE sockscope_tcp_time_wait_overflows_total counter
+# HELP sockscope_tcp_aborts_on_timeout_total Connections aborted after too many retransmissions or keepalive probes (TcpExt TCPAbortOnTimeout).
+# TYPE sockscope_tcp_aborts_on_timeout_total counter
+# HELP sockscope_tcp_active_opens_total Connections opened by connect() (Tcp ActiveOpens).
+# TYPE sockscope_tcp_active_opens_total counter
+# HELP sockscope_tcp_passive_opens_total Connections accepted by a listener (Tcp PassiveOpens).
+# TYPE sockscope_tcp_passive_opens_total counter
+# HELP sockscope_tcp_attempt_fails_total Connection attempts that failed: SYN_SENT or SYN_RECV back to CLOSED or LISTEN (Tcp AttemptFails).
+# TYPE sockscope_tcp_attempt_fails_total counter
+# HELP sockscope_tcp_established_resets_total Connections reset from ESTABLISHED or CLOSE_WAIT (Tcp EstabResets).
+# TYPE sockscope_tcp_established_resets_total counter
+sockscope_tcp_established_resets_total{{netns="host"}} 2
+# HELP sockscope_tcp_retransmitted_segments_total Segments retransmitted (Tcp RetransSegs).
+# TYPE sockscope_tcp_retransmitted_segments_total counter
+sockscope_tcp_retransmitted_segments_total{{netns="host"}} 7
+# HELP sockscope_tcp_resets_sent_total Segments sent with the RST flag (Tcp OutRsts).
+# TYPE sockscope_tcp_resets_sent_total counter
+sockscope_tcp_resets_sent_total{{netns="host"}} 4
 # HELP sockscope_orphan_sockets Orphaned TCP sockets (/proc/net/sockstat), compared with the tcp_max_orphans limit.
 # TYPE sockscope_orphan_sockets gauge
 sockscope_orphan_sockets{{netns="host"}} 2
-# HELP sockscope_kernel_limit The namespace's TCP limits and settings the rules compare with (net.ipv4.*, net.core.somaxconn; ephemeral_ports is the size of ip_local_port_range).
-# TYPE sockscope_kernel_limit gauge
-sockscope_kernel_limit{{netns="host",limit="somaxconn"}} 4096
-sockscope_kernel_limit{{netns="host",limit="ephemeral_ports"}} 28232
+# HELP sockscope_tcp_max_tw_buckets net.ipv4.tcp_max_tw_buckets: the most TIME_WAIT sockets the namespace keeps.
+# TYPE sockscope_tcp_max_tw_buckets gauge
+# HELP sockscope_tcp_max_orphans net.ipv4.tcp_max_orphans: the most orphaned sockets before the kernel resets them.
+# TYPE sockscope_tcp_max_orphans gauge
+# HELP sockscope_tcp_max_syn_backlog net.ipv4.tcp_max_syn_backlog: the most half-open handshakes a listener keeps.
+# TYPE sockscope_tcp_max_syn_backlog gauge
+# HELP sockscope_somaxconn net.core.somaxconn: the cap on a listener's accept backlog.
+# TYPE sockscope_somaxconn gauge
+sockscope_somaxconn{{netns="host"}} 4096
+# HELP sockscope_tcp_syncookies_mode net.ipv4.tcp_syncookies: 0 never, 1 when a SYN queue overflows, 2 always.
+# TYPE sockscope_tcp_syncookies_mode gauge
+sockscope_tcp_syncookies_mode{{netns="host"}} 1
+# HELP sockscope_tcp_fin_timeout_seconds net.ipv4.tcp_fin_timeout: how long an orphaned socket stays in FIN_WAIT2.
+# TYPE sockscope_tcp_fin_timeout_seconds gauge
+sockscope_tcp_fin_timeout_seconds{{netns="host"}} 60
+# HELP sockscope_local_port_range_first The first ephemeral port (net.ipv4.ip_local_port_range).
+# TYPE sockscope_local_port_range_first gauge
+sockscope_local_port_range_first{{netns="host"}} 32768
+# HELP sockscope_local_port_range_last The last ephemeral port (net.ipv4.ip_local_port_range).
+# TYPE sockscope_local_port_range_last gauge
+sockscope_local_port_range_last{{netns="host"}} 60999
 # HELP sockscope_netns_info The watched network namespaces: inode and container.
 # TYPE sockscope_netns_info gauge
 sockscope_netns_info{{netns="host",inode="4026531840"}} 1
@@ -139,9 +206,27 @@ sockscope_last_poll_timestamp_seconds 1700000000
 # HELP sockscope_exposition_series_dropped Series the top lists left out of this exposition (processes summed under other, listeners and anomalies beyond their limits).
 # TYPE sockscope_exposition_series_dropped gauge
 sockscope_exposition_series_dropped 0
-# HELP sockscope_build_info The sockscope version.
+# HELP sockscope_build_info The sockscope version and the git commit it was built from.
 # TYPE sockscope_build_info gauge
-sockscope_build_info{{version="{version}"}} 1
+sockscope_build_info{{version="{version}",revision="{revision}"}} 1
+# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 1.25
+# HELP process_resident_memory_bytes Resident memory size in bytes.
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 12582912
+# HELP process_virtual_memory_bytes Virtual memory size in bytes.
+# TYPE process_virtual_memory_bytes gauge
+process_virtual_memory_bytes 104857600
+# HELP process_open_fds Number of open file descriptors.
+# TYPE process_open_fds gauge
+process_open_fds 9
+# HELP process_max_fds Maximum number of open file descriptors.
+# TYPE process_max_fds gauge
+process_max_fds 1024
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+process_start_time_seconds 1699999000.5
 "#
     );
     assert_eq!(text, expected);
@@ -152,8 +237,12 @@ fn serve_openmetrics_names_counter_and_info_families_without_suffix_and_ends_wit
     let ns = metrics_of(&leaky(100), TopLimits::default());
     let text = render(&[&ns], &fixed_self(), Format::OpenMetrics);
     for line in [
-        "# TYPE sockscope_kernel_tcp_ext counter\n",
-        "sockscope_kernel_tcp_ext_total{netns=\"host\",counter=\"ListenDrops\"} 5\n",
+        "# TYPE sockscope_tcp_listen_drops counter\n",
+        "sockscope_tcp_listen_drops_total{netns=\"host\"} 5\n",
+        "# TYPE sockscope_tcp_retransmitted_segments counter\n",
+        "sockscope_tcp_retransmitted_segments_total{netns=\"host\"} 7\n",
+        "# TYPE process_cpu_seconds counter\n",
+        "process_cpu_seconds_total 1.25\n",
         "# TYPE sockscope_poll_errors counter\n",
         "# HELP sockscope_poll_errors Polls that failed",
         "# TYPE sockscope_build info\n",
@@ -162,7 +251,7 @@ fn serve_openmetrics_names_counter_and_info_families_without_suffix_and_ends_wit
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }
-    assert!(text.ends_with("sockscope_build_info{version=\"0.1.0\"} 1\n# EOF\n"));
+    assert!(text.ends_with("process_start_time_seconds 1699999000.5\n# EOF\n"));
     assert!(!text.contains("# TYPE sockscope_poll_errors_total"));
 }
 
@@ -239,10 +328,10 @@ fn serve_hostile_process_names_are_escaped_in_every_label() {
     let ns = metrics_of(&s.build(), TopLimits::default());
     let text = render(&[&ns], &SelfMetrics::default(), Format::Text);
     assert!(text.contains(
-        "sockscope_process_tcp_sockets{netns=\"host\",comm=\"a\\\"b\\\\c\\nd\",state=\"close_wait\"} 20\n"
+        "sockscope_process_tcp_sockets{netns=\"host\",comm=\"a\\\"b\\\\c␊d\",state=\"close_wait\"} 20\n"
     ));
     assert!(text.contains(
-        "sockscope_anomaly{netns=\"host\",kind=\"close_wait_backlog\",severity=\"warning\",subject=\"a\\\"b\\\\c\\nd\"} 1\n"
+        "sockscope_anomaly{netns=\"host\",kind=\"close_wait_backlog\",severity=\"warning\",subject=\"a\\\"b\\\\c␊d\"} 1\n"
     ));
     // Every sample stays on one line: no raw newline inside a label.
     assert!(
@@ -545,7 +634,7 @@ fn serve_processes_and_anomalies_in_containers_carry_container_and_pod_labels() 
     let text = render(&[&ns], &SelfMetrics::default(), Format::Text);
     for line in [
         "sockscope_process_tcp_sockets{netns=\"host\",comm=\"nginx\",state=\"close_wait\",container=\"web-1\"} 25\n",
-        "sockscope_process_tcp_sockets{netns=\"host\",comm=\"cart\",state=\"established\",container=\"crio:5c1f00aa11bb\",pod=\"shop/cart-0\"} 2\n",
+        "sockscope_process_tcp_sockets{netns=\"host\",comm=\"cart\",state=\"established\",container=\"crio:5c1f00aa11bb\",namespace=\"shop\",pod=\"cart-0\"} 2\n",
         "sockscope_anomaly{netns=\"host\",kind=\"close_wait_backlog\",severity=\"warning\",subject=\"nginx\",container=\"web-1\"} 1\n",
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");

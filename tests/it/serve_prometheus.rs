@@ -183,7 +183,7 @@ fn serve_real_prometheus_sees_a_staged_close_wait_leak_and_its_alert_fires() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: sockscope\n    static_configs:\n      - targets: ['{serve_addr}']\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: tcp-monitor\n    static_configs:\n      - targets: ['{serve_addr}']\n",
             rules.display()
         ),
     )
@@ -241,13 +241,56 @@ fn serve_real_prometheus_sees_a_staged_close_wait_leak_and_its_alert_fires() {
     );
     assert_eq!(process.len(), 1, "{process:?}");
     assert_eq!(value_of(&process[0]), "25");
+    exporter_is_itself_in_order(name, prometheus_addr, serve_addr, dir.path());
     let healthy = http_get(serve_addr, "/healthz");
     assert_eq!(healthy.as_deref(), Some("ok\n"));
 }
 
+/// What the real Prometheus of `test` sees of the exporter itself, under a job that is not
+/// called `sockscope`: none of the exporter's alerts, its build info with the revision, its
+/// process metrics; and promtool lints the real page without a word.
+fn exporter_is_itself_in_order(
+    name: &str,
+    prometheus_addr: SocketAddr,
+    serve_addr: SocketAddr,
+    dir: &Path,
+) {
+    // The exporter's own rules name no job: under job "tcp-monitor" none of them fires
+    // (SockscopeAbsent, whose `for` is cut to zero here, may fire at the first evaluation,
+    // before the first scrape; it must clear once the target is scraped).
+    let exporter_alerts = wait_for(
+        prometheus_addr,
+        "ALERTS{alertname=~\"SockscopeDown|SockscopeAbsent|SockscopePollsFailing|SockscopePollsStale\"}",
+        Duration::from_secs(10),
+        <[Value]>::is_empty,
+    );
+    assert_eq!(exporter_alerts, Vec::<Value>::new());
+    let build = query(prometheus_addr, "sockscope_build_info");
+    assert_eq!(build.len(), 1, "{build:?}");
+    assert_eq!(
+        build[0]["metric"]["revision"],
+        sockscope::serve::metrics::REVISION
+    );
+    assert_eq!(build[0]["metric"]["job"], "tcp-monitor");
+    let fds = query(
+        prometheus_addr,
+        "process_open_fds > 0 and process_max_fds > 0",
+    );
+    assert_eq!(fds.len(), 1, "{fds:?}");
+    // The real page passes promtool's lint too.
+    let page = http_get(serve_addr, "/metrics").unwrap();
+    let (code, out) = promtool(name, &["check", "metrics"], Some(&page), dir).unwrap();
+    assert_eq!((code, out.as_str()), (0, ""), "{page}");
+}
+
 /// An exposition with a sample in every family: the leak of the other tests, a listener,
-/// TIME_WAIT, counters, limits.
+/// TIME_WAIT, every kernel counter and limit, processes in a Docker container and in a
+/// Kubernetes pod, names with terminal escapes, and the exporter's own metrics.
 fn full_exposition(format: Format) -> String {
+    use sockscope::collect::own_process::OwnProcess;
+    use sockscope::model::{Container, Pod, Runtime};
+    use sockscope::serve::metrics::CounterFile;
+    use sockscope::serve::metrics::KERNEL_COUNTERS;
     let mut s = Synth::at(100);
     let nginx = s.process(1234, "nginx");
     s.listener("10.0.0.1:80", 3, 128, &[nginx]);
@@ -258,11 +301,65 @@ fn full_exposition(format: Format) -> String {
         "192.0.2.7",
         &[nginx],
     );
+    let evil = s.process(66, "\u{1b}]2;pwned\u{7}\n\"x\\");
+    s.many(20, TcpState::CloseWait, "10.0.0.3:81", "192.0.2.9", &[evil]);
+    let cart = s.process(20, "cart");
+    s.many(
+        2,
+        TcpState::Established,
+        "10.0.0.2:8080",
+        "192.0.2.8",
+        &[cart],
+    );
+    s.cgroup(
+        10,
+        "/system.slice/docker-3f2a.scope",
+        Some(Container {
+            id: "3f2a1c9e0b7d5a6b".to_owned(),
+            name: Some("web\u{1b}[31m\u{7f}\u{9b}".to_owned()),
+            runtime: Runtime::Docker,
+            pod: None,
+        }),
+    );
+    s.cgroup(
+        20,
+        "/kubepods/pod0b9e/crio-5c1f.scope",
+        Some(Container {
+            id: "5c1f00aa11bb22cc".to_owned(),
+            name: Some("cart".to_owned()),
+            runtime: Runtime::Crio,
+            pod: Some(Pod {
+                namespace: Some("shop".to_owned()),
+                name: Some("cart-0".to_owned()),
+                uid: "0b9e".to_owned(),
+            }),
+        }),
+    );
+    s.in_cgroup(evil, 10);
+    s.in_cgroup(cart, 20);
     s.many_to(3, TcpState::TimeWait, "10.0.0.1", "192.0.2.9:443", &[]);
-    s.tcp_ext("ListenDrops", 5).sockstat("orphan", 2);
+    s.sockstat("orphan", 2);
+    for (i, c) in KERNEL_COUNTERS.iter().enumerate() {
+        if c.file == CounterFile::TcpExt {
+            s.tcp_ext(c.kernel, i as u64);
+        }
+    }
     let mut snapshot = s.build();
+    snapshot.counters.tcp = KERNEL_COUNTERS
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.file == CounterFile::Tcp)
+        .map(|(i, c)| (c.kernel.to_owned(), i as i64))
+        .collect();
     snapshot.netns_inode = Some(4_026_531_840);
-    snapshot.limits.somaxconn = Some(4096);
+    let l = &mut snapshot.limits;
+    l.ip_local_port_range = Some((32768, 60999));
+    l.tcp_max_tw_buckets = Some(262_144);
+    l.tcp_max_orphans = Some(65_536);
+    l.tcp_max_syn_backlog = Some(4096);
+    l.somaxconn = Some(4096);
+    l.tcp_syncookies = Some(1);
+    l.tcp_fin_timeout = Some(60);
     let mut aggregator = Config::default().aggregator();
     let summary = aggregator.ingest(&snapshot);
     let ns = NamespaceMetrics::of(summary, &summary.anomalies, &snapshot, TopLimits::default());
@@ -271,6 +368,7 @@ fn full_exposition(format: Format) -> String {
         polls: 1,
         last_success: snapshot.taken_at,
         last_poll_ok: true,
+        process: Some(OwnProcess::read()),
         ..SelfMetrics::default()
     };
     render(&[&ns], &me, format)
@@ -309,6 +407,26 @@ fn serve_promtool_check_metrics_accepts_the_exposition() {
         return;
     };
     assert_eq!((code, out.as_str()), (0, ""), "{text}");
+    // Every family has a sample: the page checked is the whole page.
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for family in &families {
+        assert!(
+            text.lines()
+                .any(|l| !l.starts_with('#') && l.split(['{', ' ']).next() == Some(*family)),
+            "no sample of {family} in:\n{text}"
+        );
+    }
+    assert_eq!(families.len(), 44, "{families:?}");
+    for label in [
+        "namespace=\"shop\",pod=\"cart-0\"",
+        "comm=\"␛]2;pwned␇␊\\\"x\\\\\"",
+    ] {
+        assert!(text.contains(label), "{label} missing from:\n{text}");
+    }
 }
 
 #[test]
@@ -538,5 +656,139 @@ fn serve_follows_a_named_namespace_that_is_deleted_and_made_again() {
             netns.name
         )),
         "{metrics}"
+    );
+}
+
+/// Where the shipped rules' runbooks live: the README, section by section.
+const RUNBOOKS: &str = "https://github.com/sockscope/sockscope/blob/main/README.md";
+
+/// The anchors GitHub gives the README's headings: lower case, punctuation dropped,
+/// spaces as hyphens (`### \`sockscope serve\` — Prometheus exporter` →
+/// `sockscope-serve--prometheus-exporter`).
+fn readme_anchors() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    readme
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect()
+}
+
+fn shipped_rules() -> Vec<serde_yaml::Value> {
+    let text = std::fs::read_to_string(Path::new(ASSETS).join("prometheus/alerts.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    doc["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn serve_every_alert_links_its_runbook_in_a_readme_section() {
+    let anchors = readme_anchors();
+    let mut linked = Vec::new();
+    for rule in shipped_rules() {
+        let name = rule["alert"].as_str().unwrap();
+        let url = rule["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap_or_default();
+        let anchor = url
+            .strip_prefix(RUNBOOKS)
+            .and_then(|rest| rest.strip_prefix('#'))
+            .unwrap_or_else(|| panic!("{name}: runbook_url {url:?} is not {RUNBOOKS}#SECTION"));
+        assert!(
+            anchors.iter().any(|a| a == anchor),
+            "{name}: the README has no section #{anchor}"
+        );
+        linked.push((name.to_owned(), anchor.to_owned()));
+    }
+    assert_eq!(linked.len(), AnomalyKind::ALL.len() + 4);
+    let exporter: Vec<&str> = linked
+        .iter()
+        .filter(|(_, a)| a == "sockscope-serve--prometheus-exporter")
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        exporter,
+        [
+            "SockscopeDown",
+            "SockscopeAbsent",
+            "SockscopePollsFailing",
+            "SockscopePollsStale"
+        ]
+    );
+}
+
+#[test]
+fn serve_no_alert_rule_assumes_a_job_name() {
+    for rule in shipped_rules() {
+        let expr = rule["expr"].as_str().unwrap();
+        assert!(
+            !expr.contains("job=") && !expr.contains("job!"),
+            "{}: {expr}",
+            rule["alert"].as_str().unwrap()
+        );
+    }
+}
+
+#[test]
+fn serve_grafana_dashboard_filters_by_job_instance_and_netns_over_the_rate_interval() {
+    let text = std::fs::read_to_string(Path::new(ASSETS).join("grafana/sockscope.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    let variables: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(variables, ["datasource", "job", "instance", "netns"]);
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(exprs.len(), 20);
+    for expr in &exprs {
+        // Every range is Grafana's rate interval (at least four scrapes), never a fixed one.
+        let ranges: Vec<&str> = expr
+            .match_indices('[')
+            .map(|(at, _)| &expr[at..=at + expr[at..].find(']').unwrap()])
+            .collect();
+        assert!(ranges.iter().all(|r| *r == "[$__rate_interval]"), "{expr}");
+        // Every selector follows the job and instance variables; the namespace's metrics
+        // the netns variable.
+        for selector in expr.split('{').skip(1) {
+            let selector = &selector[..selector.find('}').unwrap()];
+            assert!(
+                selector.starts_with("job=~\"$job\", instance=~\"$instance\""),
+                "{expr}"
+            );
+        }
+        let exporter_own = ["sockscope_poll_", "(process_", "process_resident"]
+            .iter()
+            .any(|m| expr.contains(m));
+        assert_eq!(expr.contains("netns=~\"$netns\""), !exporter_own, "{expr}");
+    }
+    assert!(
+        exprs
+            .iter()
+            .any(|e| e.contains("sockscope_tcp_retransmitted_segments_total"))
+    );
+    assert!(
+        exprs
+            .iter()
+            .any(|e| e.contains("sockscope_tcp_resets_sent_total"))
     );
 }
