@@ -107,7 +107,11 @@ pub fn chosen_syn_flood(sources: u64) -> Snapshot {
     for d in 0..sources {
         let mut octets = [0u8; 16];
         octets[..8].copy_from_slice(&0x0db8_0120_u64.wrapping_add(d).to_le_bytes());
-        octets[8..].copy_from_slice(&1u64.wrapping_sub(d.wrapping_mul(FX_MULTIPLIER)).to_le_bytes());
+        octets[8..].copy_from_slice(
+            &1u64
+                .wrapping_sub(d.wrapping_mul(FX_MULTIPLIER))
+                .to_le_bytes(),
+        );
         let remote = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(octets)), 40_000);
         let mut socket = Socket::new(TcpState::SynRecv, local, remote);
         socket.cookie = d + 10;

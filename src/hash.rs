@@ -150,7 +150,11 @@ pub(crate) mod tests {
         for seed in [0, 1, 0xdead_beef, u64::MAX] {
             let fx = FastState { seed };
             let hashes: FastSet<u64> = sources.iter().map(|s| fx.hash_one(s)).collect();
-            assert_eq!(hashes.len(), 1, "the construction collides for seed {seed:#x}");
+            assert_eq!(
+                hashes.len(),
+                1,
+                "the construction collides for seed {seed:#x}"
+            );
         }
         let keyed = KeyedState::default();
         let hashes: FastSet<u64> = sources.iter().map(|s| keyed.hash_one(s)).collect();

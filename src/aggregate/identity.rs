@@ -126,13 +126,15 @@ impl Identities {
 /// end is chosen by someone else: an unkeyed hash would let two peers share one age). One
 /// snapshot comes from one source, so the two kinds of key never meet in one map.
 fn identity(socket: &Socket) -> u64 {
+    static TUPLES: OnceLock<KeyedState> = OnceLock::new();
     if socket.cookie != 0 {
         return socket.cookie;
     }
-    static TUPLES: OnceLock<KeyedState> = OnceLock::new();
-    TUPLES
-        .get_or_init(KeyedState::default)
-        .hash_one((socket.local, socket.remote, socket.state.kernel_number()))
+    TUPLES.get_or_init(KeyedState::default).hash_one((
+        socket.local,
+        socket.remote,
+        socket.state.kernel_number(),
+    ))
 }
 
 #[cfg(test)]

@@ -236,7 +236,9 @@ mod tests {
         let tally = Tally::default();
         let sources = fx_colliding_sources(1000);
         let distinct = |hashes: Vec<u64>| hashes.into_iter().collect::<HashSet<_>>().len();
-        let syn = sources.iter().map(|&ip| tally.syn_sources.hasher().hash_one((7u32, ip)));
+        let syn = sources
+            .iter()
+            .map(|&ip| tally.syn_sources.hasher().hash_one((7u32, ip)));
         assert_eq!(distinct(syn.collect()), 1000, "SYN sources");
         let tw = sources.iter().map(|&ip| {
             let to = SocketAddr::new(ip, 443);

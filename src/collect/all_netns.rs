@@ -29,7 +29,6 @@
 //! namespace now. Once open, its sock_diag socket keeps it alive until the run ends, so its
 //! dump still succeeds (and shows what it held when its name was deleted).
 
-
 use super::cgroup::Resolver;
 use super::netns::discover::{Namespace, discover};
 use super::procs::Attributor;

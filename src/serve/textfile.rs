@@ -64,7 +64,7 @@ pub fn check_target(path: &Path) -> Result<(), TextfileError> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_file() => Ok(()),
         Ok(meta) => Err(fail(
-            kind_of(&meta.file_type()),
+            kind_of(meta.file_type()),
             io::Error::other("refusing to replace it"),
             GIVE_A_FILE,
         )),
@@ -112,7 +112,7 @@ fn directory_of(path: &Path) -> PathBuf {
 }
 
 /// What a file that is not a regular file is, for the error.
-fn kind_of(kind: &fs::FileType) -> &'static str {
+fn kind_of(kind: fs::FileType) -> &'static str {
     if kind.is_symlink() {
         "it is a symbolic link"
     } else if kind.is_dir() {
@@ -201,7 +201,12 @@ mod tests {
         assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep\n");
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
-        assert!(fs::symlink_metadata("/dev/full").unwrap().file_type().is_char_device());
+        assert!(
+            fs::symlink_metadata("/dev/full")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
         assert_eq!(
             names_in(dir.path()),
             ["dir.prom", "fifo.prom", "link.prom", "victim"]

@@ -161,9 +161,17 @@ mod tests {
         for id in [fifo_id, zero_id] {
             std::fs::create_dir_all(dir.path().join("docker/containers").join(id)).unwrap();
         }
-        let config = |id: &str| dir.path().join("docker/containers").join(id).join("config.v2.json");
-        nix::unistd::mkfifo(&config(fifo_id), nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .unwrap();
+        let config = |id: &str| {
+            dir.path()
+                .join("docker/containers")
+                .join(id)
+                .join("config.v2.json")
+        };
+        nix::unistd::mkfifo(
+            &config(fifo_id),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
         std::os::unix::fs::symlink("/dev/zero", config(zero_id)).unwrap();
         let roots = roots(&dir);
         let (tx, rx) = std::sync::mpsc::channel();
