@@ -20,6 +20,7 @@ mod one_shot_netns;
 mod parser;
 mod parser_oracle;
 mod serve_http;
+mod serve_http_limits;
 mod serve_metrics;
 mod serve_prometheus;
 mod snapshot_netns;
