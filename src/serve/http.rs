@@ -81,13 +81,26 @@ pub enum ServeError {
         addr: SocketAddr,
     },
     /// Any other failure to listen.
-    #[error("--listen {addr}: cannot listen there: {source}")]
+    #[error("--listen {addr}: cannot listen there: {cause}; {}", bind_hint(.cause))]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
-        /// The cause.
-        source: io::Error,
+        /// The cause (told once: it is part of the message, not a source below it).
+        cause: io::Error,
     },
+}
+
+/// What to do about a failure to listen.
+fn bind_hint(cause: &io::Error) -> &'static str {
+    match cause.kind() {
+        io::ErrorKind::AddrNotAvailable => {
+            "the address is not one of this host's; give one of its addresses, or 0.0.0.0 (every IPv4 address) with --listen"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port above 1023 with --listen"
+        }
+        _ => "choose another address with --listen",
+    }
 }
 
 /// Checks a request's `Authorization` header (basic auth of `--web-config`).
@@ -140,11 +153,11 @@ impl Server {
         limits: Limits,
         published: Arc<Published>,
     ) -> Result<Server, ServeError> {
-        let listener = TcpListener::bind(addr).map_err(|source| {
-            if source.kind() == io::ErrorKind::AddrInUse {
+        let listener = TcpListener::bind(addr).map_err(|cause| {
+            if cause.kind() == io::ErrorKind::AddrInUse {
                 ServeError::InUse { addr }
             } else {
-                ServeError::Bind { addr, source }
+                ServeError::Bind { addr, cause }
             }
         })?;
         Ok(Server {

@@ -331,6 +331,20 @@ fn serve_http_a_port_in_use_is_one_clear_line_and_exit_1() {
 }
 
 #[test]
+fn serve_http_a_listen_error_tells_its_cause_once_and_what_to_do() {
+    // 192.0.2.1 (TEST-NET-1) is no address of this host: binding it fails at once.
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "192.0.2.1:19417"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "sockscope: --listen 192.0.2.1:19417: cannot listen there: Cannot assign requested address (os error 99); the address is not one of this host's; give one of its addresses, or 0.0.0.0 (every IPv4 address) with --listen\n"
+    );
+}
+
+#[test]
 fn serve_http_an_absolute_url_target_and_options_asterisk_are_answered() {
     let (addr, published) = serving(Some(Recorded::new([snapshot(2)])), fast_limits());
     let (status, _, body) = exchange(
