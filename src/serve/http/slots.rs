@@ -259,7 +259,9 @@ mod tests {
             .unwrap();
         assert_eq!(first_client.read(&mut byte).unwrap(), 0);
         let (_c4, fourth) = pair(&listener);
-        assert!(slots.claim(&fourth, later).is_some());
+        let fourth = slots.claim(&fourth, later);
+        assert!(fourth.is_some());
+        assert_eq!(slots.census(), (0, 1, 1));
         let (_c5, fifth) = pair(&listener);
         assert!(slots.claim(&fifth, later).is_none());
     }
