@@ -1,5 +1,5 @@
 //! A small HTTP/1.1 server for `/metrics`, `/` and `/healthz`, on std threads, with strict
-//! limits. A thread per connection, up to [`Limits::connections`] at once ([`slots`]: when
+//! limits. A thread per connection, up to [`Limits::connections`] at once (`slots.rs`: when
 //! all are taken, the connection idle or stalled the longest makes way; only when every
 //! one is busy answering does a newcomer get a 503, written by a helper thread so the
 //! accept loop never waits, or, on a TLS listener, a plain close). Every phase of a
