@@ -89,7 +89,7 @@ pub fn measure(sockscope: &Path, polls: u32, watch: Duration) -> anyhow::Result<
 /// One GET /metrics: the body.
 fn scrape(addr: SocketAddr) -> anyhow::Result<String> {
     let mut stream = TcpStream::connect(addr)?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let Some((head, body)) = response.split_once("\r\n\r\n") else {

@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use super::http::qvalue;
+
 /// Which format a scrape gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -32,10 +34,10 @@ impl Format {
             header.split(',').any(|range| {
                 let mut params = range.split(';').map(str::trim);
                 let media = params.next().unwrap_or_default();
+                // A weight that is not one (`q=nan`) refuses the range as `q=0` does.
                 let refused = params.any(|p| {
                     p.strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
-                        .is_some_and(|q| q <= 0.0)
+                        .is_some_and(|q| qvalue(q).is_none_or(|q| q == 0))
                 });
                 media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
             })

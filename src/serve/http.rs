@@ -1,9 +1,19 @@
 //! A small HTTP/1.1 server for `/metrics`, `/` and `/healthz`, on std threads, with strict
-//! limits: one thread per connection up to [`Limits::connections`] (beyond that a quick
-//! 503), a deadline for the whole request head (a client that drips bytes or stalls is cut
-//! off, it never holds a slot for long), a write timeout, and bounds on the request line
-//! (414) and the head (431). Malformed requests get 400. Every response closes the
-//! connection; a scrape only clones the latest page's `Arc`, so it never waits for a poll.
+//! limits. A thread per connection, up to [`Limits::connections`] at once (`slots.rs`: when
+//! all are taken, the connection idle or stalled the longest makes way; only when every
+//! one is busy answering does a newcomer get a 503, written by a helper thread so the
+//! accept loop never waits, or, on a TLS listener, a plain close). Every phase of a
+//! connection has a deadline for the whole phase, however many reads it takes: the TLS
+//! handshake and the first request head ([`Limits::read`]), each response
+//! ([`Limits::write`]), the wait for the next request on a kept-alive connection
+//! ([`Limits::idle`]) and then that request's head. Bounds on the request line (414) and
+//! the head (431); malformed requests get 400. HTTP/1.1 connections stay open for the
+//! next request; `/metrics` is gzipped when the scraper accepts it. A scrape only clones
+//! the latest page's `Arc`, so it never waits for a poll.
+
+mod request;
+mod routes;
+mod slots;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -12,18 +22,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::exposition::Format;
-use super::poller::{Health, Page, Published};
+pub use request::{HeadReader, Refusal, Request, accepts_gzip, parse_head, qvalue};
+
+use super::poller::Published;
+use routes::{Response, respond, route};
+use slots::{Phase, Slots, Ticket};
 
 /// The server's bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections served at once; more get 503 right away.
+    /// Connections served at once. A newcomer beyond them takes the slot of the one idle
+    /// or stalled the longest; when every one is busy answering, it gets 503 at once.
     pub connections: usize,
-    /// Time for a client to send its whole request head.
+    /// Time for a client to send a whole request head; for a new connection, counted
+    /// from its accept, the TLS handshake included.
     pub read: Duration,
-    /// Time for a client to take the response.
+    /// Time for a client to take a whole response.
     pub write: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle: Duration,
     /// Longest request line (method, target, version).
     pub request_line: usize,
     /// Longest request head (request line and headers).
@@ -36,11 +53,21 @@ impl Default for Limits {
             connections: 128,
             read: Duration::from_secs(10),
             write: Duration::from_secs(10),
+            // Longer than the 5 minutes Prometheus keeps an idle connection: it closes
+            // first, so the TIME_WAIT stays on its host, not on the one watched.
+            idle: Duration::from_secs(6 * 60),
             request_line: 2048,
             head: 8192,
         }
     }
 }
+
+/// How long a refused request's 4xx answer may take to write.
+const REFUSAL_WRITE: Duration = Duration::from_secs(1);
+
+/// At most this many 503s are being written at once; beyond, a refused connection is
+/// closed at once.
+const REFUSING: usize = 32;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,13 +81,26 @@ pub enum ServeError {
         addr: SocketAddr,
     },
     /// Any other failure to listen.
-    #[error("--listen {addr}: cannot listen there: {source}")]
+    #[error("--listen {addr}: cannot listen there: {cause}; {}", bind_hint(.cause))]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
-        /// The cause.
-        source: io::Error,
+        /// The cause (told once: it is part of the message, not a source below it).
+        cause: io::Error,
     },
+}
+
+/// What to do about a failure to listen.
+fn bind_hint(cause: &io::Error) -> &'static str {
+    match cause.kind() {
+        io::ErrorKind::AddrNotAvailable => {
+            "the address is not one of this host's; give one of its addresses, or 0.0.0.0 (every IPv4 address) with --listen"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a port above 1023 with --listen"
+        }
+        _ => "choose another address with --listen",
+    }
 }
 
 /// Checks a request's `Authorization` header (basic auth of `--web-config`).
@@ -86,7 +126,8 @@ pub struct Server {
     published: Arc<Published>,
     authorize: Option<Arc<dyn Authorize>>,
     wrap: Option<Arc<dyn Wrap>>,
-    active: Arc<AtomicUsize>,
+    /// 503s being written.
+    refusing: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Server {
@@ -98,6 +139,13 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// What every connection thread needs.
+struct Context {
+    limits: Limits,
+    published: Arc<Published>,
+    authorize: Option<Arc<dyn Authorize>>,
+}
+
 impl Server {
     /// Listen on `addr` (port 0: any free port) to serve `published`.
     pub fn bind(
@@ -105,11 +153,11 @@ impl Server {
         limits: Limits,
         published: Arc<Published>,
     ) -> Result<Server, ServeError> {
-        let listener = TcpListener::bind(addr).map_err(|source| {
-            if source.kind() == io::ErrorKind::AddrInUse {
+        let listener = TcpListener::bind(addr).map_err(|cause| {
+            if cause.kind() == io::ErrorKind::AddrInUse {
                 ServeError::InUse { addr }
             } else {
-                ServeError::Bind { addr, source }
+                ServeError::Bind { addr, cause }
             }
         })?;
         Ok(Server {
@@ -118,7 +166,7 @@ impl Server {
             published,
             authorize: None,
             wrap: None,
-            active: Arc::new(AtomicUsize::new(0)),
+            refusing: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -143,6 +191,12 @@ impl Server {
 
     /// Accept connections until the listener fails.
     pub fn run(self) -> io::Result<()> {
+        let slots = Slots::new(self.limits.connections);
+        let context = Arc::new(Context {
+            limits: self.limits,
+            published: Arc::clone(&self.published),
+            authorize: self.authorize.clone(),
+        });
         loop {
             let (stream, _) = match self.listener.accept() {
                 Ok(accepted) => accepted,
@@ -154,7 +208,7 @@ impl Server {
                 }
                 Err(e) => return Err(e),
             };
-            self.dispatch(stream);
+            self.dispatch(stream, &slots, &context);
         }
     }
 
@@ -165,49 +219,56 @@ impl Server {
             .spawn(move || self.run())
     }
 
-    fn dispatch(&self, stream: TcpStream) {
-        let limits = self.limits;
-        if self.active.fetch_add(1, Ordering::AcqRel) >= limits.connections {
-            self.active.fetch_sub(1, Ordering::AcqRel);
-            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-            let mut stream = stream;
-            let _ = respond(
-                &mut stream,
-                &Response::plain(503, "too many connections at once; try again\n"),
-                false,
-            );
-            finish(&stream);
+    /// Serve `stream` on a thread of its own, or refuse it; never waits for the client.
+    fn dispatch(&self, stream: TcpStream, slots: &Arc<Slots>, context: &Arc<Context>) {
+        let deadline = Instant::now() + self.limits.read;
+        let Some(ticket) = slots.claim(&stream, deadline) else {
+            self.refuse(stream);
             return;
-        }
-        let active = Arc::clone(&self.active);
-        let published = Arc::clone(&self.published);
-        let authorize = self.authorize.clone();
+        };
+        let context = Arc::clone(context);
         let wrap = self.wrap.clone();
-        let spawned = thread::Builder::new()
+        // On failure the closure, and the ticket in it, is dropped: the slot is freed.
+        let _ = thread::Builder::new()
             .name("sockscope-scrape".to_owned())
             .stack_size(256 * 1024)
             .spawn(move || {
-                let _ = stream.set_write_timeout(Some(limits.write));
                 let _ = stream.set_nodelay(true);
-                // Socket timeouts are per socket: setting them here also bounds the reads
-                // of a wrapped (TLS) stream over the same socket.
-                let mut set_timeout = |left: Duration| {
-                    let _ = stream.set_read_timeout(Some(left.max(Duration::from_millis(1))));
-                };
+                let _ = stream.set_write_timeout(Some(context.limits.write));
                 serve_connection(&stream, wrap.as_deref(), |s| {
-                    handle(
-                        s,
-                        &mut set_timeout,
-                        &limits,
-                        &published,
-                        authorize.as_deref(),
-                    );
+                    converse(s, &stream, &ticket, deadline, &context);
                 });
                 finish(&stream);
-                active.fetch_sub(1, Ordering::AcqRel);
+                drop(ticket);
+            });
+    }
+
+    /// Every connection is busy answering: a 503, written and lingered over by a helper
+    /// thread (at most [`REFUSING`] at once; beyond, the connection is just closed). On a
+    /// TLS listener the connection is closed: a plaintext answer means nothing to a TLS
+    /// client.
+    fn refuse(&self, stream: TcpStream) {
+        if self.wrap.is_some() {
+            return;
+        }
+        if self.refusing.fetch_add(1, Ordering::AcqRel) >= REFUSING {
+            self.refusing.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let refusing = Arc::clone(&self.refusing);
+        let spawned = thread::Builder::new()
+            .name("sockscope-refuse".to_owned())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                let mut out = &stream;
+                let response = Response::plain(503, "too many connections at once; try again\n");
+                let _ = respond(&mut out, &response, false, false);
+                finish(&stream);
+                refusing.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
-            self.active.fetch_sub(1, Ordering::AcqRel);
+            self.refusing.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -245,6 +306,61 @@ fn serve_connection(
     }
 }
 
+/// Requests and responses on one connection until it closes: the first head by
+/// `first_deadline` (counted from the accept: a TLS handshake is part of it), then, while
+/// the client keeps the connection alive, the next request within [`Limits::idle`] and
+/// its head within [`Limits::read`] of its first bytes. Each phase is also on the
+/// `ticket`, whose watchdog cuts the connection when a phase outlives its deadline.
+fn converse(
+    stream: &mut dyn Stream,
+    socket: &TcpStream,
+    ticket: &Ticket,
+    first_deadline: Instant,
+    context: &Context,
+) {
+    let limits = &context.limits;
+    // Socket timeouts are per socket: setting them here also bounds the reads of a
+    // wrapped (TLS) stream over the same socket.
+    let mut set_timeout = |left: Duration| {
+        let _ = socket.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+    };
+    let mut reader = HeadReader::new();
+    let mut deadline = first_deadline;
+    loop {
+        let request = match reader.next(stream, &mut set_timeout, deadline, limits) {
+            Ok(request) => request,
+            Err(refusal) => {
+                if let Some(response) = refusal.response() {
+                    // A short word to a client that was slow or wrong: reads fail at once
+                    // (a TLS stream whose handshake did not finish would read to finish
+                    // it), and the whole answer gets a second at most.
+                    set_timeout(Duration::ZERO);
+                    ticket.enter(Phase::Answer, Instant::now() + REFUSAL_WRITE);
+                    let _ = respond(stream, &response, false, false);
+                }
+                return;
+            }
+        };
+        ticket.enter(Phase::Answer, Instant::now() + limits.write);
+        let keep_alive = request.keep_alive && !request.has_body;
+        let response = route(&request, &context.published, context.authorize.as_deref());
+        let head_only = request.method == "HEAD";
+        if respond(stream, &response, head_only, keep_alive).is_err() || !keep_alive {
+            return;
+        }
+        if !reader.has_buffered() {
+            let idle_until = Instant::now() + limits.idle;
+            ticket.enter(Phase::Idle, idle_until);
+            // No next request in time, or the client left: close without a word.
+            if reader.fill(stream, &mut set_timeout, idle_until).is_err() {
+                return;
+            }
+        }
+        deadline = Instant::now() + limits.read;
+        ticket.enter(Phase::Head, deadline);
+    }
+}
+
 /// Close our side and give the client a moment to read the response before the socket
 /// goes (closing with unread input would reset the connection and lose the response).
 fn finish(stream: &TcpStream) {
@@ -263,301 +379,5 @@ fn finish(stream: &TcpStream) {
             Ok(n) if n > 0 => drained += n,
             _ => break,
         }
-    }
-}
-
-/// A response to write.
-#[derive(Debug)]
-struct Response<'a> {
-    status: u16,
-    content_type: &'static str,
-    body: Body<'a>,
-    extra: &'static str,
-}
-
-#[derive(Debug)]
-enum Body<'a> {
-    Borrowed(&'a str),
-    Owned(String),
-    Page(Arc<Page>, Format),
-}
-
-impl Response<'_> {
-    fn plain(status: u16, text: &'static str) -> Response<'static> {
-        Response {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: Body::Borrowed(text),
-            extra: "",
-        }
-    }
-
-    fn body(&self) -> &str {
-        match &self.body {
-            Body::Borrowed(s) => s,
-            Body::Owned(s) => s,
-            Body::Page(page, format) => page.body(*format),
-        }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        414 => "URI Too Long",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
-}
-
-fn respond(out: &mut dyn Write, response: &Response<'_>, head_only: bool) -> io::Result<()> {
-    let body = response.body();
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
-        response.status,
-        reason(response.status),
-        response.content_type,
-        body.len(),
-        response.extra
-    );
-    out.write_all(head.as_bytes())?;
-    if !head_only {
-        out.write_all(body.as_bytes())?;
-    }
-    out.flush()
-}
-
-/// A parsed request head: what the routes need of it.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Request {
-    /// `GET`, `HEAD`…
-    pub method: String,
-    /// The path, without the query.
-    pub path: String,
-    /// The `Accept` header.
-    pub accept: Option<String>,
-    /// The `Authorization` header.
-    pub authorization: Option<String>,
-}
-
-/// Why a request head was refused, with its status.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// 400: not HTTP/1.x as the grammar says.
-    Malformed(&'static str),
-    /// 408: the head did not arrive in time.
-    Timeout,
-    /// 414: the request line is too long.
-    LineTooLong,
-    /// 431: the head is too long.
-    HeadTooLarge,
-    /// The client went away (nothing to answer).
-    Gone,
-}
-
-impl Refusal {
-    fn response(&self) -> Option<Response<'static>> {
-        Some(match self {
-            Refusal::Malformed(why) => Response {
-                status: 400,
-                content_type: "text/plain; charset=utf-8",
-                body: Body::Owned(format!("bad request: {why}\n")),
-                extra: "",
-            },
-            Refusal::Timeout => Response::plain(408, "the request took too long to arrive\n"),
-            Refusal::LineTooLong => Response::plain(414, "the request line is too long\n"),
-            Refusal::HeadTooLarge => Response::plain(431, "the request headers are too large\n"),
-            Refusal::Gone => return None,
-        })
-    }
-}
-
-/// Read a request head from `input` within `limits` (the deadline is checked between
-/// reads; the caller's socket read timeout bounds each read).
-pub fn read_request(
-    input: &mut dyn Read,
-    set_timeout: &mut dyn FnMut(Duration),
-    limits: &Limits,
-) -> Result<Request, Refusal> {
-    let deadline = Instant::now() + limits.read;
-    let mut head = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let end = loop {
-        if let Some(end) = find_end(&head) {
-            break end;
-        }
-        let line_end = head.iter().position(|&b| b == b'\n');
-        if line_end.map_or(head.len(), |e| e) > limits.request_line {
-            return Err(Refusal::LineTooLong);
-        }
-        if head.len() > limits.head {
-            return Err(Refusal::HeadTooLarge);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Refusal::Timeout);
-        }
-        set_timeout(left);
-        match input.read(&mut chunk) {
-            Ok(0) if head.is_empty() => return Err(Refusal::Gone),
-            Ok(0) => return Err(Refusal::Malformed("the connection closed mid-request")),
-            Ok(n) => head.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(Refusal::Timeout);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(Refusal::Gone),
-        }
-    };
-    if head[..end].len() > limits.head {
-        return Err(Refusal::HeadTooLarge);
-    }
-    parse_head(&head[..end], limits)
-}
-
-/// Where the head ends (the blank line), if it has arrived.
-fn find_end(head: &[u8]) -> Option<usize> {
-    head.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
-        .or_else(|| head.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
-}
-
-fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, Refusal> {
-    let text =
-        std::str::from_utf8(head).map_err(|_| Refusal::Malformed("the head is not UTF-8"))?;
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let line = lines.next().unwrap_or_default();
-    if line.len() > limits.request_line {
-        return Err(Refusal::LineTooLong);
-    }
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Refusal::Malformed(
-            "the request line is not METHOD TARGET HTTP/1.x",
-        ));
-    };
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(Refusal::Malformed("the method is not a token"));
-    }
-    if !matches!(version, "HTTP/1.0" | "HTTP/1.1") {
-        return Err(Refusal::Malformed(
-            "the version is not HTTP/1.0 or HTTP/1.1",
-        ));
-    }
-    if !target.starts_with('/') || target.bytes().any(|b| b.is_ascii_control()) {
-        return Err(Refusal::Malformed("the target is not an absolute path"));
-    }
-    let mut request = Request {
-        method: method.to_owned(),
-        path: target.split(['?', '#']).next().unwrap_or(target).to_owned(),
-        accept: None,
-        authorization: None,
-    };
-    for header in lines.take_while(|l| !l.is_empty()) {
-        let Some((name, value)) = header.split_once(':') else {
-            return Err(Refusal::Malformed("a header line has no colon"));
-        };
-        if name.is_empty()
-            || name
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
-            return Err(Refusal::Malformed("a header name is not a token"));
-        }
-        let value = value.trim().to_owned();
-        if name.eq_ignore_ascii_case("accept") {
-            request.accept = Some(value);
-        } else if name.eq_ignore_ascii_case("authorization") {
-            request.authorization = Some(value);
-        }
-    }
-    Ok(request)
-}
-
-/// The page at `/`.
-const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>sockscope exporter</title></head>\n<body><h1>sockscope exporter</h1>\n<p>TCP connection states, processes, listeners and anomalies of this host, for Prometheus.</p>\n<ul><li><a href=\"metrics\">/metrics</a></li><li><a href=\"healthz\">/healthz</a></li></ul>\n</body></html>\n";
-
-fn handle(
-    stream: &mut dyn Stream,
-    set_timeout: &mut dyn FnMut(Duration),
-    limits: &Limits,
-    published: &Published,
-    authorize: Option<&dyn Authorize>,
-) {
-    let request = read_request(stream, set_timeout, limits);
-    let request = match request {
-        Ok(request) => request,
-        Err(refusal) => {
-            if let Some(response) = refusal.response() {
-                let _ = respond(stream, &response, false);
-            }
-            return;
-        }
-    };
-    let head_only = request.method == "HEAD";
-    let response = route(&request, published, authorize);
-    let _ = respond(stream, &response, head_only);
-}
-
-fn route<'p>(
-    request: &Request,
-    published: &'p Published,
-    authorize: Option<&dyn Authorize>,
-) -> Response<'p> {
-    if !matches!(request.method.as_str(), "GET" | "HEAD") {
-        return Response {
-            extra: "Allow: GET, HEAD\r\n",
-            ..Response::plain(405, "only GET and HEAD\n")
-        };
-    }
-    if let Some(authorize) = authorize
-        && !authorize.allows(request.authorization.as_deref())
-    {
-        return Response {
-            extra: "WWW-Authenticate: Basic realm=\"sockscope\", charset=\"UTF-8\"\r\n",
-            ..Response::plain(401, "unauthorized\n")
-        };
-    }
-    match request.path.as_str() {
-        "/metrics" => {
-            let format = Format::for_accept(request.accept.as_deref());
-            Response {
-                status: 200,
-                content_type: format.content_type(),
-                body: Body::Page(published.current(), format),
-                extra: "",
-            }
-        }
-        "/healthz" => match &published.current().health {
-            Health::Healthy => Response::plain(200, "ok\n"),
-            Health::Starting => Response::plain(503, "starting: no poll has completed yet\n"),
-            Health::Failing(why) => Response {
-                status: 503,
-                content_type: "text/plain; charset=utf-8",
-                body: Body::Owned(format!("the latest poll failed: {why}\n")),
-                extra: "",
-            },
-        },
-        "/" => Response {
-            status: 200,
-            content_type: "text/html; charset=utf-8",
-            body: Body::Borrowed(INDEX),
-            extra: "",
-        },
-        _ => Response::plain(404, "not found: try /metrics\n"),
     }
 }

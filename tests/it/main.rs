@@ -21,6 +21,7 @@ mod parser;
 mod parser_oracle;
 mod serve_conventions;
 mod serve_http;
+mod serve_http_limits;
 mod serve_metrics;
 mod serve_prometheus;
 mod snapshot_netns;

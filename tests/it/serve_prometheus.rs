@@ -241,6 +241,7 @@ fn serve_real_prometheus_sees_a_staged_close_wait_leak_and_its_alert_fires() {
     );
     assert_eq!(process.len(), 1, "{process:?}");
     assert_eq!(value_of(&process[0]), "25");
+    scrapes_are_kept_alive_and_gzipped(serve_addr);
     exporter_is_itself_in_order(name, prometheus_addr, serve_addr, dir.path());
     let healthy = http_get(serve_addr, "/healthz");
     assert_eq!(healthy.as_deref(), Some("ok\n"));
@@ -281,6 +282,87 @@ fn exporter_is_itself_in_order(
     let page = http_get(serve_addr, "/metrics").unwrap();
     let (code, out) = promtool(name, &["check", "metrics"], Some(&page), dir).unwrap();
     assert_eq!((code, out.as_str()), (0, ""), "{page}");
+}
+
+/// `ss -Htn state STATE` of the sockets whose local port is `port`: one line each.
+fn ss_lines(state: &str, port: u16) -> Vec<String> {
+    let out = Command::new("ss")
+        .args(["-Htn", "state", state, &format!("( sport = :{port} )")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Prometheus, scraping every second, keeps one connection to the exporter (the same
+/// one three seconds apart) and leaves no TIME_WAIT on the exporter's host; a scrape
+/// asking for gzip as Prometheus does (`curl --compressed` sends `Accept-Encoding`) gets
+/// `Content-Encoding: gzip`, which decodes to the same page.
+fn scrapes_are_kept_alive_and_gzipped(serve_addr: SocketAddr) {
+    let port = serve_addr.port();
+    let before = ss_lines("established", port);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = ss_lines("established", port);
+    assert_eq!(
+        before.len(),
+        1,
+        "Prometheus's scrape connection: {before:?}"
+    );
+    assert_eq!(before, after, "Prometheus reuses its connection");
+    assert_eq!(ss_lines("time-wait", port), Vec::<String>::new());
+
+    let url = format!("http://{serve_addr}/metrics");
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "5", "-D", "-"])
+            .args(args)
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl {args:?}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        (head.to_owned(), body.to_owned())
+    };
+    let (gzip_head, gzip_body) = curl(&["--compressed"]);
+    let (plain_head, plain_body) = curl(&[]);
+    assert!(
+        gzip_head.contains("\r\nContent-Encoding: gzip\r\n"),
+        "{gzip_head}"
+    );
+    assert!(!plain_head.contains("Content-Encoding"), "{plain_head}");
+    let length = |head: &str| -> usize {
+        head.lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        length(&gzip_head) * 3 < length(&plain_head),
+        "{gzip_head}\n{plain_head}"
+    );
+    // The page may change between the two scrapes (a poll a second): compare the lines
+    // that do not move.
+    let stable = |body: &str| -> Vec<String> {
+        body.lines()
+            .filter(|l| l.starts_with("# ") || l.starts_with("sockscope_tcp_sockets{"))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(stable(&gzip_body), stable(&plain_body));
+    assert!(
+        gzip_body.contains("state=\"close_wait\"} 25\n"),
+        "{gzip_body}"
+    );
 }
 
 /// An exposition with a sample in every family: the leak of the other tests, a listener,
