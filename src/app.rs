@@ -99,7 +99,7 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 /// Tell stderr, once, what the user should know about a snapshot's completeness.
 fn warn_about(collector: &Collector, snapshot: &Snapshot) {
     if let Some(reason) = collector.fallback_reason() {
-        eprintln!(
+        crate::stderr_line!(
             "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no cookies, tcp_info or bound-only sockets"
         );
     }
@@ -115,11 +115,11 @@ fn warn_attribution(attribution: &Attribution) {
             "processes"
         };
         if nix::unistd::geteuid().is_root() {
-            eprintln!(
+            crate::stderr_line!(
                 "sockscope: could not read the descriptors of {unreadable} {processes} even as root (a hardened /proc or another user namespace): their sockets show owner '?'"
             );
         } else {
-            eprintln!(
+            crate::stderr_line!(
                 "sockscope: could not read the descriptors of {unreadable} {processes} of other users: their sockets show owner '?'; run as root to see every owner"
             );
         }
@@ -167,7 +167,7 @@ fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
 /// The check never fails with exit 1: anything that stops it is UNKNOWN (3).
 fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     if let Err(e) = stdout_is_open() {
-        eprintln!("sockscope: {e:#}");
+        crate::stderr_line!("sockscope: {e:#}");
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
@@ -208,7 +208,7 @@ fn write_check(result: anyhow::Result<&CheckOutcome<'_>>, json: bool) -> u8 {
         ),
     };
     if let Err(e) = finish_output(written) {
-        eprintln!("sockscope: writing the check result: {e:#}");
+        crate::stderr_line!("sockscope: writing the check result: {e:#}");
         return Status::Unknown.exit_code();
     }
     status.exit_code()

@@ -23,7 +23,7 @@ fn stage(lab: &mut Lab, caught: &AtomicUsize) -> anyhow::Result<()> {
     let step = |what: &str| {
         let go_on = caught.load(Ordering::SeqCst) == 0;
         if go_on {
-            eprintln!("sockscope demo: {what}");
+            crate::stderr_line!("sockscope demo: {what}");
         }
         go_on
     };
@@ -64,7 +64,7 @@ pub fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
             .context("installing signal handlers")?;
     }
     let exe = std::env::current_exe().context("finding the sockscope binary for the lab")?;
-    eprintln!("sockscope demo: staging {SCENARIOS} …");
+    crate::stderr_line!("sockscope demo: staging {SCENARIOS} …");
     let mut lab = Lab::new(&exe)?;
     let staged = stage(&mut lab, &caught);
     let signal = caught.load(Ordering::SeqCst);
@@ -72,7 +72,7 @@ pub fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
         // Whatever the step was doing when the signal came, the lab goes: one line, and
         // the exit code a signal gives (128 + its number).
         drop(lab);
-        eprintln!("sockscope demo: interrupted while staging; the lab was removed");
+        crate::stderr_line!("sockscope demo: interrupted while staging; the lab was removed");
         return Ok(128 + signal as u8);
     }
     staged?;
@@ -83,6 +83,8 @@ pub fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
     let code = tui::run(dashboard);
     let name = lab.monitored().to_owned();
     drop(lab);
-    eprintln!("sockscope demo: removed namespace {name} and every process the lab started");
+    crate::stderr_line!(
+        "sockscope demo: removed namespace {name} and every process the lab started"
+    );
     code
 }

@@ -361,7 +361,7 @@ pub fn skip(test_name: &str, why: &str) -> bool {
         std::env::var("CI").as_deref() != Ok("true"),
         "{message} (CI=true: a CI run must never pass by skipping)"
     );
-    eprintln!("{message}");
+    crate::stderr_line!("{message}");
     false
 }
 

@@ -6,6 +6,19 @@
 //! command line to all of them. `model`, `collect`, `aggregate` and `config` never import clap
 //! or any terminal crate.
 
+/// `eprintln!` that never panics: one line to stderr, and a full or closed stderr
+/// (`2>/dev/full`, a closed pipe) loses the line and nothing else. A diagnostic that cannot be
+/// shown must not stop a check from printing its status, nor take a mode down with exit 101.
+/// Every line the program itself writes to stderr goes through it (clippy's `print_stderr`
+/// refuses `eprintln!` outside tests).
+#[macro_export]
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod aggregate;
 pub mod app;
 pub mod cli;

@@ -33,7 +33,7 @@ pub(super) fn open(options: &CollectOptions) -> anyhow::Result<AllNetns> {
     require_root()?;
     let all = AllNetns::open(options)?;
     if all.over_limit() > 0 {
-        eprintln!(
+        crate::stderr_line!(
             "sockscope: the open-file limit leaves room for {} namespaces ({DESCRIPTORS_PER_NAMESPACE} descriptors each): skipped {} more; raise it (`ulimit -n`) to see them",
             all.len(),
             all.over_limit()
@@ -63,9 +63,10 @@ fn dump_all(
     for ((result, aggregator), member) in results.into_iter().zip(aggregators).zip(all.members()) {
         match result {
             Ok(snapshot) => polled.push((snapshot, aggregator)),
-            Err(e) => eprintln!(
+            Err(e) => crate::stderr_line!(
                 "sockscope: netns {} (inode {}) left out: {e}",
-                member.namespace.name, member.namespace.id.inode
+                member.namespace.name,
+                member.namespace.id.inode
             ),
         }
     }
@@ -105,7 +106,7 @@ pub(super) fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
 /// names are judged. Anything that stops it is UNKNOWN (3).
 pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     if let Err(e) = stdout_is_open() {
-        eprintln!("sockscope: {e:#}");
+        crate::stderr_line!("sockscope: {e:#}");
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();

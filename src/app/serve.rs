@@ -61,7 +61,7 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
         let name = options.netns.label();
         let collector = Collector::open(options)?;
         if let Some(reason) = collector.fallback_reason() {
-            eprintln!(
+            crate::stderr_line!(
                 "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no bound-only sockets"
             );
         }
@@ -87,7 +87,7 @@ fn run<S: Namespaces + 'static>(
             let addr = server
                 .local_addr()
                 .context("reading the listening address")?;
-            eprintln!("sockscope: serving {scheme}://{addr}/metrics");
+            crate::stderr_line!("sockscope: serving {scheme}://{addr}/metrics");
             poller
                 .spawn()
                 .context("starting the poller thread")?

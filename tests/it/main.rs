@@ -2,6 +2,8 @@
 //! which); `support` holds the synthetic snapshots and dashboards they share.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Tests print their skips and what a cleanup could not undo.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod aggregate_fd_exhaustion;
 mod aggregate_groupings;
@@ -9,6 +11,7 @@ mod aggregate_kernel_rules;
 mod aggregate_rules;
 mod aggregate_scale;
 mod all_netns;
+mod broken_stderr;
 mod check_netns;
 mod cli;
 mod config;
