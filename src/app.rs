@@ -173,11 +173,13 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     let filter = cli.filters.filter();
     let polled = dump(cli, args, Mode::Check, false).map(|(snapshot, mut aggregator)| {
         let anomalies = one_shot::judge(&mut aggregator, &snapshot, Some(&filter));
-        (snapshot, anomalies)
+        let levels = aggregator.rules().state_levels(&snapshot.limits);
+        (snapshot, anomalies, levels)
     });
     match polled {
-        Ok((snapshot, anomalies)) => {
+        Ok((snapshot, anomalies, levels)) => {
             let outcome = CheckOutcome {
+                levels,
                 netns: &[],
                 counts: &snapshot.state_counts(),
                 anomalies: &anomalies,

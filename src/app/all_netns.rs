@@ -134,6 +134,8 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
             raised.sort_by_key(|(a, _)| std::cmp::Reverse(a.severity));
             let (anomalies, netns): (Vec<_>, Vec<_>) = raised.into_iter().unzip();
             let outcome = CheckOutcome {
+                // Each namespace has its own limits: no level applies to the sums.
+                levels: crate::aggregate::StateLevels::default(),
                 counts: &counts,
                 anomalies: &anomalies,
                 netns: &netns,
