@@ -38,6 +38,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         )
         .into());
     }
+    if !cli.target.all_netns && !cli.filters.filter().netns.is_empty() {
+        return Err(UsageError(
+            "--netns-match picks among the namespaces -A watches, and without -A only one is watched: add -A (`sockscope check -A --netns-match NAME`), or watch that namespace alone with --netns NAME"
+                .to_owned(),
+        )
+        .into());
+    }
     match &cli.command {
         Some(Command::Snapshot(args)) if cli.target.all_netns => all_netns::snapshot(cli, args),
         Some(Command::Check(args)) if cli.target.all_netns => Ok(all_netns::check(cli, args)),

@@ -8,6 +8,7 @@ use crate::aggregate::Aggregator;
 use crate::cli::{Cli, OneShotArgs};
 use crate::collect::CollectOptions;
 use crate::collect::all_netns::{AllNetns, DESCRIPTORS_PER_NAMESPACE};
+use crate::filter::Filter;
 use crate::model::{Snapshot, StateCounts};
 use crate::report::check::{CheckOutcome, Status};
 use crate::report::{self, NamespaceReport};
@@ -42,6 +43,41 @@ pub(super) fn open(options: &CollectOptions) -> anyhow::Result<AllNetns> {
     Ok(all)
 }
 
+/// With `--netns-match`, an error unless it names one of the namespaces `all` opened: a
+/// name that matches nothing would otherwise judge nothing and say OK (check), or list
+/// nothing and look like a quiet host (snapshot, serve). The message lists the names.
+pub(super) fn require_netns_match(filter: &Filter, all: &AllNetns) -> anyhow::Result<()> {
+    /// How many namespaces the message names before `and N more`.
+    const LISTED: usize = 20;
+    if filter.netns.is_empty() {
+        return Ok(());
+    }
+    let members = all.members();
+    let named = |m: &crate::collect::all_netns::Member| {
+        filter
+            .netns
+            .iter()
+            .any(|n| n.names(&m.namespace.name, m.namespace.id.inode))
+    };
+    if members.iter().any(named) {
+        return Ok(());
+    }
+    let asked: Vec<String> = filter.netns.iter().map(ToString::to_string).collect();
+    let mut known: Vec<String> = members
+        .iter()
+        .take(LISTED)
+        .map(|m| format!("{} ({})", m.namespace.name, m.namespace.id.inode))
+        .collect();
+    if members.len() > LISTED {
+        known.push(format!("and {} more", members.len() - LISTED));
+    }
+    anyhow::bail!(
+        "--netns-match {}: no namespace has that name or inode; the namespaces here are {} (names as `sockscope snapshot -A` prints them, or inodes)",
+        asked.join(","),
+        known.join(", ")
+    )
+}
+
 /// Every namespace dumped once, and each one's aggregator, in the same order (the host's
 /// first). A namespace whose dump fails is left out with one line on stderr.
 fn dump_all(
@@ -54,6 +90,7 @@ fn dump_all(
     let mut options = collect_options(cli);
     options.tcp_info = tcp_info;
     let mut all = open(&options)?;
+    require_netns_match(&cli.filters.filter(), &all)?;
     let mut aggregators: Vec<Aggregator> = (0..all.len())
         .map(|_| config.aggregator().without_ages())
         .collect();

@@ -56,6 +56,9 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
     if cli.target.all_netns {
         all_netns::require_root()?;
         let every = EveryNamespace::open(options)?;
+        if let Some(all) = every.all() {
+            all_netns::require_netns_match(&settings.filter, all)?;
+        }
         run(Poller::new(every, settings, published), server)
     } else {
         let name = options.netns.label();
