@@ -6,16 +6,23 @@
 //! command line to all of them. `model`, `collect`, `aggregate` and `config` never import clap
 //! or any terminal crate.
 
-/// `eprintln!` that never panics: one line to stderr, and a full or closed stderr
-/// (`2>/dev/full`, a closed pipe) loses the line and nothing else. A diagnostic that cannot be
-/// shown must not stop a check from printing its status, nor take a mode down with exit 101.
-/// Every line the program itself writes to stderr goes through it (clippy's `print_stderr`
-/// refuses `eprintln!` outside tests).
+/// `eprintln!` that never panics and escapes: one line to stderr, its control characters
+/// written by [`format::printable`] (a message quotes names other users chose, and a newline
+/// in one must not split the line), and a full or closed stderr (`2>/dev/full`, a closed
+/// pipe) loses the line and nothing else. A diagnostic that cannot be shown must not stop a
+/// check from printing its status, nor take a mode down with exit 101. Every line the
+/// program itself writes to stderr goes through it (clippy's `print_stderr` refuses
+/// `eprintln!` outside tests).
 #[macro_export]
 macro_rules! stderr_line {
     ($($arg:tt)*) => {{
         use ::std::io::Write as _;
-        let _ = ::std::writeln!(::std::io::stderr().lock(), $($arg)*);
+        let line = ::std::format!($($arg)*);
+        let _ = ::std::writeln!(
+            ::std::io::stderr().lock(),
+            "{}",
+            $crate::format::printable(&line)
+        );
     }};
 }
 

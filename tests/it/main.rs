@@ -18,6 +18,7 @@ mod config;
 mod containers_netns;
 mod fd_exhaustion_netns;
 mod follow_netns;
+mod hostile_names;
 mod lab_states;
 mod netns_match;
 mod one_shot_netns;
