@@ -32,6 +32,7 @@ mod support;
 mod tiers_netns;
 mod tui_containers;
 mod tui_detail;
+mod tui_filter_line;
 mod tui_keys;
 mod tui_namespaces;
 mod tui_render;
