@@ -59,9 +59,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
 
 /// The dashboard's settings from the flags and the config file.
 fn dashboard(cli: &Cli, args: &TopArgs) -> anyhow::Result<Dashboard> {
-    let mut config = load_config(cli)?;
-    if let Some(interval) = args.interval {
-        config.general.interval = interval;
+    let (mut config, path) = Config::load(cli.target.config_path().as_deref())?;
+    match args.interval {
+        Some(interval) => config.general.interval = interval,
+        // Only the dashboard polls at the file's interval: only it checks it.
+        None => config.check_dashboard(path.as_deref())?,
     }
     let filter = cli.filters.filter();
     Ok(Dashboard {
