@@ -19,6 +19,7 @@ mod containers_netns;
 mod fd_exhaustion_netns;
 mod follow_netns;
 mod hostile_names;
+mod hostile_names_netns;
 mod lab_states;
 mod netns_match;
 mod one_shot_netns;
