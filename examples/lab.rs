@@ -5,6 +5,9 @@
 //! `cargo run --example lab -- [SCALE]` then, in another terminal,
 //! `sockscope snapshot --netns <printed name>`.
 
+// A tool run by hand, whose report is its printed output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::io::BufRead as _;
 use std::path::PathBuf;
 

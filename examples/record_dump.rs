@@ -1,6 +1,9 @@
 //! Records the raw sock_diag datagrams of this namespace into files, for golden parser tests:
 //! `cargo run --example record_dump -- DIR` writes DIR/inet-N.bin and DIR/inet6-N.bin.
 
+// A tool run by hand, whose report is its printed output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 
 use sockscope::collect::netlink::SockDiag;

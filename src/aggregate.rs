@@ -39,7 +39,8 @@ pub use history::{History, KEY_COUNTERS, MAX_SAMPLES, Sample};
 pub use rates::{CounterGroup, CounterRate};
 pub use rules::{
     AcceptQueueRule, CloseWaitRule, DEFAULT_CLEAR_RATIO, FdExhaustionRule, FinWait2Rule,
-    InvalidSetting, OrphansRule, RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
+    InvalidSetting, OrphansRule, RuleConfig, StateLevels, SynCookiesRule, SynRecvRule,
+    TimeWaitRule,
 };
 
 /// How many TIME_WAIT destinations [`Summary::by_time_wait_destination`] lists.
@@ -149,6 +150,11 @@ impl Aggregator {
     pub fn with_history(mut self, span: Duration, interval: Duration) -> Aggregator {
         Arc::make_mut(&mut self.summary).history = History::with_span(span, interval);
         self
+    }
+
+    /// The rules it runs, with their thresholds.
+    pub fn rules(&self) -> &RuleConfig {
+        &self.rules
     }
 
     /// The summary of the latest poll (empty before the first).

@@ -38,6 +38,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         )
         .into());
     }
+    if !cli.target.all_netns && !cli.filters.filter().netns.is_empty() {
+        return Err(UsageError(
+            "--netns-match picks among the namespaces -A watches, and without -A only one is watched: add -A (`sockscope check -A --netns-match NAME`), or watch that namespace alone with --netns NAME"
+                .to_owned(),
+        )
+        .into());
+    }
     match &cli.command {
         Some(Command::Snapshot(args)) if cli.target.all_netns => all_netns::snapshot(cli, args),
         Some(Command::Check(args)) if cli.target.all_netns => Ok(all_netns::check(cli, args)),
@@ -52,9 +59,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
 
 /// The dashboard's settings from the flags and the config file.
 fn dashboard(cli: &Cli, args: &TopArgs) -> anyhow::Result<Dashboard> {
-    let mut config = load_config(cli)?;
-    if let Some(interval) = args.interval {
-        config.general.interval = interval;
+    let (mut config, path) = Config::load(cli.target.config_path().as_deref())?;
+    match args.interval {
+        Some(interval) => config.general.interval = interval,
+        // Only the dashboard polls at the file's interval: only it checks it.
+        None => config.check_dashboard(path.as_deref())?,
     }
     let filter = cli.filters.filter();
     Ok(Dashboard {
@@ -99,7 +108,7 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 /// Tell stderr, once, what the user should know about a snapshot's completeness.
 fn warn_about(collector: &Collector, snapshot: &Snapshot) {
     if let Some(reason) = collector.fallback_reason() {
-        eprintln!(
+        crate::stderr_line!(
             "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no cookies, tcp_info or bound-only sockets"
         );
     }
@@ -115,11 +124,11 @@ fn warn_attribution(attribution: &Attribution) {
             "processes"
         };
         if nix::unistd::geteuid().is_root() {
-            eprintln!(
+            crate::stderr_line!(
                 "sockscope: could not read the descriptors of {unreadable} {processes} even as root (a hardened /proc or another user namespace): their sockets show owner '?'"
             );
         } else {
-            eprintln!(
+            crate::stderr_line!(
                 "sockscope: could not read the descriptors of {unreadable} {processes} of other users: their sockets show owner '?'; run as root to see every owner"
             );
         }
@@ -167,17 +176,19 @@ fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
 /// The check never fails with exit 1: anything that stops it is UNKNOWN (3).
 fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     if let Err(e) = stdout_is_open() {
-        eprintln!("sockscope: {e:#}");
+        crate::stderr_line!("sockscope: {e:#}");
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
     let polled = dump(cli, args, Mode::Check, false).map(|(snapshot, mut aggregator)| {
         let anomalies = one_shot::judge(&mut aggregator, &snapshot, Some(&filter));
-        (snapshot, anomalies)
+        let levels = aggregator.rules().state_levels(&snapshot.limits);
+        (snapshot, anomalies, levels)
     });
     match polled {
-        Ok((snapshot, anomalies)) => {
+        Ok((snapshot, anomalies, levels)) => {
             let outcome = CheckOutcome {
+                levels,
                 netns: &[],
                 counts: &snapshot.state_counts(),
                 anomalies: &anomalies,
@@ -208,7 +219,7 @@ fn write_check(result: anyhow::Result<&CheckOutcome<'_>>, json: bool) -> u8 {
         ),
     };
     if let Err(e) = finish_output(written) {
-        eprintln!("sockscope: writing the check result: {e:#}");
+        crate::stderr_line!("sockscope: writing the check result: {e:#}");
         return Status::Unknown.exit_code();
     }
     status.exit_code()

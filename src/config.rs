@@ -252,8 +252,27 @@ impl Config {
         Ok(config)
     }
 
-    /// Check every value's range.
+    /// Check every value's range that every mode reads: the rules'. `[general] interval`
+    /// is the dashboard's alone (`serve` polls at its `--interval`, `snapshot` and `check`
+    /// once): [`Config::check_dashboard`] checks it where the dashboard starts.
     pub fn validate(&self) -> Result<(), crate::aggregate::InvalidSetting> {
+        self.rules.validate()
+    }
+
+    /// Check what the dashboard reads besides the rules: `interval` within
+    /// [`MIN_INTERVAL`] … [`MAX_INTERVAL`] and `history` at least `interval`. `path` is the
+    /// file the configuration came from (`None`: the defaults), read again to locate the
+    /// key in the error.
+    pub fn check_dashboard(&self, path: Option<&Path>) -> Result<(), ConfigError> {
+        let (Err(error), Some(path)) = (self.dashboard_settings(), path) else {
+            return Ok(());
+        };
+        let text = read_config_file(path).unwrap_or_default();
+        Err(diagnose::invalid_setting(&error, &text, path))
+    }
+
+    /// [`Config::check_dashboard`], unlocated.
+    fn dashboard_settings(&self) -> Result<(), crate::aggregate::InvalidSetting> {
         let invalid = |key, value: Duration, requirement: String| {
             Err(crate::aggregate::InvalidSetting {
                 section: "general",
@@ -272,7 +291,7 @@ impl Config {
                 "it must be at least the interval".to_owned(),
             );
         }
-        self.rules.validate()
+        Ok(())
     }
 }
 

@@ -17,13 +17,13 @@ use crate::tui::{self, Dashboard};
 /// What the demo stages, for the banner and the tests.
 pub const SCENARIOS: &str = "a CLOSE_WAIT leak (leaky-app), a SYN flood on :8443, a TIME_WAIT storm toward :443 (expires after 60 s) and a listener that never accepts";
 
-/// Stage every scenario in `lab`, saying each step; stop between steps once `caught` holds a
-/// signal.
+/// Stage every scenario in `lab`, saying each step; stop once `caught` holds a signal (the
+/// lab itself stops within a step: see [`Lab::stop_when`]).
 fn stage(lab: &mut Lab, caught: &AtomicUsize) -> anyhow::Result<()> {
     let step = |what: &str| {
         let go_on = caught.load(Ordering::SeqCst) == 0;
         if go_on {
-            eprintln!("sockscope demo: {what}");
+            crate::stderr_line!("sockscope demo: {what}");
         }
         go_on
     };
@@ -64,15 +64,17 @@ pub fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
             .context("installing signal handlers")?;
     }
     let exe = std::env::current_exe().context("finding the sockscope binary for the lab")?;
-    eprintln!("sockscope demo: staging {SCENARIOS} …");
+    crate::stderr_line!("sockscope demo: staging {SCENARIOS} …");
     let mut lab = Lab::new(&exe)?;
+    lab.stop_when(Arc::clone(&caught));
     let staged = stage(&mut lab, &caught);
     let signal = caught.load(Ordering::SeqCst);
     if signal != 0 {
-        // Whatever the step was doing when the signal came, the lab goes: one line, and
-        // the exit code a signal gives (128 + its number).
+        // Whatever the step was doing when the signal came (it stops within milliseconds),
+        // the lab goes: one line, and the exit code a signal gives (128 + its number).
+        let removed = removed(&lab);
         drop(lab);
-        eprintln!("sockscope demo: interrupted while staging; the lab was removed");
+        crate::stderr_line!("sockscope demo: interrupted while staging; {removed}");
         return Ok(128 + signal as u8);
     }
     staged?;
@@ -81,8 +83,14 @@ pub fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
         ..dashboard.collect
     };
     let code = tui::run(dashboard);
-    let name = lab.monitored().to_owned();
+    let removed = removed(&lab);
     drop(lab);
-    eprintln!("sockscope demo: removed namespace {name} and every process the lab started");
+    crate::stderr_line!("sockscope demo: {removed}");
     code
+}
+
+/// What dropping `lab` removes, said once it is gone: both namespaces and the holders.
+fn removed(lab: &Lab) -> String {
+    let [monitored, peer] = lab.namespaces();
+    format!("removed namespaces {monitored} and {peer} and every process the lab started")
 }

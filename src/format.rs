@@ -2,8 +2,14 @@
 //! the one-shot outputs both write through these, so a value reads the same everywhere.
 //!
 //! Depends on `model` only: `aggregate`, `report` and `tui` may all use it.
+//!
+//! These build text from names as they were read; [`printable`] (in `escape.rs`) is the one
+//! escaper every text output applies where it writes.
 
-use std::borrow::Cow;
+mod escape;
+
+pub use escape::printable;
+
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
@@ -102,27 +108,10 @@ pub fn timer_text(timer: &Timer, out: &mut String) {
     }
 }
 
-/// One process as every output names it: `nginx[1234]`, its name made [`printable`].
+/// One process as every output names it: `nginx[1234]`, its name as read (outputs escape
+/// it where they write it, with [`printable`]).
 pub fn process(comm: &str, pid: u32) -> String {
-    format!("{}[{pid}]", printable(comm))
-}
-
-/// `text` with every control character (C0, DEL and C1: escape sequences, bells, newlines)
-/// written as `\xNN`. Process names are chosen by any local user: printed raw, a name such
-/// as `\e]2;X\a` would drive the terminal of whoever reads the report.
-pub fn printable(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            let _ = write!(out, "\\x{:02x}", u32::from(c));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    format!("{comm}[{pid}]")
 }
 
 /// Every owner of a listener, `nginx[12],nginx[13]`; `-` when none is known.
@@ -149,7 +138,7 @@ pub fn owners_text(snapshot: &Snapshot, socket: &Socket, out: &mut String) {
         if shown > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{}[{}]", printable(&p.comm), p.pid);
+        let _ = write!(out, "{}[{}]", p.comm, p.pid);
         shown += 1;
     }
     if shown == 0 {
@@ -239,17 +228,5 @@ mod tests {
         let owners = [(12, "nginx".to_owned()), (13, "nginx".to_owned())];
         assert_eq!(owner_list(&owners), "nginx[12],nginx[13]");
         assert_eq!(process("leaky-app", 4242), "leaky-app[4242]");
-    }
-
-    #[test]
-    fn control_characters_are_written_as_escapes() {
-        assert!(matches!(printable("nginx: worker"), Cow::Borrowed(_)));
-        assert_eq!(
-            printable("\u{1b}[31mEVIL\u{1b}]2;X\u{7}"),
-            "\\x1b[31mEVIL\\x1b]2;X\\x07"
-        );
-        assert_eq!(printable("a\nb\tc\u{7f}\u{9b}"), "a\\x0ab\\x09c\\x7f\\x9b");
-        assert_eq!(printable("\u{fffd}\u{fffd}bad"), "\u{fffd}\u{fffd}bad");
-        assert_eq!(process("\u{1b}]0;pwned\u{7}", 7), "\\x1b]0;pwned\\x07[7]");
     }
 }

@@ -68,6 +68,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::Socket;
@@ -88,6 +90,9 @@ const TIME_WAIT_LEN: Duration = Duration::from_secs(60);
 /// Why the lab could not be built or a stage could not be staged.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    /// The flag given to [`Lab::stop_when`] was raised (the demo caught a signal).
+    #[error("stopped while staging")]
+    Stopped,
     /// An `ip` (or other) command failed.
     #[error("`{command}` failed ({status}): {stderr}")]
     Command {
@@ -208,6 +213,8 @@ pub struct Lab {
     sockets: Vec<Socket>,
     holders: Vec<holder::Holder>,
     expected: StateTally,
+    /// Stop staging once it holds anything but 0 (see [`Lab::stop_when`]).
+    stop: Option<Arc<AtomicUsize>>,
 }
 
 impl Lab {
@@ -222,7 +229,29 @@ impl Lab {
             sockets: Vec::new(),
             holders: Vec::new(),
             expected: StateTally::new(),
+            stop: None,
         })
+    }
+
+    /// Stop any staging, with [`LabError::Stopped`], as soon as `flag` holds anything but 0
+    /// (a signal number, for the demo): it is read between sockets and while waiting for
+    /// the kernel, so a Ctrl-C is obeyed within milliseconds, not at the end of a step that
+    /// makes thousands of connections.
+    pub fn stop_when(&mut self, flag: Arc<AtomicUsize>) {
+        self.stop = Some(flag);
+    }
+
+    /// [`LabError::Stopped`] once the flag of [`Lab::stop_when`] is raised.
+    fn go_on(&self) -> Result<(), LabError> {
+        match &self.stop {
+            Some(flag) if flag.load(Ordering::SeqCst) != 0 => Err(LabError::Stopped),
+            _ => Ok(()),
+        }
+    }
+
+    /// Both namespaces' names: the monitored one, then the peer.
+    pub fn namespaces(&self) -> [&str; 2] {
+        [self.net.monitored(), self.net.peer()]
     }
 
     /// The monitored namespace's name, to pass to `sockscope --netns`.
@@ -275,6 +304,7 @@ impl Lab {
         wanted.retain(|(_, s), n| *s != TcpState::Close && *n > 0);
         let started = Instant::now();
         loop {
+            self.go_on()?;
             let seen = observe::counts(self.monitored())?;
             if seen == wanted {
                 return Ok(());
@@ -361,7 +391,7 @@ pub fn skip(test_name: &str, why: &str) -> bool {
         std::env::var("CI").as_deref() != Ok("true"),
         "{message} (CI=true: a CI run must never pass by skipping)"
     );
-    eprintln!("{message}");
+    crate::stderr_line!("{message}");
     false
 }
 

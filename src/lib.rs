@@ -6,6 +6,26 @@
 //! command line to all of them. `model`, `collect`, `aggregate` and `config` never import clap
 //! or any terminal crate.
 
+/// `eprintln!` that never panics and escapes: one line to stderr, its control characters
+/// written by [`format::printable`] (a message quotes names other users chose, and a newline
+/// in one must not split the line), and a full or closed stderr (`2>/dev/full`, a closed
+/// pipe) loses the line and nothing else. A diagnostic that cannot be shown must not stop a
+/// check from printing its status, nor take a mode down with exit 101. Every line the
+/// program itself writes to stderr goes through it (clippy's `print_stderr` refuses
+/// `eprintln!` outside tests).
+#[macro_export]
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let line = ::std::format!($($arg)*);
+        let _ = ::std::writeln!(
+            ::std::io::stderr().lock(),
+            "{}",
+            $crate::format::printable(&line)
+        );
+    }};
+}
+
 pub mod aggregate;
 pub mod app;
 pub mod cli;

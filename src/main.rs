@@ -40,7 +40,7 @@ fn main() -> ExitCode {
             usage_failure(&args, &format!("{err} (see sockscope --help)"))
         }
         Err(err) => {
-            eprintln!("sockscope: {err:#}");
+            sockscope::stderr_line!("sockscope: {err:#}");
             ExitCode::from(app::EXIT_FAILURE)
         }
     }
@@ -53,12 +53,12 @@ fn usage_failure(args: &[OsString], message: &str) -> ExitCode {
         Some(json) => {
             let mut out = std::io::stdout().lock();
             if let Err(e) = render_unknown(message, json, &mut out) {
-                eprintln!("sockscope: writing the check result: {e}");
+                sockscope::stderr_line!("sockscope: writing the check result: {e}");
             }
             ExitCode::from(Status::Unknown.exit_code())
         }
         None => {
-            eprintln!("sockscope: {message}");
+            sockscope::stderr_line!("sockscope: {message}");
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -21,6 +21,9 @@
 //! Not a test: nothing fails on speed. The sockscope timed is `target/release/sockscope`
 //! (or `--sockscope PATH`).
 
+// A tool run by hand, whose report is its printed output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod exporter;
 mod holder;
 mod many;

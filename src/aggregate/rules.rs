@@ -17,7 +17,7 @@ mod time_wait;
 use super::anomaly::Observation;
 use super::rates::{CounterRate, rise};
 use super::tally::Tally;
-use crate::model::Snapshot;
+use crate::model::{Limits, Snapshot, TcpState};
 
 pub use accept_queue::AcceptQueueRule;
 pub use close_wait::CloseWaitRule;
@@ -98,6 +98,46 @@ impl RuleConfig {
         self.fin_wait2.validate()?;
         self.orphans.validate()?;
         self.fd_exhaustion.validate()
+    }
+}
+
+/// The warning and critical levels a rule compares a whole namespace's count of one state
+/// with, as a check's performance data gives them: `time_wait_excess` (its `buckets_fraction`
+/// levels of `tcp_max_tw_buckets`) and `fin_wait2_pileup` (its `total` levels). No other rule
+/// judges a namespace's count per state (CLOSE_WAIT and SYN_RECV are judged per process and
+/// per listener): those states have no levels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateLevels {
+    /// TIME_WAIT's (warning, critical); `None` when the rule is off or the limit unknown.
+    pub time_wait: Option<(u64, u64)>,
+    /// FIN_WAIT2's (warning, critical); `None` when the rule is off.
+    pub fin_wait2: Option<(u64, u64)>,
+}
+
+impl StateLevels {
+    /// The levels of `state`, if a rule judges its namespace-wide count.
+    pub fn of(&self, state: TcpState) -> Option<(u64, u64)> {
+        match state {
+            TcpState::TimeWait => self.time_wait,
+            TcpState::FinWait2 => self.fin_wait2,
+            _ => None,
+        }
+    }
+}
+
+impl RuleConfig {
+    /// The levels the rules compare a namespace's counts per state with, given its `limits`.
+    pub fn state_levels(&self, limits: &Limits) -> StateLevels {
+        StateLevels {
+            time_wait: limits
+                .tcp_max_tw_buckets
+                .filter(|_| self.time_wait.enabled)
+                .map(|max| self.time_wait.namespace_levels(max)),
+            fin_wait2: self
+                .fin_wait2
+                .enabled
+                .then_some((self.fin_wait2.total, self.fin_wait2.total_critical)),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use crate::aggregate::Aggregator;
 use crate::cli::{Cli, OneShotArgs};
 use crate::collect::CollectOptions;
 use crate::collect::all_netns::{AllNetns, DESCRIPTORS_PER_NAMESPACE};
+use crate::filter::Filter;
 use crate::model::{Snapshot, StateCounts};
 use crate::report::check::{CheckOutcome, Status};
 use crate::report::{self, NamespaceReport};
@@ -33,13 +34,48 @@ pub(super) fn open(options: &CollectOptions) -> anyhow::Result<AllNetns> {
     require_root()?;
     let all = AllNetns::open(options)?;
     if all.over_limit() > 0 {
-        eprintln!(
+        crate::stderr_line!(
             "sockscope: the open-file limit leaves room for {} namespaces ({DESCRIPTORS_PER_NAMESPACE} descriptors each): skipped {} more; raise it (`ulimit -n`) to see them",
             all.len(),
             all.over_limit()
         );
     }
     Ok(all)
+}
+
+/// With `--netns-match`, an error unless it names one of the namespaces `all` opened: a
+/// name that matches nothing would otherwise judge nothing and say OK (check), or list
+/// nothing and look like a quiet host (snapshot, serve). The message lists the names.
+pub(super) fn require_netns_match(filter: &Filter, all: &AllNetns) -> anyhow::Result<()> {
+    /// How many namespaces the message names before `and N more`.
+    const LISTED: usize = 20;
+    if filter.netns.is_empty() {
+        return Ok(());
+    }
+    let members = all.members();
+    let named = |m: &crate::collect::all_netns::Member| {
+        filter
+            .netns
+            .iter()
+            .any(|n| n.names(&m.namespace.name, m.namespace.id.inode))
+    };
+    if members.iter().any(named) {
+        return Ok(());
+    }
+    let asked: Vec<String> = filter.netns.iter().map(ToString::to_string).collect();
+    let mut known: Vec<String> = members
+        .iter()
+        .take(LISTED)
+        .map(|m| format!("{} ({})", m.namespace.name, m.namespace.id.inode))
+        .collect();
+    if members.len() > LISTED {
+        known.push(format!("and {} more", members.len() - LISTED));
+    }
+    anyhow::bail!(
+        "--netns-match {}: no namespace has that name or inode; the namespaces here are {} (names as `sockscope snapshot -A` prints them, or inodes)",
+        asked.join(","),
+        known.join(", ")
+    )
 }
 
 /// Every namespace dumped once, and each one's aggregator, in the same order (the host's
@@ -54,6 +90,7 @@ fn dump_all(
     let mut options = collect_options(cli);
     options.tcp_info = tcp_info;
     let mut all = open(&options)?;
+    require_netns_match(&cli.filters.filter(), &all)?;
     let mut aggregators: Vec<Aggregator> = (0..all.len())
         .map(|_| config.aggregator().without_ages())
         .collect();
@@ -63,9 +100,10 @@ fn dump_all(
     for ((result, aggregator), member) in results.into_iter().zip(aggregators).zip(all.members()) {
         match result {
             Ok(snapshot) => polled.push((snapshot, aggregator)),
-            Err(e) => eprintln!(
+            Err(e) => crate::stderr_line!(
                 "sockscope: netns {} (inode {}) left out: {e}",
-                member.namespace.name, member.namespace.id.inode
+                member.namespace.name,
+                member.namespace.id.inode
             ),
         }
     }
@@ -105,7 +143,7 @@ pub(super) fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
 /// names are judged. Anything that stops it is UNKNOWN (3).
 pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     if let Err(e) = stdout_is_open() {
-        eprintln!("sockscope: {e:#}");
+        crate::stderr_line!("sockscope: {e:#}");
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
@@ -133,6 +171,8 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
             raised.sort_by_key(|(a, _)| std::cmp::Reverse(a.severity));
             let (anomalies, netns): (Vec<_>, Vec<_>) = raised.into_iter().unzip();
             let outcome = CheckOutcome {
+                // Each namespace has its own limits: no level applies to the sums.
+                levels: crate::aggregate::StateLevels::default(),
                 counts: &counts,
                 anomalies: &anomalies,
                 netns: &netns,

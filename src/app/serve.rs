@@ -59,12 +59,15 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
     if cli.target.all_netns {
         all_netns::require_root()?;
         let every = EveryNamespace::open(options)?;
+        if let Some(all) = every.all() {
+            all_netns::require_netns_match(&settings.filter, all)?;
+        }
         run(Poller::new(every, settings, published), server)
     } else {
         let name = options.netns.label();
         let collector = Collector::open(options)?;
         if let Some(reason) = collector.fallback_reason() {
-            eprintln!(
+            crate::stderr_line!(
                 "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no bound-only sockets"
             );
         }
@@ -90,7 +93,7 @@ fn run<S: Namespaces + 'static>(
             let addr = server
                 .local_addr()
                 .context("reading the listening address")?;
-            eprintln!("sockscope: serving {scheme}://{addr}/metrics");
+            crate::stderr_line!("sockscope: serving {scheme}://{addr}/metrics");
             poller
                 .spawn()
                 .context("starting the poller thread")?

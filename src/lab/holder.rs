@@ -42,7 +42,7 @@ pub fn run_from_args() -> Option<i32> {
     Some(match hold(&args[1..]) {
         Ok(()) => 0,
         Err(message) => {
-            eprintln!("sockscope {HOLD_ARG}: {message}");
+            crate::stderr_line!("sockscope {HOLD_ARG}: {message}");
             2
         }
     })

@@ -168,6 +168,7 @@ impl Lab {
     ) -> Result<Connected, LabError> {
         let monitored = self.net.tcp_sockets(Side::Monitored, family, count)?;
         for s in &monitored {
+            self.go_on()?;
             bind_to(s, from)?;
             s.set_write_timeout(Some(IO_TIMEOUT))
                 .and_then(|()| s.connect(&server.into()))
@@ -299,10 +300,12 @@ impl Lab {
             // Active close: our FIN, the peer sees EOF and closes, we see its FIN.
             shutdown_all(&c.monitored, "monitored")?;
             for s in &c.accepted {
+                self.go_on()?;
                 read_eof(s)?;
             }
             drop(c.accepted);
             for s in &c.monitored {
+                self.go_on()?;
                 read_eof(s)?;
             }
             left -= n;

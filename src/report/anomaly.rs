@@ -8,7 +8,8 @@ use crate::aggregate::Anomaly;
 use crate::format::short_duration;
 use crate::model::Endpoint;
 
-/// One line: `CRITICAL close_wait_backlog leaky-app[4242]: 120 CLOSE_WAIT sockets (warning 20, critical 100) …`.
+/// One line: `CRITICAL close_wait_backlog leaky-app[4242]: 120 CLOSE_WAIT sockets (warning 20, critical 100) …`,
+/// its names as read: the output that writes it escapes it ([`crate::format::printable`]).
 pub fn line(anomaly: &Anomaly, now: SystemTime) -> String {
     let mut out = String::with_capacity(160);
     let _ = write!(

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::anomaly::line;
 use super::json::{AnomalyDoc, StatesDoc};
-use crate::aggregate::{Anomaly, Severity};
+use crate::aggregate::{Anomaly, Severity, StateLevels};
 use crate::format::{count_of, printable};
 use crate::model::{StateCounts, TcpState};
 
@@ -71,6 +71,10 @@ pub struct CheckOutcome<'a> {
     pub netns: &'a [(String, u64)],
     /// When the poll was taken.
     pub taken_at: SystemTime,
+    /// The levels the rules judge the namespace's counts per state with, given as the
+    /// perfdata's warn and crit fields; none with `--all-netns`, whose perfdata sums
+    /// namespaces that each have their own limits.
+    pub levels: StateLevels,
 }
 
 impl CheckOutcome<'_> {
@@ -108,16 +112,32 @@ impl CheckOutcome<'_> {
         text
     }
 
-    /// Performance data: the total, each state and the number of anomalies.
+    /// Performance data: the total, each state and the number of anomalies, as
+    /// `label=value;warn;crit;min`. A state whose namespace-wide count a rule judges
+    /// (TIME_WAIT, FIN_WAIT2: see [`StateLevels`]) has its levels as warn and crit, in the
+    /// plugin guidelines' range form: a bare `N` alerts above `N`, and a rule raises at its
+    /// level, so the field is the level less one (`fin_wait2=0;1999;9999;0` for the default
+    /// 2000 and 10000). The others leave them empty.
     pub fn perfdata(&self) -> String {
         let mut data = format!("total={};;;0", self.counts.total());
         for state in TcpState::LIFECYCLE {
             let _ = write!(
                 data,
-                " {}={};;;0",
+                " {}={};",
                 state.name().to_ascii_lowercase(),
                 self.counts.get(state)
             );
+            if let Some((warning, critical)) = self.levels.of(state) {
+                let _ = write!(
+                    data,
+                    "{};{}",
+                    warning.saturating_sub(1),
+                    critical.saturating_sub(1)
+                );
+            } else {
+                data.push(';');
+            }
+            data.push_str(";0");
         }
         let _ = write!(data, " anomalies={};;;0", self.anomalies.len());
         data
@@ -232,6 +252,7 @@ mod tests {
             counts: &counts,
             anomalies,
             taken_at: SystemTime::UNIX_EPOCH,
+            levels: StateLevels::default(),
         };
         let mut out = Vec::new();
         outcome.render_text(&mut out).unwrap();
@@ -291,6 +312,50 @@ mod tests {
     }
 
     #[test]
+    fn perfdata_gives_the_levels_the_rules_judge_a_state_count_with() {
+        let mut counts = StateCounts::default();
+        for _ in 0..3 {
+            counts.add(TcpState::TimeWait);
+        }
+        counts.add(TcpState::FinWait2);
+        let mut rules = crate::aggregate::RuleConfig::default();
+        let limits = crate::model::Limits {
+            tcp_max_tw_buckets: Some(262_144),
+            ..crate::model::Limits::default()
+        };
+        let perfdata = |rules: &crate::aggregate::RuleConfig, limits| {
+            CheckOutcome {
+                netns: &[],
+                counts: &counts,
+                anomalies: &[],
+                taken_at: SystemTime::UNIX_EPOCH,
+                levels: rules.state_levels(limits),
+            }
+            .perfdata()
+        };
+        // Raised at 80 % (209,716) and 95 % (249,037) of tcp_max_tw_buckets, and at 2,000
+        // and 10,000 FIN_WAIT2: a bare N alerts above N.
+        assert_eq!(
+            perfdata(&rules, &limits),
+            "total=4;;;0 listen=0;;;0 syn_sent=0;;;0 syn_recv=0;;;0 established=0;;;0 \
+             fin_wait1=0;;;0 fin_wait2=1;1999;9999;0 closing=0;;;0 time_wait=3;209715;249036;0 \
+             close_wait=0;;;0 last_ack=0;;;0 close=0;;;0 anomalies=0;;;0"
+        );
+        rules.fin_wait2.total = 50;
+        rules.fin_wait2.total_critical = 60;
+        rules.time_wait.enabled = false;
+        let data = perfdata(&rules, &limits);
+        assert!(data.contains(" fin_wait2=1;49;59;0 "), "{data}");
+        assert!(data.contains(" time_wait=3;;;0 "), "{data}");
+        // Without the limit the TIME_WAIT levels are unknown; a rule turned off has none.
+        rules.time_wait.enabled = true;
+        rules.fin_wait2.enabled = false;
+        let data = perfdata(&rules, &crate::model::Limits::default());
+        assert!(data.contains(" fin_wait2=1;;;0 "), "{data}");
+        assert!(data.contains(" time_wait=3;;;0 "), "{data}");
+    }
+
+    #[test]
     fn an_unknown_result_cannot_carry_perfdata_in_its_message() {
         let mut out = Vec::new();
         render_unknown("config /tmp/a|b=1 not found", false, &mut out).unwrap();
@@ -327,6 +392,7 @@ mod tests {
             anomalies: &anomalies,
             netns: &[],
             taken_at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_790_000_000_250),
+            levels: StateLevels::default(),
         };
         let mut out = Vec::new();
         outcome.render_json(&mut out).unwrap();
@@ -361,6 +427,7 @@ mod tests {
             anomalies: &anomalies,
             netns: &netns,
             taken_at: SystemTime::UNIX_EPOCH,
+            levels: StateLevels::default(),
         };
         assert_eq!(outcome.status(), Status::Critical);
         let mut out = Vec::new();

@@ -15,10 +15,10 @@ pub(crate) use rows::listing_order;
 
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
-use crate::format::{count_of, grouped};
+use crate::format::{count_of, grouped, printable};
 use crate::model::{Attribution, Snapshot, SourceKind, StateCounts, TcpState};
 
-/// The report's first line.
+/// The report's first line, its names as read (`write` escapes it).
 pub fn header(snapshot: &Snapshot) -> String {
     let mut line = String::from("sockscope snapshot");
     let _ = write!(line, " · host {}", snapshot.host);
@@ -102,13 +102,13 @@ fn write(
     listing: &rows::Listing<'_>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(out, "{header}")?;
+    writeln!(out, "{}", printable(header))?;
     writeln!(out)?;
     if !anomalies.is_empty() {
         let now = snapshot.taken_at.unwrap_or_else(SystemTime::now);
         writeln!(out, "ANOMALIES")?;
         for a in anomalies {
-            writeln!(out, "{}", super::anomaly::line(a, now))?;
+            writeln!(out, "{}", printable(&super::anomaly::line(a, now)))?;
             writeln!(out, "  hint: {}", a.hint)?;
         }
         writeln!(out)?;

@@ -50,7 +50,7 @@ impl EveryNamespace {
         self.opened = Instant::now();
         let all = AllNetns::open(&self.options)?;
         if all.over_limit() > 0 {
-            eprintln!(
+            crate::stderr_line!(
                 "sockscope: the open-file limit leaves room for {} namespaces ({DESCRIPTORS_PER_NAMESPACE} descriptors each): skipped {} more; raise it (LimitNOFILE=, `ulimit -n`) to see them",
                 all.len(),
                 all.over_limit()

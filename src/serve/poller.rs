@@ -330,7 +330,7 @@ impl<S: Namespaces + 'static> Poller<S> {
         if let Some(path) = &self.settings.textfile
             && let Err(e) = textfile::write_atomically(path, page.text.as_bytes())
         {
-            eprintln!("sockscope: {e}");
+            crate::stderr_line!("sockscope: {e}");
         }
         self.published.publish(page);
         health

@@ -61,7 +61,7 @@ impl Detail {
                 lines: lines::socket_lines(theme, aggregator, &shown.snapshot, socket),
             },
             Subject::Group { title, target } => Detail {
-                title: format!(" {title} "),
+                title: format!(" {} ", crate::format::printable(title)),
                 lines: lines::group_lines(theme, shown, target),
             },
         }

@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::action::{HELP, Mode};
 use super::app::App;
 use super::layout::{Areas, MIN_SIZE, centred};
+use crate::format::printable;
 
 /// One-line reminder of the `/` syntax, for the input line.
 const FILTER_SYNTAX: &str =
@@ -50,35 +51,77 @@ fn too_small(frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
 }
 
+/// The fewest characters of the typed filter the line keeps when a reason needs the room.
+const INPUT_KEPT: usize = 12;
+
+/// The typed filter and what follows the cursor (`  why` or `  e.g. …`), escaped and fitted
+/// to `width` with the `/ ` and the cursor: a reason why the filter was refused is shown
+/// before the start of the input (its end, where the cursor is, stays), so a filter longer
+/// than the terminal no longer pushes its error off the screen; the syntax reminder only
+/// takes the room left.
+fn filter_line(input: &str, why: Option<&str>, width: usize) -> (String, String) {
+    let input = printable(input);
+    let room = width.saturating_sub(3);
+    let typed = input.chars().count();
+    let after = match why {
+        Some(why) => format!("  {}", printable(why)),
+        None => format!("  {FILTER_SYNTAX}"),
+    };
+    let kept = match why {
+        Some(_) => typed.min(
+            room.saturating_sub(after.chars().count())
+                .max(INPUT_KEPT.min(room)),
+        ),
+        None => typed.min(room),
+    };
+    let input = if kept < typed {
+        let tail: String = input.chars().skip(typed - kept + 1).collect();
+        format!("…{tail}")
+    } else {
+        input.into_owned()
+    };
+    (input, fit(&after, room - kept))
+}
+
 /// Keys, the filter line, a notice, the collector's failure or why `F` could not follow.
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
     let line = if app.mode == Mode::Filter {
         // A filter that was refused says why here, where the user is typing, until the
         // next key; otherwise the line reminds of the syntax.
-        let after = match &app.notice {
-            Some(why) => Span::styled(format!("  {why}"), theme.alert()),
-            None => Span::styled(format!("  {FILTER_SYNTAX}"), theme.quiet()),
+        let (input, after) =
+            filter_line(&app.input, app.notice.as_deref(), usize::from(area.width));
+        let after_style = if app.notice.is_some() {
+            theme.alert()
+        } else {
+            theme.quiet()
         };
         Line::from(vec![
             Span::styled("/ ", theme.accent()),
-            Span::raw(app.input.clone()),
+            Span::raw(input),
             Span::styled("▏", theme.accent()),
-            after,
+            Span::styled(after, after_style),
         ])
     } else if let Some(failure) = &app.failure {
         Line::from(Span::styled(
-            format!(
+            printable(&format!(
                 "poll failed ×{}: {} (showing the last good poll; retrying)",
                 failure.count, failure.message
-            ),
+            ))
+            .into_owned(),
             theme.alert(),
         ))
     } else if let Some(notice) = &app.notice {
-        Line::from(Span::styled(notice.clone(), theme.heading()))
+        Line::from(Span::styled(
+            printable(notice).into_owned(),
+            theme.heading(),
+        ))
     } else if let Some(why) = &app.follow_failed {
         Line::from(Span::styled(
-            format!("could not follow: {why} (still showing the old one; F retries)"),
+            printable(&format!(
+                "could not follow: {why} (still showing the old one; F retries)"
+            ))
+            .into_owned(),
             theme.alert(),
         ))
     } else {

@@ -170,19 +170,93 @@ fn out_of_range_value_is_located_at_its_key() {
         err.to_string(),
         "config error in /etc/sockscope/config.toml: 'per_process_critical' in [close_wait] is 100; it must be at least per_process (200)"
     );
-    let err = parse("[general]\ninterval = \"10ms\"\n").unwrap_err();
+}
+
+/// The dashboard's check of a config file holding `text`: its error, located in the file.
+fn dashboard_error(text: &str) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let (config, from) = Config::load(Some(&path)).unwrap();
+    config
+        .check_dashboard(from.as_deref())
+        .err()
+        .map(|e| e.to_string().replace(&path.display().to_string(), "FILE"))
+}
+
+#[test]
+fn the_interval_range_is_checked_by_the_dashboard_that_polls_at_it() {
+    // The same range as the command line and the `+`/`-` keys.
     assert_eq!(
-        err.to_string(),
-        "config error in /etc/sockscope/config.toml line 2: 'interval' in [general] is \"10ms\"; it must be between 250ms and 1m: faster polls cost more than they show, slower ones miss what a dashboard is for"
+        dashboard_error("[general]\ninterval = \"10ms\"\n").as_deref(),
+        Some(
+            "config error in FILE line 2: 'interval' in [general] is \"10ms\"; it must be between 250ms and 1m: faster polls cost more than they show, slower ones miss what a dashboard is for"
+        )
     );
-    // The same range as the command line and the `+`/`-` keys: 2h was accepted here.
-    let err = parse("[general]\ninterval = \"2h\"\nhistory = \"1d\"\n").unwrap_err();
     assert_eq!(
-        err.to_string(),
-        "config error in /etc/sockscope/config.toml line 2: 'interval' in [general] is \"2h\"; it must be between 250ms and 1m: faster polls cost more than they show, slower ones miss what a dashboard is for"
+        dashboard_error("[general]\n\ninterval = \"2h\"\nhistory = \"1d\"\n").as_deref(),
+        Some(
+            "config error in FILE line 3: 'interval' in [general] is \"2h\"; it must be between 250ms and 1m: faster polls cost more than they show, slower ones miss what a dashboard is for"
+        )
     );
-    assert!(parse("[general]\ninterval = \"250ms\"\n").is_ok());
-    assert!(parse("[general]\ninterval = \"1m\"\n").is_ok());
+    assert_eq!(
+        dashboard_error("[general]\ninterval = \"5s\"\nhistory = \"2s\"\n").as_deref(),
+        Some(
+            "config error in FILE line 3: 'history' in [general] is \"2s\"; it must be at least the interval"
+        )
+    );
+    assert_eq!(dashboard_error("[general]\ninterval = \"250ms\"\n"), None);
+    assert_eq!(dashboard_error("[general]\ninterval = \"1m\"\n"), None);
+    // The modes that do not poll at it read the file as it is.
+    assert_eq!(
+        parse("[general]\ninterval = \"2h\"\n")
+            .unwrap()
+            .general
+            .interval,
+        Duration::from_secs(7200)
+    );
+}
+
+#[test]
+fn a_file_interval_the_dashboard_refuses_is_no_concern_of_serve_snapshot_or_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, "[general]\ninterval = \"2h\"\n").unwrap();
+    let path = path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sockscope"))
+            .args(args)
+            .args(["--config", path])
+            .output()
+            .unwrap()
+    };
+    let refused = format!(
+        "sockscope: config error in {path} line 2: 'interval' in [general] is \"2h\"; it must be between 250ms and 1m: faster polls cost more than they show, slower ones miss what a dashboard is for\n"
+    );
+    let out = run(&["top"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), refused);
+    // `--interval` replaces the file's: nothing to refuse (it then needs a terminal).
+    let out = run(&["top", "--interval", "2s"]);
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .starts_with("sockscope: the dashboard needs a terminal"),
+    );
+    let out = run(&["snapshot", "--no-processes"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = run(&["check", "--no-processes", "--window", "0s"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.starts_with("SOCKSCOPE UNKNOWN"), "{stdout}");
+    assert!(matches!(out.status.code(), Some(0..=2)), "{stdout}");
+    // serve goes on to its own work: an address not on this host is what stops it.
+    let out = run(&["serve", "--listen", "192.0.2.1:9"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("sockscope: --listen 192.0.2.1:9: cannot listen there"),
+        "{stderr}"
+    );
 }
 
 #[test]

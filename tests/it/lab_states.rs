@@ -362,3 +362,36 @@ fn a_panicking_test_leaves_nothing_behind() {
         "holder {pid} survived"
     );
 }
+
+#[test]
+fn a_raised_stop_flag_ends_a_time_wait_storm_between_sockets() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const ASKED: usize = 20_000;
+    if !require_root("a_raised_stop_flag_ends_a_time_wait_storm_between_sockets") {
+        return;
+    }
+    let mut lab = new_lab();
+    let flag = Arc::new(AtomicUsize::new(0));
+    lab.stop_when(Arc::clone(&flag));
+    // SIGINT, as the demo's handler stores it, while the storm is under way.
+    let raiser = {
+        let flag = Arc::clone(&flag);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            flag.store(2, Ordering::SeqCst);
+        })
+    };
+    let storm = lab.time_wait_storm(Family::Inet, 443, ASKED);
+    raiser.join().unwrap();
+    assert!(
+        matches!(storm, Err(sockscope::lab::LabError::Stopped)),
+        "{storm:?}"
+    );
+    // It stopped part-way: fewer TIME_WAIT sockets than asked exist.
+    let made = ss_counts(lab.monitored())
+        .get("TIME-WAIT")
+        .copied()
+        .unwrap_or(0);
+    assert!(made < ASKED as u64, "{made} TIME_WAIT sockets");
+}

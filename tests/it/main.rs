@@ -2,6 +2,8 @@
 //! which); `support` holds the synthetic snapshots and dashboards they share.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Tests print their skips and what a cleanup could not undo.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod aggregate_fd_exhaustion;
 mod aggregate_groupings;
@@ -9,13 +11,17 @@ mod aggregate_kernel_rules;
 mod aggregate_rules;
 mod aggregate_scale;
 mod all_netns;
+mod broken_stderr;
 mod check_netns;
 mod cli;
 mod config;
 mod containers_netns;
 mod fd_exhaustion_netns;
 mod follow_netns;
+mod hostile_names;
+mod hostile_names_netns;
 mod lab_states;
+mod netns_match;
 mod one_shot_netns;
 mod parser;
 mod parser_oracle;
@@ -29,6 +35,7 @@ mod support;
 mod tiers_netns;
 mod tui_containers;
 mod tui_detail;
+mod tui_filter_line;
 mod tui_keys;
 mod tui_namespaces;
 mod tui_render;

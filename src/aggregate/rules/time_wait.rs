@@ -118,6 +118,18 @@ fn per_destination(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Obs
     }
 }
 
+impl TimeWaitRule {
+    /// The (warning, critical) levels of the namespace's TIME_WAIT count for a
+    /// `tcp_max_tw_buckets` of `max`: `buckets_fraction` and `buckets_fraction_critical` of it.
+    pub(crate) fn namespace_levels(&self, max: u64) -> (u64, u64) {
+        let warning = share(self.buckets_fraction, max);
+        (
+            warning,
+            share(self.buckets_fraction_critical, max).max(warning),
+        )
+    }
+}
+
 fn namespace(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observation>) {
     let total = input.tally.counts.get(TcpState::TimeWait);
     let overflow = input
@@ -128,14 +140,8 @@ fn namespace(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observati
             rise,
         });
     let buckets = input.snapshot.limits.tcp_max_tw_buckets;
-    let (warning, critical) = match buckets {
-        Some(max) => {
-            let warning = share(rule.buckets_fraction, max);
-            (
-                warning,
-                share(rule.buckets_fraction_critical, max).max(warning),
-            )
-        }
+    let (warning, critical) = match buckets.map(|max| rule.namespace_levels(max)) {
+        Some(levels) => levels,
         // Without the limit only the overflow counter speaks; the count is then its own mark.
         None if overflow.is_some() => (total.max(1), total.max(1)),
         None => return,

@@ -225,7 +225,7 @@ fn describe(pid: u32, names: &mut Names) -> Option<ProcessName> {
             c.label()
         });
     Some(ProcessName {
-        comm: crate::format::printable(comm.trim_end_matches('\n')).into_owned(),
+        comm: comm.trim_end_matches('\n').to_owned(),
         container,
     })
 }

@@ -84,6 +84,11 @@ impl NetnsSpec {
                 .is_some_and(|inode| self.0.parse() == Ok(inode))
     }
 
+    /// Whether it names the namespace called `name` with nsfs inode `inode`.
+    pub fn names(&self, name: &str, inode: u64) -> bool {
+        name == self.0 || self.0.parse() == Ok(inode)
+    }
+
     /// Whether `socket` of `snapshot` is in the namespace it names: the snapshot's own, or,
     /// in a snapshot that merges several (the dashboard with `-A`), the socket's.
     pub fn matches_socket(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
@@ -93,7 +98,7 @@ impl NetnsSpec {
         snapshot
             .namespaces
             .of(socket.cookie)
-            .is_some_and(|l| l.name == self.0 || self.0.parse() == Ok(l.inode))
+            .is_some_and(|l| self.names(&l.name, l.inode))
     }
 }
 

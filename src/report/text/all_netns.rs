@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use super::{rows, with_process, write, write_counts};
 use crate::filter::Filter;
-use crate::format::{count_of, grouped};
+use crate::format::{count_of, grouped, printable};
 use crate::model::{Snapshot, StateCounts};
 use crate::report::NamespaceReport;
 
@@ -31,15 +31,15 @@ pub fn header_all(namespaces: &[NamespaceReport]) -> String {
     line
 }
 
-/// A namespace block's first line: `== netns lab-3 · inode 4026532841 · container
+/// A namespace block's first line, its names as read (`write` escapes it): `== netns lab-3 · inode 4026532841 · container
 /// docker:3f2a1c9e0b7d (web-1) · 12 TCP sockets` (no container part when it has none).
 pub fn block_header(snapshot: &Snapshot) -> String {
-    let mut line = format!("== netns {}", crate::format::printable(&snapshot.netns));
+    let mut line = format!("== netns {}", snapshot.netns);
     if let Some(inode) = snapshot.netns_inode {
         let _ = write!(line, " · inode {inode}");
     }
     if let Some(container) = &snapshot.netns_container {
-        let _ = write!(line, " · container {}", crate::format::printable(container));
+        let _ = write!(line, " · container {container}");
     }
     let _ = write!(
         line,
@@ -56,7 +56,7 @@ pub fn render_all(
     filter: &Filter,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(out, "{}", header_all(namespaces))?;
+    writeln!(out, "{}", printable(&header_all(namespaces)))?;
     writeln!(out)?;
     let mut total = StateCounts::default();
     for namespace in namespaces {

@@ -22,7 +22,7 @@ impl App {
             }
             Action::CloseOverlay => {
                 if self.mode == Mode::Filter {
-                    self.input.clear();
+                    self.drop_filter_edit();
                 }
                 self.mode = Mode::Normal;
             }
@@ -73,6 +73,22 @@ impl App {
 
     /// Enter on a row of the Namespaces view: show only that namespace's sockets (the
     /// `netns` filter key, `--netns-match` on the command line), in the Sockets view.
+    /// Leave the `/` line without applying it, saying so when the text typed was not the
+    /// filter in force (a refused filter would otherwise vanish without a word).
+    fn drop_filter_edit(&mut self) {
+        let typed = std::mem::take(&mut self.input);
+        if typed.trim() != self.filter_text {
+            self.notice = Some(if self.filter_text.is_empty() {
+                "filter not applied: the edit was dropped, no filter in force".to_owned()
+            } else {
+                format!(
+                    "filter not applied: the edit was dropped, still filtering on {}",
+                    self.filter_text
+                )
+            });
+        }
+    }
+
     fn narrow_to_netns(&mut self) {
         let selected = self.cursor(View::Namespaces).selected;
         let Some(Target::Netns(name, inode)) = self.rows.get(selected).map(|r| r.target.clone())

@@ -1,21 +1,31 @@
 //! The lines of the detail pane, unwrapped: every field of a socket, or the breakdown of a
 //! group row.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use ratatui::text::{Line, Span};
 
 use crate::aggregate::{Aggregator, GROUP_LIMIT, Summary};
-use crate::format::{age, clock, count_of, grouped, process, short_duration, timer_text};
+use crate::format::{
+    age, clock, count_of, grouped, printable, process, short_duration, timer_text,
+};
 use crate::model::{Attribution, Container, Snapshot, Socket, TcpInfo, TcpState, endpoint};
 use crate::tui::rows::Target;
 use crate::tui::shown::Shown;
 use crate::tui::theme::Theme;
 
+/// One `name  value` line. Both may carry names other users chose (process names, command
+/// lines, cgroup paths, container and pod names): they are escaped here, where the pane
+/// turns them into text on screen.
 fn field(theme: Theme, name: &str, value: String) -> Line<'static> {
+    let value = match printable(&value) {
+        Cow::Borrowed(_) => value,
+        Cow::Owned(escaped) => escaped,
+    };
     Line::from(vec![
-        Span::styled(format!("{name:>16}  "), theme.heading()),
+        Span::styled(format!("{:>16}  ", printable(name)), theme.heading()),
         Span::raw(value),
     ])
 }
@@ -180,7 +190,7 @@ pub(super) fn socket_lines(
         lines.push(field(
             theme,
             &crate::format::process(&p.comm, p.pid),
-            crate::format::printable(&p.cmdline).into_owned(),
+            p.cmdline.clone(),
         ));
     }
     if !any {

@@ -1,6 +1,7 @@
 //! The header line: where, how often, how many, when, whether the display is live, and
 //! whether the namespace shown is still the one `--netns` names.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use ratatui::Frame;
@@ -9,7 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::format::{age, clock, count_of, interval};
+use crate::format::{age, clock, count_of, interval, printable};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
 use crate::tui::namespaces::NamespacesShown;
@@ -90,10 +91,15 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         ));
     }
     let width = usize::from(area.width);
+    escape(&mut parts);
     if let Some(drift) = &app.netns {
         // Above everything but a pause or a failing poll: the screen shows another
         // namespace than the name says. Its short form, where the long one cannot fit.
         let (long, short) = netns::notice(drift, app.follow_failed.as_deref());
+        let (long, short) = (
+            printable(&long).into_owned(),
+            printable(&short).into_owned(),
+        );
         let mut with_long = parts.clone();
         with_long.push((long, theme.alert(), 8));
         let with_long = fitted(with_long, width);
@@ -173,6 +179,15 @@ fn namespace_parts(
             theme.alert(),
             8,
         ));
+    }
+}
+
+/// Host and namespace names as read, escaped here, where they are written and measured.
+fn escape(parts: &mut [(String, Style, u8)]) {
+    for (text, _, _) in parts {
+        if let Cow::Owned(escaped) = printable(text) {
+            *text = escaped;
+        }
     }
 }
 

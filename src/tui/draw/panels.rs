@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use super::{fit, spark};
 use crate::aggregate::{Anomaly, AnomalyKind, Severity, Subject};
 use crate::format::age;
-use crate::format::{grouped, process};
+use crate::format::{grouped, printable, process};
 use crate::model::{TcpState, endpoint};
 use crate::tui::app::App;
 
@@ -138,9 +138,10 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
             let left = format!(" {:<10} ", a.kind.about().label);
             let room = width.saturating_sub(5 + left.chars().count() + right.chars().count());
             let subject = match &a.netns {
-                Some(netns) => fit(&format!("{netns}: {}", subject_label(&a.subject)), room),
-                None => fit(&subject_label(&a.subject), room),
+                Some(netns) => format!("{netns}: {}", subject_label(&a.subject)),
+                None => subject_label(&a.subject),
             };
+            let subject = fit(&printable(&subject), room);
             let tag_style = if i == selected {
                 theme.severity(a.severity).patch(theme.selected())
             } else {
@@ -170,7 +171,11 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(a.hint),
         ]),
         Line::styled(
-            crate::report::anomaly::line(a, now.unwrap_or(a.first_seen)),
+            printable(&crate::report::anomaly::line(
+                a,
+                now.unwrap_or(a.first_seen),
+            ))
+            .into_owned(),
             theme.quiet(),
         ),
     ];

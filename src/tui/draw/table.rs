@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{fit, spark};
-use crate::format::grouped;
+use crate::format::{grouped, printable};
 use crate::model::{Snapshot, Socket};
 use crate::tui::app::App;
 use crate::tui::columns::{Column, SocketColumn, ViewColumn, Width, short_label};
@@ -94,7 +94,7 @@ fn visible_cells(
             .take(height)
             .map(|&i| {
                 let socket = &snapshot.sockets[i as usize];
-                (socket_cells(app, snapshot, socket), None)
+                (escaped(socket_cells(app, snapshot, socket)), None)
             })
             .unzip()
     } else {
@@ -102,9 +102,21 @@ fn visible_cells(
             .iter()
             .skip(offset)
             .take(height)
-            .map(|r| (r.cells.clone(), Some(r.target.clone())))
+            .map(|r| (escaped(r.cells.clone()), Some(r.target.clone())))
             .unzip()
     }
+}
+
+/// The cells of a row as the screen shows them: names as read, escaped here, where they
+/// are written and before they are measured (ratatui would drop a control character
+/// silently: `\e[31mEVIL` showed as `[31mEVIL` in one view and `\x1b[31mEVIL` in another).
+fn escaped(mut cells: Vec<String>) -> Vec<String> {
+    for cell in &mut cells {
+        if let std::borrow::Cow::Owned(text) = printable(cell) {
+            *cell = text;
+        }
+    }
+    cells
 }
 
 /// Which columns a table shows and how wide.
