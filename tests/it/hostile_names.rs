@@ -361,3 +361,39 @@ fn a_hostile_name_in_an_error_is_escaped_on_stderr_and_on_the_status_line() {
         )
     );
 }
+
+#[test]
+fn the_metrics_carry_every_hostile_name_as_visible_pictures_in_both_formats() {
+    use sockscope::serve::Format;
+    use sockscope::serve::metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
+
+    let snapshot = hostile();
+    let mut aggregator = Config::default().aggregator();
+    let summary = aggregator.ingest(&snapshot);
+    let ns = NamespaceMetrics::of(summary, &summary.anomalies, &snapshot, TopLimits::default());
+    for format in [Format::Text, Format::OpenMetrics] {
+        let page = render(&[&ns], &SelfMetrics::default(), format);
+        let controls: Vec<char> = page
+            .chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .collect();
+        assert_eq!(controls, Vec::<char>::new(), "{format:?}");
+        // The CLOSE_WAIT holder, its unit and the pod, each as the pictures of its escapes.
+        let holder = page
+            .lines()
+            .find(|l| {
+                l.starts_with("sockscope_process_tcp_sockets{")
+                    && l.contains("state=\"close_wait\"")
+            })
+            .unwrap_or_else(|| panic!("no close_wait process line in {page}"));
+        assert_eq!(
+            holder,
+            "sockscope_process_tcp_sockets{netns=\"lab␛]0;OWNED␇␛[2J␛[H␊\",comm=\"␛]0;OWNED␇x\",state=\"close_wait\",container=\"systemd:␛]0;OWNED␇␛[2J␛[Hfake.service\"} 21",
+            "{format:?}"
+        );
+        assert!(
+            page.contains("namespace=\"shop␛]0;OWNED␇␛[2J␛[H\",pod=\"cart␛]0;OWNED␇␊0\""),
+            "{page}"
+        );
+    }
+}
