@@ -1,0 +1,230 @@
+//! The last place an inode no table explains is looked for after the dump: the tables of
+//! the processes that could hold it, read again although nothing says they changed.
+//!
+//! By then every table this poll's walk did not read has been read, and so has every
+//! table whose process changed since the walk (new pid, start time, descriptor count).
+//! What is left are sockets opened after the walk read their holder's table by a
+//! process whose descriptor count is the same again: a server that closed one
+//! connection and accepted another in the same descriptor slot, as an nginx worker
+//! does all the time under keep-alive churn. Neither its start time nor its count
+//! tells, so the processes that could hold such a socket are read again, in order:
+//!
+//! 1. the owners of the listeners the socket could have been accepted from — in its
+//!    namespace, on its local port, of its family, at its address or the wildcard
+//!    (a server's master and workers all hold the listener);
+//! 2. then the other processes holding sockets in that namespace (a client that
+//!    replaced one connection with another).
+//!
+//! Each group busiest first (most snapshot sockets held), each pid once, none whose table
+//! was read after the dump already (it shows what the process holds since), until every
+//! inode is found.
+//!
+//! # The bound
+//!
+//! At most [`LISTENER_OWNERS_MAX`] listener owners, then at most [`OTHER_HOLDERS_MAX`]
+//! other holders, each table read once more. Every one of them was read by this poll's
+//! walk (the tables it did not read have been read after the dump before this search
+//! starts), so this costs at most what the walk spent on those same tables — a poll's
+//! table reading at most doubles — and only in a poll that leaves a socket unexplained.
+//! 64 listener owners are the workers of a server on a 64-core machine (the busiest,
+//! the likeliest to have accepted, come first); 8 other holders cover the few busy
+//! clients of a namespace without reading every process of a host that runs thousands.
+//! An inode still unexplained after that (a socket closed during the dump, a kernel
+//! socket, one held by a process past the bound) is remembered as before (see
+//! [`super`]) and does not send the next poll looking for it again.
+
+use crate::model::{Socket, TcpState};
+
+use super::join::{InodeOwners, Matches};
+
+/// Listener owners read again per poll, at most.
+pub(super) const LISTENER_OWNERS_MAX: usize = 64;
+/// Other holders of the namespace's sockets read again per poll, at most.
+pub(super) const OTHER_HOLDERS_MAX: usize = 8;
+
+/// The pids to read again for the `missing` inodes (sorted), most likely holders first:
+/// see the module notes. `parts` are the lengths of the namespaces whose sockets follow
+/// each other in `sockets`; `matches` is the last match of `sockets` against `owners`;
+/// `reread` the pids whose tables were read after the dump.
+pub(super) fn suspects(
+    sockets: &[Socket],
+    parts: &[usize],
+    missing: &[u32],
+    matches: &Matches,
+    owners: &InodeOwners,
+    reread: &[u32],
+) -> Vec<u32> {
+    let mut listener_owners = Vec::new();
+    let mut others = Vec::new();
+    let mut start = 0;
+    for &len in parts {
+        let end = (start + len).min(sockets.len());
+        let part = start..end;
+        start = end;
+        let lost: Vec<&Socket> = sockets[part.clone()]
+            .iter()
+            .filter(|s| s.inode != 0 && missing.binary_search(&s.inode).is_ok())
+            .collect();
+        if lost.is_empty() {
+            continue;
+        }
+        let whole = part.len() == sockets.len();
+        for i in part {
+            let socket = &sockets[i];
+            if socket.state == TcpState::Listen && lost.iter().any(|l| accepted_from(l, socket)) {
+                listener_owners.extend(matches.holders_of(owners, i));
+            } else if !whole {
+                others.extend(matches.holders_of(owners, i));
+            }
+        }
+        if whole {
+            // One namespace: its holders are every holder.
+            others.extend(matches.holders.iter().map(|&(pid, _)| pid));
+        }
+    }
+    let held = |pid: u32| {
+        matches
+            .holders
+            .binary_search_by_key(&pid, |&(p, _)| p)
+            .map_or(0, |i| matches.holders[i].1)
+    };
+    let mut reread = reread.to_vec();
+    reread.sort_unstable();
+    listener_owners.sort_unstable();
+    listener_owners.dedup();
+    others.sort_unstable();
+    others.dedup();
+    // A listener owner past its bound is not read as one of the others either.
+    others.retain(|pid| listener_owners.binary_search(pid).is_err());
+    let mut chosen = Vec::new();
+    for (mut group, max) in [
+        (listener_owners, LISTENER_OWNERS_MAX),
+        (others, OTHER_HOLDERS_MAX),
+    ] {
+        group.retain(|pid| reread.binary_search(pid).is_err());
+        group.sort_by_key(|&pid| std::cmp::Reverse(held(pid)));
+        chosen.extend(group.into_iter().take(max));
+    }
+    chosen
+}
+
+/// Whether `socket` may have been accepted from `listener`: the same family and local
+/// port, at the listener's address or any (a wildcard listener).
+fn accepted_from(socket: &Socket, listener: &Socket) -> bool {
+    socket.state != TcpState::Listen
+        && socket.family == listener.family
+        && socket.local.port() == listener.local.port()
+        && (listener.local.ip().is_unspecified() || listener.local.ip() == socket.local.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(state: TcpState, local: &str, inode: u32) -> Socket {
+        let mut s = Socket::new(
+            state,
+            local.parse().unwrap(),
+            "192.0.2.9:40000".parse().unwrap(),
+        );
+        s.inode = inode;
+        s
+    }
+
+    #[test]
+    fn listener_owners_come_first_busiest_first_then_the_namespace_s_other_holders() {
+        let sockets = vec![
+            socket(TcpState::Listen, "0.0.0.0:80", 1),
+            socket(TcpState::Listen, "10.0.0.1:443", 2),
+            socket(TcpState::Listen, "10.0.0.2:8080", 3),
+            socket(TcpState::Established, "10.0.0.1:80", 10),
+            socket(TcpState::Established, "10.0.0.1:80", 11),
+            socket(TcpState::Established, "10.0.0.1:5000", 12),
+            // Unexplained: on port 80 (the wildcard listener's) and 8080 at another address.
+            socket(TcpState::Established, "10.0.0.1:80", 20),
+            socket(TcpState::Established, "10.0.0.1:8080", 21),
+        ];
+        // Master 100 and workers 101, 102 hold listener 1; 102 holds two connections,
+        // 101 one; 200 holds the 443 and 8080 listeners; 300 a client connection.
+        let owners = InodeOwners::from_pairs(vec![
+            (1, 100),
+            (1, 101),
+            (1, 102),
+            (2, 200),
+            (3, 200),
+            (10, 102),
+            (11, 101),
+            (12, 300),
+            (11, 102),
+        ]);
+        let mut matches = Matches::default();
+        matches.find(&sockets, &owners);
+        assert_eq!(matches.unexplained, [20, 21]);
+        let all = [sockets.len()];
+        assert_eq!(
+            suspects(&sockets, &all, &[20, 21], &matches, &owners, &[]),
+            [102, 101, 100, 200, 300]
+        );
+        // Read after the dump already: not again.
+        assert_eq!(
+            suspects(&sockets, &all, &[20, 21], &matches, &owners, &[101, 300]),
+            [102, 100, 200]
+        );
+        // Nothing missing: nobody.
+        assert!(suspects(&sockets, &all, &[], &matches, &owners, &[]).is_empty());
+    }
+
+    #[test]
+    fn only_the_namespace_of_the_missing_socket_is_searched() {
+        // Two namespaces, each with a listener on port 80 of its own server.
+        let sockets = vec![
+            socket(TcpState::Listen, "0.0.0.0:80", 1),
+            socket(TcpState::Established, "10.0.0.1:9", 2),
+            socket(TcpState::Listen, "0.0.0.0:80", 3),
+            socket(TcpState::Established, "10.0.0.1:9", 4),
+            socket(TcpState::Established, "10.0.0.1:80", 30),
+        ];
+        let owners = InodeOwners::from_pairs(vec![(1, 10), (2, 11), (3, 20), (4, 21)]);
+        let mut matches = Matches::default();
+        matches.find(&sockets, &owners);
+        assert_eq!(
+            suspects(&sockets, &[2, 3], &[30], &matches, &owners, &[]),
+            [20, 21]
+        );
+    }
+
+    #[test]
+    fn the_re_reads_are_bounded() {
+        // 100 workers hold the listener, 20 clients one connection each.
+        let mut sockets = vec![socket(TcpState::Listen, "0.0.0.0:80", 1)];
+        let mut pairs: Vec<(u32, u32)> = (1000..1100).map(|pid| (1, pid)).collect();
+        for i in 0..20 {
+            sockets.push(socket(TcpState::Established, "10.0.0.1:9", 100 + i));
+            pairs.push((100 + i, 2000 + i));
+        }
+        sockets.push(socket(TcpState::Established, "10.0.0.1:80", 99));
+        let owners = InodeOwners::from_pairs(pairs);
+        let mut matches = Matches::default();
+        matches.find(&sockets, &owners);
+        let chosen = suspects(&sockets, &[sockets.len()], &[99], &matches, &owners, &[]);
+        assert_eq!(chosen.len(), LISTENER_OWNERS_MAX + OTHER_HOLDERS_MAX);
+        assert_eq!(chosen[..3], [1000, 1001, 1002]);
+        assert_eq!(
+            chosen[LISTENER_OWNERS_MAX..],
+            [2000, 2001, 2002, 2003, 2004, 2005, 2006, 2007]
+        );
+    }
+
+    #[test]
+    fn a_connection_comes_from_a_listener_of_its_family_port_and_address() {
+        let listener = socket(TcpState::Listen, "10.0.0.1:80", 1);
+        let wildcard6 = socket(TcpState::Listen, "[::]:80", 2);
+        let accepted = |local| socket(TcpState::Established, local, 3);
+        assert!(accepted_from(&accepted("10.0.0.1:80"), &listener));
+        assert!(!accepted_from(&accepted("10.0.0.2:80"), &listener));
+        assert!(!accepted_from(&accepted("10.0.0.1:81"), &listener));
+        assert!(!accepted_from(&accepted("[::1]:80"), &listener));
+        assert!(accepted_from(&accepted("[::ffff:10.0.0.1]:80"), &wildcard6));
+        assert!(!accepted_from(&listener, &listener));
+    }
+}
