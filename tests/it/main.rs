@@ -17,6 +17,7 @@ mod fd_exhaustion_netns;
 mod follow_netns;
 mod lab_states;
 mod one_shot_netns;
+mod owners_netns;
 mod parser;
 mod parser_oracle;
 mod serve_http;
