@@ -289,6 +289,7 @@ impl Attributor {
                     &self.matches,
                     &self.owners,
                     &reread,
+                    |pid| self.cache.get(pid).map_or(0, |e| e.descriptors),
                 );
                 for pid in suspects {
                     if self.read_again(proc_dir, pid, &mut missing) {
