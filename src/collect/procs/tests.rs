@@ -416,6 +416,37 @@ fn a_connection_accepted_into_a_closed_one_s_slot_during_the_dump_is_found_throu
 }
 
 #[test]
+fn a_polling_attributor_finds_a_connection_swapped_in_after_the_walk_re_read_the_table() {
+    // The dashboard: pid 40's table is read at the first poll and then taken from the
+    // cache (same start time, same count) until its re-check. At that poll the walk reads
+    // it, and the worker swaps connection 2 for connection 3 before the dump ends.
+    let fake = FakeProc::new();
+    fake.process(40, "worker", b"worker\0", 7, &["socket:[1]", "socket:[2]"]);
+    let mut attributor = Attributor::with_proc_root(fake.root());
+    let sockets = |connection| Snapshot {
+        sockets: vec![
+            socket_at(TcpState::Listen, "0.0.0.0:80", 1),
+            socket_at(TcpState::Established, "10.0.0.1:80", connection),
+        ],
+        ..Snapshot::default()
+    };
+    let recheck = 1 + cache::RECHECK_POLLS + 40 % cache::RECHECK_POLLS;
+    for _ in 1..recheck {
+        let mut snapshot = sockets(2);
+        attributor.attribute(&mut snapshot);
+        assert_eq!(owners_by_socket(&snapshot), [vec![40], vec![40]]);
+    }
+    assert_eq!(attributor.last_walk().tables_read, 0);
+    let snapshot = attribute_walk_first(&mut attributor, sockets(3), || {
+        reopen(&fake, 40, 1, "socket:[3]");
+    });
+    assert_eq!(attributor.poll, recheck);
+    assert_eq!(owners_by_socket(&snapshot), [vec![40], vec![40]]);
+    // The walk's re-check, then once more after the dump.
+    assert_eq!(attributor.last_walk().tables_read, 2);
+}
+
+#[test]
 fn a_client_that_replaced_a_connection_during_the_dump_is_found_among_the_namespace_s_holders() {
     // No listener explains an outgoing connection: the namespace's holders are read again,
     // the busiest first, until it is found.
