@@ -58,6 +58,7 @@
 //! no longer describes the namespace: drop the lab.
 
 pub mod holder;
+mod lockstep;
 mod net;
 mod observe;
 mod scenarios;
@@ -77,6 +78,7 @@ use socket2::Socket;
 use crate::collect::netns::NetnsError;
 use crate::model::{Family, TcpState};
 
+pub use lockstep::{LockstepClient, LockstepServer};
 pub use scenarios::{CloseWaitLeak, ListenerNeverAccepting, SynFlood, TimeWaitStorm};
 
 /// Counts per family and state, as [`Lab::expected`] returns them.

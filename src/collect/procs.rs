@@ -21,9 +21,13 @@
 //! table was read and still be in the dump. After the dump, when socket inodes are left
 //! that no table explains (and the tables not read this poll do not explain them either),
 //! the pids are listed again and the tables of new pids, restarted processes and processes
-//! whose descriptor count changed since the walk are read once more: a one-shot report
-//! leaves no socket ownerless whose readable holder still holds it. When nothing is
-//! missing this costs nothing.
+//! whose descriptor count changed since the walk are read once more. A process that
+//! closed one socket and opened another in the same descriptor slot since the walk read
+//! its table (a server accepting a connection in place of one it closed) changed
+//! neither, so when inodes are still unexplained after that, the tables of the
+//! processes that could hold them are read again, bounded (`procs/suspects.rs`): the
+//! owners of the listeners a server-side socket may come from, then the namespace's
+//! other holders. When nothing is missing this costs nothing.
 //!
 //! Checking a process costs four syscalls instead of one per descriptor. The limits:
 //! a process that, between two polls, closes and opens as many descriptors as it
@@ -46,6 +50,7 @@ mod identity;
 pub mod join;
 mod scan;
 mod shared;
+mod suspects;
 mod walk;
 
 use std::convert::Infallible;
@@ -145,29 +150,33 @@ impl Attributor {
         &mut self,
         collect: impl FnOnce() -> Result<Snapshot, E>,
     ) -> Result<Snapshot, E> {
-        self.poll += 1;
-        let poll = self.poll;
-        let Ok(proc_dir) = open(
-            &self.proc_root,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            let mut snapshot = collect()?;
+        self.attribute_parts_during(|| {
+            collect().map(|snapshot| {
+                let len = snapshot.sockets.len();
+                (snapshot, vec![len])
+            })
+        })
+    }
+
+    /// [`Attributor::attribute_during`] for a snapshot whose sockets are the namespaces'
+    /// in turn, as many of each as the lengths `collect` returns with it say: where an
+    /// inode no table explains is looked for depends on its namespace (see [`suspects`]).
+    fn attribute_parts_during<E>(
+        &mut self,
+        collect: impl FnOnce() -> Result<(Snapshot, Vec<usize>), E>,
+    ) -> Result<Snapshot, E> {
+        let Some((proc_dir, counts_known)) = self.begin_poll() else {
+            let (mut snapshot, _) = collect()?;
             clear_owners(&mut snapshot);
             snapshot.attribution = Attribution::Skipped;
             return Ok(snapshot);
         };
-        scan::list_pids(&proc_dir, &mut self.pids);
-        // Linux 6.2+ reports a descriptor count, and this process has a few.
-        let counts_known = self.scanners[0]
-            .fd_count(&proc_dir, "self")
-            .is_ok_and(|n| n > 0);
-        let walk = Walk::new(&proc_dir, &self.pids, &self.cache, poll, counts_known);
+        let walk = Walk::new(&proc_dir, &self.pids, &self.cache, self.poll, counts_known);
         let [mine, helper] = &mut self.scanners;
-        let (snapshot, outcomes) = std::thread::scope(|scope| {
+        let (dumped, outcomes) = std::thread::scope(|scope| {
             let helping = scope.spawn(|| walk.run(helper));
-            let snapshot = collect();
-            if snapshot.is_err() {
+            let dumped = collect();
+            if dumped.is_err() {
                 walk.abandon();
             }
             let mut outcomes = walk.run(mine);
@@ -175,9 +184,34 @@ impl Attributor {
                 Ok(theirs) => outcomes.extend(theirs),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
-            (snapshot, outcomes)
+            (dumped, outcomes)
         });
-        let mut snapshot = snapshot?;
+        let (mut snapshot, parts) = dumped?;
+        self.end_walk(outcomes);
+        self.finish(&proc_dir, counts_known, &parts, &mut snapshot);
+        Ok(snapshot)
+    }
+
+    /// Start a poll: open the proc root and list its pids. Returns the proc root and
+    /// whether the kernel reports descriptor counts; `None` when the root cannot be opened.
+    fn begin_poll(&mut self) -> Option<(OwnedFd, bool)> {
+        self.poll += 1;
+        let proc_dir = open(
+            &self.proc_root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        scan::list_pids(&proc_dir, &mut self.pids);
+        // Linux 6.2+ reports a descriptor count, and this process has a few.
+        let counts_known = self.scanners[0]
+            .fd_count(&proc_dir, "self")
+            .is_ok_and(|n| n > 0);
+        Some((proc_dir, counts_known))
+    }
+
+    /// Take in what the walk found for each pid.
+    fn end_walk(&mut self, outcomes: Vec<(u32, Outcome)>) {
         self.stats = WalkStats {
             processes: self.pids.len(),
             ..WalkStats::default()
@@ -185,9 +219,7 @@ impl Attributor {
         for (pid, outcome) in outcomes {
             self.apply(pid, outcome);
         }
-        self.owners_stale |= self.cache.end_poll(poll);
-        self.finish(&proc_dir, counts_known, &mut snapshot);
-        Ok(snapshot)
+        self.owners_stale |= self.cache.end_poll(self.poll);
     }
 
     fn apply(&mut self, pid: u32, outcome: Outcome) {
@@ -219,8 +251,15 @@ impl Attributor {
     }
 
     /// Join the snapshot to the cached tables, looking further for sockets nobody is
-    /// known to hold, then read the identity of every holder.
-    fn finish(&mut self, proc_dir: &OwnedFd, counts_known: bool, snapshot: &mut Snapshot) {
+    /// known to hold, then read the identity of every holder. `parts` are the lengths of
+    /// the namespaces whose sockets follow each other in the snapshot.
+    fn finish(
+        &mut self,
+        proc_dir: &OwnedFd,
+        counts_known: bool,
+        parts: &[usize],
+        snapshot: &mut Snapshot,
+    ) {
         clear_owners(snapshot);
         if !Matches::wanted(&snapshot.sockets) {
             self.cache.set_matched(&[]);
@@ -231,18 +270,32 @@ impl Attributor {
         self.matches.find(&snapshot.sockets, &self.owners);
         let mut missing = sorted_difference(&self.matches.unexplained, &self.known_unowned);
         if !missing.is_empty() {
+            // Pids whose tables were read after the dump: they hold what they held then.
+            let mut reread = Vec::new();
             for pid in self.cache.unread_at(self.poll) {
-                let outcome = walk::read_fresh(&mut self.scanners[0], proc_dir, pid);
-                if let Outcome::Read(table) = &outcome {
-                    missing.retain(|inode| table.sockets.binary_search(inode).is_err());
-                }
-                self.apply(pid, outcome);
-                if missing.is_empty() {
+                reread.push(pid);
+                if self.read_again(proc_dir, pid, &mut missing) {
                     break;
                 }
             }
             if !missing.is_empty() {
-                self.read_changed(proc_dir, counts_known, &mut missing);
+                self.read_changed(proc_dir, counts_known, &mut missing, &mut reread);
+            }
+            if !missing.is_empty() {
+                let suspects = suspects::suspects(
+                    &snapshot.sockets,
+                    parts,
+                    &missing,
+                    &self.matches,
+                    &self.owners,
+                    &reread,
+                    |pid| self.cache.get(pid).map_or(0, |e| e.descriptors),
+                );
+                for pid in suspects {
+                    if self.read_again(proc_dir, pid, &mut missing) {
+                        break;
+                    }
+                }
             }
             if self.owners_stale {
                 self.rebuild_owners();
@@ -275,7 +328,13 @@ impl Attributor {
     /// walk — a new pid, another start time, another descriptor count — until every such
     /// socket is found. Without descriptor counts (kernels before 6.2) only new and
     /// restarted processes can be told apart, and only they are read.
-    fn read_changed(&mut self, proc_dir: &OwnedFd, counts_known: bool, missing: &mut Vec<u32>) {
+    fn read_changed(
+        &mut self,
+        proc_dir: &OwnedFd,
+        counts_known: bool,
+        missing: &mut Vec<u32>,
+        reread: &mut Vec<u32>,
+    ) {
         let mut walked = std::mem::take(&mut self.pids);
         walked.sort_unstable();
         let mut now = Vec::with_capacity(walked.len());
@@ -310,15 +369,28 @@ impl Attributor {
                 continue;
             }
             let outcome = walk::read_table(scanner, proc_dir, pid, start_time, fd_count);
-            if let Outcome::Read(table) = &outcome {
-                missing.retain(|inode| table.sockets.binary_search(inode).is_err());
-            }
-            self.apply(pid, outcome);
-            if missing.is_empty() {
+            reread.push(pid);
+            if self.found(pid, outcome, missing) {
                 break;
             }
         }
         self.pids = walked;
+    }
+
+    /// Read `pid`'s table again now; returns whether every `missing` inode is found.
+    fn read_again(&mut self, proc_dir: &OwnedFd, pid: u32, missing: &mut Vec<u32>) -> bool {
+        let outcome = walk::read_fresh(&mut self.scanners[0], proc_dir, pid);
+        self.found(pid, outcome, missing)
+    }
+
+    /// Take in a table read after the dump and strike the inodes it holds off `missing`;
+    /// returns whether none is left.
+    fn found(&mut self, pid: u32, outcome: Outcome, missing: &mut Vec<u32>) -> bool {
+        if let Outcome::Read(table) = &outcome {
+            missing.retain(|inode| table.sockets.binary_search(inode).is_err());
+        }
+        self.apply(pid, outcome);
+        missing.is_empty()
     }
 }
 

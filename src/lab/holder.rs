@@ -7,7 +7,9 @@
 //! when stdin reaches EOF: when the lab drops it, and also when the lab's process dies
 //! without dropping it. `PR_SET_PDEATHSIG` kills it too when the thread that spawned it
 //! ends. A line `close N` on its stdin makes it close its N highest-numbered socket
-//! descriptors (as a server that finally closes its connections) and answer `closed`.
+//! descriptors (as a server that finally closes its connections) and answer `closed`; a
+//! line `lockstep ADDR RETIRED HOLD_MS` makes it a lock-step server
+//! ([`super::lockstep`]) and answer `serving ADDR`.
 
 use std::ffi::CString;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -75,6 +77,13 @@ fn hold(args: &[String]) -> Result<(), String> {
     // Hold the inherited descriptors until the lab closes our stdin.
     for line in std::io::stdin().lines() {
         let Ok(line) = line else { break };
+        if let Some(spec) = line.strip_prefix("lockstep ") {
+            let listener = super::lockstep::start(spec)?;
+            writeln!(stdout, "serving {listener}")
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("reporting serving: {e}"))?;
+            continue;
+        }
         let Some(count) = line.strip_prefix("close ") else {
             return Err(format!("unknown command {line:?}"));
         };
@@ -219,6 +228,34 @@ impl Holder {
             )));
         }
         Ok(())
+    }
+
+    /// Make it serve in lock-step on `listen` (see [`super::lockstep`]); returns the
+    /// listener's address once it listens.
+    pub(crate) fn serve_lockstep(
+        &mut self,
+        listen: std::net::SocketAddr,
+        retired: usize,
+        hold: std::time::Duration,
+    ) -> Result<std::net::SocketAddr, LabError> {
+        let fail = |detail: String| LabError::Holder {
+            comm: self.comm.clone(),
+            exe: format!("pid {}", self.child.id()),
+            detail,
+        };
+        let (Some(stdin), Some(stdout)) = (self.stdin.as_mut(), self.stdout.as_mut()) else {
+            return Err(fail("it was stopped".to_owned()));
+        };
+        let command = format!("lockstep {listen} {retired} {}", hold.as_millis());
+        writeln!(stdin, "{command}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| fail(format!("sending {command:?}: {e}")))?;
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line);
+        line.trim_end()
+            .strip_prefix("serving ")
+            .and_then(|addr| addr.parse().ok())
+            .ok_or_else(|| fail(format!("did not serve (read {line:?}, {read:?})")))
     }
 
     /// Close its stdin, kill it by pid and reap it (idempotent).

@@ -23,6 +23,7 @@ mod hostile_names_netns;
 mod lab_states;
 mod netns_match;
 mod one_shot_netns;
+mod owners_netns;
 mod parser;
 mod parser_oracle;
 mod serve_conventions;

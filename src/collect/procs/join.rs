@@ -95,6 +95,24 @@ impl Matches {
         self.holders.sort_unstable();
     }
 
+    /// The pids holding the socket at `index` of the snapshot the last [`Matches::find`]
+    /// (made with these `owners`) matched, by pid.
+    pub(super) fn holders_of<'a>(
+        &'a self,
+        owners: &'a InodeOwners,
+        index: usize,
+    ) -> impl Iterator<Item = u32> + 'a {
+        self.run_of
+            .get(index)
+            .and_then(|&run| self.runs.get(run as usize))
+            .into_iter()
+            .flat_map(move |&(first, len)| {
+                owners.pairs[first as usize..(first + len) as usize]
+                    .iter()
+                    .map(|&(_, pid)| pid)
+            })
+    }
+
     /// Give back the per-socket buffers (a million sockets hold 20 MB in them); the next
     /// [`Matches::find`] allocates them again.
     pub fn release(&mut self) {

@@ -11,21 +11,23 @@ use crate::model::{Owners, Process, Snapshot, Socket};
 impl Attributor {
     /// Run `collect` (one dump per namespace) while the descriptor tables are walked once,
     /// as [`Attributor::attribute_during`] does for one snapshot, and give every snapshot
-    /// that `collect` returned its owners. Failed dumps are returned as they are.
+    /// that `collect` returned its owners. Failed dumps are returned as they are. A socket
+    /// no table explains after the dump is looked for among its own namespace's
+    /// listener owners and holders (`procs/suspects.rs`).
     pub fn attribute_each_during<E>(
         &mut self,
         collect: impl FnOnce() -> Vec<Result<Snapshot, E>>,
     ) -> Vec<Result<Snapshot, E>> {
         let mut results = Vec::new();
         let mut lens = Vec::new();
-        let merged: Result<Snapshot, Infallible> = self.attribute_during(|| {
+        let merged: Result<Snapshot, Infallible> = self.attribute_parts_during(|| {
             results = collect();
             let mut all = Snapshot::default();
             for snapshot in results.iter_mut().flatten() {
                 lens.push(snapshot.sockets.len());
                 all.sockets.append(&mut snapshot.sockets);
             }
-            Ok(all)
+            Ok((all, lens.clone()))
         });
         let Ok(mut all) = merged;
         // From the end: each split_off moves only the part it takes.
