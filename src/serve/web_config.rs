@@ -84,10 +84,10 @@ impl WebConfig {
                 basic_auth_users: BTreeMap::new(),
             }
         } else {
-            serde_yaml::from_str(&text).map_err(|e| {
+            serde_norway::from_str(&text).map_err(|e| {
                 let line = e.location().map(|l| l.line());
                 let message = e.to_string();
-                // serde_yaml appends " at line N column M": the line is said once, before.
+                // the parser appends " at line N column M": the line is said once, before.
                 let message = message
                     .split(" at line ")
                     .next()
