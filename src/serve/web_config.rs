@@ -14,7 +14,6 @@
 //! file, the line when it has one, and what to do.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
 use super::http::{Authorize, Server, Stream, Wrap};
+use crate::untrusted::{self, Refusal};
 
 /// Why the web config cannot be used: the file, the line when known, the reason.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,28 @@ pub struct WebConfigError {
     /// What is wrong and what to do.
     pub reason: String,
 }
+
+/// The largest web config, certificate, key or CA file read: the same cap as `--config`.
+pub const MAX_FILE_BYTES: u64 = crate::config::MAX_CONFIG_BYTES;
+
+/// Read a file we do not own (the web config, a certificate, a key) with the limits of
+/// `--config`: a regular file of at most [`MAX_FILE_BYTES`], opened without blocking. The
+/// refusal says what the file is and what to give instead; `role` and `format` name it.
+fn read_limited(path: &Path, role: &str, format: &str) -> Result<Vec<u8>, String> {
+    untrusted::read(path, MAX_FILE_BYTES).map_err(|refusal| match refusal {
+        Refusal::Io(e) => e.to_string(),
+        Refusal::NotRegular(what) => {
+            format!("it is {what}, not a regular file: give the path of a {format} file")
+        }
+        Refusal::TooBig { size, .. } => {
+            format!("it is {size} bytes; {role} may be at most {MAX_FILE_BYTES} bytes (1 MiB)")
+        }
+    })
+}
+
+/// The most `[` and `{` a web config may hold. The YAML parser takes time quadratic in
+/// how deep they nest (100,000 nested `[` after a key: 25 s); a web config needs none.
+const MAX_FLOW_OPENERS: usize = 256;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,8 +98,20 @@ impl WebConfig {
             line,
             reason,
         };
-        let text =
-            fs::read_to_string(path).map_err(|e| fail(None, format!("cannot read it: {e}")))?;
+        let text = read_limited(path, "a web config file", "YAML")
+            .and_then(|bytes| {
+                String::from_utf8(bytes)
+                    .map_err(|_| "it is not UTF-8 text: a web config file is YAML".to_owned())
+            })
+            .map_err(|e| fail(None, format!("cannot read it: {e}")))?;
+        if let Some(line) = too_many_flow_openers(&text) {
+            return Err(fail(
+                Some(line),
+                format!(
+                    "more than {MAX_FLOW_OPENERS} '[' or '{{' in the file: a web config needs none, and nested by the thousand they take the YAML parser minutes; is this the web config you meant?"
+                ),
+            ));
+        }
         let file: File = if text.trim().is_empty() {
             File {
                 tls_server_config: None,
@@ -147,6 +181,14 @@ impl WebConfig {
     }
 }
 
+/// The line of the first `[` or `{` past [`MAX_FLOW_OPENERS`], if there is one. Every
+/// such character counts, quoted or not: a count cannot be fooled by quotes the way a
+/// depth would be (`[ "]" [ "]" …`), and a web config holds none anyway.
+fn too_many_flow_openers(text: &str) -> Option<usize> {
+    let (at, _) = text.match_indices(['[', '{']).nth(MAX_FLOW_OPENERS)?;
+    Some(text[..at].bytes().filter(|&b| b == b'\n').count() + 1)
+}
+
 /// The first line that starts (after indentation) with `key:`.
 fn line_of(text: &str, key: &str) -> Option<usize> {
     text.lines()
@@ -158,22 +200,33 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// Read one of the TLS files with the web config's limits.
+fn read(key: &str, path: &Path) -> Result<Vec<u8>, String> {
+    read_limited(path, "a certificate, key or CA file", "PEM").map_err(|e| {
+        format!(
+            "tls_server_config.{key} {}: cannot read it: {e}",
+            path.display()
+        )
+    })
+}
+
 fn load_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(Iterator::collect)
-        .map_err(|e| {
-            format!(
-                "tls_server_config.cert_file {}: {e}; give a PEM certificate chain",
-                cert.display()
-            )
-        })?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&read("cert_file", cert)?)
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                format!(
+                    "tls_server_config.cert_file {}: {e}; give a PEM certificate chain",
+                    cert.display()
+                )
+            })?;
     if certs.is_empty() {
         return Err(format!(
             "tls_server_config.cert_file {}: no certificate in it; give a PEM certificate chain",
             cert.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_slice(&read("key_file", key)?).map_err(|e| {
         format!(
             "tls_server_config.key_file {}: {e}; give a PEM private key",
             key.display()
@@ -239,6 +292,7 @@ impl Authorize for BasicAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn load(text: &str) -> Result<WebConfig, String> {
         let dir = tempfile::tempdir().unwrap();
@@ -302,5 +356,32 @@ mod tests {
         assert!(!auth.allows(Some(&header("eve:s3cret"))));
         assert!(!auth.allows(Some("Bearer x")));
         assert!(!auth.allows(None));
+    }
+
+    #[test]
+    fn thousands_of_nested_brackets_are_refused_before_parsing_with_their_line() {
+        let started = std::time::Instant::now();
+        let err = load(&format!("basic_auth_users:\n  a: {}", "[".repeat(100_000))).unwrap_err();
+        assert_eq!(
+            err,
+            "--web-config DIR/web.yml, line 2: more than 256 '[' or '{' in the file: a web config needs none, and nested by the thousand they take the YAML parser minutes; is this the web config you meant?"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // 256 are still parsed (and refused by the parser, for what they are).
+        let err = load(&format!("basic_auth_users: {}", "{".repeat(256))).unwrap_err();
+        assert!(
+            err.starts_with("--web-config DIR/web.yml, line 1: "),
+            "{err}"
+        );
+        assert!(!err.contains("more than 256"), "{err}");
+    }
+
+    #[test]
+    fn devices_and_pipes_are_refused_as_the_web_config() {
+        let err = WebConfig::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--web-config /dev/zero: cannot read it: it is a device, not a regular file: give the path of a YAML file"
+        );
     }
 }
