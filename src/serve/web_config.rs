@@ -5,25 +5,34 @@
 //! tls_server_config:
 //!   cert_file: server.crt   # relative paths are read from the file's directory
 //!   key_file: server.key
+//!   client_ca_file: ca.crt  # mutual TLS, with client_auth_type
+//!   client_auth_type: RequireAndVerifyClientCert
 //! basic_auth_users:
 //!   prometheus: $2y$10$…    # a bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\n')
 //! ```
 //!
-//! Only these keys are read; any other (the toolkit's client certificates, cipher lists,
-//! HTTP headers) is refused by name rather than silently ignored. Every error names the
-//! file, the line when it has one, and what to do.
+//! Only these keys are read; any other (the toolkit's cipher lists, HTTP headers) is
+//! refused by name rather than silently ignored. Every error names the file, the line when
+//! it has one, and what to do. The file, the certificates, the key and the CA are read as
+//! files someone else may have planted (`crate::untrusted`, as `--config` is: a regular file of at
+//! most 1 MiB). Basic auth lives in `web_config/auth.rs` (hashes checked at start,
+//! verified credentials cached, bcrypt one at a time), TLS in `web_config/tls.rs`
+//! (certificates re-read when they change on disk, client certificates).
+
+mod auth;
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine as _;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
-use super::http::{Authorize, Server, Stream, Wrap};
+use std::net::TcpStream;
+
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::http::{Server, Stream, Wrap};
 use crate::untrusted::{self, Refusal};
 
 /// Why the web config cannot be used: the file, the line when known, the reason.
@@ -60,6 +69,9 @@ fn read_limited(path: &Path, role: &str, format: &str) -> Result<Vec<u8>, String
 /// how deep they nest (100,000 nested `[` after a key: 25 s); a web config needs none.
 const MAX_FLOW_OPENERS: usize = 256;
 
+/// The keys read, for the message of an unknown one.
+const KEYS: &str = "tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -78,20 +90,20 @@ struct TlsFile {
 /// A loaded web config: TLS ready to accept, users with their hashes checked.
 pub struct WebConfig {
     tls: Option<Arc<rustls::ServerConfig>>,
-    users: Option<Arc<BasicAuth>>,
+    users: Option<Arc<auth::BasicAuth>>,
 }
 
 impl std::fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebConfig")
             .field("tls", &self.tls.is_some())
-            .field("users", &self.users.as_ref().map(|u| u.users.len()))
+            .field("users", &self.users.as_ref().map(|u| u.len()))
             .finish()
     }
 }
 
 impl WebConfig {
-    /// Read `path`, its certificate and key.
+    /// Read `path`, its certificate, key and client CA.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         let fail = |line: Option<usize>, reason: String| WebConfigError {
             path: path.to_owned(),
@@ -121,18 +133,13 @@ impl WebConfig {
             serde_norway::from_str(&text).map_err(|e| {
                 let line = e.location().map(|l| l.line());
                 let message = e.to_string();
-                // the parser appends " at line N column M": the line is said once, before.
+                // The parser appends " at line N column M": the line is said once, before.
                 let message = message
                     .split(" at line ")
                     .next()
                     .unwrap_or(&message)
                     .to_owned();
-                fail(
-                    line,
-                    format!(
-                        "{message} (sockscope reads tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users)"
-                    ),
-                )
+                fail(line, format!("{message} (sockscope reads {KEYS})"))
             })?
         };
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -143,21 +150,13 @@ impl WebConfig {
                     .map_err(|reason| fail(line_of(&text, "tls_server_config"), reason))
             })
             .transpose()?;
-        for (user, hash) in &file.basic_auth_users {
-            if hash.parse::<bcrypt::HashParts>().is_err() {
-                return Err(fail(
-                    line_of(&text, user),
-                    format!(
-                        "basic_auth_users.{user}: {hash:?} is not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
-                    ),
-                ));
-            }
-        }
-        let users = (!file.basic_auth_users.is_empty()).then(|| {
-            Arc::new(BasicAuth {
-                users: file.basic_auth_users,
-            })
-        });
+        let users = if file.basic_auth_users.is_empty() {
+            None
+        } else {
+            let users = auth::BasicAuth::new(file.basic_auth_users)
+                .map_err(|(user, reason)| fail(line_of(&text, &user), reason))?;
+            Some(Arc::new(users))
+        };
         Ok(WebConfig {
             tls: tls.map(Arc::new),
             users,
@@ -250,45 +249,6 @@ impl Wrap for Tls {
     }
 }
 
-/// Users and their bcrypt hashes.
-#[derive(Debug)]
-struct BasicAuth {
-    users: BTreeMap<String, String>,
-}
-
-/// A valid hash of no password anyone has: an unknown user costs the same time as a known
-/// one, so response times do not tell which users exist.
-const DECOY: &str = "$2y$10$7EqJtq98hPqEX7fNZaFWoO.1yvQ6KZXJlC9b0oL0kJYOVY8Ry2n0C";
-
-impl Authorize for BasicAuth {
-    fn allows(&self, authorization: Option<&str>) -> bool {
-        let Some(credentials) = authorization
-            .and_then(|h| {
-                h.strip_prefix("Basic ")
-                    .or_else(|| h.strip_prefix("basic "))
-            })
-            .and_then(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
-            })
-            .and_then(|b| String::from_utf8(b).ok())
-        else {
-            return false;
-        };
-        let Some((user, password)) = credentials.split_once(':') else {
-            return false;
-        };
-        match self.users.get(user) {
-            Some(hash) => bcrypt::verify(password, hash).unwrap_or(false),
-            None => {
-                let _ = bcrypt::verify(password, DECOY);
-                false
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,18 +267,18 @@ mod tests {
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let err = load("basic_auth_users:\n  a: $2y$04$abcdefghijklmnopqrstuu5Uq8V5uYQlYV.Xv9k8b6Ie1Q9XUjVxG\nhttp_server_config:\n  http2: false\n").unwrap_err();
-        assert!(
-            err.starts_with("--web-config DIR/web.yml, line 3: unknown field `http_server_config`, expected `tls_server_config` or `basic_auth_users`"),
-            "{err}"
+        assert_eq!(
+            err,
+            "--web-config DIR/web.yml, line 3: unknown field `http_server_config`, expected `tls_server_config` or `basic_auth_users` (sockscope reads tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users)"
         );
     }
 
     #[test]
-    fn a_password_in_clear_is_refused_with_its_line_and_the_fix() {
-        let err = load("basic_auth_users:\n  alice: $2y$04$x\n  bob: hunter2\n").unwrap_err();
+    fn a_wrong_type_is_named_with_its_line_by_the_yaml_parser() {
+        let err = load("basic_auth_users:\n  - alice\n").unwrap_err();
         assert_eq!(
             err,
-            "--web-config DIR/web.yml, line 2: basic_auth_users.alice: \"$2y$04$x\" is not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+            "--web-config DIR/web.yml, line 2: basic_auth_users: invalid type: sequence, expected a map (sockscope reads tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users)"
         );
     }
 
@@ -326,36 +286,19 @@ mod tests {
     fn a_missing_certificate_names_the_file() {
         let err =
             load("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n").unwrap_err();
-        assert!(
-            err.starts_with(
-                "--web-config DIR/web.yml, line 1: tls_server_config.cert_file DIR/nope.crt: "
-            ),
-            "{err}"
+        assert_eq!(
+            err,
+            "--web-config DIR/web.yml, line 1: tls_server_config.cert_file DIR/nope.crt: cannot read it: No such file or directory (os error 2)"
         );
     }
 
     #[test]
-    fn the_decoy_is_a_bcrypt_hash() {
-        assert!(DECOY.parse::<bcrypt::HashParts>().is_ok());
-    }
-
-    #[test]
-    fn basic_auth_allows_the_right_password_only() {
-        let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let auth = BasicAuth {
-            users: BTreeMap::from([("prom".to_owned(), hash)]),
-        };
-        let header = |creds: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(creds)
-            )
-        };
-        assert!(auth.allows(Some(&header("prom:s3cret"))));
-        assert!(!auth.allows(Some(&header("prom:wrong"))));
-        assert!(!auth.allows(Some(&header("eve:s3cret"))));
-        assert!(!auth.allows(Some("Bearer x")));
-        assert!(!auth.allows(None));
+    fn an_empty_file_asks_for_nothing() {
+        let config = load("\n# nothing yet\n").unwrap();
+        assert_eq!(
+            format!("{config:?}"),
+            "WebConfig { tls: false, users: None }"
+        );
     }
 
     #[test]

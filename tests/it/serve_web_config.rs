@@ -3,12 +3,78 @@
 //! at start, a flood of wrong passwords against bcrypt, certificates renewed on disk while
 //! it runs, and mutual TLS with openssl-made certificates and curl.
 
-use std::io::Read as _;
+use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
+
+/// `sockscope serve` on a free loopback port, killed (by its pid) when dropped.
+struct Serving {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Serving {
+    /// Start it with `web_config` and wait for its "serving" line.
+    fn start(web_config: &Path) -> Serving {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--no-processes", "--listen", "127.0.0.1:0"])
+            .arg("--web-config")
+            .arg(web_config)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let all = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            while let Some(Ok(line)) = lines.next() {
+                let _ = writeln!(all.lock().unwrap(), "{line}");
+                let _ = tx.send(line);
+            }
+        });
+        let mut serving = Serving {
+            child,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            stderr,
+        };
+        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+        let addr = line
+            .strip_prefix("sockscope: serving ")
+            .and_then(|rest| rest.split("://").nth(1))
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .and_then(|addr| addr.parse().ok());
+        let Some(addr) = addr else {
+            panic!(
+                "no serving line: {line:?}; stderr: {}",
+                serving.stderr.lock().unwrap()
+            );
+        };
+        serving.addr = addr;
+        serving
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// Run `serve --web-config PATH` that should stop at start: its exit code (`None` if it
 /// was still running after 20 s and killed), its stderr, and how long it took.
@@ -43,6 +109,56 @@ fn refused_text(dir: &Path, text: &str) -> (Option<i32>, String, Duration) {
     let path = dir.join("web.yml");
     std::fs::write(&path, text).unwrap();
     refused(&path)
+}
+
+/// One GET of /metrics with this Authorization (if any): its status and how long it took.
+fn get(addr: SocketAddr, authorization: Option<&str>) -> (u16, Duration) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    stream
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    // Read the head and as much body as it announces (the connection may stay open).
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = stream.read(&mut chunk).unwrap_or(0);
+        response.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&response);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|l| l.trim().parse::<usize>().ok());
+            if n == 0 || length.is_some_and(|length| body.len() >= length) {
+                break;
+            }
+        } else if n == 0 {
+            break;
+        }
+    }
+    let status = String::from_utf8_lossy(&response)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, started.elapsed())
+}
+
+fn basic(scheme: &str, credentials: &str) -> String {
+    format!(
+        "{scheme} {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
 }
 
 #[test]
@@ -145,4 +261,155 @@ fn serve_web_config_a_device_or_a_pipe_as_certificate_or_key_is_refused_at_once(
         );
         assert!(took < Duration::from_secs(5), "{cert}: {took:?}");
     }
+}
+
+#[test]
+fn serve_web_config_hashes_no_one_could_use_are_refused_at_start_naming_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "$2y$10$abcdefghijklmnopqrstuu5Uq8V5uYQlYV.Xv9k8b6Ie1Q9XUjVxG";
+    let make = "make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`";
+    for (user, hash, reason) in [
+        (
+            "alice",
+            good.replace("$10$", "$31$"),
+            format!(
+                "the hash's cost is 31, above the 17 sockscope accepts: each step doubles bcrypt's work, and every request with a password not seen before would keep a core busy for about 35 hours; {make}"
+            ),
+        ),
+        (
+            "bob",
+            good.replace("$10$", "$99$"),
+            format!(
+                "the hash's cost is 99, which bcrypt does not have (it goes from 4 to 31): nobody could ever log in; {make}"
+            ),
+        ),
+        (
+            "carol",
+            good.replace("stuu5", "stu!5"),
+            format!(
+                "the salt of \"{}\" (the 22 characters after \"$2y$10$\") is not bcrypt's base64 (./A-Za-z0-9, the last one of .Oeu): nobody could ever log in; {make}",
+                good.replace("stuu5", "stu!5")
+            ),
+        ),
+    ] {
+        let text = format!("basic_auth_users:\n  ok: {good}\n  {user}: {hash}\n");
+        let (code, stderr, took) = refused_text(dir.path(), &text);
+        assert_eq!(
+            (code, stderr),
+            (
+                Some(1),
+                format!(
+                    "sockscope: --web-config {}, line 3: basic_auth_users.{user}: {reason}\n",
+                    dir.path().join("web.yml").display()
+                )
+            )
+        );
+        assert!(took < Duration::from_secs(5), "{user}: {took:?}");
+    }
+    let text = format!("basic_auth_users:\n  \"team:prom\": {good}\n");
+    let (code, stderr, _) = refused_text(dir.path(), &text);
+    assert_eq!(
+        (code, stderr),
+        (
+            Some(1),
+            format!(
+                "sockscope: --web-config {}, line 2: basic_auth_users.team:prom: a user name cannot hold ':' (basic auth sends \"user:password\", so \"team:prom\" could never log in); rename the user\n",
+                dir.path().join("web.yml").display()
+            )
+        )
+    );
+}
+
+#[test]
+fn serve_web_config_the_basic_scheme_is_case_insensitive() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let path = dir.path().join("web.yml");
+    std::fs::write(&path, format!("basic_auth_users:\n  prometheus: {hash}\n")).unwrap();
+    let serving = Serving::start(&path);
+    let statuses: Vec<u16> = ["Basic", "basic", "BASIC"]
+        .iter()
+        .map(|scheme| get(serving.addr, Some(&basic(scheme, "prometheus:s3cret"))).0)
+        .collect();
+    assert_eq!(statuses, [200, 200, 200]);
+    assert_eq!(
+        get(serving.addr, Some(&basic("basic", "prometheus:wrong"))).0,
+        401
+    );
+    assert_eq!(get(serving.addr, None).0, 401);
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // After the command: state is field 3, utime 14 and stime 15 (1-based).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / rustix::param::clock_ticks_per_second() as f64
+}
+
+#[test]
+fn serve_web_config_a_wrong_password_flood_keeps_one_core_and_known_scrapes_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("s3cret", 10).unwrap();
+    let path = dir.path().join("web.yml");
+    std::fs::write(&path, format!("basic_auth_users:\n  prometheus: {hash}\n")).unwrap();
+    let serving = Serving::start(&path);
+    let addr = serving.addr;
+    let right = basic("Basic", "prometheus:s3cret");
+    // The scraper logs in once before the flood.
+    assert_eq!(get(addr, Some(&right)).0, 200);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let flood: Vec<_> = (0..20)
+        .map(|thread| {
+            let (stop, refused) = (Arc::clone(&stop), Arc::clone(&refused));
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    // A new password every time: no cache can answer it.
+                    let wrong = basic("Basic", &format!("prometheus:wrong-{thread}-{n}"));
+                    if get(addr, Some(&wrong)).0 == 401 {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    // Let the flood build up, then measure the server over 4 s of it.
+    std::thread::sleep(Duration::from_millis(500));
+    let (cpu_before, wall_before) = (cpu_seconds(serving.pid()), Instant::now());
+    let mut scrapes = Vec::new();
+    while wall_before.elapsed() < Duration::from_secs(4) {
+        let (status, took) = get(addr, Some(&right));
+        assert_eq!(status, 200);
+        scrapes.push(took);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let cores = (cpu_seconds(serving.pid()) - cpu_before) / wall_before.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for thread in flood {
+        thread.join().unwrap();
+    }
+    scrapes.sort();
+    let median = scrapes[scrapes.len() / 2];
+    eprintln!(
+        "flood: {} wrong passwords refused; server used {cores:.2} cores; {} scrapes, median {median:?}, slowest {:?}",
+        refused.load(Ordering::Relaxed),
+        scrapes.len(),
+        scrapes[scrapes.len() - 1]
+    );
+    assert!(refused.load(Ordering::Relaxed) > 0);
+    assert!(cores <= 1.1, "the server used {cores:.2} cores");
+    assert!(
+        median < Duration::from_millis(100),
+        "a known scrape took {median:?} (median of {scrapes:?})"
+    );
 }
