@@ -20,6 +20,7 @@
 //! (certificates re-read when they change on disk, client certificates).
 
 mod auth;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,13 +28,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use std::net::TcpStream;
-
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-use super::http::{Server, Stream, Wrap};
+use super::http::Server;
 use crate::untrusted::{self, Refusal};
+
+pub use tls::Tls;
 
 /// Why the web config cannot be used: the file, the line when known, the reason.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +48,7 @@ pub struct WebConfigError {
 /// The largest web config, certificate, key or CA file read: the same cap as `--config`.
 pub const MAX_FILE_BYTES: u64 = crate::config::MAX_CONFIG_BYTES;
 
-/// Read a file we do not own (the web config, a certificate, a key) with the limits of
+/// Read a file we do not own (the web config, a certificate, a key, a CA) with the limits of
 /// `--config`: a regular file of at most [`MAX_FILE_BYTES`], opened without blocking. The
 /// refusal says what the file is and what to give instead; `role` and `format` name it.
 fn read_limited(path: &Path, role: &str, format: &str) -> Result<Vec<u8>, String> {
@@ -70,7 +68,7 @@ fn read_limited(path: &Path, role: &str, format: &str) -> Result<Vec<u8>, String
 const MAX_FLOW_OPENERS: usize = 256;
 
 /// The keys read, for the message of an unknown one.
-const KEYS: &str = "tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users";
+const KEYS: &str = "tls_server_config.cert_file, .key_file, .client_ca_file, .client_auth_type and basic_auth_users";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,11 +83,13 @@ struct File {
 struct TlsFile {
     cert_file: PathBuf,
     key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
+    client_auth_type: Option<String>,
 }
 
 /// A loaded web config: TLS ready to accept, users with their hashes checked.
 pub struct WebConfig {
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<Arc<Tls>>,
     users: Option<Arc<auth::BasicAuth>>,
 }
 
@@ -146,7 +146,15 @@ impl WebConfig {
         let tls = file
             .tls_server_config
             .map(|tls| {
-                load_tls(&dir.join(&tls.cert_file), &dir.join(&tls.key_file))
+                let settings = tls::Settings::new(
+                    dir,
+                    &tls.cert_file,
+                    &tls.key_file,
+                    tls.client_ca_file.as_deref(),
+                    tls.client_auth_type.as_deref(),
+                )
+                .map_err(|(key, reason)| fail(line_of(&text, key), reason))?;
+                Tls::load(path, settings)
                     .map_err(|reason| fail(line_of(&text, "tls_server_config"), reason))
             })
             .transpose()?;
@@ -171,7 +179,7 @@ impl WebConfig {
     /// `server` with this config's TLS and basic auth.
     pub fn apply(self, mut server: Server) -> Server {
         if let Some(tls) = self.tls {
-            server = server.with_wrap(Arc::new(Tls(tls)));
+            server = server.with_wrap(tls);
         }
         if let Some(users) = self.users {
             server = server.with_auth(users);
@@ -199,56 +207,6 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// Read one of the TLS files with the web config's limits.
-fn read(key: &str, path: &Path) -> Result<Vec<u8>, String> {
-    read_limited(path, "a certificate, key or CA file", "PEM").map_err(|e| {
-        format!(
-            "tls_server_config.{key} {}: cannot read it: {e}",
-            path.display()
-        )
-    })
-}
-
-fn load_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(&read("cert_file", cert)?)
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-                format!(
-                    "tls_server_config.cert_file {}: {e}; give a PEM certificate chain",
-                    cert.display()
-                )
-            })?;
-    if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config.cert_file {}: no certificate in it; give a PEM certificate chain",
-            cert.display()
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_slice(&read("key_file", key)?).map_err(|e| {
-        format!(
-            "tls_server_config.key_file {}: {e}; give a PEM private key",
-            key.display()
-        )
-    })?;
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e| {
-            format!("tls_server_config: the certificate and key do not make a TLS server: {e}")
-        })
-}
-
-/// TLS over each accepted connection.
-struct Tls(Arc<rustls::ServerConfig>);
-
-impl Wrap for Tls {
-    fn wrap(&self, stream: TcpStream) -> Option<Box<dyn Stream>> {
-        let connection = rustls::ServerConnection::new(Arc::clone(&self.0)).ok()?;
-        Some(Box::new(rustls::StreamOwned::new(connection, stream)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,7 +227,7 @@ mod tests {
         let err = load("basic_auth_users:\n  a: $2y$04$abcdefghijklmnopqrstuu5Uq8V5uYQlYV.Xv9k8b6Ie1Q9XUjVxG\nhttp_server_config:\n  http2: false\n").unwrap_err();
         assert_eq!(
             err,
-            "--web-config DIR/web.yml, line 3: unknown field `http_server_config`, expected `tls_server_config` or `basic_auth_users` (sockscope reads tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users)"
+            "--web-config DIR/web.yml, line 3: unknown field `http_server_config`, expected `tls_server_config` or `basic_auth_users` (sockscope reads tls_server_config.cert_file, .key_file, .client_ca_file, .client_auth_type and basic_auth_users)"
         );
     }
 
@@ -278,7 +236,7 @@ mod tests {
         let err = load("basic_auth_users:\n  - alice\n").unwrap_err();
         assert_eq!(
             err,
-            "--web-config DIR/web.yml, line 2: basic_auth_users: invalid type: sequence, expected a map (sockscope reads tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users)"
+            "--web-config DIR/web.yml, line 2: basic_auth_users: invalid type: sequence, expected a map (sockscope reads tls_server_config.cert_file, .key_file, .client_ca_file, .client_auth_type and basic_auth_users)"
         );
     }
 

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -66,6 +66,10 @@ impl Serving {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 }
 
@@ -159,6 +163,145 @@ fn basic(scheme: &str, credentials: &str) -> String {
         "{scheme} {}",
         base64::engine::general_purpose::STANDARD.encode(credentials)
     )
+}
+
+/// Whether `name` is on PATH, or a loud skip (a failure under CI=true).
+fn tool(test: &str, name: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    found || sockscope::lab::skip(test, &format!("no {name} on PATH (.ci/run installs it)"))
+}
+
+/// Run openssl in `dir`, failing with its stderr.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `NAME.crt` and `NAME.key` in `dir`: a self-signed server certificate for 127.0.0.1.
+fn self_signed(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// `NAME.crt` and `NAME.key` in `dir`: a CA.
+fn certificate_authority(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN={name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// `NAME.crt` and `NAME.key` in `dir`: a client certificate signed by the CA `ca`.
+fn client_certificate(dir: &Path, name: &str, ca: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "client.ext",
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// curl's exit code and what it printed (the body, then the status on a line of its own).
+fn curl(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The status line curl printed last (`000` when there was no response).
+fn status_of((code, out): (Option<i32>, String)) -> (Option<i32>, String) {
+    (code, out.rsplit('\n').next().unwrap_or_default().to_owned())
 }
 
 #[test]
@@ -260,6 +403,40 @@ fn serve_web_config_a_device_or_a_pipe_as_certificate_or_key_is_refused_at_once(
             )
         );
         assert!(took < Duration::from_secs(5), "{cert}: {took:?}");
+    }
+}
+
+#[test]
+fn serve_web_config_a_device_as_key_or_client_ca_is_refused_at_once() {
+    let name = "serve_web_config_a_device_as_key_or_client_ca_is_refused_at_once";
+    if !tool(name, "openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    self_signed(dir.path(), "server");
+    for (extra, refusal) in [
+        (
+            "  key_file: /dev/zero\n",
+            "tls_server_config.key_file /dev/zero: cannot read it: it is a device",
+        ),
+        (
+            "  key_file: server.key\n  client_ca_file: /dev/urandom\n  client_auth_type: RequireAndVerifyClientCert\n",
+            "tls_server_config.client_ca_file /dev/urandom: cannot read it: it is a device",
+        ),
+    ] {
+        let text = format!("tls_server_config:\n  cert_file: server.crt\n{extra}");
+        let (code, stderr, took) = refused_text(dir.path(), &text);
+        assert_eq!(
+            (code, stderr),
+            (
+                Some(1),
+                format!(
+                    "sockscope: --web-config {}, line 1: {refusal}, not a regular file: give the path of a PEM file\n",
+                    dir.path().join("web.yml").display()
+                )
+            )
+        );
+        assert!(took < Duration::from_secs(5), "{took:?}");
     }
 }
 
@@ -411,5 +588,121 @@ fn serve_web_config_a_wrong_password_flood_keeps_one_core_and_known_scrapes_fast
     assert!(
         median < Duration::from_millis(100),
         "a known scrape took {median:?} (median of {scrapes:?})"
+    );
+}
+
+/// Replace `to` by `from` the way certbot and Kubernetes do: a new file renamed over it.
+fn replace(dir: &Path, from: &str, to: &str) {
+    let staged: PathBuf = dir.join(format!("{to}.new"));
+    std::fs::copy(dir.join(from), &staged).unwrap();
+    std::fs::rename(&staged, dir.join(to)).unwrap();
+}
+
+#[test]
+fn serve_web_config_a_renewed_certificate_is_served_without_a_restart() {
+    let name = "serve_web_config_a_renewed_certificate_is_served_without_a_restart";
+    if !tool(name, "openssl") || !tool(name, "curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for pair in ["first", "second", "third"] {
+        self_signed(d, pair);
+    }
+    replace(d, "first.crt", "server.crt");
+    replace(d, "first.key", "server.key");
+    let path = d.join("web.yml");
+    std::fs::write(
+        &path,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .unwrap();
+    let serving = Serving::start(&path);
+    let url = format!("https://{}/metrics", serving.addr);
+    let with_ca = |ca: &str| status_of(curl(d, &["--cacert", ca, &url]));
+    assert_eq!(with_ca("first.crt"), (Some(0), "200".to_owned()));
+
+    // Renewed: a new certificate and key renamed over the old ones.
+    replace(d, "second.crt", "server.crt");
+    replace(d, "second.key", "server.key");
+    assert_eq!(with_ca("second.crt"), (Some(0), "200".to_owned()));
+    // curl 60: the old CA does not verify the new certificate.
+    assert_eq!(with_ca("first.crt"), (Some(60), "000".to_owned()));
+
+    // A certificate whose key has not arrived yet: the previous one is served, said once.
+    replace(d, "third.crt", "server.crt");
+    assert_eq!(with_ca("second.crt"), (Some(0), "200".to_owned()));
+    assert_eq!(with_ca("second.crt"), (Some(0), "200".to_owned()));
+    // Then the key, written in place this time.
+    std::fs::copy(d.join("third.key"), d.join("server.key")).unwrap();
+    assert_eq!(with_ca("third.crt"), (Some(0), "200".to_owned()));
+    let warnings: Vec<String> = serving
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("changed"))
+        .map(|l| l.replace(&d.display().to_string(), "DIR"))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "sockscope: --web-config DIR/web.yml: the TLS files changed but cannot be used (tls_server_config: the certificate DIR/server.crt and the key DIR/server.key do not make a TLS server: the key is not the certificate's (give the key the certificate was made for; a renewal replaces both)); still serving the previous certificate"
+        ]
+    );
+}
+
+#[test]
+fn serve_web_config_mutual_tls_lets_in_only_clients_with_a_certificate_from_the_ca() {
+    let name = "serve_web_config_mutual_tls_lets_in_only_clients_with_a_certificate_from_the_ca";
+    if !tool(name, "openssl") || !tool(name, "curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    self_signed(d, "server");
+    certificate_authority(d, "ca");
+    certificate_authority(d, "rogue-ca");
+    client_certificate(d, "prometheus", "ca");
+    client_certificate(d, "intruder", "rogue-ca");
+    let statuses = |auth_type: &str| {
+        let path = d.join(format!("{auth_type}.yml"));
+        std::fs::write(
+            &path,
+            format!(
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.crt\n  client_auth_type: {auth_type}\n"
+            ),
+        )
+        .unwrap();
+        let serving = Serving::start(&path);
+        let url = format!("https://{}/metrics", serving.addr);
+        let with = |client: Option<&str>| {
+            let mut args = vec!["--cacert", "server.crt"];
+            let (cert, key) = client.map_or((String::new(), String::new()), |c| {
+                (format!("{c}.crt"), format!("{c}.key"))
+            });
+            if client.is_some() {
+                args.extend(["--cert", &cert, "--key", &key]);
+            }
+            args.push(&url);
+            status_of(curl(d, &args))
+        };
+        [with(Some("prometheus")), with(None), with(Some("intruder"))]
+    };
+    // curl 56: the server ended the handshake (TLS 1.3 tells the client after its
+    // Finished, so curl sees it when it reads the response).
+    assert_eq!(
+        statuses("RequireAndVerifyClientCert"),
+        [
+            (Some(0), "200".to_owned()),
+            (Some(56), "000".to_owned()),
+            (Some(56), "000".to_owned())
+        ]
+    );
+    assert_eq!(
+        statuses("VerifyClientCertIfGiven"),
+        [
+            (Some(0), "200".to_owned()),
+            (Some(0), "200".to_owned()),
+            (Some(56), "000".to_owned())
+        ]
     );
 }
