@@ -187,13 +187,14 @@ fn basic_credentials(header: &str) -> Option<Vec<u8>> {
 
 /// Why `user` with `hash` could never log in, or would make every login cost too much.
 fn check_user(user: &str, hash: &str) -> Result<(), String> {
-    let at = format!("basic_auth_users.{user}");
+    let at = format!("basic_auth_users.{}", shown(user));
     if user.contains(':') {
         return Err(format!(
-            "{at}: a user name cannot hold ':' (basic auth sends \"user:password\", so {user:?} could never log in); rename the user"
+            "{at}: a user name cannot hold ':' (basic auth sends \"user:password\", so \"{}\" could never log in); rename the user",
+            shown(user)
         ));
     }
-    let not_bcrypt = || format!("{at}: {hash:?} is not a bcrypt hash; {MAKE_ONE}");
+    let not_bcrypt = || format!("{at}: \"{}\" is not a bcrypt hash; {MAKE_ONE}", shown(hash));
     // $2y$10$ then 22 characters of salt and 31 of checksum, as htpasswd writes it.
     let mut parts = hash.splitn(4, '$');
     let (Some(""), Some(version), Some(cost), Some(rest)) =
@@ -239,6 +240,15 @@ fn check_user(user: &str, hash: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `text` for a message: control characters escaped, at most 80 characters (a hash is 60).
+fn shown(text: &str) -> String {
+    let escaped: String = text.chars().flat_map(char::escape_debug).collect();
+    match escaped.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    }
 }
 
 /// About how long one bcrypt check at `cost` keeps a core busy, in words.
@@ -346,6 +356,18 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn a_long_or_escaping_value_is_quoted_short_and_escaped() {
+        let long = "x".repeat(100_000);
+        assert_eq!(
+            refusal("al\x1b[2Jice", &long),
+            format!(
+                "basic_auth_users.al\\u{{1b}}[2Jice: \"{}…\" is not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`",
+                "x".repeat(80)
+            )
+        );
     }
 
     #[test]
