@@ -1,7 +1,7 @@
 //! `sockscope serve --web-config` with the real binary (no root): files that are not
 //! regular or too big or too deeply nested refused at start, hashes and user names refused
 //! at start, a flood of wrong passwords against bcrypt, certificates renewed on disk while
-//! it runs, and mutual TLS with openssl-made certificates and curl.
+//! it runs, mutual TLS with openssl-made certificates and curl, and the YAML crate.
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -705,4 +705,17 @@ fn serve_web_config_mutual_tls_lets_in_only_clients_with_a_certificate_from_the_
             (Some(56), "000".to_owned())
         ]
     );
+}
+
+#[test]
+fn serve_web_config_yaml_is_read_by_a_maintained_crate_not_the_deprecated_serde_yaml() {
+    let lock =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
+    let packages: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter(|name| name.contains("yaml") || name.contains("norway"))
+        .collect();
+    assert_eq!(packages, ["serde_norway", "unsafe-libyaml-norway"]);
 }
