@@ -5,26 +5,33 @@
 //! tls_server_config:
 //!   cert_file: server.crt   # relative paths are read from the file's directory
 //!   key_file: server.key
+//!   client_ca_file: ca.crt  # mutual TLS, with client_auth_type
+//!   client_auth_type: RequireAndVerifyClientCert
 //! basic_auth_users:
 //!   prometheus: $2y$10$…    # a bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\n')
 //! ```
 //!
-//! Only these keys are read; any other (the toolkit's client certificates, cipher lists,
-//! HTTP headers) is refused by name rather than silently ignored. Every error names the
-//! file, the line when it has one, and what to do.
+//! Only these keys are read; any other (the toolkit's cipher lists, HTTP headers) is
+//! refused by name rather than silently ignored. Every error names the file, the line when
+//! it has one, and what to do. The file, the certificates, the key and the CA are read as
+//! files someone else may have planted (`crate::untrusted`, as `--config` is: a regular file of at
+//! most 1 MiB). Basic auth lives in `web_config/auth.rs` (hashes checked at start,
+//! verified credentials cached, bcrypt one at a time), TLS in `web_config/tls.rs`
+//! (certificates re-read when they change on disk, client certificates).
+
+mod auth;
+mod tls;
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine as _;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
-use super::http::{Authorize, Server, Stream, Wrap};
+use super::http::Server;
+use crate::untrusted::{self, Refusal};
+
+pub use tls::Tls;
 
 /// Why the web config cannot be used: the file, the line when known, the reason.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +44,31 @@ pub struct WebConfigError {
     /// What is wrong and what to do.
     pub reason: String,
 }
+
+/// The largest web config, certificate, key or CA file read: the same cap as `--config`.
+pub const MAX_FILE_BYTES: u64 = crate::config::MAX_CONFIG_BYTES;
+
+/// Read a file we do not own (the web config, a certificate, a key, a CA) with the limits of
+/// `--config`: a regular file of at most [`MAX_FILE_BYTES`], opened without blocking. The
+/// refusal says what the file is and what to give instead; `role` and `format` name it.
+fn read_limited(path: &Path, role: &str, format: &str) -> Result<Vec<u8>, String> {
+    untrusted::read(path, MAX_FILE_BYTES).map_err(|refusal| match refusal {
+        Refusal::Io(e) => e.to_string(),
+        Refusal::NotRegular(what) => {
+            format!("it is {what}, not a regular file: give the path of a {format} file")
+        }
+        Refusal::TooBig { size, .. } => {
+            format!("it is {size} bytes; {role} may be at most {MAX_FILE_BYTES} bytes (1 MiB)")
+        }
+    })
+}
+
+/// The most `[` and `{` a web config may hold. The YAML parser takes time quadratic in
+/// how deep they nest (100,000 nested `[` after a key: 25 s); a web config needs none.
+const MAX_FLOW_OPENERS: usize = 256;
+
+/// The keys read, for the message of an unknown one.
+const KEYS: &str = "tls_server_config.cert_file, .key_file, .client_ca_file, .client_auth_type and basic_auth_users";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,79 +83,88 @@ struct File {
 struct TlsFile {
     cert_file: PathBuf,
     key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
+    client_auth_type: Option<String>,
 }
 
 /// A loaded web config: TLS ready to accept, users with their hashes checked.
 pub struct WebConfig {
-    tls: Option<Arc<rustls::ServerConfig>>,
-    users: Option<Arc<BasicAuth>>,
+    tls: Option<Arc<Tls>>,
+    users: Option<Arc<auth::BasicAuth>>,
 }
 
 impl std::fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebConfig")
             .field("tls", &self.tls.is_some())
-            .field("users", &self.users.as_ref().map(|u| u.users.len()))
+            .field("users", &self.users.as_ref().map(|u| u.len()))
             .finish()
     }
 }
 
 impl WebConfig {
-    /// Read `path`, its certificate and key.
+    /// Read `path`, its certificate, key and client CA.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         let fail = |line: Option<usize>, reason: String| WebConfigError {
             path: path.to_owned(),
             line,
             reason,
         };
-        let text =
-            fs::read_to_string(path).map_err(|e| fail(None, format!("cannot read it: {e}")))?;
+        let text = read_limited(path, "a web config file", "YAML")
+            .and_then(|bytes| {
+                String::from_utf8(bytes)
+                    .map_err(|_| "it is not UTF-8 text: a web config file is YAML".to_owned())
+            })
+            .map_err(|e| fail(None, format!("cannot read it: {e}")))?;
+        if let Some(line) = too_many_flow_openers(&text) {
+            return Err(fail(
+                Some(line),
+                format!(
+                    "more than {MAX_FLOW_OPENERS} '[' or '{{' in the file: a web config needs none, and nested by the thousand they take the YAML parser minutes; is this the web config you meant?"
+                ),
+            ));
+        }
         let file: File = if text.trim().is_empty() {
             File {
                 tls_server_config: None,
                 basic_auth_users: BTreeMap::new(),
             }
         } else {
-            serde_yaml::from_str(&text).map_err(|e| {
+            serde_norway::from_str(&text).map_err(|e| {
                 let line = e.location().map(|l| l.line());
                 let message = e.to_string();
-                // serde_yaml appends " at line N column M": the line is said once, before.
+                // The parser appends " at line N column M": the line is said once, before.
                 let message = message
                     .split(" at line ")
                     .next()
                     .unwrap_or(&message)
                     .to_owned();
-                fail(
-                    line,
-                    format!(
-                        "{message} (sockscope reads tls_server_config.cert_file, tls_server_config.key_file and basic_auth_users)"
-                    ),
-                )
+                fail(line, format!("{message} (sockscope reads {KEYS})"))
             })?
         };
         let dir = path.parent().unwrap_or(Path::new("."));
         let tls = file
             .tls_server_config
             .map(|tls| {
-                load_tls(&dir.join(&tls.cert_file), &dir.join(&tls.key_file))
+                let settings = tls::Settings::new(
+                    dir,
+                    &tls.cert_file,
+                    &tls.key_file,
+                    tls.client_ca_file.as_deref(),
+                    tls.client_auth_type.as_deref(),
+                )
+                .map_err(|(key, reason)| fail(line_of(&text, key), reason))?;
+                Tls::load(path, settings)
                     .map_err(|reason| fail(line_of(&text, "tls_server_config"), reason))
             })
             .transpose()?;
-        for (user, hash) in &file.basic_auth_users {
-            if hash.parse::<bcrypt::HashParts>().is_err() {
-                return Err(fail(
-                    line_of(&text, user),
-                    format!(
-                        "basic_auth_users.{user}: {hash:?} is not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
-                    ),
-                ));
-            }
-        }
-        let users = (!file.basic_auth_users.is_empty()).then(|| {
-            Arc::new(BasicAuth {
-                users: file.basic_auth_users,
-            })
-        });
+        let users = if file.basic_auth_users.is_empty() {
+            None
+        } else {
+            let users = auth::BasicAuth::new(file.basic_auth_users)
+                .map_err(|(user, reason)| fail(line_of(&text, &user), reason))?;
+            Some(Arc::new(users))
+        };
         Ok(WebConfig {
             tls: tls.map(Arc::new),
             users,
@@ -138,13 +179,21 @@ impl WebConfig {
     /// `server` with this config's TLS and basic auth.
     pub fn apply(self, mut server: Server) -> Server {
         if let Some(tls) = self.tls {
-            server = server.with_wrap(Arc::new(Tls(tls)));
+            server = server.with_wrap(tls);
         }
         if let Some(users) = self.users {
             server = server.with_auth(users);
         }
         server
     }
+}
+
+/// The line of the first `[` or `{` past [`MAX_FLOW_OPENERS`], if there is one. Every
+/// such character counts, quoted or not: a count cannot be fooled by quotes the way a
+/// depth would be (`[ "]" [ "]" …`), and a web config holds none anyway.
+fn too_many_flow_openers(text: &str) -> Option<usize> {
+    let (at, _) = text.match_indices(['[', '{']).nth(MAX_FLOW_OPENERS)?;
+    Some(text[..at].bytes().filter(|&b| b == b'\n').count() + 1)
 }
 
 /// The first line that starts (after indentation) with `key:`.
@@ -158,87 +207,10 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-fn load_tls(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(Iterator::collect)
-        .map_err(|e| {
-            format!(
-                "tls_server_config.cert_file {}: {e}; give a PEM certificate chain",
-                cert.display()
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config.cert_file {}: no certificate in it; give a PEM certificate chain",
-            cert.display()
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        format!(
-            "tls_server_config.key_file {}: {e}; give a PEM private key",
-            key.display()
-        )
-    })?;
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e| {
-            format!("tls_server_config: the certificate and key do not make a TLS server: {e}")
-        })
-}
-
-/// TLS over each accepted connection.
-struct Tls(Arc<rustls::ServerConfig>);
-
-impl Wrap for Tls {
-    fn wrap(&self, stream: TcpStream) -> Option<Box<dyn Stream>> {
-        let connection = rustls::ServerConnection::new(Arc::clone(&self.0)).ok()?;
-        Some(Box::new(rustls::StreamOwned::new(connection, stream)))
-    }
-}
-
-/// Users and their bcrypt hashes.
-#[derive(Debug)]
-struct BasicAuth {
-    users: BTreeMap<String, String>,
-}
-
-/// A valid hash of no password anyone has: an unknown user costs the same time as a known
-/// one, so response times do not tell which users exist.
-const DECOY: &str = "$2y$10$7EqJtq98hPqEX7fNZaFWoO.1yvQ6KZXJlC9b0oL0kJYOVY8Ry2n0C";
-
-impl Authorize for BasicAuth {
-    fn allows(&self, authorization: Option<&str>) -> bool {
-        let Some(credentials) = authorization
-            .and_then(|h| {
-                h.strip_prefix("Basic ")
-                    .or_else(|| h.strip_prefix("basic "))
-            })
-            .and_then(|b| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(b.trim())
-                    .ok()
-            })
-            .and_then(|b| String::from_utf8(b).ok())
-        else {
-            return false;
-        };
-        let Some((user, password)) = credentials.split_once(':') else {
-            return false;
-        };
-        match self.users.get(user) {
-            Some(hash) => bcrypt::verify(password, hash).unwrap_or(false),
-            None => {
-                let _ = bcrypt::verify(password, DECOY);
-                false
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn load(text: &str) -> Result<WebConfig, String> {
         let dir = tempfile::tempdir().unwrap();
@@ -253,18 +225,18 @@ mod tests {
     #[test]
     fn an_unknown_key_is_named_with_its_line() {
         let err = load("basic_auth_users:\n  a: $2y$04$abcdefghijklmnopqrstuu5Uq8V5uYQlYV.Xv9k8b6Ie1Q9XUjVxG\nhttp_server_config:\n  http2: false\n").unwrap_err();
-        assert!(
-            err.starts_with("--web-config DIR/web.yml, line 3: unknown field `http_server_config`, expected `tls_server_config` or `basic_auth_users`"),
-            "{err}"
+        assert_eq!(
+            err,
+            "--web-config DIR/web.yml, line 3: unknown field `http_server_config`, expected `tls_server_config` or `basic_auth_users` (sockscope reads tls_server_config.cert_file, .key_file, .client_ca_file, .client_auth_type and basic_auth_users)"
         );
     }
 
     #[test]
-    fn a_password_in_clear_is_refused_with_its_line_and_the_fix() {
-        let err = load("basic_auth_users:\n  alice: $2y$04$x\n  bob: hunter2\n").unwrap_err();
+    fn a_wrong_type_is_named_with_its_line_by_the_yaml_parser() {
+        let err = load("basic_auth_users:\n  - alice\n").unwrap_err();
         assert_eq!(
             err,
-            "--web-config DIR/web.yml, line 2: basic_auth_users.alice: \"$2y$04$x\" is not a bcrypt hash; make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+            "--web-config DIR/web.yml, line 2: basic_auth_users: invalid type: sequence, expected a map (sockscope reads tls_server_config.cert_file, .key_file, .client_ca_file, .client_auth_type and basic_auth_users)"
         );
     }
 
@@ -272,35 +244,45 @@ mod tests {
     fn a_missing_certificate_names_the_file() {
         let err =
             load("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n").unwrap_err();
-        assert!(
-            err.starts_with(
-                "--web-config DIR/web.yml, line 1: tls_server_config.cert_file DIR/nope.crt: "
-            ),
-            "{err}"
+        assert_eq!(
+            err,
+            "--web-config DIR/web.yml, line 1: tls_server_config.cert_file DIR/nope.crt: cannot read it: No such file or directory (os error 2)"
         );
     }
 
     #[test]
-    fn the_decoy_is_a_bcrypt_hash() {
-        assert!(DECOY.parse::<bcrypt::HashParts>().is_ok());
+    fn an_empty_file_asks_for_nothing() {
+        let config = load("\n# nothing yet\n").unwrap();
+        assert_eq!(
+            format!("{config:?}"),
+            "WebConfig { tls: false, users: None }"
+        );
     }
 
     #[test]
-    fn basic_auth_allows_the_right_password_only() {
-        let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let auth = BasicAuth {
-            users: BTreeMap::from([("prom".to_owned(), hash)]),
-        };
-        let header = |creds: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(creds)
-            )
-        };
-        assert!(auth.allows(Some(&header("prom:s3cret"))));
-        assert!(!auth.allows(Some(&header("prom:wrong"))));
-        assert!(!auth.allows(Some(&header("eve:s3cret"))));
-        assert!(!auth.allows(Some("Bearer x")));
-        assert!(!auth.allows(None));
+    fn thousands_of_nested_brackets_are_refused_before_parsing_with_their_line() {
+        let started = std::time::Instant::now();
+        let err = load(&format!("basic_auth_users:\n  a: {}", "[".repeat(100_000))).unwrap_err();
+        assert_eq!(
+            err,
+            "--web-config DIR/web.yml, line 2: more than 256 '[' or '{' in the file: a web config needs none, and nested by the thousand they take the YAML parser minutes; is this the web config you meant?"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // 256 are still parsed (and refused by the parser, for what they are).
+        let err = load(&format!("basic_auth_users: {}", "{".repeat(256))).unwrap_err();
+        assert!(
+            err.starts_with("--web-config DIR/web.yml, line 1: "),
+            "{err}"
+        );
+        assert!(!err.contains("more than 256"), "{err}");
+    }
+
+    #[test]
+    fn devices_and_pipes_are_refused_as_the_web_config() {
+        let err = WebConfig::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--web-config /dev/zero: cannot read it: it is a device, not a regular file: give the path of a YAML file"
+        );
     }
 }

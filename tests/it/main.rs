@@ -31,6 +31,7 @@ mod serve_http;
 mod serve_http_limits;
 mod serve_metrics;
 mod serve_prometheus;
+mod serve_web_config;
 mod snapshot_netns;
 mod support;
 mod tiers_netns;

@@ -544,7 +544,7 @@ fn alert_name(kind: AnomalyKind) -> String {
 #[test]
 fn serve_every_anomaly_kind_has_its_alert_rule() {
     let text = std::fs::read_to_string(Path::new(ASSETS).join("prometheus/alerts.yml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     let rules: Vec<(String, String)> = doc["groups"]
         .as_sequence()
         .unwrap()
@@ -765,9 +765,9 @@ fn readme_anchors() -> Vec<String> {
         .collect()
 }
 
-fn shipped_rules() -> Vec<serde_yaml::Value> {
+fn shipped_rules() -> Vec<serde_norway::Value> {
     let text = std::fs::read_to_string(Path::new(ASSETS).join("prometheus/alerts.yml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     doc["groups"]
         .as_sequence()
         .unwrap()
