@@ -308,7 +308,7 @@ fn descriptor_budget() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::testutil::{TestNetns, require_root};
+    use crate::collect::testutil::{TestNetns, in_child, require_root};
 
     fn open_descriptors() -> usize {
         std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
@@ -319,15 +319,19 @@ mod tests {
         if !require_root("a_namespace_costs_the_descriptors_the_docs_say") {
             return;
         }
-        let netns = TestNetns::new("fdcost");
-        let path = std::path::PathBuf::from(format!("/run/netns/{}", netns.name()));
-        let handle = std::fs::File::open(&path).unwrap();
-        let before = open_descriptors();
-        let options = member_options(&CollectOptions::default());
-        let collector = Collector::open_in(options, &handle, &path).unwrap();
-        let after = open_descriptors();
-        drop(collector);
-        assert_eq!((after - before) as u64, DESCRIPTORS_PER_NAMESPACE);
+        // It counts the descriptors of the whole process: in a child, no other test opens or
+        // closes one between the two counts.
+        in_child(|| {
+            let netns = TestNetns::new("fdcost");
+            let path = std::path::PathBuf::from(format!("/run/netns/{}", netns.name()));
+            let handle = std::fs::File::open(&path).unwrap();
+            let before = open_descriptors();
+            let options = member_options(&CollectOptions::default());
+            let collector = Collector::open_in(options, &handle, &path).unwrap();
+            let after = open_descriptors();
+            drop(collector);
+            assert_eq!((after - before) as u64, DESCRIPTORS_PER_NAMESPACE);
+        });
     }
 
     #[test]
@@ -352,22 +356,31 @@ mod tests {
         ) {
             return;
         }
-        let _netns = TestNetns::new("limit");
-        // Room for the host's namespace and not one more: the test's own is left over.
-        let limit = open_descriptors() as u64 + SPARE_DESCRIPTORS + DESCRIPTORS_PER_NAMESPACE + 5;
-        nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, limit)
+        // It lowers the hard open-file limit for good: in a process of its own, or every
+        // test after it in the same process (`cargo test`) runs short of descriptors.
+        in_child(|| {
+            let _netns = TestNetns::new("limit");
+            // Room for the host's namespace and not one more: the test's own is left over.
+            let limit =
+                open_descriptors() as u64 + SPARE_DESCRIPTORS + DESCRIPTORS_PER_NAMESPACE + 5;
+            nix::sys::resource::setrlimit(
+                nix::sys::resource::Resource::RLIMIT_NOFILE,
+                limit,
+                limit,
+            )
             .unwrap();
-        let options = CollectOptions {
-            processes: false,
-            ..CollectOptions::default()
-        };
-        let all = AllNetns::open(&options).unwrap();
-        let names: Vec<&str> = all
-            .members()
-            .iter()
-            .map(|m| m.namespace.name.as_str())
-            .collect();
-        assert_eq!(names, ["host"]);
-        assert!(all.over_limit() >= 1, "{}", all.over_limit());
+            let options = CollectOptions {
+                processes: false,
+                ..CollectOptions::default()
+            };
+            let all = AllNetns::open(&options).unwrap();
+            let names: Vec<&str> = all
+                .members()
+                .iter()
+                .map(|m| m.namespace.name.as_str())
+                .collect();
+            assert_eq!(names, ["host"]);
+            assert!(all.over_limit() >= 1, "{}", all.over_limit());
+        });
     }
 }

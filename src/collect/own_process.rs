@@ -59,30 +59,34 @@ mod tests {
 
     #[test]
     fn own_process_reads_this_process_figures() {
-        let read = OwnProcess::read();
-        let (soft, _) =
-            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-        assert_eq!(read.max_fds, Some(soft));
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        let started = read.start_time_seconds.unwrap();
-        assert!(
-            started <= now + 1.0 && started > now - 3600.0,
-            "{started} vs {now}"
-        );
-        let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
-        // Listing the directory holds one more descriptor than counting it.
-        assert!(
-            read.open_fds.unwrap().abs_diff(open) <= 1,
-            "{read:?} vs {open}"
-        );
-        assert!(
-            read.resident_memory_bytes.unwrap() > 1024 * 1024,
-            "{read:?}"
-        );
-        assert!(read.virtual_memory_bytes.unwrap() >= read.resident_memory_bytes.unwrap());
-        assert!(read.cpu_seconds.unwrap() >= 0.0);
+        // Its limit and its descriptor count are the whole process's: in a child, no other
+        // test opens descriptors or raises the limit between the read and the check.
+        crate::collect::testutil::in_child(|| {
+            let read = OwnProcess::read();
+            let (soft, _) =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+            assert_eq!(read.max_fds, Some(soft));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            let started = read.start_time_seconds.unwrap();
+            assert!(
+                started <= now + 1.0 && started > now - 3600.0,
+                "{started} vs {now}"
+            );
+            let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+            // Listing the directory holds one more descriptor than counting it.
+            assert!(
+                read.open_fds.unwrap().abs_diff(open) <= 1,
+                "{read:?} vs {open}"
+            );
+            assert!(
+                read.resident_memory_bytes.unwrap() > 1024 * 1024,
+                "{read:?}"
+            );
+            assert!(read.virtual_memory_bytes.unwrap() >= read.resident_memory_bytes.unwrap());
+            assert!(read.cpu_seconds.unwrap() >= 0.0);
+        });
     }
 }

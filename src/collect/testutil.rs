@@ -1,9 +1,14 @@
-//! Test helpers for the kernel-facing tests: a root check and a throwaway network namespace.
+//! Test helpers for the kernel-facing tests: a root check, a throwaway network namespace,
+//! and a child process for a test that changes or reads what the whole process shares.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::NetnsTarget;
+
+pub(crate) mod child;
+
+pub(crate) use child::in_child;
 
 /// Whether the test can run as root. When not root: with `CI=true` this panics (CI must
 /// run every test), otherwise it prints a loud SKIPPED line and returns `false`.
@@ -79,5 +84,35 @@ impl Drop for TestNetns {
         let _ = Command::new("ip")
             .args(["netns", "delete", &self.name])
             .status();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::child::CHILD_VAR;
+    use super::in_child;
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+    #[test]
+    fn a_body_run_in_a_child_changes_the_childs_limit_and_not_this_process() {
+        let before = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let in_parent = in_child(|| {
+            assert_eq!(
+                std::env::var(CHILD_VAR).as_deref(),
+                Ok(
+                    "collect::testutil::tests::a_body_run_in_a_child_changes_the_childs_limit_and_not_this_process"
+                )
+            );
+            let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+            setrlimit(Resource::RLIMIT_NOFILE, soft - 1, hard - 1).unwrap();
+            assert_eq!(
+                getrlimit(Resource::RLIMIT_NOFILE).unwrap(),
+                (soft - 1, hard - 1)
+            );
+        });
+        if in_parent {
+            assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), before);
+            assert_eq!(std::env::var_os(CHILD_VAR), None);
+        }
     }
 }

@@ -13,6 +13,7 @@ use sockscope::lab::{CloseWaitLeak, Lab, require_root};
 use sockscope::model::{Family, TcpState};
 
 use super::support::cgroups::TestCgroups;
+use super::support::child::in_child;
 use super::support::json_of;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
@@ -113,86 +114,90 @@ fn each_socket_names_its_container_and_a_leak_names_its_pod() {
     if !require_root("each_socket_names_its_container_and_a_leak_names_its_pod") {
         return;
     }
-    // Dropped in reverse: the lab (holders stopped) before the cgroups are removed.
-    let Some(mut cgroups) = TestCgroups::new() else {
-        panic!("no cgroup v2 mount in /proc/self/mountinfo");
-    };
-    let names = tempfile::tempdir().unwrap();
-    let mut lab = Lab::new(Path::new(BIN)).unwrap();
-    let staging = stage(&mut cgroups, &mut lab, names.path());
-    let doc = json_of(&snapshot(&lab, names.path(), &["--json"]));
+    // It moves its own process between cgroups (what it creates meanwhile is theirs): in a
+    // child, so that no other test's sockets or holders land in them.
+    in_child(|| {
+        // Dropped in reverse: the lab (holders stopped) before the cgroups are removed.
+        let Some(mut cgroups) = TestCgroups::new() else {
+            panic!("no cgroup v2 mount in /proc/self/mountinfo");
+        };
+        let names = tempfile::tempdir().unwrap();
+        let mut lab = Lab::new(Path::new(BIN)).unwrap();
+        let staging = stage(&mut cgroups, &mut lab, names.path());
+        let doc = json_of(&snapshot(&lab, names.path(), &["--json"]));
 
-    let expect = [
-        (
-            &staging.listeners[0],
-            &staging.docker,
-            json!({"id": DOCKER, "name": "web-1", "runtime": "docker", "pod": null}),
-        ),
-        (
-            &staging.listeners[1],
-            &staging.containerd,
-            json!({"id": CONTAINERD, "name": null, "runtime": "containerd", "pod": null}),
-        ),
-        (
-            &staging.listeners[2],
-            &staging.crio,
-            json!({"id": CRIO, "name": null, "runtime": "crio", "pod": null}),
-        ),
-    ];
-    for (local, path, container) in &expect {
-        let found = sockets_at(&doc, "LISTEN", local);
-        assert_eq!(found.len(), 1, "{local}");
-        assert_eq!(found[0]["cgroup"], json!(path), "{local}");
-        assert_eq!(found[0]["container"], *container, "{local}");
-    }
-    let pod_container = json!({
-        "id": POD_CONTAINER,
-        "name": null,
-        "runtime": "containerd",
-        "pod": {"namespace": "shop", "name": "cart-7d9f", "uid": POD_UID},
-    });
-    let leak = &staging.leak;
-    let leaked = sockets_at(&doc, "CLOSE_WAIT", &leak.listener.to_string());
-    assert_eq!(leaked.len(), 25);
-    for s in &leaked {
-        assert_eq!(s["container"], pod_container);
-        assert_eq!(s["cgroup"], json!(staging.pod));
+        let expect = [
+            (
+                &staging.listeners[0],
+                &staging.docker,
+                json!({"id": DOCKER, "name": "web-1", "runtime": "docker", "pod": null}),
+            ),
+            (
+                &staging.listeners[1],
+                &staging.containerd,
+                json!({"id": CONTAINERD, "name": null, "runtime": "containerd", "pod": null}),
+            ),
+            (
+                &staging.listeners[2],
+                &staging.crio,
+                json!({"id": CRIO, "name": null, "runtime": "crio", "pod": null}),
+            ),
+        ];
+        for (local, path, container) in &expect {
+            let found = sockets_at(&doc, "LISTEN", local);
+            assert_eq!(found.len(), 1, "{local}");
+            assert_eq!(found[0]["cgroup"], json!(path), "{local}");
+            assert_eq!(found[0]["container"], *container, "{local}");
+        }
+        let pod_container = json!({
+            "id": POD_CONTAINER,
+            "name": null,
+            "runtime": "containerd",
+            "pod": {"namespace": "shop", "name": "cart-7d9f", "uid": POD_UID},
+        });
+        let leak = &staging.leak;
+        let leaked = sockets_at(&doc, "CLOSE_WAIT", &leak.listener.to_string());
+        assert_eq!(leaked.len(), 25);
+        for s in &leaked {
+            assert_eq!(s["container"], pod_container);
+            assert_eq!(s["cgroup"], json!(staging.pod));
+            assert_eq!(
+                s["processes"],
+                json!([{"pid": leak.pid, "comm": "leaky-app"}])
+            );
+        }
+        let outside = doc["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "LISTEN" && s["container"].is_null())
+            .count();
         assert_eq!(
-            s["processes"],
-            json!([{"pid": leak.pid, "comm": "leaky-app"}])
+            outside, 1,
+            "only the listener of this process has no container"
         );
-    }
-    let outside = doc["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["state"] == "LISTEN" && s["container"].is_null())
-        .count();
-    assert_eq!(
-        outside, 1,
-        "only the listener of this process has no container"
-    );
 
-    let anomaly = doc["anomalies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["kind"] == "close_wait_backlog")
-        .unwrap();
-    assert_eq!(
-        anomaly["subject"],
-        format!(
-            "leaky-app[{}] in containerd:{} (shop/cart-7d9f)",
-            leak.pid,
-            &POD_CONTAINER[..12]
-        )
-    );
-    assert_eq!(anomaly["container"], pod_container);
+        let anomaly = doc["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "close_wait_backlog")
+            .unwrap();
+        assert_eq!(
+            anomaly["subject"],
+            format!(
+                "leaky-app[{}] in containerd:{} (shop/cart-7d9f)",
+                leak.pid,
+                &POD_CONTAINER[..12]
+            )
+        );
+        assert_eq!(anomaly["container"], pod_container);
 
-    filters_and_text_select_by_container(&lab, names.path(), &cgroups.top);
-    all_netns_names_the_same_containers(&lab, names.path(), &doc);
-    drop(lab);
-    drop(cgroups);
+        filters_and_text_select_by_container(&lab, names.path(), &cgroups.top);
+        all_netns_names_the_same_containers(&lab, names.path(), &doc);
+        drop(lab);
+        drop(cgroups);
+    });
 }
 
 /// The filters (container name, pod name, id prefix, cgroup prefix) and the text

@@ -15,6 +15,7 @@ use sockscope::lab::{Lab, require_root};
 use sockscope::model::{Family, TcpState};
 
 use super::support::cgroups::TestCgroups;
+use super::support::child::in_child;
 use super::support::json_of;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
@@ -67,6 +68,13 @@ fn a_hostile_cgroup_and_container_name_reach_no_terminal_through_the_real_binary
     ) {
         return;
     }
+    // It moves its own process between cgroups (what it creates meanwhile is theirs): in a
+    // child, so that no other test's sockets or holders land in them.
+    in_child(hostile_cgroup_and_container_names);
+}
+
+/// The body of the test above, in its child process.
+fn hostile_cgroup_and_container_names() {
     // Dropped in reverse: the lab (holders stopped) before the cgroups are removed.
     let Some(mut cgroups) = TestCgroups::new() else {
         panic!("no cgroup v2 mount in /proc/self/mountinfo");

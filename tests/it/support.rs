@@ -1,6 +1,9 @@
 //! Helpers the test modules share.
 
 pub mod cgroups;
+// One file shared with the library's unit tests (see its notes).
+#[path = "../../src/collect/testutil/child.rs"]
+pub mod child;
 pub mod dashboard;
 pub mod netns;
 pub mod synthetic;

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::cache::{cmdline_text, parse_start_time};
 use super::scan::{Failure, classify, socket_inode};
 use super::*;
-use crate::collect::testutil::require_root;
+use crate::collect::testutil::{in_child, require_root};
 use crate::collect::{CollectOptions, Collector, SocketSource};
 use crate::model::{Process, Socket, TcpState};
 use rustix::io::Errno;
@@ -670,26 +670,28 @@ fn a_table_is_trusted_only_for_the_same_process_with_a_known_unchanged_count() {
 
 #[test]
 fn a_socket_on_a_high_descriptor_number_is_found_past_the_holes() {
-    // This process's own table (readable without root): a socket moved to descriptor
+    // Its own process's table (readable without root): a socket moved to descriptor
     // 4000 (or as high as the hard open-file limit allows) leaves a long run of unused
-    // numbers below it. CI's soft limit can be 1024, so it is raised to the hard one first;
-    // nextest runs each test in its own process, so no other test sees the change.
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
-    let number = i32::try_from(hard.min(4001) - 1).unwrap();
-    assert!(
-        number >= 500,
-        "hard open-file limit {hard} is too low for this test"
-    );
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let high = rustix::io::fcntl_dupfd_cloexec(&listener, number).unwrap();
-    assert_eq!(rustix::fd::AsRawFd::as_raw_fd(&high), number);
-    drop(listener);
-    let inode = rustix::fs::fstat(&high).unwrap().st_ino as u32;
-    let mut snapshot = snapshot_of(&[inode]);
-    Attributor::new().attribute(&mut snapshot);
-    assert_eq!(owners_by_socket(&snapshot), [vec![std::process::id()]]);
+    // numbers below it. CI's soft limit can be 1024, so it is raised to the hard one first,
+    // in a child process so that no other test sees the change.
+    in_child(|| {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+        let number = i32::try_from(hard.min(4001) - 1).unwrap();
+        assert!(
+            number >= 500,
+            "hard open-file limit {hard} is too low for this test"
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let high = rustix::io::fcntl_dupfd_cloexec(&listener, number).unwrap();
+        assert_eq!(rustix::fd::AsRawFd::as_raw_fd(&high), number);
+        drop(listener);
+        let inode = rustix::fs::fstat(&high).unwrap().st_ino as u32;
+        let mut snapshot = snapshot_of(&[inode]);
+        Attributor::new().attribute(&mut snapshot);
+        assert_eq!(owners_by_socket(&snapshot), [vec![std::process::id()]]);
+    });
 }
 
 #[test]
@@ -698,27 +700,31 @@ fn a_descriptor_opened_after_the_count_does_not_hide_the_highest_one() {
     // lower hole used to make the probe reach the count one entry early and stop there,
     // so the socket on the highest number went unseen (this test's own walk threads open
     // descriptors in its table, which made the test above fail now and then).
-    use super::scan::FdScanner;
-    use rustix::fs::{Mode, OFlags, open};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let high = rustix::io::fcntl_dupfd_cloexec(&listener, 900).unwrap();
-    drop(listener);
-    let inode = rustix::fs::fstat(&high).unwrap().st_ino as u32;
-    let proc_dir = open("/proc", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
-    let mut scanner = FdScanner::new();
-    let pid = std::process::id();
-    let count = scanner.fd_count(&proc_dir, pid).unwrap();
-    if count == 0 {
-        eprintln!("SKIP: this kernel reports no descriptor count (Linux 6.2 and later do)");
-        assert!(std::env::var_os("CI").is_none(), "CI must not skip");
-        return;
-    }
-    let _opened_since = open("/dev/null", OFlags::RDONLY, Mode::empty()).unwrap();
-    let mut inodes = Vec::new();
-    scanner
-        .socket_inodes(&proc_dir, pid, count, &mut inodes)
-        .unwrap();
-    assert_eq!(inodes, [inode]);
+    // The table it reads is its process's: in a child process, so that it holds this
+    // test's sockets only, and no other test's limit change moves its ceiling.
+    in_child(|| {
+        use super::scan::FdScanner;
+        use rustix::fs::{Mode, OFlags, open};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let high = rustix::io::fcntl_dupfd_cloexec(&listener, 900).unwrap();
+        drop(listener);
+        let inode = rustix::fs::fstat(&high).unwrap().st_ino as u32;
+        let proc_dir = open("/proc", OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let mut scanner = FdScanner::new();
+        let pid = std::process::id();
+        let count = scanner.fd_count(&proc_dir, pid).unwrap();
+        if count == 0 {
+            eprintln!("SKIP: this kernel reports no descriptor count (Linux 6.2 and later do)");
+            assert!(std::env::var_os("CI").is_none(), "CI must not skip");
+            return;
+        }
+        let _opened_since = open("/dev/null", OFlags::RDONLY, Mode::empty()).unwrap();
+        let mut inodes = Vec::new();
+        scanner
+            .socket_inodes(&proc_dir, pid, count, &mut inodes)
+            .unwrap();
+        assert_eq!(inodes, [inode]);
+    });
 }
 
 #[test]

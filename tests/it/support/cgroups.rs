@@ -3,6 +3,10 @@
 //! the sockets it creates meanwhile belong to them (a socket's cgroup is its creator's).
 //! On drop: this process moves back home, then every directory is removed, deepest first
 //! (the lab, dropped before, has stopped the holder processes placed in them).
+//! Moving the process is a change to the whole process: a test that does it runs its body
+//! in a child process (`support::child::in_child`), or the other tests' sockets and
+//! holders created meanwhile (`cargo test` runs them as threads of one process) land in
+//! its cgroups.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
