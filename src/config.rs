@@ -9,6 +9,8 @@
 //! default.
 
 mod diagnose;
+#[cfg(test)]
+mod tests;
 
 use std::ffi::OsString;
 use std::fmt;

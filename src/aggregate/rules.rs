@@ -10,6 +10,8 @@ mod accept_queue;
 mod close_wait;
 mod fd_exhaustion;
 mod fin_wait2;
+#[cfg(test)]
+mod listed;
 mod orphans;
 mod syn;
 mod time_wait;
