@@ -5,6 +5,11 @@
 //! clears anomalies with hysteresis. Every threshold is a key of the configuration file,
 //! spelled as the field here; the defaults are meant for a busy production server, where a
 //! healthy box raises nothing.
+//!
+//! A rule is a value: its settings struct implements [`Rule`] (its section of the file, its
+//! defaults, validation and evaluation) in its own file, and [`for_rule`] lists every rule
+//! once, by the [`AnomalyKind`] it raises. Validation, evaluation and the configuration
+//! file's sections all iterate [`AnomalyKind::ALL`] through that list.
 
 mod accept_queue;
 mod close_wait;
