@@ -42,6 +42,7 @@ pub use rules::{
     InvalidSetting, OrphansRule, RuleConfig, StateLevels, SynCookiesRule, SynRecvRule,
     TimeWaitRule,
 };
+pub(crate) use rules::{Rule, RuleVisitor, for_rule, section};
 
 /// How many TIME_WAIT destinations [`Summary::by_time_wait_destination`] lists.
 pub const TIME_WAIT_DESTINATIONS: usize = 10;

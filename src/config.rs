@@ -9,19 +9,21 @@
 //! default.
 
 mod diagnose;
+#[cfg(test)]
+mod tests;
 
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::aggregate::{
-    AcceptQueueRule, Aggregator, CloseWaitRule, DEFAULT_CLEAR_RATIO, FdExhaustionRule,
-    FinWait2Rule, OrphansRule, RuleConfig, SynCookiesRule, SynRecvRule, TimeWaitRule,
+    Aggregator, AnomalyKind, DEFAULT_CLEAR_RATIO, Rule, RuleConfig, RuleVisitor, for_rule, section,
 };
 
 /// The whole configuration.
@@ -236,14 +238,7 @@ impl Config {
             },
             rules: RuleConfig {
                 clear_ratio: file.general.clear_ratio,
-                close_wait: file.close_wait,
-                syn_recv: file.syn_recv,
-                syn_cookies: file.syn_cookies,
-                time_wait: file.time_wait,
-                accept_queue: file.accept_queue,
-                fin_wait2: file.fin_wait2,
-                orphans: file.orphans,
-                fd_exhaustion: file.fd_exhaustion,
+                ..file.rules
             },
         };
         config
@@ -295,35 +290,108 @@ impl Config {
     }
 }
 
-/// The file's shape: sections as the user writes them.
-#[derive(Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// The file's shape: `[general]` and one section per rule (its [`Rule::SECTION`]), in
+/// [`AnomalyKind::ALL`] order; every section optional, an unknown one an error.
 struct ConfigFile {
     general: GeneralFile,
-    close_wait: CloseWaitRule,
-    syn_recv: SynRecvRule,
-    syn_cookies: SynCookiesRule,
-    time_wait: TimeWaitRule,
-    accept_queue: AcceptQueueRule,
-    fin_wait2: FinWait2Rule,
-    orphans: OrphansRule,
-    fd_exhaustion: FdExhaustionRule,
+    /// The rules' sections (`clear_ratio` stays the default: it is read from `[general]`).
+    rules: RuleConfig,
 }
 
-impl Default for ConfigFile {
-    fn default() -> Self {
-        let rules = RuleConfig::default();
-        ConfigFile {
-            general: GeneralFile::default(),
-            close_wait: rules.close_wait,
-            syn_recv: rules.syn_recv,
-            syn_cookies: rules.syn_cookies,
-            time_wait: rules.time_wait,
-            accept_queue: rules.accept_queue,
-            fin_wait2: rules.fin_wait2,
-            orphans: rules.orphans,
-            fd_exhaustion: rules.fd_exhaustion,
+/// Every section name, `general` first: what an unknown section's error lists.
+fn sections() -> &'static [&'static str] {
+    static SECTIONS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    SECTIONS.get_or_init(|| {
+        std::iter::once("general")
+            .chain(AnomalyKind::ALL.iter().map(|&kind| section(kind)))
+            .collect()
+    })
+}
+
+/// A section header of the file: `general` or a rule's.
+enum SectionName {
+    General,
+    Rule(AnomalyKind),
+}
+
+impl<'de> Deserialize<'de> for SectionName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+
+        impl Visitor<'_> for Name {
+            type Value = SectionName;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a section name")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<SectionName, E> {
+                if value == "general" {
+                    return Ok(SectionName::General);
+                }
+                AnomalyKind::ALL
+                    .iter()
+                    .find(|&&kind| section(kind) == value)
+                    .map(|&kind| SectionName::Rule(kind))
+                    .ok_or_else(|| E::unknown_field(value, sections()))
+            }
         }
+
+        deserializer.deserialize_identifier(Name)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct File;
+
+        impl<'de> Visitor<'de> for File {
+            type Value = ConfigFile;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("struct ConfigFile")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ConfigFile, A::Error> {
+                let mut file = ConfigFile {
+                    general: GeneralFile::default(),
+                    rules: RuleConfig::default(),
+                };
+                while let Some(name) = map.next_key::<SectionName>()? {
+                    match name {
+                        SectionName::General => file.general = map.next_value()?,
+                        SectionName::Rule(kind) => for_rule(
+                            kind,
+                            &mut ReadSection {
+                                map: &mut map,
+                                rules: &mut file.rules,
+                                de: std::marker::PhantomData,
+                            },
+                        )?,
+                    }
+                }
+                Ok(file)
+            }
+        }
+
+        deserializer.deserialize_struct("ConfigFile", sections(), File)
+    }
+}
+
+/// Reads one rule's section into its settings.
+struct ReadSection<'a, 'de, A> {
+    map: &'a mut A,
+    rules: &'a mut RuleConfig,
+    /// The lifetime of the text `map` reads.
+    de: std::marker::PhantomData<&'de ()>,
+}
+
+impl<'de, A: MapAccess<'de>> RuleVisitor for ReadSection<'_, 'de, A> {
+    type Output = Result<(), A::Error>;
+
+    fn visit<R: Rule>(&mut self) -> Self::Output {
+        *R::of_mut(self.rules) = self.map.next_value::<R>()?;
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ pub(crate) use tracker::Tracker;
 use crate::model::{Container, TcpState, endpoint};
 
 /// Which rule raised an anomaly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, strum::VariantArray)]
 pub enum AnomalyKind {
     /// A process (or an unknown owner on a local port) holds many CLOSE_WAIT sockets.
     CloseWaitBacklog,
@@ -34,18 +34,10 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    /// Every kind, in report order. A new kind goes here and in [`AnomalyKind::about`]; the
-    /// outputs take everything else from there.
-    pub const ALL: &'static [AnomalyKind] = &[
-        AnomalyKind::CloseWaitBacklog,
-        AnomalyKind::SynRecvFlood,
-        AnomalyKind::SynCookies,
-        AnomalyKind::TimeWaitExcess,
-        AnomalyKind::AcceptQueueOverflow,
-        AnomalyKind::FinWait2Pileup,
-        AnomalyKind::OrphanSockets,
-        AnomalyKind::FdExhaustion,
-    ];
+    /// Every kind, in report order: the order of declaration, derived, so a new kind is
+    /// listed by being declared. Its rule goes in the list of rules (`rules::for_rule`) and
+    /// its text in [`AnomalyKind::about`]; the compiler asks for both.
+    pub const ALL: &'static [AnomalyKind] = <AnomalyKind as strum::VariantArray>::VARIANTS;
 
     /// Everything the outputs say about this kind.
     #[allow(clippy::too_many_lines, reason = "a table: one arm of data per kind")]

@@ -5,16 +5,26 @@
 //! clears anomalies with hysteresis. Every threshold is a key of the configuration file,
 //! spelled as the field here; the defaults are meant for a busy production server, where a
 //! healthy box raises nothing.
+//!
+//! A rule is a value: its settings struct implements [`Rule`] (its section of the file, its
+//! defaults, validation and evaluation) in its own file, and [`for_rule`] lists every rule
+//! once, by the [`AnomalyKind`] it raises. Validation, evaluation and the configuration
+//! file's sections all iterate [`AnomalyKind::ALL`] through that list.
 
 mod accept_queue;
 mod close_wait;
 mod fd_exhaustion;
 mod fin_wait2;
+#[cfg(test)]
+mod listed;
 mod orphans;
 mod syn;
 mod time_wait;
 
-use super::anomaly::Observation;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::anomaly::{AnomalyKind, Observation};
 use super::rates::{CounterRate, rise};
 use super::tally::Tally;
 use crate::model::{Limits, Snapshot, TcpState};
@@ -90,14 +100,91 @@ impl RuleConfig {
     /// below warning levels. The first bad setting is the error.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
         fraction("general", "clear_ratio", self.clear_ratio)?;
-        self.close_wait.validate()?;
-        self.syn_recv.validate()?;
-        self.syn_cookies.validate()?;
-        self.time_wait.validate()?;
-        self.accept_queue.validate()?;
-        self.fin_wait2.validate()?;
-        self.orphans.validate()?;
-        self.fd_exhaustion.validate()
+        AnomalyKind::ALL
+            .iter()
+            .try_for_each(|&kind| for_rule(kind, &mut Validate(self)))
+    }
+}
+
+/// A rule: its settings (read from its section of the configuration file, with their
+/// defaults), their validation and the evaluation that turns a poll into observations.
+/// [`for_rule`] lists every rule once; `RuleConfig`'s validation, the evaluation and the
+/// configuration file's sections all go through that list.
+pub(crate) trait Rule: Default + DeserializeOwned + Serialize {
+    /// Its section of the configuration file (`close_wait`).
+    const SECTION: &'static str;
+    /// Its settings in `rules`.
+    fn of(rules: &RuleConfig) -> &Self;
+    /// Its settings in `rules`, to replace them.
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self;
+    /// Whether it runs (`enabled`).
+    fn enabled(&self) -> bool;
+    /// Check its settings; the first bad one is the error.
+    fn validate(&self) -> Result<(), InvalidSetting>;
+    /// Add what it sees in `input` to `out`.
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>);
+}
+
+/// Something done with one rule, whichever it is: see [`for_rule`].
+pub(crate) trait RuleVisitor {
+    /// What it gives back.
+    type Output;
+    /// Do it with rule `R`.
+    fn visit<R: Rule>(&mut self) -> Self::Output;
+}
+
+/// The list of rules: the one that raises `kind`, handed to `visitor`. The `match` is
+/// exhaustive, so a new [`AnomalyKind`] without its rule does not compile; the outputs,
+/// the configuration file and the evaluation iterate [`AnomalyKind::ALL`] through it.
+pub(crate) fn for_rule<V: RuleVisitor>(kind: AnomalyKind, visitor: &mut V) -> V::Output {
+    match kind {
+        AnomalyKind::CloseWaitBacklog => visitor.visit::<CloseWaitRule>(),
+        AnomalyKind::SynRecvFlood => visitor.visit::<SynRecvRule>(),
+        AnomalyKind::SynCookies => visitor.visit::<SynCookiesRule>(),
+        AnomalyKind::TimeWaitExcess => visitor.visit::<TimeWaitRule>(),
+        AnomalyKind::AcceptQueueOverflow => visitor.visit::<AcceptQueueRule>(),
+        AnomalyKind::FinWait2Pileup => visitor.visit::<FinWait2Rule>(),
+        AnomalyKind::OrphanSockets => visitor.visit::<OrphansRule>(),
+        AnomalyKind::FdExhaustion => visitor.visit::<FdExhaustionRule>(),
+    }
+}
+
+/// The configuration section of the rule that raises `kind` (`close_wait`).
+pub(crate) fn section(kind: AnomalyKind) -> &'static str {
+    struct Section;
+    impl RuleVisitor for Section {
+        type Output = &'static str;
+        fn visit<R: Rule>(&mut self) -> &'static str {
+            R::SECTION
+        }
+    }
+    for_rule(kind, &mut Section)
+}
+
+/// [`RuleConfig::validate`] of one rule.
+struct Validate<'a>(&'a RuleConfig);
+
+impl RuleVisitor for Validate<'_> {
+    type Output = Result<(), InvalidSetting>;
+    fn visit<R: Rule>(&mut self) -> Self::Output {
+        R::of(self.0).validate()
+    }
+}
+
+/// [`evaluate`] of one rule, when it is enabled.
+struct Evaluate<'a, 'b> {
+    input: &'a RuleInput<'b>,
+    config: &'a RuleConfig,
+    out: &'a mut Vec<Observation>,
+}
+
+impl RuleVisitor for Evaluate<'_, '_> {
+    type Output = ();
+    fn visit<R: Rule>(&mut self) {
+        let rule = R::of(self.config);
+        if rule.enabled() {
+            rule.evaluate(self.input, self.out);
+        }
     }
 }
 
@@ -242,32 +329,16 @@ impl RuleInput<'_> {
     }
 }
 
-/// Run every enabled rule.
+/// Run every enabled rule, in report order.
 pub(crate) fn evaluate(input: &RuleInput<'_>, config: &RuleConfig) -> Vec<Observation> {
     let mut out = Vec::new();
-    if config.close_wait.enabled {
-        close_wait::evaluate(input, &config.close_wait, &mut out);
-    }
-    if config.syn_recv.enabled {
-        syn::syn_recv_flood(input, &config.syn_recv, &mut out);
-    }
-    if config.syn_cookies.enabled {
-        syn::syn_cookies(input, &config.syn_cookies, &mut out);
-    }
-    if config.time_wait.enabled {
-        time_wait::evaluate(input, &config.time_wait, &mut out);
-    }
-    if config.accept_queue.enabled {
-        accept_queue::evaluate(input, &config.accept_queue, &mut out);
-    }
-    if config.fin_wait2.enabled {
-        fin_wait2::evaluate(input, &config.fin_wait2, &mut out);
-    }
-    if config.orphans.enabled {
-        orphans::evaluate(input, &config.orphans, &mut out);
-    }
-    if config.fd_exhaustion.enabled {
-        fd_exhaustion::evaluate(input, &config.fd_exhaustion, &mut out);
+    let mut each = Evaluate {
+        input,
+        config,
+        out: &mut out,
+    };
+    for &kind in AnomalyKind::ALL {
+        for_rule(kind, &mut each);
     }
     out
 }

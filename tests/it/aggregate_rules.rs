@@ -523,3 +523,53 @@ fn a_process_fin_wait2_pileup_says_how_old_its_oldest_socket_is_at_least() {
     assert_eq!((a.kind, a.count), (AnomalyKind::FinWait2Pileup, 200));
     assert_eq!(a.evidence.oldest_age, Some(Duration::from_secs(45)));
 }
+
+/// Every threshold at its lowest, so one socket or one counter step trips each rule.
+fn hair_trigger() -> RuleConfig {
+    let mut rules = RuleConfig::default();
+    (
+        rules.close_wait.per_process,
+        rules.close_wait.per_process_critical,
+    ) = (1, 1);
+    (rules.syn_recv.per_listener, rules.syn_recv.min_count) = (1, 1);
+    (
+        rules.time_wait.per_destination,
+        rules.time_wait.per_destination_critical,
+    ) = (1, 1);
+    (rules.fin_wait2.total, rules.fin_wait2.per_process) = (1, 1);
+    rules
+}
+
+/// One snapshot holding what trips every rule at [`hair_trigger`]: `step` is the value of
+/// the kernel counters, which rise between two polls.
+fn everything_at_once(secs: u64, step: u64) -> sockscope::model::Snapshot {
+    let mut s = Synth::at(secs);
+    s.snapshot.limits.tcp_max_orphans = Some(100);
+    let app = s.process(1234, "app");
+    s.descriptors(app, Some(990), Some(1000));
+    s.socket(
+        TcpState::CloseWait,
+        "10.0.0.1:80",
+        "192.0.2.7:40000",
+        &[app],
+    );
+    s.listener("0.0.0.0:80", 0, 128, &[app]);
+    s.socket(TcpState::SynRecv, "10.0.0.1:80", "203.0.113.1:20000", &[]);
+    s.socket(TcpState::TimeWait, "10.0.0.1:33000", "192.0.2.9:5432", &[]);
+    s.socket(TcpState::FinWait2, "10.0.0.1:80", "192.0.2.8:40001", &[]);
+    s.sockstat("orphan", 90);
+    s.tcp_ext("SyncookiesSent", step)
+        .tcp_ext("ListenOverflows", step);
+    s.build()
+}
+
+#[test]
+fn every_rule_is_evaluated_a_snapshot_tripping_all_raises_every_kind() {
+    let mut aggregator = Aggregator::new(hair_trigger());
+    aggregator.ingest(&everything_at_once(100, 0));
+    let summary = aggregator.ingest(&everything_at_once(101, 5));
+    let mut raised: Vec<AnomalyKind> = summary.anomalies.iter().map(|a| a.kind).collect();
+    raised.sort_unstable();
+    raised.dedup();
+    assert_eq!(raised, AnomalyKind::ALL);
+}

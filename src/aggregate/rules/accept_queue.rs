@@ -2,13 +2,13 @@
 //! at its backlog (send-q), or the kernel dropped connections for a full queue
 //! (ListenOverflows / ListenDrops rose).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, CounterRise, Evidence, Observation, Subject};
-use super::{InvalidSetting, RuleInput, fraction_levels, levels, share};
+use super::{InvalidSetting, Rule, RuleConfig, RuleInput, fraction_levels, levels, share};
 
 /// Settings of `accept_queue_overflow` (`[accept_queue]`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AcceptQueueRule {
     /// Run the rule.
@@ -39,22 +39,40 @@ impl Default for AcceptQueueRule {
     }
 }
 
-impl AcceptQueueRule {
-    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+impl Rule for AcceptQueueRule {
+    const SECTION: &'static str = "accept_queue";
+
+    fn of(rules: &RuleConfig) -> &Self {
+        &rules.accept_queue
+    }
+
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self {
+        &mut rules.accept_queue
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
         fraction_levels(
-            "accept_queue",
+            Self::SECTION,
             ("fraction", self.fraction),
             ("fraction_critical", self.fraction_critical),
         )?;
         levels(
-            "accept_queue",
+            Self::SECTION,
             ("drops_rise", self.drops_rise),
             ("drops_rise_critical", self.drops_rise_critical),
         )
     }
+
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>) {
+        evaluate(input, self, out);
+    }
 }
 
-pub(super) fn evaluate(input: &RuleInput<'_>, rule: &AcceptQueueRule, out: &mut Vec<Observation>) {
+fn evaluate(input: &RuleInput<'_>, rule: &AcceptQueueRule, out: &mut Vec<Observation>) {
     // The per-listener levels are shares of the backlog: without it there is nothing to
     // compare with (the namespace's overflow counters below still are).
     let listeners = if input.snapshot.backlog_known() {

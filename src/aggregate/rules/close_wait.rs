@@ -1,18 +1,18 @@
 //! `close_wait_backlog`: a process holds many CLOSE_WAIT sockets — the peer closed, the
 //! application never called `close()`. Sockets with no known owner are grouped by local port.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, Evidence, Observation, PeerCount, Subject};
 use super::super::hash::FastMap;
 use super::super::tally::{AgedCount, Holder};
-use super::{InvalidSetting, RuleInput, levels};
+use super::{InvalidSetting, Rule, RuleConfig, RuleInput, levels};
 
 /// How many peers an anomaly lists.
 const TOP_PEERS: usize = 5;
 
 /// Settings of `close_wait_backlog` (`[close_wait]`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CloseWaitRule {
     /// Run the rule.
@@ -35,17 +35,35 @@ impl Default for CloseWaitRule {
     }
 }
 
-impl CloseWaitRule {
-    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+impl Rule for CloseWaitRule {
+    const SECTION: &'static str = "close_wait";
+
+    fn of(rules: &RuleConfig) -> &Self {
+        &rules.close_wait
+    }
+
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self {
+        &mut rules.close_wait
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
         levels(
-            "close_wait",
+            Self::SECTION,
             ("per_process", self.per_process),
             ("per_process_critical", self.per_process_critical),
         )
     }
+
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>) {
+        evaluate(input, self, out);
+    }
 }
 
-pub(super) fn evaluate(input: &RuleInput<'_>, rule: &CloseWaitRule, out: &mut Vec<Observation>) {
+fn evaluate(input: &RuleInput<'_>, rule: &CloseWaitRule, out: &mut Vec<Observation>) {
     let tally = input.tally;
     let mut holders: FastMap<Holder, (Subject, AgedCount)> = FastMap::default();
     for (index, process) in tally.processes.iter().enumerate() {

@@ -3,13 +3,13 @@
 //! open files") — where a CLOSE_WAIT leak usually ends. Only processes that hold a socket
 //! of the snapshot are known to the model, so only they are judged.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, Evidence, Observation, Subject};
-use super::{InvalidSetting, RuleInput, fraction_levels};
+use super::{InvalidSetting, Rule, RuleConfig, RuleInput, fraction_levels};
 
 /// Settings of `fd_exhaustion` (`[fd_exhaustion]`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FdExhaustionRule {
     /// Run the rule.
@@ -32,13 +32,31 @@ impl Default for FdExhaustionRule {
     }
 }
 
-impl FdExhaustionRule {
-    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+impl Rule for FdExhaustionRule {
+    const SECTION: &'static str = "fd_exhaustion";
+
+    fn of(rules: &RuleConfig) -> &Self {
+        &rules.fd_exhaustion
+    }
+
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self {
+        &mut rules.fd_exhaustion
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
         fraction_levels(
-            "fd_exhaustion",
+            Self::SECTION,
             ("warning_ratio", self.warning_ratio),
             ("critical_ratio", self.critical_ratio),
         )
+    }
+
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>) {
+        evaluate(input, self, out);
     }
 }
 
@@ -49,7 +67,7 @@ fn level(ratio: f64, limit: u64) -> u64 {
     ((ratio * limit as f64 - 1e-6).ceil() as u64).max(1)
 }
 
-pub(super) fn evaluate(input: &RuleInput<'_>, rule: &FdExhaustionRule, out: &mut Vec<Observation>) {
+fn evaluate(input: &RuleInput<'_>, rule: &FdExhaustionRule, out: &mut Vec<Observation>) {
     for (index, process) in input.snapshot.processes.iter().enumerate() {
         let (Some(open), Some(limit)) = (process.descriptors, process.fd_limit) else {
             continue;

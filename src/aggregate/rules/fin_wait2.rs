@@ -4,13 +4,13 @@
 //! An orphaned FIN_WAIT2 (closed by the application) expires after `tcp_fin_timeout`; one
 //! still held by a process (`shutdown()` without `close()`) waits for the peer forever.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, Evidence, Observation, Subject};
-use super::{InvalidSetting, RuleInput, levels};
+use super::{InvalidSetting, Rule, RuleConfig, RuleInput, levels};
 
 /// Settings of `fin_wait2_pileup` (`[fin_wait2]`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FinWait2Rule {
     /// Run the rule.
@@ -40,22 +40,40 @@ impl Default for FinWait2Rule {
     }
 }
 
-impl FinWait2Rule {
-    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+impl Rule for FinWait2Rule {
+    const SECTION: &'static str = "fin_wait2";
+
+    fn of(rules: &RuleConfig) -> &Self {
+        &rules.fin_wait2
+    }
+
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self {
+        &mut rules.fin_wait2
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
         levels(
-            "fin_wait2",
+            Self::SECTION,
             ("total", self.total),
             ("total_critical", self.total_critical),
         )?;
         levels(
-            "fin_wait2",
+            Self::SECTION,
             ("per_process", self.per_process),
             ("per_process_critical", self.per_process_critical),
         )
     }
+
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>) {
+        evaluate(input, self, out);
+    }
 }
 
-pub(super) fn evaluate(input: &RuleInput<'_>, rule: &FinWait2Rule, out: &mut Vec<Observation>) {
+fn evaluate(input: &RuleInput<'_>, rule: &FinWait2Rule, out: &mut Vec<Observation>) {
     let tally = input.tally;
     if input.worth_reporting(tally.fin_wait2.count, rule.total) {
         out.push(Observation {

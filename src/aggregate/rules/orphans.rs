@@ -2,13 +2,13 @@
 //! (sockstat `orphan`) approach `tcp_max_orphans`, past which the kernel resets connections
 //! ("too many orphaned sockets").
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, Evidence, Observation, Subject};
-use super::{InvalidSetting, RuleInput, fraction_levels, share};
+use super::{InvalidSetting, Rule, RuleConfig, RuleInput, fraction_levels, share};
 
 /// Settings of `orphan_sockets` (`[orphans]`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OrphansRule {
     /// Run the rule.
@@ -30,17 +30,35 @@ impl Default for OrphansRule {
     }
 }
 
-impl OrphansRule {
-    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+impl Rule for OrphansRule {
+    const SECTION: &'static str = "orphans";
+
+    fn of(rules: &RuleConfig) -> &Self {
+        &rules.orphans
+    }
+
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self {
+        &mut rules.orphans
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
         fraction_levels(
-            "orphans",
+            Self::SECTION,
             ("fraction", self.fraction),
             ("fraction_critical", self.fraction_critical),
         )
     }
+
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>) {
+        evaluate(input, self, out);
+    }
 }
 
-pub(super) fn evaluate(input: &RuleInput<'_>, rule: &OrphansRule, out: &mut Vec<Observation>) {
+fn evaluate(input: &RuleInput<'_>, rule: &OrphansRule, out: &mut Vec<Observation>) {
     let snapshot = input.snapshot;
     let (Some(orphans), Some(max)) = (
         snapshot.counters.sockstat("orphan"),

@@ -1,14 +1,14 @@
 //! `syn_recv_flood` (half-open handshakes piling up on a listener) and `syn_cookies` (the
 //! kernel's SYN queue overflowed: it sent cookies or dropped SYNs).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, CounterRise, Evidence, Observation, Severity, Subject};
-use super::{InvalidSetting, RuleInput, fraction_levels, levels, share};
+use super::{InvalidSetting, Rule, RuleConfig, RuleInput, fraction_levels, levels, share};
 use crate::model::TcpState;
 
 /// Settings of `syn_recv_flood` (`[syn_recv]`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SynRecvRule {
     /// Run the rule.
@@ -42,28 +42,46 @@ impl Default for SynRecvRule {
     }
 }
 
-impl SynRecvRule {
-    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+impl Rule for SynRecvRule {
+    const SECTION: &'static str = "syn_recv";
+
+    fn of(rules: &RuleConfig) -> &Self {
+        &rules.syn_recv
+    }
+
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self {
+        &mut rules.syn_recv
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
         levels(
-            "syn_recv",
+            Self::SECTION,
             ("per_listener", self.per_listener),
             ("per_listener_critical", self.per_listener_critical),
         )?;
         fraction_levels(
-            "syn_recv",
+            Self::SECTION,
             ("backlog_fraction", self.backlog_fraction),
             ("backlog_fraction_critical", self.backlog_fraction_critical),
         )?;
         levels(
-            "syn_recv",
+            Self::SECTION,
             ("min_count", self.min_count),
             ("min_count", self.min_count),
         )
     }
+
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>) {
+        syn_recv_flood(input, self, out);
+    }
 }
 
 /// Settings of `syn_cookies` (`[syn_cookies]`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SynCookiesRule {
     /// Run the rule.
@@ -87,21 +105,35 @@ impl Default for SynCookiesRule {
     }
 }
 
-impl SynCookiesRule {
-    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+impl Rule for SynCookiesRule {
+    const SECTION: &'static str = "syn_cookies";
+
+    fn of(rules: &RuleConfig) -> &Self {
+        &rules.syn_cookies
+    }
+
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self {
+        &mut rules.syn_cookies
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
         levels(
-            "syn_cookies",
+            Self::SECTION,
             ("rise", self.rise),
             ("rise_critical", self.rise_critical),
         )
     }
+
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>) {
+        syn_cookies(input, self, out);
+    }
 }
 
-pub(super) fn syn_recv_flood(
-    input: &RuleInput<'_>,
-    rule: &SynRecvRule,
-    out: &mut Vec<Observation>,
-) {
+fn syn_recv_flood(input: &RuleInput<'_>, rule: &SynRecvRule, out: &mut Vec<Observation>) {
     let max_syn_backlog = input.snapshot.limits.tcp_max_syn_backlog;
     let backlog_known = input.snapshot.backlog_known();
     for listener in &input.tally.listeners {
@@ -135,11 +167,7 @@ pub(super) fn syn_recv_flood(
     }
 }
 
-pub(super) fn syn_cookies(
-    input: &RuleInput<'_>,
-    rule: &SynCookiesRule,
-    out: &mut Vec<Observation>,
-) {
+fn syn_cookies(input: &RuleInput<'_>, rule: &SynCookiesRule, out: &mut Vec<Observation>) {
     // With tcp_syncookies = 2 every SYN is answered with a cookie by design: only drops
     // say anything then.
     let always_cookies = input.snapshot.limits.tcp_syncookies == Some(2);

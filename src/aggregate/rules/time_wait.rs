@@ -6,14 +6,14 @@
 //! shorten it, and `tcp_tw_recycle` no longer exists (removed in 4.12). Its hints (in
 //! [`AnomalyKind::about`]) say so by suggesting only what works.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, CounterRise, Evidence, Observation, Severity, Subject};
-use super::{InvalidSetting, RuleInput, fraction_levels, levels, share};
+use super::{InvalidSetting, Rule, RuleConfig, RuleInput, fraction_levels, levels, share};
 use crate::model::TcpState;
 
 /// Settings of `time_wait_excess` (`[time_wait]`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimeWaitRule {
     /// Run the rule.
@@ -52,15 +52,29 @@ impl Default for TimeWaitRule {
     }
 }
 
-impl TimeWaitRule {
-    pub(crate) fn validate(&self) -> Result<(), InvalidSetting> {
+impl Rule for TimeWaitRule {
+    const SECTION: &'static str = "time_wait";
+
+    fn of(rules: &RuleConfig) -> &Self {
+        &rules.time_wait
+    }
+
+    fn of_mut(rules: &mut RuleConfig) -> &mut Self {
+        &mut rules.time_wait
+    }
+
+    fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn validate(&self) -> Result<(), InvalidSetting> {
         levels(
-            "time_wait",
+            Self::SECTION,
             ("per_destination", self.per_destination),
             ("per_destination_critical", self.per_destination_critical),
         )?;
         fraction_levels(
-            "time_wait",
+            Self::SECTION,
             ("port_range_fraction", self.port_range_fraction),
             (
                 "port_range_fraction_critical",
@@ -68,14 +82,18 @@ impl TimeWaitRule {
             ),
         )?;
         fraction_levels(
-            "time_wait",
+            Self::SECTION,
             ("buckets_fraction", self.buckets_fraction),
             ("buckets_fraction_critical", self.buckets_fraction_critical),
         )
     }
+
+    fn evaluate(&self, input: &RuleInput<'_>, out: &mut Vec<Observation>) {
+        evaluate(input, self, out);
+    }
 }
 
-pub(super) fn evaluate(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observation>) {
+fn evaluate(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observation>) {
     per_destination(input, rule, out);
     namespace(input, rule, out);
 }
