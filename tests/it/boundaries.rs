@@ -78,22 +78,6 @@ const ROOT_ITEMS: &[(&str, &str)] = &[("stderr_line", "format")];
 /// (`collect::kernel`), for the cycle check.
 const KNOWN_CROSSINGS: &[(&str, &str, &str)] = &[
     (
-        "aggregate",
-        "format",
-        "Subject::label calls format::process; to be removed: the label moves to model",
-    ),
-    (
-        "cli",
-        "serve",
-        "--listen's default is serve::DEFAULT_LISTEN; to be removed: the constant moves to cli",
-    ),
-    (
-        "tui",
-        "report",
-        "the anomaly line and the socket listing order live in report; to be removed: they move \
-         below both outputs",
-    ),
-    (
         "collect::kernel",
         "collect::all_netns",
         "Collector::signal builds all_netns::schedule::Signal; to be removed: Signal moves to kernel",
@@ -155,55 +139,10 @@ fn tokens(src: &str) -> Vec<Token> {
                 i += 1;
             }
         } else if c == '/' && at(i + 1) == '*' {
-            let mut depth = 0;
-            loop {
-                if i >= chars.len() {
-                    break;
-                }
-                if chars[i] == '/' && at(i + 1) == '*' {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && at(i + 1) == '/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if (c == 'r' || (c == 'b' && at(i + 1) == 'r'))
-            && matches!(at(i + usize::from(c == 'b') + 1), '"' | '#')
-            && {
-                let mut j = i + usize::from(c == 'b') + 1;
-                while at(j) == '#' {
-                    j += 1;
-                }
-                at(j) == '"'
-            }
-        {
-            let mut j = i + usize::from(c == 'b') + 1;
-            let mut hashes = 0;
-            while at(j) == '#' {
-                hashes += 1;
-                j += 1;
-            }
-            j += 1;
-            let start = j;
-            loop {
-                if j >= chars.len() {
-                    break;
-                }
-                if chars[j] == '"' && (1..=hashes).all(|h| at(j + h) == '#') {
-                    break;
-                }
-                j += 1;
-            }
-            out.push(Token::Str(
-                chars[start..j.min(chars.len())].iter().collect(),
-            ));
-            i = j + 1 + hashes;
+            i = after_block_comment(&chars, i);
+        } else if let Some((text, next)) = raw_string(&chars, i) {
+            out.push(Token::Str(text));
+            i = next;
         } else if c == '"' || (c == 'b' && at(i + 1) == '"') {
             let mut j = i + usize::from(c == 'b') + 1;
             let mut text = String::new();
@@ -253,6 +192,55 @@ fn tokens(src: &str) -> Vec<Token> {
         }
     }
     out
+}
+
+/// The index after the (nested) block comment that starts at `i`.
+fn after_block_comment(chars: &[char], mut i: usize) -> usize {
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    let mut depth = 0;
+    while i < chars.len() {
+        if chars[i] == '/' && at(i + 1) == '*' {
+            depth += 1;
+            i += 2;
+        } else if chars[i] == '*' && at(i + 1) == '/' {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
+/// The raw string (`r"…"`, `r#"…"#`, `br"…"`) that starts at `i`, and the index after it.
+fn raw_string(chars: &[char], i: usize) -> Option<(String, usize)> {
+    let at = |i: usize| chars.get(i).copied().unwrap_or('\0');
+    let mut j = match (at(i), at(i + 1)) {
+        ('r', _) => i + 1,
+        ('b', 'r') => i + 2,
+        _ => return None,
+    };
+    if i > 0 && (at(i - 1).is_alphanumeric() || at(i - 1) == '_') {
+        return None;
+    }
+    let mut hashes = 0;
+    while at(j) == '#' {
+        hashes += 1;
+        j += 1;
+    }
+    if at(j) != '"' {
+        return None;
+    }
+    j += 1;
+    let start = j;
+    while j < chars.len() && !(chars[j] == '"' && (1..=hashes).all(|h| at(j + h) == '#')) {
+        j += 1;
+    }
+    let text = chars[start..j.min(chars.len())].iter().collect();
+    Some((text, j + 1 + hashes))
 }
 
 fn ident(tokens: &[Token], i: usize) -> Option<&str> {
@@ -334,8 +322,26 @@ struct Facts {
     terminal: Vec<(Vec<String>, String, String)>,
     /// `(module path, literal, file)` for `/proc` and `/sys` literals.
     kernel_files: Vec<(Vec<String>, String, String)>,
+    /// `(module path, re-exported module, file)` for `pub use crate::hash;` and the like.
+    reexports: Vec<(Vec<String>, String, String)>,
     /// Every module: each file's and each inline `mod name {`.
     modules: BTreeSet<Vec<String>>,
+}
+
+/// Records `pub use crate::MODULE;` (any `pub(…)`) at the `use` token `tokens[i]`.
+fn note_reexports(facts: &mut Facts, tokens: &[Token], i: usize, module: &[String], file: &str) {
+    let public = i > 0
+        && (tokens[i - 1] == Token::Ident("pub".to_owned()) || tokens[i - 1] == Token::Punct(')'));
+    if !public || ident(tokens, i + 1) != Some("crate") {
+        return;
+    }
+    for tail in path_tails(tokens, i + 3) {
+        if let [whole] = tail.as_slice() {
+            facts
+                .reexports
+                .push((module.to_vec(), whole.clone(), file.to_owned()));
+        }
+    }
 }
 
 fn scan_file(facts: &mut Facts, rel: &Path, src: &str) {
@@ -367,18 +373,20 @@ fn scan_file(facts: &mut Facts, rel: &Path, src: &str) {
                 }
                 depth = depth.saturating_sub(1);
             }
-            Token::Str(text) => {
+            Token::Str(text)
                 if (text.starts_with("/proc") || text.starts_with("/sys/"))
-                    && !module.iter().any(|m| m == "tests")
-                {
-                    facts
-                        .kernel_files
-                        .push((module.clone(), text.clone(), file.clone()));
-                }
+                    && !module.iter().any(|m| m == "tests") =>
+            {
+                facts
+                    .kernel_files
+                    .push((module.clone(), text.clone(), file.clone()));
             }
             Token::Ident(name) => {
                 let after_sep = i > 0 && tokens[i - 1] == Token::PathSep;
                 let starts_path = tokens.get(i + 1) == Some(&Token::PathSep);
+                if name == "use" {
+                    note_reexports(facts, &tokens, i, &module, &file);
+                }
                 if ["clap", "ratatui", "crossterm"].contains(&name.as_str())
                     && starts_path
                     && !after_sep
@@ -604,15 +612,31 @@ fn every_known_crossing_still_occurs() {
         .into_keys()
         .map(|(parent, from, to)| (qualified(&parent, &from), qualified(&parent, &to)))
         .collect();
-    let gone: Vec<&str> = KNOWN_CROSSINGS
+    let gone: Vec<String> = KNOWN_CROSSINGS
         .iter()
         .filter(|(from, to, _)| !edges.contains(&((*from).to_owned(), (*to).to_owned())))
-        .map(|(from, _, _)| *from)
+        .map(|(from, to, _)| format!("{from} -> {to}"))
         .collect();
     assert_eq!(
         gone,
-        Vec::<&str>::new(),
+        Vec::<String>::new(),
         "remove these from KNOWN_CROSSINGS"
+    );
+}
+
+#[test]
+fn no_module_re_exports_another_top_level_module() {
+    let facts = library_facts();
+    let found: Vec<String> = facts
+        .reexports
+        .iter()
+        .filter(|(_, whole, _)| LAYERS.iter().any(|(name, _)| name == whole))
+        .map(|(_, whole, file)| format!("crate::{whole} re-exported in {file}"))
+        .collect();
+    assert_eq!(
+        found,
+        Vec::<String>::new(),
+        "import the module where it is used, not through another layer"
     );
 }
 
