@@ -493,6 +493,16 @@ impl App {
         }
     }
 
+    /// Show `text` in the footer until the next key (a fallback, a failure of `-A`).
+    pub fn notify(&mut self, text: String) {
+        self.notice = Some(text);
+    }
+
+    /// The census of the other namespaces arrived (the header's `press A`).
+    pub fn others_counted(&mut self, others: crate::collect::all_netns::census::Others) {
+        self.others = Some(others);
+    }
+
     /// The terminal changed size.
     pub fn resize(&mut self, columns: u16, rows: u16) {
         self.size = (columns, rows);

@@ -309,8 +309,25 @@ struct Facts {
     kernel_files: Vec<(Vec<String>, String, String)>,
     /// `(module path, re-exported module, file)` for `pub use crate::hash;` and the like.
     reexports: Vec<(Vec<String>, String, String)>,
+    /// `(module path, field, file)` for `app.FIELD = …` (and `+=` and the like).
+    app_writes: Vec<(Vec<String>, String, String)>,
     /// Every module: each file's and each inline `mod name {`.
     modules: BTreeSet<Vec<String>>,
+}
+
+/// The field in `app.FIELD = …` (`+=`, `-=`, … too, not `==`) at `tokens[i]` (`app`).
+fn assigned_field(tokens: &[Token], i: usize) -> Option<&str> {
+    if tokens.get(i + 1) != Some(&Token::Punct('.')) {
+        return None;
+    }
+    let field = ident(tokens, i + 2)?;
+    let op = match tokens.get(i + 3)? {
+        Token::Punct('=') => i + 3,
+        Token::Punct('+' | '-' | '*' | '/' | '|' | '&') => i + 4,
+        _ => return None,
+    };
+    let is_eq = |k: usize| tokens.get(k) == Some(&Token::Punct('='));
+    (is_eq(op) && !is_eq(op + 1) && (op == i + 3 || is_eq(op))).then_some(field)
 }
 
 /// Records `pub use crate::MODULE;` (any `pub(…)`) at the `use` token `tokens[i]`.
@@ -369,6 +386,14 @@ fn scan_file(facts: &mut Facts, rel: &Path, src: &str) {
             Token::Ident(name) => {
                 let after_sep = i > 0 && tokens[i - 1] == Token::PathSep;
                 let starts_path = tokens.get(i + 1) == Some(&Token::PathSep);
+                if name == "app"
+                    && !(i > 0 && tokens[i - 1] == Token::Punct('.'))
+                    && let Some(field) = assigned_field(&tokens, i)
+                {
+                    facts
+                        .app_writes
+                        .push((module.clone(), field.to_owned(), file.clone()));
+                }
                 if name == "use" {
                     note_reexports(facts, &tokens, i, &module, &file);
                 }
@@ -622,6 +647,25 @@ fn no_module_re_exports_another_top_level_module() {
         found,
         Vec::<String>::new(),
         "import the module where it is used, not through another layer"
+    );
+}
+
+#[test]
+fn only_the_dashboard_s_app_assigns_its_own_fields() {
+    let facts = library_facts();
+    let found: Vec<String> = facts
+        .app_writes
+        .iter()
+        .filter(|(module, _, _)| {
+            !module.starts_with(&["tui".to_owned(), "app".to_owned()])
+                && !module.iter().any(|m| m == "tests")
+        })
+        .map(|(_, field, file)| format!("app.{field} assigned in {file}"))
+        .collect();
+    assert_eq!(
+        found,
+        Vec::<String>::new(),
+        "change the dashboard's state through a named App method"
     );
 }
 
