@@ -4,7 +4,7 @@
 //! ARCHITECTURE.md's "Boundaries"; no cycle between the children of any module; no
 //! re-export of a whole top-level module; no terminal or command-line crate below the
 //! outputs; `/proc` and `/sys` paths only in `collect` and the lab; no `app.FIELD = …`
-//! outside the dashboard's `App`. Comments and doc links are not dependencies and are
+//! outside the dashboard's `App`, and no `pub` field in it. Comments and doc links are not dependencies and are
 //! skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -662,6 +662,37 @@ fn only_the_dashboard_s_app_assigns_its_own_fields() {
         found,
         Vec::<String>::new(),
         "change the dashboard's state through a named App method"
+    );
+}
+
+#[test]
+fn the_dashboard_s_app_has_no_public_field() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tui/app.rs");
+    let tokens = tokens(&std::fs::read_to_string(path).unwrap());
+    let start = (0..tokens.len())
+        .find(|&i| ident(&tokens, i) == Some("struct") && ident(&tokens, i + 1) == Some("App"))
+        .expect("struct App in src/tui/app.rs");
+    let mut public = Vec::new();
+    let mut depth = 0;
+    for i in start.. {
+        match &tokens[i] {
+            Token::Punct('{') => depth += 1,
+            Token::Punct('}') if depth == 1 => break,
+            Token::Punct('}') => depth -= 1,
+            Token::Ident(pub_) if pub_ == "pub" && depth == 1 => {
+                if tokens[i + 1] != Token::Punct('(')
+                    && let Some(field) = ident(&tokens, i + 1)
+                {
+                    public.push(field.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        public,
+        Vec::<String>::new(),
+        "App's state is read through methods and changed through named ones"
     );
 }
 
