@@ -14,7 +14,6 @@
 mod anomaly;
 mod containers;
 mod group;
-pub(crate) use crate::hash;
 mod history;
 mod identity;
 mod peers;

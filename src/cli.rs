@@ -51,11 +51,15 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
+/// `serve --listen`'s default: loopback, on a port outside Prometheus's list of default
+/// exporter ports (its standard range, 9100–9999, is fully allocated; README says more).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:19417";
+
 /// Options of the Prometheus exporter.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Listen on this address and port.
-    #[arg(long, value_name = "ADDR:PORT", default_value = crate::serve::DEFAULT_LISTEN)]
+    #[arg(long, value_name = "ADDR:PORT", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
     /// Poll this often, 1s to 1h; a scrape returns the latest poll.
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_serve_interval)]

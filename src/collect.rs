@@ -331,7 +331,7 @@ impl Collector {
 
     /// The namespace's cheap readings now (two `pread`s), for the dashboard's dump policy
     /// with `-A` ([`KernelFiles::signal`](kernel::KernelFiles::signal)).
-    pub fn signal(&self) -> Option<all_netns::schedule::Signal> {
+    pub fn signal(&self) -> Option<kernel::Signal> {
         self.sources.kernel.signal()
     }
 

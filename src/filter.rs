@@ -20,6 +20,7 @@
 
 mod error;
 pub mod keys;
+mod order;
 mod query;
 mod quote;
 pub mod spec;
@@ -29,6 +30,7 @@ use keys::Candidate;
 
 pub use error::FilterError;
 pub use keys::{KEYS, Key, Takes};
+pub use order::listing_order;
 pub use spec::{
     AddrBlock, CgroupPrefix, ContainerSpec, NetnsSpec, PortRange, ProcessSpec, STATE_SPELLINGS,
     StateSpec,

@@ -1,11 +1,13 @@
 //! How numbers, durations, timers and owners read on screen and in reports. The dashboard and
 //! the one-shot outputs both write through these, so a value reads the same everywhere.
 //!
-//! Depends on `model` only: `aggregate`, `report` and `tui` may all use it.
+//! Depends on `model`, and on `aggregate` for an anomaly's line (`anomaly.rs`): the
+//! outputs (`report`, `tui`, `serve`) use it, `aggregate` does not.
 //!
 //! These build text from names as they were read; [`printable`] (in `escape.rs`) is the one
 //! escaper every text output applies where it writes.
 
+pub mod anomaly;
 mod escape;
 
 pub use escape::printable;
@@ -111,7 +113,7 @@ pub fn timer_text(timer: &Timer, out: &mut String) {
 /// One process as every output names it: `nginx[1234]`, its name as read (outputs escape
 /// it where they write it, with [`printable`]).
 pub fn process(comm: &str, pid: u32) -> String {
-    format!("{comm}[{pid}]")
+    crate::model::process_label(comm, pid)
 }
 
 /// Every owner of a listener, `nginx[12],nginx[13]`; `-` when none is known.

@@ -59,6 +59,7 @@
 
 pub mod holder;
 mod lockstep;
+mod lockstep_child;
 mod net;
 mod observe;
 mod scenarios;

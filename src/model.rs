@@ -16,6 +16,12 @@ pub use addr::{Addr, Endpoint, decimal_len, endpoint, push_decimal};
 pub use container::{Cgroup, Cgroups, Container, Pod, Runtime};
 pub use netns::{Namespaces, NetnsLabel};
 
+/// One process as every output and every anomaly names it: `nginx[1234]`, its name as read
+/// (outputs escape it where they write it, with `format::printable`).
+pub fn process_label(comm: &str, pid: u32) -> String {
+    format!("{comm}[{pid}]")
+}
+
 /// A TCP state as the kernel numbers it (`include/net/tcp_states.h`).
 ///
 /// Request sockets are reported as [`TcpState::SynRecv`] and bound-but-inactive

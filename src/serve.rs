@@ -20,9 +20,5 @@ pub use http::{Limits, ServeError, Server};
 pub use metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
 pub use poller::{Health, Namespaces, Page, PollSettings, Polled, Poller, Published, Single};
 
-/// The default address: loopback, on a port outside Prometheus's list of default exporter
-/// ports (its standard range, 9100–9999, is fully allocated; README says more).
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:19417";
-
 /// The default poll interval: Prometheus's default scrape interval.
 pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);

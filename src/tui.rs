@@ -130,7 +130,7 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
         size: (columns, rows),
     });
     if let Some(reason) = fallback {
-        app.notice = Some(format!(
+        app.notify(format!(
             "reading /proc/net/tcp instead of sock_diag ({reason}): no tcp_info, no bound-only sockets"
         ));
     }
@@ -182,9 +182,9 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
                     take_in(&mut app, result.map(Polled::All), took, &mut last_ingest);
                 }
                 Event::Followed(result) => app.followed(result),
-                Event::Others(others) => app.others = Some(others),
+                Event::Others(others) => app.others_counted(others),
                 Event::AllNetnsFailed(message) => {
-                    app.notice = Some(format!("cannot watch every namespace: {message}"));
+                    app.notify(format!("cannot watch every namespace: {message}"));
                 }
                 Event::InputFailed(message) => {
                     drop(guard);

@@ -239,7 +239,7 @@ impl Subject {
     /// `local port 8080`, `namespace`.
     pub fn label(&self) -> String {
         match self {
-            Subject::Process { pid, comm } => crate::format::process(comm, *pid),
+            Subject::Process { pid, comm } => crate::model::process_label(comm, *pid),
             Subject::Listener(addr) => format!("listener {}", endpoint(addr)),
             Subject::Destination(addr) => format!("destination {}", endpoint(addr)),
             Subject::LocalPort(port) => format!("local port {port}"),

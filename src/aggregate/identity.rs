@@ -14,7 +14,7 @@ use std::hash::BuildHasher;
 
 use std::sync::OnceLock;
 
-use super::hash::{FastMap, KeyedState};
+use crate::hash::{FastMap, KeyedState};
 use crate::model::{Socket, TcpState};
 
 /// What the tracker knows of one socket; times are milliseconds since the Unix epoch.

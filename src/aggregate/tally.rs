@@ -8,9 +8,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::group::canonical;
-use super::hash::{FastMap, KeyedMap, KeyedSet};
 use super::identity::Identities;
 use super::peers::Peers;
+use crate::hash::{FastMap, KeyedMap, KeyedSet};
 use crate::model::{Snapshot, Socket, StateCounts, TcpState};
 
 /// Who holds a CLOSE_WAIT socket: a process (index into the snapshot's processes) or, when

@@ -16,6 +16,17 @@ use std::str::FromStr;
 use super::procfile::read_whole;
 use crate::model::{Counters, Limits};
 
+/// One namespace's cheap readings: what moves when any of its sockets could change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signal {
+    /// The values of the `Tcp:` line of `/proc/net/snmp`, in file order.
+    pub tcp: Vec<i64>,
+    /// `inuse` of the `TCP:` line of `/proc/net/sockstat`.
+    pub inuse: u64,
+    /// `tw` of the same line.
+    pub tw: u64,
+}
+
 /// The running kernel's release, as `uname -r` prints it (`None` when unreadable).
 pub fn release() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -98,10 +109,10 @@ impl KernelFiles {
     }
 
     /// Read the cheap readings the dashboard's dump policy compares (see
-    /// [`Signal`](super::all_netns::schedule::Signal)): the `Tcp:` values of
+    /// [`Signal`]): the `Tcp:` values of
     /// `/proc/net/snmp` and `inuse` and `tw` of `/proc/net/sockstat`; `None` when either file
     /// cannot be read.
-    pub fn signal(&self) -> Option<super::all_netns::schedule::Signal> {
+    pub fn signal(&self) -> Option<Signal> {
         let mut buf = Vec::new();
         read_whole(self.snmp.as_ref()?, &mut buf).ok()?;
         let tcp = parse_snmp_section(&String::from_utf8_lossy(&buf), "Tcp")
@@ -111,7 +122,7 @@ impl KernelFiles {
         read_whole(self.sockstat.as_ref()?, &mut buf).ok()?;
         let sockstat = parse_sockstat_line(&String::from_utf8_lossy(&buf), "TCP");
         let value = |name: &str| sockstat.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-        Some(super::all_netns::schedule::Signal {
+        Some(Signal {
             tcp,
             inuse: value("inuse")?,
             tw: value("tw")?,

@@ -127,6 +127,14 @@ pub enum NetnsError {
     },
 }
 
+/// The network namespace this process is in (`/proc/self/ns/net`), `None` when it cannot
+/// be read.
+pub fn own() -> Option<NetnsId> {
+    std::fs::metadata("/proc/self/ns/net")
+        .ok()
+        .map(|m| NetnsId::of(&m))
+}
+
 /// The names under /run/netns, sorted.
 pub fn list_named() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(NETNS_RUN_DIR)

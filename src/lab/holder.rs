@@ -78,7 +78,7 @@ fn hold(args: &[String]) -> Result<(), String> {
     for line in std::io::stdin().lines() {
         let Ok(line) = line else { break };
         if let Some(spec) = line.strip_prefix("lockstep ") {
-            let listener = super::lockstep::start(spec)?;
+            let listener = super::lockstep_child::start(spec)?;
             writeln!(stdout, "serving {listener}")
                 .and_then(|()| stdout.flush())
                 .map_err(|e| format!("reporting serving: {e}"))?;

@@ -4,7 +4,7 @@
 //! count ever changes.
 //!
 //! The server runs in a holder process ([`super::holder`], the line `lockstep ADDR RETIRED
-//! HOLD_MS` on its stdin) and its client in the test ([`LockstepClient`], in the peer
+//! HOLD_MS` on its stdin; its side there is `lockstep_child.rs`) and its client in the test ([`LockstepClient`], in the peer
 //! namespace). One round:
 //!
 //! 1. the client connects anew, then closes its previous connection (after its first
@@ -22,13 +22,12 @@
 //! later finds the server still holding it. Connections waiting in the accept queue are
 //! ESTABLISHED too, with inode 0: no process holds them yet.
 
-use std::collections::VecDeque;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Lab, LabError, holder};
 use crate::collect::NetnsTarget;
@@ -187,62 +186,4 @@ fn client(pace: &Pace, stop: &AtomicBool, rounds: &AtomicU64) -> Result<(), LabE
         rounds.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
-}
-
-/// In the holder: `ADDR RETIRED HOLD_MS` — listen on `ADDR`, serve on a thread of its
-/// own, and return the listener's address.
-pub(super) fn start(spec: &str) -> Result<SocketAddr, String> {
-    let [addr, retired, hold_ms] = spec.split(' ').collect::<Vec<_>>()[..] else {
-        return Err(format!(
-            "expected `lockstep ADDR RETIRED HOLD_MS`, got {spec:?}"
-        ));
-    };
-    let addr: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
-    let retired: usize = retired
-        .parse()
-        .map_err(|e| format!("retired {retired:?}: {e}"))?;
-    let hold = Duration::from_millis(
-        hold_ms
-            .parse()
-            .map_err(|e| format!("hold {hold_ms:?}: {e}"))?,
-    );
-    // The retired connections are descriptors: make room for them.
-    let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map_err(|e| format!("getrlimit: {e}"))?;
-    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard)
-        .map_err(|e| format!("setrlimit: {e}"))?;
-    let listener = TcpListener::bind(addr).map_err(|e| format!("listening on {addr}: {e}"))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("listener address: {e}"))?;
-    std::thread::spawn(move || {
-        if let Err(e) = serve(&listener, retired, hold) {
-            crate::stderr_line!("lock-step server on {local}: {e}");
-        }
-    });
-    Ok(local)
-}
-
-/// The server's rounds (see the module notes); returns when a client misbehaves.
-fn serve(listener: &TcpListener, max_retired: usize, hold: Duration) -> std::io::Result<()> {
-    let mut retired: VecDeque<(Instant, TcpStream)> = VecDeque::with_capacity(max_retired + 1);
-    let (mut current, _) = listener.accept()?;
-    current.write_all(b"x")?;
-    loop {
-        let mut byte = [0u8; 1];
-        if current.read(&mut byte)? != 0 {
-            return Err(std::io::Error::other("the client sent data"));
-        }
-        retired.push_back((Instant::now(), current));
-        if retired.len() > max_retired
-            && let Some((since, oldest)) = retired.pop_front()
-        {
-            std::thread::sleep(hold.saturating_sub(since.elapsed()));
-            drop(oldest);
-        }
-        // The next connection is queued already (the client connected it before closing
-        // the last one): it takes the descriptor number just freed.
-        (current, _) = listener.accept()?;
-        current.write_all(b"x")?;
-    }
 }

@@ -8,10 +8,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::anomaly::line;
 use super::json::{AnomalyDoc, StatesDoc};
 use crate::aggregate::{Anomaly, Severity, StateLevels};
-use crate::format::{count_of, printable};
+use crate::format::{anomaly::line, count_of, printable};
 use crate::model::{StateCounts, TcpState};
 
 /// A check's outcome.

@@ -11,8 +11,6 @@ mod rows;
 
 pub use all_netns::render_all;
 
-pub(crate) use rows::listing_order;
-
 use crate::aggregate::Anomaly;
 use crate::filter::Filter;
 use crate::format::{count_of, grouped, printable};
@@ -108,7 +106,7 @@ fn write(
         let now = snapshot.taken_at.unwrap_or_else(SystemTime::now);
         writeln!(out, "ANOMALIES")?;
         for a in anomalies {
-            writeln!(out, "{}", printable(&super::anomaly::line(a, now)))?;
+            writeln!(out, "{}", printable(&crate::format::anomaly::line(a, now)))?;
             writeln!(out, "  hint: {}", a.hint)?;
         }
         writeln!(out)?;

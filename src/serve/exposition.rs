@@ -6,8 +6,6 @@
 
 use std::fmt::Write as _;
 
-use super::http::qvalue;
-
 /// Which format a scrape gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -182,6 +180,25 @@ fn escape_help(out: &mut String, help: &str, format: Format) {
             '"' if format == Format::OpenMetrics => out.push_str("\\\""),
             c => out.push(c),
         }
+    }
+}
+
+/// A weight (`q=…`) as RFC 9110 writes it, in thousandths: `0`, `0.5`, `1`, `1.000`;
+/// anything else (`nan`, `inf`, `1e3`, `2`, `-1`, `0.0001`) is `None`.
+pub fn qvalue(text: &str) -> Option<u16> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
     }
 }
 

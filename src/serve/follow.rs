@@ -40,11 +40,11 @@ impl Following {
         let mut snapshot = self.collector.poll().map_err(error_line)?;
         if snapshot.netns_inode.is_none() {
             // The namespace entered, or (sockscope's own) the one this process is in.
-            snapshot.netns_inode = self.collector.netns_id().map(|id| id.inode).or_else(|| {
-                std::fs::metadata("/proc/self/ns/net")
-                    .ok()
-                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-            });
+            snapshot.netns_inode = self
+                .collector
+                .netns_id()
+                .or_else(crate::collect::netns::own)
+                .map(|id| id.inode);
         }
         Ok(snapshot)
     }

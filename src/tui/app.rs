@@ -103,23 +103,23 @@ pub struct App {
     watched: Option<Watched>,
     config: Config,
     /// What is on screen (`None` before the first poll).
-    pub shown: Option<Shown>,
+    pub(crate) shown: Option<Shown>,
     /// The newest poll while the display is paused.
     pub(super) latest: Option<Shown>,
     pause_requested: bool,
     /// Polls taken since the display was paused.
-    pub polls_while_paused: u64,
+    pub(crate) polls_while_paused: u64,
     /// Indices into the shown snapshot's sockets: filtered and sorted.
-    pub order: Vec<u32>,
+    pub(crate) order: Vec<u32>,
     /// The active group view's rows, sorted (empty in the sockets view).
-    pub rows: Vec<rows::GroupRow>,
+    pub(crate) rows: Vec<rows::GroupRow>,
     order_stale: bool,
     /// The active view.
-    pub view: View,
+    pub(crate) view: View,
     sorts: [Sort; View::COUNT],
     cursors: [Cursor; View::COUNT],
     /// Where keys go.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// The detail pane's first row on screen (wrapped rows from its top), kept within its
     /// content by [`App::settle_detail`].
     detail_scroll: usize,
@@ -127,39 +127,39 @@ pub struct App {
     /// it, the pane starts again at its top.
     detail_row: Option<Selection>,
     /// The filter line being typed.
-    pub input: String,
+    pub(crate) input: String,
     /// The active filter.
-    pub filter: Filter,
+    pub(crate) filter: Filter,
     /// The active filter as typed.
-    pub filter_text: String,
+    pub(crate) filter_text: String,
     /// How often to poll.
     pacing: Pacing,
     /// The collector's failure, while it lasts.
-    pub failure: Option<Failure>,
+    pub(crate) failure: Option<Failure>,
     /// The collector's target no longer leads to the namespace polled (as of its latest
     /// poll).
-    pub netns: Option<NetnsDrift>,
+    pub(crate) netns: Option<NetnsDrift>,
     /// Why the last `F` could not follow the target, while that still applies.
-    pub follow_failed: Option<String>,
+    pub(crate) follow_failed: Option<String>,
     /// Times `F` asked the collector to follow the target.
     follow_requests: u64,
     /// Without `-A`: the other namespaces that hold sockets, when sockscope may watch them
     /// (root, in the host's namespace); the header offers `A`.
-    pub others: Option<crate::collect::all_netns::census::Others>,
+    pub(crate) others: Option<crate::collect::all_netns::census::Others>,
     /// Times `A` asked the collector to watch every namespace (it is told once).
     all_requests: u64,
     /// Kernel release.
-    pub kernel: String,
+    pub(crate) kernel: String,
     /// Terminal size (columns, rows).
-    pub size: (u16, u16),
+    pub(crate) size: (u16, u16),
     /// The selected anomaly.
-    pub anomaly: usize,
+    pub(crate) anomaly: usize,
     /// Styles.
-    pub theme: Theme,
+    pub(crate) theme: Theme,
     /// A one-line notice for the footer, until the next key.
-    pub notice: Option<String>,
+    pub(crate) notice: Option<String>,
     /// Set once the user asked to leave.
-    pub quit: bool,
+    pub(crate) quit: bool,
 }
 
 impl App {
@@ -491,6 +491,102 @@ impl App {
                 });
             }
         }
+    }
+
+    /// What is on screen (`None` before the first poll).
+    pub fn shown(&self) -> Option<&Shown> {
+        self.shown.as_ref()
+    }
+
+    /// Polls taken since the display was paused.
+    pub fn polls_while_paused(&self) -> u64 {
+        self.polls_while_paused
+    }
+
+    /// Indices into the shown snapshot's sockets: filtered and sorted.
+    pub fn order(&self) -> &[u32] {
+        &self.order
+    }
+
+    /// The active group view's rows, sorted (empty in the sockets view).
+    pub fn rows(&self) -> &[rows::GroupRow] {
+        &self.rows
+    }
+
+    /// The active view.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// Where keys go.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The filter line being typed.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The active filter.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// The active filter as typed.
+    pub fn filter_text(&self) -> &str {
+        &self.filter_text
+    }
+
+    /// The collector's failure, while it lasts.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.as_ref()
+    }
+
+    /// The collector's target no longer leads to the namespace polled (as of its latest
+    /// poll).
+    pub fn netns(&self) -> Option<&NetnsDrift> {
+        self.netns.as_ref()
+    }
+
+    /// Why the last `F` could not follow the target, while that still applies.
+    pub fn follow_failed(&self) -> Option<&str> {
+        self.follow_failed.as_deref()
+    }
+
+    /// Terminal size (columns, rows).
+    pub fn size(&self) -> (u16, u16) {
+        self.size
+    }
+
+    /// The selected anomaly.
+    pub fn anomaly(&self) -> usize {
+        self.anomaly
+    }
+
+    /// The footer's one-line notice, until the next key.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// Whether the user asked to leave.
+    pub fn quitting(&self) -> bool {
+        self.quit
+    }
+
+    /// Draw with `theme` from now on.
+    pub fn set_theme(&mut self, theme: Theme) {
+        self.theme = theme;
+    }
+
+    /// Show `text` in the footer until the next key (a fallback, a failure of `-A`).
+    pub fn notify(&mut self, text: String) {
+        self.notice = Some(text);
+    }
+
+    /// The census of the other namespaces arrived (the header's `press A`).
+    pub fn others_counted(&mut self, others: crate::collect::all_netns::census::Others) {
+        self.others = Some(others);
     }
 
     /// The terminal changed size.

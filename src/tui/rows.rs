@@ -98,7 +98,7 @@ pub fn socket_order(
     let column: SocketColumn = sort.by_column();
     if column == SocketColumn::State {
         // The report's order, from integer keys: a tenth of the cost of comparing addresses.
-        let mut order = crate::report::text::listing_order(snapshot, filter);
+        let mut order = crate::filter::listing_order(snapshot, filter);
         if sort.reverse {
             order.reverse();
         }

@@ -88,7 +88,7 @@ fn the_anomaly_names_the_process_its_limit_and_its_tcp_and_close_wait_sockets() 
     assert_eq!(a.evidence.close_wait, Some(5));
     assert_eq!(AnomalyKind::FdExhaustion.name(), "fd_exhaustion");
     assert!(a.hint.contains("Too many open files"), "{}", a.hint);
-    let line = sockscope::report::anomaly::line(a, a.first_seen);
+    let line = sockscope::format::anomaly::line(a, a.first_seen);
     assert_eq!(
         line,
         "WARNING fd_exhaustion api[4242]: 173 open descriptors (warning 160, critical 190), \

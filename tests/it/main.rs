@@ -11,6 +11,7 @@ mod aggregate_kernel_rules;
 mod aggregate_rules;
 mod aggregate_scale;
 mod all_netns;
+mod boundaries;
 mod broken_stderr;
 mod check_netns;
 mod cli;

@@ -157,7 +157,7 @@ fn filter(app: &mut App, text: &str) {
         app.apply(Action::FilterType(c));
     }
     app.apply(Action::FilterApply);
-    assert_eq!(app.filter_text, text);
+    assert_eq!(app.filter_text(), text);
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn s_sorts_by_container_label_with_sockets_in_none_last() {
     for _ in 0..7 {
         app.apply(Action::CycleSort);
     }
-    assert_eq!(app.notice.as_deref(), Some("sorted by CONTAINER"));
+    assert_eq!(app.notice(), Some("sorted by CONTAINER"));
     let rows: Vec<String> = table(&app)
         .iter()
         .map(|row| format!("{} {}", &row[..11].trim_end(), &row[66..]))
@@ -246,7 +246,7 @@ fn s_sorts_by_container_label_with_sockets_in_none_last() {
     assert_eq!(&table(&app)[1][..11], "TIME_WAIT  ");
     // The next `s` goes on to PROCESS.
     app.apply(Action::CycleSort);
-    assert_eq!(app.notice.as_deref(), Some("sorted by PROCESS"));
+    assert_eq!(app.notice(), Some("sorted by PROCESS"));
 }
 
 #[test]
@@ -280,7 +280,7 @@ fn processes_show_the_container_their_sockets_are_in() {
     for _ in 0..8 {
         app.apply(Action::CycleSort);
     }
-    assert_eq!(app.notice.as_deref(), Some("sorted by CONTAINER"));
+    assert_eq!(app.notice(), Some("sorted by CONTAINER"));
     let names: Vec<String> = table(&app)
         .iter()
         .skip(1)
@@ -380,7 +380,7 @@ fn a_process_detail_names_its_container() {
 fn the_filter_by_container_or_cgroup_recounts_the_views() {
     let mut app = dashboard(Host::Containers, View::Sockets, 120, 30);
     filter(&mut app, "container=web-1");
-    assert_eq!(app.order.len(), 3);
+    assert_eq!(app.order().len(), 3);
     app.apply(Action::ShowView(View::Processes));
     let rows = table(&app);
     assert_eq!(rows.len(), 2, "{rows:#?}");
@@ -398,7 +398,7 @@ fn the_filter_by_container_or_cgroup_recounts_the_views() {
         .collect();
     assert_eq!(pids, ["2100", "900"]);
     app.apply(Action::ShowView(View::Sockets));
-    assert_eq!(app.order.len(), 4);
+    assert_eq!(app.order().len(), 4);
 
     filter(&mut app, "container=cart-0");
     let states: Vec<String> = table(&app)

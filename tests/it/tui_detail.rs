@@ -16,7 +16,7 @@ use sockscope::tui::{Action, App, Mode, Motion, View, action_for};
 
 /// Press `code` as the user would: through the key map of the current mode.
 fn press(app: &mut App, code: KeyCode) {
-    if let Some(action) = action_for(app.mode, KeyEvent::new(code, KeyModifiers::NONE)) {
+    if let Some(action) = action_for(app.mode(), KeyEvent::new(code, KeyModifiers::NONE)) {
         app.apply(action);
     }
 }
@@ -65,14 +65,14 @@ fn pane_open(snapshot: Snapshot, view: View, columns: u16, rows: u16) -> App {
     app.ingest(snapshot, Duration::from_millis(5));
     app.apply(Action::ShowView(view));
     press(&mut app, KeyCode::Enter);
-    assert_eq!(app.mode, Mode::Detail);
+    assert_eq!(app.mode(), Mode::Detail);
     app
 }
 
 /// The detail pane as drawn: its rows, borders included, cut from the screen where the
 /// pane goes.
 fn pane(app: &App) -> Vec<String> {
-    let (columns, rows) = app.size;
+    let (columns, rows) = app.size();
     let detail = app.detail().unwrap();
     let rect = Pane::of(Rect::new(0, 0, columns, rows), &detail).rect;
     render(app)
@@ -275,7 +275,7 @@ fn motion_keys_scroll_the_pane_while_it_is_open() {
     // Scrolling means nothing with the pane closed.
     let mut app = dashboard::busy_app(80, 24, 1);
     app.apply(Action::ScrollDetail(Motion::End));
-    assert_eq!((app.mode, app.detail_scroll()), (Mode::Normal, 0));
+    assert_eq!((app.mode(), app.detail_scroll()), (Mode::Normal, 0));
 }
 
 /// One ESTABLISHED socket of process `api` to each of `ports` ports of 192.0.2.10.

@@ -41,7 +41,7 @@ fn esc_on_the_filter_line_says_when_it_drops_an_edit() {
     let mut app = busy_app(120, 24, 2);
     dashboard::type_filter(&mut app, "port=8080");
     app.apply(Action::FilterApply);
-    assert_eq!(app.filter_text, "port=8080");
+    assert_eq!(app.filter_text(), "port=8080");
     // A refused edit, then Esc: the filter in force stays, and the footer says so.
     app.apply(Action::OpenFilter);
     app.apply(Action::FilterErase);
@@ -50,7 +50,7 @@ fn esc_on_the_filter_line_says_when_it_drops_an_edit() {
     }
     app.apply(Action::FilterApply);
     app.apply(Action::CloseOverlay);
-    assert_eq!(app.filter_text, "port=8080");
+    assert_eq!(app.filter_text(), "port=8080");
     assert_eq!(
         footer(&app),
         "filter not applied: the edit was dropped, still filtering on port=8080"
@@ -58,7 +58,7 @@ fn esc_on_the_filter_line_says_when_it_drops_an_edit() {
     // Opened and closed unchanged: nothing to say.
     app.apply(Action::OpenFilter);
     app.apply(Action::CloseOverlay);
-    assert_eq!(app.notice, None);
+    assert_eq!(app.notice(), None);
     // With no filter in force.
     let mut app = busy_app(120, 24, 2);
     dashboard::type_filter(&mut app, "nginx");

@@ -110,10 +110,10 @@ fn enter_closes_the_detail_pane_it_opened() {
 #[test]
 fn views_cycle_in_tab_order_and_wrap() {
     let mut app = busy_app(80, 24, 1);
-    let mut seen = vec![app.view];
+    let mut seen = vec![app.view()];
     for _ in 0..6 {
         app.apply(Action::NextView);
-        seen.push(app.view);
+        seen.push(app.view());
     }
     assert_eq!(
         seen,
@@ -128,9 +128,9 @@ fn views_cycle_in_tab_order_and_wrap() {
         ]
     );
     app.apply(Action::PrevView);
-    assert_eq!(app.view, View::Namespaces);
+    assert_eq!(app.view(), View::Namespaces);
     app.apply(Action::ShowView(View::Listeners));
-    assert_eq!(app.view, View::Listeners);
+    assert_eq!(app.view(), View::Listeners);
 }
 
 #[test]
@@ -166,8 +166,8 @@ fn moves_stay_inside_the_table_and_scroll_by_pages() {
 fn s_cycles_sortable_columns_and_r_reverses() {
     let mut app = busy_app(80, 24, 1);
     let state_of_first = |app: &sockscope::tui::App| {
-        let shown = app.shown.as_ref().unwrap();
-        shown.snapshot.sockets[app.order[0] as usize].state
+        let shown = app.shown().unwrap();
+        shown.snapshot.sockets[app.order()[0] as usize].state
     };
     let sort = |column, reverse| Sort { column, reverse };
     assert_eq!(app.sort(View::Sockets), sort(0, false));
@@ -175,7 +175,7 @@ fn s_cycles_sortable_columns_and_r_reverses() {
     app.apply(Action::ReverseSort);
     assert_eq!(app.sort(View::Sockets), sort(0, true));
     assert_eq!(state_of_first(&app), TcpState::CloseWait);
-    assert_eq!(app.notice.as_deref(), Some("sorted by STATE, reversed"));
+    assert_eq!(app.notice(), Some("sorted by STATE, reversed"));
     // CONTAINER (7) is not in the table here (no containers): `s` passes it by.
     for expected in [1, 2, 3, 4, 5, 6, 8, 0] {
         app.apply(Action::CycleSort);
@@ -185,8 +185,8 @@ fn s_cycles_sortable_columns_and_r_reverses() {
     app.apply(Action::CycleSort);
     app.apply(Action::CycleSort);
     app.apply(Action::CycleSort);
-    let shown = app.shown.as_ref().unwrap();
-    assert_eq!(shown.snapshot.sockets[app.order[0] as usize].recv_q, 3);
+    let shown = app.shown().unwrap();
+    assert_eq!(shown.snapshot.sockets[app.order()[0] as usize].recv_q, 3);
     // The counters' HISTORY column is skipped.
     app.apply(Action::ShowView(View::Counters));
     let mut columns = Vec::new();
@@ -201,64 +201,64 @@ fn s_cycles_sortable_columns_and_r_reverses() {
 fn filter_narrows_the_table_not_the_counts_and_a_bad_one_is_refused() {
     let mut app = busy_app(80, 24, 1);
     app.apply(Action::OpenFilter);
-    assert_eq!(app.mode, Mode::Filter);
+    assert_eq!(app.mode(), Mode::Filter);
     for c in "close-wait x".chars() {
         app.apply(Action::FilterType(c));
     }
     app.apply(Action::FilterBackspace);
     app.apply(Action::FilterBackspace);
     app.apply(Action::FilterApply);
-    assert_eq!(app.mode, Mode::Normal);
-    assert_eq!(app.filter_text, "close-wait");
-    assert_eq!(app.order.len(), 25);
-    let shown = app.shown.as_ref().unwrap();
+    assert_eq!(app.mode(), Mode::Normal);
+    assert_eq!(app.filter_text(), "close-wait");
+    assert_eq!(app.order().len(), 25);
+    let shown = app.shown().unwrap();
     assert_eq!(shown.summary.counts.total(), 346);
     // Group views follow the filter: only leaky-app holds CLOSE_WAIT sockets.
     app.apply(Action::ShowView(View::Processes));
     assert_eq!(app.row_count(), 1);
 
     app.apply(Action::OpenFilter);
-    assert_eq!(app.input, "close-wait");
+    assert_eq!(app.input(), "close-wait");
     app.apply(Action::FilterErase);
     for c in "port=70000".chars() {
         app.apply(Action::FilterType(c));
     }
     app.apply(Action::FilterApply);
-    assert_eq!(app.mode, Mode::Filter);
+    assert_eq!(app.mode(), Mode::Filter);
     assert_eq!(
-        app.notice.as_deref(),
+        app.notice(),
         Some(
             "filter not applied: \"70000\" is not a port: use a number 0-65535 or a range like 8000-8100"
         )
     );
-    assert_eq!(app.filter_text, "close-wait");
+    assert_eq!(app.filter_text(), "close-wait");
     app.apply(Action::CloseOverlay);
-    assert_eq!((app.mode, app.input.as_str()), (Mode::Normal, ""));
+    assert_eq!((app.mode(), app.input()), (Mode::Normal, ""));
 
     app.apply(Action::OpenFilter);
     app.apply(Action::FilterErase);
     app.apply(Action::FilterApply);
-    assert!(app.filter.is_empty());
+    assert!(app.filter().is_empty());
     app.apply(Action::ShowView(View::Sockets));
-    assert_eq!(app.order.len(), 346);
+    assert_eq!(app.order().len(), 346);
 }
 
 #[test]
 fn help_and_detail_open_and_esc_closes_them() {
     let mut app = busy_app(80, 24, 1);
     app.apply(Action::ToggleHelp);
-    assert_eq!(app.mode, Mode::Help);
+    assert_eq!(app.mode(), Mode::Help);
     app.apply(Action::CloseOverlay);
-    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.mode(), Mode::Normal);
     assert!(!app.wants_tcp_info());
     app.apply(Action::OpenDetail);
-    assert_eq!(app.mode, Mode::Detail);
+    assert_eq!(app.mode(), Mode::Detail);
     assert!(
         app.wants_tcp_info(),
         "a socket's detail pane shows tcp_info"
     );
     app.apply(Action::CloseOverlay);
-    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.mode(), Mode::Normal);
     assert!(!app.wants_tcp_info());
     app.apply(Action::ShowView(View::Processes));
     app.apply(Action::OpenDetail);
@@ -267,14 +267,14 @@ fn help_and_detail_open_and_esc_closes_them() {
         "a process's detail pane has no tcp_info"
     );
     app.apply(Action::Quit);
-    assert!(app.quit);
+    assert!(app.quitting());
 }
 
 #[test]
 fn detail_needs_a_row() {
     let mut app = dashboard::app(80, 24);
     app.apply(Action::OpenDetail);
-    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.mode(), Mode::Normal);
 }
 
 #[test]
@@ -284,18 +284,18 @@ fn pause_freezes_the_display_while_polls_go_on() {
     assert!(app.paused());
     app.ingest(busy(1_005, 40), Duration::from_millis(20));
     app.ingest(busy(1_006, 41), Duration::from_millis(20));
-    let shown = app.shown.as_ref().unwrap();
+    let shown = app.shown().unwrap();
     assert_eq!(shown.summary.counts.get(TcpState::CloseWait), 28);
-    assert_eq!(app.polls_while_paused, 2);
+    assert_eq!(app.polls_while_paused(), 2);
     assert_eq!(
         app.aggregator().summary().counts.get(TcpState::CloseWait),
         66
     );
     app.apply(Action::TogglePause);
     assert!(!app.paused());
-    let shown = app.shown.as_ref().unwrap();
+    let shown = app.shown().unwrap();
     assert_eq!(shown.summary.counts.get(TcpState::CloseWait), 66);
-    assert_eq!(app.polls_while_paused, 0);
+    assert_eq!(app.polls_while_paused(), 0);
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn plus_and_minus_step_the_interval_within_bounds() {
     assert_eq!(app.interval(), Duration::from_secs(1));
     app.apply(Action::SlowerPolls);
     assert_eq!(app.interval(), Duration::from_secs(2));
-    assert_eq!(app.notice.as_deref(), Some("poll every 2s"));
+    assert_eq!(app.notice(), Some("poll every 2s"));
     for _ in 0..20 {
         app.apply(Action::SlowerPolls);
     }
@@ -319,23 +319,23 @@ fn plus_and_minus_step_the_interval_within_bounds() {
 #[test]
 fn n_and_shift_n_step_through_anomalies_and_wrap() {
     let mut app = busy_app(80, 24, 3);
-    let count = app.shown.as_ref().unwrap().summary.anomalies.len();
+    let count = app.shown().unwrap().summary.anomalies.len();
     assert_eq!(count, 3);
     let mut seen = Vec::new();
     for _ in 0..4 {
         app.apply(Action::NextAnomaly);
-        seen.push(app.anomaly);
+        seen.push(app.anomaly());
     }
     assert_eq!(seen, [1, 2, 0, 1]);
     app.apply(Action::PrevAnomaly);
     app.apply(Action::PrevAnomaly);
-    assert_eq!(app.anomaly, 2);
+    assert_eq!(app.anomaly(), 2);
 }
 
 /// The socket under the cursor of the sockets view: (state, remote address).
 fn selected_socket(app: &sockscope::tui::App) -> (TcpState, String) {
-    let shown = app.shown.as_ref().unwrap();
-    let index = app.order[app.cursor(View::Sockets).selected] as usize;
+    let shown = app.shown().unwrap();
+    let index = app.order()[app.cursor(View::Sockets).selected] as usize;
     let socket = &shown.snapshot.sockets[index];
     (socket.state, socket.remote.to_string())
 }
@@ -372,7 +372,7 @@ fn the_selection_stays_on_its_socket_and_its_group_when_rows_move() {
     // A group row too: leaky-app, selected in the processes view, moves up a place.
     app.apply(Action::ShowView(View::Processes));
     let leaky_row = |app: &sockscope::tui::App| {
-        app.rows
+        app.rows()
             .iter()
             .position(|r| r.cells.iter().any(|c| c == "leaky-app"))
             .unwrap()
@@ -393,7 +393,7 @@ fn a_poll_shares_its_summary_with_the_aggregator_instead_of_copying_it() {
     let mut app = busy_app(80, 24, 2);
     dashboard::type_filter(&mut app, "close-wait");
     app.apply(Action::FilterApply);
-    let shown = app.shown.as_ref().unwrap();
+    let shown = app.shown().unwrap();
     assert!(Arc::ptr_eq(
         &shown.summary,
         &app.aggregator().shared_summary()
@@ -402,7 +402,7 @@ fn a_poll_shares_its_summary_with_the_aggregator_instead_of_copying_it() {
     let narrowed = Arc::as_ptr(shown.narrowed.as_ref().unwrap());
     app.ingest(busy(1_002, 2), Duration::from_millis(20));
     app.ingest(busy(1_003, 3), Duration::from_millis(20));
-    let shown = app.shown.as_ref().unwrap();
+    let shown = app.shown().unwrap();
     // Updated in place: a copy would have been made while the previous poll was held.
     assert_eq!(Arc::as_ptr(&shown.summary), summary);
     assert_eq!(Arc::as_ptr(shown.narrowed.as_ref().unwrap()), narrowed);
@@ -421,7 +421,7 @@ fn a_paused_display_costs_one_copy_of_the_summary_not_one_per_poll() {
     use std::sync::Arc;
     let mut app = busy_app(80, 24, 2);
     app.apply(Action::TogglePause);
-    let frozen = Arc::as_ptr(&app.shown.as_ref().unwrap().summary);
+    let frozen = Arc::as_ptr(&app.shown().unwrap().summary);
     // The first poll while paused copies the frozen summary once; later ones update it.
     app.ingest(busy(1_002, 2), Duration::from_millis(20));
     let copy = Arc::as_ptr(&app.aggregator().shared_summary());
@@ -429,7 +429,7 @@ fn a_paused_display_costs_one_copy_of_the_summary_not_one_per_poll() {
     app.ingest(busy(1_003, 3), Duration::from_millis(20));
     app.ingest(busy(1_004, 4), Duration::from_millis(20));
     assert_eq!(Arc::as_ptr(&app.aggregator().shared_summary()), copy);
-    let shown = app.shown.as_ref().unwrap();
+    let shown = app.shown().unwrap();
     assert_eq!(Arc::as_ptr(&shown.summary), frozen);
     assert_eq!(shown.summary.polls, 2);
     assert_eq!(app.aggregator().summary().polls, 5);
@@ -459,7 +459,7 @@ fn the_sort_reads_back_as_the_views_column_enum() {
             CounterColumn::Counter
         ]
     );
-    assert_eq!(app.notice.as_deref(), Some("sorted by COUNTER"));
+    assert_eq!(app.notice(), Some("sorted by COUNTER"));
 }
 
 #[test]
@@ -468,9 +468,9 @@ fn processes_sort_by_how_full_their_descriptor_table_is() {
     app.apply(Action::ShowView(View::Processes));
     // The view opens sorted by TOTAL; FDS/LIMIT is next.
     app.apply(Action::CycleSort);
-    assert_eq!(app.notice.as_deref(), Some("sorted by FDS/LIMIT"));
+    assert_eq!(app.notice(), Some("sorted by FDS/LIMIT"));
     let column = |app: &sockscope::tui::App, at: usize| -> Vec<String> {
-        app.rows.iter().map(|r| r.cells[at].clone()).collect()
+        app.rows().iter().map(|r| r.cells[at].clone()).collect()
     };
     // leaky-app uses 30 of 64, nginx 52 of 65,536; web's limit is unknown; the rest unknown.
     assert_eq!(
@@ -497,7 +497,7 @@ fn recreated_web() -> NetnsDrift {
 #[test]
 fn f_follows_a_recreated_netns_and_the_history_restarts_there() {
     let mut app = busy_app(80, 24, 3);
-    let first = app.shown.as_ref().unwrap().snapshot.sockets[0];
+    let first = app.shown().unwrap().snapshot.sockets[0];
     let first_seen = |app: &sockscope::tui::App| {
         app.aggregator()
             .first_seen(&first)
@@ -509,30 +509,27 @@ fn f_follows_a_recreated_netns_and_the_history_restarts_there() {
     app.apply(Action::FollowNetns);
     assert_eq!(app.follow_requests(), 0);
     assert_eq!(
-        app.notice.as_deref(),
+        app.notice(),
         Some("nothing to follow: the namespace shown is the one asked for")
     );
 
     app.netns_checked(Some(recreated_web()));
     app.apply(Action::FollowNetns);
     assert_eq!(app.follow_requests(), 1);
-    assert_eq!(
-        app.notice.as_deref(),
-        Some("following netns web to 4026533012…")
-    );
+    assert_eq!(app.notice(), Some("following netns web to 4026533012…"));
     // Until the collector has reopened, its polls still say so.
     app.netns_checked(Some(recreated_web()));
-    assert_eq!(app.netns, Some(recreated_web()));
+    assert_eq!(app.netns(), Some(&recreated_web()));
 
     app.followed(Ok(Some(recreated_web().followable().unwrap())));
-    assert_eq!(app.netns, None);
+    assert_eq!(app.netns(), None);
     assert_eq!(
-        app.notice.as_deref(),
+        app.notice(),
         Some("now watching the new netns web (4026533012): history, ages and anomalies restarted")
     );
     app.ingest(busy(1_003, 9), Duration::from_millis(20));
     assert_eq!(first_seen(&app), Some(1_003));
-    let summary = &app.shown.as_ref().unwrap().summary;
+    let summary = &app.shown().unwrap().summary;
     assert_eq!((summary.polls, summary.previous_counts), (1, None));
 }
 
@@ -545,20 +542,17 @@ fn f_has_nothing_to_follow_when_the_name_was_deleted_and_a_failure_stays_until_t
     app.apply(Action::FollowNetns);
     assert_eq!(app.follow_requests(), 0);
     assert_eq!(
-        app.notice.as_deref(),
+        app.notice(),
         Some("nothing to follow: netns web was deleted")
     );
 
     app.netns_checked(Some(recreated_web()));
     app.apply(Action::FollowNetns);
     app.followed(Err("--netns web: no /run/netns/web".to_owned()));
-    assert_eq!(app.netns, Some(recreated_web()));
-    assert_eq!(
-        app.follow_failed.as_deref(),
-        Some("--netns web: no /run/netns/web")
-    );
+    assert_eq!(app.netns(), Some(&recreated_web()));
+    assert_eq!(app.follow_failed(), Some("--netns web: no /run/netns/web"));
     app.netns_checked(Some(recreated_web()));
-    assert!(app.follow_failed.is_some());
+    assert!(app.follow_failed().is_some());
     app.netns_checked(Some(gone));
-    assert_eq!(app.follow_failed, None);
+    assert_eq!(app.follow_failed(), None);
 }

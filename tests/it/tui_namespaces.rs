@@ -180,9 +180,9 @@ fn enter_on_a_namespace_narrows_the_sockets_view_to_it() {
     // Sorted by anomalies: shop first, then host and web by name.
     app.apply(Action::Move(Motion::Home));
     app.apply(Action::OpenDetail);
-    assert_eq!(app.view, View::Sockets);
-    assert_eq!(app.filter_text, "netns=shop");
-    assert_eq!(app.order.len(), 26);
+    assert_eq!(app.view(), View::Sockets);
+    assert_eq!(app.filter_text(), "netns=shop");
+    assert_eq!(app.order().len(), 26);
     let screen = render(&app);
     assert!(screen.contains("filter: netns=shop"), "{screen}");
 }
@@ -198,10 +198,7 @@ fn a_poll_that_dumped_nothing_keeps_the_sockets_and_ages_the_data() {
         "web   -             5     4      1          0         0     0          0      32s"
     );
     assert!(screen.contains("oldest data 32s"), "{screen}");
-    assert_eq!(
-        app.shown.as_ref().map(|s| s.snapshot.sockets.len()),
-        Some(32)
-    );
+    assert_eq!(app.shown().map(|s| s.snapshot.sockets.len()), Some(32));
 }
 
 #[test]
@@ -216,7 +213,7 @@ fn a_vanished_namespace_leaves_the_view_and_its_anomalies_go_with_it() {
     let screen = render(&app);
     assert!(!screen.contains("shop"), "{screen}");
     assert!(screen.contains("2 namespaces"), "{screen}");
-    assert_eq!(app.shown.as_ref().map(|s| s.anomalies().len()), Some(0));
+    assert_eq!(app.shown().map(|s| s.anomalies().len()), Some(0));
 }
 
 #[test]
@@ -258,12 +255,12 @@ fn without_all_namespaces_the_header_offers_the_others_and_a_asks_for_them() {
         "nothing is offered before the count"
     );
     assert_eq!(
-        app.notice.as_deref(),
+        app.notice(),
         Some(
             "A watches every namespace: only as root, from the host's namespace (sudo sockscope -A)"
         )
     );
-    app.others = Some(Others {
+    app.others_counted(Others {
         namespaces: 37,
         sockets: 4_312,
     });
@@ -276,7 +273,7 @@ fn without_all_namespaces_the_header_offers_the_others_and_a_asks_for_them() {
     app.apply(Action::AllNetns);
     assert!(app.wants_all_netns());
     assert_eq!(
-        app.notice.as_deref(),
+        app.notice(),
         Some("watching every namespace from the next poll…")
     );
     // Once every namespace is watched, the offer goes.

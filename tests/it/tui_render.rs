@@ -61,7 +61,7 @@ fn an_empty_namespace_shows_zero_everywhere_and_nothing_abnormal() {
 fn a_million_sockets_render_one_screenful() {
     let mut app = app(120, 30);
     app.ingest(million(1_000_000), Duration::from_millis(900));
-    assert_eq!(app.order.len(), 1_000_000);
+    assert_eq!(app.order().len(), 1_000_000);
     app.apply(Action::Move(Motion::End));
     assert_snapshot!(render(&app));
 }
@@ -233,7 +233,7 @@ fn no_color_theme_uses_no_colours() {
     use ratatui::backend::TestBackend;
     use ratatui::style::Color;
     let mut app = busy_app(80, 24, 3);
-    app.theme = sockscope::tui::Theme::MONO;
+    app.set_theme(sockscope::tui::Theme::MONO);
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
     terminal
         .draw(|f| sockscope::tui::draw::draw(f, &app))

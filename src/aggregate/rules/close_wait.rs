@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, Evidence, Observation, PeerCount, Subject};
-use super::super::hash::FastMap;
 use super::super::tally::{AgedCount, Holder};
 use super::{InvalidSetting, Rule, RuleConfig, RuleInput, levels};
+use crate::hash::FastMap;
 
 /// How many peers an anomaly lists.
 const TOP_PEERS: usize = 5;

@@ -188,7 +188,7 @@ fn the_text_evidence_says_over_how_long_the_counters_rose() {
         let mut source = source(dump_ms, 15, &[]);
         let mut aggregator = Aggregator::new(RuleConfig::default());
         let (_, anomalies) = poll_once(&mut source, &mut aggregator, Duration::ZERO, None).unwrap();
-        crate::report::anomaly::line(overflow_anomaly(&anomalies), at(0))
+        crate::format::anomaly::line(overflow_anomaly(&anomalies), at(0))
     };
     let line = line_for(900);
     assert!(

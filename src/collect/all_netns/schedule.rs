@@ -44,16 +44,7 @@ pub const MAX_STALENESS: Duration = Duration::from_secs(30);
 /// How often namespaces whose data passed [`MAX_STALENESS`] are dumped (in one round).
 pub const STALE_ROUND: Duration = Duration::from_secs(5);
 
-/// One namespace's cheap readings: what moves when any of its sockets could change.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Signal {
-    /// The values of the `Tcp:` line of `/proc/net/snmp`, in file order.
-    pub tcp: Vec<i64>,
-    /// `inuse` of the `TCP:` line of `/proc/net/sockstat`.
-    pub inuse: u64,
-    /// `tw` of the same line.
-    pub tw: u64,
-}
+pub use crate::collect::kernel::Signal;
 
 /// A namespace at one poll: its inode and its readings (`None`: unreadable now, which
 /// counts as moved).

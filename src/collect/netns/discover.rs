@@ -84,7 +84,7 @@ pub struct ProcessName {
 /// names are read under `roots`.
 pub fn discover(roots: &ContainerRoots) -> Vec<Namespace> {
     let mut sightings = Vec::new();
-    if let Some(id) = id_of(Path::new("/proc/self/ns/net")) {
+    if let Some(id) = super::own() {
         sightings.push(Sighting::Own(id));
     }
     for (name, id) in handles_in(Path::new(NETNS_RUN_DIR)) {

@@ -215,13 +215,3 @@ pub(super) fn parse_start_time(stat: &[u8]) -> Option<u64> {
     // After ")" comes field 3 (state); field 22 is the 20th from there.
     rest.split_ascii_whitespace().nth(19)?.parse().ok()
 }
-
-/// `/proc/PID/cmdline`: NUL-separated arguments joined by spaces, trailing NULs dropped.
-pub(super) fn cmdline_text(raw: &[u8]) -> String {
-    let end = raw.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-    let joined: Vec<u8> = raw[..end]
-        .iter()
-        .map(|b| if *b == 0 { b' ' } else { *b })
-        .collect();
-    String::from_utf8_lossy(&joined).into_owned()
-}

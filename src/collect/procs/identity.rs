@@ -14,7 +14,6 @@ use std::path::Path;
 use procfs::ProcError;
 use procfs::process::{LimitValue, Process as ProcHandle};
 
-use super::cache::cmdline_text;
 use crate::model::Process;
 
 /// A process's `/proc/PID` handle; `None` when it is gone.
@@ -58,4 +57,14 @@ pub(super) fn soft_nofile(process: &ProcHandle) -> Option<u64> {
         LimitValue::Value(n) => Some(n),
         LimitValue::Unlimited => None,
     }
+}
+
+/// `/proc/PID/cmdline`: NUL-separated arguments joined by spaces, trailing NULs dropped.
+pub(super) fn cmdline_text(raw: &[u8]) -> String {
+    let end = raw.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    let joined: Vec<u8> = raw[..end]
+        .iter()
+        .map(|b| if *b == 0 { b' ' } else { *b })
+        .collect();
+    String::from_utf8_lossy(&joined).into_owned()
 }

@@ -3,7 +3,8 @@ use std::net::SocketAddr;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use super::cache::{cmdline_text, parse_start_time};
+use super::cache::parse_start_time;
+use super::identity::cmdline_text;
 use super::scan::{Failure, classify, socket_inode};
 use super::*;
 use crate::collect::testutil::{in_child, require_root};

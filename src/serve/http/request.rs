@@ -1,12 +1,14 @@
 //! Reading and parsing request heads: [`HeadReader`] keeps what a client sent beyond one
 //! head (a pipelined next request) for the next, [`parse_head`] checks the grammar and
-//! picks the headers the routes need, and [`qvalue`] reads a preference weight the way
-//! RFC 9110 writes it (so `q=nan` or `q=1e3` is no weight at all).
+//! picks the headers the routes need; a preference weight is read with [`qvalue`] (from
+//! `exposition`, which negotiates the format), the way RFC 9110 writes it (so `q=nan` or
+//! `q=1e3` is no weight at all).
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use super::Limits;
+use crate::serve::exposition::qvalue;
 
 /// A parsed request head: what the routes need of it.
 #[derive(Debug, PartialEq, Eq)]
@@ -264,25 +266,6 @@ fn target_path(method: &str, target: &str) -> Result<String, Refusal> {
         }
     };
     Ok(origin.split(['?', '#']).next().unwrap_or(origin).to_owned())
-}
-
-/// A weight (`q=…`) as RFC 9110 writes it, in thousandths: `0`, `0.5`, `1`, `1.000`;
-/// anything else (`nan`, `inf`, `1e3`, `2`, `-1`, `0.0001`) is `None`.
-pub fn qvalue(text: &str) -> Option<u16> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let thousandths = fraction
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(3)
-        .fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
-    match whole {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
 }
 
 /// Whether an `Accept-Encoding` header accepts gzip: `gzip` (or `x-gzip`) with a weight

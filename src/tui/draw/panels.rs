@@ -171,7 +171,7 @@ pub(super) fn anomalies(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(a.hint),
         ]),
         Line::styled(
-            printable(&crate::report::anomaly::line(
+            printable(&crate::format::anomaly::line(
                 a,
                 now.unwrap_or(a.first_seen),
             ))

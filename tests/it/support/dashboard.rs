@@ -122,7 +122,7 @@ pub fn million(n: u32) -> Snapshot {
 
 /// The screen as text, one line per row, trailing spaces kept (insta shows them).
 pub fn render(app: &App) -> String {
-    let (columns, rows) = app.size;
+    let (columns, rows) = app.size();
     let mut terminal = Terminal::new(TestBackend::new(columns, rows)).unwrap();
     terminal.draw(|frame| draw(frame, app)).unwrap();
     let buffer = terminal.backend().buffer();

@@ -1,11 +1,11 @@
 //! An anomaly as one text line, as the text report, the check output and the dashboard show
-//! it (its JSON object is `json::AnomalyDoc`).
+//! it (its JSON object is `report::json::AnomalyDoc`).
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use super::short_duration;
 use crate::aggregate::Anomaly;
-use crate::format::short_duration;
 use crate::model::Endpoint;
 
 /// One line: `CRITICAL close_wait_backlog leaky-app[4242]: 120 CLOSE_WAIT sockets (warning 20, critical 100) …`,
