@@ -9,7 +9,7 @@ use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 use crate::collect::NetnsTarget;
-use crate::filter::{Filter, KEYS, Key, Takes, keys};
+use crate::filter::{Filter, KEYS, Key, Takes};
 
 /// Live TCP connection-state monitor: counts per state, who holds them, what is abnormal.
 #[derive(Debug, Parser)]
@@ -188,7 +188,8 @@ impl TargetArgs {
 ///
 /// Each flag is one key of the filter vocabulary ([`crate::filter::keys`]): its name and
 /// value name come from the key, its values parse straight into a [`Filter`], and the
-/// filter is gathered from the keys' table, so a new key needs only its flag here.
+/// filter is gathered from the keys' table, so a new key needs nothing here: its flag, help
+/// and conflicts come from [`KEYS`].
 #[derive(Clone, Debug, Default)]
 pub struct FilterArgs(Filter);
 
@@ -201,36 +202,8 @@ impl FilterArgs {
 
 impl Args for FilterArgs {
     fn augment_args(cmd: clap::Command) -> clap::Command {
-        cmd.next_help_heading("Filters (counts per state always cover every socket)")
-            .arg(filter_flag(&keys::STATE).help(
-                "States: ss spelling (close-wait), netstat spelling (CLOSE_WAIT), or a group: all, connected, synchronized, bucket, big",
-            ))
-            .arg(filter_flag(&keys::SPORT).help("Local port or range (8000-8100)"))
-            .arg(filter_flag(&keys::DPORT).help("Remote port or range"))
-            .arg(filter_flag(&keys::PORT).help("Local or remote port or range"))
-            .arg(filter_flag(&keys::SRC).help("Local address or CIDR block"))
-            .arg(filter_flag(&keys::DST).help("Remote address or CIDR block"))
-            .arg(filter_flag(&keys::ADDR).help("Local or remote address or CIDR block"))
-            .arg(
-                filter_flag(&keys::PROCESS)
-                    .help("Owning process: a pid or a name (as /proc/PID/comm shows it)")
-                    .conflicts_with("no_processes"),
-            )
-            .arg(filter_flag(&keys::CONTAINER).help(
-                "Container: the start of its id, its name, or its Kubernetes pod's name",
-            ))
-            .arg(filter_flag(&keys::CGROUP).help(
-                "Cgroup path prefix, as the JSON's \"cgroup\" shows it (/system.slice, /kubepods)",
-            ))
-            .arg(filter_flag(&keys::NETNS).help(
-                "With --all-netns, one namespace among many: its name (as the report prints it) or its inode",
-            ))
-            .arg(
-                filter_flag(&keys::IPV4)
-                    .help("IPv4 sockets only")
-                    .conflicts_with("ipv6"),
-            )
-            .arg(filter_flag(&keys::IPV6).help("IPv6 sockets only"))
+        let cmd = cmd.next_help_heading("Filters (counts per state always cover every socket)");
+        KEYS.iter().fold(cmd, |cmd, key| cmd.arg(filter_flag(key)))
     }
 
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
@@ -239,9 +212,13 @@ impl Args for FilterArgs {
 }
 
 /// The flag of one filter key: `--name VALUE`, comma-separated or repeated, before or after
-/// the mode; `-C, --name` for a switch.
+/// the mode; `-C, --name` for a switch. Its help and conflicts come from the key.
 fn filter_flag(key: &'static Key) -> Arg {
-    let arg = Arg::new(key.flag).long(key.flag).global(true);
+    let arg = Arg::new(key.flag)
+        .long(key.flag)
+        .global(true)
+        .help(key.help)
+        .conflicts_with_all(key.conflicts_with);
     match key.takes {
         Takes::Values(value) => arg
             .value_name(value)
@@ -297,7 +274,7 @@ impl FromArgMatches for FilterArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::PortRange;
+    use crate::filter::{PortRange, keys};
     use crate::model::Family;
     use clap::CommandFactory;
 
@@ -313,6 +290,36 @@ mod tests {
             let flag = command.get_arguments().find(|a| a.get_id() == key.flag);
             assert_eq!(flag.and_then(Arg::get_long), Some(key.flag), "{key:?}");
         }
+    }
+
+    #[test]
+    fn every_filter_flag_takes_its_help_and_conflicts_from_its_key() {
+        let command = Cli::command();
+        for key in KEYS {
+            let Some(flag) = command.get_arguments().find(|a| a.get_id() == key.flag) else {
+                panic!("no flag for {key:?}");
+            };
+            assert_eq!(
+                flag.get_help().map(ToString::to_string).as_deref(),
+                Some(key.help),
+                "{key:?}"
+            );
+        }
+        assert_eq!(keys::PROCESS.conflicts_with, ["no_processes"]);
+        assert_eq!(keys::IPV4.conflicts_with, ["ipv6"]);
+        let help = command
+            .get_arguments()
+            .find(|a| a.get_id() == "cgroup")
+            .and_then(Arg::get_help)
+            .map(ToString::to_string);
+        assert_eq!(
+            help.as_deref(),
+            Some(
+                "Cgroup path prefix, as the JSON's \"cgroup\" shows it (/system.slice, /kubepods)"
+            )
+        );
+        let both = Cli::try_parse_from(["sockscope", "-4", "-6", "snapshot"]).unwrap_err();
+        assert_eq!(both.kind(), ErrorKind::ArgumentConflict);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The keys of the vocabulary, in one table: each key's name, aliases, what it takes, how
 //! it matches and how it prints. The `/` parser and printer, the error texts, the bare-word
-//! guessing and the command line's conversion all read [`KEYS`]; a new key is one more
-//! `static` here, one more entry in [`KEYS`] and one field of [`Filter`].
+//! guessing and the command line's flags (their help included) all read [`KEYS`]; a new
+//! key is one more `static` here, one more entry in [`KEYS`] and one field of [`Filter`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +26,12 @@ pub struct Key {
     /// Whether a bare word on the `/` line that reads as its value is taken for it. The
     /// first guessed key in [`KEYS`] that reads the word gets it.
     pub guessed: bool,
+    /// Its flag's help in `--help`, kept beside the key so a new key does not touch the
+    /// command line's code.
+    pub help: &'static str,
+    /// The command line's argument ids its flag cannot be given with (`no_processes` for
+    /// `--process`: no owners are read, so none can match).
+    pub conflicts_with: &'static [&'static str],
     slot: &'static (dyn Slot + Sync),
 }
 
@@ -222,6 +228,8 @@ pub static STATE: Key = Key {
     flag: "state",
     aliases: &[],
     takes: Takes::Values("STATE"),
+    help: "States: ss spelling (close-wait), netstat spelling (CLOSE_WAIT), or a group: all, connected, synchronized, bucket, big",
+    conflicts_with: &[],
     guessed: true,
     slot: &List::<StateSpec> {
         values: |f| &f.states,
@@ -236,6 +244,8 @@ pub static SPORT: Key = Key {
     flag: "sport",
     aliases: &[],
     takes: Takes::Values("PORT"),
+    help: "Local port or range (8000-8100)",
+    conflicts_with: &[],
     guessed: false,
     slot: &List::<PortRange> {
         values: |f| &f.sports,
@@ -250,6 +260,8 @@ pub static DPORT: Key = Key {
     flag: "dport",
     aliases: &[],
     takes: Takes::Values("PORT"),
+    help: "Remote port or range",
+    conflicts_with: &[],
     guessed: false,
     slot: &List::<PortRange> {
         values: |f| &f.dports,
@@ -264,6 +276,8 @@ pub static PORT: Key = Key {
     flag: "port",
     aliases: &[],
     takes: Takes::Values("PORT"),
+    help: "Local or remote port or range",
+    conflicts_with: &[],
     guessed: true,
     slot: &List::<PortRange> {
         values: |f| &f.ports,
@@ -280,6 +294,8 @@ pub static SRC: Key = Key {
     flag: "src",
     aliases: &[],
     takes: Takes::Values("ADDR[/LEN]"),
+    help: "Local address or CIDR block",
+    conflicts_with: &[],
     guessed: false,
     slot: &List::<AddrBlock> {
         values: |f| &f.src,
@@ -294,6 +310,8 @@ pub static DST: Key = Key {
     flag: "dst",
     aliases: &[],
     takes: Takes::Values("ADDR[/LEN]"),
+    help: "Remote address or CIDR block",
+    conflicts_with: &[],
     guessed: false,
     slot: &List::<AddrBlock> {
         values: |f| &f.dst,
@@ -308,6 +326,8 @@ pub static ADDR: Key = Key {
     flag: "addr",
     aliases: &[],
     takes: Takes::Values("ADDR[/LEN]"),
+    help: "Local or remote address or CIDR block",
+    conflicts_with: &[],
     guessed: true,
     slot: &List::<AddrBlock> {
         values: |f| &f.addrs,
@@ -324,6 +344,8 @@ pub static PROCESS: Key = Key {
     flag: "process",
     aliases: &["proc", "pid"],
     takes: Takes::Values("PID|NAME"),
+    help: "Owning process: a pid or a name (as /proc/PID/comm shows it)",
+    conflicts_with: &["no_processes"],
     guessed: true,
     slot: &List::<ProcessSpec> {
         values: |f| &f.processes,
@@ -338,6 +360,8 @@ pub static CONTAINER: Key = Key {
     flag: "container",
     aliases: &[],
     takes: Takes::Values("ID|NAME"),
+    help: "Container: the start of its id, its name, or its Kubernetes pod's name",
+    conflicts_with: &[],
     guessed: false,
     slot: &List::<ContainerSpec> {
         values: |f| &f.containers,
@@ -356,6 +380,8 @@ pub static CGROUP: Key = Key {
     flag: "cgroup",
     aliases: &[],
     takes: Takes::Values("PREFIX"),
+    help: "Cgroup path prefix, as the JSON's \"cgroup\" shows it (/system.slice, /kubepods)",
+    conflicts_with: &[],
     guessed: false,
     slot: &List::<CgroupPrefix> {
         values: |f| &f.cgroups,
@@ -374,6 +400,8 @@ pub static NETNS: Key = Key {
     flag: "netns-match",
     aliases: &[],
     takes: Takes::Values("NAME|INODE"),
+    help: "With --all-netns, one namespace among many: its name (as the report prints it) or its inode",
+    conflicts_with: &[],
     guessed: false,
     slot: &List::<NetnsSpec> {
         values: |f| &f.netns,
@@ -388,6 +416,8 @@ pub static IPV4: Key = Key {
     flag: "ipv4",
     aliases: &[],
     takes: Takes::Switch { short: '4' },
+    help: "IPv4 sockets only",
+    conflicts_with: &["ipv6"],
     guessed: false,
     slot: &Switch {
         is_on: |f| f.family == Some(Family::Inet),
@@ -402,6 +432,8 @@ pub static IPV6: Key = Key {
     flag: "ipv6",
     aliases: &[],
     takes: Takes::Switch { short: '6' },
+    help: "IPv6 sockets only",
+    conflicts_with: &[],
     guessed: false,
     slot: &Switch {
         is_on: |f| f.family == Some(Family::Inet6),

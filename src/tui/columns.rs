@@ -3,9 +3,11 @@
 //! narrow. Its cells (and the sockets' sort keys) are made in `tui/rows.rs`, by matching
 //! on the enum.
 //!
-//! Adding a column: a variant, its place in `ALL` and its line in [`ViewColumn::column`]
-//! here, then its cell in `rows.rs` (and, in the sockets view, its sort key there); the
-//! compiler points at each match that lacks it.
+//! Adding a column: a variant (its place among the variants is its place in the table) and
+//! its line in [`ViewColumn::column`] here, then its cell in `rows.rs` (and, in the sockets
+//! view, its sort key there); the compiler points at each match that lacks it. The list of
+//! columns is derived (`strum::VariantArray`) and a column's index is its discriminant, so
+//! no list is written by hand.
 
 /// How a column's cells line up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,18 +110,19 @@ const fn number(name: &'static str) -> Column {
     }
 }
 
-/// The columns of one view.
-pub trait ViewColumn: Copy + Eq + std::fmt::Debug + 'static {
-    /// Every column, in table order.
-    const ALL: &'static [Self];
+/// The columns of one view: a fieldless enum whose variants, in declaration order, are the
+/// table's columns ([`ViewColumn::ALL`] is derived from them).
+pub trait ViewColumn: Copy + Eq + std::fmt::Debug + strum::VariantArray + 'static {
+    /// Every column, in table order (the variants, as declared).
+    const ALL: &'static [Self] = Self::VARIANTS;
 
     /// What the column says about itself.
     fn column(self) -> Column;
 
-    /// Position in [`ViewColumn::ALL`]: where its cell is in a row.
-    fn index(self) -> usize {
-        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
-    }
+    /// Position in [`ViewColumn::ALL`]: where its cell is in a row. It is the variant's
+    /// discriminant (`self as usize` in each enum's impl): variants are declared in table
+    /// order, with no explicit discriminants.
+    fn index(self) -> usize;
 
     /// The column at `index` of [`ViewColumn::ALL`] (the first one when out of range).
     fn at(index: usize) -> Self {
@@ -133,7 +136,7 @@ pub trait ViewColumn: Copy + Eq + std::fmt::Debug + 'static {
 }
 
 /// The columns of the sockets view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::VariantArray)]
 pub enum SocketColumn {
     /// TCP state; sorts as the text report lists sockets.
     State,
@@ -157,17 +160,9 @@ pub enum SocketColumn {
 }
 
 impl ViewColumn for SocketColumn {
-    const ALL: &'static [SocketColumn] = &[
-        SocketColumn::State,
-        SocketColumn::Local,
-        SocketColumn::Remote,
-        SocketColumn::RecvQ,
-        SocketColumn::SendQ,
-        SocketColumn::Timer,
-        SocketColumn::Age,
-        SocketColumn::Container,
-        SocketColumn::Process,
-    ];
+    fn index(self) -> usize {
+        self as usize
+    }
 
     fn column(self) -> Column {
         let (column, priority) = match self {
@@ -186,7 +181,7 @@ impl ViewColumn for SocketColumn {
 }
 
 /// The columns of the processes view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::VariantArray)]
 pub enum ProcessColumn {
     /// Process id (`-` for sockets of no process).
     Pid,
@@ -214,19 +209,9 @@ pub enum ProcessColumn {
 }
 
 impl ViewColumn for ProcessColumn {
-    const ALL: &'static [ProcessColumn] = &[
-        ProcessColumn::Pid,
-        ProcessColumn::Process,
-        ProcessColumn::Total,
-        ProcessColumn::Descriptors,
-        ProcessColumn::Listen,
-        ProcessColumn::Established,
-        ProcessColumn::SynSent,
-        ProcessColumn::CloseWait,
-        ProcessColumn::FinWait,
-        ProcessColumn::Other,
-        ProcessColumn::Container,
-    ];
+    fn index(self) -> usize {
+        self as usize
+    }
 
     fn column(self) -> Column {
         match self {
@@ -246,7 +231,7 @@ impl ViewColumn for ProcessColumn {
 }
 
 /// The columns of the peers view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::VariantArray)]
 pub enum PeerColumn {
     /// Remote address.
     Host,
@@ -257,7 +242,9 @@ pub enum PeerColumn {
 }
 
 impl ViewColumn for PeerColumn {
-    const ALL: &'static [PeerColumn] = &[PeerColumn::Host, PeerColumn::Sockets, PeerColumn::Share];
+    fn index(self) -> usize {
+        self as usize
+    }
 
     fn column(self) -> Column {
         match self {
@@ -269,7 +256,7 @@ impl ViewColumn for PeerColumn {
 }
 
 /// The columns of the listeners view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::VariantArray)]
 pub enum ListenerColumn {
     /// Listening address.
     Listener,
@@ -288,15 +275,9 @@ pub enum ListenerColumn {
 }
 
 impl ViewColumn for ListenerColumn {
-    const ALL: &'static [ListenerColumn] = &[
-        ListenerColumn::Listener,
-        ListenerColumn::AcceptQueue,
-        ListenerColumn::Backlog,
-        ListenerColumn::Fill,
-        ListenerColumn::SynRecv,
-        ListenerColumn::Connections,
-        ListenerColumn::Owner,
-    ];
+    fn index(self) -> usize {
+        self as usize
+    }
 
     fn column(self) -> Column {
         match self {
@@ -312,7 +293,7 @@ impl ViewColumn for ListenerColumn {
 }
 
 /// The columns of the counters view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::VariantArray)]
 pub enum CounterColumn {
     /// The kernel's name.
     Counter,
@@ -325,12 +306,9 @@ pub enum CounterColumn {
 }
 
 impl ViewColumn for CounterColumn {
-    const ALL: &'static [CounterColumn] = &[
-        CounterColumn::Counter,
-        CounterColumn::SinceLastPoll,
-        CounterColumn::PerSecond,
-        CounterColumn::History,
-    ];
+    fn index(self) -> usize {
+        self as usize
+    }
 
     fn column(self) -> Column {
         match self {
@@ -347,7 +325,7 @@ impl ViewColumn for CounterColumn {
 }
 
 /// The columns of the namespaces view (`-A`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::VariantArray)]
 pub enum NamespaceColumn {
     /// Its name: the `ip netns` name, else its container, else `comm[pid]`.
     Netns,
@@ -372,18 +350,9 @@ pub enum NamespaceColumn {
 }
 
 impl ViewColumn for NamespaceColumn {
-    const ALL: &'static [NamespaceColumn] = &[
-        NamespaceColumn::Netns,
-        NamespaceColumn::Container,
-        NamespaceColumn::Total,
-        NamespaceColumn::Established,
-        NamespaceColumn::Listen,
-        NamespaceColumn::CloseWait,
-        NamespaceColumn::TimeWait,
-        NamespaceColumn::Other,
-        NamespaceColumn::Anomalies,
-        NamespaceColumn::Age,
-    ];
+    fn index(self) -> usize {
+        self as usize
+    }
 
     fn column(self) -> Column {
         let (column, priority) = match self {
@@ -428,6 +397,33 @@ mod tests {
         check::<ListenerColumn>();
         check::<CounterColumn>();
         check::<NamespaceColumn>();
+    }
+
+    #[test]
+    fn no_list_of_views_or_columns_is_written_by_hand() {
+        // The patterns are built so that this test's own text does not hold them.
+        let hand_list = concat!("] = ", "&[");
+        let searched = concat!(".position", "(|");
+        for (file, text) in [
+            ("columns.rs", include_str!("columns.rs")),
+            ("view.rs", include_str!("view.rs")),
+        ] {
+            assert_eq!(
+                text.matches(hand_list).count(),
+                0,
+                "{file}: a hand-written list"
+            );
+            assert_eq!(
+                text.matches(searched).count(),
+                0,
+                "{file}: an index searched for"
+            );
+        }
+        assert_eq!(SocketColumn::ALL.len(), 9);
+        assert_eq!(SocketColumn::Process.index(), 8);
+        assert_eq!(NamespaceColumn::Age.index(), 9);
+        assert_eq!(super::super::view::View::Namespaces.index(), 5);
+        assert_eq!(super::super::view::View::COUNT, 6);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use super::columns::{
 };
 
 /// One tab of the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The variants are declared in tab-bar order: [`View::ALL`] is derived from them and a
+/// view's index is its discriminant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::VariantArray)]
 #[must_use]
 pub enum View {
     /// Every socket.
@@ -25,14 +27,7 @@ pub enum View {
 
 impl View {
     /// Tab-bar order; the digit keys from `1` pick them.
-    pub const ALL: &'static [View] = &[
-        View::Sockets,
-        View::Processes,
-        View::Peers,
-        View::Listeners,
-        View::Counters,
-        View::Namespaces,
-    ];
+    pub const ALL: &'static [View] = <View as strum::VariantArray>::VARIANTS;
 
     /// How many views there are.
     pub const COUNT: usize = View::ALL.len();
@@ -51,7 +46,7 @@ impl View {
 
     /// Position in [`View::ALL`].
     pub fn index(self) -> usize {
-        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+        self as usize
     }
 
     /// The next view, wrapping.
