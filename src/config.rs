@@ -139,15 +139,9 @@ fn read_config_file(path: &Path) -> io::Result<String> {
 
     let bytes = untrusted::read(path, MAX_CONFIG_BYTES).map_err(|refusal| match refusal {
         Refusal::Io(e) => e,
-        Refusal::NotRegular(what) => io::Error::new(
+        refused => io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("it is {what}, not a regular file: give the path of a TOML file"),
-        ),
-        Refusal::TooBig { size, .. } => io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "it is {size} bytes; a config file may be at most {MAX_CONFIG_BYTES} bytes (1 MiB)"
-            ),
+            refused.of_settings_file("a config file", "TOML"),
         ),
     })?;
     String::from_utf8(bytes).map_err(|_| {

@@ -32,6 +32,22 @@ pub(crate) enum Refusal {
     },
 }
 
+impl Refusal {
+    /// The refusal of a settings file the user named (`role`: "a config file"; `format`:
+    /// "TOML"), saying what to give instead; an I/O error as it is.
+    pub(crate) fn of_settings_file(&self, role: &str, format: &str) -> String {
+        match self {
+            Refusal::Io(e) => e.to_string(),
+            Refusal::NotRegular(what) => {
+                format!("it is {what}, not a regular file: give the path of a {format} file")
+            }
+            Refusal::TooBig { size, max } => {
+                format!("it is {size} bytes; {role} may be at most {max} bytes (1 MiB)")
+            }
+        }
+    }
+}
+
 /// Open `path` for reading without blocking, whatever it is (a namespace handle, which is
 /// opened only to be passed to `setns`, needs no more).
 pub(crate) fn open_handle(path: &Path) -> io::Result<File> {

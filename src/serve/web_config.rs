@@ -29,7 +29,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::http::Server;
-use crate::untrusted::{self, Refusal};
+use crate::untrusted;
 
 pub use tls::Tls;
 
@@ -52,15 +52,7 @@ pub const MAX_FILE_BYTES: u64 = crate::config::MAX_CONFIG_BYTES;
 /// `--config`: a regular file of at most [`MAX_FILE_BYTES`], opened without blocking. The
 /// refusal says what the file is and what to give instead; `role` and `format` name it.
 fn read_limited(path: &Path, role: &str, format: &str) -> Result<Vec<u8>, String> {
-    untrusted::read(path, MAX_FILE_BYTES).map_err(|refusal| match refusal {
-        Refusal::Io(e) => e.to_string(),
-        Refusal::NotRegular(what) => {
-            format!("it is {what}, not a regular file: give the path of a {format} file")
-        }
-        Refusal::TooBig { size, .. } => {
-            format!("it is {size} bytes; {role} may be at most {MAX_FILE_BYTES} bytes (1 MiB)")
-        }
-    })
+    untrusted::read(path, MAX_FILE_BYTES).map_err(|refusal| refusal.of_settings_file(role, format))
 }
 
 /// The most `[` and `{` a web config may hold. The YAML parser takes time quadratic in
