@@ -6,169 +6,18 @@
 //! `sockscope_exposition_series_dropped`.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::aggregate::{Anomaly, Subject, Summary};
-use crate::collect::own_process::OwnProcess;
 use crate::model::{Container, Snapshot, StateCounts, TcpState, endpoint};
 
 use super::exposition::{Exposition, Format, Kind, Value};
 
-/// Which kernel file a counter is read from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CounterFile {
-    /// `/proc/net/netstat`, the `TcpExt:` lines.
-    TcpExt,
-    /// `/proc/net/snmp`, the `Tcp:` lines.
-    Tcp,
-}
+mod kernel;
+mod own;
 
-/// A kernel counter exported as a metric of its own.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KernelCounter {
-    /// Where the kernel keeps it.
-    pub file: CounterFile,
-    /// Its name there (`ListenOverflows`).
-    pub kernel: &'static str,
-    /// Its family, without `_total` (`sockscope_tcp_listen_overflows`).
-    pub metric: &'static str,
-    /// The family's `HELP`.
-    pub help: &'static str,
-}
-
-const fn counter(
-    file: CounterFile,
-    kernel: &'static str,
-    metric: &'static str,
-    help: &'static str,
-) -> KernelCounter {
-    KernelCounter {
-        file,
-        kernel,
-        metric,
-        help,
-    }
-}
-
-/// The kernel counters exported, one metric each (with a `netns` label): those the rules
-/// read and those the dashboard draws (retransmits, resets, opens, aborts).
-pub const KERNEL_COUNTERS: [KernelCounter; 13] = [
-    counter(
-        CounterFile::TcpExt,
-        "ListenOverflows",
-        "sockscope_tcp_listen_overflows",
-        "Connections a listener dropped because its accept queue was full (TcpExt ListenOverflows).",
-    ),
-    counter(
-        CounterFile::TcpExt,
-        "ListenDrops",
-        "sockscope_tcp_listen_drops",
-        "Connections a listener dropped for any reason, overflows included (TcpExt ListenDrops).",
-    ),
-    counter(
-        CounterFile::TcpExt,
-        "SyncookiesSent",
-        "sockscope_tcp_syncookies_sent",
-        "SYN cookies sent: a SYN queue overflowed (TcpExt SyncookiesSent).",
-    ),
-    counter(
-        CounterFile::TcpExt,
-        "TCPReqQFullDoCookies",
-        "sockscope_tcp_request_queue_full_cookies",
-        "SYNs answered with a cookie because the SYN queue was full (TcpExt TCPReqQFullDoCookies).",
-    ),
-    counter(
-        CounterFile::TcpExt,
-        "TCPReqQFullDrop",
-        "sockscope_tcp_request_queue_full_drops",
-        "SYNs dropped because the SYN queue was full and cookies were off (TcpExt TCPReqQFullDrop).",
-    ),
-    counter(
-        CounterFile::TcpExt,
-        "TCPTimeWaitOverflow",
-        "sockscope_tcp_time_wait_overflows",
-        "Sockets that skipped TIME_WAIT because tcp_max_tw_buckets was reached (TcpExt TCPTimeWaitOverflow).",
-    ),
-    counter(
-        CounterFile::TcpExt,
-        "TCPAbortOnTimeout",
-        "sockscope_tcp_aborts_on_timeout",
-        "Connections aborted after too many retransmissions or keepalive probes (TcpExt TCPAbortOnTimeout).",
-    ),
-    counter(
-        CounterFile::Tcp,
-        "ActiveOpens",
-        "sockscope_tcp_active_opens",
-        "Connections opened by connect() (Tcp ActiveOpens).",
-    ),
-    counter(
-        CounterFile::Tcp,
-        "PassiveOpens",
-        "sockscope_tcp_passive_opens",
-        "Connections accepted by a listener (Tcp PassiveOpens).",
-    ),
-    counter(
-        CounterFile::Tcp,
-        "AttemptFails",
-        "sockscope_tcp_attempt_fails",
-        "Connection attempts that failed: SYN_SENT or SYN_RECV back to CLOSED or LISTEN (Tcp AttemptFails).",
-    ),
-    counter(
-        CounterFile::Tcp,
-        "EstabResets",
-        "sockscope_tcp_established_resets",
-        "Connections reset from ESTABLISHED or CLOSE_WAIT (Tcp EstabResets).",
-    ),
-    counter(
-        CounterFile::Tcp,
-        "RetransSegs",
-        "sockscope_tcp_retransmitted_segments",
-        "Segments retransmitted (Tcp RetransSegs).",
-    ),
-    counter(
-        CounterFile::Tcp,
-        "OutRsts",
-        "sockscope_tcp_resets_sent",
-        "Segments sent with the RST flag (Tcp OutRsts).",
-    ),
-];
-
-/// The kernel limits exported, one metric each, in the order they are written: the
-/// family and its `HELP`.
-pub const LIMITS: [(&str, &str); 8] = [
-    (
-        "sockscope_tcp_max_tw_buckets",
-        "net.ipv4.tcp_max_tw_buckets: the most TIME_WAIT sockets the namespace keeps.",
-    ),
-    (
-        "sockscope_tcp_max_orphans",
-        "net.ipv4.tcp_max_orphans: the most orphaned sockets before the kernel resets them.",
-    ),
-    (
-        "sockscope_tcp_max_syn_backlog",
-        "net.ipv4.tcp_max_syn_backlog: the most half-open handshakes a listener keeps.",
-    ),
-    (
-        "sockscope_somaxconn",
-        "net.core.somaxconn: the cap on a listener's accept backlog.",
-    ),
-    (
-        "sockscope_tcp_syncookies_mode",
-        "net.ipv4.tcp_syncookies: 0 never, 1 when a SYN queue overflows, 2 always.",
-    ),
-    (
-        "sockscope_tcp_fin_timeout_seconds",
-        "net.ipv4.tcp_fin_timeout: how long an orphaned socket stays in FIN_WAIT2.",
-    ),
-    (
-        "sockscope_local_port_range_first",
-        "The first ephemeral port (net.ipv4.ip_local_port_range).",
-    ),
-    (
-        "sockscope_local_port_range_last",
-        "The last ephemeral port (net.ipv4.ip_local_port_range).",
-    ),
-];
+pub use kernel::{CounterFile, KERNEL_COUNTERS, KernelCounter, LIMITS};
+pub use own::{REVISION, SelfMetrics, VERSION};
 
 /// At most this many anomalies per namespace are exported; the rest count as dropped.
 pub const ANOMALY_LIMIT: usize = 100;
@@ -490,32 +339,6 @@ fn listeners(summary: &Summary, limit: usize, dropped: &mut u64) -> Vec<Listener
         .collect()
 }
 
-/// What the exporter says about itself.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SelfMetrics {
-    /// How long the latest poll took.
-    pub poll_duration: Option<Duration>,
-    /// Polls that failed since the start (a namespace's failure counts once).
-    pub poll_errors: u64,
-    /// Polls completed since the start.
-    pub polls: u64,
-    /// When the latest successful poll was taken.
-    pub last_success: Option<SystemTime>,
-    /// Whether the latest poll succeeded.
-    pub last_poll_ok: bool,
-    /// The exporter process's own CPU, memory and descriptors, for the standard
-    /// `process_*` metrics; `None` leaves them out (a textfile, which node_exporter serves
-    /// beside its own `process_*`).
-    pub process: Option<OwnProcess>,
-}
-
-/// The version in `sockscope_build_info`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The git commit in `sockscope_build_info`, embedded by `build.rs`: `unknown` when the
-/// source was not a git checkout.
-pub const REVISION: &str = env!("SOCKSCOPE_REVISION");
-
 /// Write every metric of `namespaces` and `me` in `format`.
 #[allow(
     clippy::too_many_lines,
@@ -749,54 +572,6 @@ fn self_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics], me: &Self
         Value::Int(1),
     );
     if let Some(process) = &me.process {
-        process_families(e, process);
-    }
-}
-
-/// The standard process metrics, named and described as Prometheus's client libraries do.
-fn process_families(e: &mut Exposition, p: &OwnProcess) {
-    let families: [(&str, Kind, &str, Option<Value>); 6] = [
-        (
-            "process_cpu_seconds",
-            Kind::Counter,
-            "Total user and system CPU time spent in seconds.",
-            p.cpu_seconds.map(Value::Float),
-        ),
-        (
-            "process_resident_memory_bytes",
-            Kind::Gauge,
-            "Resident memory size in bytes.",
-            p.resident_memory_bytes.map(Value::Int),
-        ),
-        (
-            "process_virtual_memory_bytes",
-            Kind::Gauge,
-            "Virtual memory size in bytes.",
-            p.virtual_memory_bytes.map(Value::Int),
-        ),
-        (
-            "process_open_fds",
-            Kind::Gauge,
-            "Number of open file descriptors.",
-            p.open_fds.map(Value::Int),
-        ),
-        (
-            "process_max_fds",
-            Kind::Gauge,
-            "Maximum number of open file descriptors.",
-            p.max_fds.map(Value::Int),
-        ),
-        (
-            "process_start_time_seconds",
-            Kind::Gauge,
-            "Start time of the process since unix epoch in seconds.",
-            p.start_time_seconds.map(Value::Float),
-        ),
-    ];
-    for (name, kind, help, value) in families {
-        e.family(name, kind, help);
-        if let Some(value) = value {
-            e.sample(&[], value);
-        }
+        own::process_families(e, process);
     }
 }
