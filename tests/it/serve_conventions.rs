@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use sockscope::config::Config;
-use sockscope::model::{Container, Pod, Runtime, Snapshot, TcpState};
+use sockscope::model::{Container, Runtime, Snapshot, TcpState};
 use sockscope::serve::metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
 use sockscope::serve::{Format, PollSettings, Poller, Published, Single};
 
@@ -85,20 +85,7 @@ fn serve_conventions_pods_are_labelled_namespace_and_pod_as_kube_state_metrics_d
         "192.0.2.8",
         &[cart],
     );
-    s.cgroup(
-        20,
-        "/kubepods/pod0b9e/crio-5c1f.scope",
-        Some(Container {
-            id: "5c1f00aa11bb22cc".to_owned(),
-            name: Some("cart".to_owned()),
-            runtime: Runtime::Crio,
-            pod: Some(Pod {
-                namespace: Some("shop".to_owned()),
-                name: Some("cart-0".to_owned()),
-                uid: "0b9e".to_owned(),
-            }),
-        }),
-    );
+    s.cart_pod(20, Some("cart"));
     s.in_cgroup(cart, 20);
     let text = page(&s.build(), Format::Text);
     assert_eq!(

@@ -592,7 +592,7 @@ fn serve_exposition_with_every_top_list_full_stays_under_100_kb() {
 
 #[test]
 fn serve_processes_and_anomalies_in_containers_carry_container_and_pod_labels() {
-    use sockscope::model::{Container, Pod, Runtime};
+    use sockscope::model::{Container, Runtime};
     let mut s = Synth::at(100);
     let web = s.process(10, "nginx");
     let cart = s.process(20, "cart");
@@ -614,20 +614,7 @@ fn serve_processes_and_anomalies_in_containers_carry_container_and_pod_labels() 
             pod: None,
         }),
     );
-    s.cgroup(
-        20,
-        "/kubepods/pod0b9e/crio-5c1f.scope",
-        Some(Container {
-            id: "5c1f00aa11bb22cc".to_owned(),
-            name: None,
-            runtime: Runtime::Crio,
-            pod: Some(Pod {
-                namespace: Some("shop".to_owned()),
-                name: Some("cart-0".to_owned()),
-                uid: "0b9e".to_owned(),
-            }),
-        }),
-    );
+    s.cart_pod(20, None);
     s.in_cgroup(web, 10);
     s.in_cgroup(cart, 20);
     let ns = metrics_of(&s.build(), TopLimits::default());

@@ -370,7 +370,7 @@ fn scrapes_are_kept_alive_and_gzipped(serve_addr: SocketAddr) {
 /// Kubernetes pod, names with terminal escapes, and the exporter's own metrics.
 fn full_exposition(format: Format) -> String {
     use sockscope::collect::own_process::OwnProcess;
-    use sockscope::model::{Container, Pod, Runtime};
+    use sockscope::model::{Container, Runtime};
     use sockscope::serve::metrics::CounterFile;
     use sockscope::serve::metrics::KERNEL_COUNTERS;
     let mut s = Synth::at(100);
@@ -403,20 +403,7 @@ fn full_exposition(format: Format) -> String {
             pod: None,
         }),
     );
-    s.cgroup(
-        20,
-        "/kubepods/pod0b9e/crio-5c1f.scope",
-        Some(Container {
-            id: "5c1f00aa11bb22cc".to_owned(),
-            name: Some("cart".to_owned()),
-            runtime: Runtime::Crio,
-            pod: Some(Pod {
-                namespace: Some("shop".to_owned()),
-                name: Some("cart-0".to_owned()),
-                uid: "0b9e".to_owned(),
-            }),
-        }),
-    );
+    s.cart_pod(20, Some("cart"));
     s.in_cgroup(evil, 10);
     s.in_cgroup(cart, 20);
     s.many_to(3, TcpState::TimeWait, "10.0.0.1", "192.0.2.9:443", &[]);

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sockscope::model::{Cgroup, Container, Owners, Process, Snapshot, Socket, TcpState};
+use sockscope::model::{
+    Cgroup, Container, Owners, Pod, Process, Runtime, Snapshot, Socket, TcpState,
+};
 
 /// An address from a literal.
 pub fn addr(text: &str) -> SocketAddr {
@@ -159,6 +161,25 @@ impl Synth {
             path: Some(path.into()),
             container: container.map(Arc::new),
         });
+    }
+
+    /// Cgroup `id`: the CRI-O container `5c1f00aa11bb22cc` (named `name`, if the host keeps
+    /// one) of the pod `shop/cart-0`, as the exporter's tests stage it.
+    pub fn cart_pod(&mut self, id: u64, name: Option<&str>) {
+        self.cgroup(
+            id,
+            "/kubepods/pod0b9e/crio-5c1f.scope",
+            Some(Container {
+                id: "5c1f00aa11bb22cc".to_owned(),
+                name: name.map(str::to_owned),
+                runtime: Runtime::Crio,
+                pod: Some(Pod {
+                    namespace: Some("shop".to_owned()),
+                    name: Some("cart-0".to_owned()),
+                    uid: "0b9e".to_owned(),
+                }),
+            }),
+        );
     }
 
     /// Put every socket added so far that process `owner` (an index) holds in cgroup `id`.
