@@ -5,15 +5,18 @@ use std::io::{self, BufWriter, Write};
 
 use anyhow::Context as _;
 
-use crate::aggregate::Aggregator;
+use std::sync::Arc;
+
 use crate::cli::{Cli, Command, OneShotArgs, TopArgs};
+use crate::collect::CollectOptions;
 use crate::collect::cgroup::ContainerRoots;
-use crate::collect::{CollectOptions, Collector};
 use crate::config::Config;
+use crate::filter::Filter;
 use crate::model::{Attribution, Snapshot};
 use crate::report;
 use crate::report::check::{CheckOutcome, Status};
 use crate::tui::Dashboard;
+use crate::watch::{Collectors, Policy, Watcher};
 use one_shot::Mode;
 
 mod all_netns;
@@ -106,8 +109,8 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 /// Tell stderr, once, what the user should know about a snapshot's completeness.
-fn warn_about(collector: &Collector, snapshot: &Snapshot) {
-    if let Some(reason) = collector.fallback_reason() {
+fn warn_about(collectors: &Collectors, snapshot: &Snapshot) {
+    if let Some(reason) = collectors.fallback_reason() {
         crate::stderr_line!(
             "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no cookies, tcp_info or bound-only sockets"
         );
@@ -136,34 +139,35 @@ fn warn_attribution(attribution: &Attribution) {
 }
 
 /// A one-shot dump of the namespace the flags name, with the counters over the mode's
-/// window (see [`one_shot::dump_once`]), and the aggregator that is to judge it.
+/// window (see [`Watcher::dump_once`]), and the watcher whose judge is to judge it (with
+/// `keep`, on the sockets it keeps).
 fn dump(
     cli: &Cli,
     args: &OneShotArgs,
     mode: Mode,
     tcp_info: bool,
-) -> anyhow::Result<(Snapshot, Aggregator)> {
+    keep: Option<&Filter>,
+) -> anyhow::Result<(Arc<Snapshot>, Watcher, Config)> {
     let config = load_config(cli)?;
     let mut options = collect_options(cli);
     // Only the JSON snapshot shows tcp_info; asking for it costs the kernel a third more.
     options.tcp_info = tcp_info;
-    let mut collector = Collector::open(options)?;
-    // One look tells no socket's age: keep no identities.
-    let mut aggregator = config.aggregator().without_ages();
-    let window = mode.counter_window(args.window);
-    let snapshot = one_shot::dump_once(&mut collector, &mut aggregator, window)?;
-    warn_about(&collector, &snapshot);
-    Ok((snapshot, aggregator))
+    let collectors = Collectors::open(&options, false, Policy::one_shot())?;
+    let mut watcher = Watcher::new(collectors, one_shot::judges(&config, keep));
+    let round = watcher.dump_once(mode.counter_window(args.window));
+    let snapshot = one_shot::the_snapshot(&round).map_err(anyhow::Error::msg)?;
+    warn_about(watcher.source(), &snapshot);
+    Ok((snapshot, watcher, config))
 }
 
 fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
     stdout_is_open()?;
-    let (snapshot, mut aggregator) = dump(cli, args, Mode::Snapshot, args.json)?;
+    let (snapshot, mut watcher, _) = dump(cli, args, Mode::Snapshot, args.json, None)?;
     let filter = cli.filters.filter();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     // The rules run while the report prepares its listing: both only read the snapshot.
-    let judge = || one_shot::judge(&mut aggregator, &snapshot, None);
+    let judge = || one_shot::judge(watcher.judges_mut(), 0, &snapshot);
     let written = if args.json {
         report::json::render_judging(&snapshot, &filter, judge, &mut out)
     } else {
@@ -180,11 +184,13 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
-    let polled = dump(cli, args, Mode::Check, false).map(|(snapshot, mut aggregator)| {
-        let anomalies = one_shot::judge(&mut aggregator, &snapshot, Some(&filter));
-        let levels = aggregator.rules().state_levels(&snapshot.limits);
-        (snapshot, anomalies, levels)
-    });
+    let polled = dump(cli, args, Mode::Check, false, Some(&filter)).map(
+        |(snapshot, mut watcher, config)| {
+            let anomalies = one_shot::judge(watcher.judges_mut(), 0, &snapshot);
+            let levels = config.rules.state_levels(&snapshot.limits);
+            (snapshot, anomalies, levels)
+        },
+    );
     match polled {
         Ok((snapshot, anomalies, levels)) => {
             let outcome = CheckOutcome {

@@ -43,6 +43,18 @@ pub trait SocketSource {
     }
 }
 
+/// A source borrowed: a watcher that polls it leaves it with its owner (tests read what
+/// it counted).
+impl<S: SocketSource + ?Sized> SocketSource for &mut S {
+    fn poll(&mut self) -> Result<Snapshot, CollectError> {
+        (**self).poll()
+    }
+
+    fn sample_counters(&mut self) -> Option<Counters> {
+        (**self).sample_counters()
+    }
+}
+
 /// Why a poll or the collector's setup failed. Every message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {

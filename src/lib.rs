@@ -41,3 +41,4 @@ pub mod report;
 pub mod serve;
 pub mod tui;
 mod untrusted;
+pub mod watch;

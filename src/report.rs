@@ -14,7 +14,7 @@ use crate::model::Snapshot;
 #[derive(Clone, Debug, Default)]
 pub struct NamespaceReport {
     /// The namespace's one poll.
-    pub snapshot: Snapshot,
+    pub snapshot: std::sync::Arc<Snapshot>,
     /// What its rules raised, most severe first.
     pub anomalies: Vec<Anomaly>,
 }
@@ -86,11 +86,11 @@ pub(crate) fn two_namespaces() -> Vec<NamespaceReport> {
     ];
     vec![
         NamespaceReport {
-            snapshot: host,
+            snapshot: host.into(),
             anomalies: Vec::new(),
         },
         NamespaceReport {
-            snapshot: lab,
+            snapshot: lab.into(),
             anomalies: Vec::new(),
         },
     ]

@@ -6,9 +6,7 @@
 //! [`textfile`] writes it for node_exporter's textfile collector. [`web_config`] reads the
 //! exporter-toolkit web configuration (TLS, basic auth).
 
-pub mod all_netns;
 pub mod exposition;
-pub mod follow;
 pub mod http;
 pub mod metrics;
 pub mod poller;
@@ -18,7 +16,7 @@ pub mod web_config;
 pub use exposition::Format;
 pub use http::{Limits, ServeError, Server};
 pub use metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
-pub use poller::{Health, Namespaces, Page, PollSettings, Polled, Poller, Published, Single};
+pub use poller::{Health, Page, PollSettings, Poller, Published};
 
 /// The default poll interval: Prometheus's default scrape interval.
 pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);

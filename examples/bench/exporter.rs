@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use sockscope::collect::{CollectOptions, Collector};
 use sockscope::config::Config;
-use sockscope::serve::{Limits, PollSettings, Poller, Published, Server, Single};
+use sockscope::serve::{Limits, PollSettings, Poller, Published, Server};
+use sockscope::watch::Listed;
 
 /// The default interval, as the service runs it.
 const INTERVAL: Duration = Duration::from_secs(15);
@@ -38,7 +39,7 @@ pub fn measure(sockscope: &Path, polls: u32, watch: Duration) -> anyhow::Result<
         textfile: None,
         on_first_snapshot: None,
     };
-    let mut poller = Poller::new(Single::new(collector, "bench"), settings, published.clone());
+    let mut poller = Poller::new(Listed::one(collector, "bench"), settings, published.clone());
     let mut poll_times = Vec::new();
     for _ in 0..polls.max(1) {
         let start = Instant::now();

@@ -3,15 +3,15 @@
 //! and counters are per namespace), one /proc walk for all of them.
 
 use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
 
-use crate::aggregate::Aggregator;
 use crate::cli::{Cli, OneShotArgs};
-use crate::collect::CollectOptions;
-use crate::collect::all_netns::{AllNetns, DESCRIPTORS_PER_NAMESPACE};
+use crate::collect::all_netns::DESCRIPTORS_PER_NAMESPACE;
 use crate::filter::Filter;
-use crate::model::{Snapshot, StateCounts};
+use crate::model::{NetnsLabel, Snapshot, StateCounts};
 use crate::report::check::{CheckOutcome, Status};
 use crate::report::{self, NamespaceReport};
+use crate::watch::{Collectors, Policy, Watcher};
 
 use super::one_shot::{self, Mode};
 use super::{
@@ -28,48 +28,40 @@ pub(super) fn require_root() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every namespace of the host opened for polling (root only), with one line on stderr
-/// when the open-file limit leaves some out.
-pub(super) fn open(options: &CollectOptions) -> anyhow::Result<AllNetns> {
-    require_root()?;
-    let all = AllNetns::open(options)?;
-    if all.over_limit() > 0 {
+/// One line on stderr when the open-file limit left namespaces out.
+pub(super) fn warn_over_limit(collectors: &Collectors) {
+    if collectors.over_limit() > 0 {
         crate::stderr_line!(
             "sockscope: the open-file limit leaves room for {} namespaces ({DESCRIPTORS_PER_NAMESPACE} descriptors each): skipped {} more; raise it (`ulimit -n`) to see them",
-            all.len(),
-            all.over_limit()
+            collectors.labels().len(),
+            collectors.over_limit()
         );
     }
-    Ok(all)
 }
 
-/// With `--netns-match`, an error unless it names one of the namespaces `all` opened: a
-/// name that matches nothing would otherwise judge nothing and say OK (check), or list
-/// nothing and look like a quiet host (snapshot, serve). The message lists the names.
-pub(super) fn require_netns_match(filter: &Filter, all: &AllNetns) -> anyhow::Result<()> {
+/// With `--netns-match`, an error unless it names one of the namespaces `collectors`
+/// opened: a name that matches nothing would otherwise judge nothing and say OK (check),
+/// or list nothing and look like a quiet host (snapshot, serve). The message lists the
+/// names.
+pub(super) fn require_netns_match(filter: &Filter, collectors: &Collectors) -> anyhow::Result<()> {
     /// How many namespaces the message names before `and N more`.
     const LISTED: usize = 20;
     if filter.netns.is_empty() {
         return Ok(());
     }
-    let members = all.members();
-    let named = |m: &crate::collect::all_netns::Member| {
-        filter
-            .netns
-            .iter()
-            .any(|n| n.names(&m.namespace.name, m.namespace.id.inode))
-    };
-    if members.iter().any(named) {
+    let labels = collectors.labels();
+    let named = |l: &NetnsLabel| filter.netns.iter().any(|n| n.names(&l.name, l.inode));
+    if labels.iter().any(named) {
         return Ok(());
     }
     let asked: Vec<String> = filter.netns.iter().map(ToString::to_string).collect();
-    let mut known: Vec<String> = members
+    let mut known: Vec<String> = labels
         .iter()
         .take(LISTED)
-        .map(|m| format!("{} ({})", m.namespace.name, m.namespace.id.inode))
+        .map(|l| format!("{} ({})", l.name, l.inode))
         .collect();
-    if members.len() > LISTED {
-        known.push(format!("and {} more", members.len() - LISTED));
+    if labels.len() > LISTED {
+        known.push(format!("and {} more", labels.len() - LISTED));
     }
     anyhow::bail!(
         "--netns-match {}: no namespace has that name or inode; the namespaces here are {} (names as `sockscope snapshot -A` prints them, or inodes)",
@@ -78,53 +70,58 @@ pub(super) fn require_netns_match(filter: &Filter, all: &AllNetns) -> anyhow::Re
     )
 }
 
-/// Every namespace dumped once, and each one's aggregator, in the same order (the host's
-/// first). A namespace whose dump fails is left out with one line on stderr.
+/// Each namespace's key and one-shot snapshot, the host's first.
+type DumpedEach = Vec<(u64, Arc<Snapshot>)>;
+
+/// Every namespace dumped once (the host's first), each with its key, and the watcher
+/// whose judges are to judge them (with `keep`, on the sockets it keeps). A namespace
+/// whose dump fails is left out with one line on stderr.
 fn dump_all(
     cli: &Cli,
     args: &OneShotArgs,
     mode: Mode,
     tcp_info: bool,
-) -> anyhow::Result<Vec<(Snapshot, Aggregator)>> {
+    keep: Option<&Filter>,
+) -> anyhow::Result<(DumpedEach, Watcher)> {
     let config = load_config(cli)?;
     let mut options = collect_options(cli);
     options.tcp_info = tcp_info;
-    let mut all = open(&options)?;
-    require_netns_match(&cli.filters.filter(), &all)?;
-    let mut aggregators: Vec<Aggregator> = (0..all.len())
-        .map(|_| config.aggregator().without_ages())
-        .collect();
-    let window = mode.counter_window(args.window);
-    let results = one_shot::dump_each(&mut all, &mut aggregators, window);
-    let mut polled = Vec::with_capacity(results.len());
-    for ((result, aggregator), member) in results.into_iter().zip(aggregators).zip(all.members()) {
-        match result {
-            Ok(snapshot) => polled.push((snapshot, aggregator)),
-            Err(e) => crate::stderr_line!(
-                "sockscope: netns {} (inode {}) left out: {e}",
-                member.namespace.name,
-                member.namespace.id.inode
+    require_root()?;
+    let collectors = Collectors::open(&options, true, Policy::one_shot())?;
+    warn_over_limit(&collectors);
+    require_netns_match(&cli.filters.filter(), &collectors)?;
+    let mut watcher = Watcher::new(collectors, one_shot::judges(&config, keep));
+    let round = watcher.dump_once(mode.counter_window(args.window));
+    if let Some(why) = &round.failure {
+        anyhow::bail!("{why}");
+    }
+    let mut polled = Vec::with_capacity(round.namespaces.len());
+    for namespace in round.namespaces {
+        match namespace.fresh_snapshot() {
+            Some(snapshot) => polled.push((namespace.key, Arc::clone(snapshot))),
+            None => crate::stderr_line!(
+                "sockscope: netns {} (inode {}) left out: {}",
+                namespace.label.name,
+                namespace.label.inode,
+                namespace.error.as_deref().unwrap_or("not dumped")
             ),
         }
     }
-    if let Some((snapshot, _)) = polled.first() {
+    if let Some((_, snapshot)) = polled.first() {
         warn_attribution(&snapshot.attribution);
     }
-    Ok(polled)
+    Ok((polled, watcher))
 }
 
 /// `sockscope snapshot -A`.
 pub(super) fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
     stdout_is_open()?;
-    let polled = dump_all(cli, args, Mode::Snapshot, args.json)?;
+    let (polled, mut watcher) = dump_all(cli, args, Mode::Snapshot, args.json, None)?;
     let namespaces: Vec<NamespaceReport> = polled
         .into_iter()
-        .map(|(snapshot, mut aggregator)| {
-            let anomalies = one_shot::judge(&mut aggregator, &snapshot, None);
-            NamespaceReport {
-                snapshot,
-                anomalies,
-            }
+        .map(|(key, snapshot)| NamespaceReport {
+            anomalies: one_shot::judge(watcher.judges_mut(), key, &snapshot),
+            snapshot,
         })
         .collect();
     let filter = cli.filters.filter();
@@ -147,23 +144,20 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
-    match dump_all(cli, args, Mode::Check, false) {
-        Ok(polled) => {
+    match dump_all(cli, args, Mode::Check, false, Some(&filter)) {
+        Ok((polled, mut watcher)) => {
             let mut counts = StateCounts::default();
             let mut raised = Vec::new();
-            let taken_at = polled.first().and_then(|(s, _)| s.taken_at);
-            for (snapshot, mut aggregator) in polled {
+            let taken_at = polled.first().and_then(|(_, s)| s.taken_at);
+            for (key, snapshot) in polled {
                 for socket in &snapshot.sockets {
                     counts.add(socket.state);
-                }
-                if !filter.netns.is_empty() && !filter.netns.iter().any(|n| n.matches(&snapshot)) {
-                    continue;
                 }
                 let netns = (
                     snapshot.netns.clone(),
                     snapshot.netns_inode.unwrap_or_default(),
                 );
-                for anomaly in one_shot::judge(&mut aggregator, &snapshot, Some(&filter)) {
+                for anomaly in one_shot::judge(watcher.judges_mut(), key, &snapshot) {
                     raised.push((anomaly, netns.clone()));
                 }
             }

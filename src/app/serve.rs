@@ -1,17 +1,13 @@
 //! `sockscope serve`: the exporter's settings from the command line, the sources it polls
 //! (one namespace, or every one with `-A`), and the HTTP server or the textfile loop.
 
-use std::sync::mpsc;
-
 use anyhow::Context as _;
 
 use crate::cli::{Cli, ServeArgs};
-use crate::collect::Collector;
-use crate::serve::all_netns::EveryNamespace;
-use crate::serve::follow::Following;
 use crate::serve::metrics::TopLimits;
 use crate::serve::web_config::WebConfig;
-use crate::serve::{Limits, Namespaces, PollSettings, Poller, Published, Server};
+use crate::serve::{Limits, PollSettings, Poller, Published, Server};
+use crate::watch::{Collectors, Policy, RoundSource};
 
 use super::{EXIT_FAILURE, all_netns, collect_options, load_config, warn_attribution};
 
@@ -56,37 +52,29 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
     let mut options = collect_options(cli);
     // No metric shows tcp_info, and asking for it costs the kernel a third more per dump.
     options.tcp_info = false;
-    if cli.target.all_netns {
+    let every = cli.target.all_netns;
+    if every {
         all_netns::require_root()?;
-        let every = EveryNamespace::open(options)?;
-        if let Some(all) = every.all() {
-            all_netns::require_netns_match(&settings.filter, all)?;
-        }
-        run(Poller::new(every, settings, published), server)
-    } else {
-        let name = options.netns.label();
-        let collector = Collector::open(options)?;
-        if let Some(reason) = collector.fallback_reason() {
-            crate::stderr_line!(
-                "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no bound-only sockets"
-            );
-        }
-        run(
-            Poller::new(Following::new(collector, name), settings, published),
-            server,
-        )
     }
+    let collectors = Collectors::open(&options, every, Policy::exporter())?;
+    if every {
+        all_netns::require_netns_match(&settings.filter, &collectors)?;
+    } else if let Some(reason) = collectors.fallback_reason() {
+        crate::stderr_line!(
+            "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no bound-only sockets"
+        );
+    }
+    run(Poller::new(collectors, settings, published), server)
 }
 
 /// Poll on this thread (textfile) or on a thread of its own while this one serves.
-fn run<S: Namespaces + 'static>(
+fn run<S: RoundSource + 'static>(
     poller: Poller<S>,
     server: Option<(Server, &str)>,
 ) -> anyhow::Result<u8> {
     match server {
         None => {
-            let (_keep, never) = mpsc::channel();
-            poller.run(&never);
+            poller.run();
             Ok(0)
         }
         Some((server, scheme)) => {

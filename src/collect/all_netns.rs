@@ -36,8 +36,6 @@ use super::{CgroupResolution, CollectError, CollectOptions, Collector, NetnsId, 
 use crate::model::{Counters, Snapshot};
 
 pub mod census;
-pub mod schedule;
-pub mod watch;
 
 /// Descriptors a namespace's collector holds: 1 netlink socket, 2 `/proc/net/tcp{,6}`
 /// files, 10 counter and limit files.
@@ -138,8 +136,16 @@ impl AllNetns {
         Ok((appeared, vanished))
     }
 
+    /// Ask the kernel for `tcp_info` in the dumps of the members whose inode `on` says
+    /// yes to, and stop asking in the others' (the dashboard's detail pane of one socket).
+    pub fn set_tcp_info(&mut self, on: impl Fn(u64) -> bool) {
+        for member in &mut self.members {
+            member.collector.set_tcp_info(on(member.namespace.id.inode));
+        }
+    }
+
     /// Each member's cheap readings now, in the members' order (`None`: unreadable).
-    pub fn signals(&self) -> Vec<Option<schedule::Signal>> {
+    pub fn signals(&self) -> Vec<Option<super::kernel::Signal>> {
         self.members.iter().map(|m| m.collector.signal()).collect()
     }
 

@@ -6,22 +6,23 @@
 //! `/healthz` to 503 with the reason until a poll succeeds again.
 
 use std::io::Write as _;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use crate::aggregate::Aggregator;
+use crate::collect::all_netns::DESCRIPTORS_PER_NAMESPACE;
 use crate::collect::own_process::OwnProcess;
-use crate::collect::{CollectError, SocketSource};
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::Snapshot;
+use crate::watch::judge::Sees;
+use crate::watch::thread::{self, Consumer, Control};
+use crate::watch::{Freshness, JudgeSpec, Judges, Round, RoundSource, Watcher};
 
 use super::exposition::Format;
 use super::metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
@@ -118,67 +119,6 @@ impl Published {
     }
 }
 
-/// One namespace's poll: its key, its name, its snapshot or why there is none.
-#[derive(Debug)]
-pub struct Polled {
-    /// The same from poll to poll for one namespace (its nsfs inode with `-A`): a key
-    /// seen for the first time gets rules of its own, one no longer polled leaves the
-    /// exposition.
-    pub key: u64,
-    /// What a failure of it is called.
-    pub name: String,
-    /// The snapshot, or why the poll failed (one line).
-    pub result: Result<Snapshot, String>,
-}
-
-/// What the poller polls: one namespace ([`Single`]) or every one
-/// ([`EveryNamespace`](super::all_netns::EveryNamespace)).
-pub trait Namespaces: Send {
-    /// One poll of every namespace watched.
-    fn poll_all(&mut self) -> Vec<Polled>;
-}
-
-/// One namespace, under a name for its failures until a poll names it.
-#[derive(Debug)]
-pub struct Single<S> {
-    source: S,
-    name: String,
-}
-
-impl<S> Single<S> {
-    /// `source`, called `name` (as `NetnsTarget::label` prints it).
-    pub fn new(source: S, name: impl Into<String>) -> Single<S> {
-        Single {
-            source,
-            name: name.into(),
-        }
-    }
-}
-
-impl<S: SocketSource + Send> Namespaces for Single<S> {
-    fn poll_all(&mut self) -> Vec<Polled> {
-        let result = self.source.poll().map_err(error_line);
-        if let Ok(snapshot) = &result {
-            self.name.clone_from(&snapshot.netns);
-        }
-        vec![Polled {
-            key: 0,
-            name: self.name.clone(),
-            result,
-        }]
-    }
-}
-
-/// One watched namespace: its aggregator, and the last good metrics.
-#[derive(Debug)]
-struct Watch {
-    key: u64,
-    aggregator: Aggregator,
-    /// Runs the rules on the filtered sockets when a filter is given (as the dashboard's).
-    narrowed: Option<Aggregator>,
-    last: Option<NamespaceMetrics>,
-}
-
 /// What the poller needs besides its sources.
 #[derive(Clone, Debug)]
 pub struct PollSettings {
@@ -197,47 +137,34 @@ pub struct PollSettings {
     pub on_first_snapshot: Option<fn(&Snapshot)>,
 }
 
-/// Polls `S` and publishes the exposition.
+/// Polls a [`Watcher`] and publishes the exposition: the watcher judges each namespace
+/// with the dashboard's rules and hysteresis; the [`Publisher`] keeps each one's metrics
+/// and renders.
 #[derive(Debug)]
 pub struct Poller<S> {
-    sources: S,
-    /// In the order namespaces first appeared (the host's first with `-A`).
-    watches: Vec<Watch>,
-    settings: PollSettings,
-    me: SelfMetrics,
-    published: Arc<Published>,
+    watcher: Watcher<S>,
+    publisher: Publisher,
 }
 
-impl<S: Namespaces + 'static> Poller<S> {
-    /// A poller of `sources` publishing into `published`.
-    pub fn new(sources: S, settings: PollSettings, published: Arc<Published>) -> Poller<S> {
+impl<S: RoundSource + 'static> Poller<S> {
+    /// A poller of `source` publishing into `published`. Each namespace's judge has the
+    /// dashboard's rules and hysteresis and no socket identities, as the exporter shows no
+    /// socket's age (they only fill the rules' evidence): at a million sockets that spares
+    /// a million map updates per poll and 24 MB.
+    pub fn new(source: S, settings: PollSettings, published: Arc<Published>) -> Poller<S> {
+        let spec = JudgeSpec::new(settings.config.clone())
+            .with_history(settings.config.general.history, settings.interval)
+            .without_ages()
+            .narrowed_by(settings.filter.clone(), Sees::Both);
         Poller {
-            sources,
-            watches: Vec::new(),
-            settings,
-            me: SelfMetrics::default(),
-            published,
-        }
-    }
-
-    /// A new namespace's watch: the dashboard's rules and hysteresis; no socket
-    /// identities, as the exporter shows no socket's age (they only fill the rules'
-    /// evidence): at a million sockets that spares a million map updates per poll and
-    /// 24 MB.
-    fn watch(&self, key: u64) -> Watch {
-        let settings = &self.settings;
-        let aggregator = || {
-            settings
-                .config
-                .aggregator()
-                .with_history(settings.config.general.history, settings.interval)
-                .without_ages()
-        };
-        Watch {
-            key,
-            aggregator: aggregator(),
-            narrowed: (!settings.filter.is_empty()).then(aggregator),
-            last: None,
+            watcher: Watcher::new(source, Judges::new(spec)),
+            publisher: Publisher {
+                metrics: Vec::new(),
+                settings,
+                me: SelfMetrics::default(),
+                published,
+                over_limit: 0,
+            },
         }
     }
 
@@ -245,66 +172,104 @@ impl<S: Namespaces + 'static> Poller<S> {
     /// returns the health published. A textfile that cannot be written is told on stderr.
     pub fn poll_once(&mut self) -> Health {
         let started = Instant::now();
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| self.sources.poll_all()));
-        let mut failures = Vec::new();
-        let polled = match polled {
-            Ok(polled) => polled,
-            Err(panic) => {
-                failures.push(format!("the collector crashed: {}", panic_text(&*panic)));
-                Vec::new()
-            }
-        };
+        let round = self.watcher.poll(self.publisher.settings.interval);
+        self.publisher.publish(round, started.elapsed())
+    }
+
+    /// Poll at the interval on this thread, for as long as the process runs.
+    pub fn run(self) {
+        let (_keep, controls) = mpsc::channel();
+        let interval = self.publisher.settings.interval;
+        thread::run_here(self.watcher, interval, &controls, self.publisher);
+    }
+
+    /// Run the poller on its own thread (the collector thread).
+    pub fn spawn(self) -> std::io::Result<PollerThread> {
+        let (controls, received) = mpsc::channel();
+        let interval = self.publisher.settings.interval;
+        let handle = thread::spawn(
+            "sockscope-poller",
+            self.watcher,
+            interval,
+            received,
+            self.publisher,
+        )?;
+        Ok(PollerThread { controls, handle })
+    }
+}
+
+/// What the poller keeps between rounds and how it renders: the [`Consumer`] of the
+/// collector thread.
+#[derive(Debug)]
+pub struct Publisher {
+    /// Each namespace's last good metrics, by key, in the order namespaces first appeared
+    /// (the host's first with `-A`).
+    metrics: Vec<(u64, Option<NamespaceMetrics>)>,
+    settings: PollSettings,
+    me: SelfMetrics,
+    published: Arc<Published>,
+    /// Namespaces left out for lack of descriptors, as last told on stderr.
+    over_limit: usize,
+}
+
+impl Publisher {
+    /// Take in one judged round that took `took`, publish the page, write the textfile.
+    fn publish(&mut self, round: Round, took: Duration) -> Health {
+        let mut failures: Vec<String> = round.failure.iter().cloned().collect();
+        if round.over_limit > 0 && round.over_limit != self.over_limit {
+            crate::stderr_line!(
+                "sockscope: the open-file limit leaves room for {} namespaces ({DESCRIPTORS_PER_NAMESPACE} descriptors each): skipped {} more; raise it (LimitNOFILE=, `ulimit -n`) to see them",
+                round.namespaces.len(),
+                round.over_limit
+            );
+        }
+        self.over_limit = round.over_limit;
         // A namespace no longer polled (gone, or left out) leaves the exposition; but when
         // nothing was polled at all (the collector crashed, discovery failed) every last
         // good value stays.
-        if polled.iter().any(|p| p.result.is_ok()) {
-            self.watches
-                .retain(|w| polled.iter().any(|p| p.key == w.key));
+        if round
+            .namespaces
+            .iter()
+            .any(|n| n.freshness == Freshness::Dumped)
+        {
+            self.metrics
+                .retain(|(key, _)| round.namespaces.iter().any(|n| n.key == *key));
         }
-
         let mut taken_at = None;
-        for Polled { key, name, result } in polled {
-            let index = match self.watches.iter().position(|w| w.key == key) {
+        for namespace in &round.namespaces {
+            let index = match self.metrics.iter().position(|(k, _)| *k == namespace.key) {
                 Some(index) => index,
                 None => {
-                    let watch = self.watch(key);
-                    self.watches.push(watch);
-                    self.watches.len() - 1
+                    self.metrics.push((namespace.key, None));
+                    self.metrics.len() - 1
                 }
             };
-            if let (Ok(snapshot), Some(first)) = (&result, self.settings.on_first_snapshot) {
-                self.settings.on_first_snapshot = None;
-                first(snapshot);
-            }
-            let filter = &self.settings.filter;
-            let watch = &mut self.watches[index];
-            match result {
-                Ok(snapshot) => {
-                    if !filter.netns.is_empty()
-                        && !filter.netns.iter().any(|n| n.matches(&snapshot))
-                    {
-                        watch.last = None;
-                        continue;
+            match (namespace.freshness, namespace.fresh_snapshot()) {
+                (Freshness::Dumped, Some(snapshot)) => {
+                    if let Some(first) = self.settings.on_first_snapshot.take() {
+                        first(snapshot);
                     }
-                    let narrowed = watch
-                        .narrowed
-                        .as_mut()
-                        .map(|n| n.ingest(&filter.narrow(&snapshot)).anomalies.clone());
-                    let summary = watch.aggregator.ingest(&snapshot);
-                    let anomalies = narrowed.as_deref().unwrap_or(&summary.anomalies);
-                    watch.last = Some(NamespaceMetrics::of(
-                        summary,
-                        anomalies,
-                        &snapshot,
-                        self.settings.top,
-                    ));
+                    // `None`: `--netns-match` leaves this namespace out.
+                    self.metrics[index].1 = namespace.verdict.as_ref().map(|verdict| {
+                        NamespaceMetrics::of(
+                            &verdict.summary,
+                            &verdict.anomalies,
+                            snapshot,
+                            self.settings.top,
+                        )
+                    });
                     taken_at = taken_at.or(snapshot.taken_at);
                 }
-                Err(e) => failures.push(format!("netns {name}: {e}")),
+                _ => {
+                    if let Some(why) = &namespace.error {
+                        failures.push(format!("netns {}: {why}", namespace.label.name));
+                    }
+                }
             }
         }
+        drop(round);
         self.me.polls += 1;
-        self.me.poll_duration = Some(started.elapsed());
+        self.me.poll_duration = Some(took);
         let health = if failures.is_empty() {
             self.me.last_poll_ok = true;
             self.me.last_success = Some(taken_at.unwrap_or_else(SystemTime::now));
@@ -318,9 +283,9 @@ impl<S: Namespaces + 'static> Poller<S> {
         // name and clash with node_exporter's own.
         self.me.process = self.settings.textfile.is_none().then(OwnProcess::read);
         let namespaces: Vec<&NamespaceMetrics> = self
-            .watches
+            .metrics
             .iter()
-            .filter_map(|w| w.last.as_ref())
+            .filter_map(|(_, m)| m.as_ref())
             .collect();
         let page = Page::new(
             render(&namespaces, &self.me, Format::Text),
@@ -335,59 +300,31 @@ impl<S: Namespaces + 'static> Poller<S> {
         self.published.publish(page);
         health
     }
+}
 
-    /// Poll at the interval until `stop` says so or hangs up.
-    pub fn run(mut self, stop: &Receiver<()>) {
-        loop {
-            let started = Instant::now();
-            self.poll_once();
-            let wait = (started + self.settings.interval).saturating_duration_since(Instant::now());
-            match stop.recv_timeout(wait) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
-    }
-
-    /// Run the poller on its own thread.
-    pub fn spawn(self) -> std::io::Result<PollerThread> {
-        let (stop, stopped) = mpsc::channel();
-        let handle = thread::Builder::new()
-            .name("sockscope-poller".to_owned())
-            .spawn(move || self.run(&stopped))?;
-        Ok(PollerThread { stop, handle })
+impl Consumer for Publisher {
+    fn round(&mut self, round: Round, took: Duration) -> bool {
+        self.publish(round, took);
+        true
     }
 }
 
 /// A poller running on its own thread; dropping it leaves it running.
 #[derive(Debug)]
 pub struct PollerThread {
-    stop: Sender<()>,
+    controls: Sender<Control>,
     handle: JoinHandle<()>,
 }
 
 impl PollerThread {
     /// Stop it (after the poll under way) and wait for it.
     pub fn stop(self) {
-        let _ = self.stop.send(());
+        drop(self.controls);
         let _ = self.handle.join();
     }
 
     /// Keep it running for as long as the process does.
     pub fn detach(self) {
-        std::mem::forget(self.stop);
+        std::mem::forget(self.controls);
     }
-}
-
-/// A collector's error as one line, its causes after colons.
-pub fn error_line(e: CollectError) -> String {
-    format!("{:#}", anyhow::Error::from(e))
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
 }

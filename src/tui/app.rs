@@ -12,11 +12,12 @@ use crate::collect::NetnsDrift;
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::{Addr, Snapshot};
+use crate::watch::Round;
 
 use super::action::Mode;
 use super::detail::{Detail, Pane, Subject};
 use super::layout::Areas;
-use super::namespaces::{SharedNamespaces, Watched};
+use super::namespaces::{NamespacesShown, SharedNamespaces};
 use super::pacing::Pacing;
 use super::rows::{self, Target};
 use super::shown::Shown;
@@ -94,13 +95,23 @@ enum Selection {
     Group(Target),
 }
 
+/// How many namespaces the dashboard watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Watching {
+    /// One (sockscope's own, or the one `--netns` names).
+    OneNamespace,
+    /// Every one of the host.
+    EveryNamespace,
+}
+
 /// The whole dashboard state.
 #[derive(Debug)]
 pub struct App {
     pub(super) aggregator: Aggregator,
     narrowed: Option<Aggregator>,
-    /// With `-A`: each namespace's aggregator (made at the first poll of every namespace).
-    watched: Option<Watched>,
+    /// One namespace, or every one (`-A`, or `A`: a round of every namespace came in;
+    /// their rules run on the collector thread, each namespace with its own).
+    watching: Watching,
     config: Config,
     /// What is on screen (`None` before the first poll).
     pub(crate) shown: Option<Shown>,
@@ -177,7 +188,7 @@ impl App {
         App {
             aggregator: config.aggregator(),
             narrowed: (!filter.is_empty()).then(|| config.aggregator()),
-            watched: None,
+            watching: Watching::OneNamespace,
             config,
             shown: None,
             latest: None,
@@ -227,9 +238,26 @@ impl App {
         self.pause_requested
     }
 
-    /// Whether polls should carry `tcp_info`: only while a socket's detail pane shows it.
-    pub fn wants_tcp_info(&self) -> bool {
-        self.mode == Mode::Detail && self.view == View::Sockets
+    /// The namespace whose polls should carry `tcp_info`, by the watcher's key: only
+    /// while a socket's detail pane shows it — the one namespace (key 0), or with `-A` the
+    /// selected socket's.
+    pub fn wants_tcp_info(&self) -> Option<u64> {
+        if self.mode != Mode::Detail || self.view != View::Sockets {
+            return None;
+        }
+        if self.watching == Watching::OneNamespace {
+            return Some(0);
+        }
+        let shown = self.shown.as_ref()?;
+        let socket = shown
+            .snapshot
+            .sockets
+            .get(*self.order.get(self.cursor(View::Sockets).selected)? as usize)?;
+        shown
+            .snapshot
+            .namespaces
+            .of(socket.cookie)
+            .map(|label| label.inode)
     }
 
     /// The detail pane's first row on screen, counted in wrapped rows from its top.
@@ -313,24 +341,48 @@ impl App {
         self.ingest_with(snapshot.into(), cost, None);
     }
 
-    /// Take in a poll of every namespace (`-A`) that cost `cost`: each namespace it dumped
-    /// goes to its own aggregator (the anomalies and the Namespaces view), the merged
-    /// snapshot to the dashboard's (the counts, groupings and ages of every socket).
-    pub fn ingest_all(&mut self, poll: &crate::collect::all_netns::watch::AllPoll, cost: Duration) {
-        let namespaces = self
-            .watched
-            .get_or_insert_with(Watched::default)
-            .ingest(poll, &self.config);
+    /// What a round says besides its sockets, taken in for every round even when the UI
+    /// fell behind and only the newest is ingested: whether the one namespace's target
+    /// still leads there, and the census of the other namespaces.
+    pub fn round_seen(&mut self, round: &Round) {
+        if !round.every {
+            self.netns_checked(round.drift.clone());
+        }
+        if let Some(others) = round.others {
+            self.others_counted(others);
+        }
+    }
+
+    /// Take in a round of the watcher that cost `cost` (collecting plus ingesting the
+    /// previous one): a failed one is recorded (what was shown stays), one of every
+    /// namespace goes to [`App::ingest_all`], one of one namespace to [`App::ingest`].
+    pub fn ingest_round(&mut self, round: &Round, cost: Duration) {
+        if let Some(why) = round.failure() {
+            self.poll_failed(why.to_owned(), SystemTime::now());
+        } else if round.every {
+            self.ingest_all(round, cost);
+        } else if let Some(snapshot) = &round.merged {
+            self.ingest(Arc::clone(snapshot), cost);
+        }
+    }
+
+    /// Take in a round of every namespace (`-A`) that cost `cost`: each namespace's verdict
+    /// (its own rules, run on the collector thread) makes the Namespaces view's rows and
+    /// the anomalies; the merged snapshot goes to the dashboard's aggregator (the counts,
+    /// groupings and ages of every socket).
+    pub fn ingest_all(&mut self, round: &Round, cost: Duration) {
+        self.watching = Watching::EveryNamespace;
+        let namespaces = NamespacesShown::of(round);
         // Dumping namespaces seen for the first time (all of them at the first poll) is a
         // one-off: the interval is not slowed for their share of the poll. (Only their
         // share: on a host whose namespaces come and go at every poll, the rest counts.)
-        let cost = if poll.dumped > 0 {
-            cost.mul_f64(poll.dumped.saturating_sub(poll.new) as f64 / poll.dumped as f64)
+        let cost = if round.dumped > 0 {
+            cost.mul_f64(round.dumped.saturating_sub(round.new) as f64 / round.dumped as f64)
         } else {
             cost
         };
         let namespaces = Arc::new(namespaces);
-        match &poll.merged {
+        match &round.merged {
             Some(merged) => self.ingest_with(merged.clone(), cost, Some(namespaces)),
             None => {
                 // Nothing changed: the sockets on screen stand; the rows and ages move on.
@@ -355,7 +407,7 @@ impl App {
 
     /// Whether the dashboard watches every namespace (its first `-A` poll came in).
     pub fn all_netns(&self) -> bool {
-        self.watched.is_some()
+        self.watching == Watching::EveryNamespace
     }
 
     /// Whether `A` asked for every namespace (the collector thread is told once).

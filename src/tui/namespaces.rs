@@ -1,16 +1,14 @@
-//! Every namespace at once in the dashboard (`sockscope -A`): one aggregator per namespace
-//! (kernel limits and counters are per namespace, so the rules run per namespace, as in
-//! `snapshot -A`), fed only when the collector dumped that namespace; the Namespaces
-//! view's rows; and the anomalies of every namespace, each naming its namespace.
+//! Every namespace at once in the dashboard (`sockscope -A`): the Namespaces view's rows
+//! and the anomalies of every namespace, each naming its namespace, from a round of the
+//! watcher (each namespace's rules run there, on the collector thread, as in
+//! `snapshot -A`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::aggregate::{Aggregator, Anomaly};
-use crate::collect::all_netns::watch::AllPoll;
-use crate::config::Config;
-use crate::hash::FastMap;
+use crate::aggregate::Anomaly;
 use crate::model::{NetnsLabel, StateCounts};
+use crate::watch::Round;
 
 /// One row of the Namespaces view.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,35 +54,18 @@ impl NamespacesShown {
     }
 }
 
-/// The aggregator of each namespace watched, by inode.
-#[derive(Debug, Default)]
-pub struct Watched {
-    aggregators: FastMap<u64, Aggregator>,
-}
-
-impl Watched {
-    /// Take in one poll: each namespace it dumped goes to its own aggregator (made from
-    /// `config` for a new one; those of vanished namespaces are dropped), and the rows
-    /// and anomalies of every namespace are gathered.
-    pub fn ingest(&mut self, poll: &AllPoll, config: &Config) -> NamespacesShown {
-        self.aggregators
-            .retain(|inode, _| poll.namespaces.iter().any(|n| n.label.inode == *inode));
-        let mut rows = Vec::with_capacity(poll.namespaces.len());
+impl NamespacesShown {
+    /// What the screen shows of every namespace after `round`: a row per namespace (its
+    /// counts as of its last dump, its anomalies as its judge last raised them), and the
+    /// anomalies of all, each naming its namespace.
+    pub fn of(round: &Round) -> NamespacesShown {
+        let mut rows = Vec::with_capacity(round.namespaces.len());
         let mut anomalies = Vec::new();
-        for namespace in &poll.namespaces {
-            let inode = namespace.label.inode;
-            if namespace.fresh
-                && let Some(snapshot) = &namespace.snapshot
-            {
-                self.aggregators
-                    .entry(inode)
-                    .or_insert_with(|| namespace_aggregator(config))
-                    .ingest(snapshot);
-            }
-            let raised = self
-                .aggregators
-                .get(&inode)
-                .map_or(&[][..], |a| a.summary().anomalies.as_slice());
+        for namespace in &round.namespaces {
+            let raised = namespace
+                .verdict
+                .as_ref()
+                .map_or(&[][..], |v| v.anomalies.as_slice());
             anomalies.extend(raised.iter().map(|a| Anomaly {
                 netns: Some(namespace.label.name.clone()),
                 ..a.clone()
@@ -106,21 +87,11 @@ impl Watched {
         NamespacesShown {
             rows,
             anomalies,
-            over_limit: poll.over_limit,
-            dumped: poll.dumped,
-            taken_at: Some(poll.taken_at),
+            over_limit: round.over_limit,
+            dumped: round.dumped,
+            taken_at: Some(round.taken_at),
         }
     }
-}
-
-/// A namespace's aggregator: the rules of `config` and the shortest history (no view draws
-/// a namespace's sparklines; 200 histories of ten minutes would hold 29 MB). It keeps its
-/// sockets' ages, as the one-namespace dashboard does, so that a CLOSE_WAIT or FIN_WAIT2
-/// anomaly says how old its oldest socket is: 16 bytes a socket beside the dashboard's own
-/// map of every socket.
-fn namespace_aggregator(config: &Config) -> Aggregator {
-    let interval = config.general.interval;
-    config.aggregator().with_history(interval, interval)
 }
 
 /// The shared form the screen keeps.

@@ -22,6 +22,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("config", &["model", "aggregate", "untrusted"]),
     ("format", &["model", "aggregate"]),
     (
+        "watch",
+        &["model", "hash", "collect", "aggregate", "filter", "config"],
+    ),
+    (
         "report",
         &["model", "hash", "aggregate", "filter", "format"],
     ),
@@ -35,6 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "filter",
             "config",
             "format",
+            "watch",
         ],
     ),
     (
@@ -47,6 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "config",
             "format",
             "untrusted",
+            "watch",
         ],
     ),
     ("cli", &["model", "collect", "filter", "config"]),
@@ -66,6 +72,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "serve",
             "cli",
             "demo",
+            "watch",
         ],
     ),
 ];

@@ -168,7 +168,7 @@ fn the_text_report_escapes_every_name_where_it_writes_it() {
     // `-A`: the namespace's block header names it and its container.
     let mut out = Vec::new();
     let namespaces = [NamespaceReport {
-        snapshot: snapshot.clone(),
+        snapshot: snapshot.clone().into(),
         anomalies,
     }];
     report::text::render_all(&namespaces, &Filter::default(), &mut out).unwrap();
@@ -251,7 +251,7 @@ fn the_json_report_stays_one_document_with_every_name_as_read() {
     );
 
     let namespaces = [NamespaceReport {
-        snapshot,
+        snapshot: snapshot.into(),
         anomalies,
     }];
     let mut out = Vec::new();

@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sockscope::aggregate::{Aggregator, RuleConfig};
-use sockscope::app::one_shot::{Mode, poll_once};
+use sockscope::app::one_shot::{self, Mode, poll_once};
 use sockscope::collect::netns::run_in;
 use sockscope::collect::{CollectOptions, Collector, NetnsTarget};
+use sockscope::config::Config;
 use sockscope::filter::Filter;
 use sockscope::lab::{Lab, require_root};
 use sockscope::model::{Family, TcpState};
+use sockscope::watch::{Listed, Watcher};
 
 use super::support::child::in_child;
 
@@ -53,15 +54,13 @@ fn snapshot_check_and_a_window_each_dump_the_sockets_once() {
             ..CollectOptions::default()
         })
         .unwrap();
-        let mut aggregator = Aggregator::new(RuleConfig::default());
+        let mut watcher = Watcher::new(
+            Listed::one(&mut collector, "lab"),
+            one_shot::judges(&Config::default(), keep),
+        );
         let started = std::time::Instant::now();
-        let (snapshot, _) = poll_once(
-            &mut collector,
-            &mut aggregator,
-            mode.counter_window(window),
-            keep,
-        )
-        .unwrap();
+        let (snapshot, _) = poll_once(&mut watcher, mode.counter_window(window)).unwrap();
+        drop(watcher);
         assert_eq!(collector.dumps(), 1, "{what}");
         assert_eq!(
             snapshot.state_counts().get(TcpState::Established),

@@ -11,7 +11,8 @@ use std::time::Duration;
 use sockscope::config::Config;
 use sockscope::model::{Container, Runtime, Snapshot, TcpState};
 use sockscope::serve::metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
-use sockscope::serve::{Format, PollSettings, Poller, Published, Single};
+use sockscope::serve::{Format, PollSettings, Poller, Published};
+use sockscope::watch::Listed;
 
 use crate::support::synthetic::Synth;
 
@@ -260,7 +261,7 @@ fn serve_conventions_process_metrics_are_served_but_left_out_of_a_textfile() {
     };
     let served = Published::new();
     let source = sockscope::collect::Recorded::new([counted()]);
-    Poller::new(Single::new(source, "lab"), settings(None), served.clone()).poll_once();
+    Poller::new(Listed::one(source, "lab"), settings(None), served.clone()).poll_once();
     let text = served.current().text.clone();
     assert_eq!(
         families(&text),
@@ -286,7 +287,7 @@ fn serve_conventions_process_metrics_are_served_but_left_out_of_a_textfile() {
     let source = sockscope::collect::Recorded::new([counted()]);
     let path = dir.path().join("sockscope.prom");
     Poller::new(
-        Single::new(source, "lab"),
+        Listed::one(source, "lab"),
         settings(Some(path.clone())),
         written.clone(),
     )

@@ -12,7 +12,8 @@ use sockscope::collect::{CollectError, Recorded, SocketSource};
 use sockscope::config::Config;
 use sockscope::model::{Snapshot, TcpState};
 use sockscope::serve::metrics::TopLimits;
-use sockscope::serve::{Limits, PollSettings, Poller, Published, Server, Single};
+use sockscope::serve::{Limits, PollSettings, Poller, Published, Server};
+use sockscope::watch::Listed;
 
 use crate::support::synthetic::Synth;
 
@@ -49,7 +50,7 @@ pub(crate) fn serving<S: SocketSource + Send + 'static>(
 ) -> (SocketAddr, Arc<Published>) {
     let published = Published::new();
     if let Some(source) = source {
-        Poller::new(Single::new(source, "lab"), settings(), published.clone()).poll_once();
+        Poller::new(Listed::one(source, "lab"), settings(), published.clone()).poll_once();
     }
     let server = Server::bind("127.0.0.1:0".parse().unwrap(), limits, published.clone()).unwrap();
     let addr = server.local_addr().unwrap();

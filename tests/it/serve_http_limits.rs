@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use sockscope::collect::Recorded;
 use sockscope::serve::http::{Stream, Wrap};
 use sockscope::serve::web_config::WebConfig;
-use sockscope::serve::{Limits, PollSettings, Poller, Published, Server, Single};
+use sockscope::serve::{Limits, PollSettings, Poller, Published, Server};
+use sockscope::watch::Listed;
 
 use crate::serve_http::{exchange, fast_limits, get, serving, snapshot, tool};
 
@@ -32,7 +33,7 @@ fn serving_with(
         on_first_snapshot: None,
     };
     Poller::new(
-        Single::new(Recorded::new([snapshot(25)]), "lab"),
+        Listed::one(Recorded::new([snapshot(25)]), "lab"),
         settings,
         published.clone(),
     )

@@ -10,7 +10,8 @@ use sockscope::collect::{CollectError, SocketSource};
 use sockscope::config::Config;
 use sockscope::model::{Snapshot, TcpState};
 use sockscope::serve::metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
-use sockscope::serve::{Format, Health, PollSettings, Poller, Published, Single};
+use sockscope::serve::{Format, Health, PollSettings, Poller, Published};
+use sockscope::watch::Listed;
 
 use crate::support::synthetic::{Synth, at};
 
@@ -400,7 +401,7 @@ fn serve_a_failing_poll_keeps_the_last_good_values_and_counts_the_error() {
         textfile: None,
         on_first_snapshot: None,
     };
-    let mut poller = Poller::new(Single::new(source, "lab"), settings, published.clone());
+    let mut poller = Poller::new(Listed::one(source, "lab"), settings, published.clone());
 
     assert_eq!(poller.poll_once(), Health::Healthy);
     let good = published.current();
@@ -452,7 +453,7 @@ fn serve_textfile_holds_the_text_exposition_after_each_poll() {
         on_first_snapshot: None,
     };
     let source = sockscope::collect::Recorded::new([leaky(100)]);
-    let mut poller = Poller::new(Single::new(source, "lab"), settings, published.clone());
+    let mut poller = Poller::new(Listed::one(source, "lab"), settings, published.clone());
     poller.poll_once();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
@@ -480,9 +481,11 @@ fn serve_rules_keep_their_hysteresis_across_polls() {
 /// Namespaces that come and go: each poll returns the keys and snapshots given.
 struct Churn(std::vec::IntoIter<Vec<(u64, &'static str, u32)>>);
 
-impl sockscope::serve::Namespaces for Churn {
-    fn poll_all(&mut self) -> Vec<sockscope::serve::Polled> {
-        self.0
+impl sockscope::watch::RoundSource for Churn {
+    fn poll(&mut self, _interval: Duration) -> sockscope::watch::Round {
+        let mut round = sockscope::watch::Round::empty(std::time::SystemTime::now(), true);
+        round.namespaces = self
+            .0
             .next()
             .unwrap_or_default()
             .into_iter()
@@ -490,13 +493,22 @@ impl sockscope::serve::Namespaces for Churn {
                 let mut snapshot = leaky(100);
                 name.clone_into(&mut snapshot.netns);
                 snapshot.sockets.truncate(1 + close_wait as usize);
-                sockscope::serve::Polled {
+                sockscope::watch::NamespaceRound {
                     key,
-                    name: name.to_owned(),
-                    result: Ok(snapshot),
+                    label: sockscope::model::NetnsLabel {
+                        name: name.to_owned(),
+                        inode: key,
+                        container: None,
+                    },
+                    dumped_at: snapshot.taken_at,
+                    snapshot: Some(std::sync::Arc::new(snapshot)),
+                    freshness: sockscope::watch::Freshness::Dumped,
+                    error: None,
+                    verdict: None,
                 }
             })
-            .collect()
+            .collect();
+        round
     }
 }
 

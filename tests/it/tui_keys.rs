@@ -250,20 +250,22 @@ fn help_and_detail_open_and_esc_closes_them() {
     assert_eq!(app.mode(), Mode::Help);
     app.apply(Action::CloseOverlay);
     assert_eq!(app.mode(), Mode::Normal);
-    assert!(!app.wants_tcp_info());
+    assert_eq!(app.wants_tcp_info(), None);
     app.apply(Action::OpenDetail);
     assert_eq!(app.mode(), Mode::Detail);
-    assert!(
+    assert_eq!(
         app.wants_tcp_info(),
-        "a socket's detail pane shows tcp_info"
+        Some(0),
+        "a socket's detail pane shows tcp_info (of the one namespace, key 0)"
     );
     app.apply(Action::CloseOverlay);
     assert_eq!(app.mode(), Mode::Normal);
-    assert!(!app.wants_tcp_info());
+    assert_eq!(app.wants_tcp_info(), None);
     app.apply(Action::ShowView(View::Processes));
     app.apply(Action::OpenDetail);
-    assert!(
-        !app.wants_tcp_info(),
+    assert_eq!(
+        app.wants_tcp_info(),
+        None,
         "a process's detail pane has no tcp_info"
     );
     app.apply(Action::Quit);

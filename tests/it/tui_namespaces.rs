@@ -6,9 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sockscope::collect::all_netns::watch::{AllPoll, NamespaceState, merge};
+use std::cell::RefCell;
+
+use sockscope::config::Config;
 use sockscope::model::{NetnsLabel, Snapshot, TcpState};
-use sockscope::tui::{Action, App, Motion, View};
+use sockscope::tui::{Action, App, Motion, View, namespace_spec};
+use sockscope::watch::merge::merge;
+use sockscope::watch::{Freshness, Judges, NamespaceRound, Round};
 
 use crate::support::dashboard::{app, render};
 use crate::support::synthetic::{Synth, at};
@@ -25,7 +29,7 @@ fn cookies_from(mut snapshot: Snapshot, base: u64) -> Snapshot {
 /// The host (one sshd listener), `web` (a listener and 4 ESTABLISHED), and `shop`
 /// (leaky-app holding 25 CLOSE_WAIT: an anomaly), dumped at `secs` except `web`, dumped
 /// 12 s earlier.
-fn namespaces(secs: u64) -> Vec<NamespaceState> {
+fn namespaces(secs: u64) -> Vec<NamespaceRound> {
     let mut host = Synth::at(secs);
     let sshd = host.process(900, "sshd");
     host.listener("0.0.0.0:22", 0, 128, &[sshd]);
@@ -60,7 +64,8 @@ fn namespaces(secs: u64) -> Vec<NamespaceState> {
     .into_iter()
     .map(|(name, inode, synth, base)| {
         let snapshot = cookies_from(synth.build(), base);
-        NamespaceState {
+        NamespaceRound {
+            key: inode,
             label: NetnsLabel {
                 name: name.to_owned(),
                 inode,
@@ -68,32 +73,42 @@ fn namespaces(secs: u64) -> Vec<NamespaceState> {
             },
             dumped_at: snapshot.taken_at,
             snapshot: Some(Arc::new(snapshot)),
-            fresh: true,
+            freshness: Freshness::Dumped,
             error: None,
+            verdict: None,
         }
     })
     .collect()
 }
 
-fn poll(secs: u64, states: Vec<NamespaceState>) -> AllPoll {
+thread_local! {
+    /// Each namespace's judge, as the collector thread keeps them between rounds.
+    static JUDGES: RefCell<Judges> = RefCell::new(Judges::every_only(namespace_spec(&Config::default())));
+}
+
+/// A round at `secs` of `states`, judged as the collector thread judges it.
+fn poll(secs: u64, states: Vec<NamespaceRound>) -> Round {
     let mut merged = merge(&states);
     merged.taken_at = Some(at(secs));
-    AllPoll {
+    let mut round = Round {
         merged: Some(Arc::new(merged)),
-        taken_at: at(secs),
-        dumped: states.iter().filter(|s| s.fresh).count(),
-        new: 0,
-        over_limit: 0,
+        dumped: states
+            .iter()
+            .filter(|s| s.freshness == Freshness::Dumped)
+            .count(),
         namespaces: states,
-    }
+        ..Round::empty(at(secs), true)
+    };
+    JUDGES.with(|judges| judges.borrow_mut().take(&mut round));
+    round
 }
 
 /// A poll at `secs` that dumped no namespace: the namespaces as dumped at `dumped`, none
 /// fresh, no merged snapshot.
-fn quiet_poll(secs: u64, dumped: u64) -> AllPoll {
+fn quiet_poll(secs: u64, dumped: u64) -> Round {
     let mut quiet = namespaces(dumped);
     for state in &mut quiet {
-        state.fresh = false;
+        state.freshness = Freshness::Kept;
     }
     let mut next = poll(secs, quiet);
     next.merged = None;
@@ -204,7 +219,7 @@ fn a_poll_that_dumped_nothing_keeps_the_sockets_and_ages_the_data() {
 #[test]
 fn a_vanished_namespace_leaves_the_view_and_its_anomalies_go_with_it() {
     let mut app = all_app(120, 30);
-    let without_shop: Vec<NamespaceState> = namespaces(1_001)
+    let without_shop: Vec<NamespaceRound> = namespaces(1_001)
         .into_iter()
         .filter(|n| n.label.name != "shop")
         .collect();

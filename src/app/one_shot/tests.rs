@@ -2,9 +2,24 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
-use crate::aggregate::{AnomalyKind, CounterRise, RuleConfig, Severity, Subject};
+use crate::aggregate::{AnomalyKind, CounterRise, Severity, Subject};
+use crate::collect::{CollectError, SocketSource};
 use crate::filter::{Filter, StateSpec};
 use crate::model::{Counters, Socket, TcpState};
+use crate::watch::Listed;
+
+/// One poll of `source` through a watcher, judged as the one-shot modes judge (`keep`:
+/// check's filters): the snapshot, the anomalies, and the judges.
+fn judged<S: SocketSource + Send>(
+    source: S,
+    window: Duration,
+    keep: Option<&Filter>,
+) -> (Arc<Snapshot>, Vec<Anomaly>, Judges) {
+    let mut watcher = Watcher::new(Listed::one(source, "lab"), judges(&Config::default(), keep));
+    let (snapshot, anomalies) = poll_once(&mut watcher, window).unwrap();
+    let judges = std::mem::replace(watcher.judges_mut(), Judges::off());
+    (snapshot, anomalies, judges)
+}
 
 /// A source that counts its dumps and counter readings: the first reading gives
 /// `baseline`, each later one the next of `later`; every dump gives `dumped`.
@@ -90,10 +105,9 @@ fn overflow_anomaly(anomalies: &[Anomaly]) -> &Anomaly {
 #[test]
 fn snapshot_by_default_dumps_once_and_counts_rises_over_the_dump() {
     let mut source = source(900, 15, &[]);
-    let mut aggregator = Aggregator::new(RuleConfig::default());
     let window = Mode::Snapshot.counter_window(None);
     assert_eq!(window, Duration::ZERO);
-    let (snapshot, anomalies) = poll_once(&mut source, &mut aggregator, window, None).unwrap();
+    let (snapshot, anomalies, judges) = judged(&mut source, window, None);
     assert_eq!((source.dumps, source.readings), (1, 1));
     assert_eq!(snapshot.sockets.len(), 3);
     let a = overflow_anomaly(&anomalies);
@@ -115,7 +129,13 @@ fn snapshot_by_default_dumps_once_and_counts_rises_over_the_dump() {
         a.evidence.counter_interval,
         Some(Duration::from_millis(900))
     );
-    let rate = aggregator.summary().rate("ListenDrops").unwrap();
+    let rate = judges
+        .get(0)
+        .unwrap()
+        .whole()
+        .summary()
+        .rate("ListenDrops")
+        .unwrap();
     assert_eq!((rate.delta, rate.per_second), (5, Some(5.0 / 0.9)));
 }
 
@@ -123,10 +143,9 @@ fn snapshot_by_default_dumps_once_and_counts_rises_over_the_dump() {
 fn snapshot_with_a_window_dumps_once_and_reads_the_counters_that_far_apart() {
     // The dump ends at 20 ms with 11 overflows; the window ends at 1 s with 17.
     let mut source = source(20, 11, &[(17, 1_000)]);
-    let mut aggregator = Aggregator::new(RuleConfig::default());
     let window = Mode::Snapshot.counter_window(Some(Duration::from_secs(1)));
     let started = Instant::now();
-    let (_, anomalies) = poll_once(&mut source, &mut aggregator, window, None).unwrap();
+    let (_, anomalies, _) = judged(&mut source, window, None);
     assert!(started.elapsed() >= Duration::from_secs(1));
     assert_eq!((source.dumps, source.readings), (1, 2));
     let a = overflow_anomaly(&anomalies);
@@ -137,15 +156,13 @@ fn snapshot_with_a_window_dumps_once_and_reads_the_counters_that_far_apart() {
 #[test]
 fn check_dumps_once_and_reads_the_counters_a_second_apart_by_default() {
     let mut source = source(30, 10, &[(12, 1_000)]);
-    let mut aggregator = Aggregator::new(RuleConfig::default());
     let window = Mode::Check.counter_window(None);
     assert_eq!(window, Duration::from_secs(1));
     let keep = Filter {
         states: vec!["established".parse::<StateSpec>().unwrap()],
         ..Filter::default()
     };
-    let (snapshot, anomalies) =
-        poll_once(&mut source, &mut aggregator, window, Some(&keep)).unwrap();
+    let (snapshot, anomalies, _) = judged(&mut source, window, Some(&keep));
     assert_eq!((source.dumps, source.readings), (1, 2));
     // The filter narrows what the rules see, not the counts: the LISTEN socket stays.
     assert_eq!(snapshot.sockets.len(), 3);
@@ -158,36 +175,34 @@ fn check_dumps_once_and_reads_the_counters_a_second_apart_by_default() {
 #[test]
 fn a_one_shot_poll_makes_up_no_history_ages_or_state_changes() {
     let mut source = source(900, 15, &[]);
-    let mut aggregator = Aggregator::new(RuleConfig::default());
-    let (snapshot, anomalies) =
-        poll_once(&mut source, &mut aggregator, Duration::ZERO, None).unwrap();
-    let summary = aggregator.summary();
+    let (snapshot, anomalies, judges) = judged(&mut source, Duration::ZERO, None);
+    let summary = judges.get(0).unwrap().whole().summary();
     assert_eq!(summary.polls, 1);
     assert_eq!(summary.previous_counts, None);
     assert_eq!(summary.change(TcpState::Established), None);
     assert_eq!(summary.history.len(), 1);
     let a = overflow_anomaly(&anomalies);
     assert_eq!((a.trend, a.first_seen), (None, at(0)));
+    // One look keeps no socket identities: no age is made up.
+    let judge = judges.get(0).unwrap().whole();
     for socket in &snapshot.sockets[1..] {
-        assert_eq!(aggregator.first_seen(socket), Some(at(0)));
+        assert_eq!(judge.first_seen(socket), None);
     }
 }
 
 #[test]
 fn a_source_without_live_counters_dumps_once_and_skips_the_counter_rules() {
     let mut recorded = crate::collect::Recorded::new([source(900, 15, &[]).dumped]);
-    let mut aggregator = Aggregator::new(RuleConfig::default());
-    let (_, anomalies) = poll_once(&mut recorded, &mut aggregator, Duration::ZERO, None).unwrap();
+    let (_, anomalies, judges) = judged(&mut recorded, Duration::ZERO, None);
     assert!(anomalies.is_empty(), "{anomalies:?}");
-    assert!(aggregator.summary().rates.is_empty());
+    assert!(judges.get(0).unwrap().whole().summary().rates.is_empty());
 }
 
 #[test]
 fn the_text_evidence_says_over_how_long_the_counters_rose() {
     let line_for = |dump_ms: u64| {
         let mut source = source(dump_ms, 15, &[]);
-        let mut aggregator = Aggregator::new(RuleConfig::default());
-        let (_, anomalies) = poll_once(&mut source, &mut aggregator, Duration::ZERO, None).unwrap();
+        let (_, anomalies, _) = judged(&mut source, Duration::ZERO, None);
         crate::format::anomaly::line(overflow_anomaly(&anomalies), at(0))
     };
     let line = line_for(900);
@@ -213,9 +228,8 @@ fn check_filters_narrow_the_rules_and_never_the_counts() {
         s.inode = 7_000 + u32::from(port);
         source.dumped.sockets.push(s);
     }
-    let everything = || Aggregator::new(RuleConfig::default());
     // Unfiltered, the 25 CLOSE_WAIT sockets on :8080 raise the backlog rule.
-    let (_, anomalies) = poll_once(&mut source, &mut everything(), Duration::ZERO, None).unwrap();
+    let (_, anomalies, _) = judged(&mut source, Duration::ZERO, None);
     assert_eq!(
         anomalies
             .iter()
@@ -225,8 +239,7 @@ fn check_filters_narrow_the_rules_and_never_the_counts() {
     );
     // `--sport 80` looks at the :80 service only: nothing raised, every socket counted.
     let keep: Filter = "sport=80".parse().unwrap();
-    let (snapshot, anomalies) =
-        poll_once(&mut source, &mut everything(), Duration::ZERO, Some(&keep)).unwrap();
+    let (snapshot, anomalies, _) = judged(&mut source, Duration::ZERO, Some(&keep));
     assert_eq!(anomalies, []);
     let counts = snapshot.state_counts();
     assert_eq!(counts.get(TcpState::CloseWait), 25);
@@ -241,13 +254,19 @@ fn many_namespaces_share_one_counter_window_and_are_judged_each_on_its_own() {
         source(20, 11, &[(17, 1_000)]),
         source(20, 10, &[(10, 1_000)]),
     ];
-    let mut aggregators = [
-        Aggregator::new(RuleConfig::default()),
-        Aggregator::new(RuleConfig::default()),
-    ];
+    let mut watcher = Watcher::new(
+        Listed::each(sources.iter_mut()),
+        judges(&Config::default(), None),
+    );
     let started = Instant::now();
-    let snapshots = dump_each(&mut sources[..], &mut aggregators, Duration::from_secs(1));
+    let round = watcher.dump_once(Duration::from_secs(1));
     let elapsed = started.elapsed();
+    let judged: Vec<Vec<Anomaly>> = round
+        .namespaces
+        .iter()
+        .map(|n| judge(watcher.judges_mut(), n.key, n.fresh_snapshot().unwrap()))
+        .collect();
+    drop(watcher);
     assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
     assert!(
         elapsed < Duration::from_secs(2),
@@ -260,11 +279,6 @@ fn many_namespaces_share_one_counter_window_and_are_judged_each_on_its_own() {
             .collect::<Vec<_>>(),
         [(1, 2), (1, 2)]
     );
-    let judged: Vec<Vec<Anomaly>> = snapshots
-        .iter()
-        .zip(&mut aggregators)
-        .map(|(snapshot, aggregator)| judge(aggregator, snapshot.as_ref().unwrap(), None))
-        .collect();
     assert_eq!(overflow_anomaly(&judged[0]).count, 7);
     assert!(
         judged[1]

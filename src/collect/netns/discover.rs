@@ -40,6 +40,15 @@ impl Namespace {
     pub fn is_own(&self) -> bool {
         self.handles.is_empty()
     }
+
+    /// Its name, inode and container, as outputs label it.
+    pub fn label(&self) -> crate::model::NetnsLabel {
+        crate::model::NetnsLabel {
+            name: self.name.clone(),
+            inode: self.id.inode,
+            container: self.container.clone(),
+        }
+    }
 }
 
 /// Where a namespace was seen, as the walk found it (the pure input of [`merge`]).

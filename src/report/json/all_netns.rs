@@ -95,7 +95,7 @@ pub fn render_all(
         },
         out,
     )?;
-    write_sockets(namespaces.iter().map(|n| &n.snapshot), filter, out)?;
+    write_sockets(namespaces.iter().map(|n| &*n.snapshot), filter, out)?;
     let mut tail = TailDoc::new(host, &[]);
     tail.processes = namespaces
         .iter()
@@ -126,7 +126,7 @@ mod tests {
     fn rendered(filter: &Filter) -> Value {
         let mut namespaces = crate::report::two_namespaces();
         // 25 CLOSE_WAIT sockets in lab-1: a leak its own rules raise.
-        let lab = &mut namespaces[1].snapshot;
+        let lab = std::sync::Arc::make_mut(&mut namespaces[1].snapshot);
         let leaked = lab.sockets[1];
         for port in 0..23 {
             let mut s = leaked;
@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn without_all_netns_no_socket_or_anomaly_has_a_netns_key() {
         let namespaces = crate::report::two_namespaces();
-        let mut single = namespaces[1].snapshot.clone();
+        let mut single = (*namespaces[1].snapshot).clone();
         single.netns_inode = None;
         let mut out = Vec::new();
         crate::report::json::render(&single, &Filter::default(), &[], &mut out).unwrap();

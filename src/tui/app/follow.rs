@@ -18,7 +18,7 @@ impl App {
     }
 
     /// How many times the user asked to follow; the event loop sends the collector a
-    /// [`crate::tui::Control::Follow`] whenever it grows.
+    /// [`crate::watch::thread::Control::Follow`] whenever it grows.
     pub fn follow_requests(&self) -> u64 {
         self.follow_requests
     }
