@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::cache::parse_start_time;
 use super::identity::cmdline_text;
-use super::scan::{Failure, classify, socket_inode};
+use super::scan::{ScanFailure, classify, socket_inode};
 use super::*;
 use crate::collect::testutil::{in_child, require_root};
 use crate::collect::{CollectOptions, Collector, SocketSource};
@@ -185,11 +185,11 @@ fn an_unreadable_table_makes_attribution_partial_only_if_a_socket_lacks_its_owne
 
 #[test]
 fn permission_errors_count_as_unreadable_and_exits_as_vanished() {
-    assert_eq!(classify(Errno::ACCESS), Failure::Unreadable);
-    assert_eq!(classify(Errno::PERM), Failure::Unreadable);
-    assert_eq!(classify(Errno::LOOP), Failure::Unreadable);
-    assert_eq!(classify(Errno::NOENT), Failure::Vanished);
-    assert_eq!(classify(Errno::SRCH), Failure::Vanished);
+    assert_eq!(classify(Errno::ACCESS), ScanFailure::Unreadable);
+    assert_eq!(classify(Errno::PERM), ScanFailure::Unreadable);
+    assert_eq!(classify(Errno::LOOP), ScanFailure::Unreadable);
+    assert_eq!(classify(Errno::NOENT), ScanFailure::Vanished);
+    assert_eq!(classify(Errno::SRCH), ScanFailure::Vanished);
 }
 
 #[test]
