@@ -322,17 +322,14 @@ fn end_line(line: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::model::TcpState;
-
-    fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
-        Socket::new(state, local.parse().unwrap(), remote.parse().unwrap())
-    }
+    use crate::model::fixture::socket;
 
     #[test]
     fn rows_formatted_on_two_threads_come_out_in_order() {
         let mut snapshot = Snapshot::default();
         let rows = 3 * crate::report::chunks::CHUNK_ITEMS + 5;
         for i in 0..rows as u32 {
-            let mut s = socket(TcpState::Established, "10.0.0.1:443", "10.9.0.1:1");
+            let mut s = socket(TcpState::Established).local("10.0.0.1:443");
             s.remote = SocketAddr::from((
                 [10, 9, (i >> 16) as u8, (i >> 8) as u8],
                 (i & 0xff) as u16 + 1,
