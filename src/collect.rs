@@ -161,7 +161,7 @@ impl SocketSource for Recorded {
 pub struct Collector {
     sources: Sources,
     attributor: Attributor,
-    watch: netns::Watch,
+    watch: netns::EnteredNetns,
 }
 
 /// The handles opened inside a namespace: sock_diag (or why not: `None` when asked not to),
@@ -233,7 +233,7 @@ impl Collector {
     fn assemble(
         options: CollectOptions,
         (sock_diag, proc_net, kernel): Opened,
-        watch: netns::Watch,
+        watch: netns::EnteredNetns,
     ) -> Result<Collector, CollectError> {
         let kernel = kernel.with_host_max_orphans();
         let (sock_diag, fallback_reason) = match sock_diag {

@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime};
 
 mod addr;
 mod container;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod netns;
 
 pub use addr::{Addr, Endpoint, decimal_len, endpoint, push_decimal};

@@ -140,29 +140,20 @@ fn identity(socket: &Socket) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn socket(cookie: u64, state: TcpState) -> Socket {
-        let mut s = Socket::new(
-            state,
-            "10.0.0.1:80".parse().unwrap(),
-            "10.0.0.2:5000".parse().unwrap(),
-        );
-        s.cookie = cookie;
-        s
-    }
+    use crate::model::fixture::socket;
 
     #[test]
     fn gone_sockets_are_forgotten_at_end_of_poll() {
         let mut ids = Identities::default();
         ids.begin(2);
-        ids.observe(&socket(1, TcpState::Established), 1000);
-        ids.observe(&socket(2, TcpState::Established), 1000);
+        ids.observe(&socket(TcpState::Established).cookie(1), 1000);
+        ids.observe(&socket(TcpState::Established).cookie(2), 1000);
         ids.end();
         ids.begin(2);
-        ids.observe(&socket(2, TcpState::Established), 2000);
+        ids.observe(&socket(TcpState::Established).cookie(2), 2000);
         ids.end();
         assert_eq!(ids.len(), 1);
-        assert_eq!(ids.get(&socket(1, TcpState::Established)), None);
+        assert_eq!(ids.get(&socket(TcpState::Established).cookie(1)), None);
     }
 
     #[test]
@@ -170,11 +161,11 @@ mod tests {
         assert!(std::mem::size_of::<(u64, Seen)>() <= 24);
         let mut ids = Identities::default();
         ids.begin(1);
-        ids.observe(&socket(1, TcpState::Established), 1_000);
+        ids.observe(&socket(TcpState::Established).cookie(1), 1_000);
         ids.end();
         let later = 1_000 + 30 * 86_400_000 + 1_234;
         ids.begin(1);
-        let s = ids.observe(&socket(1, TcpState::CloseWait), later);
+        let s = ids.observe(&socket(TcpState::CloseWait).cookie(1), later);
         assert_eq!((s.first_seen_ms, s.state_since_ms), (1_000, later - 234));
         let soon = 1_000 + 86_400_000 + 1_234;
         assert_eq!(
@@ -188,10 +179,10 @@ mod tests {
     fn state_change_restarts_state_age_but_keeps_first_seen() {
         let mut ids = Identities::default();
         ids.begin(2);
-        ids.observe(&socket(7, TcpState::Established), 1000);
+        ids.observe(&socket(TcpState::Established).cookie(7), 1000);
         ids.end();
         ids.begin(2);
-        let s = ids.observe(&socket(7, TcpState::CloseWait), 3000);
+        let s = ids.observe(&socket(TcpState::CloseWait).cookie(7), 3000);
         assert_eq!((s.first_seen_ms, s.state_since_ms), (1000, 3000));
     }
 
@@ -199,11 +190,11 @@ mod tests {
     fn cookieless_socket_is_keyed_on_tuple_and_state() {
         let mut ids = Identities::default();
         ids.begin(2);
-        ids.observe(&socket(0, TcpState::CloseWait), 1000);
+        ids.observe(&socket(TcpState::CloseWait).cookie(0), 1000);
         ids.end();
         ids.begin(2);
-        let same = ids.observe(&socket(0, TcpState::CloseWait), 2000);
-        let other_state = ids.observe(&socket(0, TcpState::LastAck), 2000);
+        let same = ids.observe(&socket(TcpState::CloseWait).cookie(0), 2000);
+        let other_state = ids.observe(&socket(TcpState::LastAck).cookie(0), 2000);
         assert_eq!(same.first_seen_ms, 1000);
         assert_eq!(other_state.first_seen_ms, 2000);
     }
@@ -230,7 +221,7 @@ mod tests {
     fn poll(ids: &mut Identities, cookies: std::ops::Range<u64>, now_ms: u64) {
         ids.begin(cookies.clone().count());
         for cookie in cookies {
-            ids.observe(&socket(cookie, TcpState::Established), now_ms);
+            ids.observe(&socket(TcpState::Established).cookie(cookie), now_ms);
         }
         ids.end();
     }
@@ -264,7 +255,7 @@ mod tests {
             ids.seen.capacity()
         );
         assert_eq!(
-            ids.get(&socket(1500, TcpState::Established))
+            ids.get(&socket(TcpState::Established).cookie(1500))
                 .map(|s| s.first_seen_ms),
             Some(1000)
         );

@@ -16,7 +16,7 @@ use crate::model::{Snapshot, Socket, StateCounts, TcpState};
 /// Who holds a CLOSE_WAIT socket: a process (index into the snapshot's processes) or, when
 /// no owner is known, its local port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Holder {
+pub(crate) enum CloseWaitHolder {
     Process(u32),
     Port(u16),
 }
@@ -63,7 +63,7 @@ pub(crate) struct Tally {
     pub processes: Vec<ProcessTally>,
     pub peers: Peers,
     pub listeners: Vec<ListenerTally>,
-    pub close_wait_peers: KeyedMap<(Holder, SocketAddr), u64>,
+    pub close_wait_peers: KeyedMap<(CloseWaitHolder, SocketAddr), u64>,
     pub close_wait_ports: FastMap<u16, AgedCount>,
     pub time_wait_destinations: KeyedMap<SocketAddr, u64>,
     pub fin_wait2: AgedCount,
@@ -202,7 +202,7 @@ impl Tally {
                 for &owner in owners.iter().filter(|&&o| (o as usize) < known) {
                     *self
                         .close_wait_peers
-                        .entry((Holder::Process(owner), remote))
+                        .entry((CloseWaitHolder::Process(owner), remote))
                         .or_default() += 1;
                 }
             }
@@ -211,7 +211,7 @@ impl Tally {
                 self.close_wait_ports.entry(port).or_default().add(since_ms);
                 *self
                     .close_wait_peers
-                    .entry((Holder::Port(port), remote))
+                    .entry((CloseWaitHolder::Port(port), remote))
                     .or_default() += 1;
             }
             TcpState::TimeWait => {
@@ -246,7 +246,7 @@ mod tests {
         });
         assert_eq!(distinct(tw.collect()), 1000, "TIME_WAIT destinations");
         let cw = sources.iter().map(|&ip| {
-            let peer = (Holder::Process(3), SocketAddr::new(ip, 40_000));
+            let peer = (CloseWaitHolder::Process(3), SocketAddr::new(ip, 40_000));
             tally.close_wait_peers.hasher().hash_one(peer)
         });
         assert_eq!(distinct(cw.collect()), 1000, "CLOSE_WAIT peers");

@@ -119,16 +119,7 @@ impl CookieDedup {
 mod tests {
     use super::*;
     use crate::model::TcpState;
-
-    fn socket(cookie: u64, state: TcpState) -> Socket {
-        let mut s = Socket::new(
-            state,
-            "192.0.2.1:40000".parse().unwrap(),
-            "192.0.2.9:443".parse().unwrap(),
-        );
-        s.cookie = cookie;
-        s
-    }
+    use crate::model::fixture::socket;
 
     #[test]
     fn repeats_far_apart_in_a_large_dump_keep_the_first_place_and_the_last_state() {
@@ -142,12 +133,12 @@ mod tests {
             dedup.push(sockets, s);
         };
         for cookie in 1..=300_000 {
-            push(&mut sockets, socket(cookie, TcpState::Established));
+            push(&mut sockets, socket(TcpState::Established).cookie(cookie));
         }
-        push(&mut sockets, socket(17, TcpState::TimeWait));
-        push(&mut sockets, socket(250_000, TcpState::FinWait1));
-        push(&mut sockets, socket(250_000, TcpState::FinWait2));
-        push(&mut sockets, socket(300_001, TcpState::Listen));
+        push(&mut sockets, socket(TcpState::TimeWait).cookie(17));
+        push(&mut sockets, socket(TcpState::FinWait1).cookie(250_000));
+        push(&mut sockets, socket(TcpState::FinWait2).cookie(250_000));
+        push(&mut sockets, socket(TcpState::Listen).cookie(300_001));
         dedup.finish(&mut sockets, &mut beside);
         assert_eq!(sockets.len(), 300_001);
         assert_eq!(

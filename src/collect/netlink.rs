@@ -158,7 +158,7 @@ impl SockDiag {
         on_socket: &mut parse::OnSocket<'_>,
     ) -> Result<DumpStats, DumpError> {
         let mut stats = DumpStats::default();
-        self.each_datagram(Request::Family(family), states, &mut |datagram, seq| {
+        self.each_datagram(DumpRequest::Family(family), states, &mut |datagram, seq| {
             let (progress, d) = parse::parse_datagram(datagram, seq, on_socket)?;
             stats.add(d);
             Ok(progress)
@@ -180,7 +180,7 @@ impl SockDiag {
     ) -> Result<DumpStats, DumpError> {
         let mut stats = DumpStats::default();
         if self.both_in_one != Some(false) {
-            let result = self.each_datagram(Request::Both, states, &mut |datagram, seq| {
+            let result = self.each_datagram(DumpRequest::Both, states, &mut |datagram, seq| {
                 let (progress, d) = parse::parse_datagram(datagram, seq, on_socket)?;
                 stats.add(d);
                 Ok(progress)
@@ -214,7 +214,7 @@ impl SockDiag {
         states: StateSet,
     ) -> Result<Vec<Vec<u8>>, DumpError> {
         let mut datagrams = Vec::new();
-        self.each_datagram(Request::Family(family), states, &mut |datagram, seq| {
+        self.each_datagram(DumpRequest::Family(family), states, &mut |datagram, seq| {
             datagrams.push(datagram.to_vec());
             Ok(parse::parse_datagram(datagram, seq, &mut |_, _, _| {})?.0)
         })?;
@@ -226,7 +226,7 @@ impl SockDiag {
     /// [`receiver`]) and handed to `each` on this one.
     fn each_datagram(
         &mut self,
-        request: Request,
+        request: DumpRequest,
         states: StateSet,
         each: &mut DatagramHandler<'_>,
     ) -> Result<(), DumpError> {
@@ -345,25 +345,25 @@ fn release_at_least(release: &str, (major, minor): (u32, u32)) -> Option<bool> {
 
 /// What one dump request asks for.
 #[derive(Clone, Copy, Debug)]
-enum Request {
+enum DumpRequest {
     /// One family (`SOCK_DIAG_BY_FAMILY`, `inet_diag_req_v2`).
     Family(Family),
     /// Both families in one walk (`TCPDIAG_GETSOCK`, `inet_diag_req`).
     Both,
 }
 
-impl Request {
+impl DumpRequest {
     fn name(self) -> &'static str {
         match self {
-            Request::Family(family) => family.name(),
-            Request::Both => "inet and inet6",
+            DumpRequest::Family(family) => family.name(),
+            DumpRequest::Both => "inet and inet6",
         }
     }
 
     fn bytes(self, state_bits: u32, tcp_info: bool, seq: u32) -> Vec<u8> {
         match self {
-            Request::Family(family) => request_bytes(family, state_bits, tcp_info, seq),
-            Request::Both => both_families_request_bytes(state_bits, tcp_info, seq),
+            DumpRequest::Family(family) => request_bytes(family, state_bits, tcp_info, seq),
+            DumpRequest::Both => both_families_request_bytes(state_bits, tcp_info, seq),
         }
     }
 }

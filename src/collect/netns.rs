@@ -1,7 +1,7 @@
 //! Entering a network namespace: on a dedicated thread, `setns(CLONE_NEWNET)`, then run a
 //! closure there. Sockets and files opened inside keep pointing at that namespace wherever
 //! they are used afterwards, so the rest of sockscope never changes namespace itself.
-//! [`Watch`] (in `netns/watch.rs`) tells later whether the target still leads there.
+//! [`EnteredNetns`] (in `netns/watch.rs`) tells later whether the target still leads there.
 
 pub mod discover;
 mod watch;
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::sched::{CloneFlags, setns};
 
-pub use watch::{NetnsChange, NetnsDrift, NetnsId, Watch};
+pub use watch::{EnteredNetns, NetnsChange, NetnsDrift, NetnsId};
 
 /// The directory `ip netns add` creates its handles in.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -203,17 +203,17 @@ pub fn run_in<T: Send>(
     run_watched(target, f).map(|(value, _)| value)
 }
 
-/// [`run_in`], and the [`Watch`] that tells later whether `target` still leads to the
-/// namespace `f` ran in (the identity comes from the handle entered, not from a second
+/// [`run_in`], and the [`EnteredNetns`] that tells later whether `target` still leads to
+/// the namespace `f` ran in (the identity comes from the handle entered, not from a second
 /// lookup of the name).
 pub fn run_watched<T: Send>(
     target: &NetnsTarget,
     f: impl FnOnce() -> T + Send,
-) -> Result<(T, Watch), NetnsError> {
+) -> Result<(T, EnteredNetns), NetnsError> {
     let Some(handle) = open_handle(target)? else {
-        return Ok((f(), Watch::own()));
+        return Ok((f(), EnteredNetns::own()));
     };
-    let watch = Watch::entered(target, handle.metadata().ok().map(|m| NetnsId::of(&m)));
+    let watch = EnteredNetns::entered(target, handle.metadata().ok().map(|m| NetnsId::of(&m)));
     let path = target
         .handle_path()
         .map(|p| p.display().to_string())
@@ -223,14 +223,14 @@ pub fn run_watched<T: Send>(
 
 /// Run `f` inside the namespace `handle` (an open nsfs file, e.g. one that
 /// [`discover`](discover::discover) found) leads to, on a fresh thread, as [`run_in`]
-/// does; `path` names the handle in errors. Returns what `f` returns and the [`Watch`]
-/// of that namespace, which never drifts: the handle is the target.
+/// does; `path` names the handle in errors. Returns what `f` returns and the
+/// [`EnteredNetns`] of that namespace, which never drifts: the handle is the target.
 pub fn run_in_handle<T: Send>(
     handle: &File,
     path: &Path,
     f: impl FnOnce() -> T + Send,
-) -> Result<(T, Watch), NetnsError> {
-    let watch = Watch::pinned(handle.metadata().ok().map(|m| NetnsId::of(&m)));
+) -> Result<(T, EnteredNetns), NetnsError> {
+    let watch = EnteredNetns::pinned(handle.metadata().ok().map(|m| NetnsId::of(&m)));
     let path = path.display().to_string();
     enter(handle, "--all-netns".to_owned(), path, f).map(|value| (value, watch))
 }

@@ -177,14 +177,7 @@ impl Tiers {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn socket(state: TcpState, cookie: u64) -> Socket {
-        let local = "192.0.2.1:40000".parse().unwrap();
-        let remote = "192.0.2.9:443".parse().unwrap();
-        let mut s = Socket::new(state, local, remote);
-        s.cookie = cookie;
-        s
-    }
+    use crate::model::fixture::socket;
 
     fn shared(sockets: Vec<Socket>) -> Arc<Snapshot> {
         Arc::new(Snapshot {
@@ -195,7 +188,7 @@ mod tests {
 
     fn established(from: u64, count: u64) -> Vec<Socket> {
         (from..from + count)
-            .map(|c| socket(TcpState::Established, c))
+            .map(|c| socket(TcpState::Established).cookie(c))
             .collect()
     }
 
@@ -256,15 +249,15 @@ mod tests {
         let read_at = SystemTime::UNIX_EPOCH + Duration::from_secs(100);
         let mut tiers = Tiers::new(ESTABLISHED_EVERY, TIER_FROM);
         let mut full = established(1, 20_000);
-        full.push(socket(TcpState::TimeWait, 50_000));
+        full.push(socket(TcpState::TimeWait).cookie(50_000));
         tiers.full_read(&full, (start, read_at));
         tiers.remember(&shared(full));
 
         // Cookies 7 and 8 now close; 50,000 is the fresh TIME_WAIT again.
         let mut partial = vec![
-            socket(TcpState::CloseWait, 7),
-            socket(TcpState::FinWait1, 8),
-            socket(TcpState::TimeWait, 50_000),
+            socket(TcpState::CloseWait).cookie(7),
+            socket(TcpState::FinWait1).cookie(8),
+            socket(TcpState::TimeWait).cookie(50_000),
         ];
         let tier = EstablishedTier {
             read_at,
@@ -284,7 +277,7 @@ mod tests {
         tiers.remember(&shared(partial));
 
         // 7 is gone entirely now: it must not come back as ESTABLISHED.
-        let mut later = vec![socket(TcpState::LastAck, 8)];
+        let mut later = vec![socket(TcpState::LastAck).cookie(8)];
         tiers.carry(&mut later, &mut Cgroups::default());
         assert_eq!(later.len(), 1 + 19_998);
         assert!(!later.iter().any(|s| s.cookie == 7));

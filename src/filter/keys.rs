@@ -130,7 +130,7 @@ trait Slot {
 }
 
 /// A value a key takes.
-trait Value: FromStr<Err = FilterError> + fmt::Display + Sized {
+trait FilterValue: FromStr<Err = FilterError> + fmt::Display + Sized {
     /// Add to `list` as the values it is made of (one per state for a group of states, so
     /// that what prints parses back to the same filter).
     fn push_into(self, list: &mut Vec<Self>) {
@@ -138,17 +138,17 @@ trait Value: FromStr<Err = FilterError> + fmt::Display + Sized {
     }
 }
 
-impl Value for StateSpec {
+impl FilterValue for StateSpec {
     fn push_into(self, list: &mut Vec<Self>) {
         list.extend(self.0.iter().map(|s| StateSpec(StateSet::of(&[s]))));
     }
 }
-impl Value for PortRange {}
-impl Value for AddrBlock {}
-impl Value for ProcessSpec {}
-impl Value for ContainerSpec {}
-impl Value for NetnsSpec {}
-impl Value for CgroupPrefix {}
+impl FilterValue for PortRange {}
+impl FilterValue for AddrBlock {}
+impl FilterValue for ProcessSpec {}
+impl FilterValue for ContainerSpec {}
+impl FilterValue for NetnsSpec {}
+impl FilterValue for CgroupPrefix {}
 
 /// A key whose values are alternatives kept in one list of [`Filter`].
 struct List<T: 'static> {
@@ -158,7 +158,7 @@ struct List<T: 'static> {
     keeps: fn(&T, &Candidate<'_>) -> bool,
 }
 
-impl<T: Value> Slot for List<T> {
+impl<T: FilterValue> Slot for List<T> {
     fn add(&self, filter: &mut Filter, text: &str) -> Result<(), FilterError> {
         text.parse::<T>()?.push_into((self.values_mut)(filter));
         Ok(())

@@ -75,27 +75,34 @@ fn v6_ranks(sockets: &[Socket]) -> KeyedMap<Ipv6Addr, u32> {
 mod tests {
     use super::*;
     use crate::model::TcpState;
-
-    fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
-        Socket::new(state, local.parse().unwrap(), remote.parse().unwrap())
-    }
+    use crate::model::fixture::socket;
 
     #[test]
     fn listing_order_is_lifecycle_then_local_then_remote_with_ipv4_first() {
         let snapshot = Snapshot {
             sockets: vec![
-                socket(TcpState::Established, "[2001:db8::1]:80", "[2001:db8::9]:1"),
-                socket(
-                    TcpState::Established,
-                    "[::ffff:10.0.0.1]:80",
-                    "[::ffff:10.0.0.2]:7",
-                ),
-                socket(TcpState::TimeWait, "10.0.0.1:80", "10.0.0.2:5"),
-                socket(TcpState::Established, "10.0.0.1:80", "10.0.0.3:1"),
-                socket(TcpState::Established, "10.0.0.1:80", "10.0.0.2:9"),
-                socket(TcpState::Listen, "[::]:80", "[::]:0"),
-                socket(TcpState::Established, "10.0.0.1:79", "10.0.0.9:1"),
-                socket(TcpState::Established, "[::1]:80", "[::1]:1"),
+                socket(TcpState::Established)
+                    .local("[2001:db8::1]:80")
+                    .remote("[2001:db8::9]:1"),
+                socket(TcpState::Established)
+                    .local("[::ffff:10.0.0.1]:80")
+                    .remote("[::ffff:10.0.0.2]:7"),
+                socket(TcpState::TimeWait)
+                    .local("10.0.0.1:80")
+                    .remote("10.0.0.2:5"),
+                socket(TcpState::Established)
+                    .local("10.0.0.1:80")
+                    .remote("10.0.0.3:1"),
+                socket(TcpState::Established)
+                    .local("10.0.0.1:80")
+                    .remote("10.0.0.2:9"),
+                socket(TcpState::Listen).local("[::]:80").remote("[::]:0"),
+                socket(TcpState::Established)
+                    .local("10.0.0.1:79")
+                    .remote("10.0.0.9:1"),
+                socket(TcpState::Established)
+                    .local("[::1]:80")
+                    .remote("[::1]:1"),
             ],
             ..Snapshot::default()
         };

@@ -285,6 +285,7 @@ impl Cgroups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::fixture::socket;
 
     fn docker(name: Option<&str>) -> Container {
         Container {
@@ -324,18 +325,8 @@ mod tests {
         assert!(!c.is_named("shop"));
     }
 
-    fn socket(cookie: u64, state: TcpState) -> Socket {
-        let mut s = Socket::new(
-            state,
-            "192.0.2.1:1".parse().unwrap(),
-            "192.0.2.2:2".parse().unwrap(),
-        );
-        s.cookie = cookie;
-        s
-    }
-
     fn established(cookie: u64) -> Socket {
-        socket(cookie, TcpState::Established)
+        socket(TcpState::Established).cookie(cookie)
     }
 
     #[test]
@@ -347,7 +338,7 @@ mod tests {
             cg.record(&established(cookie), id);
         }
         assert_eq!(cg.id_of(&established(9)), Some(200));
-        assert_eq!(cg.id_of(&socket(9, TcpState::FinWait1)), Some(200));
+        assert_eq!(cg.id_of(&socket(TcpState::FinWait1).cookie(9)), Some(200));
         assert_eq!(cg.id_of(&established(3)), Some(100));
         assert_eq!(cg.id_of(&established(4)), Some(100));
         assert_eq!(cg.id_of(&established(5)), None, "told none");
@@ -381,32 +372,35 @@ mod tests {
         let mut cg = Cgroups::default();
         // Told none before any id, then a million-socket service's cgroup, one socket in
         // another, one told none after, and a TIME_WAIT socket (never told one).
-        cg.record(&socket(1, TcpState::Close), 0);
+        cg.record(&socket(TcpState::Close).cookie(1), 0);
         for cookie in 2..1000 {
             cg.record(&established(cookie), 500);
         }
         cg.record(&established(1000), 600);
-        cg.record(&socket(1001, TcpState::Close), 0);
-        cg.record(&socket(1002, TcpState::TimeWait), 0);
+        cg.record(&socket(TcpState::Close).cookie(1001), 0);
+        cg.record(&socket(TcpState::TimeWait).cookie(1002), 0);
         assert_eq!(
             cg.by_cookie.len(),
             3,
             "1, 1000 and 1001, not the 998 in 500"
         );
-        assert_eq!(cg.id_of(&socket(1, TcpState::Close)), None);
+        assert_eq!(cg.id_of(&socket(TcpState::Close).cookie(1)), None);
         assert_eq!(cg.id_of(&established(2)), Some(500));
         assert_eq!(cg.id_of(&established(999)), Some(500));
         assert_eq!(cg.id_of(&established(1000)), Some(600));
-        assert_eq!(cg.id_of(&socket(1001, TcpState::Close)), None);
-        assert_eq!(cg.id_of(&socket(1002, TcpState::TimeWait)), None);
-        assert_eq!(cg.id_of(&socket(1003, TcpState::SynRecv)), None);
+        assert_eq!(cg.id_of(&socket(TcpState::Close).cookie(1001)), None);
+        assert_eq!(cg.id_of(&socket(TcpState::TimeWait).cookie(1002)), None);
+        assert_eq!(cg.id_of(&socket(TcpState::SynRecv).cookie(1003)), None);
         assert_eq!(cg.ids(), vec![500, 600]);
         // A TIME_WAIT socket given its listener's cgroup; a fast-open request socket
         // (a full socket in SYN_RECV) told its own.
         cg.insert(1002, 500);
-        cg.record(&socket(1004, TcpState::SynRecv), 600);
-        assert_eq!(cg.id_of(&socket(1002, TcpState::TimeWait)), Some(500));
-        assert_eq!(cg.id_of(&socket(1004, TcpState::SynRecv)), Some(600));
+        cg.record(&socket(TcpState::SynRecv).cookie(1004), 600);
+        assert_eq!(
+            cg.id_of(&socket(TcpState::TimeWait).cookie(1002)),
+            Some(500)
+        );
+        assert_eq!(cg.id_of(&socket(TcpState::SynRecv).cookie(1004)), Some(600));
         // The later of two sightings wins, back into the dominant one too.
         cg.record(&established(1000), 500);
         assert_eq!(cg.id_of(&established(1000)), Some(500));

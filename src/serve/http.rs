@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use request::{HeadReader, Refusal, Request, accepts_gzip, parse_head};
+pub use request::{HeadReader, HeadRefusal, Request, accepts_gzip, parse_head};
 
 use super::poller::Published;
 use routes::{Response, respond, route};

@@ -64,7 +64,7 @@ const KEYS: &str = "tls_server_config.cert_file, .key_file, .client_ca_file, .cl
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct File {
+struct WebConfigFile {
     tls_server_config: Option<TlsFile>,
     #[serde(default)]
     basic_auth_users: BTreeMap<String, String>,
@@ -116,8 +116,8 @@ impl WebConfig {
                 ),
             ));
         }
-        let file: File = if text.trim().is_empty() {
-            File {
+        let file: WebConfigFile = if text.trim().is_empty() {
+            WebConfigFile {
                 tls_server_config: None,
                 basic_auth_users: BTreeMap::new(),
             }
@@ -138,7 +138,7 @@ impl WebConfig {
         let tls = file
             .tls_server_config
             .map(|tls| {
-                let settings = tls::Settings::new(
+                let settings = tls::TlsSettings::new(
                     dir,
                     &tls.cert_file,
                     &tls.key_file,

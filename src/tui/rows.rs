@@ -34,7 +34,7 @@ pub enum Target {
 
 /// A sort key of one cell.
 #[derive(Clone, Debug, PartialEq, PartialOrd)]
-enum Key {
+enum SortKey {
     Number(f64),
     Text(String),
     Addr(IpAddr, u16),
@@ -45,7 +45,7 @@ enum Key {
 pub struct GroupRow {
     /// The cells, one per column of the view.
     pub cells: Vec<String>,
-    keys: Vec<Key>,
+    keys: Vec<SortKey>,
     /// What the row is about.
     pub target: Target,
 }
@@ -211,17 +211,17 @@ pub fn group_rows(shown: &Shown, view: View, sort: Sort) -> Vec<GroupRow> {
     rows
 }
 
-fn compare(a: &Key, b: &Key, numeric: bool) -> Ordering {
+fn compare(a: &SortKey, b: &SortKey, numeric: bool) -> Ordering {
     let order = a.partial_cmp(b).unwrap_or(Ordering::Equal);
     if numeric { order.reverse() } else { order }
 }
 
-fn count(n: u64) -> (String, Key) {
-    (grouped(n), Key::Number(n as f64))
+fn count(n: u64) -> (String, SortKey) {
+    (grouped(n), SortKey::Number(n as f64))
 }
 
 /// A row of `C`'s cells, in table order.
-fn row<C: ViewColumn>(cell: impl Fn(C) -> (String, Key), target: Target) -> GroupRow {
+fn row<C: ViewColumn>(cell: impl Fn(C) -> (String, SortKey), target: Target) -> GroupRow {
     let (cells, keys) = C::ALL.iter().map(|&c| cell(c)).unzip();
     GroupRow {
         cells,
@@ -232,16 +232,16 @@ fn row<C: ViewColumn>(cell: impl Fn(C) -> (String, Key), target: Target) -> Grou
 
 impl ProcessColumn {
     /// The cell of a process (`None`: the sockets of no process) holding `counts`.
-    fn cell(self, owner: Option<&ProcessGroup>, counts: &StateCounts) -> (String, Key) {
+    fn cell(self, owner: Option<&ProcessGroup>, counts: &StateCounts) -> (String, SortKey) {
         use TcpState::{CloseWait, Established, FinWait1, FinWait2, Listen, SynSent};
         let fin_wait = counts.get(FinWait1) + counts.get(FinWait2);
         match self {
-            ProcessColumn::Pid => owner.map_or(("-".to_owned(), Key::Number(-1.0)), |p| {
-                (p.pid.to_string(), Key::Number(f64::from(p.pid)))
+            ProcessColumn::Pid => owner.map_or(("-".to_owned(), SortKey::Number(-1.0)), |p| {
+                (p.pid.to_string(), SortKey::Number(f64::from(p.pid)))
             }),
             ProcessColumn::Process => owner.map_or(
-                ("(no process)".to_owned(), Key::Text("~".to_owned())),
-                |p| (p.comm.clone(), Key::Text(p.comm.clone())),
+                ("(no process)".to_owned(), SortKey::Text("~".to_owned())),
+                |p| (p.comm.clone(), SortKey::Text(p.comm.clone())),
             ),
             ProcessColumn::Total => count(counts.total()),
             ProcessColumn::Descriptors => descriptors(owner),
@@ -253,10 +253,10 @@ impl ProcessColumn {
             ProcessColumn::Container => match owner.and_then(|p| p.container.as_deref()) {
                 Some(c) => {
                     let label = c.label();
-                    (label.clone(), Key::Text(label))
+                    (label.clone(), SortKey::Text(label))
                 }
                 // After every container, A–Z.
-                None => ("-".to_owned(), Key::Text("~".to_owned())),
+                None => ("-".to_owned(), SortKey::Text("~".to_owned())),
             },
             ProcessColumn::Other => {
                 let named = [Listen, Established, SynSent, CloseWait]
@@ -272,16 +272,19 @@ impl ProcessColumn {
 
 /// `170/200` (`170/-` without a known limit, `-` when nothing is known), sorted by how full
 /// the table is: a process near its limit first, those with an unknown limit last.
-fn descriptors(owner: Option<&ProcessGroup>) -> (String, Key) {
+fn descriptors(owner: Option<&ProcessGroup>) -> (String, SortKey) {
     let (open, limit) = owner.map_or((None, None), |p| (p.descriptors, p.fd_limit));
     let limit_text = limit.map_or_else(|| "-".to_owned(), grouped);
     match (open, limit) {
         (Some(open), Some(limit)) if limit > 0 => (
             format!("{}/{limit_text}", grouped(open)),
-            Key::Number(open as f64 / limit as f64),
+            SortKey::Number(open as f64 / limit as f64),
         ),
-        (Some(open), _) => (format!("{}/{limit_text}", grouped(open)), Key::Number(-1.0)),
-        (None, _) => ("-".to_owned(), Key::Number(-2.0)),
+        (Some(open), _) => (
+            format!("{}/{limit_text}", grouped(open)),
+            SortKey::Number(-1.0),
+        ),
+        (None, _) => ("-".to_owned(), SortKey::Number(-2.0)),
     }
 }
 
@@ -307,9 +310,9 @@ fn process_rows(summary: &Summary) -> Vec<GroupRow> {
 
 impl PeerColumn {
     /// The cell of a host with `count` of the `total` grouped sockets.
-    fn cell(self, host: IpAddr, count: u64, total: u64) -> (String, Key) {
+    fn cell(self, host: IpAddr, count: u64, total: u64) -> (String, SortKey) {
         match self {
-            PeerColumn::Host => (host.to_string(), Key::Addr(host, 0)),
+            PeerColumn::Host => (host.to_string(), SortKey::Addr(host, 0)),
             PeerColumn::Sockets => self::count(count),
             PeerColumn::Share => {
                 let share = if total == 0 {
@@ -317,7 +320,7 @@ impl PeerColumn {
                 } else {
                     count as f64 * 100.0 / total as f64
                 };
-                (format!("{share:.1}%"), Key::Number(share))
+                (format!("{share:.1}%"), SortKey::Number(share))
             }
         }
     }
@@ -339,13 +342,16 @@ fn peer_rows(summary: &Summary) -> Vec<GroupRow> {
 
 impl ListenerColumn {
     /// The cell of one listener.
-    fn cell(self, l: &ListenerGroup) -> (String, Key) {
+    fn cell(self, l: &ListenerGroup) -> (String, SortKey) {
         match self {
-            ListenerColumn::Listener => {
-                (endpoint(&l.local), Key::Addr(l.local.ip(), l.local.port()))
-            }
+            ListenerColumn::Listener => (
+                endpoint(&l.local),
+                SortKey::Addr(l.local.ip(), l.local.port()),
+            ),
             ListenerColumn::AcceptQueue => count(l.accept_queue),
-            ListenerColumn::Backlog => l.backlog.map_or(("-".to_owned(), Key::Number(-1.0)), count),
+            ListenerColumn::Backlog => l
+                .backlog
+                .map_or(("-".to_owned(), SortKey::Number(-1.0)), count),
             ListenerColumn::Fill => {
                 let fill = l
                     .backlog
@@ -353,14 +359,14 @@ impl ListenerColumn {
                     .map(|b| l.accept_queue as f64 * 100.0 / b as f64);
                 (
                     fill.map_or("-".to_owned(), |f| format!("{f:.0}%")),
-                    Key::Number(fill.unwrap_or(-1.0)),
+                    SortKey::Number(fill.unwrap_or(-1.0)),
                 )
             }
             ListenerColumn::SynRecv => count(l.syn_recv()),
             ListenerColumn::Connections => count(l.connections()),
             ListenerColumn::Owner => {
                 let owners = owner_list(&l.owners);
-                (owners.clone(), Key::Text(owners))
+                (owners.clone(), SortKey::Text(owners))
             }
         }
     }
@@ -395,15 +401,15 @@ fn counter_rows(summary: &Summary) -> Vec<GroupRow> {
 impl CounterColumn {
     /// The cell of a counter that rose `delta`, `per_second`. The history's cell is empty
     /// here: the table draws its sparkline at the width it has.
-    fn cell(self, name: &str, delta: u64, per_second: Option<f64>) -> (String, Key) {
+    fn cell(self, name: &str, delta: u64, per_second: Option<f64>) -> (String, SortKey) {
         match self {
-            CounterColumn::Counter => (name.to_owned(), Key::Text(name.to_owned())),
+            CounterColumn::Counter => (name.to_owned(), SortKey::Text(name.to_owned())),
             CounterColumn::SinceLastPoll => count(delta),
             CounterColumn::PerSecond => (
                 per_second.map_or("-".to_owned(), |r| format!("{r:.1}")),
-                Key::Number(per_second.unwrap_or(-1.0)),
+                SortKey::Number(per_second.unwrap_or(-1.0)),
             ),
-            CounterColumn::History => (String::new(), Key::Number(0.0)),
+            CounterColumn::History => (String::new(), SortKey::Number(0.0)),
         }
     }
 }
@@ -417,14 +423,17 @@ fn counter_row(name: &str, delta: u64, per_second: Option<f64>) -> GroupRow {
 
 impl NamespaceColumn {
     /// The cell of one namespace's row, its data's age at `now`.
-    fn cell(self, row: &NamespaceRow, now: Option<std::time::SystemTime>) -> (String, Key) {
+    fn cell(self, row: &NamespaceRow, now: Option<std::time::SystemTime>) -> (String, SortKey) {
         use TcpState::{CloseWait, Established, Listen, TimeWait};
         let counts = &row.counts;
         match self {
-            NamespaceColumn::Netns => (row.label.name.clone(), Key::Text(row.label.name.clone())),
+            NamespaceColumn::Netns => (
+                row.label.name.clone(),
+                SortKey::Text(row.label.name.clone()),
+            ),
             NamespaceColumn::Container => match &row.label.container {
-                Some(label) => (label.clone(), Key::Text(label.clone())),
-                None => ("-".to_owned(), Key::Text("~".to_owned())),
+                Some(label) => (label.clone(), SortKey::Text(label.clone())),
+                None => ("-".to_owned(), SortKey::Text("~".to_owned())),
             },
             NamespaceColumn::Total => count(counts.total()),
             NamespaceColumn::Established => count(counts.get(Established)),
@@ -452,7 +461,7 @@ impl NamespaceColumn {
                     age(row.dumped_at, now)
                 };
                 // Fresh data first: the natural order of a number is largest first.
-                (text, Key::Number(-seconds))
+                (text, SortKey::Number(-seconds))
             }
         }
     }

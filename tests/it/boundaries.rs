@@ -4,8 +4,8 @@
 //! ARCHITECTURE.md's "Boundaries"; no cycle between the children of any module; no
 //! re-export of a whole top-level module; no terminal or command-line crate below the
 //! outputs; `/proc` and `/sys` paths only in `collect` and the lab; no `app.FIELD = …`
-//! outside the dashboard's `App`, and no `pub` field in it. Comments and doc links are not dependencies and are
-//! skipped.
+//! outside the dashboard's `App`, and no `pub` field in it; no type name declared twice.
+//! Comments and doc links are not dependencies and are skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -102,6 +102,35 @@ const NO_TERMINAL: &[&str] = &[
 /// Top-level modules that may write a `/proc` or `/sys` path (tests excepted: a unit test
 /// may read `/proc/self` as a fixture).
 const KERNEL_FILES: &[&str] = &["collect", "lab"];
+
+/// Type names still declared twice, as `(name, which one is to be renamed and what holds it
+/// back)`: each is renamed in files being rewritten at the same time. A name that is no
+/// longer declared twice fails the test, so the list only shrinks.
+const ALLOWED_UNTIL_RENAMED: &[(&str, &str)] = &[
+    (
+        "Limits",
+        "serve::http::Limits becomes ConnectionLimits; src/app/serve.rs names it \
+         (model::Limits, the kernel's, stays)",
+    ),
+    (
+        "Mode",
+        "tui::action::Mode becomes InputMode; src/tui.rs and src/tui/app.rs name it \
+         (app::one_shot::Mode is renamed with src/app/)",
+    ),
+    (
+        "Namespaces",
+        "serve::poller::Namespaces, in src/serve/poller.rs (model::Namespaces stays)",
+    ),
+    (
+        "Polled",
+        "serve::poller::Polled and tui::Polled, in src/serve/poller.rs and src/tui.rs",
+    ),
+    (
+        "Subject",
+        "tui::detail::Subject (the row the detail pane describes) becomes DetailedRow; \
+         src/tui/app.rs names it (aggregate::Subject, an anomaly's, stays)",
+    ),
+];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -452,6 +481,47 @@ fn scan_file(facts: &mut Facts, rel: &Path, src: &str) {
     }
 }
 
+/// The types `src` declares (`struct`, `enum`, `trait`, `type`), by name, at any depth:
+/// inside functions and `mod tests` too. An associated type (`type Err = …;` in an `impl`,
+/// `type Output;` in a `trait`) belongs to its trait and is left out.
+fn declared_types(src: &str) -> Vec<String> {
+    let tokens = tokens(src);
+    // For each open brace, whether it opened an `impl` or `trait` body.
+    let mut bodies: Vec<bool> = Vec::new();
+    // An `impl` or `trait` header has begun and its body's brace is still to come.
+    let mut header = false;
+    let mut out = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        match token {
+            Token::Punct('{') => {
+                bodies.push(header);
+                header = false;
+            }
+            Token::Punct('}') => {
+                bodies.pop();
+            }
+            Token::Punct(';') => header = false,
+            Token::Ident(word) => {
+                let item_start = i == 0
+                    || matches!(tokens[i - 1], Token::Punct('{' | '}' | ';' | ']'))
+                    || ident(&tokens, i - 1) == Some("unsafe");
+                if word == "impl" && item_start || word == "trait" {
+                    header = true;
+                }
+                let associated = word == "type" && bodies.last() == Some(&true);
+                if ["struct", "enum", "trait", "type"].contains(&word.as_str())
+                    && !associated
+                    && let Some(name) = ident(&tokens, i + 1)
+                {
+                    out.push(name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -753,5 +823,65 @@ fn the_scan_sees_grouped_climbing_and_macro_paths() {
             "aggregate::anomaly -> lab::run",
             "aggregate::anomaly::tests -> aggregate::config::Config",
         ]
+    );
+}
+
+#[test]
+fn the_type_scan_leaves_out_associated_types() {
+    let src = r#"
+        pub(crate) struct Wide<'a>(&'a str);
+        enum Shape { Round }
+        trait Draw { type Output; fn draw(&self) -> impl Iterator<Item = u8> { std::iter::empty() } }
+        #[cfg(test)]
+        impl std::str::FromStr for Wide<'_> { type Err = (); fn from_str(_: &str) -> Result<Self, ()> { Err(()) } }
+        unsafe impl Send for Shape {}
+        fn f(x: impl Draw) { struct Local; type Alias = u8; let _ = "struct Quoted"; }
+        // struct Commented;
+        mod tests { type Pair = (u8, u8); }
+        pub type Id = u64;
+    "#;
+    assert_eq!(
+        declared_types(src),
+        ["Wide", "Shape", "Draw", "Local", "Alias", "Pair", "Id"]
+    );
+}
+
+#[test]
+fn every_type_name_is_used_once_in_the_crate() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut places: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for path in files {
+        let rel = path.strip_prefix(&src).unwrap().display().to_string();
+        for name in declared_types(&std::fs::read_to_string(&path).unwrap()) {
+            places.entry(name).or_default().push(rel.clone());
+        }
+    }
+    assert!(
+        places.len() > 200,
+        "too few types found: the scan is broken"
+    );
+    let allowed = |name: &str| ALLOWED_UNTIL_RENAMED.iter().any(|(n, _)| *n == name);
+    let twice: Vec<String> = places
+        .iter()
+        .filter(|(name, files)| files.len() > 1 && !allowed(name))
+        .map(|(name, files)| format!("{name}: {}", files.join(", ")))
+        .collect();
+    assert_eq!(
+        twice,
+        Vec::<String>::new(),
+        "rename all but one, each to a noun that says what it holds"
+    );
+    let renamed: Vec<&str> = ALLOWED_UNTIL_RENAMED
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| places.get(*name).is_none_or(|files| files.len() < 2))
+        .collect();
+    assert_eq!(
+        renamed,
+        Vec::<&str>::new(),
+        "declared once now: remove these from ALLOWED_UNTIL_RENAMED"
     );
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::super::anomaly::{AnomalyKind, Evidence, Observation, PeerCount, Subject};
-use super::super::tally::{AgedCount, Holder};
+use super::super::tally::{AgedCount, CloseWaitHolder};
 use super::{InvalidSetting, Rule, RuleConfig, RuleInput, levels};
 use crate::hash::FastMap;
 
@@ -65,7 +65,7 @@ impl Rule for CloseWaitRule {
 
 fn evaluate(input: &RuleInput<'_>, rule: &CloseWaitRule, out: &mut Vec<Observation>) {
     let tally = input.tally;
-    let mut holders: FastMap<Holder, (Subject, AgedCount)> = FastMap::default();
+    let mut holders: FastMap<CloseWaitHolder, (Subject, AgedCount)> = FastMap::default();
     for (index, process) in tally.processes.iter().enumerate() {
         if !input.worth_reporting(process.close_wait.count, rule.per_process) {
             continue;
@@ -77,17 +77,23 @@ fn evaluate(input: &RuleInput<'_>, rule: &CloseWaitRule, out: &mut Vec<Observati
             pid: info.pid,
             comm: info.comm.clone(),
         };
-        holders.insert(Holder::Process(index as u32), (subject, process.close_wait));
+        holders.insert(
+            CloseWaitHolder::Process(index as u32),
+            (subject, process.close_wait),
+        );
     }
     for (&port, aged) in &tally.close_wait_ports {
         if input.worth_reporting(aged.count, rule.per_process) {
-            holders.insert(Holder::Port(port), (Subject::LocalPort(port), *aged));
+            holders.insert(
+                CloseWaitHolder::Port(port),
+                (Subject::LocalPort(port), *aged),
+            );
         }
     }
     if holders.is_empty() {
         return;
     }
-    let mut peers: FastMap<Holder, Vec<PeerCount>> = FastMap::default();
+    let mut peers: FastMap<CloseWaitHolder, Vec<PeerCount>> = FastMap::default();
     for (&(holder, peer), &count) in &tally.close_wait_peers {
         if holders.contains_key(&holder) {
             peers

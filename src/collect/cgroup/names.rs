@@ -64,7 +64,7 @@ impl Names {
     /// `Name` of `<docker>/containers/<id>/config.v2.json`, without its leading `/`.
     fn docker_name(&self, id: &str) -> Option<String> {
         #[derive(serde::Deserialize)]
-        struct Config {
+        struct DockerConfig {
             #[serde(rename = "Name")]
             name: Option<String>,
         }
@@ -77,7 +77,7 @@ impl Names {
         // Opened without blocking and read only if it is a regular file under the cap: a
         // FIFO or a device planted here must not hang or flood the poll.
         let text = crate::untrusted::read_to_string(&path, MAX_CONFIG_BYTES).ok()?;
-        let config: Config = serde_json::from_str(&text).ok()?;
+        let config: DockerConfig = serde_json::from_str(&text).ok()?;
         let name = config.name?;
         let name = name.strip_prefix('/').unwrap_or(&name);
         (!name.is_empty()).then(|| name.to_owned())

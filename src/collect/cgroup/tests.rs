@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::fixture::socket;
 
 const HYBRID: &str = "\
 25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
@@ -38,40 +39,35 @@ fn the_cgroup2_mount_is_found_on_hybrid_and_pure_v2_hosts() {
     assert_eq!(cgroup2_mount(b"garbage\n"), None);
 }
 
-fn socket(state: TcpState, local: &str, cookie: u64) -> Socket {
-    let remote = if local.starts_with('[') {
-        "[2001:db8::9]:50000"
-    } else {
-        "192.0.2.9:50000"
-    };
-    let mut s = Socket::new(state, local.parse().unwrap(), remote.parse().unwrap());
-    s.cookie = cookie;
-    s
-}
-
 /// A full socket with `cookie`.
 fn full(cookie: u64) -> Socket {
-    socket(TcpState::Established, "10.0.0.1:80", cookie)
+    socket(TcpState::Established)
+        .local("10.0.0.1:80")
+        .cookie(cookie)
 }
 
 #[test]
 fn time_wait_and_request_sockets_take_their_listeners_cgroup_when_unambiguous() {
     let sockets = [
-        socket(TcpState::Listen, "0.0.0.0:80", 1),
-        socket(TcpState::TimeWait, "10.0.0.1:80", 2),
-        socket(TcpState::SynRecv, "10.0.0.1:80", 3),
+        socket(TcpState::Listen).local("0.0.0.0:80").cookie(1),
+        socket(TcpState::TimeWait).local("10.0.0.1:80").cookie(2),
+        socket(TcpState::SynRecv).local("10.0.0.1:80").cookie(3),
         // Two listeners in different cgroups on 443 (SO_REUSEPORT): ambiguous.
-        socket(TcpState::Listen, "10.0.0.1:443", 4),
-        socket(TcpState::Listen, "0.0.0.0:443", 5),
-        socket(TcpState::TimeWait, "10.0.0.1:443", 6),
+        socket(TcpState::Listen).local("10.0.0.1:443").cookie(4),
+        socket(TcpState::Listen).local("0.0.0.0:443").cookie(5),
+        socket(TcpState::TimeWait).local("10.0.0.1:443").cookie(6),
         // Only the listener on its own address matches: not ambiguous.
-        socket(TcpState::TimeWait, "10.0.0.2:443", 7),
+        socket(TcpState::TimeWait).local("10.0.0.2:443").cookie(7),
         // A client's TIME_WAIT on a port nobody listens on.
-        socket(TcpState::TimeWait, "10.0.0.1:40000", 8),
+        socket(TcpState::TimeWait).local("10.0.0.1:40000").cookie(8),
         // IPv6 TIME_WAIT on 80: the IPv4 listener is not its listener.
-        socket(TcpState::TimeWait, "[2001:db8::1]:80", 9),
+        socket(TcpState::TimeWait)
+            .local("[2001:db8::1]:80")
+            .cookie(9),
         // A full socket keeps its own.
-        socket(TcpState::Established, "10.0.0.1:80", 10),
+        socket(TcpState::Established)
+            .local("10.0.0.1:80")
+            .cookie(10),
     ];
     let mut cgroups = Cgroups::default();
     for s in &sockets {
@@ -102,13 +98,15 @@ fn time_wait_and_request_sockets_take_their_listeners_cgroup_when_unambiguous() 
 #[test]
 fn sockets_no_listener_explains_take_the_namespaces_cgroup_when_every_full_socket_is_in_it() {
     let sockets = [
-        socket(TcpState::Listen, "0.0.0.0:80", 1),
-        socket(TcpState::Established, "10.0.0.1:40001", 2),
+        socket(TcpState::Listen).local("0.0.0.0:80").cookie(1),
+        socket(TcpState::Established)
+            .local("10.0.0.1:40001")
+            .cookie(2),
         // A client's TIME_WAIT and a SYN_RECV on a port nobody listens on any more.
-        socket(TcpState::TimeWait, "10.0.0.1:40000", 3),
-        socket(TcpState::SynRecv, "10.0.0.1:8080", 4),
+        socket(TcpState::TimeWait).local("10.0.0.1:40000").cookie(3),
+        socket(TcpState::SynRecv).local("10.0.0.1:8080").cookie(4),
         // Explained by its listener, as before.
-        socket(TcpState::TimeWait, "10.0.0.1:80", 5),
+        socket(TcpState::TimeWait).local("10.0.0.1:80").cookie(5),
     ];
     let ids_with = |cgroup_of_2: u64| {
         let mut cgroups = Cgroups::default();

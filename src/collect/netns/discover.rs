@@ -53,7 +53,7 @@ impl Namespace {
 
 /// Where a namespace was seen, as the walk found it (the pure input of [`merge`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Sighting {
+pub enum NetnsSighting {
     /// Sockscope's own namespace.
     Own(NetnsId),
     /// A handle under `/run/netns` named `name`.
@@ -94,13 +94,13 @@ pub struct ProcessName {
 pub fn discover(roots: &ContainerRoots) -> Vec<Namespace> {
     let mut sightings = Vec::new();
     if let Some(id) = super::own() {
-        sightings.push(Sighting::Own(id));
+        sightings.push(NetnsSighting::Own(id));
     }
     for (name, id) in handles_in(Path::new(NETNS_RUN_DIR)) {
-        sightings.push(Sighting::Named { id, name });
+        sightings.push(NetnsSighting::Named { id, name });
     }
     for (name, id) in handles_in(Path::new(DOCKER_NETNS_DIR)) {
-        sightings.push(Sighting::Docker { id, name });
+        sightings.push(NetnsSighting::Docker { id, name });
     }
     if let Ok(proc) = std::fs::read_dir("/proc") {
         for entry in proc.flatten() {
@@ -109,7 +109,7 @@ pub fn discover(roots: &ContainerRoots) -> Vec<Namespace> {
             };
             // A process that exits here, or whose namespace cannot be read, is skipped.
             if let Some(id) = id_of(&entry.path().join("ns/net")) {
-                sightings.push(Sighting::Process { id, pid });
+                sightings.push(NetnsSighting::Process { id, pid });
             }
         }
     }
@@ -122,34 +122,34 @@ pub fn discover(roots: &ContainerRoots) -> Vec<Namespace> {
 /// namespace that some process is in, once; `None` (the process has gone) leaves it out of
 /// the naming.
 pub fn merge(
-    sightings: Vec<Sighting>,
+    sightings: Vec<NetnsSighting>,
     mut describe: impl FnMut(u32) -> Option<ProcessName>,
 ) -> Vec<Namespace> {
     #[derive(Default)]
-    struct Seen {
+    struct NetnsFacts {
         own: bool,
         named: Option<String>,
         docker: Option<String>,
         lowest_pid: Option<u32>,
     }
-    let mut seen: BTreeMap<(u64, u64), Seen> = BTreeMap::new();
+    let mut seen: BTreeMap<(u64, u64), NetnsFacts> = BTreeMap::new();
     for sighting in sightings {
         let key = |id: NetnsId| (id.dev, id.inode);
         match sighting {
-            Sighting::Own(id) => seen.entry(key(id)).or_default().own = true,
-            Sighting::Named { id, name } => {
+            NetnsSighting::Own(id) => seen.entry(key(id)).or_default().own = true,
+            NetnsSighting::Named { id, name } => {
                 let s = seen.entry(key(id)).or_default();
                 if s.named.as_ref().is_none_or(|n| name < *n) {
                     s.named = Some(name);
                 }
             }
-            Sighting::Docker { id, name } => {
+            NetnsSighting::Docker { id, name } => {
                 let s = seen.entry(key(id)).or_default();
                 if s.docker.as_ref().is_none_or(|n| name < *n) {
                     s.docker = Some(name);
                 }
             }
-            Sighting::Process { id, pid } => {
+            NetnsSighting::Process { id, pid } => {
                 let s = seen.entry(key(id)).or_default();
                 s.lowest_pid = Some(s.lowest_pid.map_or(pid, |p| p.min(pid)));
             }
@@ -257,16 +257,16 @@ mod tests {
     #[test]
     fn each_namespace_appears_once_however_often_it_is_seen() {
         let sightings = vec![
-            Sighting::Own(id(1)),
-            Sighting::Process { id: id(1), pid: 1 },
-            Sighting::Process { id: id(1), pid: 7 },
-            Sighting::Named {
+            NetnsSighting::Own(id(1)),
+            NetnsSighting::Process { id: id(1), pid: 1 },
+            NetnsSighting::Process { id: id(1), pid: 7 },
+            NetnsSighting::Named {
                 id: id(2),
                 name: "web".into(),
             },
-            Sighting::Process { id: id(2), pid: 90 },
-            Sighting::Process { id: id(2), pid: 40 },
-            Sighting::Named {
+            NetnsSighting::Process { id: id(2), pid: 90 },
+            NetnsSighting::Process { id: id(2), pid: 40 },
+            NetnsSighting::Named {
                 id: id(2),
                 name: "alias".into(),
             },
@@ -294,23 +294,23 @@ mod tests {
     #[test]
     fn names_prefer_ip_netns_then_container_then_docker_then_comm() {
         let sightings = vec![
-            Sighting::Named {
+            NetnsSighting::Named {
                 id: id(10),
                 name: "lab".into(),
             },
-            Sighting::Process { id: id(10), pid: 5 },
-            Sighting::Docker {
+            NetnsSighting::Process { id: id(10), pid: 5 },
+            NetnsSighting::Docker {
                 id: id(11),
                 name: "a1b2c3".into(),
             },
-            Sighting::Process { id: id(11), pid: 6 },
-            Sighting::Docker {
+            NetnsSighting::Process { id: id(11), pid: 6 },
+            NetnsSighting::Docker {
                 id: id(12),
                 name: "d4e5f6".into(),
             },
-            Sighting::Process { id: id(12), pid: 7 },
-            Sighting::Process { id: id(13), pid: 8 },
-            Sighting::Process { id: id(14), pid: 9 },
+            NetnsSighting::Process { id: id(12), pid: 7 },
+            NetnsSighting::Process { id: id(13), pid: 8 },
+            NetnsSighting::Process { id: id(14), pid: 9 },
         ];
         let found = merge(sightings, |pid| match pid {
             5 => Some(named("holder", Some("docker:aaaaaaaaaaaa (db)"))),
@@ -343,11 +343,11 @@ mod tests {
     fn the_host_s_own_namespace_comes_first_and_needs_no_handle() {
         let found = merge(
             vec![
-                Sighting::Named {
+                NetnsSighting::Named {
                     id: id(3),
                     name: "aaa".into(),
                 },
-                Sighting::Own(id(9)),
+                NetnsSighting::Own(id(9)),
             ],
             |_| None,
         );

@@ -3,8 +3,8 @@
 //! A collector opens its handles inside the namespace once; its netlink socket then keeps
 //! that namespace alive, so polls go on succeeding against it after `ip netns del NAME`,
 //! after `ip netns del NAME; ip netns add NAME` (the name now leads to a new, empty one),
-//! or after the watched process exits or moves. [`Watch::check`] tells, with one `stat` of
-//! the target's handle, whether that happened.
+//! or after the watched process exits or moves. [`EnteredNetns::check`] tells, with one
+//! `stat` of the target's handle, whether that happened.
 
 use std::io;
 use std::os::unix::fs::MetadataExt as _;
@@ -68,7 +68,7 @@ impl NetnsDrift {
 /// What a collector remembers of the namespace it entered, to tell at each poll whether
 /// its target still leads there.
 #[derive(Clone, Debug)]
-pub struct Watch {
+pub struct EnteredNetns {
     target: NetnsTarget,
     /// The namespace entered: `None` for sockscope's own (which cannot drift).
     opened: Option<NetnsId>,
@@ -77,10 +77,10 @@ pub struct Watch {
     start_time: Option<u64>,
 }
 
-impl Watch {
+impl EnteredNetns {
     /// Sockscope's own namespace: nothing to watch.
-    pub(super) fn own() -> Watch {
-        Watch {
+    pub(super) fn own() -> EnteredNetns {
+        EnteredNetns {
             target: NetnsTarget::Own,
             opened: None,
             start_time: None,
@@ -88,9 +88,9 @@ impl Watch {
     }
 
     /// A namespace entered through a handle of its own (`--all-netns`): the handle is the
-    /// target, so it never leads elsewhere and [`Watch::check`] says nothing.
-    pub(super) fn pinned(opened: Option<NetnsId>) -> Watch {
-        Watch {
+    /// target, so it never leads elsewhere and [`EnteredNetns::check`] says nothing.
+    pub(super) fn pinned(opened: Option<NetnsId>) -> EnteredNetns {
+        EnteredNetns {
             target: NetnsTarget::Own,
             opened,
             start_time: None,
@@ -98,12 +98,12 @@ impl Watch {
     }
 
     /// The namespace `target` led to when its handle was opened.
-    pub(super) fn entered(target: &NetnsTarget, opened: Option<NetnsId>) -> Watch {
+    pub(super) fn entered(target: &NetnsTarget, opened: Option<NetnsId>) -> EnteredNetns {
         let start_time = match target {
             NetnsTarget::Pid(pid) => start_time(*pid),
             NetnsTarget::Own | NetnsTarget::Named(_) => None,
         };
-        Watch {
+        EnteredNetns {
             target: target.clone(),
             opened,
             start_time,
@@ -201,6 +201,6 @@ mod tests {
 
     #[test]
     fn sockscope_s_own_namespace_never_drifts() {
-        assert_eq!(Watch::own().check(), None);
+        assert_eq!(EnteredNetns::own().check(), None);
     }
 }

@@ -158,14 +158,14 @@ fn files_are_read_again_through_the_same_handles() {
 }
 
 /// Sockets that stay open while the namespace is polled.
-struct Lab {
+struct HeldSockets {
     _held: Vec<TcpStream>,
     _listeners: Vec<TcpListener>,
 }
 
 /// In the namespace: per loopback address, a listener with one connection accepted
 /// (holding 5 unread bytes) and one waiting in the accept queue, plus one TIME_WAIT.
-fn build_lab(loopbacks: &[&str]) -> Lab {
+fn hold_sockets(loopbacks: &[&str]) -> HeldSockets {
     let mut held = Vec::new();
     let mut listeners = Vec::new();
     for (bind, connect) in loopbacks.iter().map(|l| l.split_once('>').unwrap()) {
@@ -190,7 +190,7 @@ fn build_lab(loopbacks: &[&str]) -> Lab {
         held.push(TcpStream::connect(&target).unwrap());
         listeners.push(listener);
     }
-    Lab {
+    HeldSockets {
         _held: held,
         _listeners: listeners,
     }
@@ -215,7 +215,7 @@ fn proc_net_tcp_agrees_with_sock_diag_in_a_namespace() {
     let netns = TestNetns::new("procnet");
     netns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_rfc1337=1"]);
     let _lab = netns.enter(|| {
-        build_lab(&[
+        hold_sockets(&[
             "127.0.0.1>127.0.0.1",
             "[::1]>[::1]",
             "[::]>[::ffff:127.0.0.1]",

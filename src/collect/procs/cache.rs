@@ -28,7 +28,7 @@ pub(super) const RECHECK_POLLS: u64 = 60;
 
 /// One process's descriptor table as last read.
 #[derive(Debug)]
-pub(super) struct Entry {
+pub(super) struct CachedTable {
     /// Start time when the table was read; `None` when `/proc/PID/stat` was unreadable
     /// (the table is then read again every poll).
     pub start_time: Option<u64>,
@@ -54,7 +54,7 @@ pub(super) struct Entry {
 
 /// A freshly read descriptor table.
 #[derive(Debug)]
-pub(super) struct Table {
+pub(super) struct DescriptorTable {
     pub start_time: Option<u64>,
     pub fd_count: u64,
     pub sockets: Vec<u32>,
@@ -64,17 +64,17 @@ pub(super) struct Table {
 /// Every process seen at the last poll.
 #[derive(Debug, Default)]
 pub(super) struct ProcessCache {
-    entries: HashMap<u32, Entry>,
+    entries: HashMap<u32, CachedTable>,
 }
 
 impl ProcessCache {
     /// The entry of `pid`.
-    pub(super) fn get(&self, pid: u32) -> Option<&Entry> {
+    pub(super) fn get(&self, pid: u32) -> Option<&CachedTable> {
         self.entries.get(&pid)
     }
 
     /// Every entry.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &Entry)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &CachedTable)> {
         self.entries.iter().map(|(pid, e)| (*pid, e))
     }
 
@@ -94,7 +94,7 @@ impl ProcessCache {
     }
 
     /// Store a table read at `poll`. Returns whether the socket inodes changed.
-    pub(super) fn store(&mut self, pid: u32, table: Table, poll: u64) -> bool {
+    pub(super) fn store(&mut self, pid: u32, table: DescriptorTable, poll: u64) -> bool {
         let recheck_at = poll + RECHECK_POLLS + u64::from(pid) % RECHECK_POLLS;
         match self.entries.get_mut(&pid) {
             Some(e) => {
@@ -115,7 +115,7 @@ impl ProcessCache {
                 let changed = !table.sockets.is_empty();
                 self.entries.insert(
                     pid,
-                    Entry {
+                    CachedTable {
                         start_time: table.start_time,
                         fd_count: table.fd_count,
                         sockets: table.sockets,

@@ -31,7 +31,7 @@ const LINK_BUFFER: usize = 64;
 
 /// What a failed step means for the process being read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Failure {
+pub(super) enum ScanFailure {
     /// The process (or descriptor) went away mid-scan: skip it silently.
     Vanished,
     /// Its descriptors cannot be read (another user's process without root): count it.
@@ -39,10 +39,10 @@ pub(super) enum Failure {
 }
 
 /// Classify an error from opening, listing or reading a process's descriptors.
-pub(super) fn classify(errno: Errno) -> Failure {
+pub(super) fn classify(errno: Errno) -> ScanFailure {
     match errno {
-        Errno::NOENT | Errno::SRCH => Failure::Vanished,
-        _ => Failure::Unreadable,
+        Errno::NOENT | Errno::SRCH => ScanFailure::Vanished,
+        _ => ScanFailure::Unreadable,
     }
 }
 
@@ -94,7 +94,7 @@ impl FdScanner {
         proc_dir: &OwnedFd,
         pid: u32,
         file: &str,
-    ) -> Result<&[u8], Failure> {
+    ) -> Result<&[u8], ScanFailure> {
         let path = self.path(pid, file);
         let fd = openat(
             proc_dir,
@@ -105,7 +105,7 @@ impl FdScanner {
         .map_err(classify)?;
         self.buf.clear();
         File::from(fd).read_to_end(&mut self.buf).map_err(|e| {
-            e.raw_os_error().map_or(Failure::Unreadable, |n| {
+            e.raw_os_error().map_or(ScanFailure::Unreadable, |n| {
                 classify(Errno::from_raw_os_error(n))
             })
         })?;

@@ -78,17 +78,7 @@ fn owners_of(all: &Snapshot, sockets: &mut [Socket]) -> (Vec<Process>, Vec<u32>)
 mod tests {
     use super::*;
     use crate::model::TcpState;
-
-    fn socket(inode: u32, owners: Owners) -> Socket {
-        let mut s = Socket::new(
-            TcpState::Established,
-            "192.0.2.1:80".parse().unwrap(),
-            "192.0.2.2:40000".parse().unwrap(),
-        );
-        s.inode = inode;
-        s.owners = owners;
-        s
-    }
+    use crate::model::fixture::socket;
 
     #[test]
     fn a_part_keeps_only_its_own_holders_in_pid_order() {
@@ -103,9 +93,13 @@ mod tests {
             ..Snapshot::default()
         };
         let mut part = vec![
-            socket(1, Owners { start: 1, len: 2 }),
-            socket(2, Owners::default()),
-            socket(3, Owners { start: 0, len: 1 }),
+            socket(TcpState::Established)
+                .inode(1)
+                .owners(Owners { start: 1, len: 2 }),
+            socket(TcpState::Established).inode(2),
+            socket(TcpState::Established)
+                .inode(3)
+                .owners(Owners { start: 0, len: 1 }),
         ];
         let (processes, owner_index) = owners_of(&all, &mut part);
         let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
@@ -122,7 +116,7 @@ mod tests {
         let part = |inodes: &[u32]| Snapshot {
             sockets: inodes
                 .iter()
-                .map(|&i| socket(i, Owners::default()))
+                .map(|&i| socket(TcpState::Established).inode(i))
                 .collect(),
             ..Snapshot::default()
         };

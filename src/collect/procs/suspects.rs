@@ -159,16 +159,7 @@ fn accepted_from(socket: &Socket, listener: &Socket) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn socket(state: TcpState, local: &str, inode: u32) -> Socket {
-        let mut s = Socket::new(
-            state,
-            local.parse().unwrap(),
-            "192.0.2.9:40000".parse().unwrap(),
-        );
-        s.inode = inode;
-        s
-    }
+    use crate::model::fixture::socket;
 
     /// Every table one descriptor long.
     fn small(_: u32) -> u64 {
@@ -178,15 +169,19 @@ mod tests {
     #[test]
     fn listener_owners_come_first_busiest_first_then_the_namespace_s_other_holders() {
         let sockets = vec![
-            socket(TcpState::Listen, "0.0.0.0:80", 1),
-            socket(TcpState::Listen, "10.0.0.1:443", 2),
-            socket(TcpState::Listen, "10.0.0.2:8080", 3),
-            socket(TcpState::Established, "10.0.0.1:80", 10),
-            socket(TcpState::Established, "10.0.0.1:80", 11),
-            socket(TcpState::Established, "10.0.0.1:5000", 12),
+            socket(TcpState::Listen).local("0.0.0.0:80").inode(1),
+            socket(TcpState::Listen).local("10.0.0.1:443").inode(2),
+            socket(TcpState::Listen).local("10.0.0.2:8080").inode(3),
+            socket(TcpState::Established).local("10.0.0.1:80").inode(10),
+            socket(TcpState::Established).local("10.0.0.1:80").inode(11),
+            socket(TcpState::Established)
+                .local("10.0.0.1:5000")
+                .inode(12),
             // Unexplained: on port 80 (the wildcard listener's) and 8080 at another address.
-            socket(TcpState::Established, "10.0.0.1:80", 20),
-            socket(TcpState::Established, "10.0.0.1:8080", 21),
+            socket(TcpState::Established).local("10.0.0.1:80").inode(20),
+            socket(TcpState::Established)
+                .local("10.0.0.1:8080")
+                .inode(21),
         ];
         // Master 100 and workers 101, 102 hold listener 1; 102 holds two connections,
         // 101 one; 200 holds the 443 and 8080 listeners; 300 a client connection.
@@ -221,12 +216,14 @@ mod tests {
     fn only_the_namespace_of_the_missing_socket_is_searched() {
         // Two namespaces, each with a listener on port 80 of its own server.
         let sockets = vec![
-            socket(TcpState::Listen, "0.0.0.0:80", 1),
-            socket(TcpState::Established, "10.0.0.1:9", 2),
-            socket(TcpState::Listen, "0.0.0.0:80", 3),
-            socket(TcpState::Established, "10.0.0.1:9", 4),
-            socket(TcpState::Established, "10.0.0.1:80", 30),
-            socket(TcpState::Established, "10.0.0.1:40000", 31),
+            socket(TcpState::Listen).local("0.0.0.0:80").inode(1),
+            socket(TcpState::Established).local("10.0.0.1:9").inode(2),
+            socket(TcpState::Listen).local("0.0.0.0:80").inode(3),
+            socket(TcpState::Established).local("10.0.0.1:9").inode(4),
+            socket(TcpState::Established).local("10.0.0.1:80").inode(30),
+            socket(TcpState::Established)
+                .local("10.0.0.1:40000")
+                .inode(31),
         ];
         let owners = InodeOwners::from_pairs(vec![(1, 10), (2, 11), (3, 20), (4, 21)]);
         let mut matches = Matches::default();
@@ -239,14 +236,22 @@ mod tests {
     fn the_re_reads_are_bounded_in_processes_and_the_others_in_descriptors() {
         // 100 workers hold the listener, 20 clients one connection each; a client-side
         // socket and a server-side one are unexplained.
-        let mut sockets = vec![socket(TcpState::Listen, "0.0.0.0:80", 1)];
+        let mut sockets = vec![socket(TcpState::Listen).local("0.0.0.0:80").inode(1)];
         let mut pairs: Vec<(u32, u32)> = (1000..1100).map(|pid| (1, pid)).collect();
         for i in 0..20 {
-            sockets.push(socket(TcpState::Established, "10.0.0.1:9", 100 + i));
+            sockets.push(
+                socket(TcpState::Established)
+                    .local("10.0.0.1:9")
+                    .inode(100 + i),
+            );
             pairs.push((100 + i, 2000 + i));
         }
-        sockets.push(socket(TcpState::Established, "10.0.0.1:80", 98));
-        sockets.push(socket(TcpState::Established, "10.0.0.1:40000", 99));
+        sockets.push(socket(TcpState::Established).local("10.0.0.1:80").inode(98));
+        sockets.push(
+            socket(TcpState::Established)
+                .local("10.0.0.1:40000")
+                .inode(99),
+        );
         let owners = InodeOwners::from_pairs(pairs);
         let mut matches = Matches::default();
         matches.find(&sockets, &owners);
@@ -276,9 +281,9 @@ mod tests {
 
     #[test]
     fn a_connection_comes_from_a_listener_of_its_family_port_and_address() {
-        let listener = socket(TcpState::Listen, "10.0.0.1:80", 1);
-        let wildcard6 = socket(TcpState::Listen, "[::]:80", 2);
-        let accepted = |local| socket(TcpState::Established, local, 3);
+        let listener = socket(TcpState::Listen).local("10.0.0.1:80").inode(1);
+        let wildcard6 = socket(TcpState::Listen).local("[::]:80").inode(2);
+        let accepted = |local| socket(TcpState::Established).local(local).inode(3);
         assert!(accepted_from(&accepted("10.0.0.1:80"), &listener));
         assert!(!accepted_from(&accepted("10.0.0.2:80"), &listener));
         assert!(!accepted_from(&accepted("10.0.0.1:81"), &listener));

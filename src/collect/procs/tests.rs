@@ -1,14 +1,14 @@
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use super::cache::parse_start_time;
 use super::identity::cmdline_text;
-use super::scan::{Failure, classify, socket_inode};
+use super::scan::{ScanFailure, classify, socket_inode};
 use super::*;
 use crate::collect::testutil::{in_child, require_root};
 use crate::collect::{CollectOptions, Collector, SocketSource};
+use crate::model::fixture::socket;
 use crate::model::{Process, Socket, TcpState};
 use rustix::io::Errno;
 use walk::Walk;
@@ -54,13 +54,6 @@ impl FakeProc {
     }
 }
 
-fn socket(state: TcpState, inode: u32) -> Socket {
-    let any: SocketAddr = "127.0.0.1:80".parse().unwrap();
-    let mut s = Socket::new(state, any, any);
-    s.inode = inode;
-    s
-}
-
 fn owner_pids(snapshot: &Snapshot, index: usize) -> Vec<u32> {
     snapshot
         .owners(&snapshot.sockets[index])
@@ -90,11 +83,11 @@ fn shared_inodes_list_every_holder_by_pid_and_inode_zero_belongs_to_nobody() {
 
     let mut snapshot = Snapshot {
         sockets: vec![
-            socket(TcpState::Listen, 1001),
-            socket(TcpState::TimeWait, 0),
-            socket(TcpState::Established, 1002),
-            socket(TcpState::SynRecv, 0),
-            socket(TcpState::CloseWait, 9999),
+            socket(TcpState::Listen).inode(1001),
+            socket(TcpState::TimeWait).inode(0),
+            socket(TcpState::Established).inode(1002),
+            socket(TcpState::SynRecv).inode(0),
+            socket(TcpState::CloseWait).inode(9999),
         ],
         ..Snapshot::default()
     };
@@ -144,11 +137,13 @@ fn unreadable_fd_dirs_are_counted_and_vanished_processes_are_not() {
     symlink("socket:[42]", fake.root().join("40/fd/3")).unwrap();
 
     let mut snapshot = Snapshot {
-        sockets: vec![socket(TcpState::Listen, 42)],
+        sockets: vec![socket(TcpState::Listen).inode(42)],
         ..Snapshot::default()
     };
     // Socket 43 is held by no readable table: pid 20's may hold it.
-    snapshot.sockets.push(socket(TcpState::Established, 43));
+    snapshot
+        .sockets
+        .push(socket(TcpState::Established).inode(43));
     Attributor::with_proc_root(fake.root()).attribute(&mut snapshot);
     assert_eq!(snapshot.attribution, Attribution::Partial { unreadable: 1 });
     assert_eq!(owner_pids(&snapshot, 0), [10]);
@@ -165,7 +160,10 @@ fn an_unreadable_table_makes_attribution_partial_only_if_a_socket_lacks_its_owne
     // Every socket with an inode has its owner, and timewait sockets (inode 0) have none
     // to find: nothing the unreadable process holds can be missing.
     let mut snapshot = Snapshot {
-        sockets: vec![socket(TcpState::Listen, 42), socket(TcpState::TimeWait, 0)],
+        sockets: vec![
+            socket(TcpState::Listen).inode(42),
+            socket(TcpState::TimeWait).inode(0),
+        ],
         ..Snapshot::default()
     };
     attributor.attribute(&mut snapshot);
@@ -174,8 +172,8 @@ fn an_unreadable_table_makes_attribution_partial_only_if_a_socket_lacks_its_owne
     // A socket no readable table holds makes it partial, naming the unreadable process.
     let mut snapshot = Snapshot {
         sockets: vec![
-            socket(TcpState::Listen, 42),
-            socket(TcpState::Established, 77),
+            socket(TcpState::Listen).inode(42),
+            socket(TcpState::Established).inode(77),
         ],
         ..Snapshot::default()
     };
@@ -185,11 +183,11 @@ fn an_unreadable_table_makes_attribution_partial_only_if_a_socket_lacks_its_owne
 
 #[test]
 fn permission_errors_count_as_unreadable_and_exits_as_vanished() {
-    assert_eq!(classify(Errno::ACCESS), Failure::Unreadable);
-    assert_eq!(classify(Errno::PERM), Failure::Unreadable);
-    assert_eq!(classify(Errno::LOOP), Failure::Unreadable);
-    assert_eq!(classify(Errno::NOENT), Failure::Vanished);
-    assert_eq!(classify(Errno::SRCH), Failure::Vanished);
+    assert_eq!(classify(Errno::ACCESS), ScanFailure::Unreadable);
+    assert_eq!(classify(Errno::PERM), ScanFailure::Unreadable);
+    assert_eq!(classify(Errno::LOOP), ScanFailure::Unreadable);
+    assert_eq!(classify(Errno::NOENT), ScanFailure::Vanished);
+    assert_eq!(classify(Errno::SRCH), ScanFailure::Vanished);
 }
 
 #[test]
@@ -197,7 +195,7 @@ fn cached_identity_is_reused_until_the_pid_gets_a_new_start_time() {
     let fake = FakeProc::new();
     fake.process(7, "old", b"old\0", 111, &["socket:[5]"]);
     let mut snapshot = Snapshot {
-        sockets: vec![socket(TcpState::Established, 5)],
+        sockets: vec![socket(TcpState::Established).inode(5)],
         ..Snapshot::default()
     };
     let mut attributor = Attributor::with_proc_root(fake.root());
@@ -232,7 +230,7 @@ fn snapshot_of(inodes: &[u32]) -> Snapshot {
     Snapshot {
         sockets: inodes
             .iter()
-            .map(|i| socket(TcpState::Established, *i))
+            .map(|i| socket(TcpState::Established).inode(*i))
             .collect(),
         ..Snapshot::default()
     }
@@ -564,7 +562,7 @@ fn a_descriptor_opened_after_the_count_does_not_hide_the_highest_one() {
 #[test]
 fn missing_proc_root_skips_attribution() {
     let mut snapshot = Snapshot {
-        sockets: vec![socket(TcpState::Listen, 1)],
+        sockets: vec![socket(TcpState::Listen).inode(1)],
         ..Snapshot::default()
     };
     Attributor::with_proc_root("/nonexistent/sockscope-proc").attribute(&mut snapshot);

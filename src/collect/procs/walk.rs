@@ -5,8 +5,8 @@
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::cache::{ProcessCache, Table, parse_start_time};
-use super::scan::{Failure, FdScanner, classify};
+use super::cache::{DescriptorTable, ProcessCache, parse_start_time};
+use super::scan::{FdScanner, ScanFailure, classify};
 
 /// What the walk found for one pid.
 #[derive(Debug)]
@@ -14,7 +14,7 @@ pub(super) enum Outcome {
     /// Same process, same number of descriptors, not due for a re-read: the cached table stands.
     Unchanged,
     /// The table, read now.
-    Read(Table),
+    Read(DescriptorTable),
     /// Its descriptors cannot be read (another user's process, without root).
     Unreadable,
     /// It exited during the walk.
@@ -129,7 +129,7 @@ pub(super) fn identify(
         .and_then(parse_start_time);
     let fd_count = match scanner.fd_count(proc_dir, pid) {
         Ok(n) => n,
-        Err(e) if classify(e) == Failure::Vanished => return None,
+        Err(e) if classify(e) == ScanFailure::Vanished => return None,
         Err(_) => 0,
     };
     Some((start_time, fd_count))
@@ -156,7 +156,7 @@ pub(super) fn read_table(
         Ok(descriptors) => {
             sockets.sort_unstable();
             sockets.dedup();
-            Outcome::Read(Table {
+            Outcome::Read(DescriptorTable {
                 start_time,
                 fd_count,
                 sockets,
@@ -164,8 +164,8 @@ pub(super) fn read_table(
             })
         }
         Err(errno) => match classify(errno) {
-            Failure::Vanished => Outcome::Gone,
-            Failure::Unreadable => Outcome::Unreadable,
+            ScanFailure::Vanished => Outcome::Gone,
+            ScanFailure::Unreadable => Outcome::Unreadable,
         },
     }
 }

@@ -29,14 +29,14 @@ const CONTAINER: usize = 6;
 /// The socket table of one report: which sockets, in which order, at which widths.
 pub(super) struct Listing<'a> {
     order: Vec<u32>,
-    table: Table<'a>,
+    table: TableLayout<'a>,
 }
 
 impl<'a> Listing<'a> {
     /// Sort the sockets that pass `filter` on this thread while another measures them.
     pub(super) fn new(snapshot: &'a Snapshot, filter: &Filter, with_process: bool) -> Listing<'a> {
         std::thread::scope(|scope| {
-            let measuring = scope.spawn(|| Table::new(snapshot, filter, with_process));
+            let measuring = scope.spawn(|| TableLayout::new(snapshot, filter, with_process));
             let order = crate::filter::listing_order(snapshot, filter);
             match measuring.join() {
                 Ok(table) => Listing { order, table },
@@ -84,7 +84,7 @@ impl<'a> Listing<'a> {
 }
 
 /// Column widths and owner labels for one rendering of the table.
-struct Table<'a> {
+struct TableLayout<'a> {
     snapshot: &'a Snapshot,
     with_process: bool,
     /// Whether a listed socket is in a container.
@@ -98,9 +98,9 @@ struct Table<'a> {
     unreadable: bool,
 }
 
-impl<'a> Table<'a> {
+impl<'a> TableLayout<'a> {
     /// Measure the sockets that pass `filter`.
-    fn new(snapshot: &'a Snapshot, filter: &Filter, with_process: bool) -> Table<'a> {
+    fn new(snapshot: &'a Snapshot, filter: &Filter, with_process: bool) -> TableLayout<'a> {
         let mut widths = COLUMNS.map(str::len);
         let mut timer = String::new();
         let everything = filter.is_empty();
@@ -144,7 +144,7 @@ impl<'a> Table<'a> {
                 label
             })
             .collect();
-        Table {
+        TableLayout {
             snapshot,
             with_process,
             with_container,
@@ -322,17 +322,14 @@ fn end_line(line: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::model::TcpState;
-
-    fn socket(state: TcpState, local: &str, remote: &str) -> Socket {
-        Socket::new(state, local.parse().unwrap(), remote.parse().unwrap())
-    }
+    use crate::model::fixture::socket;
 
     #[test]
     fn rows_formatted_on_two_threads_come_out_in_order() {
         let mut snapshot = Snapshot::default();
         let rows = 3 * crate::report::chunks::CHUNK_ITEMS + 5;
         for i in 0..rows as u32 {
-            let mut s = socket(TcpState::Established, "10.0.0.1:443", "10.9.0.1:1");
+            let mut s = socket(TcpState::Established).local("10.0.0.1:443");
             s.remote = SocketAddr::from((
                 [10, 9, (i >> 16) as u8, (i >> 8) as u8],
                 (i & 0xff) as u16 + 1,

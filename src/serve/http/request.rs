@@ -34,7 +34,7 @@ pub struct Request {
 
 /// Why a request head was refused, with its status.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub enum HeadRefusal {
     /// 400: not HTTP/1.x as the grammar says.
     Malformed(&'static str),
     /// 408: the head did not arrive in time.
@@ -75,17 +75,17 @@ impl HeadReader {
         input: &mut dyn Read,
         set_timeout: &mut dyn FnMut(Duration),
         deadline: Instant,
-    ) -> Result<usize, Refusal> {
+    ) -> Result<usize, HeadRefusal> {
         let mut chunk = [0u8; 1024];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Refusal::Timeout);
+                return Err(HeadRefusal::Timeout);
             }
             set_timeout(left);
             return match input.read(&mut chunk) {
-                Ok(0) if self.buffered.is_empty() => Err(Refusal::Gone),
-                Ok(0) => Err(Refusal::Malformed("the connection closed mid-request")),
+                Ok(0) if self.buffered.is_empty() => Err(HeadRefusal::Gone),
+                Ok(0) => Err(HeadRefusal::Malformed("the connection closed mid-request")),
                 Ok(n) => {
                     self.buffered.extend_from_slice(&chunk[..n]);
                     Ok(n)
@@ -96,10 +96,10 @@ impl HeadReader {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    Err(Refusal::Timeout)
+                    Err(HeadRefusal::Timeout)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => Err(Refusal::Gone),
+                Err(_) => Err(HeadRefusal::Gone),
             };
         }
     }
@@ -111,7 +111,7 @@ impl HeadReader {
         set_timeout: &mut dyn FnMut(Duration),
         deadline: Instant,
         limits: &Limits,
-    ) -> Result<Request, Refusal> {
+    ) -> Result<Request, HeadRefusal> {
         loop {
             if let Some(head) = self.take_head(limits) {
                 return head;
@@ -121,12 +121,12 @@ impl HeadReader {
     }
 
     /// The head in the buffer, if a whole one is there (or one over the limits).
-    fn take_head(&mut self, limits: &Limits) -> Option<Result<Request, Refusal>> {
+    fn take_head(&mut self, limits: &Limits) -> Option<Result<Request, HeadRefusal>> {
         let head = &self.buffered;
         match find_end(head) {
             Some(end) => {
                 let parsed = if end > limits.head {
-                    Err(Refusal::HeadTooLarge)
+                    Err(HeadRefusal::HeadTooLarge)
                 } else {
                     parse_head(&head[..end], limits)
                 };
@@ -136,9 +136,9 @@ impl HeadReader {
             None => {
                 let line_end = head.iter().position(|&b| b == b'\n');
                 if line_end.unwrap_or(head.len()) > limits.request_line {
-                    Some(Err(Refusal::LineTooLong))
+                    Some(Err(HeadRefusal::LineTooLong))
                 } else if head.len() > limits.head {
-                    Some(Err(Refusal::HeadTooLarge))
+                    Some(Err(HeadRefusal::HeadTooLarge))
                 } else {
                     None
                 }
@@ -161,27 +161,27 @@ fn find_end(head: &[u8]) -> Option<usize> {
 }
 
 /// Parse one request head (request line, headers, blank line).
-pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, Refusal> {
+pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, HeadRefusal> {
     let text =
-        std::str::from_utf8(head).map_err(|_| Refusal::Malformed("the head is not UTF-8"))?;
+        std::str::from_utf8(head).map_err(|_| HeadRefusal::Malformed("the head is not UTF-8"))?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let line = lines.next().unwrap_or_default();
     if line.len() > limits.request_line {
-        return Err(Refusal::LineTooLong);
+        return Err(HeadRefusal::LineTooLong);
     }
     let mut parts = line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(Refusal::Malformed(
+        return Err(HeadRefusal::Malformed(
             "the request line is not METHOD TARGET HTTP/1.x",
         ));
     };
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(Refusal::Malformed("the method is not a token"));
+        return Err(HeadRefusal::Malformed("the method is not a token"));
     }
     if !matches!(version, "HTTP/1.0" | "HTTP/1.1") {
-        return Err(Refusal::Malformed(
+        return Err(HeadRefusal::Malformed(
             "the version is not HTTP/1.0 or HTTP/1.1",
         ));
     }
@@ -197,14 +197,14 @@ pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, Refusal> {
     };
     for header in lines.take_while(|l| !l.is_empty()) {
         let Some((name, value)) = header.split_once(':') else {
-            return Err(Refusal::Malformed("a header line has no colon"));
+            return Err(HeadRefusal::Malformed("a header line has no colon"));
         };
         if name.is_empty()
             || name
                 .bytes()
                 .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
         {
-            return Err(Refusal::Malformed("a header name is not a token"));
+            return Err(HeadRefusal::Malformed("a header name is not a token"));
         }
         let value = value.trim();
         if name.eq_ignore_ascii_case("accept") {
@@ -231,33 +231,33 @@ pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, Refusal> {
 
 /// The path a request target names: origin form (`/metrics?x`), absolute form
 /// (`http://host:port/metrics`, which a server must accept), or `*` for `OPTIONS`.
-fn target_path(method: &str, target: &str) -> Result<String, Refusal> {
+fn target_path(method: &str, target: &str) -> Result<String, HeadRefusal> {
     if target.bytes().any(|b| b.is_ascii_control()) {
-        return Err(Refusal::Malformed("the target has a control character"));
+        return Err(HeadRefusal::Malformed("the target has a control character"));
     }
     if target == "*" {
         return if method == "OPTIONS" {
             Ok("*".to_owned())
         } else {
-            Err(Refusal::Malformed("only OPTIONS may have the target *"))
+            Err(HeadRefusal::Malformed("only OPTIONS may have the target *"))
         };
     }
     let origin = if target.starts_with('/') {
         target
     } else {
-        let scheme_end = target.find("://").ok_or(Refusal::Malformed(
+        let scheme_end = target.find("://").ok_or(HeadRefusal::Malformed(
             "the target is neither a path (/metrics) nor a URL (http://host/metrics)",
         ))?;
         let scheme = &target[..scheme_end];
         if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-            return Err(Refusal::Malformed(
+            return Err(HeadRefusal::Malformed(
                 "the target's scheme is not http or https",
             ));
         }
         let after = &target[scheme_end + 3..];
         let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
         if authority_end == 0 {
-            return Err(Refusal::Malformed("the target URL has no host"));
+            return Err(HeadRefusal::Malformed("the target URL has no host"));
         }
         match &after[authority_end..] {
             "" => "/",
@@ -300,7 +300,7 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
 mod tests {
     use super::*;
 
-    fn parse(head: &str) -> Result<Request, Refusal> {
+    fn parse(head: &str) -> Result<Request, HeadRefusal> {
         parse_head(head.as_bytes(), &Limits::default())
     }
 
@@ -342,13 +342,13 @@ mod tests {
         assert_eq!(parse("GET HTTPS://h HTTP/1.1\r\n\r\n").unwrap().path, "/");
         assert_eq!(
             parse("GET ftp://h/metrics HTTP/1.1\r\n\r\n"),
-            Err(Refusal::Malformed(
+            Err(HeadRefusal::Malformed(
                 "the target's scheme is not http or https"
             ))
         );
         assert_eq!(
             parse("GET http:///metrics HTTP/1.1\r\n\r\n"),
-            Err(Refusal::Malformed("the target URL has no host"))
+            Err(HeadRefusal::Malformed("the target URL has no host"))
         );
     }
 
@@ -357,7 +357,7 @@ mod tests {
         assert_eq!(parse("OPTIONS * HTTP/1.1\r\n\r\n").unwrap().path, "*");
         assert_eq!(
             parse("GET * HTTP/1.1\r\n\r\n"),
-            Err(Refusal::Malformed("only OPTIONS may have the target *"))
+            Err(HeadRefusal::Malformed("only OPTIONS may have the target *"))
         );
     }
 
@@ -406,7 +406,7 @@ mod tests {
         assert!(!reader.has_buffered());
         assert_eq!(
             reader.next(&mut input, &mut |_| {}, deadline, &limits),
-            Err(Refusal::Gone)
+            Err(HeadRefusal::Gone)
         );
     }
 }

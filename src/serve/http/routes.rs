@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use super::Authorize;
-use super::request::{Refusal, Request, accepts_gzip};
+use super::request::{HeadRefusal, Request, accepts_gzip};
 use crate::serve::exposition::Format;
 use crate::serve::poller::{Health, Page, Published};
 
@@ -55,20 +55,22 @@ impl Response<'_> {
     }
 }
 
-impl Refusal {
+impl HeadRefusal {
     /// What a refused request head is answered (nothing when the client left).
     pub fn response(&self) -> Option<Response<'static>> {
         Some(match self {
-            Refusal::Malformed(why) => Response {
+            HeadRefusal::Malformed(why) => Response {
                 status: 400,
                 content_type: "text/plain; charset=utf-8",
                 body: Body::Owned(format!("bad request: {why}\n")),
                 extra: "",
             },
-            Refusal::Timeout => Response::plain(408, "the request took too long to arrive\n"),
-            Refusal::LineTooLong => Response::plain(414, "the request line is too long\n"),
-            Refusal::HeadTooLarge => Response::plain(431, "the request headers are too large\n"),
-            Refusal::Gone => return None,
+            HeadRefusal::Timeout => Response::plain(408, "the request took too long to arrive\n"),
+            HeadRefusal::LineTooLong => Response::plain(414, "the request line is too long\n"),
+            HeadRefusal::HeadTooLarge => {
+                Response::plain(431, "the request headers are too large\n")
+            }
+            HeadRefusal::Gone => return None,
         })
     }
 }

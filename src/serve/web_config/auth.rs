@@ -44,7 +44,7 @@ pub(super) struct BasicAuth {
     decoy: String,
     /// Keys the cache: credentials are remembered by a keyed hash, never in clear.
     key: hmac::Key,
-    seen: Mutex<Seen>,
+    seen: Mutex<CheckedCredentials>,
     /// Held while bcrypt runs: one check at a time.
     bcrypt: Mutex<()>,
     verify: Box<Verify>,
@@ -52,7 +52,7 @@ pub(super) struct BasicAuth {
 
 /// Credentials (their keyed hash) and whether they were allowed.
 #[derive(Default)]
-struct Seen {
+struct CheckedCredentials {
     allowed: HashSet<Tag>,
     refused: HashSet<Tag>,
     refused_order: VecDeque<Tag>,
@@ -60,7 +60,7 @@ struct Seen {
 
 type Tag = [u8; 32];
 
-impl Seen {
+impl CheckedCredentials {
     fn get(&self, tag: &Tag) -> Option<bool> {
         if self.allowed.contains(tag) {
             Some(true)
@@ -117,7 +117,7 @@ impl BasicAuth {
             users,
             decoy,
             key,
-            seen: Mutex::new(Seen::default()),
+            seen: Mutex::new(CheckedCredentials::default()),
             bcrypt: Mutex::new(()),
             verify,
         })
@@ -128,7 +128,7 @@ impl BasicAuth {
         self.users.len()
     }
 
-    fn seen(&self) -> MutexGuard<'_, Seen> {
+    fn seen(&self) -> MutexGuard<'_, CheckedCredentials> {
         self.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -405,14 +405,14 @@ mod tests {
 
     /// A fake bcrypt that counts its calls and the most that ran at once.
     #[derive(Default)]
-    struct Counting {
+    struct BcryptCounts {
         calls: AtomicUsize,
         running: AtomicUsize,
         most: AtomicUsize,
     }
 
-    fn counting(each: Duration) -> (Arc<Counting>, BasicAuth) {
-        let counts = Arc::new(Counting::default());
+    fn counting(each: Duration) -> (Arc<BcryptCounts>, BasicAuth) {
+        let counts = Arc::new(BcryptCounts::default());
         let seen = Arc::clone(&counts);
         let auth = BasicAuth::with_verify(
             BTreeMap::from([("prom".to_owned(), hash())]),

@@ -41,13 +41,13 @@ enum ClientAuth {
 
 /// The files of `tls_server_config`, their paths resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Settings {
+pub(super) struct TlsSettings {
     cert: PathBuf,
     key: PathBuf,
     client: ClientAuth,
 }
 
-impl Settings {
+impl TlsSettings {
     /// Resolve the paths against `dir` and check `client_auth_type` with `client_ca_file`.
     /// The error is the key to find its line, and the reason.
     pub(super) fn new(
@@ -56,7 +56,7 @@ impl Settings {
         key: &Path,
         client_ca: Option<&Path>,
         client_auth_type: Option<&str>,
-    ) -> Result<Settings, (&'static str, String)> {
+    ) -> Result<TlsSettings, (&'static str, String)> {
         let ca = client_ca.map(|ca| dir.join(ca));
         let refuse = |reason: String| Err(("client_auth_type", reason));
         let client = match (client_auth_type.unwrap_or("NoClientCert"), ca) {
@@ -85,7 +85,7 @@ impl Settings {
                 ));
             }
         };
-        Ok(Settings {
+        Ok(TlsSettings {
             cert: dir.join(cert),
             key: dir.join(key),
             client,
@@ -232,7 +232,7 @@ impl Stamp {
 pub struct Tls {
     /// The web config, for messages.
     path: PathBuf,
-    settings: Settings,
+    settings: TlsSettings,
     current: Mutex<Current>,
 }
 
@@ -256,7 +256,7 @@ impl std::fmt::Debug for Tls {
 
 impl Tls {
     /// Read the files once: at start a file that cannot be used is an error.
-    pub(super) fn load(path: &Path, settings: Settings) -> Result<Tls, String> {
+    pub(super) fn load(path: &Path, settings: TlsSettings) -> Result<Tls, String> {
         let stamps = settings.stamps();
         let config = Arc::new(settings.build()?);
         Ok(Tls {
@@ -311,8 +311,8 @@ impl Wrap for Tls {
 mod tests {
     use super::*;
 
-    fn settings(ca: Option<&str>, kind: Option<&str>) -> Result<Settings, String> {
-        Settings::new(
+    fn settings(ca: Option<&str>, kind: Option<&str>) -> Result<TlsSettings, String> {
+        TlsSettings::new(
             Path::new("/etc/sockscope"),
             Path::new("server.crt"),
             Path::new("/tls/server.key"),
