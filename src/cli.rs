@@ -186,7 +186,7 @@ impl TargetArgs {
 
 /// Socket filters; repeat a flag or separate values with commas for alternatives.
 ///
-/// Each flag is one key of the filter vocabulary ([`crate::filter::keys`]): its name and
+/// Each flag is one key of the filter vocabulary (`filter/keys.rs`): its name and
 /// value name come from the key, its values parse straight into a [`Filter`], and the
 /// filter is gathered from the keys' table, so a new key needs nothing here: its flag, help
 /// and conflicts come from [`KEYS`].

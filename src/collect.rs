@@ -5,13 +5,13 @@
 pub mod all_netns;
 pub mod cgroup;
 mod dedup;
-pub mod kernel;
+pub(crate) mod kernel;
 pub mod netlink;
 pub mod netns;
 pub mod own_process;
 pub mod parse;
 mod procfile;
-pub mod procnet;
+pub(crate) mod procnet;
 pub mod procs;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -342,7 +342,7 @@ impl Collector {
     }
 
     /// The namespace's cheap readings now (two `pread`s), for the dashboard's dump policy
-    /// with `-A` ([`KernelFiles::signal`](kernel::KernelFiles::signal)).
+    /// with `-A` (`KernelFiles::signal` in `kernel.rs`).
     pub fn signal(&self) -> Option<kernel::Signal> {
         self.sources.kernel.signal()
     }

@@ -14,8 +14,8 @@ use crate::lab::Lab;
 use crate::model::{Family, TcpState};
 use crate::tui::{self, Dashboard};
 
-/// What the demo stages, for the banner and the tests.
-pub const SCENARIOS: &str = "a CLOSE_WAIT leak (leaky-app), a SYN flood on :8443, a TIME_WAIT storm toward :443 (expires after 60 s) and a listener that never accepts";
+/// What the demo stages, for the banner.
+const SCENARIOS: &str = "a CLOSE_WAIT leak (leaky-app), a SYN flood on :8443, a TIME_WAIT storm toward :443 (expires after 60 s) and a listener that never accepts";
 
 /// Stage every scenario in `lab`, saying each step; stop once `caught` holds a signal (the
 /// lab itself stops within a step: see [`Lab::stop_when`]).
@@ -48,7 +48,7 @@ fn stage(lab: &mut Lab, caught: &AtomicUsize) -> anyhow::Result<()> {
 
 /// Build the lab, run the dashboard on it, tear it down. `dashboard` says how to watch
 /// (its namespace is replaced by the lab's).
-pub fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
+pub(crate) fn run(mut dashboard: Dashboard) -> anyhow::Result<u8> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!(
             "sockscope demo needs root: it creates network namespaces and sends spoofed SYNs; run it with sudo"

@@ -5,8 +5,8 @@
 //! One table of keys ([`KEYS`]) says what each key is called, what it takes, how it
 //! matches and how it prints; the `/` line ([`Filter`]'s `FromStr` and `Display`), the
 //! errors ([`FilterError`]) and the command line's flags are all built on it. A new key
-//! is a field of [`Filter`], a value type in [`spec`] if it needs one, an entry in
-//! [`keys`], and its flag in `cli::FilterArgs`.
+//! is a field of [`Filter`], a value type in `filter/spec.rs` if it needs one, an entry in
+//! [`KEYS`] (`filter/keys.rs`), and its flag in `cli::FilterArgs`.
 //!
 //! ```
 //! use sockscope::filter::Filter;
@@ -19,11 +19,11 @@
 //! ```
 
 mod error;
-pub mod keys;
+pub(crate) mod keys;
 mod order;
 mod query;
 mod quote;
-pub mod spec;
+pub(crate) mod spec;
 
 use crate::model::{Family, Snapshot, Socket, StateSet};
 use keys::Candidate;

@@ -56,9 +56,18 @@
 //! socket and deletes both namespaces. Namespaces of a lab whose process was killed are
 //! deleted by the next lab created on the machine. After a stage fails, [`Lab::expected`]
 //! no longer describes the namespace: drop the lab.
+//!
+//! What the release binary carries is what `sockscope demo` needs: the namespaces, every
+//! state, the four scenarios and holders that hold. The test-only parts exist only with the
+//! `lab` feature, which every test, bench and example turns on (the crate is its own
+//! dev-dependency with it): the lock-step server (`Lab::lockstep_server`, `LockstepClient`),
+//! `Lab::close_leaked` and the holder commands behind both, `Lab::peer`, and the loud skips
+//! `require_root` and `skip`.
 
 pub mod holder;
+#[cfg(feature = "lab")]
 mod lockstep;
+#[cfg(feature = "lab")]
 mod lockstep_child;
 mod net;
 mod observe;
@@ -79,6 +88,7 @@ use socket2::Socket;
 use crate::collect::netns::NetnsError;
 use crate::model::{Family, TcpState};
 
+#[cfg(feature = "lab")]
 pub use lockstep::{LockstepClient, LockstepServer};
 pub use scenarios::{CloseWaitLeak, ListenerNeverAccepting, SynFlood, TimeWaitStorm};
 
@@ -263,6 +273,7 @@ impl Lab {
     }
 
     /// The peer namespace's name.
+    #[cfg(feature = "lab")]
     pub fn peer(&self) -> &str {
         self.net.peer()
     }
@@ -382,12 +393,14 @@ fn describe(tally: &StateTally) -> String {
 /// Whether a lab test may run here: `true` as root. Otherwise prints a loud
 /// `SKIPPED <test>: …` line and returns `false` — or panics when `CI=true`, because CI must
 /// never pass by skipping.
+#[cfg(feature = "lab")]
 pub fn require_root(test_name: &str) -> bool {
     nix::unistd::geteuid().is_root() || skip(test_name, "needs root and network namespaces")
 }
 
 /// Skip a test loudly: prints `SKIPPED <test>: <why>` and returns `false`; panics instead
 /// under `CI=true`, because CI must never pass by skipping.
+#[cfg(feature = "lab")]
 pub fn skip(test_name: &str, why: &str) -> bool {
     let message = format!("SKIPPED {test_name}: {why}");
     assert!(

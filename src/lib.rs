@@ -5,6 +5,12 @@
 //! says how values read; `report` renders; `tui` is the live dashboard; `app` ties a parsed
 //! command line to all of them. `model`, `collect`, `aggregate` and `config` never import clap
 //! or any terminal crate.
+//!
+//! A top-level module is public when the binary, the integration tests (`tests/it`), the
+//! benches or the examples name it: `demo`, `hash` and `untrusted` are the crate's own, and
+//! so are submodules none of them reaches (`pub(crate)`). `lab` builds sockets in network
+//! namespaces for the tests and for `sockscope demo`; its test-only parts exist only with the
+//! `lab` feature, which the tests, benches and examples turn on (see `Cargo.toml`).
 
 /// `eprintln!` that never panics and escapes: one line to stderr, its control characters
 /// written by [`format::printable`] (a message quotes names other users chose, and a newline
@@ -31,7 +37,7 @@ pub mod app;
 pub mod cli;
 pub mod collect;
 pub mod config;
-pub mod demo;
+mod demo;
 pub mod filter;
 pub mod format;
 mod hash;

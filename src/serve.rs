@@ -1,16 +1,16 @@
-//! `sockscope serve`: the Prometheus exporter. A background [`poller`] polls the watched
-//! namespaces on its own interval through the same collector and aggregator as the
-//! dashboard, keeps a compact copy of each namespace's metrics ([`metrics`]) and renders
-//! the exposition ([`exposition`]: text format 0.0.4 and OpenMetrics 1.0) after each poll;
-//! [`http`] serves the latest rendering to scrapes, which never wait for a dump, or
-//! [`textfile`] writes it for node_exporter's textfile collector. [`web_config`] reads the
+//! `sockscope serve`: the Prometheus exporter. A background [`Poller`] (`poller.rs`) polls
+//! the watched namespaces on its own interval through the same watcher as the dashboard
+//! ([`crate::watch`]), keeps a compact copy of each namespace's metrics ([`metrics`]) and renders
+//! the exposition ([`Format`], `exposition.rs`: text format 0.0.4 and OpenMetrics 1.0) after
+//! each poll; [`http`] serves the latest rendering to scrapes, which never wait for a dump,
+//! or `textfile.rs` writes it for node_exporter's textfile collector. [`web_config`] reads the
 //! exporter-toolkit web configuration (TLS, basic auth).
 
-pub mod exposition;
+pub(crate) mod exposition;
 pub mod http;
 pub mod metrics;
-pub mod poller;
-pub mod textfile;
+pub(crate) mod poller;
+pub(crate) mod textfile;
 pub mod web_config;
 
 pub use exposition::Format;

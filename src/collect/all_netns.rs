@@ -1,8 +1,8 @@
 //! Every network namespace of the host at once (`--all-netns`): one [`Collector`] per
-//! namespace that [`discover`] finds, opened once, one walk of `/proc/*/fd` shared by all
-//! of them (socket inodes are unique host-wide; see `procs/shared.rs`), and one cgroup
-//! [`Resolver`] (cgroup ids are host-wide too: the hierarchy is walked once, not once per
-//! namespace).
+//! namespace that discovery (`netns/discover.rs`) finds, opened once, one walk of
+//! `/proc/*/fd` shared by all of them (socket inodes are unique host-wide; see
+//! `procs/shared.rs`), and one cgroup [`Resolver`] (cgroup ids are host-wide too: the
+//! hierarchy is walked once, not once per namespace).
 //!
 //! # What is dumped
 //!

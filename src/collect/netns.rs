@@ -3,7 +3,7 @@
 //! they are used afterwards, so the rest of sockscope never changes namespace itself.
 //! [`EnteredNetns`] (in `netns/watch.rs`) tells later whether the target still leads there.
 
-pub mod discover;
+pub(crate) mod discover;
 mod watch;
 
 use std::fmt;
@@ -222,7 +222,7 @@ pub fn run_watched<T: Send>(
 }
 
 /// Run `f` inside the namespace `handle` (an open nsfs file, e.g. one that
-/// [`discover`](discover::discover) found) leads to, on a fresh thread, as [`run_in`]
+/// discovery (`netns/discover.rs`) found) leads to, on a fresh thread, as [`run_in`]
 /// does; `path` names the handle in errors. Returns what `f` returns and the
 /// [`EnteredNetns`] of that namespace, which never drifts: the handle is the target.
 pub fn run_in_handle<T: Send>(

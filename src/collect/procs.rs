@@ -15,7 +15,7 @@
 //! - the snapshot holds a socket inode no cached table explains: then the tables not read
 //!   this poll are read, busiest first, until every such inode is found (or all are read —
 //!   inodes that nobody visible holds are remembered and do not trigger a search again);
-//! - or it was last read [`cache::RECHECK_POLLS`] polls ago (spread by pid).
+//! - or it was last read `cache::RECHECK_POLLS` polls ago (spread by pid).
 //!
 //! The walk runs while the sockets are dumped, so a socket can be opened after its holder's
 //! table was read and still be in the dump. After the dump, when socket inodes are left

@@ -6,14 +6,15 @@
 //! A holder sets its comm, reports `ready` on stdout, then blocks reading stdin and exits
 //! when stdin reaches EOF: when the lab drops it, and also when the lab's process dies
 //! without dropping it. `PR_SET_PDEATHSIG` kills it too when the thread that spawned it
-//! ends. A line `close N` on its stdin makes it close its N highest-numbered socket
-//! descriptors (as a server that finally closes its connections) and answer `closed`; a
-//! line `lockstep ADDR RETIRED HOLD_MS` makes it a lock-step server
-//! ([`super::lockstep`]) and answer `serving ADDR`.
+//! ends. That is all `sockscope demo` needs, and all a build without the `lab` feature (the
+//! release binary) does. With it (the binary the tests run), a line `close N` on its stdin
+//! makes it close its N highest-numbered socket descriptors (as a server that finally
+//! closes its connections) and answer `closed`; a line `lockstep ADDR RETIRED HOLD_MS`
+//! makes it a lock-step server (`lockstep.rs`) and answer `serving ADDR`.
 
 use std::ffi::CString;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
@@ -74,34 +75,51 @@ fn hold(args: &[String]) -> Result<(), String> {
     writeln!(stdout, "ready")
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("reporting ready: {e}"))?;
-    // Hold the inherited descriptors until the lab closes our stdin.
+    // Hold the inherited descriptors until the lab closes our stdin, answering its
+    // commands meanwhile.
     for line in std::io::stdin().lines() {
         let Ok(line) = line else { break };
-        if let Some(spec) = line.strip_prefix("lockstep ") {
-            let listener = super::lockstep_child::start(spec)?;
-            writeln!(stdout, "serving {listener}")
-                .and_then(|()| stdout.flush())
-                .map_err(|e| format!("reporting serving: {e}"))?;
-            continue;
-        }
-        let Some(count) = line.strip_prefix("close ") else {
-            return Err(format!("unknown command {line:?}"));
-        };
-        let count: usize = count.parse().map_err(|e| format!("close {count:?}: {e}"))?;
-        close_highest_sockets(count)?;
-        writeln!(stdout, "closed")
+        let answer = obey(&line)?;
+        writeln!(stdout, "{answer}")
             .and_then(|()| stdout.flush())
-            .map_err(|e| format!("reporting closed: {e}"))?;
+            .map_err(|e| format!("answering {line:?} with {answer:?}: {e}"))?;
     }
     Ok(())
 }
 
+/// Carry out one command line from the lab and return the answer: `close N` closes the `N`
+/// highest-numbered socket descriptors and answers `closed`; `lockstep ADDR RETIRED
+/// HOLD_MS` starts a lock-step server and answers `serving ADDR`.
+#[cfg(feature = "lab")]
+fn obey(line: &str) -> Result<String, String> {
+    if let Some(spec) = line.strip_prefix("lockstep ") {
+        let listener = super::lockstep_child::start(spec)?;
+        return Ok(format!("serving {listener}"));
+    }
+    let Some(count) = line.strip_prefix("close ") else {
+        return Err(format!("unknown command {line:?}"));
+    };
+    let count: usize = count.parse().map_err(|e| format!("close {count:?}: {e}"))?;
+    close_highest_sockets(count)?;
+    Ok("closed".to_owned())
+}
+
+/// Without the test lab (feature `lab`) a holder takes no command: it only holds, which is
+/// all `sockscope demo` asks of it.
+#[cfg(not(feature = "lab"))]
+fn obey(line: &str) -> Result<String, String> {
+    Err(format!(
+        "unknown command {line:?}: this sockscope was built without the test lab (feature `lab`)"
+    ))
+}
+
 /// Close this process's `count` highest-numbered socket descriptors.
+#[cfg(feature = "lab")]
 fn close_highest_sockets(count: usize) -> Result<(), String> {
     let fds = procfs::process::Process::myself()
         .and_then(|me| me.fd())
         .map_err(|e| format!("listing /proc/self/fd: {e}"))?;
-    let mut sockets: Vec<RawFd> = fds
+    let mut sockets: Vec<std::os::fd::RawFd> = fds
         .filter_map(Result::ok)
         .filter(|fd| matches!(fd.target, procfs::process::FDTarget::Socket(_)))
         .map(|fd| fd.fd)
@@ -133,6 +151,8 @@ pub(crate) struct Holder {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Option<BufReader<ChildStdout>>,
+    /// Its name, for the errors of the test lab's commands.
+    #[cfg(feature = "lab")]
     comm: String,
     stopped: bool,
 }
@@ -187,6 +207,7 @@ impl Holder {
             child,
             stdin,
             stdout,
+            #[cfg(feature = "lab")]
             comm: comm.to_owned(),
             stopped: false,
         };
@@ -208,6 +229,7 @@ impl Holder {
     }
 
     /// Make it close its `count` highest-numbered socket descriptors; returns once it has.
+    #[cfg(feature = "lab")]
     pub(crate) fn close_sockets(&mut self, count: usize) -> Result<(), LabError> {
         let fail = |detail: String| LabError::Holder {
             comm: self.comm.clone(),
@@ -232,6 +254,7 @@ impl Holder {
 
     /// Make it serve in lock-step on `listen` (see [`super::lockstep`]); returns the
     /// listener's address once it listens.
+    #[cfg(feature = "lab")]
     pub(crate) fn serve_lockstep(
         &mut self,
         listen: std::net::SocketAddr,

@@ -48,8 +48,8 @@ pub struct LockstepServer {
 }
 
 impl Lab {
-    /// Start a lock-step server (see the [module notes](self)) in a holder process named
-    /// `comm`, listening on a fresh monitored address; it keeps `retired` retired
+    /// Start a lock-step server (see the notes atop `lab/lockstep.rs`) in a holder process
+    /// named `comm`, listening on a fresh monitored address; it keeps `retired` retired
     /// connections and closes none retired less than `hold` ago. Drive it with
     /// [`LockstepClient::start`].
     pub fn lockstep_server(

@@ -62,6 +62,7 @@ impl Lab {
     /// Make the holder of `leak` close `count` of its `CLOSE_WAIT` sockets (its highest
     /// descriptors; the listener is its lowest), as a server that finally closes them
     /// would. They are aborted (RST) and gone at once; returns once the kernel shows it.
+    #[cfg(feature = "lab")]
     pub fn close_leaked(&mut self, leak: &CloseWaitLeak, count: usize) -> Result<(), LabError> {
         let family = if leak.listener.is_ipv4() {
             Family::Inet
