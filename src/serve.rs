@@ -14,7 +14,7 @@ pub(crate) mod textfile;
 pub mod web_config;
 
 pub use exposition::Format;
-pub use http::{Limits, ServeError, Server};
+pub use http::{ConnectionLimits, ServeError, Server};
 pub use metrics::{NamespaceMetrics, SelfMetrics, TopLimits, render};
 pub use poller::{Health, Page, PollSettings, Poller, Published};
 

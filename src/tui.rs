@@ -35,7 +35,7 @@ use crate::filter::Filter;
 use crate::watch::thread::{Consumer, Control};
 use crate::watch::{Collectors, JudgeSpec, Judges, Policy, Round, Watcher};
 
-pub use action::{Action, Mode, Motion, action_for};
+pub use action::{Action, InputMode, Motion, action_for};
 pub use app::{App, Settings};
 pub use theme::Theme;
 pub use view::View;

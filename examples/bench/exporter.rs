@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use sockscope::collect::{CollectOptions, Collector};
 use sockscope::config::Config;
-use sockscope::serve::{Limits, PollSettings, Poller, Published, Server};
+use sockscope::serve::{ConnectionLimits, PollSettings, Poller, Published, Server};
 use sockscope::watch::Listed;
 
 /// The default interval, as the service runs it.
@@ -48,7 +48,7 @@ pub fn measure(sockscope: &Path, polls: u32, watch: Duration) -> anyhow::Result<
     }
     let server = Server::bind(
         "127.0.0.1:0".parse().context("loopback")?,
-        Limits::default(),
+        ConnectionLimits::default(),
         published.clone(),
     )?;
     let addr = server.local_addr()?;

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use crate::cli::{Cli, ServeArgs};
 use crate::serve::metrics::TopLimits;
 use crate::serve::web_config::WebConfig;
-use crate::serve::{Limits, PollSettings, Poller, Published, Server};
+use crate::serve::{ConnectionLimits, PollSettings, Poller, Published, Server};
 use crate::watch::{Collectors, Policy, RoundSource};
 
 use super::{EXIT_FAILURE, all_netns, collect_options, load_config, warn_attribution};
@@ -42,7 +42,8 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
     let server = match &args.textfile {
         Some(_) => None,
         None => {
-            let mut server = Server::bind(args.listen, Limits::default(), published.clone())?;
+            let mut server =
+                Server::bind(args.listen, ConnectionLimits::default(), published.clone())?;
             if let Some(web) = web {
                 server = web.apply(server);
             }

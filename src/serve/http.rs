@@ -1,12 +1,12 @@
 //! A small HTTP/1.1 server for `/metrics`, `/` and `/healthz`, on std threads, with strict
-//! limits. A thread per connection, up to [`Limits::connections`] at once (`slots.rs`: when
+//! limits. A thread per connection, up to [`ConnectionLimits::connections`] at once (`slots.rs`: when
 //! all are taken, the connection idle or stalled the longest makes way; only when every
 //! one is busy answering does a newcomer get a 503, written by a helper thread so the
 //! accept loop never waits, or, on a TLS listener, a plain close). Every phase of a
 //! connection has a deadline for the whole phase, however many reads it takes: the TLS
-//! handshake and the first request head ([`Limits::read`]), each response
-//! ([`Limits::write`]), the wait for the next request on a kept-alive connection
-//! ([`Limits::idle`]) and then that request's head. Bounds on the request line (414) and
+//! handshake and the first request head ([`ConnectionLimits::read`]), each response
+//! ([`ConnectionLimits::write`]), the wait for the next request on a kept-alive connection
+//! ([`ConnectionLimits::idle`]) and then that request's head. Bounds on the request line (414) and
 //! the head (431); malformed requests get 400. HTTP/1.1 connections stay open for the
 //! next request; `/metrics` is gzipped when the scraper accepts it. A scrape only clones
 //! the latest page's `Arc`, so it never waits for a poll.
@@ -30,7 +30,7 @@ use slots::{Phase, Slots, Ticket};
 
 /// The server's bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub struct ConnectionLimits {
     /// Connections served at once. A newcomer beyond them takes the slot of the one idle
     /// or stalled the longest; when every one is busy answering, it gets 503 at once.
     pub connections: usize,
@@ -47,9 +47,9 @@ pub struct Limits {
     pub head: usize,
 }
 
-impl Default for Limits {
+impl Default for ConnectionLimits {
     fn default() -> Self {
-        Limits {
+        ConnectionLimits {
             connections: 128,
             read: Duration::from_secs(10),
             write: Duration::from_secs(10),
@@ -122,7 +122,7 @@ impl<T: Read + Write + Send> Stream for T {}
 /// A bound listener, ready to serve.
 pub struct Server {
     listener: TcpListener,
-    limits: Limits,
+    limits: ConnectionLimits,
     published: Arc<Published>,
     authorize: Option<Arc<dyn Authorize>>,
     wrap: Option<Arc<dyn Wrap>>,
@@ -141,7 +141,7 @@ impl std::fmt::Debug for Server {
 
 /// What every connection thread needs.
 struct Context {
-    limits: Limits,
+    limits: ConnectionLimits,
     published: Arc<Published>,
     authorize: Option<Arc<dyn Authorize>>,
 }
@@ -150,7 +150,7 @@ impl Server {
     /// Listen on `addr` (port 0: any free port) to serve `published`.
     pub fn bind(
         addr: SocketAddr,
-        limits: Limits,
+        limits: ConnectionLimits,
         published: Arc<Published>,
     ) -> Result<Server, ServeError> {
         let listener = TcpListener::bind(addr).map_err(|cause| {
@@ -308,8 +308,8 @@ fn serve_connection(
 
 /// Requests and responses on one connection until it closes: the first head by
 /// `first_deadline` (counted from the accept: a TLS handshake is part of it), then, while
-/// the client keeps the connection alive, the next request within [`Limits::idle`] and
-/// its head within [`Limits::read`] of its first bytes. Each phase is also on the
+/// the client keeps the connection alive, the next request within [`ConnectionLimits::idle`] and
+/// its head within [`ConnectionLimits::read`] of its first bytes. Each phase is also on the
 /// `ticket`, whose watchdog cuts the connection when a phase outlives its deadline.
 fn converse(
     stream: &mut dyn Stream,

@@ -76,7 +76,7 @@ pub enum Action {
 
 /// What keys currently go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub enum InputMode {
     /// The dashboard itself.
     Normal,
     /// The help overlay is open.
@@ -119,7 +119,7 @@ pub const HELP: &[(&str, &str)] = &[
 
 /// The action `key` means in `mode`, if any. Key releases (sent by some terminals) are
 /// ignored; Ctrl-C quits and Ctrl-Z suspends in every mode.
-pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
+pub fn action_for(mode: InputMode, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
@@ -130,7 +130,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
     if ctrl && key.code == KeyCode::Char('z') {
         return Some(Action::Suspend);
     }
-    if mode == Mode::Filter {
+    if mode == InputMode::Filter {
         return match key.code {
             KeyCode::Enter => Some(Action::FilterApply),
             KeyCode::Esc => Some(Action::CloseOverlay),
@@ -142,7 +142,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
     }
     // The motion keys scroll the detail pane while it is open, and move the cursor otherwise.
     let motion = |m| {
-        if mode == Mode::Detail {
+        if mode == InputMode::Detail {
             Action::ScrollDetail(m)
         } else {
             Action::Move(m)
@@ -167,7 +167,7 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
         KeyCode::End | KeyCode::Char('G') => motion(Motion::End),
         KeyCode::Char('s') => Action::CycleSort,
         KeyCode::Char('r') => Action::ReverseSort,
-        KeyCode::Enter if mode == Mode::Detail => Action::CloseOverlay,
+        KeyCode::Enter if mode == InputMode::Detail => Action::CloseOverlay,
         KeyCode::Enter => Action::OpenDetail,
         KeyCode::Char('p' | ' ') => Action::TogglePause,
         KeyCode::Char('+' | '=') => Action::SlowerPolls,
@@ -186,18 +186,26 @@ mod tests {
     use super::*;
 
     fn digit(c: char) -> Option<Action> {
-        action_for(Mode::Normal, KeyEvent::from(KeyCode::Char(c)))
+        action_for(InputMode::Normal, KeyEvent::from(KeyCode::Char(c)))
     }
 
     #[test]
     fn ctrl_z_suspends_in_every_mode_and_a_plain_z_does_not() {
         let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
-        for mode in [Mode::Normal, Mode::Help, Mode::Detail, Mode::Filter] {
+        for mode in [
+            InputMode::Normal,
+            InputMode::Help,
+            InputMode::Detail,
+            InputMode::Filter,
+        ] {
             assert_eq!(action_for(mode, ctrl_z), Some(Action::Suspend), "{mode:?}");
         }
         let z = KeyEvent::from(KeyCode::Char('z'));
-        assert_eq!(action_for(Mode::Filter, z), Some(Action::FilterType('z')));
-        assert_eq!(action_for(Mode::Normal, z), None);
+        assert_eq!(
+            action_for(InputMode::Filter, z),
+            Some(Action::FilterType('z'))
+        );
+        assert_eq!(action_for(InputMode::Normal, z), None);
     }
 
     #[test]

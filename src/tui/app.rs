@@ -14,8 +14,8 @@ use crate::filter::Filter;
 use crate::model::{Addr, Snapshot};
 use crate::watch::Round;
 
-use super::action::Mode;
-use super::detail::{Detail, Pane, Subject};
+use super::action::InputMode;
+use super::detail::{Detail, DetailedRow, Pane};
 use super::layout::Areas;
 use super::namespaces::{NamespacesShown, SharedNamespaces};
 use super::pacing::Pacing;
@@ -130,7 +130,7 @@ pub struct App {
     sorts: [Sort; View::COUNT],
     cursors: [Cursor; View::COUNT],
     /// Where keys go.
-    pub(crate) mode: Mode,
+    pub(crate) mode: InputMode,
     /// The detail pane's first row on screen (wrapped rows from its top), kept within its
     /// content by [`App::settle_detail`].
     detail_scroll: usize,
@@ -200,7 +200,7 @@ impl App {
             view: View::Sockets,
             sorts: std::array::from_fn(|i| View::ALL[i].default_sort()),
             cursors: [Cursor::default(); View::COUNT],
-            mode: Mode::Normal,
+            mode: InputMode::Normal,
             detail_scroll: 0,
             detail_row: None,
             input: String::new(),
@@ -242,7 +242,7 @@ impl App {
     /// while a socket's detail pane shows it — the one namespace (key 0), or with `-A` the
     /// selected socket's.
     pub fn wants_tcp_info(&self) -> Option<u64> {
-        if self.mode != Mode::Detail || self.view != View::Sockets {
+        if self.mode != InputMode::Detail || self.view != View::Sockets {
             return None;
         }
         if self.watching == Watching::OneNamespace {
@@ -270,7 +270,7 @@ impl App {
         let shown = self.shown.as_ref()?;
         let selected = self.cursor(self.view).selected;
         let subject = if self.view == View::Sockets {
-            Subject::Socket(
+            DetailedRow::Socket(
                 shown
                     .snapshot
                     .sockets
@@ -278,7 +278,7 @@ impl App {
             )
         } else {
             let row = self.rows.get(selected)?;
-            Subject::Group {
+            DetailedRow::Group {
                 title: row.cells.first().map_or("", String::as_str),
                 target: &row.target,
             }
@@ -295,7 +295,7 @@ impl App {
     /// Keep the detail pane's offset valid after anything that can change what it shows
     /// or how much fits: a poll, a resize, a key. The pane of another row starts at its top.
     fn settle_detail(&mut self) {
-        if self.mode != Mode::Detail {
+        if self.mode != InputMode::Detail {
             return;
         }
         let row = self.selection();
@@ -571,7 +571,7 @@ impl App {
     }
 
     /// Where keys go.
-    pub fn mode(&self) -> Mode {
+    pub fn mode(&self) -> InputMode {
         self.mode
     }
 
@@ -661,7 +661,7 @@ impl App {
         let text = self.input.trim().to_owned();
         match text.parse::<Filter>() {
             Ok(filter) => {
-                self.mode = Mode::Normal;
+                self.mode = InputMode::Normal;
                 self.input.clear();
                 self.filter = filter;
                 self.filter_text = text;

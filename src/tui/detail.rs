@@ -26,7 +26,7 @@ use crate::model::{Socket, endpoint};
 
 /// The row a detail pane is about.
 #[derive(Clone, Copy, Debug)]
-pub enum Subject<'a> {
+pub enum DetailedRow<'a> {
     /// A socket of the shown snapshot.
     Socket(&'a Socket),
     /// A group row: its first cell (the pane's title) and what it groups.
@@ -49,9 +49,14 @@ pub struct Detail {
 
 impl Detail {
     /// The pane for `subject` of the poll `shown`; `aggregator` knows the sockets' ages.
-    pub fn of(theme: Theme, aggregator: &Aggregator, shown: &Shown, subject: Subject) -> Detail {
+    pub fn of(
+        theme: Theme,
+        aggregator: &Aggregator,
+        shown: &Shown,
+        subject: DetailedRow,
+    ) -> Detail {
         match subject {
-            Subject::Socket(socket) => Detail {
+            DetailedRow::Socket(socket) => Detail {
                 title: format!(
                     " {} {} → {} ",
                     socket.state.name(),
@@ -60,7 +65,7 @@ impl Detail {
                 ),
                 lines: lines::socket_lines(theme, aggregator, &shown.snapshot, socket),
             },
-            Subject::Group { title, target } => Detail {
+            DetailedRow::Group { title, target } => Detail {
                 title: format!(" {} ", crate::format::printable(title)),
                 lines: lines::group_lines(theme, shown, target),
             },

@@ -10,7 +10,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::action::{HELP, Mode};
+use super::action::{HELP, InputMode};
 use super::app::App;
 use super::layout::{Areas, MIN_SIZE, centred};
 use crate::format::printable;
@@ -25,7 +25,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let Some(areas) = Areas::of(area.width, area.height) else {
         too_small(frame, area);
         // The detail pane needs no layout: an open one stays readable over the message.
-        if app.mode == Mode::Detail {
+        if app.mode == InputMode::Detail {
             detail::draw(frame, area, app);
         }
         return;
@@ -37,9 +37,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     table::draw(frame, areas.table, app);
     footer(frame, areas.footer, app);
     match app.mode {
-        Mode::Help => help(frame, area, app),
-        Mode::Detail => detail::draw(frame, area, app),
-        Mode::Normal | Mode::Filter => {}
+        InputMode::Help => help(frame, area, app),
+        InputMode::Detail => detail::draw(frame, area, app),
+        InputMode::Normal | InputMode::Filter => {}
     }
 }
 
@@ -86,7 +86,7 @@ fn filter_line(input: &str, why: Option<&str>, width: usize) -> (String, String)
 /// Keys, the filter line, a notice, the collector's failure or why `F` could not follow.
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
-    let line = if app.mode == Mode::Filter {
+    let line = if app.mode == InputMode::Filter {
         // A filter that was refused says why here, where the user is typing, until the
         // next key; otherwise the line reminds of the syntax.
         let (input, after) =

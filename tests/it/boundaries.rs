@@ -104,33 +104,9 @@ const NO_TERMINAL: &[&str] = &[
 const KERNEL_FILES: &[&str] = &["collect", "lab"];
 
 /// Type names still declared twice, as `(name, which one is to be renamed and what holds it
-/// back)`: each is renamed in files being rewritten at the same time. A name that is no
-/// longer declared twice fails the test, so the list only shrinks.
-const ALLOWED_UNTIL_RENAMED: &[(&str, &str)] = &[
-    (
-        "Limits",
-        "serve::http::Limits becomes ConnectionLimits; src/app/serve.rs names it \
-         (model::Limits, the kernel's, stays)",
-    ),
-    (
-        "Mode",
-        "tui::action::Mode becomes InputMode; src/tui.rs and src/tui/app.rs name it \
-         (app::one_shot::Mode is renamed with src/app/)",
-    ),
-    (
-        "Namespaces",
-        "serve::poller::Namespaces, in src/serve/poller.rs (model::Namespaces stays)",
-    ),
-    (
-        "Polled",
-        "serve::poller::Polled and tui::Polled, in src/serve/poller.rs and src/tui.rs",
-    ),
-    (
-        "Subject",
-        "tui::detail::Subject (the row the detail pane describes) becomes DetailedRow; \
-         src/tui/app.rs names it (aggregate::Subject, an anomaly's, stays)",
-    ),
-];
+/// back)`. A name that is no longer declared twice fails the test, so the list only
+/// shrinks. Today it is empty.
+const ALLOWED_UNTIL_RENAMED: &[(&str, &str)] = &[];
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {

@@ -12,7 +12,7 @@ use sockscope::collect::{CollectError, Recorded, SocketSource};
 use sockscope::config::Config;
 use sockscope::model::{Snapshot, TcpState};
 use sockscope::serve::metrics::TopLimits;
-use sockscope::serve::{Limits, PollSettings, Poller, Published, Server};
+use sockscope::serve::{ConnectionLimits, PollSettings, Poller, Published, Server};
 use sockscope::watch::Listed;
 
 use crate::support::synthetic::Synth;
@@ -46,7 +46,7 @@ fn settings() -> PollSettings {
 /// A server on a free loopback port, its page made by one poll of `source` (if given).
 pub(crate) fn serving<S: SocketSource + Send + 'static>(
     source: Option<S>,
-    limits: Limits,
+    limits: ConnectionLimits,
 ) -> (SocketAddr, Arc<Published>) {
     let published = Published::new();
     if let Some(source) = source {
@@ -58,10 +58,10 @@ pub(crate) fn serving<S: SocketSource + Send + 'static>(
     (addr, published)
 }
 
-pub(crate) fn fast_limits() -> Limits {
-    Limits {
+pub(crate) fn fast_limits() -> ConnectionLimits {
+    ConnectionLimits {
         read: Duration::from_secs(1),
-        ..Limits::default()
+        ..ConnectionLimits::default()
     }
 }
 
@@ -289,7 +289,10 @@ fn serve_http_a_client_dripping_bytes_is_cut_off_at_the_deadline() {
 
 #[test]
 fn serve_http_a_hundred_concurrent_scrapes_are_all_answered() {
-    let (addr, published) = serving(Some(Recorded::new([snapshot(25)])), Limits::default());
+    let (addr, published) = serving(
+        Some(Recorded::new([snapshot(25)])),
+        ConnectionLimits::default(),
+    );
     let expected = published.current().text.clone();
     let barrier = Arc::new(std::sync::Barrier::new(100));
     let scrapes: Vec<_> = (0..100)
@@ -315,7 +318,7 @@ fn serve_http_a_hundred_concurrent_scrapes_are_all_answered() {
 fn serve_http_a_port_in_use_is_one_clear_line_and_exit_1() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let err = Server::bind(addr, Limits::default(), Published::new()).unwrap_err();
+    let err = Server::bind(addr, ConnectionLimits::default(), Published::new()).unwrap_err();
     let message = format!(
         "--listen {addr}: the address is already in use (another exporter, or sockscope serve already running?); choose another port with --listen"
     );

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use sockscope::collect::Recorded;
 use sockscope::serve::http::{Stream, Wrap};
 use sockscope::serve::web_config::WebConfig;
-use sockscope::serve::{Limits, PollSettings, Poller, Published, Server};
+use sockscope::serve::{ConnectionLimits, PollSettings, Poller, Published, Server};
 use sockscope::watch::Listed;
 
 use crate::serve_http::{exchange, fast_limits, get, serving, snapshot, tool};
 
 /// A server whose page is one poll of a 25-CLOSE_WAIT snapshot, made by `setup`.
 fn serving_with(
-    limits: Limits,
+    limits: ConnectionLimits,
     setup: impl FnOnce(Server) -> Server,
 ) -> (SocketAddr, Arc<Published>) {
     let published = Published::new();
@@ -206,7 +206,7 @@ fn slowloris_beyond_the_cap(addr: SocketAddr, opener: &'static [u8], scrape: imp
 
 #[test]
 fn serve_http_drippers_beyond_the_cap_are_cut_at_10_s_while_scrapes_answer_at_once() {
-    let (addr, _) = serving_with(Limits::default(), |s| s);
+    let (addr, _) = serving_with(ConnectionLimits::default(), |s| s);
     slowloris_beyond_the_cap(addr, b"GET /metrics HTTP/1.1\r\nX-Slow: ", || {
         get(addr, "/metrics", "").0 == 200
     });
@@ -258,7 +258,7 @@ fn curl(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
 
 fn tls_server(
     test: &str,
-    limits: Limits,
+    limits: ConnectionLimits,
 ) -> Option<(SocketAddr, Arc<Published>, tempfile::TempDir)> {
     if !tool(test, "openssl") || !tool(test, "curl") {
         return None;
@@ -274,7 +274,7 @@ fn tls_server(
 fn serve_http_tls_drippers_and_silent_handshakes_beyond_the_cap_are_cut_at_10_s_while_scrapes_answer_at_once()
  {
     let name = "serve_http_tls_drippers_and_silent_handshakes_beyond_the_cap_are_cut_at_10_s_while_scrapes_answer_at_once";
-    let Some((addr, _, dir)) = tls_server(name, Limits::default()) else {
+    let Some((addr, _, dir)) = tls_server(name, ConnectionLimits::default()) else {
         return;
     };
     // A ClientHello record announcing 256 bytes, of which a byte comes every 100 ms.
@@ -291,7 +291,7 @@ fn serve_http_tls_drippers_and_silent_handshakes_beyond_the_cap_are_cut_at_10_s_
 #[test]
 fn serve_http_tls_keeps_the_connection_alive_and_gzips_for_curl() {
     let name = "serve_http_tls_keeps_the_connection_alive_and_gzips_for_curl";
-    let Some((addr, published, dir)) = tls_server(name, Limits::default()) else {
+    let Some((addr, published, dir)) = tls_server(name, ConnectionLimits::default()) else {
         return;
     };
     let url = format!("https://127.0.0.1:{}/metrics", addr.port());
@@ -341,7 +341,7 @@ impl Wrap for PretendTls {
 
 #[test]
 fn serve_http_tls_over_the_cap_is_closed_not_answered_in_plaintext() {
-    let limits = Limits {
+    let limits = ConnectionLimits {
         connections: 0,
         ..fast_limits()
     };
@@ -362,7 +362,7 @@ fn serve_http_tls_over_the_cap_is_closed_not_answered_in_plaintext() {
 fn serve_http_refusals_over_the_cap_never_hold_up_the_accept_loop() {
     // No slot at all: every connection is refused. 24 that never send nor read would
     // each have held the accept loop for half a second.
-    let limits = Limits {
+    let limits = ConnectionLimits {
         connections: 0,
         ..fast_limits()
     };
@@ -381,7 +381,7 @@ fn serve_http_refusals_over_the_cap_never_hold_up_the_accept_loop() {
 
 #[test]
 fn serve_http_a_newcomer_beyond_the_cap_takes_the_slot_of_the_longest_stalled() {
-    let limits = Limits {
+    let limits = ConnectionLimits {
         connections: 2,
         ..fast_limits()
     };
@@ -447,7 +447,7 @@ fn serve_http_keep_alive_answers_request_after_request_on_one_connection() {
 
 #[test]
 fn serve_http_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
-    let limits = Limits {
+    let limits = ConnectionLimits {
         idle: Duration::from_secs(1),
         ..fast_limits()
     };
@@ -469,7 +469,7 @@ fn serve_http_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[test]
 fn serve_http_idle_kept_alive_connections_make_way_for_a_scrape() {
-    let limits = Limits {
+    let limits = ConnectionLimits {
         connections: 2,
         ..fast_limits()
     };

@@ -12,7 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use sockscope::model::{Snapshot, TcpState};
 use sockscope::tui::detail::Pane;
-use sockscope::tui::{Action, App, Mode, Motion, View, action_for};
+use sockscope::tui::{Action, App, InputMode, Motion, View, action_for};
 
 /// Press `code` as the user would: through the key map of the current mode.
 fn press(app: &mut App, code: KeyCode) {
@@ -65,7 +65,7 @@ fn pane_open(snapshot: Snapshot, view: View, columns: u16, rows: u16) -> App {
     app.ingest(snapshot, Duration::from_millis(5));
     app.apply(Action::ShowView(view));
     press(&mut app, KeyCode::Enter);
-    assert_eq!(app.mode(), Mode::Detail);
+    assert_eq!(app.mode(), InputMode::Detail);
     app
 }
 
@@ -262,12 +262,12 @@ fn motion_keys_scroll_the_pane_while_it_is_open() {
     ];
     for (code, motion) in cases {
         assert_eq!(
-            action_for(Mode::Detail, key(code)),
+            action_for(InputMode::Detail, key(code)),
             Some(Action::ScrollDetail(motion)),
             "{code:?}"
         );
         assert_eq!(
-            action_for(Mode::Normal, key(code)),
+            action_for(InputMode::Normal, key(code)),
             Some(Action::Move(motion)),
             "{code:?}"
         );
@@ -275,7 +275,7 @@ fn motion_keys_scroll_the_pane_while_it_is_open() {
     // Scrolling means nothing with the pane closed.
     let mut app = dashboard::busy_app(80, 24, 1);
     app.apply(Action::ScrollDetail(Motion::End));
-    assert_eq!((app.mode(), app.detail_scroll()), (Mode::Normal, 0));
+    assert_eq!((app.mode(), app.detail_scroll()), (InputMode::Normal, 0));
 }
 
 /// One ESTABLISHED socket of process `api` to each of `ports` ports of 192.0.2.10.

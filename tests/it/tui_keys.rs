@@ -12,7 +12,7 @@ use sockscope::collect::{NetnsChange, NetnsDrift, NetnsId, NetnsTarget};
 use sockscope::model::TcpState;
 use sockscope::tui::app::Cursor;
 use sockscope::tui::view::Sort;
-use sockscope::tui::{Action, Mode, Motion, View, action_for};
+use sockscope::tui::{Action, InputMode, Motion, View, action_for};
 
 fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
@@ -60,51 +60,58 @@ fn every_key_in_normal_mode_maps_to_its_action() {
         (ch('F'), Action::FollowNetns),
     ];
     for (event, action) in cases {
-        assert_eq!(action_for(Mode::Normal, event), Some(action), "{event:?}");
+        assert_eq!(
+            action_for(InputMode::Normal, event),
+            Some(action),
+            "{event:?}"
+        );
     }
-    assert_eq!(action_for(Mode::Normal, ch('x')), None);
+    assert_eq!(action_for(InputMode::Normal, ch('x')), None);
     let mut release = ch('q');
     release.kind = KeyEventKind::Release;
-    assert_eq!(action_for(Mode::Normal, release), None);
+    assert_eq!(action_for(InputMode::Normal, release), None);
 }
 
 #[test]
 fn filter_mode_takes_text_and_only_ctrl_c_still_quits() {
     let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
     assert_eq!(
-        action_for(Mode::Filter, ch('q')),
+        action_for(InputMode::Filter, ch('q')),
         Some(Action::FilterType('q'))
     );
     assert_eq!(
-        action_for(Mode::Filter, ch('/')),
+        action_for(InputMode::Filter, ch('/')),
         Some(Action::FilterType('/'))
     );
     assert_eq!(
-        action_for(Mode::Filter, key(KeyCode::Enter)),
+        action_for(InputMode::Filter, key(KeyCode::Enter)),
         Some(Action::FilterApply)
     );
     assert_eq!(
-        action_for(Mode::Filter, key(KeyCode::Esc)),
+        action_for(InputMode::Filter, key(KeyCode::Esc)),
         Some(Action::CloseOverlay)
     );
     assert_eq!(
-        action_for(Mode::Filter, key(KeyCode::Backspace)),
+        action_for(InputMode::Filter, key(KeyCode::Backspace)),
         Some(Action::FilterBackspace)
     );
     assert_eq!(
-        action_for(Mode::Filter, ctrl('u')),
+        action_for(InputMode::Filter, ctrl('u')),
         Some(Action::FilterErase)
     );
-    assert_eq!(action_for(Mode::Filter, ctrl('c')), Some(Action::Quit));
+    assert_eq!(action_for(InputMode::Filter, ctrl('c')), Some(Action::Quit));
 }
 
 #[test]
 fn enter_closes_the_detail_pane_it_opened() {
     assert_eq!(
-        action_for(Mode::Detail, key(KeyCode::Enter)),
+        action_for(InputMode::Detail, key(KeyCode::Enter)),
         Some(Action::CloseOverlay)
     );
-    assert_eq!(action_for(Mode::Help, ch('?')), Some(Action::ToggleHelp));
+    assert_eq!(
+        action_for(InputMode::Help, ch('?')),
+        Some(Action::ToggleHelp)
+    );
 }
 
 #[test]
@@ -201,14 +208,14 @@ fn s_cycles_sortable_columns_and_r_reverses() {
 fn filter_narrows_the_table_not_the_counts_and_a_bad_one_is_refused() {
     let mut app = busy_app(80, 24, 1);
     app.apply(Action::OpenFilter);
-    assert_eq!(app.mode(), Mode::Filter);
+    assert_eq!(app.mode(), InputMode::Filter);
     for c in "close-wait x".chars() {
         app.apply(Action::FilterType(c));
     }
     app.apply(Action::FilterBackspace);
     app.apply(Action::FilterBackspace);
     app.apply(Action::FilterApply);
-    assert_eq!(app.mode(), Mode::Normal);
+    assert_eq!(app.mode(), InputMode::Normal);
     assert_eq!(app.filter_text(), "close-wait");
     assert_eq!(app.order().len(), 25);
     let shown = app.shown().unwrap();
@@ -224,7 +231,7 @@ fn filter_narrows_the_table_not_the_counts_and_a_bad_one_is_refused() {
         app.apply(Action::FilterType(c));
     }
     app.apply(Action::FilterApply);
-    assert_eq!(app.mode(), Mode::Filter);
+    assert_eq!(app.mode(), InputMode::Filter);
     assert_eq!(
         app.notice(),
         Some(
@@ -233,7 +240,7 @@ fn filter_narrows_the_table_not_the_counts_and_a_bad_one_is_refused() {
     );
     assert_eq!(app.filter_text(), "close-wait");
     app.apply(Action::CloseOverlay);
-    assert_eq!((app.mode(), app.input()), (Mode::Normal, ""));
+    assert_eq!((app.mode(), app.input()), (InputMode::Normal, ""));
 
     app.apply(Action::OpenFilter);
     app.apply(Action::FilterErase);
@@ -247,19 +254,19 @@ fn filter_narrows_the_table_not_the_counts_and_a_bad_one_is_refused() {
 fn help_and_detail_open_and_esc_closes_them() {
     let mut app = busy_app(80, 24, 1);
     app.apply(Action::ToggleHelp);
-    assert_eq!(app.mode(), Mode::Help);
+    assert_eq!(app.mode(), InputMode::Help);
     app.apply(Action::CloseOverlay);
-    assert_eq!(app.mode(), Mode::Normal);
+    assert_eq!(app.mode(), InputMode::Normal);
     assert_eq!(app.wants_tcp_info(), None);
     app.apply(Action::OpenDetail);
-    assert_eq!(app.mode(), Mode::Detail);
+    assert_eq!(app.mode(), InputMode::Detail);
     assert_eq!(
         app.wants_tcp_info(),
         Some(0),
         "a socket's detail pane shows tcp_info (of the one namespace, key 0)"
     );
     app.apply(Action::CloseOverlay);
-    assert_eq!(app.mode(), Mode::Normal);
+    assert_eq!(app.mode(), InputMode::Normal);
     assert_eq!(app.wants_tcp_info(), None);
     app.apply(Action::ShowView(View::Processes));
     app.apply(Action::OpenDetail);
@@ -276,7 +283,7 @@ fn help_and_detail_open_and_esc_closes_them() {
 fn detail_needs_a_row() {
     let mut app = dashboard::app(80, 24);
     app.apply(Action::OpenDetail);
-    assert_eq!(app.mode(), Mode::Normal);
+    assert_eq!(app.mode(), InputMode::Normal);
 }
 
 #[test]

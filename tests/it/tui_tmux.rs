@@ -708,34 +708,36 @@ fn ctrl_c_while_the_demo_makes_its_time_wait_storm_stops_it_at_once() {
     if !require_root(test) || !have_tmux(test) {
         return;
     }
-    let tmux = Tmux::start("demo-tw", &format!("{BIN} demo"), 160, 45);
-    let pid = tmux.program_pid();
-    let screen = tmux.wait_for("the TIME_WAIT step", Duration::from_secs(60), |s| {
-        s.contains("sockscope demo: making 6,000 TIME_WAIT sockets toward :443")
-    });
-    // Into the step: 6,000 connections take seconds here.
-    std::thread::sleep(Duration::from_millis(300));
-    let sent = std::time::Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let (status, _) = tmux.exit(Duration::from_secs(60));
-    let took = sent.elapsed();
-    assert_eq!(status, "130", "{screen}");
-    // Removing the lab (two namespaces, a few holders) takes well under a second; the
-    // storm took up to 10 s more when the signal was only read between steps.
-    assert!(
-        took < Duration::from_secs(3),
-        "exited {took:?} after Ctrl-C"
-    );
-    let screen = tmux.screen();
-    assert!(
-        !screen.contains("filling a listener's accept queue"),
-        "{screen}"
-    );
-    let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let listed = String::from_utf8(listed.stdout).unwrap();
-    assert!(!listed.contains(&format!("sslab-{pid}-")), "{listed}");
+    // On a quiet machine the 6,000 connections can be made before the signal lands: such a
+    // run says nothing about the step, so it is tried again (at most five times).
+    for attempt in 1..=5 {
+        let tmux = Tmux::start("demo-tw", &format!("{BIN} demo"), 160, 45);
+        let pid = tmux.program_pid();
+        let screen = tmux.wait_for("the TIME_WAIT step", Duration::from_secs(60), |s| {
+            s.contains("sockscope demo: making 6,000 TIME_WAIT sockets toward :443")
+        });
+        let sent = std::time::Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let (status, _) = tmux.exit(Duration::from_secs(60));
+        let took = sent.elapsed();
+        assert_eq!(status, "130", "{screen}");
+        // Removing the lab (two namespaces, a few holders) takes well under a second; the
+        // storm took up to 10 s more when the signal was only read between steps.
+        assert!(
+            took < Duration::from_secs(3),
+            "exited {took:?} after Ctrl-C"
+        );
+        let listed = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        let listed = String::from_utf8(listed.stdout).unwrap();
+        assert!(!listed.contains(&format!("sslab-{pid}-")), "{listed}");
+        if !tmux.screen().contains("filling a listener's accept queue") {
+            return;
+        }
+        eprintln!("attempt {attempt}: the storm was over before the signal; again");
+    }
+    panic!("in five runs the TIME_WAIT storm was always over before Ctrl-C reached it");
 }

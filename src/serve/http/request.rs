@@ -7,7 +7,7 @@
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use super::Limits;
+use super::ConnectionLimits;
 use crate::serve::exposition::qvalue;
 
 /// A parsed request head: what the routes need of it.
@@ -110,7 +110,7 @@ impl HeadReader {
         input: &mut dyn Read,
         set_timeout: &mut dyn FnMut(Duration),
         deadline: Instant,
-        limits: &Limits,
+        limits: &ConnectionLimits,
     ) -> Result<Request, HeadRefusal> {
         loop {
             if let Some(head) = self.take_head(limits) {
@@ -121,7 +121,7 @@ impl HeadReader {
     }
 
     /// The head in the buffer, if a whole one is there (or one over the limits).
-    fn take_head(&mut self, limits: &Limits) -> Option<Result<Request, HeadRefusal>> {
+    fn take_head(&mut self, limits: &ConnectionLimits) -> Option<Result<Request, HeadRefusal>> {
         let head = &self.buffered;
         match find_end(head) {
             Some(end) => {
@@ -161,7 +161,7 @@ fn find_end(head: &[u8]) -> Option<usize> {
 }
 
 /// Parse one request head (request line, headers, blank line).
-pub fn parse_head(head: &[u8], limits: &Limits) -> Result<Request, HeadRefusal> {
+pub fn parse_head(head: &[u8], limits: &ConnectionLimits) -> Result<Request, HeadRefusal> {
     let text =
         std::str::from_utf8(head).map_err(|_| HeadRefusal::Malformed("the head is not UTF-8"))?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
@@ -301,7 +301,7 @@ mod tests {
     use super::*;
 
     fn parse(head: &str) -> Result<Request, HeadRefusal> {
-        parse_head(head.as_bytes(), &Limits::default())
+        parse_head(head.as_bytes(), &ConnectionLimits::default())
     }
 
     #[test]
@@ -393,7 +393,7 @@ mod tests {
         let mut input: &[u8] = b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n";
         let mut reader = HeadReader::new();
         let deadline = Instant::now() + Duration::from_secs(1);
-        let limits = Limits::default();
+        let limits = ConnectionLimits::default();
         let first = reader
             .next(&mut input, &mut |_| {}, deadline, &limits)
             .unwrap();

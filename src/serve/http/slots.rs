@@ -1,4 +1,4 @@
-//! The connection slots: at most [`Limits::connections`](super::Limits) connections are
+//! The connection slots: at most [`ConnectionLimits::connections`](super::ConnectionLimits) connections are
 //! served at once, each in a [`Phase`] with a deadline for the whole phase. A watchdog
 //! thread shuts down a connection whose phase outlives its deadline, however many reads
 //! or writes the phase takes (a TLS handshake loops over socket reads inside one read:

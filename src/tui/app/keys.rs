@@ -1,7 +1,7 @@
 //! What each key does to the dashboard: [`App::apply`] and the moves it makes.
 
 use super::{App, Cursor};
-use crate::tui::action::{Action, Mode, Motion};
+use crate::tui::action::{Action, InputMode, Motion};
 use crate::tui::rows::Target;
 use crate::tui::view::{Sort, View};
 
@@ -14,21 +14,21 @@ impl App {
             // The event loop owns the terminal: it suspends before the app sees the key.
             Action::Suspend => {}
             Action::ToggleHelp => {
-                self.mode = if self.mode == Mode::Help {
-                    Mode::Normal
+                self.mode = if self.mode == InputMode::Help {
+                    InputMode::Normal
                 } else {
-                    Mode::Help
+                    InputMode::Help
                 };
             }
             Action::CloseOverlay => {
-                if self.mode == Mode::Filter {
+                if self.mode == InputMode::Filter {
                     self.drop_filter_edit();
                 }
-                self.mode = Mode::Normal;
+                self.mode = InputMode::Normal;
             }
             Action::OpenFilter => {
                 self.input.clone_from(&self.filter_text);
-                self.mode = Mode::Filter;
+                self.mode = InputMode::Filter;
             }
             Action::FilterType(c) => self.input.push(c),
             Action::FilterBackspace => {
@@ -54,7 +54,7 @@ impl App {
             Action::OpenDetail if self.view == View::Namespaces => self.narrow_to_netns(),
             Action::OpenDetail => {
                 if self.row_count() > 0 {
-                    self.mode = Mode::Detail;
+                    self.mode = InputMode::Detail;
                     self.detail_row = self.selection();
                     self.detail_scroll = 0;
                 }
@@ -119,7 +119,7 @@ impl App {
     }
 
     fn scroll_detail(&mut self, motion: Motion) {
-        if self.mode != Mode::Detail {
+        if self.mode != InputMode::Detail {
             return;
         }
         if let Some(pane) = self.detail_pane() {
@@ -129,8 +129,8 @@ impl App {
 
     fn show_view(&mut self, view: View) {
         self.view = view;
-        if self.mode == Mode::Detail {
-            self.mode = Mode::Normal;
+        if self.mode == InputMode::Detail {
+            self.mode = InputMode::Normal;
         }
         self.refresh();
     }
