@@ -17,10 +17,10 @@ use crate::watch::Round;
 use super::action::InputMode;
 use super::detail::{Detail, DetailedRow, Pane};
 use super::layout::Areas;
-use super::namespaces::{NamespacesShown, SharedNamespaces};
+use super::namespaces::{NamespacesOnScreen, SharedNamespaces};
+use super::on_screen::OnScreen;
 use super::pacing::Pacing;
 use super::rows::{self, Target};
-use super::shown::Shown;
 use super::theme::Theme;
 use super::view::{Sort, View};
 
@@ -114,9 +114,9 @@ pub struct App {
     watching: Watching,
     config: Config,
     /// What is on screen (`None` before the first poll).
-    pub(crate) shown: Option<Shown>,
+    pub(crate) shown: Option<OnScreen>,
     /// The newest poll while the display is paused.
-    pub(super) latest: Option<Shown>,
+    pub(super) latest: Option<OnScreen>,
     pause_requested: bool,
     /// Polls taken since the display was paused.
     pub(crate) polls_while_paused: u64,
@@ -228,9 +228,9 @@ impl App {
     }
 
     /// Whether the poll on screen has containers: the tables show their CONTAINER column
-    /// and the detail pane cgroups ([`Shown::has_containers`]).
+    /// and the detail pane cgroups ([`OnScreen::has_containers`]).
     pub fn has_containers(&self) -> bool {
-        self.shown.as_ref().is_some_and(Shown::has_containers)
+        self.shown.as_ref().is_some_and(OnScreen::has_containers)
     }
 
     /// Whether the display is frozen.
@@ -372,7 +372,7 @@ impl App {
     /// groupings and ages of every socket).
     pub fn ingest_all(&mut self, round: &Round, cost: Duration) {
         self.watching = Watching::EveryNamespace;
-        let namespaces = NamespacesShown::of(round);
+        let namespaces = NamespacesOnScreen::of(round);
         // Dumping namespaces seen for the first time (all of them at the first poll) is a
         // one-off: the interval is not slowed for their share of the poll. (Only their
         // share: on a host whose namespaces come and go at every poll, the rest counts.)
@@ -451,7 +451,7 @@ impl App {
             aggregator.ingest(&self.filter.narrow(&snapshot));
             aggregator.shared_summary()
         });
-        let shown = Shown {
+        let shown = OnScreen {
             snapshot,
             summary: self.aggregator.shared_summary(),
             narrowed,
@@ -546,7 +546,7 @@ impl App {
     }
 
     /// What is on screen (`None` before the first poll).
-    pub fn shown(&self) -> Option<&Shown> {
+    pub fn shown(&self) -> Option<&OnScreen> {
         self.shown.as_ref()
     }
 

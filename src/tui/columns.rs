@@ -44,7 +44,7 @@ pub enum Presence {
     /// Always.
     Always,
     /// Only while the poll on screen tells sockets apart by cgroup
-    /// ([`Shown::has_containers`](super::shown::Shown::has_containers)): a host where every
+    /// ([`OnScreen::has_containers`](super::on_screen::OnScreen::has_containers)): a host where every
     /// socket is in one plain cgroup shows the table as it was before containers.
     WithContainers,
 }

@@ -17,8 +17,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::action::Motion;
 use super::layout::centred;
+use super::on_screen::OnScreen;
 use super::rows::Target;
-use super::shown::Shown;
 use super::theme::Theme;
 use crate::aggregate::Aggregator;
 use crate::format::grouped;
@@ -52,7 +52,7 @@ impl Detail {
     pub fn of(
         theme: Theme,
         aggregator: &Aggregator,
-        shown: &Shown,
+        shown: &OnScreen,
         subject: DetailedRow,
     ) -> Detail {
         match subject {

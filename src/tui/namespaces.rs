@@ -27,7 +27,7 @@ pub struct NamespaceRow {
 
 /// What the dashboard shows of every namespace after one poll.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct NamespacesShown {
+pub struct NamespacesOnScreen {
     /// One row per namespace, sockscope's own first, then by name.
     pub rows: Vec<NamespaceRow>,
     /// The anomalies of every namespace, most severe first, each naming its namespace.
@@ -40,7 +40,7 @@ pub struct NamespacesShown {
     pub taken_at: Option<SystemTime>,
 }
 
-impl NamespacesShown {
+impl NamespacesOnScreen {
     /// How old the oldest namespace's data is at `now` (`None` without namespaces).
     pub fn oldest(&self, now: SystemTime) -> Option<Duration> {
         self.rows
@@ -54,11 +54,11 @@ impl NamespacesShown {
     }
 }
 
-impl NamespacesShown {
+impl NamespacesOnScreen {
     /// What the screen shows of every namespace after `round`: a row per namespace (its
     /// counts as of its last dump, its anomalies as its judge last raised them), and the
     /// anomalies of all, each naming its namespace.
-    pub fn of(round: &Round) -> NamespacesShown {
+    pub fn of(round: &Round) -> NamespacesOnScreen {
         let mut rows = Vec::with_capacity(round.namespaces.len());
         let mut anomalies = Vec::new();
         for namespace in &round.namespaces {
@@ -84,7 +84,7 @@ impl NamespacesShown {
         }
         // Most severe first; namespace order within a severity.
         anomalies.sort_by_key(|a| std::cmp::Reverse(a.severity));
-        NamespacesShown {
+        NamespacesOnScreen {
             rows,
             anomalies,
             over_limit: round.over_limit,
@@ -95,4 +95,4 @@ impl NamespacesShown {
 }
 
 /// The shared form the screen keeps.
-pub type SharedNamespaces = Arc<NamespacesShown>;
+pub type SharedNamespaces = Arc<NamespacesOnScreen>;

@@ -14,7 +14,7 @@ use super::columns::{
     ViewColumn,
 };
 use super::namespaces::NamespaceRow;
-use super::shown::Shown;
+use super::on_screen::OnScreen;
 use super::view::{Sort, View};
 
 /// What a group row stands for, for the detail pane.
@@ -88,7 +88,7 @@ impl SocketColumn {
 
 /// Indices of the sockets of `shown` that `filter` keeps, in `sort` order.
 pub fn socket_order(
-    shown: &Shown,
+    shown: &OnScreen,
     filter: &Filter,
     sort: Sort,
     aggregator: &Aggregator,
@@ -192,7 +192,7 @@ fn container_rank(snapshot: &Snapshot) -> impl Fn(&Socket) -> u32 + '_ {
 }
 
 /// The rows of a group view (not [`View::Sockets`]), sorted.
-pub fn group_rows(shown: &Shown, view: View, sort: Sort) -> Vec<GroupRow> {
+pub fn group_rows(shown: &OnScreen, view: View, sort: Sort) -> Vec<GroupRow> {
     let summary = shown.table_summary();
     let mut rows = match view {
         View::Sockets => Vec::new(),
@@ -468,7 +468,7 @@ impl NamespaceColumn {
 }
 
 /// The rows of the namespaces view: every namespace with `-A`, else the one watched.
-fn namespace_rows(shown: &Shown) -> Vec<GroupRow> {
+fn namespace_rows(shown: &OnScreen) -> Vec<GroupRow> {
     let now = shown.polled_at();
     let one;
     let rows: &[NamespaceRow] = match &shown.namespaces {

@@ -4,7 +4,7 @@
 
 use super::App;
 use crate::collect::{NetnsDrift, NetnsId};
-use crate::tui::netns::{gone, subject};
+use crate::tui::drift::{gone, subject};
 
 impl App {
     /// Take in what the collector found of its target at its latest poll: `None` when it

@@ -12,8 +12,8 @@ use crate::format::{
     age, clock, count_of, grouped, printable, process, short_duration, timer_text,
 };
 use crate::model::{Attribution, Container, Snapshot, Socket, TcpInfo, TcpState, endpoint};
+use crate::tui::on_screen::OnScreen;
 use crate::tui::rows::Target;
-use crate::tui::shown::Shown;
 use crate::tui::theme::Theme;
 
 /// One `name  value` line. Both may carry names other users chose (process names, command
@@ -122,7 +122,7 @@ fn container_lines(theme: Theme, container: Option<&Container>) -> Vec<Line<'sta
 
 /// Every field of `socket`: ends, queues, timer, ages, identity, cgroup and container
 /// (when the snapshot has containers: see
-/// [`Shown::has_containers`](crate::tui::shown::Shown::has_containers)), `tcp_info`, owners.
+/// [`OnScreen::has_containers`](crate::tui::on_screen::OnScreen::has_containers)), `tcp_info`, owners.
 pub(super) fn socket_lines(
     theme: Theme,
     aggregator: &Aggregator,
@@ -254,7 +254,7 @@ fn host_lines(theme: Theme, summary: &Summary, ip: IpAddr) -> Vec<Line<'static>>
 
 /// The breakdown of a group row: a process, the sockets of no process, a remote host, a
 /// listener or a counter.
-pub(super) fn group_lines(theme: Theme, shown: &Shown, target: &Target) -> Vec<Line<'static>> {
+pub(super) fn group_lines(theme: Theme, shown: &OnScreen, target: &Target) -> Vec<Line<'static>> {
     let summary: &Summary = shown.table_summary();
     let snapshot = &shown.snapshot;
     match target {

@@ -13,8 +13,8 @@ use ratatui::widgets::Paragraph;
 use crate::format::{age, clock, count_of, interval, printable};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
-use crate::tui::namespaces::NamespacesShown;
-use crate::tui::netns;
+use crate::tui::drift;
+use crate::tui::namespaces::NamespacesOnScreen;
 
 /// How long an item of the header stays when the line is too long: the lowest goes first
 /// (ties: the first in the line). Declared from the first to go to the last.
@@ -111,7 +111,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(drift) = &app.netns {
         // Above everything but a pause or a failing poll: the screen shows another
         // namespace than the name says. Its short form, where the long one cannot fit.
-        let (long, short) = netns::notice(drift, app.follow_failed.as_deref());
+        let (long, short) = drift::notice(drift, app.follow_failed.as_deref());
         let (long, short) = (
             printable(&long).into_owned(),
             printable(&short).into_owned(),
@@ -171,7 +171,7 @@ fn stalled_parts(app: &App, parts: &mut Vec<(String, Style, Priority)>) {
 /// The namespace watched (`netns web`), or with `-A` every namespace's part.
 fn namespace_or_netns(
     app: &App,
-    shown: &crate::tui::shown::Shown,
+    shown: &crate::tui::on_screen::OnScreen,
     parts: &mut Vec<(String, Style, Priority)>,
 ) {
     let theme = app.theme;
@@ -199,7 +199,7 @@ fn namespace_or_netns(
 /// With `-A`: how many namespaces, how old the oldest one's data is, and how many could
 /// not be watched.
 fn namespace_parts(
-    namespaces: &NamespacesShown,
+    namespaces: &NamespacesOnScreen,
     now: Option<std::time::SystemTime>,
     theme: crate::tui::Theme,
     parts: &mut Vec<(String, Style, Priority)>,

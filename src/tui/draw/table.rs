@@ -14,8 +14,8 @@ use crate::format::{grouped, printable};
 use crate::model::{Snapshot, Socket};
 use crate::tui::app::App;
 use crate::tui::columns::{Column, SocketColumn, ViewColumn, Width, short_label};
+use crate::tui::on_screen::OnScreen;
 use crate::tui::rows::Target;
-use crate::tui::shown::Shown;
 use crate::tui::view::View;
 
 pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
@@ -82,7 +82,7 @@ fn choose_columns(widths: &[usize], priority: &[usize], width: usize) -> Vec<boo
 /// The cells of the rows on screen, and what each group row stands for.
 fn visible_cells(
     app: &App,
-    shown: &Shown,
+    shown: &OnScreen,
     offset: usize,
     height: usize,
 ) -> (Vec<Vec<String>>, Vec<Option<Target>>) {

@@ -10,9 +10,9 @@ use super::namespaces::SharedNamespaces;
 
 /// One poll as the screen shows it. The summaries are the aggregators' own
 /// ([`Aggregator::shared_summary`](crate::aggregate::Aggregator::shared_summary)): taking in
-/// a poll copies no summary and no history as long as the previous `Shown` is let go first.
+/// a poll copies no summary and no history as long as the previous `OnScreen` is let go first.
 #[derive(Clone, Debug)]
-pub struct Shown {
+pub struct OnScreen {
     /// The snapshot.
     pub snapshot: Arc<Snapshot>,
     /// The summary of every socket.
@@ -23,7 +23,7 @@ pub struct Shown {
     pub namespaces: Option<SharedNamespaces>,
 }
 
-impl Shown {
+impl OnScreen {
     /// The summary the table's group views use.
     pub fn table_summary(&self) -> &Summary {
         self.narrowed.as_deref().unwrap_or(&self.summary)
