@@ -16,7 +16,7 @@ use crate::model::{Attribution, Snapshot};
 use crate::report;
 use crate::report::check::{CheckOutcome, Status};
 use crate::tui::Dashboard;
-use crate::watch::{Collectors, Policy, Watcher};
+use crate::watch::{Collectors, Judges, Policy, Watcher};
 use one_shot::Mode;
 
 mod all_netns;
@@ -147,7 +147,7 @@ fn dump(
     mode: Mode,
     tcp_info: bool,
     keep: Option<&Filter>,
-) -> anyhow::Result<(Arc<Snapshot>, Watcher, Config)> {
+) -> anyhow::Result<(Arc<Snapshot>, Judges, Config)> {
     let config = load_config(cli)?;
     let mut options = collect_options(cli);
     // Only the JSON snapshot shows tcp_info; asking for it costs the kernel a third more.
@@ -157,17 +157,19 @@ fn dump(
     let round = watcher.dump_once(mode.counter_window(args.window));
     let snapshot = one_shot::the_snapshot(&round).map_err(anyhow::Error::msg)?;
     warn_about(watcher.source(), &snapshot);
-    Ok((snapshot, watcher, config))
+    // The collector goes before the report is written: its buffers and caches are not
+    // needed any more.
+    Ok((snapshot, watcher.into_judges(), config))
 }
 
 fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
     stdout_is_open()?;
-    let (snapshot, mut watcher, _) = dump(cli, args, Mode::Snapshot, args.json, None)?;
+    let (snapshot, mut judges, _) = dump(cli, args, Mode::Snapshot, args.json, None)?;
     let filter = cli.filters.filter();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     // The rules run while the report prepares its listing: both only read the snapshot.
-    let judge = || one_shot::judge(watcher.judges_mut(), 0, &snapshot);
+    let judge = || one_shot::judge(&mut judges, 0, &snapshot);
     let written = if args.json {
         report::json::render_judging(&snapshot, &filter, judge, &mut out)
     } else {
@@ -185,8 +187,8 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     }
     let filter = cli.filters.filter();
     let polled = dump(cli, args, Mode::Check, false, Some(&filter)).map(
-        |(snapshot, mut watcher, config)| {
-            let anomalies = one_shot::judge(watcher.judges_mut(), 0, &snapshot);
+        |(snapshot, mut judges, config)| {
+            let anomalies = one_shot::judge(&mut judges, 0, &snapshot);
             let levels = config.rules.state_levels(&snapshot.limits);
             (snapshot, anomalies, levels)
         },

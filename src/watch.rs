@@ -126,6 +126,12 @@ impl<S: RoundSource> Watcher<S> {
         &mut self.judges
     }
 
+    /// The judges alone, the source closed: a one-shot mode renders its report without the
+    /// collectors' buffers and caches (at a million sockets, megabytes).
+    pub fn into_judges(self) -> Judges {
+        self.judges
+    }
+
     /// The source.
     pub fn source(&self) -> &S {
         &self.source

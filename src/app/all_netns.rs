@@ -11,7 +11,7 @@ use crate::filter::Filter;
 use crate::model::{NetnsLabel, Snapshot, StateCounts};
 use crate::report::check::{CheckOutcome, Status};
 use crate::report::{self, NamespaceReport};
-use crate::watch::{Collectors, Policy, Watcher};
+use crate::watch::{Collectors, Judges, Policy, Watcher};
 
 use super::one_shot::{self, Mode};
 use super::{
@@ -82,7 +82,7 @@ fn dump_all(
     mode: Mode,
     tcp_info: bool,
     keep: Option<&Filter>,
-) -> anyhow::Result<(DumpedEach, Watcher)> {
+) -> anyhow::Result<(DumpedEach, Judges)> {
     let config = load_config(cli)?;
     let mut options = collect_options(cli);
     options.tcp_info = tcp_info;
@@ -110,17 +110,18 @@ fn dump_all(
     if let Some((_, snapshot)) = polled.first() {
         warn_attribution(&snapshot.attribution);
     }
-    Ok((polled, watcher))
+    // The collectors (13 descriptors and buffers a namespace) go before the report.
+    Ok((polled, watcher.into_judges()))
 }
 
 /// `sockscope snapshot -A`.
 pub(super) fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
     stdout_is_open()?;
-    let (polled, mut watcher) = dump_all(cli, args, Mode::Snapshot, args.json, None)?;
+    let (polled, mut judges) = dump_all(cli, args, Mode::Snapshot, args.json, None)?;
     let namespaces: Vec<NamespaceReport> = polled
         .into_iter()
         .map(|(key, snapshot)| NamespaceReport {
-            anomalies: one_shot::judge(watcher.judges_mut(), key, &snapshot),
+            anomalies: one_shot::judge(&mut judges, key, &snapshot),
             snapshot,
         })
         .collect();
@@ -145,7 +146,7 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
     }
     let filter = cli.filters.filter();
     match dump_all(cli, args, Mode::Check, false, Some(&filter)) {
-        Ok((polled, mut watcher)) => {
+        Ok((polled, mut judges)) => {
             let mut counts = StateCounts::default();
             let mut raised = Vec::new();
             let taken_at = polled.first().and_then(|(_, s)| s.taken_at);
@@ -157,7 +158,7 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
                     snapshot.netns.clone(),
                     snapshot.netns_inode.unwrap_or_default(),
                 );
-                for anomaly in one_shot::judge(watcher.judges_mut(), key, &snapshot) {
+                for anomaly in one_shot::judge(&mut judges, key, &snapshot) {
                     raised.push((anomaly, netns.clone()));
                 }
             }
