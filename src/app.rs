@@ -186,13 +186,12 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
-    let polled = dump(cli, args, Mode::Check, false, Some(&filter)).map(
-        |(snapshot, mut judges, config)| {
+    let polled =
+        dump(cli, args, Mode::Check, false, Some(&filter)).map(|(snapshot, mut judges, config)| {
             let anomalies = one_shot::judge(&mut judges, 0, &snapshot);
             let levels = config.rules.state_levels(&snapshot.limits);
             (snapshot, anomalies, levels)
-        },
-    );
+        });
     match polled {
         Ok((snapshot, anomalies, levels)) => {
             let outcome = CheckOutcome {

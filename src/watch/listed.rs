@@ -9,7 +9,7 @@ use crate::model::{Counters, NetnsLabel};
 
 use super::RoundSource;
 use super::collectors::error_line;
-use super::round::{Freshness, NamespaceRound, Round};
+use super::round::{NamespaceRound, Round};
 
 /// Namespaces given as sources: one ([`Listed::one`], key 0, as a watcher of one
 /// namespace keys it) or several ([`Listed::each`], keys 0, 1, …, a round of every
@@ -61,20 +61,12 @@ impl<S: SocketSource + Send> RoundSource for Listed<S> {
                     .unwrap_or_default(),
                 container: result.as_ref().ok().and_then(|s| s.netns_container.clone()),
             };
-            let (snapshot, freshness, error) = match result {
-                Ok(snapshot) => (Some(Arc::new(snapshot)), Freshness::Dumped, None),
-                Err(why) => (None, Freshness::Failed, Some(why)),
-            };
             round.dumped += 1;
-            round.namespaces.push(NamespaceRound {
-                key: key as u64,
+            round.namespaces.push(NamespaceRound::polled(
+                key as u64,
                 label,
-                dumped_at: snapshot.as_ref().and_then(|s| s.taken_at),
-                snapshot,
-                freshness,
-                error,
-                verdict: None,
-            });
+                result.map(Arc::new),
+            ));
         }
         if !self.every {
             round.merged = round.namespaces.first().and_then(|n| n.snapshot.clone());

@@ -106,22 +106,14 @@ mod tests {
     use std::sync::Arc;
 
     use crate::model::{Process, Socket, TcpState};
-    use crate::watch::round::Freshness;
 
     fn state(name: &str, inode: u64, snapshot: Snapshot) -> NamespaceRound {
-        NamespaceRound {
-            key: inode,
-            label: NetnsLabel {
-                name: name.to_owned(),
-                inode,
-                container: None,
-            },
-            snapshot: Some(Arc::new(snapshot)),
-            dumped_at: None,
-            freshness: Freshness::Dumped,
-            error: None,
-            verdict: None,
-        }
+        let label = NetnsLabel {
+            name: name.to_owned(),
+            inode,
+            container: None,
+        };
+        NamespaceRound::polled(inode, label, Ok(Arc::new(snapshot)))
     }
 
     fn socket(cookie: u64, state: TcpState, owners: Owners) -> Socket {

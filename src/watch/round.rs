@@ -54,6 +54,28 @@ pub struct NamespaceRound {
 }
 
 impl NamespaceRound {
+    /// Namespace `key`, labelled `label`, as one dump left it: its new snapshot, or why
+    /// the dump failed.
+    pub fn polled(
+        key: u64,
+        label: NetnsLabel,
+        dumped: Result<Arc<Snapshot>, String>,
+    ) -> NamespaceRound {
+        let (snapshot, freshness, error) = match dumped {
+            Ok(snapshot) => (Some(snapshot), Freshness::Dumped, None),
+            Err(why) => (None, Freshness::Failed, Some(why)),
+        };
+        NamespaceRound {
+            key,
+            label,
+            dumped_at: snapshot.as_ref().and_then(|s| s.taken_at),
+            snapshot,
+            freshness,
+            error,
+            verdict: None,
+        }
+    }
+
     /// The snapshot this round dumped (`None` when it was not dumped now).
     pub fn fresh_snapshot(&self) -> Option<&Arc<Snapshot>> {
         match self.freshness {

@@ -493,19 +493,16 @@ impl sockscope::watch::RoundSource for Churn {
                 let mut snapshot = leaky(100);
                 name.clone_into(&mut snapshot.netns);
                 snapshot.sockets.truncate(1 + close_wait as usize);
-                sockscope::watch::NamespaceRound {
+                let label = sockscope::model::NetnsLabel {
+                    name: name.to_owned(),
+                    inode: key,
+                    container: None,
+                };
+                sockscope::watch::NamespaceRound::polled(
                     key,
-                    label: sockscope::model::NetnsLabel {
-                        name: name.to_owned(),
-                        inode: key,
-                        container: None,
-                    },
-                    dumped_at: snapshot.taken_at,
-                    snapshot: Some(std::sync::Arc::new(snapshot)),
-                    freshness: sockscope::watch::Freshness::Dumped,
-                    error: None,
-                    verdict: None,
-                }
+                    label,
+                    Ok(std::sync::Arc::new(snapshot)),
+                )
             })
             .collect();
         round

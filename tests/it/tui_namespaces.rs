@@ -64,19 +64,12 @@ fn namespaces(secs: u64) -> Vec<NamespaceRound> {
     .into_iter()
     .map(|(name, inode, synth, base)| {
         let snapshot = cookies_from(synth.build(), base);
-        NamespaceRound {
-            key: inode,
-            label: NetnsLabel {
-                name: name.to_owned(),
-                inode,
-                container: None,
-            },
-            dumped_at: snapshot.taken_at,
-            snapshot: Some(Arc::new(snapshot)),
-            freshness: Freshness::Dumped,
-            error: None,
-            verdict: None,
-        }
+        let label = NetnsLabel {
+            name: name.to_owned(),
+            inode,
+            container: None,
+        };
+        NamespaceRound::polled(inode, label, Ok(Arc::new(snapshot)))
     })
     .collect()
 }

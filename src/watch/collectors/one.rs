@@ -10,7 +10,7 @@ use crate::collect::{CollectError, CollectOptions, Collector, NetnsId, NetnsTarg
 use crate::model::{Counters, NetnsLabel, Snapshot};
 
 use super::{CENSUS_EVERY, Follow, Policy, error_line};
-use crate::watch::round::{Freshness, NamespaceRound, Round};
+use crate::watch::round::{NamespaceRound, Round};
 
 /// One namespace watched.
 #[derive(Debug)]
@@ -101,26 +101,16 @@ impl One {
                 .unwrap_or_default(),
             container: result.as_ref().ok().and_then(|s| s.netns_container.clone()),
         };
-        let (snapshot, freshness, error) = match result {
-            Ok(snapshot) => (Some(snapshot), Freshness::Dumped, None),
-            Err(why) => (None, Freshness::Failed, Some(why)),
-        };
+        let namespace = NamespaceRound::polled(0, label, result);
         Round {
             drift,
             others,
-            merged: snapshot.clone(),
+            merged: namespace.fresh_snapshot().cloned(),
             dumped: 1,
             namespaces: vec![NamespaceRound {
-                key: 0,
-                label,
-                dumped_at: snapshot
-                    .as_ref()
-                    .and_then(|s| s.taken_at)
-                    .or(Some(taken_at)),
-                snapshot,
-                freshness,
-                error,
-                verdict: None,
+                // A failed poll is dated too: the dashboard's age of its data.
+                dumped_at: namespace.dumped_at.or(Some(taken_at)),
+                ..namespace
             }],
             ..Round::empty(taken_at, false)
         }
