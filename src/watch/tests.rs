@@ -166,13 +166,13 @@ fn judges_of_every_namespace_only_leave_one_namespace_to_the_screen() {
 }
 
 /// Counts rounds and stops after `stop_after`.
-struct Counting {
+struct RoundCounter {
     rounds: usize,
     stop_after: usize,
     told: mpsc::Sender<usize>,
 }
 
-impl Consumer for Counting {
+impl Consumer for RoundCounter {
     fn round(&mut self, round: Round, _took: Duration) -> bool {
         assert!(round.failure().is_none(), "{:?}", round.failure());
         self.rounds += 1;
@@ -196,7 +196,7 @@ fn the_collector_thread_stops_when_its_consumer_says_so_and_when_the_controls_ha
         Watcher::new(recorded(10), Judges::off()),
         Duration::ZERO,
         &received,
-        Counting {
+        RoundCounter {
             rounds: 0,
             stop_after: 3,
             told: told.clone(),
@@ -210,7 +210,7 @@ fn the_collector_thread_stops_when_its_consumer_says_so_and_when_the_controls_ha
         Watcher::new(recorded(10), Judges::off()),
         Duration::from_secs(3_600),
         received,
-        Counting {
+        RoundCounter {
             rounds: 0,
             stop_after: usize::MAX,
             told,
