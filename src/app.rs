@@ -20,6 +20,7 @@ use crate::watch::{Collectors, Judges, Policy, Watcher};
 use one_shot::Mode;
 
 mod all_netns;
+mod events;
 pub mod one_shot;
 mod serve;
 
@@ -54,6 +55,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Some(Command::Snapshot(args)) => snapshot(cli, args),
         Some(Command::Check(args)) => Ok(check(cli, args)),
         Some(Command::Serve(args)) => serve::serve(cli, args),
+        Some(Command::Events(args)) => events::events(cli, args),
         Some(Command::Top(args)) => crate::tui::run(dashboard(cli, args)?),
         Some(Command::Demo(args)) => crate::demo::run(dashboard(cli, args)?),
         None => crate::tui::run(dashboard(cli, &cli.top)?),

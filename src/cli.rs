@@ -49,6 +49,28 @@ pub enum Command {
     /// polling in the background; or, with --textfile, write the metrics to a file for
     /// node_exporter's textfile collector.
     Serve(ServeArgs),
+    /// Every TCP socket the kernel destroys, a line each as it happens (like `ss -E`), with
+    /// its lifetime, traffic and who held it (as far as the polls saw: `owner_from` says).
+    Events(EventsArgs),
+}
+
+/// Options of `sockscope events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Poll the sockets this often, to know who holds them and since when (250ms to 1m).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// The kernel's queue of events for sockscope, in bytes (events arriving while it is
+    /// full are lost, and counted). As root it is granted whole; otherwise the kernel caps it
+    /// at net.core.rmem_max.
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(4096..=1 << 30))]
+    pub buffer: u64,
+    /// Stop after this long (default: run until interrupted).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
 }
 
 /// `serve --listen`'s default: loopback, on a port outside Prometheus's list of default

@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 mod addr;
+mod closed;
 mod container;
 #[cfg(test)]
 pub(crate) mod fixture;
 mod netns;
 
 pub use addr::{Addr, Endpoint, decimal_len, endpoint, push_decimal};
+pub use closed::{ClosedSocket, OwnerFrom};
 pub use container::{Cgroup, Cgroups, Container, Pod, Runtime};
 pub use netns::{Namespaces, NetnsLabel};
 

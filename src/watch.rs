@@ -20,6 +20,7 @@
 pub mod collectors;
 pub mod judge;
 pub mod listed;
+pub mod makers;
 pub mod merge;
 pub mod round;
 pub mod schedule;

@@ -90,6 +90,20 @@ impl Policy {
         }
     }
 
+    /// `events`: the polls only tell who holds the sockets and since when; follow nothing
+    /// (the subscription to destroy events stays with the namespace it opened), dump every
+    /// namespace's moved sockets within the budget, tiers, no merge.
+    pub fn events() -> Policy {
+        Policy {
+            follow: Follow::Never,
+            dumps: Dumps::Budgeted,
+            rediscover_every: Duration::ZERO,
+            merge: false,
+            tiers: true,
+            census: false,
+        }
+    }
+
     /// `snapshot` and `check`: one dump of everything.
     pub fn one_shot() -> Policy {
         Policy {

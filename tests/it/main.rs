@@ -17,6 +17,7 @@ mod check_netns;
 mod cli;
 mod config;
 mod containers_netns;
+mod events_netns;
 mod fd_exhaustion_netns;
 mod follow_netns;
 mod hostile_names;

@@ -1,0 +1,172 @@
+//! `sockscope events`: a line per socket the kernel destroyed, as it happens, in text or
+//! JSON lines; and a line whenever events were lost.
+
+use std::io::{self, Write};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::filter::Filter;
+use crate::format::{self, printable};
+use crate::model::{ClosedSocket, Snapshot, TcpInfos, TcpState};
+
+use super::json::SocketDoc;
+
+/// `closed` as a snapshot of one socket, so that the filters and the socket document apply
+/// as they do to a poll's sockets: its state the one a poll last saw (`CLOSE` when none
+/// did), its owners as attributed, its `tcp_info`.
+pub fn as_snapshot(closed: &ClosedSocket) -> Snapshot {
+    let mut socket = closed.socket;
+    socket.state = closed.last_state.unwrap_or(TcpState::Close);
+    let owners = u32::try_from(closed.owners.len()).unwrap_or(u32::MAX);
+    socket.owners = crate::model::Owners {
+        start: 0,
+        len: owners,
+    };
+    let mut tcp_infos = TcpInfos::default();
+    tcp_infos.push(socket.cookie, closed.tcp_info);
+    Snapshot {
+        taken_at: Some(closed.at),
+        netns: closed.netns.clone(),
+        sockets: vec![socket],
+        tcp_infos,
+        processes: closed.owners.clone(),
+        owner_index: (0..owners).collect(),
+        ..Snapshot::default()
+    }
+}
+
+/// Whether `closed` passes `filter` (the same keys as everywhere; `state` is the state a
+/// poll last saw it in).
+pub fn passes(filter: &Filter, closed: &ClosedSocket) -> bool {
+    filter.is_empty() || {
+        let one = as_snapshot(closed);
+        filter.matches(&one, &one.sockets[0])
+    }
+}
+
+/// One text line: time, namespace, endpoints, the state a poll last saw, the lifetime,
+/// `tcp_info`'s traffic, the owners and where they come from, the container.
+pub fn write_text(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> {
+    let mut line = String::with_capacity(160);
+    line.push_str(&clock_millis(closed.at));
+    line.push(' ');
+    line.push_str(&closed.netns);
+    line.push_str("  ");
+    line.push_str(&closed.socket.local.to_string());
+    line.push_str(" → ");
+    line.push_str(&closed.socket.remote.to_string());
+    line.push_str("  was ");
+    line.push_str(closed.last_state.map_or("?", TcpState::name));
+    line.push_str("  lived ");
+    match (closed.lifetime(), closed.last_state) {
+        (Some(lived), _) => {
+            line.push_str("≥");
+            format::short_duration(lived, &mut line);
+        }
+        (None, Some(_)) => line.push_str("? (there at the first poll)"),
+        (None, None) => line.push_str("? (not seen by a poll)"),
+    }
+    if let Some(info) = &closed.tcp_info {
+        line.push_str(&format!(
+            "  retrans {}  rtt {:.3} ms",
+            info.total_retrans,
+            f64::from(info.rtt_us) / 1000.0
+        ));
+    }
+    line.push_str("  ");
+    if closed.owners.is_empty() {
+        line.push('-');
+    } else {
+        let owners: Vec<String> = closed
+            .owners
+            .iter()
+            .map(|p| format::process(&p.comm, p.pid))
+            .collect();
+        line.push_str(&owners.join(","));
+    }
+    line.push_str(" (");
+    line.push_str(closed.owner_from.as_str());
+    line.push(')');
+    if let Some(container) = &closed.container {
+        line.push_str("  ");
+        line.push_str(container);
+    }
+    writeln!(out, "{}", printable(&line))
+}
+
+/// `HH:MM:SS.mmm` (UTC) of `at`.
+fn clock_millis(at: SystemTime) -> String {
+    let since = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        since.subsec_millis()
+    )
+}
+
+/// One JSON line: the snapshot's socket object plus what the event adds.
+#[derive(Serialize)]
+struct EventDoc<'a> {
+    event: &'static str,
+    at: String,
+    netns_name: &'a str,
+    #[serde(flatten)]
+    socket: SocketDoc<'a>,
+    last_state: Option<&'static str>,
+    first_seen: Option<String>,
+    lifetime_ms: Option<u64>,
+    owner_from: &'static str,
+}
+
+/// One JSON object on its own line.
+pub fn write_json(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> {
+    let one = as_snapshot(closed);
+    let doc = EventDoc {
+        event: "destroyed",
+        at: humantime::format_rfc3339_millis(closed.at).to_string(),
+        netns_name: &closed.netns,
+        socket: SocketDoc::new(&one, 0),
+        last_state: closed.last_state.map(TcpState::name),
+        first_seen: closed
+            .first_seen
+            .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+        lifetime_ms: closed
+            .lifetime()
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        owner_from: closed.owner_from.as_str(),
+    };
+    serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// The line saying `lost` more events of namespace `netns` were dropped by the kernel
+/// (the receive buffer was full), `total` since the start.
+pub fn write_lost(
+    netns: &str,
+    lost: u64,
+    total: u64,
+    json: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if json {
+        let doc = serde_json::json!({
+            "event": "lost",
+            "at": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            "netns_name": netns,
+            "lost": lost,
+            "lost_total": total,
+        });
+        serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
+        out.write_all(b"\n")
+    } else {
+        let line = format!(
+            "{} {netns}  events lost: {lost} ({total} since the start): the kernel's queue for sockscope was full",
+            clock_millis(SystemTime::now())
+        );
+        writeln!(out, "{}", printable(&line))
+    }
+}

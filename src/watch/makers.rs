@@ -1,0 +1,178 @@
+//! Who made a socket the kernel destroyed. The destroy event has no pid and no cgroup, so
+//! what the polls saw answers, in order: the owners a poll saw for that cookie; the listener
+//! whose local address the socket has (it accepted it); the namespace's container; else
+//! nobody. The answer says which it was ([`OwnerFrom`]).
+//!
+//! Bounded: the last two polls of each namespace are kept (a socket born and closed
+//! between two polls was in neither; one closed just after a poll is in the last), with a
+//! map by cookie each, and the first-seen time of the sockets they hold.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::collect::events::DestroyEvent;
+use crate::hash::FastMap;
+use crate::model::{ClosedSocket, NetnsLabel, OwnerFrom, Snapshot, Socket, TcpState};
+
+use super::round::Round;
+
+/// One poll of a namespace, indexed for the lookups of a destroy event.
+#[derive(Debug)]
+struct Indexed {
+    snapshot: Arc<Snapshot>,
+    /// Socket index by cookie.
+    by_cookie: FastMap<u64, u32>,
+    /// LISTEN sockets' indices by local port.
+    listeners: FastMap<u16, Vec<u32>>,
+}
+
+impl Indexed {
+    fn of(snapshot: Arc<Snapshot>) -> Indexed {
+        let mut by_cookie = FastMap::default();
+        let mut listeners: FastMap<u16, Vec<u32>> = FastMap::default();
+        for (i, socket) in snapshot.sockets.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            if socket.cookie != 0 {
+                by_cookie.insert(socket.cookie, i);
+            }
+            if socket.state == TcpState::Listen {
+                listeners.entry(socket.local.port()).or_default().push(i);
+            }
+        }
+        Indexed {
+            snapshot,
+            by_cookie,
+            listeners,
+        }
+    }
+
+    fn socket(&self, cookie: u64) -> Option<&Socket> {
+        let i = *self.by_cookie.get(&cookie)?;
+        self.snapshot.sockets.get(i as usize)
+    }
+
+    /// The listener that accepted `socket`: a LISTEN socket on its local port, bound to its
+    /// local address or to the wildcard of its family.
+    fn listener_of(&self, socket: &Socket) -> Option<&Socket> {
+        self.listeners
+            .get(&socket.local.port())?
+            .iter()
+            .filter_map(|&i| self.snapshot.sockets.get(i as usize))
+            .find(|l| l.local.ip().is_unspecified() || l.local.ip() == socket.local.ip())
+    }
+}
+
+/// What the polls of one namespace saw.
+#[derive(Debug)]
+struct Seen {
+    label: NetnsLabel,
+    last: Option<Indexed>,
+    before: Option<Indexed>,
+    /// When a poll first saw each socket of `last` and `before` that the namespace's first
+    /// poll did not hold (a socket there at the first poll was not seen born).
+    first_seen: FastMap<u64, SystemTime>,
+}
+
+/// What the polls saw of every namespace, to attribute and date destroyed sockets.
+#[derive(Debug, Default)]
+pub struct Makers {
+    namespaces: FastMap<u64, Seen>,
+}
+
+impl Makers {
+    /// Learn from a round: each namespace it dumped replaces its older poll; namespaces no
+    /// longer watched are forgotten (unless the round polled nothing).
+    pub fn learn(&mut self, round: &Round) {
+        if !round.namespaces.is_empty() {
+            self.namespaces
+                .retain(|key, _| round.namespaces.iter().any(|n| n.key == *key));
+        }
+        for namespace in &round.namespaces {
+            let seen = self.namespaces.entry(namespace.key).or_insert_with(|| Seen {
+                label: namespace.label.clone(),
+                last: None,
+                before: None,
+                first_seen: FastMap::default(),
+            });
+            seen.label.clone_from(&namespace.label);
+            let Some(snapshot) = namespace.fresh_snapshot() else {
+                continue;
+            };
+            let at = snapshot.taken_at.unwrap_or(round.taken_at);
+            let first_poll = seen.last.is_none();
+            let mut first_seen = FastMap::default();
+            for socket in snapshot.sockets.iter().filter(|s| s.cookie != 0) {
+                if let Some(&t) = seen.first_seen.get(&socket.cookie) {
+                    first_seen.insert(socket.cookie, t);
+                } else if !first_poll
+                    && !seen
+                        .last
+                        .as_ref()
+                        .is_some_and(|l| l.by_cookie.contains_key(&socket.cookie))
+                {
+                    first_seen.insert(socket.cookie, at);
+                }
+            }
+            // The sockets of the poll now `before` keep their dates one more poll.
+            if let Some(last) = &seen.last {
+                for cookie in last.by_cookie.keys() {
+                    if let Some(&t) = seen.first_seen.get(cookie) {
+                        first_seen.entry(*cookie).or_insert(t);
+                    }
+                }
+            }
+            seen.first_seen = first_seen;
+            seen.before = seen.last.take();
+            seen.last = Some(Indexed::of(Arc::clone(snapshot)));
+        }
+    }
+
+    /// `event`, destroyed in namespace `key`, with what the polls knew of it.
+    pub fn attribute(&self, key: u64, event: &DestroyEvent) -> ClosedSocket {
+        let mut closed = ClosedSocket {
+            at: event.at,
+            netns: String::new(),
+            socket: event.socket,
+            tcp_info: event.tcp_info,
+            last_state: None,
+            first_seen: None,
+            owners: Vec::new(),
+            owner_from: OwnerFrom::Unknown,
+            container: None,
+        };
+        let Some(seen) = self.namespaces.get(&key) else {
+            return closed;
+        };
+        closed.netns.clone_from(&seen.label.name);
+        let polls = || [seen.last.as_ref(), seen.before.as_ref()].into_iter().flatten();
+        let cookie = event.socket.cookie;
+        if cookie != 0 {
+            closed.first_seen = seen.first_seen.get(&cookie).copied();
+            if let Some((poll, socket)) = polls().find_map(|p| Some((p, p.socket(cookie)?))) {
+                closed.last_state = Some(socket.state);
+                closed.owners = poll.snapshot.owners(socket).cloned().collect();
+                if !closed.owners.is_empty() {
+                    closed.owner_from = OwnerFrom::Poll;
+                    closed.container = poll.snapshot.container(socket).map(|c| c.label());
+                    return closed;
+                }
+            }
+        }
+        if let Some((poll, listener)) =
+            polls().find_map(|p| Some((p, p.listener_of(&event.socket)?)))
+        {
+            let owners: Vec<_> = poll.snapshot.owners(listener).cloned().collect();
+            if !owners.is_empty() {
+                closed.owners = owners;
+                closed.owner_from = OwnerFrom::Listener;
+                closed.container = poll.snapshot.container(listener).map(|c| c.label());
+                return closed;
+            }
+        }
+        if let Some(container) = &seen.label.container {
+            closed.owner_from = OwnerFrom::Namespace;
+            closed.container = Some(container.clone());
+        }
+        closed
+    }
+}
