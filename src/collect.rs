@@ -5,6 +5,7 @@
 pub mod all_netns;
 pub mod cgroup;
 mod dedup;
+pub mod events;
 pub(crate) mod kernel;
 pub mod netlink;
 pub mod netns;
@@ -72,6 +73,9 @@ pub enum CollectError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A subscription to the kernel's TCP destroy events failed.
+    #[error(transparent)]
+    Subscription(#[from] events::SubscriptionError),
     /// A recorded source ran out of snapshots.
     #[error("no more recorded snapshots")]
     Exhausted,

@@ -284,6 +284,18 @@ pub struct TcpInfo {
     pub last_data_sent_ms: u32,
     /// Milliseconds since data was last received.
     pub last_data_recv_ms: u32,
+    /// Bytes the peer acknowledged over the socket's life (`tcpi_bytes_acked`). Counted in
+    /// sequence numbers: the socket's FIN counts one, and so does a connecting side's SYN
+    /// (an accepted socket's SYN-ACK was acknowledged before it existed).
+    pub bytes_acked: u64,
+    /// Bytes received in order over the socket's life (`tcpi_bytes_received`), counted in
+    /// sequence numbers: the peer's FIN counts one, its SYN none.
+    pub bytes_received: u64,
+    /// Segments sent over the socket's life, retransmissions and pure ACKs included
+    /// (`tcpi_segs_out`).
+    pub segs_out: u32,
+    /// Segments received over the socket's life (`tcpi_segs_in`).
+    pub segs_in: u32,
 }
 
 /// Where a socket's owning processes sit in [`Snapshot::owner_index`].

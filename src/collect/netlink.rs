@@ -3,6 +3,8 @@
 
 mod receiver;
 
+pub(super) use receiver::recv_one;
+
 use std::io;
 use std::sync::mpsc;
 
@@ -18,7 +20,7 @@ use crate::model::{Family, StateSet, TcpState};
 /// `TCP_BOUND_INACTIVE`: bound-but-inactive sockets are dumped only when this bit is asked for.
 const TCPF_BOUND_INACTIVE: u32 = 1 << 13;
 /// The kernel packs at most ~32 KiB into one dump datagram; twice that leaves room.
-const RECV_BUFFER: usize = 64 * 1024;
+pub(super) const RECV_BUFFER: usize = 64 * 1024;
 
 /// Why a dump failed.
 #[derive(Debug, thiserror::Error)]
@@ -309,7 +311,7 @@ impl SockDiag {
 }
 
 /// Open a NETLINK_SOCK_DIAG socket in the calling thread's namespace.
-fn open_socket() -> Result<NlSocket, DumpError> {
+pub(super) fn open_socket() -> Result<NlSocket, DumpError> {
     let mut socket = NlSocket::new(NETLINK_SOCK_DIAG).map_err(DumpError::Open)?;
     socket.bind_auto().map_err(DumpError::Open)?;
     socket

@@ -146,6 +146,12 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes(a)
 }
 
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_ne_bytes(a)
+}
+
 fn be16_at(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
@@ -366,6 +372,13 @@ pub fn parse_tcp_info(raw: &[u8]) -> TcpInfo {
             0
         }
     };
+    let field64 = |at: usize| {
+        if at + 8 <= raw.len() {
+            u64_at(raw, at)
+        } else {
+            0
+        }
+    };
     TcpInfo {
         retransmits: raw.get(2).copied().unwrap_or(0),
         unacked: field(24),
@@ -376,6 +389,10 @@ pub fn parse_tcp_info(raw: &[u8]) -> TcpInfo {
         rttvar_us: field(72),
         snd_cwnd: field(80),
         total_retrans: field(100),
+        bytes_acked: field64(120),
+        bytes_received: field64(128),
+        segs_out: field(136),
+        segs_in: field(140),
     }
 }
 
@@ -443,6 +460,13 @@ pub fn encode_socket_in_cgroup(
         put(72, info.rttvar_us);
         put(80, info.snd_cwnd);
         put(100, info.total_retrans);
+        put(136, info.segs_out);
+        put(140, info.segs_in);
+        for (at, v) in [(120, info.bytes_acked), (128, info.bytes_received)] {
+            if at + 8 <= raw.len() {
+                raw[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+            }
+        }
         if let Some(b) = raw.get_mut(2) {
             *b = info.retransmits;
         }

@@ -231,7 +231,7 @@ fn the_receiver_stops_at_done_errors_and_garbage_but_not_at_sockets() {
 #[test]
 fn answers_to_the_both_families_request_parse_like_per_family_ones() {
     let mut data = Vec::new();
-    encode_socket(&sample_socket(), Some(&sample_info()), 9, 104, &mut data);
+    encode_socket(&sample_socket(), Some(&sample_info()), 9, 232, &mut data);
     data[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
     let mut got = Vec::new();
     let (progress, stats) = parse_datagram(&data, 9, &mut |s, i, _| got.push((s, i))).unwrap();
@@ -274,16 +274,39 @@ fn sample_info() -> TcpInfo {
         unacked: 3,
         last_data_sent_ms: 10,
         last_data_recv_ms: 20,
+        bytes_acked: 0x1_0000_0002,
+        bytes_received: 0x3_0000_0004,
+        segs_out: 41,
+        segs_in: 37,
     }
 }
 
 #[test]
 fn short_tcp_info_reads_only_the_fields_it_covers() {
     let info = sample_info();
-    // 104 bytes: up to and including total_retrans. 70 bytes: rtt (68..72) is cut off.
+    // 144 bytes: up to and including segs_in. 132: bytes_received (128..136) and the
+    // segment counts are cut off. 104 bytes: up to and including total_retrans. 70 bytes:
+    // rtt (68..72) is cut off.
+    let up_to_total_retrans = TcpInfo {
+        bytes_acked: 0,
+        bytes_received: 0,
+        segs_out: 0,
+        segs_in: 0,
+        ..info
+    };
     for (len, expected) in [
         (232, info),
-        (104, info),
+        (144, info),
+        (
+            132,
+            TcpInfo {
+                bytes_received: 0,
+                segs_out: 0,
+                segs_in: 0,
+                ..info
+            },
+        ),
+        (104, up_to_total_retrans),
         (
             70,
             TcpInfo {
@@ -291,7 +314,7 @@ fn short_tcp_info_reads_only_the_fields_it_covers() {
                 rttvar_us: 0,
                 snd_cwnd: 0,
                 total_retrans: 0,
-                ..info
+                ..up_to_total_retrans
             },
         ),
     ] {
@@ -350,7 +373,7 @@ fn any_socket() -> impl Strategy<Value = (Socket, Option<TcpInfo>)> {
         any::<[u8; 16]>(),
         any::<[u8; 16]>(),
         any::<(u16, u16, u32, u32, u32, u32, u64)>(),
-        any::<Option<(u32, u32, u32, u8, u32)>>(),
+        any::<Option<(u32, u32, u32, u8, u32, (u64, u64, u32, u32))>>(),
     )
         .prop_map(
             |(state, v6, a, b, (sp, dp, rq, sq, uid, inode, cookie), info)| {
@@ -367,12 +390,16 @@ fn any_socket() -> impl Strategy<Value = (Socket, Option<TcpInfo>)> {
                     SocketAddr::new(ip(b), dp),
                 );
                 (s.recv_q, s.send_q, s.uid, s.inode, s.cookie) = (rq, sq, uid, inode, cookie);
-                let info = info.map(|(rtt, cwnd, lost, retransmits, total)| TcpInfo {
+                let info = info.map(|(rtt, cwnd, lost, retransmits, total, counts)| TcpInfo {
                     rtt_us: rtt,
                     snd_cwnd: cwnd,
                     lost,
                     retransmits,
                     total_retrans: total,
+                    bytes_acked: counts.0,
+                    bytes_received: counts.1,
+                    segs_out: counts.2,
+                    segs_in: counts.3,
                     ..TcpInfo::default()
                 });
                 (s, info)
@@ -400,7 +427,7 @@ proptest! {
     fn encoded_sockets_parse_back_identical(sockets in prop::collection::vec(any_socket(), 0..20), seq in 1u32..) {
         let mut data = Vec::new();
         for (s, info) in &sockets {
-            encode_socket(s, info.as_ref(), seq, 104, &mut data);
+            encode_socket(s, info.as_ref(), seq, 232, &mut data);
         }
         encode_done(seq, 0, &mut data);
         let mut got = Vec::new();

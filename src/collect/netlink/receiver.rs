@@ -103,8 +103,9 @@ pub(super) fn receive_all(socket: &NlSocket, request: &[u8]) -> Result<Batch, Du
     Ok(batch)
 }
 
-/// Receive one datagram into `buf`, again when interrupted; its length.
-fn recv_one(socket: &NlSocket, buf: &mut [u8]) -> Result<usize, DumpError> {
+/// Receive one datagram into `buf`, again when interrupted; its length. (Also the
+/// destroy events' receiver, `collect/events.rs`, on a non-blocking socket.)
+pub(in crate::collect) fn recv_one(socket: &NlSocket, buf: &mut [u8]) -> Result<usize, DumpError> {
     loop {
         match socket.recv(&mut &mut buf[..], libc::MSG_TRUNC) {
             Ok(n) if n > buf.len() => return Err(DumpError::Truncated(n)),
