@@ -2,8 +2,8 @@
 //! None of them talks to the kernel or counts anything the collector did not give it.
 
 pub mod check;
-pub mod events;
 mod chunks;
+pub mod events;
 pub mod json;
 pub mod text;
 

@@ -3,6 +3,7 @@
 //! the watcher polls at the interval so that each event can say who held the socket, the
 //! state it was last seen in and since when ([`Makers`]).
 
+use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,10 +17,9 @@ use crate::cli::{Cli, EventsArgs};
 use crate::collect::events::{DestroyEvent, DestroyEvents};
 use crate::collect::netns::discover::discover;
 use crate::collect::{CollectOptions, NetnsTarget};
-use crate::hash::FastMap;
 use crate::report;
 use crate::watch::makers::Makers;
-use crate::watch::{Collectors, Judges, Policy, RoundSource, Watcher};
+use crate::watch::{Collectors, Judges, Policy, Watcher};
 
 use super::{all_netns, collect_options, finish_output, stdout_is_open};
 
@@ -31,12 +31,12 @@ const RECEIVE_WAIT: Duration = Duration::from_millis(200);
 const LOST_EVERY: Duration = Duration::from_secs(1);
 
 /// What a subscription's thread sends: events, the lost count so far, or why it stopped.
-enum Batch {
+enum FromSubscription {
     Events(u64, Vec<DestroyEvent>),
     Lost(u64, u64),
     Failed(u64, String),
     /// The thread stopped when asked, after sending the last events and lost count.
-    Stopped(u64),
+    Stopped,
 }
 
 /// One subscription's thread, and how to stop it.
@@ -71,8 +71,8 @@ pub(super) fn events(cli: &Cli, args: &EventsArgs) -> anyhow::Result<u8> {
     }
     let mut watcher = Watcher::new(collectors, Judges::off());
     let buffer = usize::try_from(args.buffer).unwrap_or(usize::MAX);
-    let (sender, batches) = mpsc::sync_channel::<Batch>(4096);
-    let mut subscribed: FastMap<u64, Subscribed> = FastMap::default();
+    let (sender, batches) = mpsc::sync_channel::<FromSubscription>(4096);
+    let mut subscribed: HashMap<u64, Subscribed> = HashMap::new();
     let mut makers = Makers::default();
     let round = watcher.poll(args.interval);
     subscribe(&options, every, &round, buffer, &sender, &mut subscribed)?;
@@ -116,11 +116,11 @@ pub(super) fn events(cli: &Cli, args: &EventsArgs) -> anyhow::Result<u8> {
 struct Streaming<'a> {
     watcher: &'a mut Watcher,
     makers: &'a mut Makers,
-    subscribed: &'a mut FastMap<u64, Subscribed>,
+    subscribed: &'a mut HashMap<u64, Subscribed>,
     options: &'a CollectOptions,
     every: bool,
     buffer: usize,
-    sender: &'a SyncSender<Batch>,
+    sender: &'a SyncSender<FromSubscription>,
     interval: Duration,
     json: bool,
     filter: &'a crate::filter::Filter,
@@ -129,7 +129,7 @@ struct Streaming<'a> {
 /// Write each event as it comes, poll at the interval, until `ended` (or for ever).
 fn stream(
     s: &mut Streaming<'_>,
-    batches: &Receiver<Batch>,
+    batches: &Receiver<FromSubscription>,
     ended: Option<Instant>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -154,12 +154,12 @@ fn stream(
             None => ended.map_or(next_poll, |e| e.min(next_poll)),
         };
         match batches.recv_timeout(until.saturating_duration_since(now)) {
-            Ok(Batch::Stopped(_)) => {
+            Ok(FromSubscription::Stopped) => {
                 if let Some((_, stopped)) = &mut draining {
                     *stopped += 1;
                 }
             }
-            Ok(Batch::Events(key, events)) => {
+            Ok(FromSubscription::Events(key, events)) => {
                 for event in &events {
                     let closed = s.makers.attribute(key, event);
                     if report::events::passes(s.filter, &closed) {
@@ -172,7 +172,7 @@ fn stream(
                 }
                 out.flush()?;
             }
-            Ok(Batch::Lost(key, total)) => {
+            Ok(FromSubscription::Lost(key, total)) => {
                 if let Some(sub) = s.subscribed.get_mut(&key)
                     && total > sub.lost
                 {
@@ -181,7 +181,7 @@ fn stream(
                     out.flush()?;
                 }
             }
-            Ok(Batch::Failed(key, why)) => {
+            Ok(FromSubscription::Failed(key, why)) => {
                 let name = s
                     .subscribed
                     .remove(&key)
@@ -218,13 +218,17 @@ fn subscribe(
     every: bool,
     round: &crate::watch::Round,
     buffer: usize,
-    sender: &SyncSender<Batch>,
-    subscribed: &mut FastMap<u64, Subscribed>,
+    sender: &SyncSender<FromSubscription>,
+    subscribed: &mut HashMap<u64, Subscribed>,
 ) -> anyhow::Result<()> {
     if !every {
         if subscribed.is_empty() {
-            let events = DestroyEvents::open(&options.netns, buffer)
-                .with_context(|| format!("subscribing to the destroy events of {}", describe(&options.netns)))?;
+            let events = DestroyEvents::open(&options.netns, buffer).with_context(|| {
+                format!(
+                    "subscribing to the destroy events of {}",
+                    describe(&options.netns)
+                )
+            })?;
             let name = round
                 .namespaces
                 .first()
@@ -260,7 +264,10 @@ fn subscribe(
             })
         };
         if let Some(events) = opened {
-            subscribed.insert(key, spawn(key, namespace.name.clone(), events, sender.clone())?);
+            subscribed.insert(
+                key,
+                spawn(key, namespace.name.clone(), events, sender.clone())?,
+            );
         }
     }
     Ok(())
@@ -280,7 +287,7 @@ fn spawn(
     key: u64,
     name: String,
     mut events: DestroyEvents,
-    sender: SyncSender<Batch>,
+    sender: SyncSender<FromSubscription>,
 ) -> anyhow::Result<Subscribed> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
@@ -295,21 +302,24 @@ fn spawn(
                     let mut batch = Vec::new();
                     let _ = events.receive(Duration::ZERO, &mut batch);
                     if !batch.is_empty() {
-                        let _ = sender.send(Batch::Events(key, batch));
+                        let _ = sender.send(FromSubscription::Events(key, batch));
                     }
                     let now = events.lost();
                     if now > lost {
-                        let _ = sender.send(Batch::Lost(key, now));
+                        let _ = sender.send(FromSubscription::Lost(key, now));
                     }
-                    let _ = sender.send(Batch::Stopped(key));
+                    let _ = sender.send(FromSubscription::Stopped);
                     return;
                 }
                 let mut batch = Vec::new();
                 if let Err(e) = events.receive(RECEIVE_WAIT, &mut batch) {
-                    let _ = sender.send(Batch::Failed(key, format!("{:#}", anyhow::Error::from(e))));
+                    let _ = sender.send(FromSubscription::Failed(
+                        key,
+                        format!("{:#}", anyhow::Error::from(e)),
+                    ));
                     return;
                 }
-                if !batch.is_empty() && sender.send(Batch::Events(key, batch)).is_err() {
+                if !batch.is_empty() && sender.send(FromSubscription::Events(key, batch)).is_err() {
                     return;
                 }
                 if lost_read.elapsed() >= LOST_EVERY {
@@ -317,7 +327,7 @@ fn spawn(
                     let now = events.lost();
                     if now > lost {
                         lost = now;
-                        if sender.send(Batch::Lost(key, lost)).is_err() {
+                        if sender.send(FromSubscription::Lost(key, lost)).is_err() {
                             return;
                         }
                     }

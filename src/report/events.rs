@@ -1,6 +1,7 @@
 //! `sockscope events`: a line per socket the kernel destroyed, as it happens, in text or
 //! JSON lines; and a line whenever events were lost.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
@@ -46,7 +47,9 @@ pub fn passes(filter: &Filter, closed: &ClosedSocket) -> bool {
 }
 
 /// One text line: time, namespace, endpoints, the state a poll last saw, the lifetime,
-/// `tcp_info`'s traffic, the owners and where they come from, the container.
+/// `tcp_info`'s traffic (bytes acknowledged by the peer and received, each counting the
+/// SYN and FIN too, as the kernel does), the owners and where they come from, the
+/// container.
 pub fn write_text(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> {
     let mut line = String::with_capacity(160);
     line.push_str(&clock_millis(closed.at));
@@ -61,18 +64,21 @@ pub fn write_text(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> 
     line.push_str("  lived ");
     match (closed.lifetime(), closed.last_state) {
         (Some(lived), _) => {
-            line.push_str("≥");
+            line.push('≥');
             format::short_duration(lived, &mut line);
         }
         (None, Some(_)) => line.push_str("? (there at the first poll)"),
         (None, None) => line.push_str("? (not seen by a poll)"),
     }
     if let Some(info) = &closed.tcp_info {
-        line.push_str(&format!(
-            "  retrans {}  rtt {:.3} ms",
+        let _ = write!(
+            line,
+            "  sent {} B  received {} B  retrans {}  rtt {:.3} ms",
+            info.bytes_acked,
+            info.bytes_received,
             info.total_retrans,
             f64::from(info.rtt_us) / 1000.0
-        ));
+        );
     }
     line.push_str("  ");
     if closed.owners.is_empty() {
@@ -97,7 +103,9 @@ pub fn write_text(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> 
 
 /// `HH:MM:SS.mmm` (UTC) of `at`.
 fn clock_millis(at: SystemTime) -> String {
-    let since = at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = since.as_secs();
     format!(
         "{:02}:{:02}:{:02}.{:03}",
@@ -168,5 +176,83 @@ pub fn write_lost(
             clock_millis(SystemTime::now())
         );
         writeln!(out, "{}", printable(&line))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::fixture::socket;
+    use crate::model::{OwnerFrom, Process, TcpInfo};
+
+    fn closed() -> ClosedSocket {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_790_000_463_118);
+        ClosedSocket {
+            at,
+            netns: "web".into(),
+            socket: socket(TcpState::Close)
+                .local("10.0.0.5:8080")
+                .remote("10.0.0.9:51234")
+                .cookie(77),
+            tcp_info: Some(TcpInfo {
+                rtt_us: 211,
+                bytes_acked: 1_002,
+                bytes_received: 301,
+                ..TcpInfo::default()
+            }),
+            last_state: Some(TcpState::Established),
+            first_seen: Some(at - Duration::from_millis(4_200)),
+            owners: vec![Process {
+                pid: 4242,
+                comm: "api\x1b[2J".into(),
+                ..Process::default()
+            }],
+            owner_from: OwnerFrom::Poll,
+            container: None,
+        }
+    }
+
+    #[test]
+    fn a_text_line_says_when_where_what_it_was_how_long_and_who_escaped() {
+        let mut out = Vec::new();
+        write_text(&closed(), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "14:21:03.118 web  10.0.0.5:8080 → 10.0.0.9:51234  was ESTABLISHED  lived ≥4.2s  \
+             sent 1002 B  received 301 B  retrans 0  rtt 0.211 ms  api\\x1b[2J[4242] (poll)\n"
+        );
+    }
+
+    #[test]
+    fn a_json_line_is_the_socket_object_with_the_event_fields() {
+        let mut out = Vec::new();
+        write_json(&closed(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["event"], "destroyed");
+        assert_eq!(doc["at"], "2026-09-21T14:21:03.118Z");
+        assert_eq!(doc["netns_name"], "web");
+        assert_eq!(doc["state"], "ESTABLISHED", "the state a poll last saw");
+        assert_eq!(doc["last_state"], "ESTABLISHED");
+        assert_eq!(doc["local"], "10.0.0.5:8080");
+        assert_eq!(doc["cookie"], 77);
+        assert_eq!(doc["lifetime_ms"], 4_200);
+        assert_eq!(doc["owner_from"], "poll");
+        assert_eq!(doc["processes"][0]["comm"], "api\x1b[2J");
+        assert_eq!(doc["tcp_info"]["rtt_us"], 211);
+    }
+
+    #[test]
+    fn a_lost_line_counts_what_the_kernel_dropped() {
+        let mut out = Vec::new();
+        write_lost("web", 17, 40, true, &mut out).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            (&doc["event"], &doc["lost"], &doc["lost_total"]),
+            (&"lost".into(), &17.into(), &40.into())
+        );
     }
 }

@@ -64,19 +64,19 @@ impl Indexed {
 
 /// What the polls of one namespace saw.
 #[derive(Debug)]
-struct Seen {
+struct PollsOfNamespace {
     label: NetnsLabel,
     last: Option<Indexed>,
     before: Option<Indexed>,
     /// When a poll first saw each socket of `last` and `before` that the namespace's first
     /// poll did not hold (a socket there at the first poll was not seen born).
-    first_seen: FastMap<u64, SystemTime>,
+    born: FastMap<u64, SystemTime>,
 }
 
 /// What the polls saw of every namespace, to attribute and date destroyed sockets.
 #[derive(Debug, Default)]
 pub struct Makers {
-    namespaces: FastMap<u64, Seen>,
+    namespaces: FastMap<u64, PollsOfNamespace>,
 }
 
 impl Makers {
@@ -88,12 +88,15 @@ impl Makers {
                 .retain(|key, _| round.namespaces.iter().any(|n| n.key == *key));
         }
         for namespace in &round.namespaces {
-            let seen = self.namespaces.entry(namespace.key).or_insert_with(|| Seen {
-                label: namespace.label.clone(),
-                last: None,
-                before: None,
-                first_seen: FastMap::default(),
-            });
+            let seen = self
+                .namespaces
+                .entry(namespace.key)
+                .or_insert_with(|| PollsOfNamespace {
+                    label: namespace.label.clone(),
+                    last: None,
+                    before: None,
+                    born: FastMap::default(),
+                });
             seen.label.clone_from(&namespace.label);
             let Some(snapshot) = namespace.fresh_snapshot() else {
                 continue;
@@ -102,7 +105,7 @@ impl Makers {
             let first_poll = seen.last.is_none();
             let mut first_seen = FastMap::default();
             for socket in snapshot.sockets.iter().filter(|s| s.cookie != 0) {
-                if let Some(&t) = seen.first_seen.get(&socket.cookie) {
+                if let Some(&t) = seen.born.get(&socket.cookie) {
                     first_seen.insert(socket.cookie, t);
                 } else if !first_poll
                     && !seen
@@ -116,12 +119,12 @@ impl Makers {
             // The sockets of the poll now `before` keep their dates one more poll.
             if let Some(last) = &seen.last {
                 for cookie in last.by_cookie.keys() {
-                    if let Some(&t) = seen.first_seen.get(cookie) {
+                    if let Some(&t) = seen.born.get(cookie) {
                         first_seen.entry(*cookie).or_insert(t);
                     }
                 }
             }
-            seen.first_seen = first_seen;
+            seen.born = first_seen;
             seen.before = seen.last.take();
             seen.last = Some(Indexed::of(Arc::clone(snapshot)));
         }
@@ -144,16 +147,23 @@ impl Makers {
             return closed;
         };
         closed.netns.clone_from(&seen.label.name);
-        let polls = || [seen.last.as_ref(), seen.before.as_ref()].into_iter().flatten();
+        let polls = || {
+            [seen.last.as_ref(), seen.before.as_ref()]
+                .into_iter()
+                .flatten()
+        };
         let cookie = event.socket.cookie;
         if cookie != 0 {
-            closed.first_seen = seen.first_seen.get(&cookie).copied();
+            closed.first_seen = seen.born.get(&cookie).copied();
             if let Some((poll, socket)) = polls().find_map(|p| Some((p, p.socket(cookie)?))) {
                 closed.last_state = Some(socket.state);
                 closed.owners = poll.snapshot.owners(socket).cloned().collect();
                 if !closed.owners.is_empty() {
                     closed.owner_from = OwnerFrom::Poll;
-                    closed.container = poll.snapshot.container(socket).map(|c| c.label());
+                    closed.container = poll
+                        .snapshot
+                        .container(socket)
+                        .map(crate::model::Container::label);
                     return closed;
                 }
             }
@@ -165,7 +175,10 @@ impl Makers {
             if !owners.is_empty() {
                 closed.owners = owners;
                 closed.owner_from = OwnerFrom::Listener;
-                closed.container = poll.snapshot.container(listener).map(|c| c.label());
+                closed.container = poll
+                    .snapshot
+                    .container(listener)
+                    .map(crate::model::Container::label);
                 return closed;
             }
         }
@@ -174,5 +187,117 @@ impl Makers {
             closed.container = Some(container.clone());
         }
         closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::fixture::socket;
+    use crate::model::{Owners, Process};
+    use crate::watch::round::{NamespaceRound, Round};
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000 + secs)
+    }
+
+    /// Namespace 7 (`web`, in a container) polled at `secs`: nginx[10] listening on
+    /// 10.0.0.1:80 and holding the connections with the given cookies.
+    fn round(secs: u64, cookies: &[u64]) -> Round {
+        let nginx = Owners { start: 0, len: 1 };
+        let mut sockets = vec![
+            socket(TcpState::Listen)
+                .local("10.0.0.1:80")
+                .remote("0.0.0.0:0")
+                .cookie(1)
+                .owners(nginx),
+        ];
+        sockets.extend(cookies.iter().map(|&c| {
+            socket(TcpState::Established)
+                .local("10.0.0.1:80")
+                .cookie(c)
+                .owners(nginx)
+        }));
+        let snapshot = Snapshot {
+            taken_at: Some(at(secs)),
+            sockets,
+            processes: vec![Process {
+                pid: 10,
+                comm: "nginx".into(),
+                ..Process::default()
+            }],
+            owner_index: vec![0],
+            ..Snapshot::default()
+        };
+        let label = NetnsLabel {
+            name: "web".into(),
+            inode: 7,
+            container: Some("docker:3f2a1c9e0b7d (web-1)".into()),
+        };
+        Round {
+            namespaces: vec![NamespaceRound::polled(7, label, Ok(Arc::new(snapshot)))],
+            ..Round::empty(at(secs), true)
+        }
+    }
+
+    fn destroyed(cookie: u64, local: &str) -> DestroyEvent {
+        DestroyEvent {
+            socket: socket(TcpState::Close).local(local).cookie(cookie),
+            tcp_info: None,
+            at: at(10),
+        }
+    }
+
+    #[test]
+    fn a_destroyed_socket_is_attributed_by_poll_then_listener_then_namespace_and_says_which() {
+        let mut makers = Makers::default();
+        makers.learn(&round(0, &[5]));
+        makers.learn(&round(2, &[5, 6]));
+
+        let born = makers.attribute(7, &destroyed(6, "10.0.0.1:80"));
+        assert_eq!(born.owner_from, OwnerFrom::Poll);
+        assert_eq!(born.owners[0].pid, 10);
+        assert_eq!(born.last_state, Some(TcpState::Established));
+        assert_eq!(born.first_seen, Some(at(2)), "born between the two polls");
+        assert_eq!(born.lifetime(), Some(Duration::from_secs(8)));
+        assert_eq!(born.netns, "web");
+
+        let old = makers.attribute(7, &destroyed(5, "10.0.0.1:80"));
+        assert_eq!(old.owner_from, OwnerFrom::Poll);
+        assert_eq!(old.first_seen, None, "there at the first poll: not seen born");
+
+        let accepted = makers.attribute(7, &destroyed(99, "10.0.0.1:80"));
+        assert_eq!(
+            (accepted.owner_from, accepted.owners[0].pid, accepted.last_state),
+            (OwnerFrom::Listener, 10, None)
+        );
+
+        let outgoing = makers.attribute(7, &destroyed(98, "10.0.0.1:41000"));
+        assert_eq!(outgoing.owner_from, OwnerFrom::Namespace);
+        assert!(outgoing.owners.is_empty());
+        assert_eq!(
+            outgoing.container.as_deref(),
+            Some("docker:3f2a1c9e0b7d (web-1)")
+        );
+
+        let elsewhere = makers.attribute(8, &destroyed(5, "10.0.0.1:80"));
+        assert_eq!(elsewhere.owner_from, OwnerFrom::Unknown);
+    }
+
+    #[test]
+    fn only_the_last_two_polls_are_kept() {
+        let mut makers = Makers::default();
+        makers.learn(&round(0, &[5]));
+        makers.learn(&round(1, &[6]));
+        makers.learn(&round(2, &[7]));
+        // Cookie 5 was in the poll three polls ago: forgotten, and its port is a listener's.
+        let gone = makers.attribute(7, &destroyed(5, "10.0.0.1:80"));
+        assert_eq!(gone.owner_from, OwnerFrom::Listener);
+        // Cookie 6, in the poll before the last, is still known.
+        let recent = makers.attribute(7, &destroyed(6, "10.0.0.1:80"));
+        assert_eq!(recent.owner_from, OwnerFrom::Poll);
+        assert_eq!(recent.first_seen, Some(at(1)));
     }
 }

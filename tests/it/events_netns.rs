@@ -17,6 +17,9 @@ use super::support::netns::NamedNetns;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
 
+/// Short connections the first test makes.
+const K: usize = 40;
+
 /// `sockscope events --netns NAME --json …` started, once it says it listens.
 fn events(netns: &NamedNetns, args: &[&str]) -> Child {
     let mut child = Command::new(BIN)
@@ -29,14 +32,22 @@ fn events(netns: &NamedNetns, args: &[&str]) -> Child {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    assert!(line.contains("listening for destroyed TCP sockets"), "{line}");
+    assert!(
+        line.contains("listening for destroyed TCP sockets"),
+        "{line}"
+    );
     child
 }
 
 /// The JSON lines the child wrote until it ended, and its exit status.
 fn lines(mut child: Child) -> (Vec<Value>, std::process::ExitStatus) {
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     let status = child.wait().unwrap();
     let lines = out
         .lines()
@@ -66,7 +77,9 @@ fn short_connections(netns: &NamedNetns, listener: &TcpListener, k: usize) {
             client.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
             let mut request = [0u8; 18];
             server.read_exact(&mut request).unwrap();
-            server.write_all(b"HTTP/1.0 204 No Content\r\n\r\n").unwrap();
+            server
+                .write_all(b"HTTP/1.0 204 No Content\r\n\r\n")
+                .unwrap();
             drop(server);
             drop(client);
         }
@@ -80,13 +93,15 @@ fn k_short_connections_give_k_destroy_events_each_side_attributed_as_far_as_know
     if !require_root(test) {
         return;
     }
-    const K: usize = 40;
     let netns = NamedNetns::add("events");
     Command::new("ip")
         .args(["-n", &netns.name, "link", "set", "lo", "up"])
         .status()
         .unwrap();
-    let listener = run_in(&netns.target(), || TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let listener = run_in(&netns.target(), || {
+        TcpListener::bind("127.0.0.1:0").unwrap()
+    })
+    .unwrap();
     let server_port = listener.local_addr().unwrap().port();
     // One poll at the start (it sees the listener), none while the connections live: none
     // of them is seen by a poll.
@@ -106,7 +121,11 @@ fn k_short_connections_give_k_destroy_events_each_side_attributed_as_far_as_know
     for event in &server_side {
         assert_eq!(event["owner_from"], "listener", "{event}");
         assert_eq!(event["processes"][0]["pid"], me, "{event}");
-        assert_eq!(event["last_state"], Value::Null, "not seen by a poll: {event}");
+        assert_eq!(
+            event["last_state"],
+            Value::Null,
+            "not seen by a poll: {event}"
+        );
         assert_eq!(event["lifetime_ms"], Value::Null);
         assert_eq!(event["netns_name"], netns.name.as_str());
         assert_eq!(event["state"], "CLOSE");
@@ -122,7 +141,11 @@ fn k_short_connections_give_k_destroy_events_each_side_attributed_as_far_as_know
         assert_eq!(event["owner_from"], "unknown", "{event}");
         assert_eq!(event["processes"], serde_json::json!([]));
     }
-    assert_eq!(destroyed.len(), 2 * K, "nothing else closed in the namespace");
+    assert_eq!(
+        destroyed.len(),
+        2 * K,
+        "nothing else closed in the namespace"
+    );
     drop(listener);
 }
 
@@ -137,7 +160,10 @@ fn a_connection_a_poll_saw_is_attributed_from_the_poll_with_its_state_and_lifeti
         .args(["-n", &netns.name, "link", "set", "lo", "up"])
         .status()
         .unwrap();
-    let listener = run_in(&netns.target(), || TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let listener = run_in(&netns.target(), || {
+        TcpListener::bind("127.0.0.1:0").unwrap()
+    })
+    .unwrap();
     let server_port = listener.local_addr().unwrap().port();
     let child = events(&netns, &["--interval", "250ms", "--duration", "3s"]);
     let addr = listener.local_addr().unwrap();
@@ -163,6 +189,9 @@ fn a_connection_a_poll_saw_is_attributed_from_the_poll_with_its_state_and_lifeti
     assert_eq!(event["processes"][0]["pid"], u64::from(std::process::id()));
     assert_eq!(event["last_state"], "ESTABLISHED");
     let lived = event["lifetime_ms"].as_u64().expect("a poll saw it born");
-    assert!((700..=1_500).contains(&lived), "{lived} ms: at least 1.2 s less a poll");
+    assert!(
+        (700..=1_500).contains(&lived),
+        "{lived} ms: at least 1.2 s less a poll"
+    );
     drop(listener);
 }
