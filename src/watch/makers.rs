@@ -51,6 +51,22 @@ impl Indexed {
         self.snapshot.sockets.get(i as usize)
     }
 
+    /// Give `closed` the owners and container of `socket` of this poll, found `from` there;
+    /// false (and `closed` as it was) when the poll knows no owner of it.
+    fn owned(&self, socket: &Socket, from: OwnerFrom, closed: &mut ClosedSocket) -> bool {
+        let owners: Vec<_> = self.snapshot.owners(socket).cloned().collect();
+        if owners.is_empty() {
+            return false;
+        }
+        closed.owners = owners;
+        closed.owner_from = from;
+        closed.container = self
+            .snapshot
+            .container(socket)
+            .map(crate::model::Container::label);
+        true
+    }
+
     /// The listener that accepted `socket`: a LISTEN socket on its local port, bound to its
     /// local address or to the wildcard of its family.
     fn listener_of(&self, socket: &Socket) -> Option<&Socket> {
@@ -157,30 +173,16 @@ impl Makers {
             closed.first_seen = seen.born.get(&cookie).copied();
             if let Some((poll, socket)) = polls().find_map(|p| Some((p, p.socket(cookie)?))) {
                 closed.last_state = Some(socket.state);
-                closed.owners = poll.snapshot.owners(socket).cloned().collect();
-                if !closed.owners.is_empty() {
-                    closed.owner_from = OwnerFrom::Poll;
-                    closed.container = poll
-                        .snapshot
-                        .container(socket)
-                        .map(crate::model::Container::label);
+                if poll.owned(socket, OwnerFrom::Poll, &mut closed) {
                     return closed;
                 }
             }
         }
         if let Some((poll, listener)) =
             polls().find_map(|p| Some((p, p.listener_of(&event.socket)?)))
+            && poll.owned(listener, OwnerFrom::Listener, &mut closed)
         {
-            let owners: Vec<_> = poll.snapshot.owners(listener).cloned().collect();
-            if !owners.is_empty() {
-                closed.owners = owners;
-                closed.owner_from = OwnerFrom::Listener;
-                closed.container = poll
-                    .snapshot
-                    .container(listener)
-                    .map(crate::model::Container::label);
-                return closed;
-            }
+            return closed;
         }
         if let Some(container) = &seen.label.container {
             closed.owner_from = OwnerFrom::Namespace;
@@ -266,11 +268,18 @@ mod tests {
 
         let old = makers.attribute(7, &destroyed(5, "10.0.0.1:80"));
         assert_eq!(old.owner_from, OwnerFrom::Poll);
-        assert_eq!(old.first_seen, None, "there at the first poll: not seen born");
+        assert_eq!(
+            old.first_seen, None,
+            "there at the first poll: not seen born"
+        );
 
         let accepted = makers.attribute(7, &destroyed(99, "10.0.0.1:80"));
         assert_eq!(
-            (accepted.owner_from, accepted.owners[0].pid, accepted.last_state),
+            (
+                accepted.owner_from,
+                accepted.owners[0].pid,
+                accepted.last_state
+            ),
             (OwnerFrom::Listener, 10, None)
         );
 

@@ -67,6 +67,22 @@ fn port(endpoint: &Value) -> u16 {
         .unwrap()
 }
 
+/// A new namespace (`sockscope-<tag>-<pid>`, loopback up) with a listener on loopback in
+/// it, held by this process, and the listener's port.
+fn namespace_with_listener(tag: &str) -> (NamedNetns, TcpListener, u16) {
+    let netns = NamedNetns::add(tag);
+    Command::new("ip")
+        .args(["-n", &netns.name, "link", "set", "lo", "up"])
+        .status()
+        .unwrap();
+    let listener = run_in(&netns.target(), || {
+        TcpListener::bind("127.0.0.1:0").unwrap()
+    })
+    .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (netns, listener, port)
+}
+
 /// `k` connections to `listener` (in the namespace), each written to and closed at once.
 fn short_connections(netns: &NamedNetns, listener: &TcpListener, k: usize) {
     let addr = listener.local_addr().unwrap();
@@ -93,16 +109,7 @@ fn k_short_connections_give_k_destroy_events_each_side_attributed_as_far_as_know
     if !require_root(test) {
         return;
     }
-    let netns = NamedNetns::add("events");
-    Command::new("ip")
-        .args(["-n", &netns.name, "link", "set", "lo", "up"])
-        .status()
-        .unwrap();
-    let listener = run_in(&netns.target(), || {
-        TcpListener::bind("127.0.0.1:0").unwrap()
-    })
-    .unwrap();
-    let server_port = listener.local_addr().unwrap().port();
+    let (netns, listener, server_port) = namespace_with_listener("events");
     // One poll at the start (it sees the listener), none while the connections live: none
     // of them is seen by a poll.
     let child = events(&netns, &["--interval", "1m", "--duration", "3s"]);
@@ -155,16 +162,7 @@ fn a_connection_a_poll_saw_is_attributed_from_the_poll_with_its_state_and_lifeti
     if !require_root(test) {
         return;
     }
-    let netns = NamedNetns::add("events-seen");
-    Command::new("ip")
-        .args(["-n", &netns.name, "link", "set", "lo", "up"])
-        .status()
-        .unwrap();
-    let listener = run_in(&netns.target(), || {
-        TcpListener::bind("127.0.0.1:0").unwrap()
-    })
-    .unwrap();
-    let server_port = listener.local_addr().unwrap().port();
+    let (netns, listener, server_port) = namespace_with_listener("events-seen");
     let child = events(&netns, &["--interval", "250ms", "--duration", "3s"]);
     let addr = listener.local_addr().unwrap();
     let (client, server) = run_in(&netns.target(), || {
