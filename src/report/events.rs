@@ -128,6 +128,10 @@ struct EventDoc<'a> {
     first_seen: Option<String>,
     lifetime_ms: Option<u64>,
     owner_from: &'static str,
+    /// The container of the owners, listener or namespace the owners come from, as
+    /// `Container::label` prints it (the socket object's own `cgroup` and `container` are
+    /// `null`: the kernel's event carries no cgroup id).
+    owner_container: Option<&'a str>,
 }
 
 /// One JSON object on its own line.
@@ -146,6 +150,7 @@ pub fn write_json(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> 
             .lifetime()
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         owner_from: closed.owner_from.as_str(),
+        owner_container: closed.container.as_deref(),
     };
     serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
     out.write_all(b"\n")
@@ -243,6 +248,8 @@ mod tests {
         assert_eq!(doc["owner_from"], "poll");
         assert_eq!(doc["processes"][0]["comm"], "api\x1b[2J");
         assert_eq!(doc["tcp_info"]["rtt_us"], 211);
+        assert_eq!(doc["owner_container"], serde_json::Value::Null);
+        assert_eq!(doc["container"], serde_json::Value::Null);
     }
 
     #[test]

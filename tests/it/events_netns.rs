@@ -13,6 +13,8 @@ use serde_json::Value;
 use sockscope::collect::netns::run_in;
 use sockscope::lab::require_root;
 
+use super::support::cgroups::TestCgroups;
+use super::support::child::in_child;
 use super::support::netns::NamedNetns;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sockscope");
@@ -192,4 +194,71 @@ fn a_connection_a_poll_saw_is_attributed_from_the_poll_with_its_state_and_lifeti
         "{lived} ms: at least 1.2 s less a poll"
     );
     drop(listener);
+}
+
+#[test]
+fn with_every_namespace_a_containers_unattributed_churn_names_its_container() {
+    let test = "with_every_namespace_a_containers_unattributed_churn_names_its_container";
+    if !require_root(test) {
+        return;
+    }
+    // It makes cgroups: in a child, as the container tests do.
+    in_child(|| {
+        const DOCKER: &str = "4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a";
+        let Some(mut cgroups) = TestCgroups::new() else {
+            panic!("no cgroup v2 mount in /proc/self/mountinfo");
+        };
+        let names = tempfile::tempdir().unwrap();
+        let config = names.path().join("docker/containers").join(DOCKER);
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(
+            config.join("config.v2.json"),
+            r#"{"ID":"4b3a","Name":"/churner","Config":{"Image":"busybox"}}"#,
+        )
+        .unwrap();
+        let top = cgroups.top.clone();
+        let scope = cgroups.make(&format!("{top}/system.slice/docker-{DOCKER}.scope"));
+        let (netns, listener, server_port) = namespace_with_listener("events-ctr");
+        // The namespace's only process, in the container's cgroup: discovery names the
+        // namespace's container after it.
+        let mut resident = Command::new("ip")
+            .args(["netns", "exec", &netns.name, "sleep", "30"])
+            .spawn()
+            .unwrap();
+        cgroups.put(&scope, resident.id());
+        let mut child = Command::new(BIN)
+            .args(["events", "-A", "--json", "--netns-match", &netns.name])
+            .args(["--interval", "1m", "--duration", "3s"])
+            .env("SOCKSCOPE_DOCKER_ROOT", names.path().join("docker"))
+            .env("SOCKSCOPE_PODS_ROOT", names.path().join("pods"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        assert!(
+            line.contains("listening for destroyed TCP sockets"),
+            "{line}"
+        );
+        short_connections(&netns, &listener, 5);
+        let (lines, status) = lines(child);
+        let _ = resident.kill();
+        let _ = resident.wait();
+        assert!(status.success());
+        let outgoing: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["event"] == "destroyed" && port(&l["remote"]) == server_port)
+            .collect();
+        assert_eq!(outgoing.len(), 5, "{lines:#?}");
+        for event in outgoing {
+            // No poll saw it and its port is no listener's: the namespace's container is
+            // what is known.
+            assert_eq!(event["owner_from"], "namespace", "{event}");
+            assert_eq!(event["owner_container"], "docker:4b3a2f1e0d9c (churner)");
+            assert_eq!(event["netns_name"], netns.name.as_str());
+        }
+        drop(listener);
+    });
 }
