@@ -18,6 +18,7 @@
 //!   judge each namespace while the report prepares.
 
 pub mod collectors;
+pub mod events;
 pub mod judge;
 pub mod listed;
 pub mod makers;

@@ -23,7 +23,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("format", &["model", "aggregate"]),
     (
         "watch",
-        &["model", "hash", "collect", "aggregate", "filter", "config"],
+        &[
+            "model",
+            "hash",
+            "collect",
+            "aggregate",
+            "filter",
+            "config",
+            "untrusted",
+        ],
     ),
     (
         "report",
