@@ -160,6 +160,10 @@ pub struct NamespaceMetrics {
     pub limits: Vec<(&'static str, u64)>,
     /// Series the top lists left out.
     pub dropped: u64,
+    /// TCP sockets destroyed since the exporter subscribed to the namespace's destroy
+    /// events (those received and those the kernel dropped), and of those the dropped
+    /// (`None`: no subscription).
+    pub closed: Option<(u64, u64)>,
 }
 
 impl NamespaceMetrics {
@@ -246,6 +250,36 @@ impl NamespaceMetrics {
             orphans: snapshot.counters.sockstat("orphan"),
             limits,
             dropped,
+            closed: None,
+        }
+    }
+}
+
+/// The sockets each namespace destroyed, from the kernel's destroy events, and the events
+/// that were lost.
+fn closed_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics]) {
+    // Without a subscription (a textfile test, a recording) the families are left out.
+    if namespaces.iter().all(|ns| ns.closed.is_none()) {
+        return;
+    }
+    e.family(
+        "sockscope_tcp_closed",
+        Kind::Counter,
+        "TCP sockets destroyed since the exporter started listening to the namespace's destroy events (every full socket freed: each end of a connection, and listeners).",
+    );
+    for ns in namespaces {
+        if let Some((closed, _)) = ns.closed {
+            e.sample(&[("netns", &ns.netns)], Value::Int(closed));
+        }
+    }
+    e.family(
+        "sockscope_events_lost",
+        Kind::Counter,
+        "Destroy events the kernel dropped because the exporter's queue was full: counted in sockscope_tcp_closed_total, but nothing else is known of them.",
+    );
+    for ns in namespaces {
+        if let Some((_, lost)) = ns.closed {
+            e.sample(&[("netns", &ns.netns)], Value::Int(lost));
         }
     }
 }
@@ -395,6 +429,7 @@ pub fn render(namespaces: &[&NamespaceMetrics], me: &SelfMetrics, format: Format
             );
         }
     }
+    closed_families(&mut e, namespaces);
     anomaly_families(&mut e, namespaces);
     kernel_families(&mut e, namespaces);
     e.family(

@@ -20,6 +20,7 @@ use crate::collect::own_process::OwnProcess;
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::Snapshot;
+use crate::watch::events::Subscriptions;
 use crate::watch::judge::Sees;
 use crate::watch::thread::{self, Consumer, Control};
 use crate::watch::{Freshness, JudgeSpec, Judges, Round, RoundSource, Watcher};
@@ -164,8 +165,17 @@ impl<S: RoundSource + 'static> Poller<S> {
                 me: SelfMetrics::default(),
                 published,
                 over_limit: 0,
+                subscriptions: None,
             },
         }
+    }
+
+    /// Also count the sockets each namespace destroys, from the kernel's destroy events
+    /// (`sockscope_tcp_closed_total`, `sockscope_events_lost_total`).
+    #[must_use]
+    pub fn with_events(mut self, subscriptions: Subscriptions) -> Poller<S> {
+        self.publisher.subscriptions = Some(subscriptions);
+        self
     }
 
     /// Poll every namespace once, publish the result, and write the textfile if asked;
@@ -210,6 +220,8 @@ pub struct Publisher {
     published: Arc<Published>,
     /// Namespaces left out for lack of descriptors, as last told on stderr.
     over_limit: usize,
+    /// The destroy-event subscriptions, when the sockets destroyed are counted.
+    subscriptions: Option<Subscriptions>,
 }
 
 impl Publisher {
@@ -235,6 +247,11 @@ impl Publisher {
             self.metrics
                 .retain(|(key, _)| round.namespaces.iter().any(|n| n.key == *key));
         }
+        if let Some(subscriptions) = &mut self.subscriptions
+            && let Err(e) = subscriptions.follow(&round)
+        {
+            crate::stderr_line!("sockscope: subscribing to destroy events: {e}");
+        }
         let mut taken_at = None;
         for namespace in &round.namespaces {
             let index = match self.metrics.iter().position(|(k, _)| *k == namespace.key) {
@@ -258,6 +275,13 @@ impl Publisher {
                             self.settings.top,
                         )
                     });
+                    if let (Some(metrics), Some(subscriptions)) =
+                        (&mut self.metrics[index].1, &self.subscriptions)
+                    {
+                        metrics.closed = subscriptions
+                            .counts(namespace.key)
+                            .map(|(received, lost)| (received + lost, lost));
+                    }
                     taken_at = taken_at.or(snapshot.taken_at);
                 }
                 _ => {

@@ -262,3 +262,69 @@ fn with_every_namespace_a_containers_unattributed_churn_names_its_container() {
         drop(listener);
     });
 }
+
+/// The body of `GET /metrics` from `addr` (HTTP/1.0, the connection closed by the server).
+fn scrape(addr: std::net::SocketAddr) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response.split_once("\r\n\r\n")?.1.to_owned())
+}
+
+/// The value of the sample `name{netns="NETNS"}` in `page`.
+fn sample(page: &str, name: &str, netns: &str) -> Option<u64> {
+    let prefix = format!("{name}{{netns=\"{netns}\"}} ");
+    page.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn serve_counts_every_destroyed_socket_of_its_namespace() {
+    let test = "serve_counts_every_destroyed_socket_of_its_namespace";
+    if !require_root(test) {
+        return;
+    }
+    let (netns, listener, _) = namespace_with_listener("events-serve");
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let mut serve = Command::new(BIN)
+        .args(["serve", "--netns", &netns.name, "--interval", "1s"])
+        .args(["--listen", &addr.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first poll subscribes: the counter shows once it is there.
+    let mut subscribed = false;
+    for _ in 0..100 {
+        if scrape(addr)
+            .is_some_and(|p| sample(&p, "sockscope_tcp_closed_total", &netns.name) == Some(0))
+        {
+            subscribed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(subscribed, "no sockscope_tcp_closed_total 0 within 10 s");
+    short_connections(&netns, &listener, 30);
+    // Two polls later the counts are in the page.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let page = scrape(addr).unwrap();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(
+        sample(&page, "sockscope_tcp_closed_total", &netns.name),
+        Some(60),
+        "both ends of 30 connections"
+    );
+    assert_eq!(
+        sample(&page, "sockscope_events_lost_total", &netns.name),
+        Some(0)
+    );
+    drop(listener);
+}
