@@ -73,22 +73,50 @@ pub trait RoundSource: Send {
 pub struct Watcher<S = Collectors> {
     source: S,
     judges: Judges,
+    /// The destroy-event subscriptions, when the sockets destroyed are counted.
+    events: Option<events::Subscriptions>,
 }
 
 impl<S: RoundSource> Watcher<S> {
     /// A watcher of `source` whose namespaces `judges` judges.
     pub fn new(source: S, judges: Judges) -> Watcher<S> {
-        Watcher { source, judges }
+        Watcher {
+            source,
+            judges,
+            events: None,
+        }
+    }
+
+    /// Also subscribe to each namespace's destroy events and count them into each round
+    /// ([`NamespaceRound::closed`]).
+    #[must_use]
+    pub fn with_events(mut self, subscriptions: events::Subscriptions) -> Watcher<S> {
+        self.events = Some(subscriptions);
+        self
     }
 
     /// One poll: every namespace dumped is judged by its own aggregator (the verdict goes
     /// into the round); the judges of namespaces no longer watched are let go. A panic in
     /// the collectors or the rules is caught and becomes the round's failure.
     pub fn poll(&mut self, interval: Duration) -> Round {
-        let Watcher { source, judges } = self;
+        let Watcher {
+            source,
+            judges,
+            events,
+        } = self;
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut round = source.poll(interval);
             judges.take(&mut round);
+            if let Some(events) = events {
+                if let Err(e) = events.follow(&round) {
+                    round.events_error = Some(format!("{:#}", anyhow::Error::from(e)));
+                }
+                for namespace in &mut round.namespaces {
+                    namespace.closed = events
+                        .counts(namespace.key)
+                        .map(|(received, lost)| (received + lost, lost));
+                }
+            }
             round
         }));
         polled.unwrap_or_else(|panic| {

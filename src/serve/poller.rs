@@ -165,7 +165,6 @@ impl<S: RoundSource + 'static> Poller<S> {
                 me: SelfMetrics::default(),
                 published,
                 over_limit: 0,
-                subscriptions: None,
             },
         }
     }
@@ -174,7 +173,7 @@ impl<S: RoundSource + 'static> Poller<S> {
     /// (`sockscope_tcp_closed_total`, `sockscope_events_lost_total`).
     #[must_use]
     pub fn with_events(mut self, subscriptions: Subscriptions) -> Poller<S> {
-        self.publisher.subscriptions = Some(subscriptions);
+        self.watcher = self.watcher.with_events(subscriptions);
         self
     }
 
@@ -220,8 +219,6 @@ pub struct Publisher {
     published: Arc<Published>,
     /// Namespaces left out for lack of descriptors, as last told on stderr.
     over_limit: usize,
-    /// The destroy-event subscriptions, when the sockets destroyed are counted.
-    subscriptions: Option<Subscriptions>,
 }
 
 impl Publisher {
@@ -247,10 +244,8 @@ impl Publisher {
             self.metrics
                 .retain(|(key, _)| round.namespaces.iter().any(|n| n.key == *key));
         }
-        if let Some(subscriptions) = &mut self.subscriptions
-            && let Err(e) = subscriptions.follow(&round)
-        {
-            crate::stderr_line!("sockscope: subscribing to destroy events: {e}");
+        if let Some(why) = &round.events_error {
+            crate::stderr_line!("sockscope: subscribing to destroy events: {why}");
         }
         let mut taken_at = None;
         for namespace in &round.namespaces {
@@ -275,12 +270,8 @@ impl Publisher {
                             self.settings.top,
                         )
                     });
-                    if let (Some(metrics), Some(subscriptions)) =
-                        (&mut self.metrics[index].1, &self.subscriptions)
-                    {
-                        metrics.closed = subscriptions
-                            .counts(namespace.key)
-                            .map(|(received, lost)| (received + lost, lost));
+                    if let Some(metrics) = &mut self.metrics[index].1 {
+                        metrics.closed = namespace.closed;
                     }
                     taken_at = taken_at.or(snapshot.taken_at);
                 }

@@ -159,6 +159,13 @@ pub struct App {
     pub(crate) others: Option<crate::collect::all_netns::census::Others>,
     /// Times `A` asked the collector to watch every namespace (it is told once).
     all_requests: u64,
+    /// Sockets destroyed and events lost in all, and when, as of the last round that said
+    /// (the watcher's destroy-event subscriptions).
+    closed_last: Option<(u64, u64, SystemTime)>,
+    /// TCP sockets destroyed per second between the last two rounds.
+    pub(crate) closes_per_second: Option<f64>,
+    /// Destroy events the kernel dropped since the subscriptions opened.
+    pub(crate) events_lost: u64,
     /// Kernel release.
     pub(crate) kernel: String,
     /// Terminal size (columns, rows).
@@ -213,6 +220,9 @@ impl App {
             follow_requests: 0,
             others: None,
             all_requests: 0,
+            closed_last: None,
+            closes_per_second: None,
+            events_lost: 0,
             kernel,
             size,
             anomaly: 0,
@@ -351,6 +361,28 @@ impl App {
         if let Some(others) = round.others {
             self.others_counted(others);
         }
+        if let Some((closed, lost)) = round.closed() {
+            self.closes_per_second = match self.closed_last {
+                Some((before, _, at)) if closed >= before => round
+                    .taken_at
+                    .duration_since(at)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .map(|d| (closed - before) as f64 / d.as_secs_f64()),
+                // The subscriptions started again (`A`): no rate until the next round.
+                _ => None,
+            };
+            self.closed_last = Some((closed, lost, round.taken_at));
+            self.events_lost = lost;
+        }
+    }
+
+    /// TCP connections opened per second over the last poll (the kernel's `ActiveOpens` +
+    /// `PassiveOpens`), when the poll on screen says.
+    pub fn opens_per_second(&self) -> Option<f64> {
+        let summary = &self.shown.as_ref()?.summary;
+        let opens = |name| summary.rate(name).and_then(|r| r.per_second);
+        Some(opens("ActiveOpens")? + opens("PassiveOpens")?)
     }
 
     /// Take in a round of the watcher that cost `cost` (collecting plus ingesting the

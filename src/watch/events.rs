@@ -99,6 +99,12 @@ impl Subscriptions {
     /// namespace: through the handle discovery found), and let go of those of namespaces
     /// no longer watched. With one namespace, a failure to subscribe is the error.
     pub fn follow(&mut self, round: &Round) -> Result<(), CollectError> {
+        // The dashboard's `A` turns a watcher of one namespace into one of every namespace:
+        // the round says which it is now.
+        if self.every != round.every {
+            self.every = round.every;
+            self.subscribed.clear();
+        }
         if !self.every {
             if self.subscribed.is_empty() {
                 let events = DestroyEvents::open(&self.options.netns, self.buffer)?;

@@ -48,6 +48,10 @@ pub struct NamespaceRound {
     pub dumped_at: Option<SystemTime>,
     /// Why its last dump failed, while no later one succeeded.
     pub error: Option<String>,
+    /// TCP sockets it destroyed since the watcher subscribed to its destroy events (those
+    /// received and those the kernel dropped), and of those the dropped (`None`: no
+    /// subscription).
+    pub closed: Option<(u64, u64)>,
     /// Its judge's verdict on its last snapshot (`None` before its first, when the
     /// watcher's judges do not judge it, or when `--netns-match` leaves it out).
     pub verdict: Option<Verdict>,
@@ -72,6 +76,7 @@ impl NamespaceRound {
             snapshot,
             freshness,
             error,
+            closed: None,
             verdict: None,
         }
     }
@@ -116,6 +121,9 @@ pub struct Round {
     /// Why the whole round failed (the collector crashed, discovery failed): nothing was
     /// polled.
     pub failure: Option<String>,
+    /// Why subscribing to a namespace's destroy events failed this round, if it did (the
+    /// counts of the others go on).
+    pub events_error: Option<String>,
 }
 
 impl Round {
@@ -140,7 +148,17 @@ impl Round {
             drift: None,
             others: None,
             failure: None,
+            events_error: None,
         }
+    }
+
+    /// Sockets destroyed and events lost in every namespace subscribed to (`None`: none
+    /// is).
+    pub fn closed(&self) -> Option<(u64, u64)> {
+        self.namespaces
+            .iter()
+            .filter_map(|n| n.closed)
+            .reduce(|(c, l), (c2, l2)| (c + c2, l + l2))
     }
 
     /// Why this round shows nothing new: the whole round's failure, or with one namespace

@@ -60,6 +60,7 @@ fn entry(key: u64, snapshot: Option<Snapshot>, freshness: Freshness) -> Namespac
         freshness,
         dumped_at: None,
         error: None,
+        closed: None,
         verdict: None,
     }
 }

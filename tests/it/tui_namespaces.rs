@@ -307,3 +307,29 @@ fn a_quiet_namespaces_anomaly_ages_with_the_polls_and_tells_its_oldest_socket() 
     assert!(screen.contains("oldest at least 1m00s"), "{screen}");
     assert!(screen.contains("raised 1m30s ago"), "{screen}");
 }
+
+#[test]
+fn the_header_says_closes_per_second_and_events_lost_from_the_destroy_events() {
+    let mut app = app(200, 40);
+    let mut first = poll(1_000, namespaces(1_000));
+    first.namespaces[1].closed = Some((100, 0));
+    app.round_seen(&first);
+    app.ingest_round(&first, Duration::from_millis(30));
+    let screen = render(&app);
+    let header = screen.lines().next().unwrap();
+    assert!(
+        !header.contains("closes"),
+        "one round gives no rate: {header}"
+    );
+
+    let mut second = poll(1_002, namespaces(1_002));
+    second.namespaces[1].closed = Some((250, 0));
+    second.namespaces[2].closed = Some((50, 5));
+    app.round_seen(&second);
+    app.ingest_round(&second, Duration::from_millis(30));
+    let screen = render(&app);
+    let header = screen.lines().next().unwrap();
+    // (250 + 50) − 100 sockets in 2 s; 5 events the kernel dropped.
+    assert!(header.contains("closes 100/s"), "{header}");
+    assert!(header.contains("events lost: 5"), "{header}");
+}

@@ -10,7 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::format::{age, clock, count_of, interval, printable};
+use crate::format::{age, clock, count_of, grouped, interval, printable};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
 use crate::tui::drift;
@@ -41,6 +41,35 @@ enum Priority {
     Warning,
     /// The display does not move: paused, or the poll failing.
     Stalled,
+}
+
+/// Connections opened and sockets destroyed per second (the kernel's counters, the destroy
+/// events), and events lost, when the watcher counts them.
+fn churn_parts(app: &App, parts: &mut Vec<(String, Style, Priority)>) {
+    if let Some(closes) = app.closes_per_second {
+        let mut churn = String::new();
+        if let Some(opens) = app.opens_per_second() {
+            let _ = write!(churn, "opens {}/s · ", per_second(opens));
+        }
+        let _ = write!(churn, "closes {}/s", per_second(closes));
+        parts.push((churn, Style::new(), Priority::Pace));
+    }
+    if app.events_lost > 0 {
+        parts.push((
+            format!("events lost: {}", grouped(app.events_lost)),
+            app.theme.alert(),
+            Priority::Warning,
+        ));
+    }
+}
+
+/// A rate for the header: `0.5`, `12`, `3,400`.
+fn per_second(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.1}")
+    } else {
+        grouped(rate.round() as u64)
+    }
 }
 
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -74,6 +103,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             Priority::Pace,
         ));
     }
+    churn_parts(app, &mut parts);
     if let Some(shown) = &app.shown {
         parts.push((
             count_of(shown.summary.counts.total(), "socket"),

@@ -279,6 +279,7 @@ impl Every {
                     freshness,
                     dumped_at: last.and_then(|l| l.dumped_at),
                     error: last.and_then(|l| l.error.clone()),
+                    closed: None,
                     verdict: None,
                 }
             })
