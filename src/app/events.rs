@@ -160,7 +160,7 @@ fn stream(
             None => ended.map_or(next_poll, |e| e.min(next_poll)),
         };
         // Written lines go out whenever nothing is waiting, not after every batch: under
-        // churn, a write per batch was a tenth of the CPU.
+        // churn, several batches to one write.
         let received = match batches.try_recv() {
             Ok(message) => Ok(message),
             Err(TryRecvError::Empty) => {
