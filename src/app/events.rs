@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -112,7 +112,17 @@ fn stream(
             Some((until, _)) => until,
             None => ended.map_or(next_poll, |e| e.min(next_poll)),
         };
-        match batches.recv_timeout(until.saturating_duration_since(now)) {
+        // Written lines go out whenever nothing is waiting, not after every batch: under
+        // churn, several batches to one write.
+        let received = match batches.try_recv() {
+            Ok(message) => Ok(message),
+            Err(TryRecvError::Empty) => {
+                out.flush()?;
+                batches.recv_timeout(until.saturating_duration_since(now))
+            }
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+        };
+        match received {
             Ok(FromSubscription::Stopped) => {
                 if let Some((_, stopped)) = &mut draining {
                     *stopped += 1;
@@ -129,7 +139,6 @@ fn stream(
                         }
                     }
                 }
-                out.flush()?;
             }
             Ok(FromSubscription::Lost(key, total)) => {
                 let said = s.lost.entry(key).or_default();
@@ -137,7 +146,6 @@ fn stream(
                     let name = s.subscriptions.name(key).unwrap_or("?");
                     report::events::write_lost(name, total - *said, total, s.json, out)?;
                     *said = total;
-                    out.flush()?;
                 }
             }
             Ok(FromSubscription::Failed(key, why)) => {
