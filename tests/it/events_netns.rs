@@ -24,9 +24,16 @@ const K: usize = 40;
 
 /// `sockscope events --netns NAME --json …` started, once it says it listens.
 fn events(netns: &NamedNetns, args: &[&str]) -> Child {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(["events", "--netns", &netns.name, "--json"])
-        .args(args)
+        .args(args);
+    listening(command)
+}
+
+/// `command` (a `sockscope events`) started, once it says it listens.
+fn listening(mut command: Command) -> Child {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -226,22 +233,13 @@ fn with_every_namespace_a_containers_unattributed_churn_names_its_container() {
             .spawn()
             .unwrap();
         cgroups.put(&scope, resident.id());
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["events", "-A", "--json", "--netns-match", &netns.name])
             .args(["--interval", "1m", "--duration", "3s"])
             .env("SOCKSCOPE_DOCKER_ROOT", names.path().join("docker"))
-            .env("SOCKSCOPE_PODS_ROOT", names.path().join("pods"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
-        assert!(
-            line.contains("listening for destroyed TCP sockets"),
-            "{line}"
-        );
+            .env("SOCKSCOPE_PODS_ROOT", names.path().join("pods"));
+        let child = listening(command);
         short_connections(&netns, &listener, 5);
         let (lines, status) = lines(child);
         let _ = resident.kill();
