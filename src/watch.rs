@@ -109,7 +109,7 @@ impl<S: RoundSource> Watcher<S> {
             judges.take(&mut round);
             if let Some(events) = events {
                 if let Err(e) = events.follow(&round) {
-                    round.events_error = Some(format!("{:#}", anyhow::Error::from(e)));
+                    round.events_error = Some(collectors::error_line(e));
                 }
                 for namespace in &mut round.namespaces {
                     namespace.closed = events

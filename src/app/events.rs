@@ -131,13 +131,7 @@ fn stream(
             Ok(FromSubscription::Events(key, events)) => {
                 for event in &events {
                     let closed = s.makers.attribute(key, event);
-                    if report::events::passes(s.filter, &closed) {
-                        if s.json {
-                            report::events::write_json(&closed, out)?;
-                        } else {
-                            report::events::write_text(&closed, out)?;
-                        }
-                    }
+                    report::events::write_if_kept(s.filter, &closed, s.json, out)?;
                 }
             }
             Ok(FromSubscription::Lost(key, total)) => {

@@ -37,12 +37,25 @@ pub fn as_snapshot(closed: &ClosedSocket) -> Snapshot {
     }
 }
 
-/// Whether `closed` passes `filter` (the same keys as everywhere; `state` is the state a
-/// poll last saw it in).
-pub fn passes(filter: &Filter, closed: &ClosedSocket) -> bool {
-    filter.is_empty() || {
-        let one = as_snapshot(closed);
-        filter.matches(&one, &one.sockets[0])
+/// Write `closed` if it passes `filter` (the same keys as everywhere; `state` is the state
+/// a poll last saw it in), as a JSON line or a text line. The one-socket snapshot the filter
+/// and the JSON read is built once, and not at all for text without a filter.
+pub fn write_if_kept(
+    filter: &Filter,
+    closed: &ClosedSocket,
+    json: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let one = (json || !filter.is_empty()).then(|| as_snapshot(closed));
+    if let Some(one) = &one
+        && !filter.is_empty()
+        && !filter.matches(one, &one.sockets[0])
+    {
+        return Ok(());
+    }
+    match &one {
+        Some(one) if json => write_json_of(closed, one, out),
+        _ => write_text(closed, out),
     }
 }
 
@@ -136,12 +149,16 @@ struct EventDoc<'a> {
 
 /// One JSON object on its own line.
 pub fn write_json(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> {
-    let one = as_snapshot(closed);
+    write_json_of(closed, &as_snapshot(closed), out)
+}
+
+/// [`write_json`] with `one`, [`as_snapshot`] of `closed`, made already.
+fn write_json_of(closed: &ClosedSocket, one: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
     let doc = EventDoc {
         event: "destroyed",
         at: humantime::format_rfc3339_millis(closed.at).to_string(),
         netns_name: &closed.netns,
-        socket: SocketDoc::new(&one, 0),
+        socket: SocketDoc::new(one, 0),
         last_state: closed.last_state.map(TcpState::name),
         first_seen: closed
             .first_seen

@@ -217,7 +217,7 @@ impl Subscriptions {
                     if let Err(e) = events.receive(wait, &mut batch) {
                         send(FromSubscription::Failed(
                             key,
-                            format!("{:#}", anyhow::Error::from(e)),
+                            super::collectors::error_line(e),
                         ));
                         return;
                     }

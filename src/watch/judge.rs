@@ -192,16 +192,23 @@ impl Judge {
     }
 }
 
+/// Which rounds [`Judges::take`] judges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Judging {
+    /// Every round.
+    Always,
+    /// Only rounds of every namespace: with one, the dashboard's own aggregator judges it.
+    EveryNamespaceOnly,
+    /// None (a watcher whose consumer judges, or that judges nothing).
+    Never,
+}
+
 /// One judge per namespace, by key.
 #[derive(Debug)]
 pub struct Judges {
     spec: JudgeSpec,
     by_key: FastMap<u64, Judge>,
-    /// Judge only when every namespace is watched: with one, the dashboard's own
-    /// aggregator judges it.
-    every_only: bool,
-    /// Judge nothing (a watcher whose consumer judges).
-    off: bool,
+    judging: Judging,
 }
 
 impl Judges {
@@ -210,8 +217,7 @@ impl Judges {
         Judges {
             spec,
             by_key: FastMap::default(),
-            every_only: false,
-            off: false,
+            judging: Judging::Always,
         }
     }
 
@@ -219,7 +225,7 @@ impl Judges {
     /// namespace, the screen's own aggregator judges it).
     pub fn every_only(spec: JudgeSpec) -> Judges {
         Judges {
-            every_only: true,
+            judging: Judging::EveryNamespaceOnly,
             ..Judges::new(spec)
         }
     }
@@ -258,8 +264,10 @@ impl Judges {
     /// namespaces no longer watched (unless the round polled nothing at all: then every
     /// judge stays, as the last good values do).
     pub fn take(&mut self, round: &mut Round) {
-        if self.off || (self.every_only && !round.every) {
-            return;
+        match self.judging {
+            Judging::Always => {}
+            Judging::EveryNamespaceOnly if round.every => {}
+            Judging::EveryNamespaceOnly | Judging::Never => return,
         }
         if !round.namespaces.is_empty() {
             self.by_key
@@ -278,7 +286,7 @@ impl Judges {
     /// before `A`).
     pub fn off() -> Judges {
         Judges {
-            off: true,
+            judging: Judging::Never,
             ..Judges::new(JudgeSpec::new(Config::default()))
         }
     }
