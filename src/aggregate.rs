@@ -12,6 +12,7 @@
 //! ```
 
 mod anomaly;
+mod churn;
 mod containers;
 mod group;
 mod history;
@@ -25,21 +26,27 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::model::{Attribution, Counters, Snapshot, Socket, SourceKind, StateCounts, TcpState};
+use crate::model::{
+    Attribution, ClosedSocket, Counters, Snapshot, Socket, SourceKind, StateCounts, TcpState,
+};
 use anomaly::Tracker;
 use identity::Identities;
 use tally::Tally;
 
 pub use anomaly::{
-    Anomaly, AnomalyKind, CounterRise, Evidence, KindInfo, PeerCount, Severity, Subject,
+    Anomaly, AnomalyKind, ChurnEvidence, CounterRise, Evidence, KindInfo, MakerCount, PeerCount,
+    Severity, Subject,
+};
+pub use churn::{
+    CHURN_GROUPS, Churn, ChurnGroup, ChurnStats, ChurnSummary, KEYS_PER_SECOND, Maker, SPAN_SECONDS,
 };
 pub use group::{GROUP_LIMIT, Group, Grouping, ListenerGroup, ProcessGroup, StateGroup};
 pub use history::{History, KEY_COUNTERS, MAX_SAMPLES, Sample};
 pub use rates::{CounterGroup, CounterRate};
 pub use rules::{
-    AcceptQueueRule, CloseWaitRule, DEFAULT_CLEAR_RATIO, FdExhaustionRule, FinWait2Rule,
-    InvalidSetting, OrphansRule, RuleConfig, StateLevels, SynCookiesRule, SynRecvRule,
-    TimeWaitRule,
+    AcceptQueueRule, CloseWaitRule, ConnectionChurnRule, DEFAULT_CLEAR_RATIO, FdExhaustionRule,
+    FinWait2Rule, InvalidSetting, OrphansRule, RuleConfig, StateLevels, SynCookiesRule,
+    SynRecvRule, TimeWaitRule,
 };
 pub(crate) use rules::{Rule, RuleVisitor, for_rule, section};
 
@@ -87,6 +94,9 @@ pub struct Summary {
     pub rates: Vec<CounterRate>,
     /// Past polls, for sparklines.
     pub history: History,
+    /// The connections closed over the last minute, as the destroy events told them
+    /// (`listening` false when they are not listened to).
+    pub churn: ChurnSummary,
 }
 
 impl Summary {
@@ -119,11 +129,13 @@ pub struct Aggregator {
     ages: bool,
     tracker: Tracker,
     previous_counters: Option<(Counters, Option<SystemTime>)>,
+    churn: Churn,
 }
 
 impl Aggregator {
     /// An aggregator running `rules`, with ten minutes of history at one poll per second.
     pub fn new(rules: RuleConfig) -> Aggregator {
+        let short_lived = rules.connection_churn.short_lived;
         Aggregator {
             rules,
             summary: Arc::default(),
@@ -132,6 +144,7 @@ impl Aggregator {
             ages: true,
             tracker: Tracker::default(),
             previous_counters: None,
+            churn: Churn::new(short_lived),
         }
     }
 
@@ -194,6 +207,18 @@ impl Aggregator {
         self.previous_counters = Some((counters, at));
     }
 
+    /// Destroy events were listened to from `from` to `to`: the closes taken in since
+    /// ([`Aggregator::closed`]) are all there were, and the churn rates are over that time.
+    pub fn listened(&mut self, from: SystemTime, to: SystemTime) {
+        self.churn.listened(from, to);
+    }
+
+    /// Take in a connection the kernel destroyed (between polls: the next
+    /// [`Aggregator::ingest`] judges it).
+    pub fn closed(&mut self, closed: &ClosedSocket) {
+        self.churn.add(closed);
+    }
+
     /// How many sockets the identity tracker remembers (those of the latest poll).
     pub fn tracked_sockets(&self) -> usize {
         self.identities.len()
@@ -232,6 +257,7 @@ impl Aggregator {
                 counter_interval,
                 now_ms,
                 clear_ratio: self.rules.clear_ratio,
+                churn: self.churn.is_listening().then_some(&self.churn),
             },
             &self.rules,
         );
@@ -280,6 +306,7 @@ impl Aggregator {
         );
         summary.anomalies = anomalies;
         summary.rates = rates;
+        summary.churn = self.churn.summary(now);
         &self.summary
     }
 }

@@ -10,6 +10,7 @@ mod tracker;
 
 pub(crate) use tracker::Tracker;
 
+use super::churn::Maker;
 use crate::model::{Container, TcpState, endpoint};
 
 /// Which rule raised an anomaly.
@@ -23,6 +24,9 @@ pub enum AnomalyKind {
     SynCookies,
     /// Many TIME_WAIT sockets toward one destination, or in the whole namespace.
     TimeWaitExcess,
+    /// Many short-lived connections a second toward one destination, or opened by one
+    /// process: connections are not reused.
+    ConnectionChurn,
     /// A listener's accept queue is (nearly) full, or the kernel dropped connections for it.
     AcceptQueueOverflow,
     /// Many FIN_WAIT2 sockets, in total or held by one process.
@@ -93,6 +97,18 @@ impl AnomalyKind {
                  cut the connection churn: keepalive and connection pools, net.ipv4.tcp_tw_reuse for \
                  outgoing connections",
                 ),
+            },
+            AnomalyKind::ConnectionChurn => &KindInfo {
+                name: "connection_churn",
+                label: "CHURN",
+                title: "connection churn",
+                unit: "short-lived connections closed per second",
+                state: None,
+                hint: "connections are opened and closed again within seconds instead of \
+                 reused: keep-alive or a connection pool is missing; each one leaves a TIME_WAIT \
+                 socket holding a local port for 60 s and costs a handshake; makers are named where a \
+                 poll saw their connections (most close between polls, unattributed)",
+                namespace_hint: None,
             },
             AnomalyKind::AcceptQueueOverflow => &KindInfo {
                 name: "accept_queue_overflow",
@@ -298,6 +314,50 @@ pub struct Evidence {
     pub tcp_sockets: Option<u64>,
     /// How many of those are CLOSE_WAIT (`fd_exhaustion`: a leak shows as most of them).
     pub close_wait: Option<u64>,
+    /// The closes behind a churn rate (`connection_churn`).
+    pub churn: Option<ChurnEvidence>,
+    /// Who made the connections, as the destroy events were attributed, most closes first
+    /// (`connection_churn` toward a destination; `time_wait_excess`: who made the
+    /// connections that closed into TIME_WAIT over the last minute).
+    pub makers: Vec<MakerCount>,
+}
+
+/// The closes behind a churn rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChurnEvidence {
+    /// Connections closed over the span.
+    pub closes: u64,
+    /// Of those, short-lived (see `[connection_churn] short_lived`).
+    pub short_lived: u64,
+    /// Of those, seen by no poll (born and closed between two polls).
+    pub unseen: u64,
+    /// The span the closes were counted over.
+    pub span: Duration,
+    /// The median lifetime of those a poll saw born (to the power of two of milliseconds
+    /// it falls under); `None` when no poll saw one born.
+    pub median_lifetime: Option<Duration>,
+    /// Bytes sent and received per connection.
+    pub bytes_per_connection: Option<u64>,
+}
+
+impl ChurnEvidence {
+    /// Closes per second over the span.
+    pub fn per_second(&self) -> f64 {
+        if self.span.is_zero() {
+            0.0
+        } else {
+            self.closes as f64 / self.span.as_secs_f64()
+        }
+    }
+}
+
+/// A maker of closed connections and how many it made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MakerCount {
+    /// The process, as attributed (`None`: the connections no poll or listener named).
+    pub maker: Option<Maker>,
+    /// Connections it closed.
+    pub closes: u64,
 }
 
 /// One raised anomaly, as every output renders it.

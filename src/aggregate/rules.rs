@@ -12,6 +12,7 @@
 //! file's sections all iterate [`AnomalyKind::ALL`] through that list.
 
 mod accept_queue;
+mod churn;
 mod close_wait;
 mod fd_exhaustion;
 mod fin_wait2;
@@ -25,11 +26,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::anomaly::{AnomalyKind, Observation};
+use super::churn::{Churn, ChurnSummary};
 use super::rates::{CounterRate, rise};
 use super::tally::Tally;
 use crate::model::{Limits, Snapshot, TcpState};
 
 pub use accept_queue::AcceptQueueRule;
+pub use churn::ConnectionChurnRule;
 pub use close_wait::CloseWaitRule;
 pub use fd_exhaustion::FdExhaustionRule;
 pub use fin_wait2::FinWait2Rule;
@@ -52,6 +55,8 @@ pub struct RuleConfig {
     pub syn_cookies: SynCookiesRule,
     /// `time_wait_excess`.
     pub time_wait: TimeWaitRule,
+    /// `connection_churn`.
+    pub connection_churn: ConnectionChurnRule,
     /// `accept_queue_overflow`.
     pub accept_queue: AcceptQueueRule,
     /// `fin_wait2_pileup`.
@@ -73,6 +78,7 @@ impl Default for RuleConfig {
             syn_recv: SynRecvRule::default(),
             syn_cookies: SynCookiesRule::default(),
             time_wait: TimeWaitRule::default(),
+            connection_churn: ConnectionChurnRule::default(),
             accept_queue: AcceptQueueRule::default(),
             fin_wait2: FinWait2Rule::default(),
             orphans: OrphansRule::default(),
@@ -142,6 +148,7 @@ pub(crate) fn for_rule<V: RuleVisitor>(kind: AnomalyKind, visitor: &mut V) -> V:
         AnomalyKind::SynRecvFlood => visitor.visit::<SynRecvRule>(),
         AnomalyKind::SynCookies => visitor.visit::<SynCookiesRule>(),
         AnomalyKind::TimeWaitExcess => visitor.visit::<TimeWaitRule>(),
+        AnomalyKind::ConnectionChurn => visitor.visit::<ConnectionChurnRule>(),
         AnomalyKind::AcceptQueueOverflow => visitor.visit::<AcceptQueueRule>(),
         AnomalyKind::FinWait2Pileup => visitor.visit::<FinWait2Rule>(),
         AnomalyKind::OrphanSockets => visitor.visit::<OrphansRule>(),
@@ -305,6 +312,8 @@ pub(crate) struct RuleInput<'a> {
     pub counter_interval: Option<std::time::Duration>,
     pub now_ms: u64,
     pub clear_ratio: f64,
+    /// The closes the destroy events told (`None`: not listened to).
+    pub churn: Option<&'a Churn>,
 }
 
 impl RuleInput<'_> {
@@ -312,6 +321,12 @@ impl RuleInput<'_> {
     /// clear mark (below it, a raised anomaly clears anyway).
     pub fn worth_reporting(&self, count: u64, warning: u64) -> bool {
         count > 0 && count as f64 >= self.clear_ratio * warning as f64
+    }
+
+    /// The closes of the last `span` (`None`: destroy events are not listened to).
+    pub fn churn_window(&self, span: std::time::Duration) -> Option<ChurnSummary> {
+        let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(self.now_ms);
+        self.churn?.window(now, span)
     }
 
     /// How much a kernel counter rose since the previous poll; `None` on the first poll,
@@ -403,6 +418,7 @@ mod tests {
             counter_interval: None,
             now_ms: 5_000,
             clear_ratio,
+            churn: None,
         }
     }
 

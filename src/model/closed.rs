@@ -51,6 +51,10 @@ pub struct ClosedSocket {
     pub owner_from: OwnerFrom,
     /// The container of its owner, listener or namespace, as `Container::label` prints it.
     pub container: Option<String>,
+    /// Whether a listener a poll saw has its local address and port: a connection this
+    /// side accepted (its remote end is the client); otherwise one this side opened (its
+    /// remote end is the destination), or one whose listener no poll saw.
+    pub accepted: bool,
 }
 
 impl ClosedSocket {

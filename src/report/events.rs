@@ -233,6 +233,7 @@ mod tests {
             }],
             owner_from: OwnerFrom::Poll,
             container: None,
+            accepted: true,
         }
     }
 

@@ -158,6 +158,7 @@ impl Makers {
             owners: Vec::new(),
             owner_from: OwnerFrom::Unknown,
             container: None,
+            accepted: false,
         };
         let Some(seen) = self.namespaces.get(&key) else {
             return closed;
@@ -168,6 +169,8 @@ impl Makers {
                 .into_iter()
                 .flatten()
         };
+        let listener = polls().find_map(|p| Some((p, p.listener_of(&event.socket)?)));
+        closed.accepted = listener.is_some();
         let cookie = event.socket.cookie;
         if cookie != 0 {
             closed.first_seen = seen.born.get(&cookie).copied();
@@ -178,8 +181,7 @@ impl Makers {
                 }
             }
         }
-        if let Some((poll, listener)) =
-            polls().find_map(|p| Some((p, p.listener_of(&event.socket)?)))
+        if let Some((poll, listener)) = listener
             && poll.owned(listener, OwnerFrom::Listener, &mut closed)
         {
             return closed;

@@ -8,7 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::super::anomaly::{AnomalyKind, CounterRise, Evidence, Observation, Severity, Subject};
+use std::time::Duration;
+
+use super::super::anomaly::{
+    AnomalyKind, CounterRise, Evidence, MakerCount, Observation, Severity, Subject,
+};
+use super::super::churn::SPAN_SECONDS;
+use super::super::group::canonical;
 use super::{InvalidSetting, Rule, RuleConfig, RuleInput, fraction_levels, levels, share};
 use crate::model::TcpState;
 
@@ -94,8 +100,48 @@ impl Rule for TimeWaitRule {
 }
 
 fn evaluate(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observation>) {
+    let before = out.len();
     per_destination(input, rule, out);
     namespace(input, rule, out);
+    name_makers(input, &mut out[before..]);
+}
+
+/// How many makers a TIME_WAIT anomaly names.
+const TOP_MAKERS: usize = 5;
+
+/// Name who made the connections behind each TIME_WAIT observation, as the destroy events
+/// of the last minute tell: toward its destination, or toward every one for the namespace.
+/// A client's socket is destroyed as it enters TIME_WAIT, so these are the connections the
+/// TIME_WAIT sockets are left of.
+fn name_makers(input: &RuleInput<'_>, observations: &mut [Observation]) {
+    if observations.is_empty() {
+        return;
+    }
+    let Some(minute) = input.churn_window(Duration::from_secs(SPAN_SECONDS as u64)) else {
+        return;
+    };
+    for observation in observations {
+        let mut makers: Vec<MakerCount> = Vec::new();
+        let toward = match observation.subject {
+            Subject::Destination(destination) => Some(destination),
+            _ => None,
+        };
+        for group in &minute.by_destination_maker {
+            if toward.is_some_and(|d| canonical(&d) != group.key.0) {
+                continue;
+            }
+            match makers.iter_mut().find(|m| m.maker == group.key.1) {
+                Some(known) => known.closes += group.stats.closes,
+                None => makers.push(MakerCount {
+                    maker: group.key.1.clone(),
+                    closes: group.stats.closes,
+                }),
+            }
+        }
+        makers.sort_by(|a, b| b.closes.cmp(&a.closes).then_with(|| a.maker.cmp(&b.maker)));
+        makers.truncate(TOP_MAKERS);
+        observation.evidence.makers = makers;
+    }
 }
 
 fn per_destination(input: &RuleInput<'_>, rule: &TimeWaitRule, out: &mut Vec<Observation>) {

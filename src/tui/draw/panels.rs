@@ -190,7 +190,7 @@ mod tests {
     fn the_rules_line_names_every_kind_in_report_order() {
         assert_eq!(
             rules_line(),
-            "rules: CLOSE_WAIT backlog, SYN_RECV flood, SYN cookies, TIME_WAIT excess, \
+            "rules: CLOSE_WAIT backlog, SYN_RECV flood, SYN cookies, TIME_WAIT excess, connection churn, \
              accept queue overflow, FIN_WAIT2 pile-up, orphans, open-file limit"
         );
         let line = rules_line();
