@@ -155,8 +155,13 @@ fn dump(
     // Only the JSON snapshot shows tcp_info; asking for it costs the kernel a third more.
     options.tcp_info = tcp_info;
     let collectors = Collectors::open(&options, false, Policy::one_shot())?;
+    let window = mode.counter_window(args.window);
     let mut watcher = Watcher::new(collectors, one_shot::judges(&config, keep));
-    let round = watcher.dump_once(mode.counter_window(args.window));
+    if one_shot::listens(&config, window) {
+        watcher = watcher.with_destroyed(&options, false);
+    }
+    let round = watcher.dump_once(window);
+    one_shot::warn_unheard(&round);
     let snapshot = one_shot::the_snapshot(&round).map_err(anyhow::Error::msg)?;
     warn_about(watcher.source(), &snapshot);
     // The collector goes before the report is written: its buffers and caches are not

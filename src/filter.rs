@@ -25,7 +25,7 @@ mod query;
 mod quote;
 pub(crate) mod spec;
 
-use crate::model::{Family, Snapshot, Socket, StateSet};
+use crate::model::{ClosedSocket, Family, Snapshot, Socket, StateSet};
 use keys::Candidate;
 
 pub use error::FilterError;
@@ -123,6 +123,16 @@ impl Filter {
         }
         let candidate = Candidate { snapshot, socket };
         KEYS.iter().all(|key| key.keeps(self, &candidate))
+    }
+
+    /// Whether a socket the kernel destroyed passes every filter (its state is the one a
+    /// poll last saw it in, `CLOSE` if none did).
+    pub fn keeps_closed(&self, closed: &ClosedSocket) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let one = closed.as_snapshot();
+        self.matches(&one, &one.sockets[0])
     }
 
     /// Add `other`'s values to this filter's (a switch `other` sets is set here too).

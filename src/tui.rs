@@ -32,7 +32,6 @@ use crossterm::event::{Event as TermEvent, KeyEvent};
 use crate::collect::{CollectOptions, NetnsId};
 use crate::config::Config;
 use crate::filter::Filter;
-use crate::watch::events::Subscriptions;
 use crate::watch::thread::{Consumer, Control};
 use crate::watch::{Collectors, JudgeSpec, Judges, Policy, Round, Watcher};
 
@@ -203,21 +202,17 @@ fn open_watcher(dashboard: &Dashboard) -> anyhow::Result<(Watcher, Option<String
     };
     let collectors = Collectors::open(&options, dashboard.all_netns, Policy::dashboard())?;
     let fallback = collectors.fallback_reason().map(str::to_owned);
-    // Sockets destroyed between the polls: counted from the kernel's destroy events.
-    let events = Subscriptions::counting(&options, dashboard.all_netns, EVENTS_BUFFER);
+    // Sockets destroyed between the polls: the kernel's destroy events, counted and
+    // judged.
     Ok((
         Watcher::new(
             collectors,
             Judges::every_only(namespace_spec(&dashboard.config)),
         )
-        .with_events(events),
+        .with_destroyed(&options, dashboard.all_netns),
         fallback,
     ))
 }
-
-/// The kernel's queue of destroy events for the dashboard, per namespace (8 MiB: about
-/// 6,500 events between two reads of a thread that reads them as they come).
-const EVENTS_BUFFER: usize = 8 << 20;
 
 /// How each namespace is judged with every namespace watched: the rules of `config` and
 /// the shortest history (no view draws a namespace's sparklines; 200 histories of ten

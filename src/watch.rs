@@ -21,6 +21,7 @@ pub mod collectors;
 pub mod events;
 pub mod judge;
 pub mod listed;
+pub mod listening;
 pub mod makers;
 pub mod merge;
 pub mod round;
@@ -30,7 +31,7 @@ pub mod thread;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use crate::collect::NetnsId;
+use crate::collect::{CollectOptions, NetnsId};
 use crate::model::Counters;
 
 pub use collectors::{Collectors, Dumps, Follow, Policy};
@@ -73,8 +74,8 @@ pub trait RoundSource: Send {
 pub struct Watcher<S = Collectors> {
     source: S,
     judges: Judges,
-    /// The destroy-event subscriptions, when the sockets destroyed are counted.
-    events: Option<events::Subscriptions>,
+    /// The destroy events, when they are listened to.
+    listening: Option<listening::Listening>,
 }
 
 impl<S: RoundSource> Watcher<S> {
@@ -83,15 +84,20 @@ impl<S: RoundSource> Watcher<S> {
         Watcher {
             source,
             judges,
-            events: None,
+            listening: None,
         }
     }
 
-    /// Also subscribe to each namespace's destroy events and count them into each round
-    /// ([`NamespaceRound::closed`]).
+    /// Also subscribe to each namespace's destroy events (as `options` and `every` say
+    /// which), count them ([`NamespaceRound::closed`]), and hand each round the sockets
+    /// destroyed since the previous one, attributed ([`NamespaceRound::destroyed`]): the
+    /// judges take them in before they judge the round, and the consumer gets them with
+    /// it.
     #[must_use]
-    pub fn with_events(mut self, subscriptions: events::Subscriptions) -> Watcher<S> {
-        self.events = Some(subscriptions);
+    pub fn with_destroyed(mut self, options: &CollectOptions, every: bool) -> Watcher<S> {
+        let (subscriptions, stream) =
+            events::Subscriptions::streaming(options, every, events::BUFFER);
+        self.listening = Some(listening::Listening::streaming(subscriptions, stream));
         self
     }
 
@@ -102,21 +108,14 @@ impl<S: RoundSource> Watcher<S> {
         let Watcher {
             source,
             judges,
-            events,
+            listening,
         } = self;
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut round = source.poll(interval);
-            judges.take(&mut round);
-            if let Some(events) = events {
-                if let Err(e) = events.follow(&round) {
-                    round.events_error = Some(collectors::error_line(e));
-                }
-                for namespace in &mut round.namespaces {
-                    namespace.closed = events
-                        .counts(namespace.key)
-                        .map(|(received, lost)| (received + lost, lost));
-                }
+            if let Some(listening) = listening {
+                listening.take(&mut round);
             }
+            judges.take(&mut round);
             round
         }));
         polled.unwrap_or_else(|panic| {
@@ -128,20 +127,28 @@ impl<S: RoundSource> Watcher<S> {
     /// every namespace is dumped once, and the counters are read again at the end of the
     /// dumps or `counter_window` after the first reading, whichever comes later — one
     /// window for all. The first readings become each judge's baseline, so that counter
-    /// rules see a rise without a second dump. Nothing is judged yet: see
-    /// [`Judges::judge`].
+    /// rules see a rise without a second dump. With destroy events listened to, the
+    /// window's rest after the dumps is listened to (the round carries the sockets
+    /// destroyed then). Nothing is judged yet: see [`Judges::judge`].
     pub fn dump_once(&mut self, counter_window: Duration) -> Round {
         for (key, baseline) in self.source.sample_counters() {
             self.judges.entry(key).counter_baseline(baseline);
         }
         let started = Instant::now();
         let mut round = self.source.poll(counter_window);
+        if let Some(listening) = &mut self.listening {
+            listening.take(&mut round);
+        }
         let left = counter_window.saturating_sub(started.elapsed());
         if !left.is_zero() {
             std::thread::sleep(left);
             for (key, counters) in self.source.sample_counters() {
                 round.set_counters(key, counters);
             }
+        }
+        if let Some(listening) = &mut self.listening {
+            listening.take(&mut round);
+            self.judges.destroyed(&round);
         }
         round
     }

@@ -90,8 +90,13 @@ fn dump_all(
     let collectors = Collectors::open(&options, true, Policy::one_shot())?;
     warn_over_limit(&collectors);
     require_netns_match(&cli.filters.filter(), &collectors)?;
+    let window = mode.counter_window(args.window);
     let mut watcher = Watcher::new(collectors, one_shot::judges(&config, keep));
-    let round = watcher.dump_once(mode.counter_window(args.window));
+    if one_shot::listens(&config, window) {
+        watcher = watcher.with_destroyed(&options, true);
+    }
+    let round = watcher.dump_once(window);
+    one_shot::warn_unheard(&round);
     if let Some(why) = &round.failure {
         anyhow::bail!("{why}");
     }

@@ -49,6 +49,22 @@ pub fn judges(config: &Config, keep: Option<&Filter>) -> Judges {
     })
 }
 
+/// Whether a one-shot poll listens for destroyed sockets during its counter `window`
+/// (for `connection_churn`): with the rule on, over a window of a second or more (a rate
+/// over less says little).
+pub fn listens(config: &Config, window: Duration) -> bool {
+    config.rules.connection_churn.enabled && window >= Duration::from_secs(1)
+}
+
+/// Say on stderr that the destroy events of `round` could not be listened to, if so.
+pub fn warn_unheard(round: &Round) {
+    if let Some(why) = &round.events_error {
+        crate::stderr_line!(
+            "sockscope: not listening for destroyed sockets ({why}); connection_churn is not judged"
+        );
+    }
+}
+
 /// One poll of `watcher`'s one namespace, judged: read the counters, dump the sockets
 /// once, read the counters again at the end of the dump or `counter_window` after the
 /// first reading, whichever comes later ([`Watcher::dump_once`]), then run the rules.

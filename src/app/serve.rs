@@ -7,13 +7,7 @@ use crate::cli::{Cli, ServeArgs};
 use crate::serve::metrics::TopLimits;
 use crate::serve::web_config::WebConfig;
 use crate::serve::{ConnectionLimits, PollSettings, Poller, Published, Server};
-use crate::watch::events::Subscriptions;
 use crate::watch::{Collectors, Policy, RoundSource};
-
-/// The kernel's queue of destroy events for the exporter, per namespace: 8 MiB, about
-/// 6,500 events (1,280 bytes each on Linux 6.18) between two reads of a thread that reads
-/// them as they come.
-const EVENTS_BUFFER: usize = 8 << 20;
 
 use super::{EXIT_FAILURE, all_netns, collect_options, load_config, warn_attribution};
 
@@ -71,10 +65,10 @@ pub(super) fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<u8> {
             "sockscope: reading /proc/net/tcp instead of sock_diag ({reason}); no bound-only sockets"
         );
     }
-    // The sockets each namespace destroys are counted from the kernel's destroy events.
-    let subscriptions = Subscriptions::counting(&options, every, EVENTS_BUFFER);
+    // The sockets each namespace destroys are counted and judged from the kernel's
+    // destroy events.
     run(
-        Poller::new(collectors, settings, published).with_events(subscriptions),
+        Poller::new(collectors, settings, published).with_destroyed(&options, every),
         server,
     )
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{Process, Socket, TcpInfo, TcpState};
+use super::{Owners, Process, Snapshot, Socket, TcpInfo, TcpInfos, TcpState};
 
 /// Where a closed socket's owner was found: never a guess presented as a fact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +58,29 @@ pub struct ClosedSocket {
 }
 
 impl ClosedSocket {
+    /// A snapshot of this one socket, in the state a poll last saw it in (`CLOSE` if none
+    /// did), with its owners and `tcp_info`: what a filter and the JSON read.
+    pub fn as_snapshot(&self) -> Snapshot {
+        let mut socket = self.socket;
+        socket.state = self.last_state.unwrap_or(TcpState::Close);
+        let owners = u32::try_from(self.owners.len()).unwrap_or(u32::MAX);
+        socket.owners = Owners {
+            start: 0,
+            len: owners,
+        };
+        let mut tcp_infos = TcpInfos::default();
+        tcp_infos.push(socket.cookie, self.tcp_info);
+        Snapshot {
+            taken_at: Some(self.at),
+            netns: self.netns.clone(),
+            sockets: vec![socket],
+            tcp_infos,
+            processes: self.owners.clone(),
+            owner_index: (0..owners).collect(),
+            ..Snapshot::default()
+        }
+    }
+
     /// How long it lived, at least: from the poll that first saw it to its end.
     pub fn lifetime(&self) -> Option<Duration> {
         self.at.duration_since(self.first_seen?).ok()

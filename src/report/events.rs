@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::filter::Filter;
 use crate::format::{self, printable};
-use crate::model::{ClosedSocket, Snapshot, TcpInfos, TcpState};
+use crate::model::{ClosedSocket, Snapshot, TcpState};
 
 use super::json::SocketDoc;
 
@@ -17,24 +17,7 @@ use super::json::SocketDoc;
 /// as they do to a poll's sockets: its state the one a poll last saw (`CLOSE` when none
 /// did), its owners as attributed, its `tcp_info`.
 pub fn as_snapshot(closed: &ClosedSocket) -> Snapshot {
-    let mut socket = closed.socket;
-    socket.state = closed.last_state.unwrap_or(TcpState::Close);
-    let owners = u32::try_from(closed.owners.len()).unwrap_or(u32::MAX);
-    socket.owners = crate::model::Owners {
-        start: 0,
-        len: owners,
-    };
-    let mut tcp_infos = TcpInfos::default();
-    tcp_infos.push(socket.cookie, closed.tcp_info);
-    Snapshot {
-        taken_at: Some(closed.at),
-        netns: closed.netns.clone(),
-        sockets: vec![socket],
-        tcp_infos,
-        processes: closed.owners.clone(),
-        owner_index: (0..owners).collect(),
-        ..Snapshot::default()
-    }
+    closed.as_snapshot()
 }
 
 /// Write `closed` if it passes `filter` (the same keys as everywhere; `state` is the state

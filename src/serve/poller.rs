@@ -20,7 +20,7 @@ use crate::collect::own_process::OwnProcess;
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::Snapshot;
-use crate::watch::events::Subscriptions;
+use crate::collect::CollectOptions;
 use crate::watch::judge::Sees;
 use crate::watch::thread::{self, Consumer, Control};
 use crate::watch::{Freshness, JudgeSpec, Judges, Round, RoundSource, Watcher};
@@ -169,11 +169,13 @@ impl<S: RoundSource + 'static> Poller<S> {
         }
     }
 
-    /// Also count the sockets each namespace destroys, from the kernel's destroy events
-    /// (`sockscope_tcp_closed_total`, `sockscope_events_lost_total`).
+    /// Also listen to the sockets each namespace destroys, from the kernel's destroy
+    /// events (`options` and `every` say which namespaces): counted
+    /// (`sockscope_tcp_closed_total`, `sockscope_events_lost_total`) and judged
+    /// (`connection_churn`).
     #[must_use]
-    pub fn with_events(mut self, subscriptions: Subscriptions) -> Poller<S> {
-        self.watcher = self.watcher.with_events(subscriptions);
+    pub fn with_destroyed(mut self, options: &CollectOptions, every: bool) -> Poller<S> {
+        self.watcher = self.watcher.with_destroyed(options, every);
         self
     }
 

@@ -2,13 +2,13 @@
 //! namespace watched has its own aggregator ([`Judge`]), and a twin over the sockets the
 //! filter keeps when one is given. [`Judges`] keeps them by namespace key.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::aggregate::{Aggregator, Anomaly};
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::hash::FastMap;
-use crate::model::{Counters, Snapshot};
+use crate::model::{ClosedSocket, Counters, Snapshot};
 
 use super::round::{Round, Verdict};
 
@@ -146,6 +146,43 @@ impl Judge {
         }
     }
 
+    /// Take in the sockets namespace destroyed while its events were listened to, from
+    /// `listened.0` to `listened.1` (those `filter` keeps, where the judge narrows).
+    pub fn destroyed(
+        &mut self,
+        closed: &[ClosedSocket],
+        listened: (SystemTime, SystemTime),
+        filter: &Filter,
+    ) {
+        let (from, to) = listened;
+        let kept = |c: &ClosedSocket| filter.keeps_closed(c);
+        match self {
+            Judge::Whole(whole) => {
+                whole.listened(from, to);
+                for c in closed {
+                    whole.closed(c);
+                }
+            }
+            Judge::KeptOnly(narrowed) => {
+                narrowed.listened(from, to);
+                closed
+                    .iter()
+                    .filter(|c| kept(c))
+                    .for_each(|c| narrowed.closed(c));
+            }
+            Judge::Twins { whole, narrowed } => {
+                whole.listened(from, to);
+                narrowed.listened(from, to);
+                for c in closed {
+                    whole.closed(c);
+                    if kept(c) {
+                        narrowed.closed(c);
+                    }
+                }
+            }
+        }
+    }
+
     /// Take in `snapshot` (narrowed by `filter` where the judge narrows).
     pub fn ingest(&mut self, snapshot: &Snapshot, filter: &Filter) {
         match self {
@@ -273,12 +310,36 @@ impl Judges {
             self.by_key
                 .retain(|key, _| round.namespaces.iter().any(|n| n.key == *key));
         }
+        self.destroyed(round);
         for namespace in &mut round.namespaces {
             namespace.verdict = match namespace.fresh_snapshot().cloned() {
                 Some(snapshot) => self.judge(namespace.key, &snapshot),
                 // Not dumped now: its judge's verdict on its last snapshot stands.
                 None => self.get(namespace.key).map(Judge::verdict),
             };
+        }
+    }
+
+    /// Hand each judge the sockets its namespace destroyed this round (the namespaces the
+    /// filter's `--netns-match` leaves out are left out here too): the next judgement
+    /// takes them in.
+    pub fn destroyed(&mut self, round: &Round) {
+        for namespace in &round.namespaces {
+            let Some(listened) = namespace.listened else {
+                continue;
+            };
+            if !namespace
+                .snapshot
+                .as_deref()
+                .is_some_and(|s| self.spec.judges_namespace(s))
+            {
+                continue;
+            }
+            let spec = &self.spec;
+            self.by_key
+                .entry(namespace.key)
+                .or_insert_with(|| Judge::new(spec))
+                .destroyed(&namespace.destroyed, listened, &spec.filter);
         }
     }
 

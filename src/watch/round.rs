@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use crate::collect::NetnsDrift;
 use crate::collect::all_netns::census::Others;
-use crate::model::{Counters, NetnsLabel, Snapshot};
+use crate::model::{ClosedSocket, Counters, NetnsLabel, Snapshot};
 
 use crate::aggregate::{Anomaly, Summary};
 
@@ -52,6 +52,12 @@ pub struct NamespaceRound {
     /// received and those the kernel dropped), and of those the dropped (`None`: no
     /// subscription).
     pub closed: Option<(u64, u64)>,
+    /// The TCP sockets it destroyed since the previous round, each attributed as far as
+    /// the polls know (empty: none, or no subscription).
+    pub destroyed: Vec<ClosedSocket>,
+    /// The span its destroy events were listened to for this round, from and to (`None`:
+    /// no subscription): `destroyed` is every socket destroyed then but the lost ones.
+    pub listened: Option<(SystemTime, SystemTime)>,
     /// Its judge's verdict on its last snapshot (`None` before its first, when the
     /// watcher's judges do not judge it, or when `--netns-match` leaves it out).
     pub verdict: Option<Verdict>,
@@ -77,6 +83,8 @@ impl NamespaceRound {
             freshness,
             error,
             closed: None,
+            destroyed: Vec::new(),
+            listened: None,
             verdict: None,
         }
     }
@@ -159,6 +167,21 @@ impl Round {
             .iter()
             .filter_map(|n| n.closed)
             .reduce(|(c, l), (c2, l2)| (c + c2, l + l2))
+    }
+
+    /// Every namespace's destroyed sockets of this round (see
+    /// [`NamespaceRound::destroyed`]).
+    pub fn destroyed(&self) -> impl Iterator<Item = &ClosedSocket> {
+        self.namespaces.iter().flat_map(|n| &n.destroyed)
+    }
+
+    /// The span destroy events were listened to this round, over every namespace
+    /// subscribed to (`None`: none is).
+    pub fn listened(&self) -> Option<(SystemTime, SystemTime)> {
+        self.namespaces
+            .iter()
+            .filter_map(|n| n.listened)
+            .reduce(|(f, t), (f2, t2)| (f.min(f2), t.max(t2)))
     }
 
     /// Why this round shows nothing new: the whole round's failure, or with one namespace

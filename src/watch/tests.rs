@@ -61,6 +61,8 @@ fn entry(key: u64, snapshot: Option<Snapshot>, freshness: Freshness) -> Namespac
         dumped_at: None,
         error: None,
         closed: None,
+        destroyed: Vec::new(),
+        listened: None,
         verdict: None,
     }
 }
@@ -128,6 +130,59 @@ fn a_filter_makes_twins_and_check_judges_only_the_sockets_it_keeps() {
     assert_eq!(verdict.summary.counts.get(TcpState::CloseWait), 0);
     assert_eq!(verdict.summary.counts.get(TcpState::Established), 1);
     assert_eq!(verdict.anomalies, []);
+}
+
+/// `n` connections the namespace opened toward 10.0.0.3:5432 and closed over the ten
+/// seconds before its snapshot (at 1,000 s), none seen by a poll.
+fn churned(mut entry: NamespaceRound, n: u64) -> NamespaceRound {
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(990);
+    entry.destroyed = (0..n)
+        .map(|i| crate::model::ClosedSocket {
+            at: start + Duration::from_millis(i * 10_000 / n),
+            netns: entry.label.name.clone(),
+            socket: socket(TcpState::Close)
+                .local("10.0.0.1:41000")
+                .remote("10.0.0.3:5432"),
+            tcp_info: None,
+            last_state: None,
+            first_seen: None,
+            owners: Vec::new(),
+            owner_from: crate::model::OwnerFrom::Unknown,
+            container: None,
+            accepted: false,
+        })
+        .collect();
+    entry.listened = Some((start, start + Duration::from_secs(10)));
+    entry
+}
+
+#[test]
+fn the_sockets_a_namespace_destroyed_are_judged_by_its_judge_and_by_the_filters_twin() {
+    let mut judges = Judges::new(JudgeSpec::new(Config::default()).without_ages());
+    let mut churning = round(vec![
+        churned(entry(1, Some(namespace("host", 0)), Freshness::Dumped), 20),
+        churned(entry(2, Some(namespace("web", 0)), Freshness::Dumped), 800),
+    ]);
+    judges.take(&mut churning);
+    assert_eq!(kinds(&churning.namespaces[0]), []);
+    assert_eq!(kinds(&churning.namespaces[1]), [AnomalyKind::ConnectionChurn]);
+    let verdict = churning.namespaces[1].verdict.as_ref().unwrap();
+    assert_eq!(verdict.anomalies[0].count, 80);
+    assert_eq!(verdict.summary.churn.total.closes, 800);
+
+    // A filter that keeps none of them: the twin over the kept sockets raises nothing.
+    let keep: Filter = "dport=443".parse().unwrap();
+    let spec = JudgeSpec::new(Config::default()).without_ages();
+    let mut twins = Judges::new(spec.narrowed_by(keep, Sees::Both));
+    let mut churning = round(vec![churned(
+        entry(2, Some(namespace("web", 0)), Freshness::Dumped),
+        800,
+    )]);
+    twins.take(&mut churning);
+    assert_eq!(kinds(&churning.namespaces[0]), []);
+    let judge = twins.get(2).unwrap();
+    assert_eq!(judge.whole().summary().churn.total.closes, 800);
+    assert_eq!(judge.narrowed().unwrap().summary().churn.total.closes, 0);
 }
 
 #[test]

@@ -388,6 +388,7 @@ fn kinds_and_subjects_render_their_exact_names() {
             "syn_recv_flood",
             "syn_cookies",
             "time_wait_excess",
+            "connection_churn",
             "accept_queue_overflow",
             "fin_wait2_pileup",
             "orphan_sockets",
@@ -537,7 +538,29 @@ fn hair_trigger() -> RuleConfig {
         rules.time_wait.per_destination_critical,
     ) = (1, 1);
     (rules.fin_wait2.total, rules.fin_wait2.per_process) = (1, 1);
+    (
+        rules.connection_churn.per_destination,
+        rules.connection_churn.per_destination_critical,
+    ) = (1, 1);
     rules
+}
+
+/// A connection toward 192.0.2.10:443 no poll saw, destroyed at `at`.
+fn closed_between_polls(at: std::time::SystemTime) -> sockscope::model::ClosedSocket {
+    let mut one = Synth::at(0);
+    one.socket(TcpState::Close, "10.0.0.1:41000", "192.0.2.10:443", &[]);
+    sockscope::model::ClosedSocket {
+        at,
+        netns: "host".to_owned(),
+        socket: one.build().sockets[0],
+        tcp_info: None,
+        last_state: None,
+        first_seen: None,
+        owners: Vec::new(),
+        owner_from: sockscope::model::OwnerFrom::Unknown,
+        container: None,
+        accepted: false,
+    }
 }
 
 /// One snapshot holding what trips every rule at [`hair_trigger`]: `step` is the value of
@@ -567,6 +590,10 @@ fn everything_at_once(secs: u64, step: u64) -> sockscope::model::Snapshot {
 fn every_rule_is_evaluated_a_snapshot_tripping_all_raises_every_kind() {
     let mut aggregator = Aggregator::new(hair_trigger());
     aggregator.ingest(&everything_at_once(100, 0));
+    aggregator.listened(at(100), at(101));
+    for ms in [100, 400, 700] {
+        aggregator.closed(&closed_between_polls(at(100) + Duration::from_millis(ms)));
+    }
     let summary = aggregator.ingest(&everything_at_once(101, 5));
     let mut raised: Vec<AnomalyKind> = summary.anomalies.iter().map(|a| a.kind).collect();
     raised.sort_unstable();

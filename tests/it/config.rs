@@ -98,7 +98,7 @@ fn unknown_section_lists_the_sections() {
     let err = parse("[close_wiat]\nper_process = 5\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "config error in /etc/sockscope/config.toml line 1: unknown section [close_wiat]; expected one of: general, close_wait, syn_recv, syn_cookies, time_wait, accept_queue, fin_wait2, orphans, fd_exhaustion"
+        "config error in /etc/sockscope/config.toml line 1: unknown section [close_wiat]; expected one of: general, close_wait, syn_recv, syn_cookies, time_wait, connection_churn, accept_queue, fin_wait2, orphans, fd_exhaustion"
     );
 }
 
@@ -454,7 +454,7 @@ fn config_errors_name_the_key_and_say_what_to_do() {
     );
     assert_eq!(
         message("per_process = 5\n"),
-        "config error in /etc/sockscope/config.toml line 1: unknown key 'per_process' at the top of the file, outside any section; keys go under a section header: general, close_wait, syn_recv, syn_cookies, time_wait, accept_queue, fin_wait2, orphans, fd_exhaustion"
+        "config error in /etc/sockscope/config.toml line 1: unknown key 'per_process' at the top of the file, outside any section; keys go under a section header: general, close_wait, syn_recv, syn_cookies, time_wait, connection_churn, accept_queue, fin_wait2, orphans, fd_exhaustion"
     );
 }
 

@@ -42,6 +42,17 @@ impl App {
             self.closed_last = Some((closed, lost, round.taken_at));
             self.events_lost = lost;
         }
+        if let Some((from, to)) = round.listened() {
+            self.aggregator.listened(from, to);
+            round.destroyed().for_each(|c| self.aggregator.closed(c));
+            if let Some(narrowed) = &mut self.narrowed {
+                narrowed.listened(from, to);
+                round
+                    .destroyed()
+                    .filter(|c| self.filter.keeps_closed(c))
+                    .for_each(|c| narrowed.closed(c));
+            }
+        }
     }
 
     /// TCP connections opened per second over the last poll (the kernel's `ActiveOpens` +

@@ -280,6 +280,8 @@ impl Every {
                     dumped_at: last.and_then(|l| l.dumped_at),
                     error: last.and_then(|l| l.error.clone()),
                     closed: None,
+                    destroyed: Vec::new(),
+                    listened: None,
                     verdict: None,
                 }
             })
