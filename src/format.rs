@@ -96,6 +96,22 @@ pub fn count_of(n: u64, noun: &str) -> String {
     }
 }
 
+/// A byte count in binary units: `512 B`, `1.2 KiB`, `3.4 MiB`, `1.0 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    // 1023.96 KiB would print as 1024.0 KiB: past 1023.95 it is the next unit.
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// The timer as the text report shows it: `-`, `on 1.2s/3`, `timewait 59s`, `keepalive 2h00m`.
 pub fn timer_text(timer: &Timer, out: &mut String) {
     if timer.kind == TimerKind::Off {
@@ -207,6 +223,18 @@ mod tests {
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(1000), "1,000");
         assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn byte_counts_read_in_binary_units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(1_229), "1.2 KiB");
+        assert_eq!(bytes(3_565_158), "3.4 MiB");
+        assert_eq!(bytes(1 << 30), "1.0 GiB");
+        assert_eq!(bytes((1 << 20) - 1), "1.0 MiB");
+        assert_eq!(bytes(u64::MAX), "16384.0 PiB");
     }
 
     #[test]

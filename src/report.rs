@@ -96,3 +96,56 @@ pub(crate) fn two_namespaces() -> Vec<NamespaceReport> {
         },
     ]
 }
+
+/// Ten seconds of 80 short connections a second from 10.0.0.1 to 10.0.0.2:5432 (each of
+/// 1,229 bytes), every eighth seen by a poll held by `comm[77]` and living 40 ms, the rest
+/// closed between polls; then a poll with no socket left. The snapshot of that poll and
+/// the anomaly the rules raised: `connection_churn` toward the destination at 80 a second.
+#[cfg(test)]
+pub(crate) fn churning(comm: &str) -> (Snapshot, Vec<Anomaly>) {
+    use crate::aggregate::{Aggregator, RuleConfig};
+    use crate::model::fixture::socket;
+    use crate::model::{ClosedSocket, OwnerFrom, Process, TcpInfo, TcpState};
+    use std::time::{Duration, SystemTime};
+    let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(1_790_000_000_000 + ms);
+    let mut aggregator = Aggregator::new(RuleConfig::default());
+    aggregator.listened(at(0), at(10_000));
+    for i in 0..800 {
+        let closed_at = at(i * 1_000 / 80);
+        let seen = i % 8 == 0;
+        aggregator.closed(&ClosedSocket {
+            at: closed_at,
+            netns: "host".into(),
+            socket: socket(TcpState::Close)
+                .local("10.0.0.1:40000")
+                .remote("10.0.0.2:5432"),
+            tcp_info: Some(TcpInfo {
+                bytes_acked: 1_000,
+                bytes_received: 229,
+                ..TcpInfo::default()
+            }),
+            last_state: seen.then_some(TcpState::Established),
+            first_seen: seen.then(|| closed_at - Duration::from_millis(40)),
+            owners: if seen {
+                vec![Process {
+                    pid: 77,
+                    comm: comm.into(),
+                    ..Process::default()
+                }]
+            } else {
+                Vec::new()
+            },
+            owner_from: if seen {
+                OwnerFrom::Poll
+            } else {
+                OwnerFrom::Unknown
+            },
+            container: None,
+            accepted: false,
+        });
+    }
+    let mut snapshot = fixture(comm, "client");
+    snapshot.taken_at = Some(at(10_000));
+    let anomalies = aggregator.ingest(&snapshot).anomalies.clone();
+    (snapshot, anomalies)
+}

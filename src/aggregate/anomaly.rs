@@ -53,6 +53,7 @@ impl AnomalyKind {
                 title: "CLOSE_WAIT backlog",
                 unit: "CLOSE_WAIT sockets",
                 state: Some(TcpState::CloseWait),
+                per_second: false,
                 hint: "the peers closed these connections but the process never called close(): \
                  usually a connection leak or a stuck worker; check how it handles a peer's EOF and its \
                  connections to the peers listed",
@@ -64,6 +65,7 @@ impl AnomalyKind {
                 title: "SYN_RECV flood",
                 unit: "SYN_RECV sockets",
                 state: Some(TcpState::SynRecv),
+                per_second: false,
                 hint: "many handshakes are half-open: a SYN flood (many distinct sources \
                  suggests spoofed addresses) or clients that cannot complete the handshake; check \
                  net.ipv4.tcp_syncookies, the listen backlog and tcp_max_syn_backlog, and the sources",
@@ -75,6 +77,7 @@ impl AnomalyKind {
                 title: "SYN cookies",
                 unit: "SYNs answered with cookies or dropped since the last poll",
                 state: Some(TcpState::SynRecv),
+                per_second: false,
                 hint: "a SYN queue overflowed: the kernel answered with SYN cookies or \
                  dropped SYNs (TCPReqQFullDrop); a SYN flood or a listener too slow for its connection \
                  rate; check SYN_RECV per listener, the listen backlog and net.core.somaxconn",
@@ -86,6 +89,7 @@ impl AnomalyKind {
                 title: "TIME_WAIT excess",
                 unit: "TIME_WAIT sockets",
                 state: Some(TcpState::TimeWait),
+                per_second: false,
                 hint: "many short-lived connections to one destination, each \
                  TIME_WAIT holding a local port for a fixed 60 s, so ports can run out; reuse \
                  connections (keepalive, connection pools), enable net.ipv4.tcp_tw_reuse for outgoing \
@@ -104,6 +108,7 @@ impl AnomalyKind {
                 title: "connection churn",
                 unit: "short-lived connections closed per second",
                 state: None,
+                per_second: true,
                 hint: "connections are opened and closed again within seconds instead of \
                  reused: keep-alive or a connection pool is missing; each one leaves a TIME_WAIT \
                  socket holding a local port for 60 s and costs a handshake; makers are named where a \
@@ -116,6 +121,7 @@ impl AnomalyKind {
                 title: "accept queue overflow",
                 unit: "connections waiting for accept()",
                 state: Some(TcpState::Listen),
+                per_second: false,
                 hint: "connections wait for accept() longer than they arrive: the \
                  application is overloaded or blocked; check its workers and latency, and the listen \
                  backlog (capped by net.core.somaxconn)",
@@ -131,6 +137,7 @@ impl AnomalyKind {
                 title: "FIN_WAIT2 pile-up",
                 unit: "FIN_WAIT2 sockets",
                 state: Some(TcpState::FinWait2),
+                per_second: false,
                 hint: "this side closed and the peers have not closed theirs: peers that keep \
                  connections half-open; an orphaned FIN_WAIT2 expires after net.ipv4.tcp_fin_timeout, \
                  one still held by a process (shutdown() without close()) does not; check the peers",
@@ -142,6 +149,7 @@ impl AnomalyKind {
                 title: "orphans",
                 unit: "orphaned sockets",
                 state: None,
+                per_second: false,
                 hint: "many sockets closed by their applications are still finishing in the \
                  kernel; near net.ipv4.tcp_max_orphans it resets connections ('too many orphaned \
                  sockets' in the kernel log); check for peers that stop reading and for TCP memory",
@@ -153,6 +161,7 @@ impl AnomalyKind {
                 title: "open-file limit",
                 unit: "open descriptors",
                 state: None,
+                per_second: false,
                 hint: "the process nears its open-file limit (soft RLIMIT_NOFILE): at the \
                  limit accept() and connect() fail with 'Too many open files'; when most of its \
                  descriptors are CLOSE_WAIT sockets it leaks connections (it never closes after the \
@@ -193,6 +202,9 @@ pub struct KindInfo {
     pub unit: &'static str,
     /// The TCP state it is about, if any: the dashboard colours that state by severity.
     pub state: Option<TcpState>,
+    /// The count is a rate per second (`connection_churn`), not a number of things: the
+    /// check's summary writes it and its level `80/s>=50/s`.
+    pub per_second: bool,
     /// One line: what it usually means and what to check.
     pub hint: &'static str,
     /// The hint when the subject is the whole namespace, where that differs.

@@ -82,7 +82,8 @@ impl CheckOutcome<'_> {
         Status::of(self.anomalies)
     }
 
-    /// The one-line summary (what comes after `SOCKSCOPE STATUS - `).
+    /// The one-line summary (what comes after `SOCKSCOPE STATUS - `): each anomaly as
+    /// `kind subject count>=level`, a rate with its unit (`80/s>=50/s`).
     pub fn summary(&self) -> String {
         let total = self.counts.total();
         if self.anomalies.is_empty() {
@@ -100,9 +101,10 @@ impl CheckOutcome<'_> {
             if let Some((name, _)) = self.netns.get(i) {
                 let _ = write!(text, "{name}: ");
             }
+            let per = if a.kind.about().per_second { "/s" } else { "" };
             let _ = write!(
                 text,
-                "{} {} {}>={level}",
+                "{} {} {}{per}>={level}{per}",
                 a.kind.name(),
                 a.subject_label(),
                 a.count
@@ -408,6 +410,64 @@ mod tests {
         assert_eq!(doc["states"]["TIME_WAIT"], 0);
         assert_eq!(doc["anomalies"][0]["kind"], "close_wait_backlog");
         assert_eq!(doc["anomalies"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn a_churn_anomaly_reads_as_a_rate_and_counts_once_in_the_perfdata() {
+        let (_, anomalies) = crate::report::churning("cli|ent");
+        let out = text(&anomalies);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "SOCKSCOPE WARNING - connection_churn destination 10.0.0.2:5432 80/s>=50/s | \
+                 total=0;;;0 listen=0;;;0 syn_sent=0;;;0 syn_recv=0;;;0 established=0;;;0 \
+                 fin_wait1=0;;;0 fin_wait2=0;;;0 closing=0;;;0 time_wait=0;;;0 close_wait=0;;;0 \
+                 last_ack=0;;;0 close=0;;;0 anomalies=1;;;0",
+                "WARNING connection_churn destination 10.0.0.2:5432: 80 short-lived connections \
+                 closed per second (warning 50, critical 300), 80.0 closes/s over 10s, 100% \
+                 short-lived, 87% closed between polls, median lifetime ≤64ms, 1.2 KiB/connection, \
+                 made by cli\\x7cent[77] ×100, not attributed ×700",
+                "  hint: connections are opened and closed again within seconds instead of reused: \
+                 keep-alive or a connection pool is missing; each one leaves a TIME_WAIT socket \
+                 holding a local port for 60 s and costs a handshake; makers are named where a poll \
+                 saw their connections (most close between polls, unattributed)",
+            ]
+        );
+        let counts = StateCounts::default();
+        let outcome = CheckOutcome {
+            netns: &[],
+            counts: &counts,
+            anomalies: &anomalies,
+            taken_at: SystemTime::UNIX_EPOCH,
+            levels: StateLevels::default(),
+        };
+        let mut out = Vec::new();
+        outcome.render_json(&mut out).unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            doc["summary"],
+            "connection_churn destination 10.0.0.2:5432 80/s>=50/s"
+        );
+        assert_eq!(doc["anomalies"][0]["churn"]["per_second"], 80.0);
+        assert_eq!(doc["anomalies"][0]["makers"][1]["comm"], "cli|ent");
+        let mut critical = anomalies[0].clone();
+        critical.severity = Severity::Critical;
+        critical.count = 412;
+        critical.subject = Subject::Process {
+            pid: 77,
+            comm: "client".into(),
+        };
+        assert_eq!(
+            text(&[critical, leak("app")])
+                .lines()
+                .next()
+                .and_then(|l| l.split(" | ").next()),
+            Some(
+                "SOCKSCOPE CRITICAL - connection_churn client[77] 412/s>=300/s; \
+                 close_wait_backlog app[4242] 25>=20"
+            )
+        );
     }
 
     #[test]

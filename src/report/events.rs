@@ -42,7 +42,8 @@ pub fn write_if_kept(
     }
 }
 
-/// One text line: time, namespace, endpoints, the state a poll last saw, the lifetime,
+/// One text line: time, namespace, endpoints, which side opened it ([`direction`]), the
+/// state a poll last saw, the lifetime,
 /// `tcp_info`'s traffic (bytes acknowledged by the peer and received, each counting the
 /// SYN and FIN too, as the kernel does), the owners and where they come from, the
 /// container.
@@ -55,6 +56,8 @@ pub fn write_text(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> 
     line.push_str(&closed.socket.local.to_string());
     line.push_str(" → ");
     line.push_str(&closed.socket.remote.to_string());
+    line.push_str("  ");
+    line.push_str(direction(closed));
     line.push_str("  was ");
     line.push_str(closed.last_state.map_or("?", TcpState::name));
     line.push_str("  lived ");
@@ -97,6 +100,17 @@ pub fn write_text(closed: &ClosedSocket, out: &mut dyn Write) -> io::Result<()> 
     writeln!(out, "{}", printable(&line))
 }
 
+/// `accepted` when a listener a poll saw has its local address (this side accepted it: the
+/// remote end is the client), else `opened` (this side connected: the remote end is the
+/// destination; also an accepted one whose listener no poll saw).
+pub fn direction(closed: &ClosedSocket) -> &'static str {
+    if closed.accepted {
+        "accepted"
+    } else {
+        "opened"
+    }
+}
+
 /// `HH:MM:SS.mmm` (UTC) of `at`.
 fn clock_millis(at: SystemTime) -> String {
     let since = at
@@ -118,6 +132,8 @@ struct EventDoc<'a> {
     event: &'static str,
     at: String,
     netns_name: &'a str,
+    /// `accepted` or `opened` ([`direction`]).
+    direction: &'static str,
     #[serde(flatten)]
     socket: SocketDoc<'a>,
     last_state: Option<&'static str>,
@@ -141,6 +157,7 @@ fn write_json_of(closed: &ClosedSocket, one: &Snapshot, out: &mut dyn Write) -> 
         event: "destroyed",
         at: humantime::format_rfc3339_millis(closed.at).to_string(),
         netns_name: &closed.netns,
+        direction: direction(closed),
         socket: SocketDoc::new(one, 0),
         last_state: closed.last_state.map(TcpState::name),
         first_seen: closed
@@ -226,8 +243,46 @@ mod tests {
         write_text(&closed(), &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "14:21:03.118 web  10.0.0.5:8080 → 10.0.0.9:51234  was ESTABLISHED  lived ≥4.2s  \
-             sent 1002 B  received 301 B  retrans 0  rtt 0.211 ms  api\\x1b[2J[4242] (poll)\n"
+            "14:21:03.118 web  10.0.0.5:8080 → 10.0.0.9:51234  accepted  was ESTABLISHED  \
+             lived ≥4.2s  sent 1002 B  received 301 B  retrans 0  rtt 0.211 ms  \
+             api\\x1b[2J[4242] (poll)\n"
+        );
+    }
+
+    #[test]
+    fn a_connection_this_side_opened_says_so_in_text_and_json() {
+        let opened = ClosedSocket {
+            socket: socket(TcpState::Close)
+                .local("10.0.0.5:40112")
+                .remote("10.0.0.7:5432")
+                .cookie(78),
+            tcp_info: None,
+            last_state: None,
+            first_seen: None,
+            owners: Vec::new(),
+            owner_from: OwnerFrom::Unknown,
+            accepted: false,
+            ..closed()
+        };
+        let mut out = Vec::new();
+        write_text(&opened, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "14:21:03.118 web  10.0.0.5:40112 → 10.0.0.7:5432  opened  was ?  \
+             lived ? (not seen by a poll)  - (unknown)\n"
+        );
+        let mut out = Vec::new();
+        write_json(&opened, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "{\"event\":\"destroyed\",\"at\":\"2026-09-21T14:21:03.118Z\",\"netns_name\":\"web\",\
+             \"direction\":\"opened\",\"state\":\"CLOSE\",\"family\":\"inet\",\
+             \"local\":\"10.0.0.5:40112\",\"remote\":\"10.0.0.7:5432\",\"recv_q\":0,\"send_q\":0,\
+             \"timer\":{\"kind\":\"off\",\"expires_ms\":0,\"retransmits\":0},\"uid\":0,\"inode\":0,\
+             \"cookie\":78,\"processes\":[],\"cgroup\":null,\"container\":null,\"last_state\":null,\
+             \"first_seen\":null,\"lifetime_ms\":null,\"owner_from\":\"unknown\",\
+             \"owner_container\":null}\n"
         );
     }
 
@@ -241,6 +296,7 @@ mod tests {
         assert_eq!(doc["event"], "destroyed");
         assert_eq!(doc["at"], "2026-09-21T14:21:03.118Z");
         assert_eq!(doc["netns_name"], "web");
+        assert_eq!(doc["direction"], "accepted");
         assert_eq!(doc["state"], "ESTABLISHED", "the state a poll last saw");
         assert_eq!(doc["last_state"], "ESTABLISHED");
         assert_eq!(doc["local"], "10.0.0.5:8080");

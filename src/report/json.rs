@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 
 mod all_netns;
+mod churn;
 mod container;
 
 pub use all_netns::{AllNetnsHeadDoc, NamespaceDoc, render_all};
@@ -21,6 +22,7 @@ use crate::model::{
 /// Version of the JSON document's shape. Bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
+pub use churn::{ChurnDoc, MakerDoc};
 pub use container::{ContainerDoc, PodDoc};
 
 /// The whole document: the fields before the socket list, the list, the fields after it.
@@ -614,7 +616,8 @@ impl Write for WithoutFirstByte<'_> {
 /// The JSON object of one anomaly, and the inode of the namespace it was raised in (with
 /// `--all-netns`: its `"netns"` key, last; without, no such key). The subject is one key
 /// named after its kind: `process: {pid, comm}`, `listener`, `destination`, `local_port`
-/// or `namespace: true`.
+/// or `namespace: true`. `"churn"` ([`ChurnDoc`]) is there only for `connection_churn`,
+/// `"makers"` ([`MakerDoc`]) only when the rule named any.
 pub struct AnomalyDoc<'a>(pub &'a Anomaly, pub Option<u64>);
 
 impl Serialize for AnomalyDoc<'_> {
@@ -680,6 +683,13 @@ impl Serialize for AnomalyDoc<'_> {
         map.serialize_entry("limit", &e.limit)?;
         map.serialize_entry("tcp_sockets", &e.tcp_sockets)?;
         map.serialize_entry("close_wait", &e.close_wait)?;
+        if let Some(churn) = &e.churn {
+            map.serialize_entry("churn", &ChurnDoc::new(churn))?;
+        }
+        if !e.makers.is_empty() {
+            let makers: Vec<MakerDoc<'_>> = e.makers.iter().map(MakerDoc::new).collect();
+            map.serialize_entry("makers", &makers)?;
+        }
         if let Some(netns) = self.1 {
             map.serialize_entry("netns", &netns)?;
         }

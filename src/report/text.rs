@@ -371,6 +371,29 @@ CLOSE_WAIT [2001:db8::1]:80 [2001:db8::2]:51000      1      0 -            nginx
     }
 
     #[test]
+    fn a_churn_anomaly_reads_its_rate_and_makers_with_their_names_escaped() {
+        let (snapshot, anomalies) = crate::report::churning("cli\u{1b}]0;X\u{7}ent");
+        let mut out = Vec::new();
+        render(&snapshot, &Filter::default(), &anomalies, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().skip(2).take(3).collect();
+        assert_eq!(
+            lines,
+            [
+                "ANOMALIES",
+                "WARNING connection_churn destination 10.0.0.2:5432: 80 short-lived connections \
+                 closed per second (warning 50, critical 300), 80.0 closes/s over 10s, 100% \
+                 short-lived, 87% closed between polls, median lifetime ≤64ms, 1.2 KiB/connection, \
+                 made by cli\\x1b]0;X\\x07ent[77] ×100, not attributed ×700",
+                "  hint: connections are opened and closed again within seconds instead of reused: \
+                 keep-alive or a connection pool is missing; each one leaves a TIME_WAIT socket \
+                 holding a local port for 60 s and costs a handshake; makers are named where a poll \
+                 saw their connections (most close between polls, unattributed)",
+            ]
+        );
+    }
+
+    #[test]
     fn an_owner_that_could_not_be_read_is_a_question_mark_and_no_owner_a_dash() {
         let mut snapshot = sample();
         snapshot.attribution = Attribution::Partial { unreadable: 1 };

@@ -507,7 +507,7 @@ fn anomaly_families(e: &mut Exposition, namespaces: &[&NamespaceMetrics]) {
         ),
         (
             "sockscope_anomaly_value",
-            "The value a raised anomaly measured (sockets, queue length, or a counter's rise).",
+            "The value a raised anomaly measured (sockets, queue length, a counter's rise, or connections closed per second).",
             Some(()),
         ),
     ] {

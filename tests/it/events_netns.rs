@@ -136,6 +136,7 @@ fn k_short_connections_give_k_destroy_events_each_side_attributed_as_far_as_know
     assert_eq!(server_side.len(), K, "{lines:#?}");
     for event in &server_side {
         assert_eq!(event["owner_from"], "listener", "{event}");
+        assert_eq!(event["direction"], "accepted", "{event}");
         assert_eq!(event["processes"][0]["pid"], me, "{event}");
         assert_eq!(
             event["last_state"],
@@ -155,6 +156,7 @@ fn k_short_connections_give_k_destroy_events_each_side_attributed_as_far_as_know
     for event in &client_side {
         // Its own port is no listener's and no poll saw it: who held it is not known.
         assert_eq!(event["owner_from"], "unknown", "{event}");
+        assert_eq!(event["direction"], "opened", "{event}");
         assert_eq!(event["processes"], serde_json::json!([]));
     }
     assert_eq!(
@@ -193,6 +195,7 @@ fn a_connection_a_poll_saw_is_attributed_from_the_poll_with_its_state_and_lifeti
     assert_eq!(server_side.len(), 1, "{lines:#?}");
     let event = server_side[0];
     assert_eq!(event["owner_from"], "poll");
+    assert_eq!(event["direction"], "accepted");
     assert_eq!(event["processes"][0]["pid"], u64::from(std::process::id()));
     assert_eq!(event["last_state"], "ESTABLISHED");
     let lived = event["lifetime_ms"].as_u64().expect("a poll saw it born");

@@ -129,7 +129,7 @@ sockscope_time_wait_destination_sockets{{netns="host",destination="192.0.2.9:443
 # HELP sockscope_anomaly 1 while an anomaly is raised (the same rules, thresholds and hysteresis as the dashboard).
 # TYPE sockscope_anomaly gauge
 sockscope_anomaly{{netns="host",kind="close_wait_backlog",severity="warning",subject="nginx"}} 1
-# HELP sockscope_anomaly_value The value a raised anomaly measured (sockets, queue length, or a counter's rise).
+# HELP sockscope_anomaly_value The value a raised anomaly measured (sockets, queue length, a counter's rise, or connections closed per second).
 # TYPE sockscope_anomaly_value gauge
 sockscope_anomaly_value{{netns="host",kind="close_wait_backlog",severity="warning",subject="nginx"}} 25
 # HELP sockscope_tcp_listen_overflows_total Connections a listener dropped because its accept queue was full (TcpExt ListenOverflows).
@@ -339,6 +339,60 @@ fn serve_hostile_process_names_are_escaped_in_every_label() {
         text.lines()
             .all(|l| l.starts_with('#') || l.starts_with("sockscope_"))
     );
+}
+
+#[test]
+fn serve_connection_churn_is_one_series_per_destination_and_per_process_name() {
+    use sockscope::model::{ClosedSocket, OwnerFrom, Process, Socket};
+    // Two processes named client (pids 77 and 78) each open and close 120 connections a
+    // second for 10 s, toward a destination each; a poll saw every one of them.
+    let mut aggregator = Config::default().aggregator();
+    aggregator.listened(at(100), at(110));
+    for (pid, destination) in [(77, "10.0.0.2:5432"), (78, "10.0.0.3:6379")] {
+        for i in 0..1_200 {
+            let closed_at = at(100) + Duration::from_millis(i * 1_000 / 120);
+            aggregator.closed(&ClosedSocket {
+                at: closed_at,
+                netns: "host".into(),
+                socket: Socket::new(
+                    TcpState::Close,
+                    "10.0.0.1:40000".parse().unwrap(),
+                    destination.parse().unwrap(),
+                ),
+                tcp_info: None,
+                last_state: Some(TcpState::Established),
+                first_seen: Some(closed_at - Duration::from_millis(30)),
+                owners: vec![Process {
+                    pid,
+                    comm: "client".into(),
+                    ..Process::default()
+                }],
+                owner_from: OwnerFrom::Poll,
+                container: None,
+                accepted: false,
+            });
+        }
+    }
+    let snapshot = Synth::at(110).build();
+    let summary = aggregator.ingest(&snapshot);
+    let ns = NamespaceMetrics::of(summary, &summary.anomalies, &snapshot, TopLimits::default());
+    let text = render(&[&ns], &SelfMetrics::default(), Format::Text);
+    let anomaly_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("sockscope_anomaly"))
+        .collect();
+    assert_eq!(
+        anomaly_lines,
+        [
+            "sockscope_anomaly{netns=\"host\",kind=\"connection_churn\",severity=\"warning\",subject=\"client\"} 1",
+            "sockscope_anomaly{netns=\"host\",kind=\"connection_churn\",severity=\"warning\",subject=\"destination 10.0.0.2:5432\"} 1",
+            "sockscope_anomaly{netns=\"host\",kind=\"connection_churn\",severity=\"warning\",subject=\"destination 10.0.0.3:6379\"} 1",
+            "sockscope_anomaly_value{netns=\"host\",kind=\"connection_churn\",severity=\"warning\",subject=\"client\"} 120",
+            "sockscope_anomaly_value{netns=\"host\",kind=\"connection_churn\",severity=\"warning\",subject=\"destination 10.0.0.2:5432\"} 120",
+            "sockscope_anomaly_value{netns=\"host\",kind=\"connection_churn\",severity=\"warning\",subject=\"destination 10.0.0.3:6379\"} 120",
+        ]
+    );
+    assert_eq!(ns.dropped, 0);
 }
 
 #[test]

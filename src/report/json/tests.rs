@@ -177,3 +177,104 @@ fn each_socket_is_written_by_hand_exactly_as_serde_writes_it() {
     assert_eq!(listener.send_q, None);
     assert!(SocketDoc::new(&snapshot, 2).container.is_some());
 }
+
+#[test]
+fn a_churn_anomaly_carries_its_closes_and_makers_and_others_carry_neither() {
+    let (snapshot, anomalies) = crate::report::churning("client");
+    let mut out = Vec::new();
+    render(&snapshot, &Filter::default(), &anomalies, &mut out).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        doc["anomalies"],
+        serde_json::json!([{
+            "kind": "connection_churn",
+            "severity": "warning",
+            "destination": "10.0.0.2:5432",
+            "subject": "destination 10.0.0.2:5432",
+            "container": null,
+            "count": 80,
+            "threshold": 50,
+            "critical_threshold": 300,
+            "first_seen": "2026-09-21T14:13:30.000Z",
+            "trend_per_minute": null,
+            "hint": crate::aggregate::AnomalyKind::ConnectionChurn.about().hint,
+            "peers": [],
+            "oldest_age_s": null,
+            "distinct_sources": null,
+            "counter_rises": {},
+            "counter_interval_s": null,
+            "limit": null,
+            "tcp_sockets": null,
+            "close_wait": null,
+            "churn": {
+                "closes": 800,
+                "per_second": 80.0,
+                "short_lived": 800,
+                "unseen": 700,
+                "span_ms": 10_000,
+                "median_lifetime_ms": 64,
+                "bytes_per_connection": 1_229
+            },
+            "makers": [
+                {"pid": null, "comm": null, "closes": 700},
+                {"pid": 77, "comm": "client", "closes": 100}
+            ]
+        }])
+    );
+    let mut leak = anomalies[0].clone();
+    leak.kind = crate::aggregate::AnomalyKind::CloseWaitBacklog;
+    leak.evidence = crate::aggregate::Evidence::default();
+    let text = serde_json::to_string(&AnomalyDoc(&leak, Some(4_026_531_840))).unwrap();
+    assert!(
+        text.ends_with(",\"tcp_sockets\":null,\"close_wait\":null,\"netns\":4026531840}"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\"churn\"") && !text.contains("\"makers\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn churn_figures_unknown_are_null_and_the_namespace_stays_last() {
+    use crate::aggregate::{ChurnEvidence, Maker, MakerCount};
+    let (_, anomalies) = crate::report::churning("client");
+    let mut churn = anomalies[0].clone();
+    churn.evidence.churn = Some(ChurnEvidence {
+        closes: 3,
+        short_lived: 2,
+        unseen: 1,
+        span: std::time::Duration::from_millis(1_500),
+        median_lifetime: None,
+        bytes_per_connection: None,
+    });
+    churn.evidence.makers = vec![MakerCount {
+        maker: Some(Maker {
+            pid: 9,
+            comm: "w\u{1b}rk".into(),
+        }),
+        closes: 3,
+    }];
+    let text = serde_json::to_string(&AnomalyDoc(&churn, Some(4_026_531_840))).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        doc["churn"],
+        serde_json::json!({
+            "closes": 3, "per_second": 2.0, "short_lived": 2, "unseen": 1, "span_ms": 1_500,
+            "median_lifetime_ms": null, "bytes_per_connection": null
+        })
+    );
+    assert_eq!(
+        doc["makers"],
+        serde_json::json!([{"pid": 9, "comm": "w\u{1b}rk", "closes": 3}]),
+        "names as read: JSON escapes for itself"
+    );
+    assert!(
+        text.ends_with(
+            ",\"close_wait\":null,\"churn\":{\"closes\":3,\"per_second\":2.0,\"short_lived\":2,\
+             \"unseen\":1,\"span_ms\":1500,\"median_lifetime_ms\":null,\"bytes_per_connection\":null},\
+             \"makers\":[{\"pid\":9,\"comm\":\"w\\u001brk\",\"closes\":3}],\"netns\":4026531840}"
+        ),
+        "{text}"
+    );
+}
