@@ -1,6 +1,7 @@
 //! A lab to poke at by hand (root): stages a CLOSE_WAIT leak, a SYN flood, a TIME_WAIT
-//! storm and a listener that never accepts in a fresh namespace, prints its name, and holds
-//! everything until stdin closes or Enter is pressed; then removes it all.
+//! storm, a listener that never accepts and a churning client in a fresh namespace, prints
+//! its name, and holds everything until stdin closes or Enter is pressed; then removes it
+//! all.
 //!
 //! `cargo run --example lab -- [SCALE]` then, in another terminal,
 //! `sockscope snapshot --netns <printed name>`.
@@ -29,9 +30,10 @@ fn main() -> anyhow::Result<()> {
     let storm = lab.time_wait_storm(Family::Inet, 443, 6000 * scale)?;
     let queue = lab.listener_never_accepting(Family::Inet6, 16, 24)?;
     lab.stage(Family::Inet, TcpState::Established, 10, Some("healthy-app"))?;
+    let churn = lab.churning_client(Family::Inet, 9090, 120, "churny-client")?;
     println!("netns {}", lab.monitored());
     println!(
-        "close_wait_leak: leaky-app[{}] on {}\nsyn_flood: {} spoofed SYNs to {}\ntime_wait_storm: {} toward {}\nlistener_never_accepting: {} backlog {}",
+        "close_wait_leak: leaky-app[{}] on {}\nsyn_flood: {} spoofed SYNs to {}\ntime_wait_storm: {} toward {}\nlistener_never_accepting: {} backlog {}\nchurning_client: churny-client[{}] {}/s toward {}",
         leak.pid,
         leak.listener,
         flood.sources.len(),
@@ -39,7 +41,10 @@ fn main() -> anyhow::Result<()> {
         storm.local.len(),
         storm.destination,
         queue.listener,
-        queue.backlog
+        queue.backlog,
+        churn.client,
+        churn.rate_per_second,
+        churn.destination
     );
     println!("press Enter (or close stdin) to tear down");
     let _ = std::io::stdin().lock().lines().next();

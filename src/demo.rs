@@ -15,7 +15,7 @@ use crate::model::{Family, TcpState};
 use crate::tui::{self, Dashboard};
 
 /// What the demo stages, for the banner.
-const SCENARIOS: &str = "a CLOSE_WAIT leak (leaky-app), a SYN flood on :8443, a TIME_WAIT storm toward :443 (expires after 60 s) and a listener that never accepts";
+const SCENARIOS: &str = "a CLOSE_WAIT leak (leaky-app), a SYN flood on :8443, a TIME_WAIT storm toward :443 (expires after 60 s), a listener that never accepts and a client churning 120 connections a second toward :9090 (churny-client)";
 
 /// Stage every scenario in `lab`, saying each step; stop once `caught` holds a signal (the
 /// lab itself stops within a step: see [`Lab::stop_when`]).
@@ -41,6 +41,9 @@ fn stage(lab: &mut Lab, caught: &AtomicUsize) -> anyhow::Result<()> {
     }
     if step("adding 10 healthy connections") {
         lab.stage(Family::Inet, TcpState::Established, 10, Some("healthy-app"))?;
+    }
+    if step("churning 120 connections a second toward :9090 (churny-client)") {
+        lab.churning_client(Family::Inet, 9090, 120, "churny-client")?;
     }
     step("opening the dashboard");
     Ok(())

@@ -36,6 +36,11 @@
 //! | `LISTEN` | bind and listen |
 //! | `CLOSING` | connect, cut both ways, both sides half-close, mend the peer-to-monitored direction |
 //!
+//! Besides the held states, [`Lab::churning_client`] starts connections that never stop
+//! coming and going: a client process opening and closing a fixed number a second toward a
+//! server in the monitored namespace, until the lab drops (see `lab/churn.rs`). Its sockets
+//! are in no count of [`Lab::expected`].
+//!
 //! Half-closed sockets keep their descriptors (never orphans), and the namespaces' sysctls
 //! (`tcp_syncookies=0`, `tcp_rfc1337=1`, retry limits raised so that retransmitting sockets
 //! live for hours, a long `tcp_fin_timeout`)
@@ -58,12 +63,14 @@
 //! no longer describes the namespace: drop the lab.
 //!
 //! What the release binary carries is what `sockscope demo` needs: the namespaces, every
-//! state, the four scenarios and holders that hold. The test-only parts exist only with the
-//! `lab` feature, which every test, bench and example turns on (the crate is its own
-//! dev-dependency with it): the lock-step server (`Lab::lockstep_server`, `LockstepClient`),
-//! `Lab::close_leaked` and the holder commands behind both, `Lab::peer`, and the loud skips
-//! `require_root` and `skip`.
+//! state, the five scenarios and holders that hold or churn. The test-only parts exist only
+//! with the `lab` feature, which every test, bench and example turns on (the crate is its
+//! own dev-dependency with it): the lock-step server (`Lab::lockstep_server`,
+//! `LockstepClient`), `Lab::close_leaked`, `Lab::churn_tally` and the holder commands behind
+//! them, `Lab::peer`, and the loud skips `require_root` and `skip`.
 
+mod churn;
+mod churn_child;
 pub mod holder;
 #[cfg(feature = "lab")]
 mod lockstep;
@@ -88,6 +95,7 @@ use socket2::Socket;
 use crate::collect::netns::NetnsError;
 use crate::model::{Family, TcpState};
 
+pub use churn::{CHURN_HOLD, CHURN_SERVER, ChurnTally, ChurningClient};
 #[cfg(feature = "lab")]
 pub use lockstep::{LockstepClient, LockstepServer};
 pub use scenarios::{CloseWaitLeak, ListenerNeverAccepting, SynFlood, TimeWaitStorm};
@@ -173,6 +181,12 @@ pub enum LabError {
     /// Every address slot of the lab is used.
     #[error("the lab has no address left for stage {0}: at most 126 stages per lab")]
     OutOfAddresses(u32),
+    /// A churn rate [`Lab::churning_client`] does not make.
+    #[error(
+        "churn rate {0}/s: from 1 to 400 connections a second (TIME_WAIT keeps each one's \
+         local port 60 s: 400/s holds 24,000 of the default 28,232 ephemeral ports)"
+    )]
+    ChurnRate(u32),
     /// A process name that `/proc/PID/comm` cannot hold.
     #[error(
         "holder name {0:?}: a comm is 1 to 15 bytes without '/', NUL or newline (the kernel truncates longer ones)"
@@ -226,6 +240,9 @@ pub struct Lab {
     sockets: Vec<Socket>,
     holders: Vec<holder::Holder>,
     expected: StateTally,
+    /// The destinations of the churning clients: staging ignores every socket on or toward
+    /// them.
+    churning: Vec<SocketAddr>,
     /// Stop staging once it holds anything but 0 (see [`Lab::stop_when`]).
     stop: Option<Arc<AtomicUsize>>,
 }
@@ -242,6 +259,7 @@ impl Lab {
             sockets: Vec::new(),
             holders: Vec::new(),
             expected: StateTally::new(),
+            churning: Vec::new(),
             stop: None,
         })
     }
@@ -302,6 +320,8 @@ impl Lab {
 
     /// Exact counts the monitored namespace holds now, per family and state, including
     /// the listeners the lab created. `TIME_WAIT` counts hold until [`Staged::expires_at`].
+    /// A churning client's sockets (on or toward [`ChurningClient::destination`]) come
+    /// and go, and are not counted.
     pub fn expected(&self) -> StateTally {
         self.expected.clone()
     }
@@ -312,14 +332,15 @@ impl Lab {
         }
     }
 
-    /// Wait until the monitored namespace shows exactly [`Lab::expected`] (CLOSE aside).
+    /// Wait until the monitored namespace shows exactly [`Lab::expected`] (CLOSE and the
+    /// churning clients' sockets aside).
     fn settle(&self, family: Family, state: TcpState, count: usize) -> Result<(), LabError> {
         let mut wanted = self.expected.clone();
         wanted.retain(|(_, s), n| *s != TcpState::Close && *n > 0);
         let started = Instant::now();
         loop {
             self.go_on()?;
-            let seen = observe::counts(self.monitored())?;
+            let seen = observe::counts(self.monitored(), &self.churning)?;
             if seen == wanted {
                 return Ok(());
             }

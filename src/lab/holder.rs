@@ -6,11 +6,16 @@
 //! A holder sets its comm, reports `ready` on stdout, then blocks reading stdin and exits
 //! when stdin reaches EOF: when the lab drops it, and also when the lab's process dies
 //! without dropping it. `PR_SET_PDEATHSIG` kills it too when the thread that spawned it
-//! ends. That is all `sockscope demo` needs, and all a build without the `lab` feature (the
-//! release binary) does. With it (the binary the tests run), a line `close N` on its stdin
-//! makes it close its N highest-numbered socket descriptors (as a server that finally
-//! closes its connections) and answer `closed`; a line `lockstep ADDR RETIRED HOLD_MS`
-//! makes it a lock-step server (`lockstep.rs`) and answer `serving ADDR`.
+//! ends.
+//!
+//! Commands, one line on its stdin, one answer on its stdout. Every build takes those of
+//! the churning client the demo stages (`churn_child.rs`): `churn-serve ADDR` makes it the
+//! server (answer `serving ADDR`), `churn ADDR RATE HOLD_MS` the client (answer
+//! `churning`), `churn-tally` reports what the client did (`made N failed M`). With the
+//! `lab` feature (the binary the tests run), a line `close N` also makes it close its N
+//! highest-numbered socket descriptors (as a server that finally closes its connections)
+//! and answer `closed`; a line `lockstep ADDR RETIRED HOLD_MS` makes it a lock-step server
+//! (`lockstep.rs`) and answer `serving ADDR`.
 
 use std::ffi::CString;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -87,11 +92,17 @@ fn hold(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Carry out one command line from the lab and return the answer: `close N` closes the `N`
-/// highest-numbered socket descriptors and answers `closed`; `lockstep ADDR RETIRED
-/// HOLD_MS` starts a lock-step server and answers `serving ADDR`.
-#[cfg(feature = "lab")]
+/// Carry out one command line from the lab and return the answer (the commands are listed
+/// in the module notes).
 fn obey(line: &str) -> Result<String, String> {
+    super::churn_child::obey(line).unwrap_or_else(|| obey_test_command(line))
+}
+
+/// The test lab's commands: `close N` closes the `N` highest-numbered socket descriptors
+/// and answers `closed`; `lockstep ADDR RETIRED HOLD_MS` starts a lock-step server and
+/// answers `serving ADDR`.
+#[cfg(feature = "lab")]
+fn obey_test_command(line: &str) -> Result<String, String> {
     if let Some(spec) = line.strip_prefix("lockstep ") {
         let listener = super::lockstep_child::start(spec)?;
         return Ok(format!("serving {listener}"));
@@ -104,10 +115,10 @@ fn obey(line: &str) -> Result<String, String> {
     Ok("closed".to_owned())
 }
 
-/// Without the test lab (feature `lab`) a holder takes no command: it only holds, which is
-/// all `sockscope demo` asks of it.
+/// Without the test lab (feature `lab`) a holder takes only the churning client's commands,
+/// which is all `sockscope demo` asks of it.
 #[cfg(not(feature = "lab"))]
-fn obey(line: &str) -> Result<String, String> {
+fn obey_test_command(line: &str) -> Result<String, String> {
     Err(format!(
         "unknown command {line:?}: this sockscope was built without the test lab (feature `lab`)"
     ))
@@ -151,8 +162,7 @@ pub(crate) struct Holder {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: Option<BufReader<ChildStdout>>,
-    /// Its name, for the errors of the test lab's commands.
-    #[cfg(feature = "lab")]
+    /// Its name, for the errors of its commands.
     comm: String,
     stopped: bool,
 }
@@ -207,7 +217,6 @@ impl Holder {
             child,
             stdin,
             stdout,
-            #[cfg(feature = "lab")]
             comm: comm.to_owned(),
             stopped: false,
         };
@@ -228,9 +237,9 @@ impl Holder {
         self.child.id()
     }
 
-    /// Make it close its `count` highest-numbered socket descriptors; returns once it has.
-    #[cfg(feature = "lab")]
-    pub(crate) fn close_sockets(&mut self, count: usize) -> Result<(), LabError> {
+    /// Send it one command line and return its answer without `prefix`; an answer that
+    /// does not start with `prefix` (or none: it exited) is an error quoting it.
+    pub(crate) fn ask(&mut self, command: &str, prefix: &str) -> Result<String, LabError> {
         let fail = |detail: String| LabError::Holder {
             comm: self.comm.clone(),
             exe: format!("pid {}", self.child.id()),
@@ -239,17 +248,23 @@ impl Holder {
         let (Some(stdin), Some(stdout)) = (self.stdin.as_mut(), self.stdout.as_mut()) else {
             return Err(fail("it was stopped".to_owned()));
         };
-        writeln!(stdin, "close {count}")
+        writeln!(stdin, "{command}")
             .and_then(|()| stdin.flush())
-            .map_err(|e| fail(format!("asking it to close {count} sockets: {e}")))?;
+            .map_err(|e| fail(format!("sending {command:?}: {e}")))?;
         let mut line = String::new();
         let read = stdout.read_line(&mut line);
-        if line.trim_end() != "closed" {
-            return Err(fail(format!(
-                "did not close {count} sockets (read {line:?}, {read:?})"
-            )));
+        match line.trim_end().strip_prefix(prefix) {
+            Some(rest) => Ok(rest.to_owned()),
+            None => Err(fail(format!(
+                "did not answer {command:?} with {prefix:?} (read {line:?}, {read:?})"
+            ))),
         }
-        Ok(())
+    }
+
+    /// Make it close its `count` highest-numbered socket descriptors; returns once it has.
+    #[cfg(feature = "lab")]
+    pub(crate) fn close_sockets(&mut self, count: usize) -> Result<(), LabError> {
+        self.ask(&format!("close {count}"), "closed").map(drop)
     }
 
     /// Make it serve in lock-step on `listen` (see [`super::lockstep`]); returns the
@@ -261,24 +276,13 @@ impl Holder {
         retired: usize,
         hold: std::time::Duration,
     ) -> Result<std::net::SocketAddr, LabError> {
-        let fail = |detail: String| LabError::Holder {
+        let command = format!("lockstep {listen} {retired} {}", hold.as_millis());
+        let addr = self.ask(&command, "serving ")?;
+        addr.parse().map_err(|e| LabError::Holder {
             comm: self.comm.clone(),
             exe: format!("pid {}", self.child.id()),
-            detail,
-        };
-        let (Some(stdin), Some(stdout)) = (self.stdin.as_mut(), self.stdout.as_mut()) else {
-            return Err(fail("it was stopped".to_owned()));
-        };
-        let command = format!("lockstep {listen} {retired} {}", hold.as_millis());
-        writeln!(stdin, "{command}")
-            .and_then(|()| stdin.flush())
-            .map_err(|e| fail(format!("sending {command:?}: {e}")))?;
-        let mut line = String::new();
-        let read = stdout.read_line(&mut line);
-        line.trim_end()
-            .strip_prefix("serving ")
-            .and_then(|addr| addr.parse().ok())
-            .ok_or_else(|| fail(format!("did not serve (read {line:?}, {read:?})")))
+            detail: format!("answered {command:?} with the address {addr:?}: {e}"),
+        })
     }
 
     /// Close its stdin, kill it by pid and reap it (idempotent).

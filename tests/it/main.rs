@@ -22,6 +22,7 @@ mod fd_exhaustion_netns;
 mod follow_netns;
 mod hostile_names;
 mod hostile_names_netns;
+mod lab_churn;
 mod lab_states;
 mod netns_match;
 mod one_shot_netns;
