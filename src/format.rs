@@ -87,6 +87,27 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
+/// A size in bytes, in binary units: `512 B`, `1.5 KiB`, `340 KiB`, `12 MiB` (one decimal
+/// below ten).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    // 1023.5 KiB would read `1024 KiB`: it is the next unit's `1.0`.
+    while value >= 1023.5 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value < 9.95 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
 /// `n` things, grouped, singular for one: `1 TCP socket`, `6,210 TCP sockets`. `noun` is the
 /// singular; the plural adds an `s`.
 pub fn count_of(n: u64, noun: &str) -> String {
@@ -192,6 +213,21 @@ mod tests {
         assert_eq!(age(ago(5), None), "-");
         // A clock that stepped back reads as no age, not a panic.
         assert_eq!(age(Some(now + Duration::from_secs(3)), Some(now)), "0s");
+    }
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1_023), "1023 B");
+        assert_eq!(bytes(1_024), "1.0 KiB");
+        assert_eq!(bytes(1_536), "1.5 KiB");
+        assert_eq!(bytes(10_188), "9.9 KiB");
+        assert_eq!(bytes(10_189), "10 KiB");
+        assert_eq!(bytes(348_160), "340 KiB");
+        assert_eq!(bytes(1_048_000), "1023 KiB");
+        assert_eq!(bytes(1_048_100), "1.0 MiB");
+        assert_eq!(bytes(12 << 20), "12 MiB");
+        assert_eq!(bytes(u64::MAX), "16384 PiB");
     }
 
     #[test]
