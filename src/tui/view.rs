@@ -103,7 +103,7 @@ pub enum ChurnGrouping {
     LocalPort,
     /// The remote host.
     RemoteHost,
-    /// The container of the maker.
+    /// The container the closes are attributed to: their owner's, listener's or namespace's.
     Container,
 }
 
