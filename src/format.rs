@@ -87,16 +87,8 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
-/// `n` things, grouped, singular for one: `1 TCP socket`, `6,210 TCP sockets`. `noun` is the
-/// singular; the plural adds an `s`.
-pub fn count_of(n: u64, noun: &str) -> String {
-    match n {
-        1 => format!("1 {noun}"),
-        n => format!("{} {noun}s", grouped(n)),
-    }
-}
-
-/// A byte count in binary units: `512 B`, `1.2 KiB`, `3.4 MiB`, `1.0 GiB`.
+/// A size in bytes, in binary units: `512 B`, `1.5 KiB`, `340 KiB`, `12 MiB` (one decimal
+/// below ten).
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
@@ -104,12 +96,25 @@ pub fn bytes(n: u64) -> String {
     }
     let mut value = n as f64 / 1024.0;
     let mut unit = 0;
-    // 1023.96 KiB would print as 1024.0 KiB: past 1023.95 it is the next unit.
-    while value >= 1023.95 && unit + 1 < UNITS.len() {
+    // 1023.5 KiB would read `1024 KiB`: it is the next unit's `1.0`.
+    while value >= 1023.5 && unit + 1 < UNITS.len() {
         value /= 1024.0;
         unit += 1;
     }
-    format!("{value:.1} {}", UNITS[unit])
+    if value < 9.95 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+/// `n` things, grouped, singular for one: `1 TCP socket`, `6,210 TCP sockets`. `noun` is the
+/// singular; the plural adds an `s`.
+pub fn count_of(n: u64, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{} {noun}s", grouped(n)),
+    }
 }
 
 /// The timer as the text report shows it: `-`, `on 1.2s/3`, `timewait 59s`, `keepalive 2h00m`.
@@ -211,6 +216,21 @@ mod tests {
     }
 
     #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1_023), "1023 B");
+        assert_eq!(bytes(1_024), "1.0 KiB");
+        assert_eq!(bytes(1_536), "1.5 KiB");
+        assert_eq!(bytes(10_188), "9.9 KiB");
+        assert_eq!(bytes(10_189), "10 KiB");
+        assert_eq!(bytes(348_160), "340 KiB");
+        assert_eq!(bytes(1_048_000), "1023 KiB");
+        assert_eq!(bytes(1_048_100), "1.0 MiB");
+        assert_eq!(bytes(12 << 20), "12 MiB");
+        assert_eq!(bytes(u64::MAX), "16384 PiB");
+    }
+
+    #[test]
     fn one_of_a_thing_is_singular() {
         assert_eq!(count_of(0, "TCP socket"), "0 TCP sockets");
         assert_eq!(count_of(1, "TCP socket"), "1 TCP socket");
@@ -223,18 +243,6 @@ mod tests {
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(1000), "1,000");
         assert_eq!(grouped(1_234_567), "1,234,567");
-    }
-
-    #[test]
-    fn byte_counts_read_in_binary_units() {
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(1024), "1.0 KiB");
-        assert_eq!(bytes(1_229), "1.2 KiB");
-        assert_eq!(bytes(3_565_158), "3.4 MiB");
-        assert_eq!(bytes(1 << 30), "1.0 GiB");
-        assert_eq!(bytes((1 << 20) - 1), "1.0 MiB");
-        assert_eq!(bytes(u64::MAX), "16384.0 PiB");
     }
 
     #[test]

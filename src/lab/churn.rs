@@ -62,6 +62,45 @@ impl Lab {
         rate_per_second: u32,
         comm: &str,
     ) -> Result<ChurningClient, LabError> {
+        let hold = CHURN_HOLD.as_millis();
+        self.client_toward(family, port, rate_per_second, comm, |destination| {
+            (
+                format!("churn {destination} {rate_per_second} {hold}"),
+                "churning",
+            )
+        })
+    }
+
+    /// Start a client named `comm` that makes the same `rate_per_second` requests a second
+    /// as a churning client, toward a server of its own on `port`, but over `pool` (1 to
+    /// 64) connections it keeps open: connection reuse, which closes nothing while it runs.
+    /// Returns once its connections are open. Its [`ChurnTally::made`] counts requests.
+    pub fn pooled_client(
+        &mut self,
+        family: Family,
+        port: u16,
+        rate_per_second: u32,
+        pool: u32,
+        comm: &str,
+    ) -> Result<ChurningClient, LabError> {
+        self.client_toward(family, port, rate_per_second, comm, |destination| {
+            (
+                format!("pooled {destination} {rate_per_second} {pool}"),
+                "pooling",
+            )
+        })
+    }
+
+    /// Start a server on `port` and a client named `comm`, told `command(server)` (the
+    /// command and the start of its answer).
+    fn client_toward(
+        &mut self,
+        family: Family,
+        port: u16,
+        rate_per_second: u32,
+        comm: &str,
+        command: impl FnOnce(SocketAddr) -> (String, &'static str),
+    ) -> Result<ChurningClient, LabError> {
         holder::check_comm(comm)?;
         if rate_per_second == 0 || rate_per_second > MAX_RATE {
             return Err(LabError::ChurnRate(rate_per_second));
@@ -91,11 +130,8 @@ impl Lab {
         let mut client =
             holder::Holder::spawn(&self.holder_exe, comm, self.net.monitored(), Vec::new())?;
         let client_pid = client.pid();
-        let command = format!(
-            "churn {destination} {rate_per_second} {}",
-            CHURN_HOLD.as_millis()
-        );
-        let started = client.ask(&command, "churning");
+        let (command, answer) = command(destination);
+        let started = client.ask(&command, answer);
         self.holders.push(client);
         started?;
         Ok(ChurningClient {

@@ -32,6 +32,8 @@ const CLIENT_THREADS: u32 = 4;
 /// connection's local port for 60 s: 400/s × 60 s = 24,000 ports toward one destination,
 /// within the default ephemeral range of 28,232 (32768–60999).
 pub(super) const MAX_RATE: u32 = 400;
+/// The most connections a pooled client keeps.
+pub(super) const MAX_POOL: usize = 64;
 /// The longest the client holds a connection open.
 const MAX_HOLD: Duration = Duration::from_secs(1);
 /// How long a connect, a read or a write may take, on either side.
@@ -54,6 +56,9 @@ static FAILED: AtomicU64 = AtomicU64::new(0);
 pub(super) fn obey(line: &str) -> Option<Result<String, String>> {
     if let Some(spec) = line.strip_prefix("churn-serve ") {
         return Some(serve(spec).map(|addr| format!("serving {addr}")));
+    }
+    if let Some(spec) = line.strip_prefix("pooled ") {
+        return Some(pooled(spec).map(|()| "pooling".to_owned()));
     }
     if let Some(spec) = line.strip_prefix("churn ") {
         return Some(churn(spec).map(|()| "churning".to_owned()));
@@ -105,18 +110,21 @@ fn accept_all(listener: &TcpListener) {
     }
 }
 
-/// Read the request, answer it, and close once the client has closed (or on a timeout).
+/// Answer each request on the connection (one from a churning client, many from a pooled
+/// one), and close once the client has closed (or on a timeout, or anything else than a
+/// request).
 fn answer(mut stream: TcpStream) {
     let mut request = [0u8; REQUEST.len()];
-    let answered = stream
+    let timeouts = stream
         .set_read_timeout(Some(SERVER_TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(SERVER_TIMEOUT)))
-        .and_then(|()| stream.read_exact(&mut request))
-        .and_then(|()| stream.write_all(REPLY));
-    if answered.is_ok() {
-        let mut rest = [0u8; 64];
-        while matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
+        .and_then(|()| stream.set_write_timeout(Some(SERVER_TIMEOUT)));
+    if timeouts.is_err() {
+        return;
     }
+    while stream.read_exact(&mut request).is_ok()
+        && &request == REQUEST
+        && stream.write_all(REPLY).is_ok()
+    {}
 }
 
 /// How the client goes: where, how fast, how long it holds each connection.
@@ -196,11 +204,62 @@ fn client(pace: ChurnPlan, thread: u32) {
     }
 }
 
-/// Connect, write the request, read the answer; the connection stays open.
-fn exchange(destination: SocketAddr) -> std::io::Result<TcpStream> {
-    let mut stream = TcpStream::connect_timeout(&destination, IO_TIMEOUT)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+/// `ADDR RATE POOL`: open `POOL` connections now (an error if one fails), then make `RATE`
+/// requests a second over them in turn, on one thread, reconnecting a connection that
+/// fails: a client with a connection pool, which closes nothing while it runs. Each
+/// request answered counts as made.
+fn pooled(spec: &str) -> Result<(), String> {
+    let [addr, rate, pool] = spec.split(' ').collect::<Vec<_>>()[..] else {
+        return Err(format!("expected `pooled ADDR RATE POOL`, got {spec:?}"));
+    };
+    let destination: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
+    let rate: u32 = rate.parse().map_err(|e| format!("rate {rate:?}: {e}"))?;
+    let pool: usize = pool.parse().map_err(|e| format!("pool {pool:?}: {e}"))?;
+    if rate == 0 || rate > MAX_RATE || pool == 0 || pool > MAX_POOL {
+        return Err(format!(
+            "rate {rate}/s and pool {pool}: the rate is 1 to {MAX_RATE}, the pool 1 to {MAX_POOL}"
+        ));
+    }
+    let mut connections = Vec::with_capacity(pool);
+    for _ in 0..pool {
+        connections.push(
+            exchange(destination).map_err(|e| format!("a connection to {destination}: {e}"))?,
+        );
+        MADE.fetch_add(1, Ordering::Relaxed);
+    }
+    std::thread::Builder::new()
+        .name("pooled".to_owned())
+        .spawn(move || reuse(destination, rate, connections))
+        .map_err(|e| format!("starting the pooled client's thread: {e}"))?;
+    Ok(())
+}
+
+/// The pooled client's thread: request `k` is due `k / rate` after the start, on
+/// connection `k mod POOL`. Runs for as long as the process lives.
+fn reuse(destination: SocketAddr, rate: u32, mut connections: Vec<TcpStream>) {
+    let period = Duration::from_secs(1) / rate;
+    let mut due = Instant::now();
+    for k in 0.. {
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let slot = k % connections.len();
+        if ask(&mut connections[slot]).is_ok() {
+            MADE.fetch_add(1, Ordering::Relaxed);
+        } else {
+            FAILED.fetch_add(1, Ordering::Relaxed);
+            if let Ok(fresh) = exchange(destination) {
+                connections[slot] = fresh;
+            }
+        }
+        due += period;
+        let now = Instant::now();
+        if now > due + CATCH_UP {
+            due = now;
+        }
+    }
+}
+
+/// One request and its answer on an open connection.
+fn ask(stream: &mut TcpStream) -> std::io::Result<()> {
     stream.write_all(REQUEST)?;
     let mut reply = [0u8; REPLY.len()];
     stream.read_exact(&mut reply)?;
@@ -209,5 +268,14 @@ fn exchange(destination: SocketAddr) -> std::io::Result<TcpStream> {
             "answered {reply:?}, not {REPLY:?}"
         )));
     }
+    Ok(())
+}
+
+/// Connect, write the request, read the answer; the connection stays open.
+fn exchange(destination: SocketAddr) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect_timeout(&destination, IO_TIMEOUT)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    ask(&mut stream)?;
     Ok(stream)
 }

@@ -15,12 +15,12 @@ use std::time::{Duration, Instant, SystemTime};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
+use crate::collect::CollectOptions;
 use crate::collect::all_netns::DESCRIPTORS_PER_NAMESPACE;
 use crate::collect::own_process::OwnProcess;
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::model::Snapshot;
-use crate::collect::CollectOptions;
 use crate::watch::judge::Sees;
 use crate::watch::thread::{self, Consumer, Control};
 use crate::watch::{Freshness, JudgeSpec, Judges, Round, RoundSource, Watcher};

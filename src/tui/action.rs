@@ -54,6 +54,9 @@ pub enum Action {
     CycleSort,
     /// Reverse the sort order.
     ReverseSort,
+    /// Group the Churn view's table by the next grouping (process, local port, remote
+    /// host, container).
+    CycleChurnGrouping,
     /// Open the detail pane of the selected row.
     OpenDetail,
     /// Scroll the open detail pane (the motion keys while it is open).
@@ -96,10 +99,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("?", "this help"),
     ("Esc", "close help, detail pane or filter line"),
     ("Tab  Shift-Tab", "next / previous view"),
-    (
-        "1 2 3 4 5 6",
-        "sockets, processes, peers, listeners, counters, namespaces",
-    ),
+    // The views by number, on two lines so that the help fits 80 columns.
+    ("1 2 3 4", "sockets, processes, peers, listeners"),
+    ("5 6 7", "counters, namespaces, churn"),
     ("↑ ↓  k j", "move one row (detail pane: scroll one line)"),
     ("PgUp PgDn", "move one screen (detail pane: one paneful)"),
     (
@@ -108,6 +110,7 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("s", "sort by the next column"),
     ("r", "reverse the sort"),
+    ("b", "churn: group by process / port / host / container"),
     ("Enter", "details of the row (namespaces: only that one)"),
     ("/", "filter: close-wait port=443 10.0.0.0/8 nginx …"),
     ("p  Space", "pause the display (polling goes on)"),
@@ -167,6 +170,7 @@ pub fn action_for(mode: InputMode, key: KeyEvent) -> Option<Action> {
         KeyCode::End | KeyCode::Char('G') => motion(Motion::End),
         KeyCode::Char('s') => Action::CycleSort,
         KeyCode::Char('r') => Action::ReverseSort,
+        KeyCode::Char('b') => Action::CycleChurnGrouping,
         KeyCode::Enter if mode == InputMode::Detail => Action::CloseOverlay,
         KeyCode::Enter => Action::OpenDetail,
         KeyCode::Char('p' | ' ') => Action::TogglePause,
@@ -223,11 +227,32 @@ mod tests {
     fn the_help_names_a_digit_for_every_view() {
         let digits: Vec<String> = (1..=View::COUNT).map(|n| n.to_string()).collect();
         let titles: Vec<String> = View::ALL.iter().map(|v| v.title().to_lowercase()).collect();
-        let line = (digits.join(" "), titles.join(", "));
-        assert!(
-            HELP.iter()
-                .any(|(k, w)| (*k, *w) == (line.0.as_str(), line.1.as_str())),
-            "HELP lacks {line:?}"
+        let (keys, whats): (Vec<&str>, Vec<&str>) = HELP
+            .iter()
+            .filter(|(k, _)| k.starts_with(|c: char| c.is_ascii_digit()))
+            .copied()
+            .unzip();
+        assert_eq!(keys.join(" "), digits.join(" "));
+        assert_eq!(whats.join(", "), titles.join(", "));
+    }
+
+    #[test]
+    fn b_steps_the_churn_views_grouping_and_the_help_says_so() {
+        let b = KeyEvent::from(KeyCode::Char('b'));
+        assert_eq!(
+            action_for(InputMode::Normal, b),
+            Some(Action::CycleChurnGrouping)
         );
+        assert!(HELP.iter().any(|(k, _)| *k == "b"));
+    }
+
+    #[test]
+    fn the_help_fits_80_columns_without_wrapping() {
+        let key_width = HELP.iter().map(|(k, _)| k.chars().count()).max().unwrap();
+        for (keys, what) in HELP {
+            // ` keys  what` inside the box's borders and its one column of margin.
+            let width = 1 + key_width + 2 + what.chars().count() + 3;
+            assert!(width <= 80, "{keys}: {width} columns");
+        }
     }
 }

@@ -19,8 +19,9 @@ use super::on_screen::OnScreen;
 use super::pacing::Pacing;
 use super::rows::{self, Target};
 use super::theme::Theme;
-use super::view::{Sort, View};
+use super::view::{ChurnGrouping, Sort, View};
 
+mod churn;
 mod follow;
 mod ingest;
 mod keys;
@@ -127,6 +128,8 @@ pub struct App {
     pub(crate) view: View,
     sorts: [Sort; View::COUNT],
     cursors: [Cursor; View::COUNT],
+    /// What the Churn view's table groups by (`b` steps through them).
+    churn_grouping: ChurnGrouping,
     /// Where keys go.
     pub(crate) mode: InputMode,
     /// The detail pane's first row on screen (wrapped rows from its top), kept within its
@@ -164,6 +167,8 @@ pub struct App {
     pub(crate) closes_per_second: Option<f64>,
     /// Destroy events the kernel dropped since the subscriptions opened.
     pub(crate) events_lost: u64,
+    /// Why the latest round could not subscribe to destroy events (`None`: it did not fail).
+    events_error: Option<String>,
     /// Kernel release.
     pub(crate) kernel: String,
     /// Terminal size (columns, rows).
@@ -205,6 +210,7 @@ impl App {
             view: View::Sockets,
             sorts: std::array::from_fn(|i| View::ALL[i].default_sort()),
             cursors: [Cursor::default(); View::COUNT],
+            churn_grouping: ChurnGrouping::default(),
             mode: InputMode::Normal,
             detail_scroll: 0,
             detail_row: None,
@@ -221,6 +227,7 @@ impl App {
             closed_last: None,
             closes_per_second: None,
             events_lost: 0,
+            events_error: None,
             kernel,
             size,
             anomaly: 0,
@@ -516,9 +523,10 @@ impl App {
         self.narrowed = Some(aggregator);
     }
 
-    /// Rows of table body the current terminal size leaves.
+    /// Rows of table body the current terminal size leaves in the active view (the Churn
+    /// view's title and sparkline take theirs).
     pub fn table_height(&self) -> usize {
-        Areas::of(self.size.0, self.size.1).map_or(0, |a| a.table_body_height())
+        Areas::of(self.size.0, self.size.1).map_or(0, |a| a.table_body_height(self.view))
     }
 
     /// Bring derived state up to date: the socket order, cursors within their tables, a
@@ -550,7 +558,7 @@ impl App {
         }
         self.rows = match &self.shown {
             Some(shown) if self.view != View::Sockets => {
-                rows::group_rows(shown, self.view, self.sort(self.view))
+                rows::group_rows(shown, self.view, self.sort(self.view), self.churn_grouping)
             }
             _ => Vec::new(),
         };

@@ -9,6 +9,10 @@
 //! columns is derived (`strum::VariantArray`) and a column's index is its discriminant, so
 //! no list is written by hand.
 
+mod churn;
+
+pub use churn::ChurnColumn;
+
 /// How a column's cells line up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
@@ -397,6 +401,7 @@ mod tests {
         check::<ListenerColumn>();
         check::<CounterColumn>();
         check::<NamespaceColumn>();
+        check::<ChurnColumn>();
     }
 
     #[test]
@@ -406,6 +411,7 @@ mod tests {
         let searched = concat!(".position", "(|");
         for (file, text) in [
             ("columns.rs", include_str!("columns.rs")),
+            ("columns/churn.rs", include_str!("columns/churn.rs")),
             ("view.rs", include_str!("view.rs")),
         ] {
             assert_eq!(
@@ -423,7 +429,8 @@ mod tests {
         assert_eq!(SocketColumn::Process.index(), 8);
         assert_eq!(NamespaceColumn::Age.index(), 9);
         assert_eq!(super::super::view::View::Namespaces.index(), 5);
-        assert_eq!(super::super::view::View::COUNT, 6);
+        assert_eq!(super::super::view::View::Churn.index(), 6);
+        assert_eq!(super::super::view::View::COUNT, 7);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Drawing: a pure function of [`App`]. Nothing here changes state or talks to the kernel.
 
+mod churn;
 mod detail;
 mod header;
 mod panels;
@@ -13,6 +14,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use super::action::{HELP, InputMode};
 use super::app::App;
 use super::layout::{Areas, MIN_SIZE, centred};
+use super::view::View;
 use crate::format::printable;
 
 /// One-line reminder of the `/` syntax, for the input line.
@@ -34,7 +36,11 @@ pub fn draw(frame: &mut Frame, app: &App) {
     panels::states(frame, areas.states, app);
     panels::anomalies(frame, areas.anomalies, app);
     table::tabs(frame, areas.tabs, app);
-    table::draw(frame, areas.table, app);
+    if app.view == View::Churn {
+        churn::draw(frame, &areas, app);
+    } else {
+        table::draw(frame, areas.table, app);
+    }
     footer(frame, areas.footer, app);
     match app.mode {
         InputMode::Help => help(frame, area, app),
@@ -126,7 +132,9 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         ))
     } else {
         let mut spans = Vec::new();
-        for (key, what) in [
+        // The view's own key comes before the general ones the line may cut.
+        let own = (app.view == View::Churn).then_some(("b", "group by"));
+        for (key, what) in own.into_iter().chain([
             ("q", "quit"),
             ("?", "help"),
             ("/", "filter"),
@@ -136,7 +144,7 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
             ("p", "pause"),
             ("+/-", "interval"),
             ("n", "next anomaly"),
-        ] {
+        ]) {
             spans.push(Span::styled(key, theme.accent()));
             spans.push(Span::raw(format!(" {what}  ")));
         }

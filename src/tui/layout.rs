@@ -3,8 +3,13 @@
 
 use ratatui::layout::Rect;
 
+use super::view::View;
+
 /// The smallest terminal the dashboard draws in; below it, a message asks for more room.
 pub const MIN_SIZE: (u16, u16) = (64, 20);
+
+/// Lines the Churn view draws above its table: its title and the last minute's sparkline.
+pub const CHURN_LINES: u16 = 2;
 
 /// Height of the states and anomalies panels: 11 states and two borders.
 const PANEL_HEIGHT: u16 = 13;
@@ -44,9 +49,23 @@ impl Areas {
         })
     }
 
-    /// Table rows below the heading.
-    pub fn table_body_height(&self) -> usize {
-        usize::from(self.table.height.saturating_sub(1))
+    /// Where `view`'s table goes, heading included: below the Churn view's own lines.
+    pub fn table_of(&self, view: View) -> Rect {
+        let above = if view == View::Churn {
+            CHURN_LINES.min(self.table.height)
+        } else {
+            0
+        };
+        Rect {
+            y: self.table.y + above,
+            height: self.table.height - above,
+            ..self.table
+        }
+    }
+
+    /// Rows of `view`'s table below its heading.
+    pub fn table_body_height(&self, view: View) -> usize {
+        usize::from(self.table_of(view).height.saturating_sub(1))
     }
 }
 

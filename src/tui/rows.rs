@@ -1,5 +1,10 @@
 //! The table's rows: the socket order (indices, so a million sockets are never copied or
-//! turned into widgets) and the rows of the group views, built from the summary.
+//! turned into widgets) and the rows of the group views, built from the summary (the
+//! Churn view's in `rows/churn.rs`).
+
+mod churn;
+
+pub use churn::{ChurnKey, lifetime_text, rate_text};
 
 use std::cmp::{Ordering, Reverse};
 use std::net::{IpAddr, SocketAddr};
@@ -15,7 +20,7 @@ use super::columns::{
 };
 use super::namespaces::NamespaceRow;
 use super::on_screen::OnScreen;
-use super::view::{Sort, View};
+use super::view::{ChurnGrouping, Sort, View};
 
 /// What a group row stands for, for the detail pane.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub enum Target {
     Counter(String),
     /// A network namespace: its name and inode.
     Netns(String, u64),
+    /// A group of the Churn view.
+    Churn(ChurnKey),
 }
 
 /// A sort key of one cell.
@@ -191,8 +198,9 @@ fn container_rank(snapshot: &Snapshot) -> impl Fn(&Socket) -> u32 + '_ {
     }
 }
 
-/// The rows of a group view (not [`View::Sockets`]), sorted.
-pub fn group_rows(shown: &OnScreen, view: View, sort: Sort) -> Vec<GroupRow> {
+/// The rows of a group view (not [`View::Sockets`]), sorted; the Churn view's grouped by
+/// `churn`.
+pub fn group_rows(shown: &OnScreen, view: View, sort: Sort, churn: ChurnGrouping) -> Vec<GroupRow> {
     let summary = shown.table_summary();
     let mut rows = match view {
         View::Sockets => Vec::new(),
@@ -201,6 +209,8 @@ pub fn group_rows(shown: &OnScreen, view: View, sort: Sort) -> Vec<GroupRow> {
         View::Listeners => listener_rows(summary),
         View::Counters => counter_rows(&shown.summary),
         View::Namespaces => namespace_rows(shown),
+        // Every close: the filter's aggregator is given none.
+        View::Churn => churn::churn_rows(&shown.summary.churn, churn),
     };
     let numeric = view.columns().get(sort.column).is_some_and(|c| c.numeric());
     rows.sort_by(|a, b| {

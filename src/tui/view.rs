@@ -1,7 +1,7 @@
 //! The views of the tab bar, their columns and how each is sorted.
 
 use super::columns::{
-    Column, CounterColumn, ListenerColumn, NamespaceColumn, PeerColumn, ProcessColumn,
+    ChurnColumn, Column, CounterColumn, ListenerColumn, NamespaceColumn, PeerColumn, ProcessColumn,
     SocketColumn, ViewColumn,
 };
 
@@ -23,6 +23,8 @@ pub enum View {
     Counters,
     /// One row per network namespace watched (every one with `-A`).
     Namespaces,
+    /// The connections closed over the last minute, grouped as [`ChurnGrouping`] says.
+    Churn,
 }
 
 impl View {
@@ -41,6 +43,7 @@ impl View {
             View::Listeners => "Listeners",
             View::Counters => "Counters",
             View::Namespaces => "Namespaces",
+            View::Churn => "Churn",
         }
     }
 
@@ -68,11 +71,13 @@ impl View {
             View::Listeners => ListenerColumn::specs(),
             View::Counters => CounterColumn::specs(),
             View::Namespaces => NamespaceColumn::specs(),
+            View::Churn => ChurnColumn::specs(),
         }
     }
 
     /// The order a view opens in: sockets by state (as `snapshot` lists them), listeners
-    /// by fill, counters by rate, namespaces by anomalies, everything else largest first.
+    /// by fill, counters by rate, namespaces by anomalies, churn by closes, everything else
+    /// largest first.
     pub fn default_sort(self) -> Sort {
         match self {
             View::Sockets => Sort::by(SocketColumn::State),
@@ -81,7 +86,52 @@ impl View {
             View::Listeners => Sort::by(ListenerColumn::Fill),
             View::Counters => Sort::by(CounterColumn::PerSecond),
             View::Namespaces => Sort::by(NamespaceColumn::Anomalies),
+            View::Churn => Sort::by(ChurnColumn::Closes),
         }
+    }
+}
+
+/// What the Churn view's table groups the closes by; `b` steps through them in
+/// declaration order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, strum::VariantArray)]
+#[must_use]
+pub enum ChurnGrouping {
+    /// The process that made the connection, as attributed.
+    #[default]
+    Process,
+    /// The local port of the connections this side accepted.
+    LocalPort,
+    /// The remote host.
+    RemoteHost,
+    /// The container the closes are attributed to: their owner's, listener's or namespace's.
+    Container,
+}
+
+impl ChurnGrouping {
+    /// How the table's title says it: `process`, `local port`…
+    pub fn name(self) -> &'static str {
+        match self {
+            ChurnGrouping::Process => "process",
+            ChurnGrouping::LocalPort => "local port",
+            ChurnGrouping::RemoteHost => "remote host",
+            ChurnGrouping::Container => "container",
+        }
+    }
+
+    /// The heading of the table's first column.
+    pub fn heading(self) -> &'static str {
+        match self {
+            ChurnGrouping::Process => "PROCESS",
+            ChurnGrouping::LocalPort => "LOCAL PORT",
+            ChurnGrouping::RemoteHost => "REMOTE HOST",
+            ChurnGrouping::Container => "CONTAINER",
+        }
+    }
+
+    /// The next grouping, wrapping.
+    pub fn next(self) -> ChurnGrouping {
+        let all = <ChurnGrouping as strum::VariantArray>::VARIANTS;
+        all[(self as usize + 1) % all.len()]
     }
 }
 

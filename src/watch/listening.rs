@@ -48,7 +48,8 @@ impl Listening {
             round.events_error = Some(error_line(e));
         }
         let now = SystemTime::now();
-        self.since.retain(|key, _| self.subscriptions.counts(*key).is_some());
+        self.since
+            .retain(|key, _| self.subscriptions.counts(*key).is_some());
         if let Some(stream) = &self.stream {
             self.makers.learn(round);
             loop {

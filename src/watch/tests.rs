@@ -165,7 +165,10 @@ fn the_sockets_a_namespace_destroyed_are_judged_by_its_judge_and_by_the_filters_
     ]);
     judges.take(&mut churning);
     assert_eq!(kinds(&churning.namespaces[0]), []);
-    assert_eq!(kinds(&churning.namespaces[1]), [AnomalyKind::ConnectionChurn]);
+    assert_eq!(
+        kinds(&churning.namespaces[1]),
+        [AnomalyKind::ConnectionChurn]
+    );
     let verdict = churning.namespaces[1].verdict.as_ref().unwrap();
     assert_eq!(verdict.anomalies[0].count, 80);
     assert_eq!(verdict.summary.churn.total.closes, 800);

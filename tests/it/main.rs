@@ -14,6 +14,7 @@ mod all_netns;
 mod boundaries;
 mod broken_stderr;
 mod check_netns;
+mod churn_netns;
 mod cli;
 mod config;
 mod containers_netns;

@@ -38,6 +38,8 @@ fn every_key_in_normal_mode_maps_to_its_action() {
         (ch('3'), Action::ShowView(View::Peers)),
         (ch('4'), Action::ShowView(View::Listeners)),
         (ch('5'), Action::ShowView(View::Counters)),
+        (ch('6'), Action::ShowView(View::Namespaces)),
+        (ch('7'), Action::ShowView(View::Churn)),
         (key(KeyCode::Up), Action::Move(Motion::Up)),
         (ch('k'), Action::Move(Motion::Up)),
         (key(KeyCode::Down), Action::Move(Motion::Down)),
@@ -50,6 +52,7 @@ fn every_key_in_normal_mode_maps_to_its_action() {
         (ch('G'), Action::Move(Motion::End)),
         (ch('s'), Action::CycleSort),
         (ch('r'), Action::ReverseSort),
+        (ch('b'), Action::CycleChurnGrouping),
         (key(KeyCode::Enter), Action::OpenDetail),
         (ch('p'), Action::TogglePause),
         (ch(' '), Action::TogglePause),
@@ -118,7 +121,7 @@ fn enter_closes_the_detail_pane_it_opened() {
 fn views_cycle_in_tab_order_and_wrap() {
     let mut app = busy_app(80, 24, 1);
     let mut seen = vec![app.view()];
-    for _ in 0..6 {
+    for _ in 0..7 {
         app.apply(Action::NextView);
         seen.push(app.view());
     }
@@ -131,13 +134,64 @@ fn views_cycle_in_tab_order_and_wrap() {
             View::Listeners,
             View::Counters,
             View::Namespaces,
+            View::Churn,
             View::Sockets
         ]
     );
     app.apply(Action::PrevView);
-    assert_eq!(app.view(), View::Namespaces);
+    assert_eq!(app.view(), View::Churn);
     app.apply(Action::ShowView(View::Listeners));
     assert_eq!(app.view(), View::Listeners);
+}
+
+#[test]
+fn b_steps_the_churn_grouping_in_the_churn_view_and_only_says_so_elsewhere() {
+    use sockscope::tui::view::ChurnGrouping;
+    let mut app = busy_app(80, 24, 1);
+    app.apply(Action::CycleChurnGrouping);
+    assert_eq!(app.churn_grouping(), ChurnGrouping::Process);
+    assert_eq!(
+        app.notice(),
+        Some("b groups the Churn view (7): by process, local port, remote host, container")
+    );
+    app.apply(Action::ShowView(View::Churn));
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        app.apply(Action::CycleChurnGrouping);
+        let heading = app.columns(View::Churn)[0].name;
+        seen.push((
+            app.churn_grouping(),
+            heading,
+            app.notice().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        [
+            (
+                ChurnGrouping::LocalPort,
+                "LOCAL PORT",
+                "churn by local port".to_owned()
+            ),
+            (
+                ChurnGrouping::RemoteHost,
+                "REMOTE HOST",
+                "churn by remote host".to_owned()
+            ),
+            (
+                ChurnGrouping::Container,
+                "CONTAINER",
+                "churn by container".to_owned()
+            ),
+            (
+                ChurnGrouping::Process,
+                "PROCESS",
+                "churn by process".to_owned()
+            ),
+        ]
+    );
+    // Its own lines take two rows from the table.
+    assert_eq!(app.table_height(), 5);
 }
 
 #[test]

@@ -35,6 +35,7 @@ view_tests! {
     peers_view_at_80x24: View::Peers, 80, 24;
     listeners_view_at_80x24: View::Listeners, 80, 24;
     counters_view_at_80x24: View::Counters, 80, 24;
+    churn_view_at_80x24: View::Churn, 80, 24;
     sockets_view_at_160x48: View::Sockets, 160, 48;
     processes_view_at_160x48: View::Processes, 160, 48;
     peers_view_at_160x48: View::Peers, 160, 48;
@@ -225,6 +226,30 @@ fn terminals_too_small_get_a_message_not_a_panic() {
         }
     }
     assert_snapshot!(render(&busy_app(20, 6, 1)));
+}
+
+#[test]
+fn the_churn_view_in_a_10x5_terminal_gets_the_message_not_a_panic() {
+    let mut app = in_view(busy_app(10, 5, 1), View::Churn);
+    app.apply(Action::CycleChurnGrouping);
+    assert_eq!(
+        render(&app),
+        "sockscope \nneeds     \n64×20;    \nthis      \nterminal  \n"
+    );
+    app.resize(64, 20);
+    let screen = render(&app);
+    let lines: Vec<&str> = screen.lines().skip(15).map(str::trim_end).collect();
+    assert_eq!(
+        lines,
+        [
+            "Churn by local port                            b: by remote host",
+            "destroy events are not listened to (needs a subscription; none",
+            "reported yet)",
+            "",
+            // The notice of `b`, until the next key.
+            "churn by local port",
+        ]
+    );
 }
 
 #[test]

@@ -42,6 +42,7 @@ impl App {
             self.closed_last = Some((closed, lost, round.taken_at));
             self.events_lost = lost;
         }
+        self.events_subscribed(round.events_error.as_deref());
         if let Some((from, to)) = round.listened() {
             self.aggregator.listened(from, to);
             round.destroyed().for_each(|c| self.aggregator.closed(c));

@@ -51,6 +51,7 @@ impl App {
                 sort.reverse = !sort.reverse;
                 self.resort(sort);
             }
+            Action::CycleChurnGrouping => self.cycle_churn_grouping(),
             Action::OpenDetail if self.view == View::Namespaces => self.narrow_to_netns(),
             Action::OpenDetail => {
                 if self.row_count() > 0 {
@@ -141,7 +142,10 @@ impl App {
         if self.view == View::Sockets {
             self.order_stale = true;
         }
-        let column = self.view.columns().get(sort.column).map_or("?", |c| c.name);
+        let column = self
+            .columns(self.view)
+            .get(sort.column)
+            .map_or("?", |c| c.name);
         let direction = if sort.reverse { ", reversed" } else { "" };
         self.notice = Some(format!("sorted by {column}{direction}"));
         self.refresh();

@@ -1,6 +1,8 @@
 //! The lines of the detail pane, unwrapped: every field of a socket, or the breakdown of a
 //! group row.
 
+mod churn;
+
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -253,7 +255,7 @@ fn host_lines(theme: Theme, summary: &Summary, ip: IpAddr) -> Vec<Line<'static>>
 }
 
 /// The breakdown of a group row: a process, the sockets of no process, a remote host, a
-/// listener or a counter.
+/// listener, a counter, a namespace or a group of closes.
 pub(super) fn group_lines(theme: Theme, shown: &OnScreen, target: &Target) -> Vec<Line<'static>> {
     let summary: &Summary = shown.table_summary();
     let snapshot = &shown.snapshot;
@@ -328,6 +330,7 @@ pub(super) fn group_lines(theme: Theme, shown: &OnScreen, target: &Target) -> Ve
                 ),
             ]
         }
+        Target::Churn(key) => churn::churn_lines(theme, shown, key),
         Target::Netns(name, inode) => {
             let mut lines = vec![
                 field(theme, "netns", name.clone()),

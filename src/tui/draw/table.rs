@@ -18,20 +18,17 @@ use crate::tui::on_screen::OnScreen;
 use crate::tui::rows::Target;
 use crate::tui::view::View;
 
+/// Whether `view`'s table follows the `/` filter: the counters and the closes are not
+/// sockets.
+fn filtered(view: View) -> bool {
+    !matches!(view, View::Counters | View::Churn)
+}
+
 pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
-    let mut spans = Vec::new();
-    for (i, view) in View::ALL.iter().enumerate() {
-        let label = format!(" {} {} ", i + 1, view.title());
-        spans.push(if *view == app.view {
-            Span::styled(label, theme.accent().patch(theme.selected()))
-        } else {
-            Span::raw(label)
-        });
-    }
     let rows = app.row_count();
     let mut right = String::new();
-    if !app.filter.is_empty() && app.view != View::Counters {
+    if !app.filter.is_empty() && filtered(app.view) {
         let _ = write!(right, "filter: {} · ", app.filter_text);
     }
     if rows > 0 {
@@ -46,6 +43,30 @@ pub(super) fn tabs(frame: &mut Frame, area: Rect, app: &App) {
             let total = app.shown.as_ref().map_or(0, |s| s.snapshot.sockets.len());
             let _ = write!(right, " of {}", grouped(total as u64));
         }
+    }
+    // ` 1 Sockets  2 Processes `, or ` 1 Sockets 2 Processes` when that leaves the right
+    // part no room.
+    let label = |i: usize, view: View, tight: bool| {
+        if tight {
+            format!(" {} {}", i + 1, view.title())
+        } else {
+            format!(" {} {} ", i + 1, view.title())
+        }
+    };
+    let wide: usize = View::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, v)| label(i, *v, false).chars().count())
+        .sum();
+    let tight = wide + 1 + right.chars().count() > usize::from(area.width);
+    let mut spans = Vec::new();
+    for (i, view) in View::ALL.iter().enumerate() {
+        let label = label(i, *view, tight);
+        spans.push(if *view == app.view {
+            Span::styled(label, theme.accent().patch(theme.selected()))
+        } else {
+            Span::raw(label)
+        });
     }
     let used: usize = spans.iter().map(Span::width).sum();
     let room = usize::from(area.width).saturating_sub(used + 1);
@@ -200,7 +221,7 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let view = app.view;
-    let columns = view.columns();
+    let columns = app.columns(view);
     let sort = app.sort(view);
     let height = usize::from(area.height.saturating_sub(1));
     let cursor = app.cursor(view);
@@ -277,7 +298,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         lines.push(line_of(&row, style));
     }
     if lines.len() == 1 {
-        let empty = if app.filter.is_empty() || view == View::Counters {
+        let empty = if view == View::Churn {
+            "no connection closed in the last minute"
+        } else if app.filter.is_empty() || !filtered(view) {
             "nothing here in this namespace"
         } else {
             "nothing matches the filter (/ to change it)"
