@@ -46,9 +46,16 @@ impl Indexed {
         }
     }
 
+    /// The full socket with `cookie` in this poll. A TIME_WAIT socket is left out: the
+    /// kernel gives it the cookie of the full socket it replaced, which is destroyed as it
+    /// enters TIME_WAIT, so a poll after that holds the cookie with no owner and a state
+    /// the destroyed socket never had.
     fn socket(&self, cookie: u64) -> Option<&Socket> {
         let i = *self.by_cookie.get(&cookie)?;
-        self.snapshot.sockets.get(i as usize)
+        self.snapshot
+            .sockets
+            .get(i as usize)
+            .filter(|s| s.state != TcpState::TimeWait)
     }
 
     /// Give `closed` the owners and container of `socket` of this poll, found `from` there;
@@ -295,6 +302,27 @@ mod tests {
 
         let elsewhere = makers.attribute(8, &destroyed(5, "10.0.0.1:80"));
         assert_eq!(elsewhere.owner_from, OwnerFrom::Unknown);
+    }
+
+    #[test]
+    fn a_client_socket_is_attributed_from_the_poll_that_saw_it_open_not_its_time_wait_successor() {
+        let mut makers = Makers::default();
+        makers.learn(&round(0, &[]));
+        makers.learn(&round(1, &[40]));
+        // The next poll holds the TIME_WAIT socket that replaced it: the same cookie, no
+        // owner.
+        let mut after = round(2, &[]);
+        let snapshot = Arc::get_mut(after.namespaces[0].snapshot.as_mut().unwrap()).unwrap();
+        snapshot
+            .sockets
+            .push(socket(TcpState::TimeWait).local("10.0.0.1:80").cookie(40));
+        makers.learn(&after);
+        let closed = makers.attribute(7, &destroyed(40, "10.0.0.1:80"));
+        assert_eq!(
+            (closed.owner_from, closed.owners[0].pid, closed.last_state),
+            (OwnerFrom::Poll, 10, Some(TcpState::Established))
+        );
+        assert_eq!(closed.first_seen, Some(at(1)));
     }
 
     #[test]
