@@ -26,6 +26,11 @@ mod follow;
 mod ingest;
 mod keys;
 
+/// How many rounds the header's `closes N/s` is averaged over: a second's count jitters
+/// by a few percent under load (the subscription threads are not scheduled evenly), five
+/// seconds' does not.
+pub(crate) const CLOSES_OVER: usize = 5;
+
 /// What the dashboard needs to know that does not come from a poll.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -160,10 +165,11 @@ pub struct App {
     pub(crate) others: Option<crate::collect::all_netns::census::Others>,
     /// Times `A` asked the collector to watch every namespace (it is told once).
     all_requests: u64,
-    /// Sockets destroyed and events lost in all, and when, as of the last round that said
-    /// (the watcher's destroy-event subscriptions).
-    closed_last: Option<(u64, u64, SystemTime)>,
-    /// TCP sockets destroyed per second between the last two rounds.
+    /// Sockets destroyed and events lost in all, and when, as of the last rounds that said
+    /// (the watcher's destroy-event subscriptions), oldest first, at most
+    /// [`CLOSES_OVER`] + 1.
+    closed_readings: std::collections::VecDeque<(u64, u64, SystemTime)>,
+    /// TCP sockets destroyed per second over the last [`CLOSES_OVER`] rounds.
     pub(crate) closes_per_second: Option<f64>,
     /// Destroy events the kernel dropped since the subscriptions opened.
     pub(crate) events_lost: u64,
@@ -224,7 +230,7 @@ impl App {
             follow_requests: 0,
             others: None,
             all_requests: 0,
-            closed_last: None,
+            closed_readings: std::collections::VecDeque::new(),
             closes_per_second: None,
             events_lost: 0,
             events_error: None,

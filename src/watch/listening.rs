@@ -47,31 +47,11 @@ impl Listening {
         if let Err(e) = self.subscriptions.follow(round) {
             round.events_error = Some(error_line(e));
         }
+        // The counts are read first, at `now`, the end of the span listened: a rate of
+        // them is over the time between two readings, however long attributing takes.
         let now = SystemTime::now();
         self.since
             .retain(|key, _| self.subscriptions.counts(*key).is_some());
-        if let Some(stream) = &self.stream {
-            self.makers.learn(round);
-            loop {
-                match stream.try_recv() {
-                    Ok(FromSubscription::Events(key, events)) => {
-                        let Some(namespace) = round.namespaces.iter_mut().find(|n| n.key == key)
-                        else {
-                            continue;
-                        };
-                        namespace
-                            .destroyed
-                            .extend(events.iter().map(|e| self.makers.attribute(key, e)));
-                    }
-                    Ok(FromSubscription::Failed(key, why)) => {
-                        let name = self.subscriptions.drop_one(key).unwrap_or_default();
-                        round.events_error = Some(format!("{name}: {why}"));
-                    }
-                    Ok(FromSubscription::Lost(..) | FromSubscription::Stopped) => {}
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
-            }
-        }
         for namespace in &mut round.namespaces {
             namespace.closed = self
                 .subscriptions
@@ -81,6 +61,29 @@ impl Listening {
                 let from = *self.since.entry(namespace.key).or_insert(now);
                 namespace.listened = Some((from, now));
                 self.since.insert(namespace.key, now);
+            }
+        }
+        let Some(stream) = &self.stream else {
+            return;
+        };
+        self.makers.learn(round);
+        loop {
+            match stream.try_recv() {
+                Ok(FromSubscription::Events(key, events)) => {
+                    let Some(namespace) = round.namespaces.iter_mut().find(|n| n.key == key)
+                    else {
+                        continue;
+                    };
+                    namespace
+                        .destroyed
+                        .extend(events.iter().map(|e| self.makers.attribute(key, e)));
+                }
+                Ok(FromSubscription::Failed(key, why)) => {
+                    let name = self.subscriptions.drop_one(key).unwrap_or_default();
+                    round.events_error = Some(format!("{name}: {why}"));
+                }
+                Ok(FromSubscription::Lost(..) | FromSubscription::Stopped) => {}
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
     }

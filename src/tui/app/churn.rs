@@ -37,7 +37,7 @@ impl App {
     /// Whether a round has counted destroy events (the header's `closes N/s` follows from
     /// the second).
     pub fn events_counted(&self) -> bool {
-        self.closed_last.is_some()
+        !self.closed_readings.is_empty()
     }
 
     /// `b`: the Churn view's next grouping, from its first row; elsewhere, a word on what

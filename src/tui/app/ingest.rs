@@ -29,17 +29,25 @@ impl App {
             self.others_counted(others);
         }
         if let Some((closed, lost)) = round.closed() {
-            self.closes_per_second = match self.closed_last {
-                Some((before, _, at)) if closed >= before => round
-                    .taken_at
+            // The counts were read at the end of the span listened.
+            let read_at = round.listened().map_or(round.taken_at, |(_, to)| to);
+            let readings = &mut self.closed_readings;
+            if readings.back().is_some_and(|&(before, _, _)| closed < before) {
+                // The subscriptions started again (`A`): no rate until the next round.
+                readings.clear();
+            }
+            readings.push_back((closed, lost, read_at));
+            while readings.len() > super::CLOSES_OVER + 1 {
+                readings.pop_front();
+            }
+            self.closes_per_second = match (readings.front(), readings.len()) {
+                (Some(&(first, _, at)), 2..) => read_at
                     .duration_since(at)
                     .ok()
                     .filter(|d| !d.is_zero())
-                    .map(|d| (closed - before) as f64 / d.as_secs_f64()),
-                // The subscriptions started again (`A`): no rate until the next round.
+                    .map(|d| (closed - first) as f64 / d.as_secs_f64()),
                 _ => None,
             };
-            self.closed_last = Some((closed, lost, round.taken_at));
             self.events_lost = lost;
         }
         self.events_subscribed(round.events_error.as_deref());
