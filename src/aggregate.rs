@@ -219,6 +219,12 @@ impl Aggregator {
         self.churn.add(closed);
     }
 
+    /// Take in connections closed between polls, grouped elsewhere (a watcher's collector
+    /// thread groups each round's), with the span they were listened to.
+    pub fn take_closes(&mut self, closes: &Churn) {
+        self.churn.merge(closes);
+    }
+
     /// How many sockets the identity tracker remembers (those of the latest poll).
     pub fn tracked_sockets(&self) -> usize {
         self.identities.len()

@@ -89,16 +89,31 @@ impl<S: RoundSource> Watcher<S> {
     }
 
     /// Also subscribe to each namespace's destroy events (as `options` and `every` say
-    /// which), count them ([`NamespaceRound::closed`]), and hand each round the sockets
-    /// destroyed since the previous one, attributed ([`NamespaceRound::destroyed`]): the
-    /// judges take them in before they judge the round, and the consumer gets them with
-    /// it.
+    /// which), count them ([`NamespaceRound::closed`]), and hand each round the
+    /// connections closed since the previous one, attributed and grouped
+    /// ([`NamespaceRound::closes`]; those the judges' filter keeps apart too): the judges
+    /// take them in before they judge the round, and the consumer gets them with it.
     #[must_use]
     pub fn with_destroyed(mut self, options: &CollectOptions, every: bool) -> Watcher<S> {
         let (subscriptions, stream) =
             events::Subscriptions::streaming(options, every, events::BUFFER);
-        self.listening = Some(listening::Listening::streaming(subscriptions, stream));
+        let spec = self.judges.spec();
+        self.listening = Some(listening::Listening::new(
+            subscriptions,
+            stream,
+            spec.config().rules.connection_churn.short_lived,
+            spec.filter().clone(),
+        ));
         self
+    }
+
+    /// Attribute and group the destroy events received since the last look (the
+    /// collector thread does it every [`listening::DRAIN_EVERY`] while it waits, so that
+    /// what waits in their channel stays small).
+    pub fn drain_destroyed(&mut self) {
+        if let Some(listening) = &mut self.listening {
+            listening.drain();
+        }
     }
 
     /// One poll: every namespace dumped is judged by its own aggregator (the verdict goes
@@ -141,14 +156,22 @@ impl<S: RoundSource> Watcher<S> {
         }
         let left = counter_window.saturating_sub(started.elapsed());
         if !left.is_zero() {
-            std::thread::sleep(left);
+            let ends = Instant::now() + left;
+            loop {
+                let now = Instant::now();
+                if now >= ends {
+                    break;
+                }
+                std::thread::sleep((ends - now).min(listening::DRAIN_EVERY));
+                self.drain_destroyed();
+            }
             for (key, counters) in self.source.sample_counters() {
                 round.set_counters(key, counters);
             }
         }
         if let Some(listening) = &mut self.listening {
             listening.take(&mut round);
-            self.judges.destroyed(&round);
+            self.judges.take_closes(&round);
         }
         round
     }

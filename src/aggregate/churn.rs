@@ -341,8 +341,32 @@ impl Churn {
 
     /// Take in one closed connection.
     pub fn add(&mut self, closed: &ClosedSocket) {
-        let at = unix_seconds(closed.at);
-        let index = match self.seconds.iter().rposition(|s| s.at <= at) {
+        let index = self.second_at(unix_seconds(closed.at));
+        self.seconds[index].closes.add(closed, self.short_lived);
+        self.expire();
+    }
+
+    /// Take in `other`'s closes and the span it listened to (a watcher's closes of one
+    /// round, grouped on its collector thread).
+    pub fn merge(&mut self, other: &Churn) {
+        if let Some((from, to)) = other.listened {
+            self.listened(from, to);
+        }
+        for second in &other.seconds {
+            let index = self.second_at(second.at);
+            self.seconds[index].closes.merge(&second.closes);
+        }
+        self.expire();
+    }
+
+    /// Whether it holds no close.
+    pub fn is_empty(&self) -> bool {
+        self.seconds.is_empty()
+    }
+
+    /// The index of the bucket of second `at`, made now if there is none.
+    fn second_at(&mut self, at: u64) -> usize {
+        match self.seconds.iter().rposition(|s| s.at <= at) {
             Some(i) if self.seconds[i].at == at => i,
             Some(i) => {
                 self.seconds.insert(
@@ -361,9 +385,12 @@ impl Churn {
                 });
                 0
             }
-        };
-        self.seconds[index].closes.add(closed, self.short_lived);
-        let newest = self.seconds.back().map_or(at, |s| s.at);
+        }
+    }
+
+    /// Drop the seconds older than the last minute of the newest.
+    fn expire(&mut self) {
+        let newest = self.seconds.back().map_or(0, |s| s.at);
         while self
             .seconds
             .front()

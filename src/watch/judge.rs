@@ -2,14 +2,15 @@
 //! namespace watched has its own aggregator ([`Judge`]), and a twin over the sockets the
 //! filter keeps when one is given. [`Judges`] keeps them by namespace key.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::aggregate::{Aggregator, Anomaly};
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::hash::FastMap;
-use crate::model::{ClosedSocket, Counters, Snapshot};
+use crate::model::{Counters, Snapshot};
 
+use super::listening::Closes;
 use super::round::{Round, Verdict};
 
 /// What the rules see when a filter is given.
@@ -146,39 +147,16 @@ impl Judge {
         }
     }
 
-    /// Take in the sockets namespace destroyed while its events were listened to, from
-    /// `listened.0` to `listened.1` (those `filter` keeps, where the judge narrows).
-    pub fn destroyed(
-        &mut self,
-        closed: &[ClosedSocket],
-        listened: (SystemTime, SystemTime),
-        filter: &Filter,
-    ) {
-        let (from, to) = listened;
-        let kept = |c: &ClosedSocket| filter.keeps_closed(c);
+    /// Take in the connections the namespace closed, grouped (see [`Closes`]).
+    pub fn take_closes(&mut self, closes: &Closes) {
         match self {
-            Judge::Whole(whole) => {
-                whole.listened(from, to);
-                for c in closed {
-                    whole.closed(c);
-                }
-            }
+            Judge::Whole(whole) => whole.take_closes(&closes.whole),
             Judge::KeptOnly(narrowed) => {
-                narrowed.listened(from, to);
-                closed
-                    .iter()
-                    .filter(|c| kept(c))
-                    .for_each(|c| narrowed.closed(c));
+                narrowed.take_closes(closes.kept.as_ref().unwrap_or(&closes.whole));
             }
             Judge::Twins { whole, narrowed } => {
-                whole.listened(from, to);
-                narrowed.listened(from, to);
-                for c in closed {
-                    whole.closed(c);
-                    if kept(c) {
-                        narrowed.closed(c);
-                    }
-                }
+                whole.take_closes(&closes.whole);
+                narrowed.take_closes(closes.kept.as_ref().unwrap_or(&closes.whole));
             }
         }
     }
@@ -310,7 +288,7 @@ impl Judges {
             self.by_key
                 .retain(|key, _| round.namespaces.iter().any(|n| n.key == *key));
         }
-        self.destroyed(round);
+        self.take_closes(round);
         for namespace in &mut round.namespaces {
             namespace.verdict = match namespace.fresh_snapshot().cloned() {
                 Some(snapshot) => self.judge(namespace.key, &snapshot),
@@ -320,12 +298,12 @@ impl Judges {
         }
     }
 
-    /// Hand each judge the sockets its namespace destroyed this round (the namespaces the
+    /// Hand each judge the connections its namespace closed this round (the namespaces the
     /// filter's `--netns-match` leaves out are left out here too): the next judgement
     /// takes them in.
-    pub fn destroyed(&mut self, round: &Round) {
+    pub fn take_closes(&mut self, round: &Round) {
         for namespace in &round.namespaces {
-            let Some(listened) = namespace.listened else {
+            let Some(closes) = &namespace.closes else {
                 continue;
             };
             if !namespace
@@ -339,7 +317,7 @@ impl Judges {
             self.by_key
                 .entry(namespace.key)
                 .or_insert_with(|| Judge::new(spec))
-                .destroyed(&namespace.destroyed, listened, &spec.filter);
+                .take_closes(closes);
         }
     }
 

@@ -5,7 +5,9 @@ use std::time::SystemTime;
 
 use crate::collect::NetnsDrift;
 use crate::collect::all_netns::census::Others;
-use crate::model::{ClosedSocket, Counters, NetnsLabel, Snapshot};
+use crate::model::{Counters, NetnsLabel, Snapshot};
+
+use super::listening::Closes;
 
 use crate::aggregate::{Anomaly, Summary};
 
@@ -52,11 +54,11 @@ pub struct NamespaceRound {
     /// received and those the kernel dropped), and of those the dropped (`None`: no
     /// subscription).
     pub closed: Option<(u64, u64)>,
-    /// The TCP sockets it destroyed since the previous round, each attributed as far as
-    /// the polls know (empty: none, or no subscription).
-    pub destroyed: Vec<ClosedSocket>,
+    /// The connections it closed since the previous round, each attributed as far as the
+    /// polls know, grouped (`None`: no subscription).
+    pub closes: Option<Arc<Closes>>,
     /// The span its destroy events were listened to for this round, from and to (`None`:
-    /// no subscription): `destroyed` is every socket destroyed then but the lost ones.
+    /// no subscription): `closes` holds every socket destroyed then but the lost ones.
     pub listened: Option<(SystemTime, SystemTime)>,
     /// Its judge's verdict on its last snapshot (`None` before its first, when the
     /// watcher's judges do not judge it, or when `--netns-match` leaves it out).
@@ -83,7 +85,7 @@ impl NamespaceRound {
             freshness,
             error,
             closed: None,
-            destroyed: Vec::new(),
+            closes: None,
             listened: None,
             verdict: None,
         }
@@ -169,10 +171,9 @@ impl Round {
             .reduce(|(c, l), (c2, l2)| (c + c2, l + l2))
     }
 
-    /// Every namespace's destroyed sockets of this round (see
-    /// [`NamespaceRound::destroyed`]).
-    pub fn destroyed(&self) -> impl Iterator<Item = &ClosedSocket> {
-        self.namespaces.iter().flat_map(|n| &n.destroyed)
+    /// Every namespace's closes of this round (see [`NamespaceRound::closes`]).
+    pub fn closes(&self) -> impl Iterator<Item = &Closes> {
+        self.namespaces.iter().filter_map(|n| n.closes.as_deref())
     }
 
     /// The span destroy events were listened to this round, over every namespace

@@ -61,7 +61,7 @@ fn entry(key: u64, snapshot: Option<Snapshot>, freshness: Freshness) -> Namespac
         dumped_at: None,
         error: None,
         closed: None,
-        destroyed: Vec::new(),
+        closes: None,
         listened: None,
         verdict: None,
     }
@@ -133,11 +133,14 @@ fn a_filter_makes_twins_and_check_judges_only_the_sockets_it_keeps() {
 }
 
 /// `n` connections the namespace opened toward 10.0.0.3:5432 and closed over the ten
-/// seconds before its snapshot (at 1,000 s), none seen by a poll.
-fn churned(mut entry: NamespaceRound, n: u64) -> NamespaceRound {
+/// seconds before its snapshot (at 1,000 s), none seen by a poll; with a filter that keeps
+/// none of them, when `filtered`.
+fn churned(mut entry: NamespaceRound, n: u64, filtered: bool) -> NamespaceRound {
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(990);
-    entry.destroyed = (0..n)
-        .map(|i| crate::model::ClosedSocket {
+    let end = start + Duration::from_secs(10);
+    let mut whole = crate::aggregate::Churn::new(Duration::from_secs(5));
+    for i in 0..n {
+        whole.add(&crate::model::ClosedSocket {
             at: start + Duration::from_millis(i * 10_000 / n),
             netns: entry.label.name.clone(),
             socket: socket(TcpState::Close)
@@ -150,9 +153,16 @@ fn churned(mut entry: NamespaceRound, n: u64) -> NamespaceRound {
             owner_from: crate::model::OwnerFrom::Unknown,
             container: None,
             accepted: false,
-        })
-        .collect();
-    entry.listened = Some((start, start + Duration::from_secs(10)));
+        });
+    }
+    whole.listened(start, end);
+    let kept = filtered.then(|| {
+        let mut none = crate::aggregate::Churn::new(Duration::from_secs(5));
+        none.listened(start, end);
+        none
+    });
+    entry.closes = Some(Arc::new(listening::Closes { whole, kept }));
+    entry.listened = Some((start, end));
     entry
 }
 
@@ -160,8 +170,16 @@ fn churned(mut entry: NamespaceRound, n: u64) -> NamespaceRound {
 fn the_sockets_a_namespace_destroyed_are_judged_by_its_judge_and_by_the_filters_twin() {
     let mut judges = Judges::new(JudgeSpec::new(Config::default()).without_ages());
     let mut churning = round(vec![
-        churned(entry(1, Some(namespace("host", 0)), Freshness::Dumped), 20),
-        churned(entry(2, Some(namespace("web", 0)), Freshness::Dumped), 800),
+        churned(
+            entry(1, Some(namespace("host", 0)), Freshness::Dumped),
+            20,
+            false,
+        ),
+        churned(
+            entry(2, Some(namespace("web", 0)), Freshness::Dumped),
+            800,
+            false,
+        ),
     ]);
     judges.take(&mut churning);
     assert_eq!(kinds(&churning.namespaces[0]), []);
@@ -180,6 +198,7 @@ fn the_sockets_a_namespace_destroyed_are_judged_by_its_judge_and_by_the_filters_
     let mut churning = round(vec![churned(
         entry(2, Some(namespace("web", 0)), Freshness::Dumped),
         800,
+        true,
     )]);
     twins.take(&mut churning);
     assert_eq!(kinds(&churning.namespaces[0]), []);

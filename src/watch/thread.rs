@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::collect::NetnsId;
 
+use super::listening::DRAIN_EVERY;
 use super::round::Round;
 use super::{RoundSource, Watcher};
 
@@ -82,7 +83,8 @@ pub fn run_here<S: RoundSource, C: Consumer>(
         }
         loop {
             let wait = (start + interval).saturating_duration_since(Instant::now());
-            let go_on = match controls.recv_timeout(wait) {
+            // Destroy events are attributed and grouped as they come, not all at the poll.
+            let go_on = match controls.recv_timeout(wait.min(DRAIN_EVERY)) {
                 Ok(Control::Interval(new)) => {
                     interval = new;
                     continue;
@@ -107,6 +109,10 @@ pub fn run_here<S: RoundSource, C: Consumer>(
                         false
                     }
                 },
+                Err(RecvTimeoutError::Timeout) if Instant::now() < start + interval => {
+                    watcher.drain_destroyed();
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => true,
                 Err(RecvTimeoutError::Disconnected) => return,
             };

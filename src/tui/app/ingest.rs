@@ -32,7 +32,10 @@ impl App {
             // The counts were read at the end of the span listened.
             let read_at = round.listened().map_or(round.taken_at, |(_, to)| to);
             let readings = &mut self.closed_readings;
-            if readings.back().is_some_and(|&(before, _, _)| closed < before) {
+            if readings
+                .back()
+                .is_some_and(|&(before, _, _)| closed < before)
+            {
                 // The subscriptions started again (`A`): no rate until the next round.
                 readings.clear();
             }
@@ -51,16 +54,9 @@ impl App {
             self.events_lost = lost;
         }
         self.events_subscribed(round.events_error.as_deref());
-        if let Some((from, to)) = round.listened() {
-            self.aggregator.listened(from, to);
-            round.destroyed().for_each(|c| self.aggregator.closed(c));
-            if let Some(narrowed) = &mut self.narrowed {
-                narrowed.listened(from, to);
-                round
-                    .destroyed()
-                    .filter(|c| self.filter.keeps_closed(c))
-                    .for_each(|c| narrowed.closed(c));
-            }
+        // The Churn view is of every connection: the filter does not narrow it.
+        for closes in round.closes() {
+            self.aggregator.take_closes(&closes.whole);
         }
     }
 

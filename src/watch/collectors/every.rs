@@ -280,7 +280,7 @@ impl Every {
                     dumped_at: last.and_then(|l| l.dumped_at),
                     error: last.and_then(|l| l.error.clone()),
                     closed: None,
-                    destroyed: Vec::new(),
+                    closes: None,
                     listened: None,
                     verdict: None,
                 }
