@@ -37,7 +37,7 @@ use crate::model::Counters;
 pub use collectors::{Collectors, Dumps, Follow, Policy};
 pub use judge::{Judge, JudgeSpec, Judges};
 pub use listed::Listed;
-pub use round::{Freshness, NamespaceRound, Round, Verdict};
+pub use round::{Closes, Freshness, NamespaceRound, Round, Verdict};
 
 /// What a watcher polls: the real [`Collectors`], or snapshots given by a test or a
 /// recording ([`Listed`]).

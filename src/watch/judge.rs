@@ -10,8 +10,7 @@ use crate::filter::Filter;
 use crate::hash::FastMap;
 use crate::model::{Counters, Snapshot};
 
-use super::listening::Closes;
-use super::round::{Round, Verdict};
+use super::round::{Closes, Round, Verdict};
 
 /// What the rules see when a filter is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

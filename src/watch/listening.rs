@@ -15,22 +15,12 @@ use crate::hash::FastMap;
 use super::collectors::error_line;
 use super::events::{FromSubscription, Subscriptions};
 use super::makers::Makers;
-use super::round::Round;
+use super::round::{Closes, Round};
 
 /// How often the collector thread attributes and groups the events received while it
 /// waits for the next poll: what waits in the channel meanwhile is at most this much of
 /// them (at 40,000 a second, 10,000 events, about 4 MB).
 pub const DRAIN_EVERY: Duration = Duration::from_millis(250);
-
-/// The connections one namespace closed since the previous round, grouped: every one, and
-/// those the judges' filter keeps (when there is one).
-#[derive(Clone, Debug)]
-pub struct Closes {
-    /// Every connection closed, and the span listened to.
-    pub whole: Churn,
-    /// Those the filter keeps (`None`: no filter).
-    pub kept: Option<Churn>,
-}
 
 /// The destroy events a watcher listens to.
 #[derive(Debug)]

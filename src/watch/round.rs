@@ -7,9 +7,17 @@ use crate::collect::NetnsDrift;
 use crate::collect::all_netns::census::Others;
 use crate::model::{Counters, NetnsLabel, Snapshot};
 
-use super::listening::Closes;
+use crate::aggregate::{Anomaly, Churn, Summary};
 
-use crate::aggregate::{Anomaly, Summary};
+/// The connections one namespace closed since the previous round, grouped: every one, and
+/// those the judges' filter keeps (when there is one).
+#[derive(Clone, Debug)]
+pub struct Closes {
+    /// Every connection closed, and the span listened to.
+    pub whole: Churn,
+    /// Those the filter keeps (`None`: no filter).
+    pub kept: Option<Churn>,
+}
 
 /// What a judge made of one snapshot.
 #[derive(Clone, Debug)]

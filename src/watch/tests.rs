@@ -161,7 +161,7 @@ fn churned(mut entry: NamespaceRound, n: u64, filtered: bool) -> NamespaceRound 
         none.listened(start, end);
         none
     });
-    entry.closes = Some(Arc::new(listening::Closes { whole, kept }));
+    entry.closes = Some(Arc::new(round::Closes { whole, kept }));
     entry.listened = Some((start, end));
     entry
 }
