@@ -288,6 +288,11 @@ fn dashboard_in_tmux_shows_the_leak_opens_help_filters_and_quits_cleanly() {
         |s| s.contains("            rtt  ") && s.contains(&format!("leaky-app[{}]  ", leak.pid)),
     );
     tmux.keys(&["Escape"]);
+    // Resized only once the pane is closed: a resize right behind the Escape can reach the
+    // terminal before it, on a loaded machine.
+    tmux.wait_for("the detail pane to close", Duration::from_secs(10), |s| {
+        !s.contains("(Esc closes)")
+    });
 
     tmux.tmux(&["resize-window", "-x", "20", "-y", "6"]);
     tmux.wait_for("the too-small message", Duration::from_secs(10), |s| {
