@@ -22,6 +22,8 @@ use one_shot::Mode;
 mod all_netns;
 mod events;
 pub mod one_shot;
+mod record;
+mod replay;
 mod serve;
 
 /// Exit code for a failure to poll or any runtime error.
@@ -50,12 +52,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         .into());
     }
     match &cli.command {
+        Some(Command::Snapshot(args)) if args.from.is_some() => replay::snapshot(cli, args),
+        Some(Command::Check(args)) if args.from.is_some() => Ok(replay::check(cli, args)),
         Some(Command::Snapshot(args)) if cli.target.all_netns => all_netns::snapshot(cli, args),
         Some(Command::Check(args)) if cli.target.all_netns => Ok(all_netns::check(cli, args)),
         Some(Command::Snapshot(args)) => snapshot(cli, args),
         Some(Command::Check(args)) => Ok(check(cli, args)),
         Some(Command::Serve(args)) => serve::serve(cli, args),
         Some(Command::Events(args)) => events::events(cli, args),
+        Some(Command::Record(args)) => record::record(cli, args),
         Some(Command::Top(args)) => crate::tui::run(dashboard(cli, args)?),
         Some(Command::Demo(args)) => crate::demo::run(dashboard(cli, args)?),
         None => crate::tui::run(dashboard(cli, &cli.top)?),
@@ -171,16 +176,26 @@ fn dump(
 
 fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
     stdout_is_open()?;
-    let (snapshot, mut judges, _) = dump(cli, args, Mode::Snapshot, args.json, None)?;
+    let (snapshot, judges, _) = dump(cli, args, Mode::Snapshot, args.json, None)?;
+    write_snapshot(cli, args, &snapshot, judges)
+}
+
+/// Write the report of `snapshot` (live or recorded), judged by `judges` meanwhile.
+fn write_snapshot(
+    cli: &Cli,
+    args: &OneShotArgs,
+    snapshot: &Snapshot,
+    mut judges: Judges,
+) -> anyhow::Result<u8> {
     let filter = cli.filters.filter();
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     // The rules run while the report prepares its listing: both only read the snapshot.
-    let judge = || one_shot::judge(&mut judges, 0, &snapshot);
+    let judge = || one_shot::judge(&mut judges, 0, snapshot);
     let written = if args.json {
-        report::json::render_judging(&snapshot, &filter, judge, &mut out)
+        report::json::render_judging(snapshot, &filter, judge, &mut out)
     } else {
-        report::text::render_judging(&snapshot, &filter, judge, &mut out)
+        report::text::render_judging(snapshot, &filter, judge, &mut out)
     };
     finish_output(written.and_then(|_| out.flush()))?;
     Ok(0)
@@ -193,12 +208,20 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
-    let polled =
-        dump(cli, args, Mode::Check, false, Some(&filter)).map(|(snapshot, mut judges, config)| {
-            let anomalies = one_shot::judge(&mut judges, 0, &snapshot);
-            let levels = config.rules.state_levels(&snapshot.limits);
-            (snapshot, anomalies, levels)
-        });
+    check_of(
+        dump(cli, args, Mode::Check, false, Some(&filter)),
+        args.json,
+    )
+}
+
+/// The check of a snapshot (live or recorded) and its judges, or UNKNOWN for why there is
+/// none.
+fn check_of(dumped: anyhow::Result<(Arc<Snapshot>, Judges, Config)>, json: bool) -> u8 {
+    let polled = dumped.map(|(snapshot, mut judges, config)| {
+        let anomalies = one_shot::judge(&mut judges, 0, &snapshot);
+        let levels = config.rules.state_levels(&snapshot.limits);
+        (snapshot, anomalies, levels)
+    });
     match polled {
         Ok((snapshot, anomalies, levels)) => {
             let outcome = CheckOutcome {
@@ -208,9 +231,9 @@ fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
                 anomalies: &anomalies,
                 taken_at: snapshot.taken_at.unwrap_or_else(std::time::SystemTime::now),
             };
-            write_check(Ok(&outcome), args.json)
+            write_check(Ok(&outcome), json)
         }
-        Err(err) => write_check(Err(err), args.json),
+        Err(err) => write_check(Err(err), json),
     }
 }
 

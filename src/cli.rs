@@ -52,6 +52,65 @@ pub enum Command {
     /// Every TCP socket the kernel destroys, a line each as it happens (like `ss -E`), with
     /// its lifetime, traffic and who held it (as far as the polls saw: `owner_from` says).
     Events(EventsArgs),
+    /// Record every socket of the namespaces watched, with its owners, container, kernel
+    /// counters and limits, to a file, poll after poll, until interrupted (SIGINT, SIGTERM)
+    /// or --duration passes; `--info FILE` tells what a recording holds. Replay a moment
+    /// with `snapshot --from FILE --at TIME` (or `check`). The filters do not narrow what is
+    /// recorded (every socket is kept); with -A, --netns-match picks the namespaces.
+    Record(RecordArgs),
+}
+
+/// Options of `sockscope record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Write to this file (a new file, or a recording to go on with). Default:
+    /// /var/lib/sockscope/sockscope-HOST-TIME.ssrec as root, else in the current directory.
+    #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "info")]
+    pub output: Option<PathBuf>,
+    /// Poll this often.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// When the file would pass this size, it becomes FILE.1 (replacing an older one) and a
+    /// new FILE starts: at most about twice this is kept, the oldest polls going first.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// Stop after this long (default: run until interrupted).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Tell what the recording FILE holds (time span, polls, namespaces, size, anything
+    /// lost) instead of recording.
+    #[arg(long, value_name = "FILE")]
+    pub info: Option<PathBuf>,
+}
+
+/// A size: bytes, or with a unit (`500MiB`, `1GiB`, `64K`; units are powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let digits = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "{text:?}: use a size such as 1GiB, 500MiB or 1048576"
+            ));
+        }
+    };
+    let size = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?}: use a size such as 1GiB, 500MiB or 1048576"))?;
+    if size < 1 << 20 {
+        return Err(format!("{text:?}: at least 1MiB (a key frame must fit)"));
+    }
+    Ok(size)
 }
 
 /// Options of `sockscope events`.
@@ -146,6 +205,20 @@ pub struct OneShotArgs {
     /// ends, `check` 1s); the sockets are dumped once either way.
     #[arg(long, value_name = "DURATION", value_parser = parse_window)]
     pub window: Option<Duration>,
+    /// Report from this recording (made by `sockscope record`) instead of the kernel: no
+    /// root needed; the counter rules compare with the poll before.
+    #[arg(long, value_name = "FILE", conflicts_with = "window")]
+    pub from: Option<PathBuf>,
+    /// With --from: the last poll at or before TIME: RFC 3339 UTC
+    /// (2026-12-07T03:12:00Z), relative to the recording's end (-10m), or a time of day
+    /// (03:12, 03:12:30, UTC, on the recording's last day). Default: the last poll.
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "from",
+        allow_hyphen_values = true
+    )]
+    pub at: Option<String>,
 }
 
 fn parse_window(text: &str) -> Result<Duration, String> {

@@ -18,7 +18,7 @@ mod tcp_info;
 
 pub use addr::{Addr, Endpoint, decimal_len, endpoint, push_decimal};
 pub use closed::{ClosedSocket, OwnerFrom};
-pub use container::{Cgroup, Cgroups, Container, Pod, Runtime};
+pub use container::{Cgroup, Cgroups, CgroupsParts, Container, Pod, Runtime};
 pub use netns::{Namespaces, NetnsLabel};
 pub use tcp_info::{TcpInfo, TcpInfos};
 

@@ -71,7 +71,7 @@ pub(super) fn require_netns_match(filter: &Filter, collectors: &Collectors) -> a
 }
 
 /// Each namespace's key and one-shot snapshot, the host's first.
-type DumpedEach = Vec<(u64, Arc<Snapshot>)>;
+pub(super) type DumpedEach = Vec<(u64, Arc<Snapshot>)>;
 
 /// Every namespace dumped once (the host's first), each with its key, and the watcher
 /// whose judges are to judge them (with `keep`, on the sockets it keeps). A namespace
@@ -122,7 +122,17 @@ fn dump_all(
 /// `sockscope snapshot -A`.
 pub(super) fn snapshot(cli: &Cli, args: &OneShotArgs) -> anyhow::Result<u8> {
     stdout_is_open()?;
-    let (polled, mut judges) = dump_all(cli, args, Mode::Snapshot, args.json, None)?;
+    let (polled, judges) = dump_all(cli, args, Mode::Snapshot, args.json, None)?;
+    write_snapshot(cli, args, polled, judges)
+}
+
+/// Write the report of every namespace's snapshot (live or recorded), judged by `judges`.
+pub(super) fn write_snapshot(
+    cli: &Cli,
+    args: &OneShotArgs,
+    polled: DumpedEach,
+    mut judges: Judges,
+) -> anyhow::Result<u8> {
     let namespaces: Vec<NamespaceReport> = polled
         .into_iter()
         .map(|(key, snapshot)| NamespaceReport {
@@ -150,7 +160,16 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
         return Status::Unknown.exit_code();
     }
     let filter = cli.filters.filter();
-    match dump_all(cli, args, Mode::Check, false, Some(&filter)) {
+    check_of(
+        dump_all(cli, args, Mode::Check, false, Some(&filter)),
+        args.json,
+    )
+}
+
+/// The check over every namespace's snapshot (live or recorded), or UNKNOWN for why there
+/// are none.
+pub(super) fn check_of(dumped: anyhow::Result<(DumpedEach, Judges)>, json: bool) -> u8 {
+    match dumped {
         Ok((polled, mut judges)) => {
             let mut counts = StateCounts::default();
             let mut raised = Vec::new();
@@ -178,8 +197,8 @@ pub(super) fn check(cli: &Cli, args: &OneShotArgs) -> u8 {
                 netns: &netns,
                 taken_at: taken_at.unwrap_or_else(std::time::SystemTime::now),
             };
-            write_check(Ok(&outcome), args.json)
+            write_check(Ok(&outcome), json)
         }
-        Err(err) => write_check(Err(err), args.json),
+        Err(err) => write_check(Err(err), json),
     }
 }

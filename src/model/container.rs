@@ -147,6 +147,24 @@ pub struct Cgroups {
     known: Vec<Cgroup>,
 }
 
+/// [`Cgroups`] taken apart into plain values, for a recording to keep and to put back
+/// together exactly ([`Cgroups::parts`], [`Cgroups::from_parts`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct CgroupsParts {
+    /// The id of every full socket not in `by_cookie` (0: none).
+    pub dominant: u64,
+    /// Cookie → id of the sockets not in the dominant cgroup (0: told none), by cookie.
+    pub by_cookie: Vec<(u64, u64)>,
+    /// Full sockets told no id while no dominant id was known.
+    pub without_before_dominant: Vec<u64>,
+    /// Every distinct id, in order.
+    pub distinct: Vec<u64>,
+    /// The id recorded last.
+    pub last: u64,
+    /// What the ids resolved to, by id.
+    pub known: Vec<Cgroup>,
+}
+
 /// Whether the kernel tells `state`'s sockets' cgroup: full sockets do; TIME_WAIT and
 /// request (SYN_RECV) sockets are not full sockets and carry none.
 fn is_full(state: TcpState) -> bool {
@@ -191,6 +209,32 @@ impl Cgroups {
             self.by_cookie.remove(&cookie);
         }
         self.note_distinct(id);
+    }
+
+    /// Its parts, as plain values (see [`CgroupsParts`]).
+    pub fn parts(&self) -> CgroupsParts {
+        let mut by_cookie: Vec<(u64, u64)> = self.by_cookie.iter().map(|(&c, &i)| (c, i)).collect();
+        by_cookie.sort_unstable();
+        CgroupsParts {
+            dominant: self.dominant,
+            by_cookie,
+            without_before_dominant: self.without_before_dominant.clone(),
+            distinct: self.ids(),
+            last: self.last,
+            known: self.known.clone(),
+        }
+    }
+
+    /// The cgroups `parts` describes: the same as the one they were taken from.
+    pub fn from_parts(parts: CgroupsParts) -> Cgroups {
+        Cgroups {
+            dominant: parts.dominant,
+            by_cookie: parts.by_cookie.into_iter().collect(),
+            without_before_dominant: parts.without_before_dominant,
+            distinct: parts.distinct.into_iter().collect(),
+            last: parts.last,
+            known: parts.known,
+        }
     }
 
     /// Record that the socket with `cookie` is in cgroup `id` whatever its state (a

@@ -64,6 +64,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("cli", &["model", "collect", "filter", "config"]),
+    ("record", &["model", "hash", "untrusted", "watch"]),
     ("lab", &["model", "collect", "format"]),
     ("demo", &["model", "collect", "lab", "tui", "format"]),
     (
@@ -81,6 +82,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "cli",
             "demo",
             "watch",
+            "record",
         ],
     ),
 ];

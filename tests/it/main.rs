@@ -30,6 +30,7 @@ mod one_shot_netns;
 mod owners_netns;
 mod parser;
 mod parser_oracle;
+mod record_netns;
 mod serve_conventions;
 mod serve_http;
 mod serve_http_limits;
