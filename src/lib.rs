@@ -43,6 +43,7 @@ pub mod format;
 mod hash;
 pub mod lab;
 pub mod model;
+pub mod record;
 pub mod report;
 pub mod serve;
 pub mod tui;
