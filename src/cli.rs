@@ -52,6 +52,19 @@ pub enum Command {
     /// Every TCP socket the kernel destroys, a line each as it happens (like `ss -E`), with
     /// its lifetime, traffic and who held it (as far as the polls saw: `owner_from` says).
     Events(EventsArgs),
+    /// The dashboard on a recording (`w` in the dashboard writes one): every view, filter
+    /// and detail pane; ←/→ a poll, [/] a minute, a the next anomaly raised, t a time. The
+    /// anomalies are judged again by the rules of the config file in force here. Needs no
+    /// root and no kernel feature.
+    Replay(ReplayArgs),
+}
+
+/// Options of `sockscope replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recording to replay.
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
 }
 
 /// Options of `sockscope events`.
