@@ -61,10 +61,44 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
         Some(Command::Serve(args)) => serve::serve(cli, args),
         Some(Command::Events(args)) => events::events(cli, args),
         Some(Command::Record(args)) => record::record(cli, args),
+        Some(Command::Replay(args)) => replay(cli, args),
         Some(Command::Top(args)) => crate::tui::run(dashboard(cli, args)?),
         Some(Command::Demo(args)) => crate::demo::run(dashboard(cli, args)?),
         None => crate::tui::run(dashboard(cli, &cli.top)?),
     }
+}
+
+/// `sockscope replay FILE`: the dashboard on a recording, judged by the rules of the
+/// config file in force, narrowed by the filter flags; Space plays at the config's
+/// interval.
+fn replay(cli: &Cli, args: &crate::cli::ReplayArgs) -> anyhow::Result<u8> {
+    let (config, path) = Config::load(cli.target.config_path().as_deref())?;
+    config.check_dashboard(path.as_deref())?;
+    let polls = open_recording(&args.file)
+        .map_err(|why| anyhow::anyhow!("cannot replay {}: {why}", args.file.display()))?;
+    let filter = cli.filters.filter();
+    crate::tui::replay::run(polls, config, filter.clone(), filter.to_string())
+}
+
+/// The recording at `path`, opened for the replay; what it lost or skipped is said on
+/// stderr first (the replay shows the rest).
+fn open_recording(path: &std::path::Path) -> Result<Box<dyn crate::record::RecordedPolls>, String> {
+    let recording = crate::record::Recording::open(path).map_err(|e| e.to_string())?;
+    let info = recording.info();
+    if info.polls == 0 {
+        return Err("it holds no readable poll".to_owned());
+    }
+    if info.lost_bytes > 0 {
+        crate::stderr_line!(
+            "sockscope: {}: the last {} bytes hold no whole frame (a write cut off): replaying up to the poll before",
+            path.display(),
+            info.lost_bytes
+        );
+    }
+    for skipped in &info.skipped {
+        crate::stderr_line!("sockscope: {}: {skipped}", path.display());
+    }
+    Ok(Box::new(recording))
 }
 
 /// The dashboard's settings from the flags and the config file.

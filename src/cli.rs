@@ -58,6 +58,11 @@ pub enum Command {
     /// with `snapshot --from FILE --at TIME` (or `check`). The filters do not narrow what is
     /// recorded (every socket is kept); with -A, --netns-match picks the namespaces.
     Record(RecordArgs),
+    /// The dashboard on a recording (`w` in the dashboard writes one): every view, filter
+    /// and detail pane; ←/→ a poll, [/] a minute, a the next anomaly raised, t a time. The
+    /// anomalies are judged again by the rules of the config file in force here. Needs no
+    /// root and no kernel feature.
+    Replay(ReplayArgs),
 }
 
 /// Options of `sockscope record`.
@@ -111,6 +116,14 @@ fn parse_size(text: &str) -> Result<u64, String> {
         return Err(format!("{text:?}: at least 1MiB (a key frame must fit)"));
     }
     Ok(size)
+}
+
+/// Options of `sockscope replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recording to replay.
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
 }
 
 /// Options of `sockscope events`.

@@ -43,6 +43,9 @@ pub struct General {
     pub interval: Duration,
     /// How far back history (sparklines, trends) reaches; the same notation. Default 10 min.
     pub history: Duration,
+    /// How many minutes of polls the dashboard keeps in memory for `w` (its flight
+    /// recorder); the same notation, `"0s"` keeps none. Default 10 min.
+    pub flight_recorder: Duration,
 }
 
 impl Default for General {
@@ -50,6 +53,7 @@ impl Default for General {
         General {
             interval: Duration::from_secs(1),
             history: Duration::from_secs(600),
+            flight_recorder: Duration::from_secs(600),
         }
     }
 }
@@ -229,6 +233,7 @@ impl Config {
             general: General {
                 interval: file.general.interval,
                 history: file.general.history,
+                flight_recorder: file.general.flight_recorder,
             },
             rules: RuleConfig {
                 clear_ratio: file.general.clear_ratio,
@@ -396,6 +401,8 @@ struct GeneralFile {
     interval: Duration,
     #[serde(deserialize_with = "duration")]
     history: Duration,
+    #[serde(deserialize_with = "duration")]
+    flight_recorder: Duration,
     clear_ratio: f64,
 }
 
@@ -405,6 +412,7 @@ impl Default for GeneralFile {
         GeneralFile {
             interval: general.interval,
             history: general.history,
+            flight_recorder: general.flight_recorder,
             clear_ratio: DEFAULT_CLEAR_RATIO,
         }
     }

@@ -43,6 +43,12 @@ pub fn clock(at: SystemTime) -> String {
     )
 }
 
+/// A date and time in UTC to the second: `2026-12-07 03:12:04 UTC`.
+pub fn date_time(at: SystemTime) -> String {
+    let text = humantime::format_rfc3339_seconds(at).to_string();
+    format!("{} UTC", text.replace('T', " ").trim_end_matches('Z'))
+}
+
 /// A poll interval: `250ms`, `1s`, `1.5s`, `2m`.
 pub fn interval(d: Duration) -> String {
     if d.subsec_millis() == 0 && d.as_secs() < 60 {

@@ -11,17 +11,21 @@ pub mod columns;
 pub mod detail;
 pub mod draw;
 pub mod drift;
+pub mod flight;
 pub mod layout;
 pub mod namespaces;
 pub mod on_screen;
 pub mod pacing;
+pub mod replay;
 pub mod rows;
 pub mod signals;
 pub mod terminal;
 pub mod theme;
+pub mod timeline;
 pub mod view;
 
 use std::io::IsTerminal as _;
+use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -77,6 +81,8 @@ pub enum Event {
     Suspend,
     /// SIGCONT: take the terminal again and redraw.
     Continued,
+    /// The flight recorder's polls were written (`w`): where, or why not.
+    FlightWritten(Result<String, String>),
 }
 
 /// The running kernel's release, as `uname -r` prints it.
@@ -93,20 +99,8 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
         );
     }
     let (watcher, fallback) = open_watcher(&dashboard)?;
-    let (columns, rows) = crossterm::terminal::size().context("reading the terminal size")?;
-    let mut app = App::new(Settings {
-        kernel: kernel_release(),
-        config: dashboard.config,
-        filter: dashboard.filter,
-        filter_text: dashboard.filter_text,
-        theme: Theme::from_env(),
-        size: (columns, rows),
-    });
-    if let Some(reason) = fallback {
-        app.notify(format!(
-            "reading /proc/net/tcp instead of sock_diag ({reason}): no tcp_info, no bound-only sockets"
-        ));
-    }
+    let flight_span = dashboard.config.general.flight_recorder;
+    let mut app = live_app(dashboard, fallback)?;
 
     let (events, inbox) = mpsc::sync_channel::<Event>(64);
     let (control, controls) = mpsc::channel::<Control>();
@@ -122,8 +116,11 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
     let signal_handle = signals::spawn(events.clone())?;
 
     let mut guard = terminal::TerminalGuard::enter().context("setting up the terminal")?;
+    let flight_events = events.clone();
     spawn_input(events)?;
     let mut last_ingest = Duration::ZERO;
+    let mut recorder = flight::FlightRecorder::new(flight_span);
+    let mut writes = app.write_requests();
     let code = loop {
         guard
             .terminal
@@ -147,6 +144,7 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
                 },
                 Event::Resize(c, r) => app.resize(c, r),
                 Event::Round(round, took) => {
+                    let round = keep_in_flight(&mut recorder, &mut app, round);
                     app.round_seen(&round);
                     if Some(i) != newest_poll {
                         continue;
@@ -168,6 +166,7 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
                 Event::Signal(s) => signal = Some(s),
                 Event::Suspend => suspend = true,
                 Event::Continued => continued = true,
+                Event::FlightWritten(result) => app.notify(result.unwrap_or_else(|why| why)),
             }
         }
         if let Some(s) = signal {
@@ -179,11 +178,71 @@ pub fn run(dashboard: Dashboard) -> anyhow::Result<u8> {
         if app.quit {
             break 0;
         }
+        if app.write_requests() != writes {
+            writes = app.write_requests();
+            write_flight(&recorder, &mut app, &flight_events)?;
+        }
         instructions.update(&app, &control);
     };
     drop(guard);
     signal_handle.close();
     Ok(code)
+}
+
+/// The dashboard's state at start, saying when it reads /proc/net/tcp (`fallback`: why).
+fn live_app(dashboard: Dashboard, fallback: Option<String>) -> anyhow::Result<App> {
+    let (columns, rows) = crossterm::terminal::size().context("reading the terminal size")?;
+    let mut app = App::new(Settings {
+        kernel: kernel_release(),
+        config: dashboard.config,
+        filter: dashboard.filter,
+        filter_text: dashboard.filter_text,
+        theme: Theme::from_env(),
+        size: (columns, rows),
+    });
+    if let Some(reason) = fallback {
+        app.notify(format!(
+            "reading /proc/net/tcp instead of sock_diag ({reason}): no tcp_info, no bound-only sockets"
+        ));
+    }
+    Ok(app)
+}
+
+/// `w`: write the flight recorder's polls on a thread of their own (the screen goes on);
+/// the status line says where, or why not, when it is done (at once when nothing is
+/// kept).
+fn write_flight(
+    recorder: &flight::FlightRecorder,
+    app: &mut App,
+    events: &SyncSender<Event>,
+) -> anyhow::Result<()> {
+    let rounds = recorder.rounds();
+    if rounds.is_empty() {
+        app.notify(recorder.why_empty());
+        return Ok(());
+    }
+    let events = events.clone();
+    thread::Builder::new()
+        .name("sockscope-flight".to_owned())
+        .spawn(move || {
+            let _ = events.send(Event::FlightWritten(flight::write_now(&rounds)));
+        })
+        .context("starting the thread that writes the flight recorder")?;
+    Ok(())
+}
+
+/// The flight recorder keeps `round` itself (an `Arc`, not a copy); the first poll too
+/// large for it is said in the footer.
+fn keep_in_flight(
+    recorder: &mut flight::FlightRecorder,
+    app: &mut App,
+    round: Box<Round>,
+) -> Arc<Round> {
+    let round: Arc<Round> = Arc::from(round);
+    if let Some(notice) = recorder.keep(Arc::clone(&round)) {
+        app.notify(notice);
+    }
+    round
 }
 
 /// Open the watcher of what the dashboard polls, and why it reads /proc/net/tcp instead

@@ -73,8 +73,9 @@ fn the_shipped_config_file_has_every_section_with_every_key_at_its_default() {
             section(kind)
         );
     }
-    let general: toml::Table = "interval = \"1s\"\nhistory = \"10m\"\nclear_ratio = 0.8\n"
-        .parse()
-        .expect("TOML");
+    let general: toml::Table =
+        "interval = \"1s\"\nhistory = \"10m\"\nflight_recorder = \"10m\"\nclear_ratio = 0.8\n"
+            .parse()
+            .expect("TOML");
     assert_eq!(file.get("general"), Some(&toml::Value::Table(general)));
 }

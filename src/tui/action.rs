@@ -75,6 +75,22 @@ pub enum Action {
     FollowNetns,
     /// Watch every namespace of the host from now on (as `-A`).
     AllNetns,
+    /// Write the polls the flight recorder keeps to a file (the live dashboard's `w`).
+    WriteRecording,
+    /// Replay: show the poll this many polls later (earlier when negative).
+    StepPolls(i32),
+    /// Replay: show the poll this many minutes later (earlier when negative).
+    StepMinutes(i32),
+    /// Replay: show the next poll where an anomaly was raised.
+    NextRaised,
+    /// Replay: start typing a time to go to.
+    AskTime,
+    /// Type a character into the time line.
+    TimeType(char),
+    /// Delete the character before the cursor in the time line.
+    TimeBackspace,
+    /// Go to the time typed.
+    TimeApply,
 }
 
 /// What keys currently go to.
@@ -88,37 +104,125 @@ pub enum InputMode {
     Detail,
     /// The filter line takes text.
     Filter,
+    /// The time line of a replay (`t`) takes text.
+    Time,
 }
 
-/// Every binding as the help shows it: keys, then what they do.
-pub const HELP: &[(&str, &str)] = &[
+/// Which dashboard a key of the help is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeysOf {
+    /// The live dashboard and a replay.
+    Both,
+    /// The live dashboard only.
+    Live,
+    /// A replay only (`sockscope replay FILE`).
+    Replay,
+}
+
+/// Every binding as the help shows it: keys, what they do, and in which dashboard.
+pub const HELP: &[(&str, &str, KeysOf)] = &[
     (
         "q  Ctrl-C  Ctrl-Z",
         "quit / suspend to the shell (fg resumes)",
+        KeysOf::Both,
     ),
-    ("?", "this help"),
-    ("Esc", "close help, detail pane or filter line"),
-    ("Tab  Shift-Tab", "next / previous view"),
+    ("?", "this help", KeysOf::Both),
+    (
+        "Esc",
+        "close help, detail pane or filter line",
+        KeysOf::Both,
+    ),
+    ("Tab  Shift-Tab", "next / previous view", KeysOf::Both),
     // The views by number, on two lines so that the help fits 80 columns.
-    ("1 2 3 4", "sockets, processes, peers, listeners"),
-    ("5 6 7", "counters, namespaces, churn"),
-    ("↑ ↓  k j", "move one row (detail pane: scroll one line)"),
-    ("PgUp PgDn", "move one screen (detail pane: one paneful)"),
+    (
+        "1 2 3 4",
+        "sockets, processes, peers, listeners",
+        KeysOf::Both,
+    ),
+    ("5 6 7", "counters, namespaces, churn", KeysOf::Both),
+    (
+        "↑ ↓  k j",
+        "move one row (detail pane: scroll one line)",
+        KeysOf::Both,
+    ),
+    (
+        "PgUp PgDn",
+        "move one screen (detail pane: one paneful)",
+        KeysOf::Both,
+    ),
     (
         "Home End  g G",
         "first / last row (detail pane: top / bottom)",
+        KeysOf::Both,
     ),
-    ("s", "sort by the next column"),
-    ("r", "reverse the sort"),
-    ("b", "churn: group by process / port / host / container"),
-    ("Enter", "details of the row (namespaces: only that one)"),
-    ("/", "filter: close-wait port=443 10.0.0.0/8 nginx …"),
-    ("p  Space", "pause the display (polling goes on)"),
-    ("+  -", "poll less often / more often"),
-    ("n  N", "next / previous anomaly (shows its hint)"),
-    ("F", "follow --netns[-pid] to its new namespace"),
-    ("A", "watch every namespace, as -A (root)"),
+    ("s", "sort by the next column", KeysOf::Both),
+    ("r", "reverse the sort", KeysOf::Both),
+    (
+        "b",
+        "churn: group by process / port / host / container",
+        KeysOf::Both,
+    ),
+    (
+        "Enter",
+        "details of the row (namespaces: only that one)",
+        KeysOf::Both,
+    ),
+    (
+        "/",
+        "filter: close-wait port=443 10.0.0.0/8 nginx …",
+        KeysOf::Both,
+    ),
+    (
+        "p  Space",
+        "pause the display (polling goes on)",
+        KeysOf::Live,
+    ),
+    ("+  -", "poll less often / more often", KeysOf::Live),
+    (
+        "← →  [ ]",
+        "one poll / one minute back, forward",
+        KeysOf::Replay,
+    ),
+    ("a", "the next poll that raised an anomaly", KeysOf::Replay),
+    (
+        "t",
+        "go to a time: 03:12 (UTC), -10m (from the end)",
+        KeysOf::Replay,
+    ),
+    (
+        "p  Space",
+        "play / stop, one poll per interval",
+        KeysOf::Replay,
+    ),
+    ("+  -", "play slower / faster", KeysOf::Replay),
+    (
+        "n  N",
+        "next / previous anomaly (shows its hint)",
+        KeysOf::Both,
+    ),
+    (
+        "F",
+        "follow --netns[-pid] to its new namespace",
+        KeysOf::Live,
+    ),
+    ("A", "watch every namespace, as -A (root)", KeysOf::Live),
+    (
+        "w",
+        "write the last minutes to a file (sockscope replay)",
+        KeysOf::Live,
+    ),
 ];
+
+/// The help of the live dashboard (`replay` false) or of a replay: keys, then what they do.
+pub fn help(replay: bool) -> impl Iterator<Item = (&'static str, &'static str)> {
+    HELP.iter()
+        .filter(move |(_, _, of)| match of {
+            KeysOf::Both => true,
+            KeysOf::Live => !replay,
+            KeysOf::Replay => replay,
+        })
+        .map(|&(keys, what, _)| (keys, what))
+}
 
 /// The action `key` means in `mode`, if any. Key releases (sent by some terminals) are
 /// ignored; Ctrl-C quits and Ctrl-Z suspends in every mode.
@@ -132,6 +236,15 @@ pub fn action_for(mode: InputMode, key: KeyEvent) -> Option<Action> {
     }
     if ctrl && key.code == KeyCode::Char('z') {
         return Some(Action::Suspend);
+    }
+    if mode == InputMode::Time {
+        return match key.code {
+            KeyCode::Enter => Some(Action::TimeApply),
+            KeyCode::Esc => Some(Action::CloseOverlay),
+            KeyCode::Backspace => Some(Action::TimeBackspace),
+            KeyCode::Char(c) if !ctrl => Some(Action::TimeType(c)),
+            _ => None,
+        };
     }
     if mode == InputMode::Filter {
         return match key.code {
@@ -180,6 +293,13 @@ pub fn action_for(mode: InputMode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('N') => Action::PrevAnomaly,
         KeyCode::Char('F') => Action::FollowNetns,
         KeyCode::Char('A') => Action::AllNetns,
+        KeyCode::Char('w') => Action::WriteRecording,
+        KeyCode::Left => Action::StepPolls(-1),
+        KeyCode::Right => Action::StepPolls(1),
+        KeyCode::Char('[') => Action::StepMinutes(-1),
+        KeyCode::Char(']') => Action::StepMinutes(1),
+        KeyCode::Char('a') => Action::NextRaised,
+        KeyCode::Char('t') => Action::AskTime,
         _ => return None,
     };
     Some(action)
@@ -227,10 +347,8 @@ mod tests {
     fn the_help_names_a_digit_for_every_view() {
         let digits: Vec<String> = (1..=View::COUNT).map(|n| n.to_string()).collect();
         let titles: Vec<String> = View::ALL.iter().map(|v| v.title().to_lowercase()).collect();
-        let (keys, whats): (Vec<&str>, Vec<&str>) = HELP
-            .iter()
+        let (keys, whats): (Vec<&str>, Vec<&str>) = help(false)
             .filter(|(k, _)| k.starts_with(|c: char| c.is_ascii_digit()))
-            .copied()
             .unzip();
         assert_eq!(keys.join(" "), digits.join(" "));
         assert_eq!(whats.join(", "), titles.join(", "));
@@ -243,13 +361,48 @@ mod tests {
             action_for(InputMode::Normal, b),
             Some(Action::CycleChurnGrouping)
         );
-        assert!(HELP.iter().any(|(k, _)| *k == "b"));
+        assert!(help(false).any(|(k, _)| k == "b"));
+        assert!(help(true).any(|(k, _)| k == "b"));
+    }
+
+    #[test]
+    fn the_replay_keys_are_in_the_replay_help_and_not_the_live_one() {
+        for key in ["← →  [ ]", "a", "t"] {
+            assert!(help(true).any(|(k, _)| k == key), "{key}");
+            assert!(!help(false).any(|(k, _)| k == key), "{key}");
+        }
+        assert!(help(false).any(|(k, _)| k == "w"));
+        assert!(!help(true).any(|(k, _)| k == "w"));
+        // Each help fits a 24-row terminal: its rows, a blank line, the note, the borders.
+        assert_eq!(help(false).count(), 20);
+        assert_eq!(help(true).count(), 20);
+    }
+
+    #[test]
+    fn replay_keys_map_to_their_actions_and_the_time_line_takes_text() {
+        let key = |code| action_for(InputMode::Normal, KeyEvent::from(code));
+        assert_eq!(key(KeyCode::Left), Some(Action::StepPolls(-1)));
+        assert_eq!(key(KeyCode::Right), Some(Action::StepPolls(1)));
+        assert_eq!(key(KeyCode::Char('[')), Some(Action::StepMinutes(-1)));
+        assert_eq!(key(KeyCode::Char(']')), Some(Action::StepMinutes(1)));
+        assert_eq!(key(KeyCode::Char('a')), Some(Action::NextRaised));
+        assert_eq!(key(KeyCode::Char('t')), Some(Action::AskTime));
+        assert_eq!(key(KeyCode::Char('w')), Some(Action::WriteRecording));
+        let typed = |code| action_for(InputMode::Time, KeyEvent::from(code));
+        assert_eq!(typed(KeyCode::Char('a')), Some(Action::TimeType('a')));
+        assert_eq!(typed(KeyCode::Enter), Some(Action::TimeApply));
+        assert_eq!(typed(KeyCode::Backspace), Some(Action::TimeBackspace));
+        assert_eq!(typed(KeyCode::Esc), Some(Action::CloseOverlay));
     }
 
     #[test]
     fn the_help_fits_80_columns_without_wrapping() {
-        let key_width = HELP.iter().map(|(k, _)| k.chars().count()).max().unwrap();
-        for (keys, what) in HELP {
+        let key_width = HELP
+            .iter()
+            .map(|(k, _, _)| k.chars().count())
+            .max()
+            .unwrap();
+        for (keys, what, _) in HELP {
             // ` keys  what` inside the box's borders and its one column of margin.
             let width = 1 + key_width + 2 + what.chars().count() + 3;
             assert!(width <= 80, "{keys}: {width} columns");

@@ -14,17 +14,18 @@ use crate::model::Addr;
 
 use super::action::InputMode;
 use super::detail::{Detail, DetailedRow, Pane};
-use super::layout::Areas;
 use super::on_screen::OnScreen;
 use super::pacing::Pacing;
 use super::rows::{self, Target};
 use super::theme::Theme;
+use super::timeline::Timeline;
 use super::view::{ChurnGrouping, Sort, View};
 
 mod churn;
 mod follow;
 mod ingest;
 mod keys;
+mod replayed;
 
 /// How many rounds the header's `closes N/s` is averaged over: a second's count jitters
 /// by a few percent under load (the subscription threads are not scheduled evenly), five
@@ -187,6 +188,10 @@ pub struct App {
     pub(crate) notice: Option<String>,
     /// Set once the user asked to leave.
     pub(crate) quit: bool,
+    /// In a replay (`sockscope replay FILE`): where it stands in the recording.
+    timeline: Option<Timeline>,
+    /// Times `w` asked for the flight recorder's polls to be written.
+    write_requests: u64,
 }
 
 impl App {
@@ -240,6 +245,8 @@ impl App {
             theme,
             notice: None,
             quit: false,
+            timeline: None,
+            write_requests: 0,
         }
     }
 
@@ -532,7 +539,7 @@ impl App {
     /// Rows of table body the current terminal size leaves in the active view (the Churn
     /// view's title and sparkline take theirs).
     pub fn table_height(&self) -> usize {
-        Areas::of(self.size.0, self.size.1).map_or(0, |a| a.table_body_height(self.view))
+        self.areas().map_or(0, |a| a.table_body_height(self.view))
     }
 
     /// Bring derived state up to date: the socket order, cursors within their tables, a

@@ -5,13 +5,14 @@ mod detail;
 mod header;
 mod panels;
 mod table;
+mod timeline;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
-use super::action::{HELP, InputMode};
+use super::action::{InputMode, help as keys_help};
 use super::app::App;
 use super::layout::{Areas, MIN_SIZE, centred};
 use super::view::View;
@@ -21,10 +22,14 @@ use crate::format::printable;
 const FILTER_SYNTAX: &str =
     "e.g. close-wait  port=443  dst=10.0.0.0/8  nginx  -4  (Enter applies, empty clears)";
 
+/// One-line reminder of what a replay's `t` takes.
+const TIME_SYNTAX: &str =
+    "e.g. 03:12  03:12:04  2026-12-07T03:12:04Z (UTC)  -10m from the end  +5m from the start";
+
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    let Some(areas) = Areas::of(area.width, area.height) else {
+    let Some(mut areas) = Areas::of(area.width, area.height) else {
         too_small(frame, area);
         // The detail pane needs no layout: an open one stays readable over the message.
         if app.mode == InputMode::Detail {
@@ -32,6 +37,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
         }
         return;
     };
+    if let Some(timeline) = app.timeline() {
+        areas = areas.with_timeline();
+        if let Some(rect) = areas.timeline {
+            timeline::draw(frame, rect, timeline, app.theme);
+        }
+    }
     header::draw(frame, areas.header, app);
     panels::states(frame, areas.states, app);
     panels::anomalies(frame, areas.anomalies, app);
@@ -45,7 +56,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match app.mode {
         InputMode::Help => help(frame, area, app),
         InputMode::Detail => detail::draw(frame, area, app),
-        InputMode::Normal | InputMode::Filter => {}
+        InputMode::Normal | InputMode::Filter | InputMode::Time => {}
     }
 }
 
@@ -65,13 +76,13 @@ const INPUT_KEPT: usize = 12;
 /// before the start of the input (its end, where the cursor is, stays), so a filter longer
 /// than the terminal no longer pushes its error off the screen; the syntax reminder only
 /// takes the room left.
-fn filter_line(input: &str, why: Option<&str>, width: usize) -> (String, String) {
+fn filter_line(input: &str, why: Option<&str>, width: usize, syntax: &str) -> (String, String) {
     let input = printable(input);
     let room = width.saturating_sub(3);
     let typed = input.chars().count();
     let after = match why {
         Some(why) => format!("  {}", printable(why)),
-        None => format!("  {FILTER_SYNTAX}"),
+        None => format!("  {syntax}"),
     };
     let kept = match why {
         Some(_) => typed.min(
@@ -92,18 +103,27 @@ fn filter_line(input: &str, why: Option<&str>, width: usize) -> (String, String)
 /// Keys, the filter line, a notice, the collector's failure or why `F` could not follow.
 fn footer(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
-    let line = if app.mode == InputMode::Filter {
-        // A filter that was refused says why here, where the user is typing, until the
-        // next key; otherwise the line reminds of the syntax.
-        let (input, after) =
-            filter_line(&app.input, app.notice.as_deref(), usize::from(area.width));
+    let line = if matches!(app.mode, InputMode::Filter | InputMode::Time) {
+        // A filter (or a time) that was refused says why here, where the user is typing,
+        // until the next key; otherwise the line reminds of the syntax.
+        let (prompt, syntax) = if app.mode == InputMode::Time {
+            ("t ", TIME_SYNTAX)
+        } else {
+            ("/ ", FILTER_SYNTAX)
+        };
+        let (input, after) = filter_line(
+            &app.input,
+            app.notice.as_deref(),
+            usize::from(area.width),
+            syntax,
+        );
         let after_style = if app.notice.is_some() {
             theme.alert()
         } else {
             theme.quiet()
         };
         Line::from(vec![
-            Span::styled("/ ", theme.accent()),
+            Span::styled(prompt, theme.accent()),
             Span::raw(input),
             Span::styled("▏", theme.accent()),
             Span::styled(after, after_style),
@@ -134,17 +154,32 @@ fn footer(frame: &mut Frame, area: Rect, app: &App) {
         let mut spans = Vec::new();
         // The view's own key comes before the general ones the line may cut.
         let own = (app.view == View::Churn).then_some(("b", "group by"));
-        for (key, what) in own.into_iter().chain([
-            ("q", "quit"),
-            ("?", "help"),
-            ("/", "filter"),
-            ("Tab", "view"),
-            ("s", "sort"),
-            ("Enter", "detail"),
-            ("p", "pause"),
-            ("+/-", "interval"),
-            ("n", "next anomaly"),
-        ]) {
+        let keys: &[(&str, &str)] = if app.timeline().is_some() {
+            &[
+                ("←/→", "poll"),
+                ("[/]", "minute"),
+                ("a", "next raised"),
+                ("t", "time"),
+                ("Space", "play"),
+                ("q", "quit"),
+                ("?", "help"),
+                ("/", "filter"),
+                ("Tab", "view"),
+            ]
+        } else {
+            &[
+                ("q", "quit"),
+                ("?", "help"),
+                ("/", "filter"),
+                ("Tab", "view"),
+                ("s", "sort"),
+                ("Enter", "detail"),
+                ("p", "pause"),
+                ("+/-", "interval"),
+                ("n", "next anomaly"),
+            ]
+        };
+        for &(key, what) in own.iter().chain(keys) {
             spans.push(Span::styled(key, theme.accent()));
             spans.push(Span::raw(format!(" {what}  ")));
         }
@@ -162,17 +197,16 @@ fn overlay(frame: &mut Frame, area: Rect, width: u16, height: u16) -> Rect {
 
 fn help(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
-    let key_width = HELP
-        .iter()
+    let replay = app.timeline().is_some();
+    let key_width = keys_help(replay)
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(0);
-    let mut lines: Vec<Line> = HELP
-        .iter()
+    let mut lines: Vec<Line> = keys_help(replay)
         .map(|(keys, what)| {
             Line::from(vec![
                 Span::styled(format!(" {keys:<key_width$}  "), theme.accent()),
-                Span::raw(*what),
+                Span::raw(what),
             ])
         })
         .collect();

@@ -29,6 +29,8 @@ pub struct Areas {
     pub table: Rect,
     /// Keys, notices, collector errors.
     pub footer: Rect,
+    /// A replay's timeline, the row above the footer (`None`: the live dashboard).
+    pub timeline: Option<Rect>,
 }
 
 impl Areas {
@@ -46,7 +48,22 @@ impl Areas {
             tabs: Rect::new(0, below, columns, 1),
             table: Rect::new(0, below + 1, columns, rows - below - 2),
             footer: Rect::new(0, rows - 1, columns, 1),
+            timeline: None,
         })
+    }
+
+    /// The same parts with a replay's timeline: the table's last row becomes it.
+    #[must_use]
+    pub fn with_timeline(self) -> Areas {
+        let table = Rect {
+            height: self.table.height.saturating_sub(1),
+            ..self.table
+        };
+        Areas {
+            table,
+            timeline: Some(Rect::new(0, table.y + table.height, self.footer.width, 1)),
+            ..self
+        }
     }
 
     /// Where `view`'s table goes, heading included: below the Churn view's own lines.

@@ -34,6 +34,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "record",
+        &["model", "hash", "watch", "aggregate", "collect"],
+    ),
+    (
         "report",
         &["model", "hash", "aggregate", "filter", "format"],
     ),
@@ -48,6 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "config",
             "format",
             "watch",
+            "record",
         ],
     ),
     (

@@ -46,4 +46,5 @@ mod tui_filter_line;
 mod tui_keys;
 mod tui_namespaces;
 mod tui_render;
+mod tui_replay;
 mod tui_tmux;

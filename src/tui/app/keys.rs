@@ -21,8 +21,10 @@ impl App {
                 };
             }
             Action::CloseOverlay => {
-                if self.mode == InputMode::Filter {
-                    self.drop_filter_edit();
+                match self.mode {
+                    InputMode::Filter => self.drop_filter_edit(),
+                    InputMode::Time => self.input.clear(),
+                    InputMode::Normal | InputMode::Help | InputMode::Detail => {}
                 }
                 self.mode = InputMode::Normal;
             }
@@ -30,8 +32,8 @@ impl App {
                 self.input.clone_from(&self.filter_text);
                 self.mode = InputMode::Filter;
             }
-            Action::FilterType(c) => self.input.push(c),
-            Action::FilterBackspace => {
+            Action::FilterType(c) | Action::TimeType(c) => self.input.push(c),
+            Action::FilterBackspace | Action::TimeBackspace => {
                 self.input.pop();
             }
             Action::FilterErase => self.input.clear(),
@@ -61,6 +63,7 @@ impl App {
                 }
             }
             Action::ScrollDetail(motion) => self.scroll_detail(motion),
+            Action::TogglePause if self.timeline.is_some() => self.toggle_playing(),
             Action::TogglePause => self.toggle_pause(),
             Action::SlowerPolls => self.notice = Some(self.pacing.step(1)),
             Action::FasterPolls => self.notice = Some(self.pacing.step(-1)),
@@ -68,6 +71,18 @@ impl App {
             Action::PrevAnomaly => self.step_anomaly(-1),
             Action::FollowNetns => self.follow(),
             Action::AllNetns => self.ask_all_netns(),
+            Action::WriteRecording => self.ask_write(),
+            Action::AskTime if self.timeline.is_some() => {
+                self.input.clear();
+                self.mode = InputMode::Time;
+            }
+            // The replay moves through the recording itself (it reads the polls), before
+            // the app sees these keys; the live dashboard has no recording to move in.
+            Action::StepPolls(_)
+            | Action::StepMinutes(_)
+            | Action::NextRaised
+            | Action::AskTime
+            | Action::TimeApply => self.not_a_replay(),
         }
         self.settle_detail();
     }

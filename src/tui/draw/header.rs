@@ -10,11 +10,12 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::format::{age, clock, count_of, grouped, interval, printable};
+use crate::format::{age, clock, count_of, date_time, grouped, interval, printable};
 use crate::model::{Attribution, SourceKind};
 use crate::tui::app::App;
 use crate::tui::drift;
 use crate::tui::namespaces::NamespacesOnScreen;
+use crate::tui::timeline::Timeline;
 
 /// How long an item of the header stays when the line is too long: the lowest goes first
 /// (ties: the first in the line). Declared from the first to go to the last.
@@ -82,26 +83,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         parts.push((s.host.clone(), theme.heading(), Priority::Host));
         namespace_or_netns(app, shown, &mut parts);
     }
-    parts.push((
-        format!("Linux {}", app.kernel),
-        Style::new(),
-        Priority::Kernel,
-    ));
-    let mut every = format!("every {}", interval(app.effective_interval()));
-    if let Some((auto, cost)) = app.auto_interval()
-        && auto > app.interval()
-    {
-        let _ = write!(every, " (slowed: a poll takes {})", interval(cost));
-    }
-    parts.push((every, Style::new(), Priority::Pace));
-    if let Some(tier) = app.shown.as_ref().and_then(|s| s.snapshot.established_tier)
-        && tier.every > app.effective_interval()
-    {
-        parts.push((
-            format!("ESTABLISHED every {}", interval(tier.every)),
-            Style::new(),
-            Priority::Pace,
-        ));
+    match app.timeline() {
+        Some(timeline) => replay_parts(app, timeline, &mut parts),
+        None => live_parts(app, &mut parts),
     }
     churn_parts(app, &mut parts);
     if let Some(shown) = &app.shown {
@@ -110,8 +94,9 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
             theme.heading(),
             Priority::Sockets,
         ));
-        // With `-A` the sockets on screen may be older than the last poll: its time shows.
-        if let Some(at) = shown.polled_at() {
+        // With `-A` the sockets on screen may be older than the last poll: its time shows
+        // (a replay says it already).
+        if let Some(at) = shown.polled_at().filter(|_| app.timeline().is_none()) {
             parts.push((clock(at), Style::new(), Priority::PollTime));
         }
         if let Attribution::Partial { unreadable } = shown.snapshot.attribution {
@@ -166,6 +151,58 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(text, style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The live dashboard's kernel and pace: `Linux 6.18`, `every 1s`, the ESTABLISHED tier's.
+fn live_parts(app: &App, parts: &mut Vec<(String, Style, Priority)>) {
+    parts.push((
+        format!("Linux {}", app.kernel),
+        Style::new(),
+        Priority::Kernel,
+    ));
+    let mut every = format!("every {}", interval(app.effective_interval()));
+    if let Some((auto, cost)) = app.auto_interval()
+        && auto > app.interval()
+    {
+        let _ = write!(every, " (slowed: a poll takes {})", interval(cost));
+    }
+    parts.push((every, Style::new(), Priority::Pace));
+    if let Some(tier) = app.shown.as_ref().and_then(|s| s.snapshot.established_tier)
+        && tier.every > app.effective_interval()
+    {
+        parts.push((
+            format!("ESTABLISHED every {}", interval(tier.every)),
+            Style::new(),
+            Priority::Pace,
+        ));
+    }
+}
+
+/// A replay's place instead of the kernel (the laptop's is not the recording's) and the
+/// pace: `REPLAY 2026-12-07 03:12:04 UTC`, `poll 812/3600`, and `playing` while it plays.
+/// They never give way: a replay must not pass for the live dashboard.
+fn replay_parts(app: &App, timeline: &Timeline, parts: &mut Vec<(String, Style, Priority)>) {
+    parts.push((
+        format!("REPLAY {}", date_time(timeline.shown_at())),
+        app.theme.selected(),
+        Priority::Stalled,
+    ));
+    parts.push((
+        format!(
+            "poll {}/{}",
+            grouped(timeline.position() as u64 + 1),
+            grouped(timeline.len() as u64)
+        ),
+        Style::new(),
+        Priority::Stalled,
+    ));
+    if timeline.playing() {
+        parts.push((
+            format!("playing, every {}", interval(app.effective_interval())),
+            Style::new(),
+            Priority::Pace,
+        ));
+    }
 }
 
 /// Whether the display is stalled: paused, or the poll failing.
