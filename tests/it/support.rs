@@ -7,6 +7,7 @@ pub mod child;
 pub mod dashboard;
 pub mod netns;
 pub mod synthetic;
+pub mod tmux;
 
 /// The JSON document a run of the binary printed, after checking that it exited 0 (its
 /// stderr is the failure message otherwise).
