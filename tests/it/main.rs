@@ -31,6 +31,7 @@ mod owners_netns;
 mod parser;
 mod parser_oracle;
 mod record_netns;
+mod record_tmux;
 mod serve_conventions;
 mod serve_http;
 mod serve_http_limits;
