@@ -30,6 +30,7 @@ mod one_shot_netns;
 mod owners_netns;
 mod parser;
 mod parser_oracle;
+mod record_all_netns;
 mod record_netns;
 mod record_tmux;
 mod serve_conventions;
