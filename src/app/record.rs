@@ -187,7 +187,9 @@ fn info(path: &Path) -> anyhow::Result<u8> {
         .span
         .map(|(f, l)| l.duration_since(f).unwrap_or_default().as_secs_f64() / 3600.0)
         .unwrap_or_default();
-    lines.push(if hours > 0.0 {
+    // Under ten minutes the first key frame (every socket) outweighs the deltas after it:
+    // a rate per hour of that would mislead.
+    lines.push(if hours >= 10.0 / 60.0 {
         format!(
             "size        {} bytes ({:.1} MB per hour)",
             info.size,

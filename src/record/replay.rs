@@ -67,6 +67,21 @@ impl ReplayState {
                         ));
                     };
                     state.frame = frame;
+                    // A socket a delta does not write changed nothing but its timer's
+                    // remaining time, which the writer leaves out: count it down.
+                    let elapsed = self.taken_at.map_or(0, |before| {
+                        poll.taken_at
+                            .time()
+                            .duration_since(before)
+                            .map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+                    });
+                    if elapsed > 0 {
+                        for socket in &mut state.sockets {
+                            if socket.timer.0 != 0 {
+                                socket.timer.1 = socket.timer.1.saturating_sub(elapsed);
+                            }
+                        }
+                    }
                     if !removed.is_empty() {
                         let gone: FastSet<u64> = removed.into_iter().collect();
                         state.sockets.retain(|s| !gone.contains(&s.cookie));

@@ -74,7 +74,8 @@ fn rich(secs: u64, extra: u64) -> Snapshot {
     };
     sockets[4].timer = Timer {
         kind: TimerKind::Retransmit,
-        expires_ms: 200,
+        // Counting down, as a backed-off retransmit timer does between two polls.
+        expires_ms: 60_000 - u32::try_from(secs).unwrap() * 1000,
         retransmits: 3,
     };
     for i in 0..extra {

@@ -15,7 +15,7 @@ use crate::watch::Round;
 
 use super::convert::{namespace_frame, wire_sockets};
 use super::frame::{self, FileHead, FrameKind};
-use super::wire::{PollFrame, SocketsFrame, WireTime};
+use super::wire::{PollFrame, SocketsFrame, WireSocket, WireTime};
 use super::{RecordError, Recording};
 
 /// How a recorder writes.
@@ -196,7 +196,7 @@ impl Recorder {
             for s in &sockets {
                 if s.cookie == 0
                     || prints
-                        .insert(s.cookie, self.fingerprints.hash_one(s))
+                        .insert(s.cookie, self.fingerprints.hash_one(unchanged_by_time(s)))
                         .is_some()
                 {
                     unique = false;
@@ -307,4 +307,24 @@ fn refused_or_io(path: &str, source: std::io::Error) -> RecordError {
             source,
         },
     }
+}
+
+/// What of a socket tells whether it changed between two polls: every field but its
+/// timer's remaining time, which counts down by itself (every TIME_WAIT socket's, every
+/// poll). The reader counts it down from the frame that last wrote the socket.
+impl std::hash::Hash for WireSocketButTimer<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let s = self.0;
+        (s.cookie, s.family, s.state, s.local, s.remote).hash(state);
+        (s.recv_q, s.send_q, s.timer.0, s.timer.2, s.uid, s.inode).hash(state);
+        (&s.owners, s.cgroup, s.tcp_info).hash(state);
+    }
+}
+
+/// A socket as [`unchanged_by_time`] hashes it.
+struct WireSocketButTimer<'a>(&'a WireSocket);
+
+/// `s` without its timer's remaining time, to hash.
+fn unchanged_by_time(s: &WireSocket) -> WireSocketButTimer<'_> {
+    WireSocketButTimer(s)
 }
