@@ -55,8 +55,9 @@ pub enum Command {
     /// Record every socket of the namespaces watched, with its owners, container, kernel
     /// counters and limits, to a file, poll after poll, until interrupted (SIGINT, SIGTERM)
     /// or --duration passes; `--info FILE` tells what a recording holds. Replay a moment
-    /// with `snapshot --from FILE --at TIME` (or `check`). The filters do not narrow what is
-    /// recorded (every socket is kept); with -A, --netns-match picks the namespaces.
+    /// with `snapshot --from FILE --at TIME` (or `check`). Filters narrow what is recorded
+    /// to the sockets they keep (the counts of a replay are then theirs); with -A,
+    /// --netns-match picks the namespaces.
     Record(RecordArgs),
     /// The dashboard on a recording (`w` in the dashboard writes one): every view, filter
     /// and detail pane; ←/→ a poll, [/] a minute, a the next anomaly raised, t a time. The

@@ -66,6 +66,11 @@ pub(super) fn record(cli: &Cli, args: &RecordArgs) -> anyhow::Result<u8> {
             .context("installing signal handlers")?;
     }
     let mut watcher = Watcher::new(collectors, Judges::off());
+    let narrows = {
+        let mut sockets_only = filter.clone();
+        sockets_only.netns.clear();
+        !sockets_only.is_empty()
+    };
     let ends = args.duration.map(|d| Instant::now() + d);
     let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) && ends.is_none_or(|e| Instant::now() < e) {
@@ -80,6 +85,15 @@ pub(super) fn record(cli: &Cli, args: &RecordArgs) -> anyhow::Result<u8> {
                         .iter()
                         .any(|m| m.names(&n.label.name, n.label.inode))
                 });
+            }
+            if narrows {
+                // Only the sockets the filters keep are recorded (the counters and limits
+                // stay whole, as `filter.narrow` leaves them).
+                for namespace in &mut round.namespaces {
+                    if let Some(snapshot) = &namespace.snapshot {
+                        namespace.snapshot = Some(Arc::new(filter.narrow(snapshot)));
+                    }
+                }
             }
             if let Err(err) = recorder.record(&round) {
                 return Err(stopped(err));

@@ -34,13 +34,14 @@ pub struct RecorderSettings {
 }
 
 impl RecorderSettings {
-    /// The defaults: a key frame every 60 s, no size cap.
+    /// The defaults: a key frame every 5 minutes (a key frame of a million sockets is about
+    /// 12 MB; seeking decodes one and the deltas after it), no size cap.
     pub fn new(host: String, every: bool, interval: Duration) -> RecorderSettings {
         RecorderSettings {
             host,
             every,
             interval,
-            key_every: Duration::from_secs(60),
+            key_every: Duration::from_secs(300),
             max_size: None,
         }
     }
