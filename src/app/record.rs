@@ -117,9 +117,10 @@ pub(super) fn record(cli: &Cli, args: &RecordArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// A recorder's write error, said as the reason recording stopped.
+/// A recorder's write error, said as the reason recording stopped: its message already
+/// names the cause, so the cause is not chained after it again.
 fn stopped(err: RecordError) -> anyhow::Error {
-    anyhow::Error::new(err)
+    anyhow::anyhow!("{err}")
 }
 
 /// `/var/lib/sockscope/sockscope-HOST-YYYYMMDDTHHMMSSZ.ssrec` as root (the directory made
