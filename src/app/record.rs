@@ -96,7 +96,7 @@ pub(super) fn record(cli: &Cli, args: &RecordArgs) -> anyhow::Result<u8> {
                 }
             }
             if let Err(err) = recorder.record(&round) {
-                return Err(stopped(err));
+                return Err(stopped(&err));
             }
         }
         next += args.interval;
@@ -119,7 +119,7 @@ pub(super) fn record(cli: &Cli, args: &RecordArgs) -> anyhow::Result<u8> {
 
 /// A recorder's write error, said as the reason recording stopped: its message already
 /// names the cause, so the cause is not chained after it again.
-fn stopped(err: RecordError) -> anyhow::Error {
+fn stopped(err: &RecordError) -> anyhow::Error {
     anyhow::anyhow!("{err}")
 }
 
