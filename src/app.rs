@@ -75,18 +75,18 @@ fn replay(cli: &Cli, args: &crate::cli::ReplayArgs) -> anyhow::Result<u8> {
     let (config, path) = Config::load(cli.target.config_path().as_deref())?;
     config.check_dashboard(path.as_deref())?;
     let polls = open_recording(&args.file)
-        .map_err(|why| anyhow::anyhow!("cannot replay {}: {why}", args.file.display()))?;
+        .map_err(|why| anyhow::anyhow!("cannot replay {why}"))?;
     let filter = cli.filters.filter();
     crate::tui::replay::run(polls, config, filter.clone(), filter.to_string())
 }
 
 /// The recording at `path`, opened for the replay; what it lost or skipped is said on
-/// stderr first (the replay shows the rest).
+/// stderr first (the replay shows the rest). The error names the file.
 fn open_recording(path: &std::path::Path) -> Result<Box<dyn crate::record::RecordedPolls>, String> {
     let recording = crate::record::Recording::open(path).map_err(|e| e.to_string())?;
     let info = recording.info();
     if info.polls == 0 {
-        return Err("it holds no readable poll".to_owned());
+        return Err(format!("{}: it holds no readable poll", path.display()));
     }
     if info.lost_bytes > 0 {
         crate::stderr_line!(
