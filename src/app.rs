@@ -74,8 +74,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<u8> {
 fn replay(cli: &Cli, args: &crate::cli::ReplayArgs) -> anyhow::Result<u8> {
     let (config, path) = Config::load(cli.target.config_path().as_deref())?;
     config.check_dashboard(path.as_deref())?;
-    let polls = open_recording(&args.file)
-        .map_err(|why| anyhow::anyhow!("cannot replay {why}"))?;
+    let polls = open_recording(&args.file).map_err(|why| anyhow::anyhow!("cannot replay {why}"))?;
     let filter = cli.filters.filter();
     crate::tui::replay::run(polls, config, filter.clone(), filter.to_string())
 }
