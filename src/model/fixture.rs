@@ -7,7 +7,9 @@
 
 use std::net::SocketAddr;
 
-use super::{Addr, Owners, Socket, TcpState};
+use std::time::{Duration, SystemTime};
+
+use super::{Addr, ClosedSocket, OwnerFrom, Owners, Process, Socket, TcpState};
 
 /// The local address of a [`socket`] until `local` sets another.
 const LOCAL: &str = "192.0.2.1:40000";
@@ -73,6 +75,42 @@ impl Socket {
     pub(crate) fn remote(mut self, remote: &str) -> Socket {
         self.remote = Addr::new(parse(remote));
         self
+    }
+}
+
+/// A connection this side opened from 10.0.0.1:40000 toward `remote`, destroyed at `at`:
+/// `lived` how long since a poll saw it born (`None`: no poll saw it), held by `client[pid]`
+/// when `pid` is given (attributed by that poll); no `tcp_info`.
+pub(crate) fn closed_opened(
+    at: SystemTime,
+    remote: &str,
+    lived: Option<Duration>,
+    pid: Option<u32>,
+) -> ClosedSocket {
+    ClosedSocket {
+        at,
+        netns: "lab".into(),
+        socket: socket(TcpState::Close)
+            .local("10.0.0.1:40000")
+            .remote(remote),
+        tcp_info: None,
+        last_state: lived.map(|_| TcpState::Established),
+        first_seen: lived.map(|l| at - l),
+        owners: pid
+            .map(|pid| Process {
+                pid,
+                comm: "client".into(),
+                ..Process::default()
+            })
+            .into_iter()
+            .collect(),
+        owner_from: if pid.is_some() {
+            OwnerFrom::Poll
+        } else {
+            OwnerFrom::Unknown
+        },
+        container: None,
+        accepted: false,
     }
 }
 

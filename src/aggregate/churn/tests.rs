@@ -1,7 +1,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::model::fixture::socket;
+use crate::model::fixture::{closed_opened, socket};
 use crate::model::{OwnerFrom, Process, TcpInfo, TcpState};
 
 fn at(ms: u64) -> SystemTime {
@@ -12,33 +12,12 @@ fn at(ms: u64) -> SystemTime {
 /// it born (`None`: no poll saw it), held by `pid` when given.
 fn opened(ms: u64, remote: &str, lived: Option<u64>, pid: Option<u32>) -> ClosedSocket {
     ClosedSocket {
-        at: at(ms),
-        netns: "lab".into(),
-        socket: socket(TcpState::Close)
-            .local("10.0.0.1:40000")
-            .remote(remote),
         tcp_info: Some(TcpInfo {
             bytes_acked: 100,
             bytes_received: 300,
             ..TcpInfo::default()
         }),
-        last_state: lived.map(|_| TcpState::Established),
-        first_seen: lived.map(|l| at(ms) - Duration::from_millis(l)),
-        owners: pid
-            .map(|pid| Process {
-                pid,
-                comm: "client".into(),
-                ..Process::default()
-            })
-            .into_iter()
-            .collect(),
-        owner_from: if pid.is_some() {
-            OwnerFrom::Poll
-        } else {
-            OwnerFrom::Unknown
-        },
-        container: None,
-        accepted: false,
+        ..closed_opened(at(ms), remote, lived.map(Duration::from_millis), pid)
     }
 }
 

@@ -2,8 +2,8 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::aggregate::{Aggregator, Anomaly, Severity};
-use crate::model::fixture::socket;
-use crate::model::{ClosedSocket, OwnerFrom, Process, Snapshot, TcpState};
+use crate::model::fixture::{closed_opened, socket};
+use crate::model::{ClosedSocket, Snapshot, TcpState};
 
 fn at(ms: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + ms)
@@ -12,31 +12,7 @@ fn at(ms: u64) -> SystemTime {
 /// A connection this side opened toward `remote` and closed at `ms`, `lived` ms since a
 /// poll saw it born (`None`: no poll saw it), held by `client[pid]` when given.
 fn closed(ms: u64, remote: &str, lived: Option<u64>, pid: Option<u32>) -> ClosedSocket {
-    ClosedSocket {
-        at: at(ms),
-        netns: "lab".into(),
-        socket: socket(TcpState::Close)
-            .local("10.0.0.1:40000")
-            .remote(remote),
-        tcp_info: None,
-        last_state: lived.map(|_| TcpState::Established),
-        first_seen: lived.map(|l| at(ms) - Duration::from_millis(l)),
-        owners: pid
-            .map(|pid| Process {
-                pid,
-                comm: "client".into(),
-                ..Process::default()
-            })
-            .into_iter()
-            .collect(),
-        owner_from: if pid.is_some() {
-            OwnerFrom::Poll
-        } else {
-            OwnerFrom::Unknown
-        },
-        container: None,
-        accepted: false,
-    }
+    closed_opened(at(ms), remote, lived.map(Duration::from_millis), pid)
 }
 
 /// Listen for `secs` seconds, taking in `per_second` closes a second made by `make`, then
