@@ -28,6 +28,28 @@ pub(super) fn require_root() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The collectors of a mode that watches the namespace the flags name, or with `-A` every
+/// one (root required; `--netns-match` must name one; the ones past the descriptor limit
+/// said), polled without `tcp_info`: `sockscope events` and `sockscope record`.
+pub(super) fn open_watched(
+    cli: &Cli,
+    filter: &Filter,
+    policy: Policy,
+) -> anyhow::Result<(Collectors, crate::collect::CollectOptions)> {
+    let every = cli.target.all_netns;
+    if every {
+        require_root()?;
+    }
+    let mut options = super::collect_options(cli);
+    options.tcp_info = false;
+    let collectors = Collectors::open(&options, every, policy)?;
+    if every {
+        warn_over_limit(&collectors);
+        require_netns_match(filter, &collectors)?;
+    }
+    Ok((collectors, options))
+}
+
 /// One line on stderr when the open-file limit left namespaces out.
 pub(super) fn warn_over_limit(collectors: &Collectors) {
     if collectors.over_limit() > 0 {

@@ -14,26 +14,17 @@ use crate::cli::{Cli, EventsArgs};
 use crate::report;
 use crate::watch::events::{FromSubscription, RECEIVE_WAIT, Subscriptions};
 use crate::watch::makers::Makers;
-use crate::watch::{Collectors, Judges, Policy, Watcher};
+use crate::watch::{Judges, Policy, Watcher};
 
-use super::{all_netns, collect_options, finish_output, stdout_is_open};
+use super::{all_netns, finish_output, stdout_is_open};
 
 /// Run `sockscope events` until interrupted, `--duration` passes, or stdout closes.
 pub(super) fn events(cli: &Cli, args: &EventsArgs) -> anyhow::Result<u8> {
     stdout_is_open()?;
     let every = cli.target.all_netns;
-    if every {
-        all_netns::require_root()?;
-    }
     let filter = cli.filters.filter();
-    let mut options = collect_options(cli);
     // Polls here only tell owners and ages; the events carry the final tcp_info.
-    options.tcp_info = false;
-    let collectors = Collectors::open(&options, every, Policy::events())?;
-    if every {
-        all_netns::warn_over_limit(&collectors);
-        all_netns::require_netns_match(&filter, &collectors)?;
-    }
+    let (collectors, options) = all_netns::open_watched(cli, &filter, Policy::events())?;
     let mut watcher = Watcher::new(collectors, Judges::off());
     let buffer = usize::try_from(args.buffer).unwrap_or(usize::MAX);
     let (mut subscriptions, batches) = Subscriptions::streaming(&options, every, buffer);

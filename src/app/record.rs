@@ -12,9 +12,9 @@ use anyhow::Context as _;
 
 use crate::cli::{Cli, RecordArgs};
 use crate::record::{RecordError, Recorder, RecorderSettings, Recording};
-use crate::watch::{Collectors, Judges, Policy, Watcher};
+use crate::watch::{Judges, Policy, Watcher};
 
-use super::{UsageError, all_netns, collect_options};
+use super::{UsageError, all_netns};
 
 /// Where a root recorder writes by default.
 const STATE_DIRECTORY: &str = "/var/lib/sockscope";
@@ -25,17 +25,8 @@ pub(super) fn record(cli: &Cli, args: &RecordArgs) -> anyhow::Result<u8> {
         return info(path);
     }
     let every = cli.target.all_netns;
-    if every {
-        all_netns::require_root()?;
-    }
     let filter = cli.filters.filter();
-    let mut options = collect_options(cli);
-    options.tcp_info = false;
-    let collectors = Collectors::open(&options, every, Policy::exporter())?;
-    if every {
-        all_netns::warn_over_limit(&collectors);
-        all_netns::require_netns_match(&filter, &collectors)?;
-    }
+    let (collectors, _) = all_netns::open_watched(cli, &filter, Policy::exporter())?;
     let host = nix::unistd::gethostname().map_or_else(
         |_| "localhost".to_owned(),
         |h| h.to_string_lossy().into_owned(),
