@@ -1,5 +1,7 @@
 use super::*;
-use crate::model::{Owners, TcpInfo};
+use std::net::SocketAddr;
+
+use crate::model::{Endpoint, Owners, Socket, TcpInfo};
 
 /// Sockets enough for several chunks: every 7th CLOSE_WAIT (owned, with tcp_info), the
 /// rest ESTABLISHED, and one TIME_WAIT far into the last chunk.
