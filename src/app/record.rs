@@ -217,8 +217,12 @@ fn info(path: &Path) -> anyhow::Result<u8> {
             lines.push(format!("skipped     {skipped}"));
         }
     }
-    let mut text = lines.join("\n");
-    text.push('\n');
+    // The host and namespace names come from the file: escaped where they are written.
+    let mut text = String::new();
+    for line in &lines {
+        text.push_str(&crate::format::printable(line));
+        text.push('\n');
+    }
     super::finish_output(std::io::stdout().lock().write_all(text.as_bytes()))?;
     Ok(0)
 }
